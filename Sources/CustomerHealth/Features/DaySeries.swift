@@ -1,0 +1,211 @@
+/// Day numbers since 1970-01-01 stored in 16 bits: enough until 2149, and half
+/// the memory of the per-customer series that dominate the footprint.
+typealias DayIndex = UInt16
+
+/// A sorted set of days: the days a user, a feature or a login was seen.
+///
+/// Exports arrive in time order, so inserts are nearly always appends; a set
+/// answers "any day in this window?" and "how many days in it?" by binary
+/// search, which is what makes features cheap for any as-of date.
+struct DaySet: Sendable {
+    private(set) var days: [DayIndex] = []
+
+    @inline(__always)
+    mutating func insert(_ day: DayIndex) {
+        if let last = days.last {
+            if last == day { return }
+            if last < day { days.append(day); return }
+        } else {
+            days.append(day)
+            return
+        }
+        let i = DaySet.lowerBound(days, day)
+        if i < days.count && days[i] == day { return }
+        days.insert(day, at: i)
+    }
+
+    mutating func merge(_ other: DaySet) {
+        if other.days.isEmpty { return }
+        if days.isEmpty { days = other.days; return }
+        if days.last! < other.days.first! { days.append(contentsOf: other.days); return }
+        if other.days.last! < days.first! { days = other.days + days; return }
+        var out: [DayIndex] = []
+        out.reserveCapacity(days.count + other.days.count)
+        var i = 0, j = 0
+        while i < days.count || j < other.days.count {
+            if j == other.days.count || (i < days.count && days[i] < other.days[j]) {
+                out.append(days[i]); i += 1
+            } else if i == days.count || other.days[j] < days[i] {
+                out.append(other.days[j]); j += 1
+            } else {
+                out.append(days[i]); i += 1; j += 1
+            }
+        }
+        days = out
+    }
+
+    @inline(__always)
+    static func lowerBound(_ a: [DayIndex], _ value: DayIndex) -> Int {
+        var lo = 0, hi = a.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if a[mid] < value { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Number of days in [from, to].
+    func count(from: Int, to: Int) -> Int {
+        guard from <= to, !days.isEmpty else { return 0 }
+        let lo = DaySet.lowerBound(days, DayIndex(clamping: from))
+        let hi = DaySet.lowerBound(days, DayIndex(clamping: to + 1))
+        return to + 1 > Int(DayIndex.max) ? days.count - lo : hi - lo
+    }
+
+    func contains(_ day: Int) -> Bool { count(from: day, to: day) > 0 }
+
+    /// The latest day on or before `day`.
+    func last(onOrBefore day: Int) -> Int? {
+        guard day >= 0 else { return nil }
+        let i = DaySet.lowerBound(days, DayIndex(clamping: day + 1))
+        return i == 0 ? nil : Int(days[i - 1])
+    }
+
+    var first: Int? { days.first.map(Int.init) }
+    var isEmpty: Bool { days.isEmpty }
+}
+
+/// Per-day totals of an integer quantity (events, milli-percent, 1/10000 of a currency unit).
+///
+/// Integers, not floating point, so that sums do not depend on the order in
+/// which files or threads added them: outputs stay byte-identical.
+struct DayTotals: Sendable {
+    private(set) var days: [DayIndex] = []
+    private(set) var totals: [Int64] = []
+    private(set) var counts: [UInt32] = []
+
+    @inline(__always)
+    mutating func add(_ day: DayIndex, _ value: Int64) {
+        if let last = days.last, last == day {
+            totals[totals.count - 1] += value
+            counts[counts.count - 1] += 1
+            return
+        }
+        if days.isEmpty || days.last! < day {
+            days.append(day); totals.append(value); counts.append(1)
+            return
+        }
+        let i = DaySet.lowerBound(days, day)
+        if i < days.count && days[i] == day {
+            totals[i] += value; counts[i] += 1
+        } else {
+            days.insert(day, at: i); totals.insert(value, at: i); counts.insert(1, at: i)
+        }
+    }
+
+    mutating func merge(_ other: DayTotals) {
+        if other.days.isEmpty { return }
+        if days.isEmpty { self = other; return }
+        if days.last! < other.days.first! {
+            days.append(contentsOf: other.days); totals.append(contentsOf: other.totals); counts.append(contentsOf: other.counts)
+            return
+        }
+        var merged = DayTotals()
+        var i = 0, j = 0
+        while i < days.count || j < other.days.count {
+            if j == other.days.count || (i < days.count && days[i] < other.days[j]) {
+                merged.days.append(days[i]); merged.totals.append(totals[i]); merged.counts.append(counts[i]); i += 1
+            } else if i == days.count || other.days[j] < days[i] {
+                merged.days.append(other.days[j]); merged.totals.append(other.totals[j]); merged.counts.append(other.counts[j]); j += 1
+            } else {
+                merged.days.append(days[i]); merged.totals.append(totals[i] + other.totals[j]); merged.counts.append(counts[i] + other.counts[j])
+                i += 1; j += 1
+            }
+        }
+        self = merged
+    }
+
+    private func range(from: Int, to: Int) -> Range<Int> {
+        guard from <= to, !days.isEmpty, to >= 0 else { return 0..<0 }
+        let lo = DaySet.lowerBound(days, DayIndex(clamping: from))
+        let hi = to >= Int(DayIndex.max) ? days.count : DaySet.lowerBound(days, DayIndex(clamping: to + 1))
+        return lo..<max(lo, hi)
+    }
+
+    /// Sum of the values on days in [from, to].
+    func total(from: Int, to: Int) -> Int64 {
+        var s: Int64 = 0
+        for i in range(from: from, to: to) { s += totals[i] }
+        return s
+    }
+
+    /// Number of values added on days in [from, to].
+    func count(from: Int, to: Int) -> Int {
+        var s = 0
+        for i in range(from: from, to: to) { s += Int(counts[i]) }
+        return s
+    }
+
+    /// Per-day (total, count) pairs for days in [from, to].
+    func entries(from: Int, to: Int) -> [(day: Int, total: Int64, count: Int)] {
+        range(from: from, to: to).map { (Int(days[$0]), totals[$0], Int(counts[$0])) }
+    }
+
+    var firstDay: Int? { days.first.map(Int.init) }
+    var isEmpty: Bool { days.isEmpty }
+}
+
+/// Day sets keyed by (customer, name): users, features and training modules.
+struct KeyedDaySets: Sendable {
+    private var table = ByteKeyTable(capacity: 1024)
+    private(set) var customerOf: [Int32] = []
+    private(set) var sets: [DaySet] = []
+    private var keyBuffer: [UInt8] = []
+
+    var count: Int { sets.count }
+
+    @inline(__always)
+    mutating func insert(customer: Int32, name: UnsafeRawBufferPointer, day: DayIndex) {
+        keyBuffer.removeAll(keepingCapacity: true)
+        withUnsafeBytes(of: customer.littleEndian) { keyBuffer.append(contentsOf: $0) }
+        keyBuffer.append(contentsOf: name)
+        let id = keyBuffer.withUnsafeBytes { table.findOrInsert($0) }
+        if id == sets.count {
+            sets.append(DaySet())
+            customerOf.append(customer)
+        }
+        sets[id].insert(day)
+    }
+
+    mutating func merge(_ other: KeyedDaySets) {
+        for id in 0..<other.sets.count {
+            let newID = other.table.withKey(id) { table.findOrInsert($0) }
+            if newID == sets.count {
+                sets.append(other.sets[id])
+                customerOf.append(other.customerOf[id])
+            } else {
+                sets[newID].merge(other.sets[id])
+            }
+        }
+    }
+
+    /// The name part of a key (without the customer prefix).
+    func name(_ id: Int) -> String {
+        table.withKey(id) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[4...]), as: UTF8.self) }
+    }
+
+    /// Ids grouped by customer (CSR layout). Within a group the order depends
+    /// on which thread saw a name first, so callers only count or sum.
+    func grouped(customerCount: Int) -> (offsets: [Int], ids: [Int32]) {
+        var counts = [Int](repeating: 0, count: customerCount + 1)
+        for c in customerOf { counts[Int(c) + 1] += 1 }
+        for i in 0..<customerCount { counts[i + 1] += counts[i] }
+        var fill = counts
+        var ids = [Int32](repeating: 0, count: sets.count)
+        for (id, c) in customerOf.enumerated() {
+            ids[fill[Int(c)]] = Int32(id)
+            fill[Int(c)] += 1
+        }
+        return (counts, ids)
+    }
+}

@@ -1,0 +1,110 @@
+/// Computes feature vectors from the ingested aggregates for any as-of day.
+///
+/// Only data on or before the as-of day counts: every window is [T-w+1, T]
+/// and every "to date" total stops at T, so an event after T can never change
+/// a score as of T. Each call is a handful of binary searches per customer,
+/// which is what lets replay and training ask for many dates cheaply.
+public struct FeatureCalculator: Sendable {
+    public let data: IngestResult
+    public let settings: ScoringSettings
+
+    public init(data: IngestResult, settings: ScoringSettings) {
+        self.data = data
+        self.settings = settings
+    }
+
+    /// True when the customer had started and not churned by `day`.
+    public func isActive(_ customer: Int, on day: CalendarDay) -> Bool {
+        let a = data.accounts[customer]
+        if a.subscriptionStart > day { return false }
+        if let churned = a.churnedAt, churned <= day { return false }
+        return true
+    }
+
+    public func features(customer c: Int, asOf asOfDay: CalendarDay) -> FeatureVector {
+        let agg = data.aggregates
+        let account = data.accounts[c]
+        let t = Int(asOfDay.number)
+        let w = settings.windowDays
+        let from = t - w + 1
+        var f = FeatureVector()
+
+        if let last = agg.logins[c].last(onOrBefore: t) { f.daysSinceLastLogin = t - last }
+        f.logins30d = agg.logins[c].count(from: from, to: t)
+
+        // Users: distinct in the window, and the mean per day over the DAU window.
+        let dauFrom = t - settings.dauWindowDays + 1
+        var monthly = 0
+        var userDays = 0
+        let ug = data.userGroups
+        for k in ug.offsets[c]..<ug.offsets[c + 1] {
+            let set = agg.users.sets[Int(ug.ids[k])]
+            if set.count(from: from, to: t) > 0 { monthly += 1 }
+            userDays += set.count(from: dauFrom, to: t)
+        }
+        f.monthlyActiveUsers = monthly
+        f.dailyActiveUsers = Double(userDays) / Double(settings.dauWindowDays)
+
+        let fg = data.featureGroups
+        var used = 0
+        for k in fg.offsets[c]..<fg.offsets[c + 1] where agg.features.sets[Int(fg.ids[k])].count(from: from, to: t) > 0 {
+            used += 1
+        }
+        f.featuresUsed30d = used
+        f.featureAdoptionRate = min(1, Double(used) / Double(max(1, account.featuresAvailable)))
+
+        // Tickets: the latest version of each; times after T are not known yet at T.
+        let tStartSeconds = Int64(t) * 86400
+        let tEndSeconds = tStartSeconds + 86400
+        let ticketFromSeconds = Int64(from) * 86400
+        let responseFromSeconds = Int64(t - settings.responseWindowDays + 1) * 86400
+        var tickets = 0
+        var responseHours = 0.0
+        var responded = 0
+        for k in data.ticketOffsets[c]..<data.ticketOffsets[c + 1] {
+            let ticket = data.ticketsByCustomer[k]
+            guard ticket.opened < tEndSeconds else { continue }
+            if ticket.opened >= ticketFromSeconds { tickets += 1 }
+            if ticket.opened >= responseFromSeconds, let first = ticket.firstResponse, first < tEndSeconds {
+                responseHours += Double(first - ticket.opened) / 3600
+                responded += 1
+            }
+        }
+        f.supportTickets30d = tickets
+        f.avgFirstResponseHours = responded > 0 ? responseHours / Double(responded) : nil
+
+        // Uptime: mean of the daily means over the window's days with data.
+        var uptimeSum = 0.0
+        var uptimeDays = 0
+        for e in agg.uptime[c].entries(from: from, to: t) where e.count > 0 {
+            uptimeSum += Double(e.total) / Double(e.count) / 1000
+            uptimeDays += 1
+        }
+        f.uptimePercentage = uptimeDays > 0 ? uptimeSum / Double(uptimeDays) : nil
+
+        f.costSavingsAchieved = Double(agg.savings[c].total(from: 0, to: t)) / 10_000
+
+        let tg = data.trainingGroups
+        var modules = 0
+        for k in tg.offsets[c]..<tg.offsets[c + 1] where agg.trainingModules.sets[Int(tg.ids[k])].count(from: 0, to: t) > 0 {
+            modules += 1
+        }
+        f.trainingModulesCompleted = modules
+        f.trainingCompletionRate = account.trainingModules > 0 ? min(1, Double(modules) / Double(account.trainingModules)) : nil
+
+        f.apiCalls30d = agg.apiCalls[c].count(from: from, to: t)
+        f.mobileSessions30d = agg.mobileSessions[c].count(from: from, to: t)
+        f.dashboardViews30d = agg.dashboardViews[c].count(from: from, to: t)
+        f.workOrders30d = agg.workOrders[c].count(from: from, to: t)
+
+        let start = Int(account.subscriptionStart.number)
+        f.monthsSinceSubscriptionStart = Double(max(0, t - start)) / 30.4375
+
+        // Time to value: the first work order or recorded saving, on or before T.
+        var firstValue: Int? = nil
+        if let d = agg.workOrders[c].firstDay, d <= t { firstValue = d }
+        if let d = agg.savings[c].firstDay, d <= t { firstValue = min(firstValue ?? d, d) }
+        f.daysToFirstValue = firstValue.map { max(0, $0 - start) }
+        return f
+    }
+}

@@ -1,0 +1,454 @@
+import Foundation
+
+/// One row of the accounts export, parsed.
+public struct AccountRecord: Sendable {
+    public var customerID: String
+    public var name: String
+    public var plan: String
+    public var mrr: Double
+    public var subscriptionStart: CalendarDay
+    public var churnedAt: CalendarDay?
+    public var seats: Int
+    public var featuresAvailable: Int
+    public var trainingModules: Int
+    public var acquisitionCost: Double?
+    public var nps: Int?
+}
+
+/// Column indexes into `ExportKind.columns`, named.
+enum Col {
+    enum Accounts { static let id = 0, name = 1, plan = 2, mrr = 3, start = 4, churned = 5, seats = 6, features = 7, training = 8, cac = 9, nps = 10 }
+    enum Activity { static let customer = 0, user = 1, occurred = 2, event = 3, feature = 4, duration = 5 }
+    enum Tickets { static let id = 0, customer = 1, opened = 2, firstResponse = 3, resolved = 4, priority = 5, status = 6 }
+    enum Uptime { static let customer = 0, date = 1, pct = 2 }
+    enum Savings { static let customer = 0, recorded = 1, amount = 2, category = 3 }
+}
+
+/// Shared parsing steps with the column named in every rejection.
+struct FieldReader {
+    let kind: ExportKind
+    let timestampFormat: TimestampFormat
+    let tokens: [TimestampFormat.Token]
+    let dateFormat: TimestampFormat
+    let dateTokens: [TimestampFormat.Token]
+
+    init(settings: ExportSettings, dateFormat: TimestampFormat) {
+        kind = settings.kind
+        timestampFormat = settings.timestampFormat
+        if case .pattern(let p) = settings.timestampFormat { tokens = TimestampFormat.compile(p) ?? [] } else { tokens = [] }
+        self.dateFormat = dateFormat
+        if case .pattern(let p) = dateFormat { dateTokens = TimestampFormat.compile(p) ?? [] } else { dateTokens = [] }
+    }
+
+    func name(_ column: Int) -> String { kind.columns[column] }
+
+    @inline(__always)
+    func quoted(_ f: UnsafeRawBufferPointer) -> String {
+        let text = String(decoding: f.prefix(80), as: UTF8.self)
+        return "\"\(text)\(f.count > 80 ? "..." : "")\""
+    }
+
+    func required(_ row: RowView, _ column: Int) throws(RowRejection) -> UnsafeRawBufferPointer {
+        let f = row.field(column)
+        if FieldParser.isBlank(f) {
+            throw RowRejection(column: name(column), code: .missingValue, message: "\(name(column)) is empty")
+        }
+        return f
+    }
+
+    func text(_ row: RowView, _ column: Int) throws(RowRejection) -> String {
+        let f = row.field(column)
+        guard FieldParser.isValidUTF8(f) else {
+            throw RowRejection(column: name(column), code: .invalidUTF8, message: "\(name(column)) is not valid UTF-8")
+        }
+        return String(decoding: f, as: UTF8.self)
+    }
+
+    func utf8(_ row: RowView, _ column: Int) throws(RowRejection) -> UnsafeRawBufferPointer {
+        let f = row.field(column)
+        guard FieldParser.isValidUTF8(f) else {
+            throw RowRejection(column: name(column), code: .invalidUTF8, message: "\(name(column)) is not valid UTF-8")
+        }
+        return f
+    }
+
+    func timestamp(_ row: RowView, _ column: Int, dateOnly: Bool = false) throws(RowRejection) -> Int64 {
+        let f = try required(row, column)
+        do throws(FieldError) {
+            let format = dateOnly ? dateFormat : timestampFormat
+            let seconds = try FieldParser.timestamp(f, format: format, tokens: dateOnly ? dateTokens : tokens)
+            let day = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+            guard day >= 0 && day < Int64(DayIndex.max) else {
+                throw FieldError(message: "is outside the supported range 1970-2149")
+            }
+            return seconds
+        } catch {
+            let expected: String
+            switch dateOnly ? dateFormat : timestampFormat {
+            case .iso8601: expected = dateOnly ? "a date (yyyy-MM-dd)" : "an ISO-8601 timestamp (2026-11-23T10:15:00Z) or a date"
+            case .pattern(let p): expected = "a timestamp in the format \(p)"
+            }
+            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message): expected \(expected)")
+        }
+    }
+
+    func optionalTimestamp(_ row: RowView, _ column: Int) throws(RowRejection) -> Int64? {
+        if FieldParser.isBlank(row.field(column)) { return nil }
+        return try timestamp(row, column)
+    }
+
+    func decimal(_ row: RowView, _ column: Int, scale: Int) throws(RowRejection) -> Int64 {
+        let f = try required(row, column)
+        do throws(FieldError) { return try FieldParser.decimal(f, scale: scale) } catch {
+            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message)")
+        }
+    }
+
+    func number(_ row: RowView, _ column: Int) throws(RowRejection) -> Double {
+        let f = try required(row, column)
+        do throws(FieldError) { return try FieldParser.double(f) } catch {
+            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message)")
+        }
+    }
+
+    func integer(_ row: RowView, _ column: Int, range: ClosedRange<Int>) throws(RowRejection) -> Int {
+        let f = try required(row, column)
+        let v: Int
+        do throws(FieldError) { v = try FieldParser.integer(f) } catch {
+            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message)")
+        }
+        guard range.contains(v) else {
+            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(v) is outside \(range.lowerBound)-\(range.upperBound)")
+        }
+        return v
+    }
+}
+
+@inline(__always)
+func dayOf(_ seconds: Int64) -> DayIndex {
+    DayIndex(truncatingIfNeeded: seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400)
+}
+
+/// Parses accounts rows; duplicates of a customer_id already read are rejected.
+final class AccountsRowHandler: RowHandler {
+    let reader: FieldReader
+    var records: [AccountRecord] = []
+    var seen: Set<String>
+
+    init(reader: FieldReader, seen: Set<String>) {
+        self.reader = reader
+        self.seen = seen
+    }
+
+    func handle(_ row: RowView, line: Int) -> RowRejection? {
+        do throws(RowRejection) {
+            typealias C = Col.Accounts
+            _ = try reader.required(row, C.id)
+            let id = try reader.text(row, C.id).trimmingCharacters(in: .whitespaces)
+            if seen.contains(id) {
+                return RowRejection(column: "customer_id", code: .duplicate, message: "customer_id \"\(id)\" appears twice in accounts; the first row (in file-name and line order) is kept")
+            }
+            let name = row.has(C.name) ? try reader.text(row, C.name) : ""
+            _ = try reader.required(row, C.plan)
+            let plan = try reader.text(row, C.plan)
+            let mrr = try reader.number(row, C.mrr)
+            guard mrr >= 0 else { return RowRejection(column: "mrr", code: .badValue, message: "mrr \(mrr) is negative") }
+            let start = try reader.timestamp(row, C.start, dateOnly: true)
+            let churned = try reader.optionalTimestamp(row, C.churned)
+            let seats = try reader.integer(row, C.seats, range: 1...10_000_000)
+            let features = try reader.integer(row, C.features, range: 1...100_000)
+            let training = try reader.integer(row, C.training, range: 0...100_000)
+            var cac: Double? = nil
+            if row.has(C.cac) && !FieldParser.isBlank(row.field(C.cac)) {
+                let v = try reader.number(row, C.cac)
+                guard v >= 0 else { return RowRejection(column: "acquisition_cost", code: .badValue, message: "acquisition_cost \(v) is negative") }
+                cac = v
+            }
+            var nps: Int? = nil
+            if row.has(C.nps) && !FieldParser.isBlank(row.field(C.nps)) {
+                nps = try reader.integer(row, C.nps, range: 0...10)
+            }
+            seen.insert(id)
+            records.append(AccountRecord(
+                customerID: id, name: name, plan: plan, mrr: mrr,
+                subscriptionStart: CalendarDay(number: Int32(dayOf(start))),
+                churnedAt: churned.map { CalendarDay(number: Int32(dayOf($0))) },
+                seats: seats, featuresAvailable: features, trainingModules: training,
+                acquisitionCost: cac, nps: nps))
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
+
+/// Looks customer ids up in the accounts table.
+struct CustomerDirectory: @unchecked Sendable {
+    let table: ByteKeyTable
+    let count: Int
+
+    @inline(__always)
+    func index(_ row: RowView, column: Int, reader: FieldReader) throws(RowRejection) -> Int32 {
+        let f = row.field(column)
+        if let i = table.find(f) { return Int32(i) }
+        if FieldParser.isBlank(f) {
+            throw RowRejection(column: "customer_id", code: .missingValue, message: "customer_id is empty")
+        }
+        guard FieldParser.isValidUTF8(f) else {
+            throw RowRejection(column: "customer_id", code: .invalidUTF8, message: "customer_id is not valid UTF-8")
+        }
+        // Trimmed spaces are a formatting slip, not another customer.
+        let trimmed = String(decoding: f, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        if let i = table.find(trimmed) { return Int32(i) }
+        throw RowRejection(column: "customer_id", code: .unknownCustomer, message: "customer_id \(reader.quoted(f)) is not in the accounts export; the row is not scored")
+    }
+}
+
+/// The latest version of a support ticket seen so far.
+struct TicketVersion: Sendable {
+    var customer: Int32
+    var opened: Int64
+    var firstResponse: Int64?
+    var resolved: Int64?
+    var priority: String
+    var status: String
+    /// The row's own time: its latest timestamp. The latest row wins.
+    var stamp: Int64
+    /// Tie-break for equal stamps: later file name, then later line, wins.
+    var fileRank: Int
+    var line: Int
+
+    func supersedes(_ other: TicketVersion) -> Bool {
+        if stamp != other.stamp { return stamp > other.stamp }
+        if fileRank != other.fileRank { return fileRank > other.fileRank }
+        return line > other.line
+    }
+}
+
+/// Per-worker aggregates of the event exports, indexed by customer. Workers
+/// each fill their own and merge at the end: no locks while rows stream.
+final class IngestAccumulator: @unchecked Sendable {
+    let customerCount: Int
+    var logins: [DaySet]
+    var apiCalls: [DayTotals]
+    var mobileSessions: [DayTotals]
+    var dashboardViews: [DayTotals]
+    var workOrders: [DayTotals]
+    var featureUses: [DayTotals]
+    var users = KeyedDaySets()
+    var features = KeyedDaySets()
+    var trainingModules = KeyedDaySets()
+    var uptime: [DayTotals]
+    var savings: [DayTotals]
+    var ticketTable = ByteKeyTable(capacity: 1024)
+    var tickets: [TicketVersion] = []
+    var latestActivityDay: Int = -1
+    var eventCounts = [Int](repeating: 0, count: EventType.allCases.count)
+
+    init(customerCount: Int) {
+        self.customerCount = customerCount
+        logins = Array(repeating: DaySet(), count: customerCount)
+        apiCalls = Array(repeating: DayTotals(), count: customerCount)
+        mobileSessions = apiCalls
+        dashboardViews = apiCalls
+        workOrders = apiCalls
+        featureUses = apiCalls
+        uptime = apiCalls
+        savings = apiCalls
+    }
+
+    func merge(_ other: IngestAccumulator) {
+        for c in 0..<customerCount {
+            logins[c].merge(other.logins[c])
+            apiCalls[c].merge(other.apiCalls[c])
+            mobileSessions[c].merge(other.mobileSessions[c])
+            dashboardViews[c].merge(other.dashboardViews[c])
+            workOrders[c].merge(other.workOrders[c])
+            featureUses[c].merge(other.featureUses[c])
+            uptime[c].merge(other.uptime[c])
+            savings[c].merge(other.savings[c])
+        }
+        users.merge(other.users)
+        features.merge(other.features)
+        trainingModules.merge(other.trainingModules)
+        for id in 0..<other.tickets.count {
+            let newID = other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) }
+            if newID == tickets.count {
+                tickets.append(other.tickets[id])
+            } else if other.tickets[id].supersedes(tickets[newID]) {
+                tickets[newID] = other.tickets[id]
+            }
+        }
+        latestActivityDay = max(latestActivityDay, other.latestActivityDay)
+        for i in 0..<eventCounts.count { eventCounts[i] += other.eventCounts[i] }
+    }
+}
+
+final class ActivityRowHandler: RowHandler {
+    let reader: FieldReader
+    let customers: CustomerDirectory
+    let acc: IngestAccumulator
+
+    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator) {
+        self.reader = reader
+        self.customers = customers
+        self.acc = accumulator
+    }
+
+    func handle(_ row: RowView, line: Int) -> RowRejection? {
+        do throws(RowRejection) {
+            typealias C = Col.Activity
+            let customer = try customers.index(row, column: C.customer, reader: reader)
+            _ = try reader.required(row, C.user)
+            let user = try reader.utf8(row, C.user)
+            let seconds = try reader.timestamp(row, C.occurred)
+            let day = dayOf(seconds)
+            let eventField = row.field(C.event)
+            guard let event = EventType.parse(eventField) else {
+                if FieldParser.isBlank(eventField) {
+                    return RowRejection(column: "event_type", code: .missingValue, message: "event_type is empty")
+                }
+                return RowRejection(column: "event_type", code: .badValue,
+                    message: "unknown event_type \(reader.quoted(eventField)); expected one of \(EventType.allNames)")
+            }
+            var feature = UnsafeRawBufferPointer(start: nil, count: 0)
+            if event == .featureUse || event == .trainingCompleted {
+                guard !FieldParser.isBlank(row.field(C.feature)) else {
+                    return RowRejection(column: "feature", code: .missingValue,
+                        message: event == .featureUse ? "feature is empty: a feature_use event must name the feature"
+                            : "feature is empty: a training_completed event must name the training module")
+                }
+                feature = try reader.utf8(row, C.feature)
+            }
+            if row.has(C.duration) && !FieldParser.isBlank(row.field(C.duration)) {
+                let d = try reader.decimal(row, C.duration, scale: 3)
+                if d < 0 { return RowRejection(column: "duration_s", code: .badValue, message: "duration_s is negative") }
+            }
+            // Any event means the user was active that day.
+            acc.users.insert(customer: customer, name: user, day: day)
+            let c = Int(customer)
+            switch event {
+            case .login: acc.logins[c].insert(day)
+            case .featureUse:
+                acc.features.insert(customer: customer, name: feature, day: day)
+                acc.featureUses[c].add(day, 1)
+            case .apiCall: acc.apiCalls[c].add(day, 1)
+            case .mobileSession: acc.mobileSessions[c].add(day, 1)
+            case .dashboardView: acc.dashboardViews[c].add(day, 1)
+            case .workOrderCompleted: acc.workOrders[c].add(day, 1)
+            case .trainingCompleted: acc.trainingModules.insert(customer: customer, name: feature, day: day)
+            }
+            acc.eventCounts[Int(event.rawValue)] += 1
+            if Int(day) > acc.latestActivityDay { acc.latestActivityDay = Int(day) }
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
+
+final class TicketsRowHandler: RowHandler {
+    let reader: FieldReader
+    let customers: CustomerDirectory
+    let acc: IngestAccumulator
+    let fileRank: Int
+
+    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator, fileRank: Int) {
+        self.reader = reader
+        self.customers = customers
+        self.acc = accumulator
+        self.fileRank = fileRank
+    }
+
+    func handle(_ row: RowView, line: Int) -> RowRejection? {
+        do throws(RowRejection) {
+            typealias C = Col.Tickets
+            _ = try reader.required(row, C.id)
+            let ticketID = try reader.utf8(row, C.id)
+            let customer = try customers.index(row, column: C.customer, reader: reader)
+            let opened = try reader.timestamp(row, C.opened)
+            let first = row.has(C.firstResponse) ? try reader.optionalTimestamp(row, C.firstResponse) : nil
+            let resolved = row.has(C.resolved) ? try reader.optionalTimestamp(row, C.resolved) : nil
+            if let first, first < opened {
+                return RowRejection(column: "first_response_at", code: .badValue, message: "first_response_at is before opened_at")
+            }
+            if let resolved, resolved < opened {
+                return RowRejection(column: "resolved_at", code: .badValue, message: "resolved_at is before opened_at")
+            }
+            let priority = row.has(C.priority) ? try reader.text(row, C.priority) : ""
+            let status = row.has(C.status) ? try reader.text(row, C.status) : ""
+            let version = TicketVersion(
+                customer: customer, opened: opened, firstResponse: first, resolved: resolved,
+                priority: priority, status: status, stamp: max(opened, first ?? opened, resolved ?? opened),
+                fileRank: fileRank, line: line)
+            let id = acc.ticketTable.findOrInsert(ticketID)
+            if id == acc.tickets.count {
+                acc.tickets.append(version)
+            } else if version.supersedes(acc.tickets[id]) {
+                acc.tickets[id] = version
+            }
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
+
+final class UptimeRowHandler: RowHandler {
+    let reader: FieldReader
+    let customers: CustomerDirectory
+    let acc: IngestAccumulator
+
+    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator) {
+        self.reader = reader
+        self.customers = customers
+        self.acc = accumulator
+    }
+
+    func handle(_ row: RowView, line: Int) -> RowRejection? {
+        do throws(RowRejection) {
+            typealias C = Col.Uptime
+            let customer = try customers.index(row, column: C.customer, reader: reader)
+            let day = dayOf(try reader.timestamp(row, C.date, dateOnly: true))
+            let milli = try reader.decimal(row, C.pct, scale: 3)
+            guard milli >= 0 && milli <= 100_000 else {
+                return RowRejection(column: "uptime_pct", code: .badValue,
+                    message: "uptime_pct \(reader.quoted(row.field(C.pct))) is outside 0-100")
+            }
+            acc.uptime[Int(customer)].add(day, milli)
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
+
+final class SavingsRowHandler: RowHandler {
+    let reader: FieldReader
+    let customers: CustomerDirectory
+    let acc: IngestAccumulator
+
+    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator) {
+        self.reader = reader
+        self.customers = customers
+        self.acc = accumulator
+    }
+
+    func handle(_ row: RowView, line: Int) -> RowRejection? {
+        do throws(RowRejection) {
+            typealias C = Col.Savings
+            let customer = try customers.index(row, column: C.customer, reader: reader)
+            let day = dayOf(try reader.timestamp(row, C.recorded, dateOnly: true))
+            let amount = try reader.decimal(row, C.amount, scale: 4)
+            guard amount >= 0 else {
+                return RowRejection(column: "amount", code: .badValue,
+                    message: "amount \(reader.quoted(row.field(C.amount))) is negative: savings are recorded as positive amounts")
+            }
+            if row.has(C.category) { _ = try reader.utf8(row, C.category) }
+            acc.savings[Int(customer)].add(day, amount)
+            return nil
+        } catch {
+            return error
+        }
+    }
+}

@@ -1,0 +1,258 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One input file matched by an export's globs.
+public struct InputFile: Sendable {
+    public var kind: ExportKind
+    public var path: String
+    public var name: String
+    public var size: Int
+}
+
+/// Everything read from the exports: accounts in customer_id order, and the
+/// merged per-customer aggregates that answer features for any as-of date.
+public final class IngestResult: @unchecked Sendable {
+    public let accounts: [AccountRecord]
+    let aggregates: IngestAccumulator
+    public let files: [FileReport]
+    /// Groups of users, features and training modules per customer.
+    let userGroups: (offsets: [Int], ids: [Int32])
+    let featureGroups: (offsets: [Int], ids: [Int32])
+    let trainingGroups: (offsets: [Int], ids: [Int32])
+    let ticketOffsets: [Int]
+    let ticketsByCustomer: [TicketVersion]
+
+    init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport]) {
+        self.accounts = accounts
+        self.aggregates = aggregates
+        self.files = files
+        let n = accounts.count
+        userGroups = aggregates.users.grouped(customerCount: n)
+        featureGroups = aggregates.features.grouped(customerCount: n)
+        trainingGroups = aggregates.trainingModules.grouped(customerCount: n)
+        var counts = [Int](repeating: 0, count: n + 1)
+        for t in aggregates.tickets { counts[Int(t.customer) + 1] += 1 }
+        for i in 0..<n { counts[i + 1] += counts[i] }
+        var fill = counts
+        var slots = [TicketVersion?](repeating: nil, count: aggregates.tickets.count)
+        for t in aggregates.tickets {
+            slots[fill[Int(t.customer)]] = t
+            fill[Int(t.customer)] += 1
+        }
+        ticketOffsets = counts
+        ticketsByCustomer = slots.map { $0! }
+    }
+
+    /// The newest day with an accepted activity event, if any.
+    public var latestActivityDay: CalendarDay? {
+        aggregates.latestActivityDay >= 0 ? CalendarDay(number: Int32(aggregates.latestActivityDay)) : nil
+    }
+
+    public var rowsRead: Int { files.reduce(0) { $0 + $1.rowsRead } }
+    public var rowsRejected: Int { files.reduce(0) { $0 + $1.rowsRejected } }
+    public var rowsUnknownCustomer: Int { files.reduce(0) { $0 + $1.rowsUnknownCustomer } }
+    var eventCounts: [Int] { aggregates.eventCounts }
+}
+
+/// Reads every export of a pipeline: lists the files, reads accounts first
+/// (the customer table every other row joins to), then the event exports in
+/// parallel, one accumulator per worker, merged at the end.
+public struct IngestRunner: Sendable {
+    public var config: PipelineConfig
+    public var threads: Int
+    public var logger: Logger
+    public var progress: (@Sendable (Int, Int) -> Void)?
+
+    public init(config: PipelineConfig, threads: Int, logger: Logger) {
+        self.config = config
+        self.threads = max(1, threads)
+        self.logger = logger
+    }
+
+    /// Lists the files of each export, sorted by name so that the order in
+    /// which the file system lists them never matters.
+    public func listFiles() throws -> [InputFile] {
+        let dir = config.inputDirectory
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw CustomerHealthError.input(file: dir, message: "the input folder does not exist (set `input` in \(config.file))")
+        }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        } catch {
+            throw CustomerHealthError.input(file: dir, message: "the input folder cannot be listed: \(error.localizedDescription)")
+        }
+        var files: [InputFile] = []
+        var claimed: [String: ExportKind] = [:]
+        for kind in ExportKind.allCases {
+            let settings = config.exports[kind] ?? ExportSettings(kind: kind)
+            for name in names {
+                // Files still being written by the exporter are never read.
+                if name.hasSuffix(".tmp") || name.hasSuffix(".part") || name.hasPrefix(".") { continue }
+                guard settings.globs.contains(where: { fnmatch($0, name, 0) == 0 }) else { continue }
+                if let other = claimed[name] {
+                    throw CustomerHealthError.pipeline(file: config.file, path: "exports.\(kind.rawValue).files",
+                        message: "\(name) matches the globs of both \(other.rawValue) and \(kind.rawValue); make the globs exclusive")
+                }
+                guard InputFileReader.format(ofName: name) != nil else {
+                    throw CustomerHealthError.input(file: name, message: "matches the \(kind.rawValue) globs but its format is unknown: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz")
+                }
+                claimed[name] = kind
+                let path = (dir as NSString).appendingPathComponent(name)
+                var st = stat()
+                let size = stat(path, &st) == 0 ? Int(st.st_size) : 0
+                files.append(InputFile(kind: kind, path: path, name: name, size: size))
+            }
+        }
+        for kind in [ExportKind.accounts, .activity] where !files.contains(where: { $0.kind == kind }) {
+            let globs = (config.exports[kind] ?? ExportSettings(kind: kind)).globs.joined(separator: ", ")
+            throw CustomerHealthError.input(file: dir, message: "no \(kind.rawValue) export: no file matches \(globs)")
+        }
+        return files
+    }
+
+    public func run() throws -> IngestResult {
+        let files = try listFiles()
+        var skip: Set<String> = []
+        while true {
+            do {
+                return try read(files: files, skipping: skip)
+            } catch let failure as CorruptFileFailure {
+                // Rows of a corrupt file may already be in a worker's totals;
+                // reading again without it is the only way to leave none behind.
+                logger.warning("\(failure.error); skipping it (on_corrupt_file: skip) and reading the other files again")
+                skip.insert(failure.path)
+            }
+        }
+    }
+
+    struct CorruptFileFailure: Error {
+        var path: String
+        var error: CustomerHealthError
+    }
+
+    private func reader(for settings: ExportSettings) -> FieldReader {
+        FieldReader(settings: settings, dateFormat: config.dateFormat)
+    }
+
+    private func read(files: [InputFile], skipping: Set<String>) throws -> IngestResult {
+        var reports: [FileReport] = []
+        for file in files where skipping.contains(file.path) {
+            var r = FileReport(export: file.kind, path: file.path, name: file.name, size: file.size, sha256: "")
+            r.skipped = "corrupt or unreadable; skipped under on_corrupt_file: skip"
+            reports.append(r)
+        }
+        // Accounts: read in name order, so "first row wins" on duplicates is stable.
+        let accountSettings = config.exports[.accounts] ?? ExportSettings(kind: .accounts)
+        let accountsHandler = AccountsRowHandler(reader: reader(for: accountSettings), seen: [])
+        for file in files where file.kind == .accounts && !skipping.contains(file.path) {
+            do {
+                let r = try InputFileReader(path: file.path, settings: accountSettings, handler: accountsHandler,
+                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw).read()
+                reports.append(r)
+            } catch let error as CustomerHealthError {
+                if config.onCorruptFile == .skip, case .input = error { throw CorruptFileFailure(path: file.path, error: error) }
+                throw error
+            }
+        }
+        let accounts = accountsHandler.records.sorted { $0.customerID.utf8.lexicographicallyPrecedes($1.customerID.utf8) }
+        var table = ByteKeyTable(capacity: accounts.count)
+        for a in accounts { _ = table.findOrInsert(a.customerID) }
+        let directory = CustomerDirectory(table: table, count: accounts.count)
+
+        // Event exports: contiguous runs of files per worker, balanced by size.
+        let jobs = files.enumerated().filter { $0.element.kind != .accounts && !skipping.contains($0.element.path) }
+        let workerCount = max(1, min(threads, jobs.count))
+        let chunks = IngestRunner.partition(jobs.map { $0.element.size }, into: workerCount)
+        let slots = WorkerSlots(count: workerCount, customerCount: accounts.count)
+        let failed = Atomic<Bool>(false)
+        let config = self.config
+        let progress = self.progress
+        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+            let acc = slots.accumulators[worker]
+            for j in chunks[worker] {
+                if failed.load(ordering: .relaxed) { return }
+                let (rank, file) = jobs[j]
+                let settings = config.exports[file.kind] ?? ExportSettings(kind: file.kind)
+                let fieldReader = FieldReader(settings: settings, dateFormat: config.dateFormat)
+                let handler: RowHandler
+                switch file.kind {
+                case .activity: handler = ActivityRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
+                case .tickets: handler = TicketsRowHandler(reader: fieldReader, customers: directory, accumulator: acc, fileRank: rank)
+                case .uptime: handler = UptimeRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
+                case .savings: handler = SavingsRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
+                case .accounts: continue
+                }
+                do {
+                    let r = try InputFileReader(path: file.path, settings: settings, handler: handler,
+                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw).read()
+                    slots.reports[worker].append(r)
+                    progress?(r.rowsRead, r.size)
+                } catch {
+                    slots.errors[worker] = (file.path, error)
+                    failed.store(true, ordering: .relaxed)
+                    return
+                }
+            }
+        }
+        // Report the first failing file in name order, whichever thread hit it.
+        if let (path, error) = slots.allErrors.min(by: { $0.0 < $1.0 }) {
+            if config.onCorruptFile == .skip, let e = error as? CustomerHealthError, case .input = e {
+                throw CorruptFileFailure(path: path, error: e)
+            }
+            throw error
+        }
+        let merged = slots.accumulators[0]
+        for w in 1..<workerCount { merged.merge(slots.accumulators[w]) }
+        for w in 0..<workerCount { reports.append(contentsOf: slots.reports[w]) }
+        reports.sort { ($0.export, $0.name) < ($1.export, $1.name) }
+        return IngestResult(accounts: accounts, aggregates: merged, files: reports)
+    }
+
+    /// Splits jobs (in order) into `parts` contiguous runs of similar total size.
+    static func partition(_ sizes: [Int], into parts: Int) -> [[Int]] {
+        guard parts > 1 else { return [Array(0..<sizes.count)] }
+        let total = sizes.reduce(0) { $0 + max($1, 1) }
+        var out: [[Int]] = Array(repeating: [], count: parts)
+        var acc = 0
+        for (i, s) in sizes.enumerated() {
+            let part = min(parts - 1, (acc * parts) / max(total, 1))
+            out[part].append(i)
+            acc += max(s, 1)
+        }
+        return out
+    }
+}
+
+/// Per-worker state for `concurrentPerform`: each worker touches only its own
+/// index, through raw storage so that no shared Array buffer is mutated.
+final class WorkerSlots: @unchecked Sendable {
+    let count: Int
+    let accumulators: [IngestAccumulator]
+    let reports: UnsafeMutablePointer<[FileReport]>
+    let errors: UnsafeMutablePointer<(String, Error)?>
+
+    init(count: Int, customerCount: Int) {
+        self.count = count
+        accumulators = (0..<count).map { _ in IngestAccumulator(customerCount: customerCount) }
+        reports = .allocate(capacity: count)
+        reports.initialize(repeating: [], count: count)
+        errors = .allocate(capacity: count)
+        errors.initialize(repeating: nil, count: count)
+    }
+
+    deinit {
+        reports.deinitialize(count: count)
+        reports.deallocate()
+        errors.deinitialize(count: count)
+        errors.deallocate()
+    }
+
+    var allErrors: [(String, Error)] { (0..<count).compactMap { errors[$0] } }
+}

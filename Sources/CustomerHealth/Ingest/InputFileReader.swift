@@ -1,0 +1,387 @@
+import Crypto
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings that say how to read one export's files.
+public struct ExportSettings: Sendable {
+    public var kind: ExportKind
+    public var globs: [String]
+    public var delimiter: UInt8 = UInt8(ascii: ",")
+    public var timestampFormat: TimestampFormat = .iso8601
+    /// Contract column name -> the name the export uses.
+    public var columnNames: [String: String] = [:]
+
+    public init(kind: ExportKind) {
+        self.kind = kind
+        self.globs = kind.defaultGlobs
+    }
+
+    func exportName(of column: String) -> String { columnNames[column] ?? column }
+}
+
+/// Reads one input file from disk to rows: read(2) in 1 MiB blocks, SHA-256 of
+/// the bytes as stored, gzip members inflated in turn, physical lines split
+/// out and handed to libcsv (CSV) or to the JSON parser (JSONL).
+///
+/// Memory is bounded by the block size plus the longest record allowed
+/// (`maxRowBytes`): nothing here holds more than one record of the file.
+final class InputFileReader {
+    enum Format { case csv, jsonl }
+
+    let path: String
+    let name: String
+    let settings: ExportSettings
+    let handler: RowHandler
+    let maxRowBytes: Int
+    let includeRaw: Bool
+    let compressed: Bool
+    let format: Format
+    private(set) var report: FileReport
+
+    // Line splitting state.
+    private var carry: [UInt8] = []
+    private var skippingOverlongLine = false
+    private var lineNumber = 0
+    private var streamOffset = 0
+    private var sawFirstBytes = false
+
+    // CSV state.
+    private var csv: CSVRecordReader?
+    private var headerSeen = false
+    private var columnMap: [Int] = []
+    private var headerFieldCount = 0
+    private var headerNames: [String] = []
+    private var fatal: Error?
+
+    // JSONL state.
+    private var jsonKeys: [String] = []
+    private var jsonBytes: [UInt8] = []
+    private var jsonStarts: [Int] = []
+    private var jsonEnds: [Int] = []
+    private var jsonMap: [Int] = []
+
+    static func format(ofName name: String) -> (Format, Bool)? {
+        let lower = name.lowercased()
+        if lower.hasSuffix(".csv.gz") { return (.csv, true) }
+        if lower.hasSuffix(".jsonl.gz") { return (.jsonl, true) }
+        if lower.hasSuffix(".csv") { return (.csv, false) }
+        if lower.hasSuffix(".jsonl") { return (.jsonl, false) }
+        return nil
+    }
+
+    init(path: String, settings: ExportSettings, handler: RowHandler, maxRowBytes: Int, includeRaw: Bool) throws {
+        self.path = path
+        self.name = (path as NSString).lastPathComponent
+        self.settings = settings
+        self.handler = handler
+        self.maxRowBytes = maxRowBytes
+        self.includeRaw = includeRaw
+        guard let (format, compressed) = InputFileReader.format(ofName: name) else {
+            throw CustomerHealthError.input(file: name, message: "unknown format: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz")
+        }
+        self.format = format
+        self.compressed = compressed
+        self.report = FileReport(export: settings.kind, path: path, name: name, size: 0, sha256: "")
+        let keys = settings.kind.columns.map { settings.exportName(of: $0) }
+        jsonKeys = keys
+        jsonMap = Array(0..<keys.count)
+    }
+
+    /// Reads the whole file. Row problems become rejects; problems with the
+    /// file itself (missing, unreadable, corrupt gzip, bad header) throw.
+    func read() throws -> FileReport {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let reason = errno == ENOENT
+                ? "no longer exists: it was listed but deleted or moved before it could be read"
+                : "cannot be opened: \(String(cString: strerror(errno)))"
+            throw CustomerHealthError.input(file: name, message: reason)
+        }
+        defer { close(fd) }
+        if format == .csv {
+            csv = try CSVRecordReader(delimiter: settings.delimiter, maxRowBytes: maxRowBytes)
+            csv?.onRecord = { [unowned self] reader in self.csvRecord(reader) }
+            csv?.onMalformed = { [unowned self] line, offset, code, message, raw in
+                self.reject(line: line, offset: offset, column: nil, code: code, message: message, raw: raw)
+            }
+        }
+        var hasher = SHA256()
+        let blockSize = 1 << 20
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16)
+        defer { block.deallocate() }
+        let inflater: GzipInflater? = compressed ? try GzipInflater() : nil
+        defer { inflater?.close() }
+        var size = 0
+        while true {
+            let n = Glibc.read(fd, block.baseAddress, blockSize)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CustomerHealthError.input(file: name, message: "read failed at byte \(size): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: block[0..<n])
+            hasher.update(bufferPointer: chunk)
+            size += n
+            if let inflater {
+                do {
+                    try inflater.feed(chunk) { try self.consume($0) }
+                } catch let error as GzipError {
+                    throw CustomerHealthError.input(file: name, message: "corrupt gzip data at byte offset \(error.offset): \(error.detail)")
+                }
+            } else {
+                try consume(chunk)
+            }
+            if let fatal { throw fatal }
+        }
+        report.size = size
+        report.sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        if let inflater {
+            do { try inflater.finish() } catch {
+                switch error.kind {
+                case .empty: throw CustomerHealthError.input(file: name, message: "the file is empty (0 bytes): expected gzip data with a header row")
+                default: throw CustomerHealthError.input(file: name, message: "truncated gzip file at byte offset \(error.offset): \(error.detail)")
+                }
+            }
+        } else if size == 0 {
+            throw CustomerHealthError.input(file: name, message: "the file is empty (0 bytes): expected a header row")
+        }
+        try endOfInput()
+        if let fatal { throw fatal }
+        return report
+    }
+
+    // MARK: Lines
+
+    private func consume(_ data: UnsafeRawBufferPointer) throws {
+        var start = 0
+        let count = data.count
+        if !sawFirstBytes && count > 0 {
+            sawFirstBytes = true
+            // A UTF-8 byte order mark is not part of the first column's name.
+            if count >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
+                start = 3
+                streamOffset = 3
+            }
+        }
+        guard let base = data.baseAddress else { return }
+        while start < count {
+            let remaining = count - start
+            let found = memchr(base + start, 0x0A, remaining)
+            if let found {
+                let end = base.distance(to: UnsafeRawPointer(found)) + 1
+                if skippingOverlongLine {
+                    skippingOverlongLine = false
+                    streamOffset += end - start
+                    start = end
+                    continue
+                }
+                if carry.isEmpty {
+                    try line(UnsafeRawBufferPointer(rebasing: data[start..<end]))
+                } else {
+                    carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[start..<end]))
+                    let whole = carry
+                    carry.removeAll(keepingCapacity: true)
+                    try whole.withUnsafeBytes { try line($0) }
+                }
+                start = end
+                if fatal != nil { return }
+            } else {
+                if !skippingOverlongLine {
+                    carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[start..<count]))
+                    if carry.count > maxRowBytes {
+                        try overlongLine()
+                    }
+                } else {
+                    streamOffset += count - start
+                }
+                start = count
+            }
+        }
+    }
+
+    private func overlongLine() throws {
+        lineNumber += 1
+        let prefix = Array(carry.prefix(1024))
+        if format == .csv, let csv {
+            try csv.rejectOverlongLine(number: lineNumber, offset: streamOffset, prefix: prefix)
+        } else {
+            reject(line: lineNumber, offset: streamOffset, column: nil, code: .rowTooLong,
+                message: "line is longer than \(maxRowBytes) bytes", raw: prefix)
+        }
+        streamOffset += carry.count
+        carry.removeAll(keepingCapacity: false)
+        skippingOverlongLine = true
+    }
+
+    private func line(_ bytes: UnsafeRawBufferPointer) throws {
+        lineNumber += 1
+        let offset = streamOffset
+        streamOffset += bytes.count
+        switch format {
+        case .csv: try csv!.feed(line: bytes, number: lineNumber, offset: offset)
+        case .jsonl: jsonLine(bytes, number: lineNumber, offset: offset)
+        }
+    }
+
+    private func endOfInput() throws {
+        if !carry.isEmpty {
+            let whole = carry
+            carry.removeAll()
+            try whole.withUnsafeBytes { try line($0) }
+        }
+        if format == .csv {
+            try csv?.finish()
+            if !headerSeen {
+                throw CustomerHealthError.input(file: name, message: "has no header row: the first line must name the columns (\(settings.kind.columns.joined(separator: ",")))")
+            }
+        }
+    }
+
+    // MARK: CSV records
+
+    private func csvRecord(_ reader: CSVRecordReader) {
+        guard fatal == nil else { return }
+        if !headerSeen {
+            headerSeen = true
+            readHeader(reader)
+            return
+        }
+        report.rowsRead += 1
+        if reader.fieldCount != headerFieldCount {
+            reject(line: reader.recordStartLine, offset: reader.recordStartOffset, column: nil, code: .fieldCount,
+                message: "expected \(headerFieldCount) fields as in the header, found \(reader.fieldCount)", raw: reader.rawText(), counted: false)
+            return
+        }
+        let rejection: RowRejection? = reader.withFields { bytes, starts, ends in
+            columnMap.withUnsafeBufferPointer { map in
+                handler.handle(RowView(bytes: bytes, starts: starts, ends: ends, columnMap: map), line: reader.recordStartLine)
+            }
+        }
+        if let rejection {
+            reject(line: reader.recordStartLine, offset: reader.recordStartOffset, column: rejection.column.map(settings.exportName(of:)),
+                code: rejection.code, message: rejection.message, raw: reader.rawText(), counted: false)
+        } else {
+            report.rowsAccepted += 1
+        }
+    }
+
+    private func readHeader(_ reader: CSVRecordReader) {
+        headerFieldCount = reader.fieldCount
+        var positions: [String: Int] = [:]
+        for i in 0..<reader.fieldCount {
+            let nameText = reader.fieldString(i).trimmingCharacters(in: .whitespaces)
+            headerNames.append(nameText)
+            if positions[nameText] == nil { positions[nameText] = i }
+        }
+        columnMap = []
+        var missing: [String] = []
+        for column in settings.kind.columns {
+            let exportName = settings.exportName(of: column)
+            if let p = positions[exportName] {
+                columnMap.append(p)
+            } else {
+                columnMap.append(-1)
+                if !settings.kind.optionalColumns.contains(column) {
+                    missing.append(exportName == column ? column : "\(exportName) (mapped to \(column))")
+                }
+            }
+        }
+        if !missing.isEmpty {
+            let found = headerNames.joined(separator: ",")
+            let delimiterHint = headerNames.count == 1 && found.contains(where: { $0 == ";" || $0 == "\t" })
+                ? " The header looks like it uses another delimiter: set `delimiter` for this export in the pipeline file." : ""
+            fatal = CustomerHealthError.input(
+                file: name,
+                message: "line 1: the header has no column \(missing.joined(separator: ", ")); found: \(found). Rename it in the export or map it with `columns:` in the pipeline file.\(delimiterHint)")
+        }
+    }
+
+    // MARK: JSONL records
+
+    private func jsonLine(_ bytes: UnsafeRawBufferPointer, number: Int, offset: Int) {
+        var end = bytes.count
+        while end > 0 && (bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D) { end -= 1 }
+        let content = UnsafeRawBufferPointer(rebasing: bytes[0..<end])
+        if FieldParser.isBlank(content) { return }
+        report.rowsRead += 1
+        guard FieldParser.isValidUTF8(content) else {
+            reject(line: number, offset: offset, column: nil, code: .invalidUTF8, message: "the line is not valid UTF-8", raw: Array(content), counted: false)
+            return
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(content), options: [])
+        } catch {
+            reject(line: number, offset: offset, column: nil, code: .badJSON, message: "not a JSON object: \(Self.jsonErrorText(error))", raw: Array(content), counted: false)
+            return
+        }
+        guard let dict = object as? [String: Any] else {
+            reject(line: number, offset: offset, column: nil, code: .badJSON, message: "expected one JSON object per line", raw: Array(content), counted: false)
+            return
+        }
+        jsonBytes.removeAll(keepingCapacity: true)
+        jsonStarts.removeAll(keepingCapacity: true)
+        jsonEnds.removeAll(keepingCapacity: true)
+        var map = jsonMap
+        for (i, key) in jsonKeys.enumerated() {
+            jsonStarts.append(jsonBytes.count)
+            if let value = dict[key] {
+                switch value {
+                case is NSNull: break
+                case let s as String: jsonBytes.append(contentsOf: s.utf8)
+                case is [Any], is [String: Any]:
+                    reject(line: number, offset: offset, column: key, code: .badValue, message: "\(key) must be a string, a number or null, not a nested value", raw: Array(content), counted: false)
+                    return
+                default:
+                    jsonBytes.append(contentsOf: String(describing: value).utf8)
+                }
+            } else {
+                map[i] = -1
+            }
+            jsonEnds.append(jsonBytes.count)
+        }
+        for (i, column) in settings.kind.columns.enumerated() where map[i] < 0 && !settings.kind.optionalColumns.contains(column) {
+            let key = settings.exportName(of: column)
+            reject(line: number, offset: offset, column: key, code: .missingValue, message: "the object has no key \"\(key)\"", raw: Array(content), counted: false)
+            return
+        }
+        let rejection: RowRejection? = jsonBytes.withUnsafeBytes { b in
+            jsonStarts.withUnsafeBufferPointer { s in
+                jsonEnds.withUnsafeBufferPointer { e in
+                    map.withUnsafeBufferPointer { m in
+                        handler.handle(RowView(bytes: b, starts: s, ends: e, columnMap: m), line: number)
+                    }
+                }
+            }
+        }
+        if let rejection {
+            reject(line: number, offset: offset, column: rejection.column.map(settings.exportName(of:)), code: rejection.code, message: rejection.message, raw: Array(content), counted: false)
+        } else {
+            report.rowsAccepted += 1
+        }
+    }
+
+    private static func jsonErrorText(_ error: Error) -> String {
+        let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+        return text ?? "the JSON parser could not read it"
+    }
+
+    // MARK: Rejects
+
+    private func reject(line: Int, offset: Int, column: String?, code: RowRejection.Code, message: String, raw: [UInt8], counted: Bool = true) {
+        // Malformed records never reached the handler, so they are counted here.
+        if counted { report.rowsRead += 1 }
+        if code == .unknownCustomer { report.rowsUnknownCustomer += 1 } else { report.rowsRejected += 1 }
+        var rawText: String? = nil
+        if includeRaw {
+            var cut = Array(raw.prefix(1024))
+            while let last = cut.last, last == 0x0A || last == 0x0D { cut.removeLast() }
+            rawText = String(decoding: cut, as: UTF8.self)
+        }
+        report.rejects.append(
+            RejectRecord(file: name, line: line, byteOffset: offset, column: column, code: code.rawValue, reason: message, raw: rawText))
+    }
+}

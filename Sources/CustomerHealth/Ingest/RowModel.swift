@@ -1,0 +1,83 @@
+/// One record of an export, fields addressed by contract column index.
+///
+/// Valid only during the handler call: the bytes live in the reader's buffers.
+struct RowView {
+    let bytes: UnsafeRawBufferPointer
+    let starts: UnsafeBufferPointer<Int>
+    let ends: UnsafeBufferPointer<Int>
+    /// Contract column index -> field index in this record, or -1 when absent.
+    let columnMap: UnsafeBufferPointer<Int>
+
+    @inline(__always)
+    func field(_ column: Int) -> UnsafeRawBufferPointer {
+        let index = columnMap[column]
+        if index < 0 || index >= starts.count { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(rebasing: bytes[starts[index]..<ends[index]])
+    }
+
+    @inline(__always)
+    func has(_ column: Int) -> Bool { columnMap[column] >= 0 }
+}
+
+/// Why a row was not used: the column (by contract name) and a sentence.
+struct RowRejection: Error {
+    enum Code: String, Sendable {
+        case badValue = "bad_value"
+        case missingValue = "missing_value"
+        case fieldCount = "field_count"
+        case badQuoting = "bad_quoting"
+        case rowTooLong = "row_too_long"
+        case badJSON = "bad_json"
+        case invalidUTF8 = "invalid_utf8"
+        case unknownCustomer = "unknown_customer"
+        case duplicate = "duplicate"
+    }
+    var column: String?
+    var code: Code
+    var message: String
+}
+
+/// Receives parsed rows of one export kind. Returning a rejection sends the row
+/// to the rejects file; nothing is thrown across the C callbacks that call it.
+protocol RowHandler: AnyObject {
+    func handle(_ row: RowView, line: Int) -> RowRejection?
+}
+
+/// A rejected row as it appears in rejects.jsonl.
+public struct RejectRecord: Sendable {
+    public var file: String
+    public var line: Int
+    public var byteOffset: Int
+    public var column: String?
+    public var code: String
+    public var reason: String
+    public var raw: String?
+
+    func json() -> JSONValue {
+        .object([
+            ("file", .string(file)),
+            ("line", .int(line)),
+            ("byte_offset", .int(byteOffset)),
+            ("column", .optionalString(column)),
+            ("code", .string(code)),
+            ("reason", .string(reason)),
+            ("raw", .optionalString(raw)),
+        ])
+    }
+}
+
+/// What reading one input file produced, for the manifest.
+public struct FileReport: Sendable {
+    public var export: ExportKind
+    public var path: String
+    public var name: String
+    public var size: Int
+    public var sha256: String
+    public var rowsRead = 0
+    public var rowsAccepted = 0
+    public var rowsRejected = 0
+    /// Rows about customers absent from accounts: in rejects, counted apart.
+    public var rowsUnknownCustomer = 0
+    public var skipped: String? = nil
+    public var rejects: [RejectRecord] = []
+}

@@ -1,0 +1,156 @@
+import Foundation
+
+/// Renders each output file's bytes. Pure functions of the scored run, so the
+/// same inputs always give the same bytes.
+public enum OutputRenderers {
+    public static func scoreLine(_ s: CustomerScore) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("customer_id", .string(s.customerID)),
+            ("as_of", .string(s.asOf.description)),
+            ("health_score", .number(s.healthScore, places: 1)),
+            ("health_status", .string(s.status.rawValue)),
+            ("component_scores", .object([
+                ("usage", .number(s.components.usage, places: 1)),
+                ("engagement", .number(s.components.engagement, places: 1)),
+                ("satisfaction", .number(s.components.satisfaction, places: 1)),
+                ("value_realization", .number(s.components.valueRealization, places: 1)),
+            ])),
+            ("key_metrics", s.features.displayJSON()),
+            ("trends", .object([
+                ("usage", .string(s.trends.usage.rawValue)),
+                ("engagement", .string(s.trends.engagement.rawValue)),
+                ("satisfaction", .string(s.trends.satisfaction.rawValue)),
+                ("value_realization", .string(s.trends.valueRealization.rawValue)),
+            ])),
+        ]
+        if let p = s.churnProbability { members.append(("churn_probability", .number(p, places: 4))) }
+        members.append(("recommendations", .object([
+            ("risk_factors", .array(s.riskFactors.map { .string($0) })),
+            ("success_recommendations", .array(s.recommendations.map { .string($0) })),
+            ("intervention_priority", .string(s.priority.rawValue)),
+        ])))
+        return .object(members)
+    }
+
+    public static func scoresJSONL(_ scores: [CustomerScore]) -> String {
+        var out = ""
+        out.reserveCapacity(scores.count * 900)
+        for s in scores {
+            scoreLine(s).write(to: &out, pretty: false, indent: 0)
+            out += "\n"
+        }
+        return out
+    }
+
+    /// At-risk customers, most urgent first: priority, then lowest health, then id.
+    public static func atRiskOrder(_ scores: [CustomerScore], priorities: [InterventionPriority]) -> [CustomerScore] {
+        scores.filter { priorities.contains($0.priority) }.sorted { a, b in
+            if a.priority != b.priority { return a.priority < b.priority }
+            if a.healthScore != b.healthScore { return a.healthScore < b.healthScore }
+            return a.customerID.utf8.lexicographicallyPrecedes(b.customerID.utf8)
+        }
+    }
+
+    static func reason(_ s: CustomerScore) -> String {
+        s.riskFactors.isEmpty ? "Health score \(JSONValue.number(s.healthScore, places: 1).serialized()) (\(s.status.rawValue))" : s.riskFactors.joined(separator: "; ")
+    }
+
+    public static func atRiskJSON(_ atRisk: [CustomerScore], accounts: [String: AccountRecord], asOf: CalendarDay) -> String {
+        let items: [JSONValue] = atRisk.enumerated().map { (i, s) in
+            let a = accounts[s.customerID]
+            var members: [(String, JSONValue)] = [
+                ("rank", .int(i + 1)),
+                ("customer_id", .string(s.customerID)),
+                ("name", .optionalString(a?.name)),
+                ("plan", .optionalString(a?.plan)),
+                ("mrr", .number(a?.mrr, places: 2)),
+                ("health_score", .number(s.healthScore, places: 1)),
+                ("health_status", .string(s.status.rawValue)),
+                ("intervention_priority", .string(s.priority.rawValue)),
+            ]
+            if let p = s.churnProbability { members.append(("churn_probability", .number(p, places: 4))) }
+            members += [
+                ("reason", .string(reason(s))),
+                ("risk_factors", .array(s.riskFactors.map { .string($0) })),
+                ("recommendations", .array(s.recommendations.map { .string($0) })),
+            ]
+            return .object(members)
+        }
+        return JSONValue.object([
+            ("as_of", .string(asOf.description)),
+            ("count", .int(atRisk.count)),
+            ("customers", .array(items)),
+        ]).serialized(pretty: true) + "\n"
+    }
+
+    /// A CSV cell, quoted per RFC 4180, with spreadsheet formulas defused: a
+    /// cell starting with = + - @ (or a tab or carriage return) gets a leading
+    /// apostrophe, as OWASP recommends against CSV injection.
+    static func csvCell(_ text: String) -> String {
+        var t = text
+        if let first = t.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { t = "'" + t }
+        if t.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return t
+    }
+
+    public static func atRiskCSV(_ atRisk: [CustomerScore], accounts: [String: AccountRecord]) -> String {
+        var out = "rank,customer_id,name,plan,mrr,health_score,health_status,intervention_priority,reason,recommendations\r\n"
+        for (i, s) in atRisk.enumerated() {
+            let a = accounts[s.customerID]
+            let cells = [
+                String(i + 1), s.customerID, a?.name ?? "", a?.plan ?? "",
+                a.map { String(format: "%.2f", $0.mrr) } ?? "",
+                JSONValue.number(s.healthScore, places: 1).serialized(), s.status.rawValue, s.priority.rawValue,
+                reason(s), s.recommendations.joined(separator: "; "),
+            ]
+            out += cells.map(csvCell).joined(separator: ",") + "\r\n"
+        }
+        return out
+    }
+
+    public static func featureLine(_ s: CustomerSnapshot, asOf: CalendarDay) -> JSONValue {
+        let a = s.account
+        return .object([
+            ("customer_id", .string(a.customerID)),
+            ("as_of", .string(asOf.description)),
+            ("active", .bool(s.active)),
+            ("account", .object([
+                ("name", .string(a.name)),
+                ("plan", .string(a.plan)),
+                ("mrr", .double(a.mrr)),
+                ("subscription_start", .string(a.subscriptionStart.description)),
+                ("churned_at", .optionalString(a.churnedAt?.description)),
+                ("seats", .int(a.seats)),
+                ("features_available", .int(a.featuresAvailable)),
+                ("training_modules", .int(a.trainingModules)),
+                ("acquisition_cost", a.acquisitionCost.map { .double($0) } ?? .null),
+                ("nps", .optionalInt(a.nps)),
+            ])),
+            ("features", s.features?.json() ?? .null),
+            ("previous_features", s.previous?.json() ?? .null),
+        ])
+    }
+
+    public static func featuresJSONL(_ snapshots: [CustomerSnapshot], asOf: CalendarDay) -> String {
+        var out = ""
+        out.reserveCapacity(snapshots.count * 1200)
+        for s in snapshots {
+            featureLine(s, asOf: asOf).write(to: &out, pretty: false, indent: 0)
+            out += "\n"
+        }
+        return out
+    }
+
+    public static func rejectsJSONL(_ files: [FileReport]) -> String {
+        var out = ""
+        for f in files {
+            for r in f.rejects.sorted(by: { ($0.line, $0.byteOffset) < ($1.line, $1.byteOffset) }) {
+                r.json().write(to: &out, pretty: false, indent: 0)
+                out += "\n"
+            }
+        }
+        return out
+    }
+}

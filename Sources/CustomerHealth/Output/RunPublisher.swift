@@ -1,0 +1,167 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Publishes a run's files atomically under OUTPUT/.
+///
+/// Files are written into a new folder OUTPUT/.runs/<date>.<unique>/ and
+/// fsynced; then the symlink OUTPUT/<date> is replaced by rename(2), which is
+/// atomic: a reader sees the old run or the new one, never a mix, and a run
+/// killed at any point leaves the previous outputs intact. OUTPUT/latest points
+/// at the newest date that has a complete run. An exclusive flock(2) on
+/// OUTPUT/.lock keeps two runs from interleaving.
+public final class RunPublisher {
+    public let outputDirectory: String
+    private var lockFD: Int32 = -1
+
+    public init(outputDirectory: String) {
+        self.outputDirectory = outputDirectory
+    }
+
+    deinit { unlock() }
+
+    /// Takes the output folder's lock, waiting up to `waitSeconds`.
+    public func lock(waitSeconds: Double) throws {
+        try makeDirectory(outputDirectory)
+        try makeDirectory(runsDirectory)
+        let path = (outputDirectory as NSString).appendingPathComponent(".lock")
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CustomerHealthError.output(path: path, message: "cannot create the lock file: \(String(cString: strerror(errno)))")
+        }
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if Date() >= deadline {
+                close(fd)
+                let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                throw CustomerHealthError.output(
+                    path: outputDirectory,
+                    message: "another customer-health run is writing here\(holder.isEmpty ? "" : " (\(holder))"); it holds \(path). Wait for it to finish, or pass --lock-wait SECONDS to wait")
+            }
+            usleep(100_000)
+        }
+        lockFD = fd
+        let note = "pid \(getpid()) since \(ISO8601DateFormatter().string(from: Date()))\n"
+        _ = ftruncate(fd, 0)
+        _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
+        cleanAbandonedRuns()
+    }
+
+    public func unlock() {
+        if lockFD >= 0 {
+            _ = ftruncate(lockFD, 0)
+            close(lockFD)
+            lockFD = -1
+        }
+    }
+
+    var runsDirectory: String { (outputDirectory as NSString).appendingPathComponent(".runs") }
+
+    /// Folders under .runs that no date link points to: left by killed runs or replaced runs.
+    private func cleanAbandonedRuns() {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: runsDirectory) else { return }
+        var referenced: Set<String> = []
+        for entry in (try? fm.contentsOfDirectory(atPath: outputDirectory)) ?? [] {
+            let p = (outputDirectory as NSString).appendingPathComponent(entry)
+            if let dest = try? fm.destinationOfSymbolicLink(atPath: p) {
+                referenced.insert((dest as NSString).lastPathComponent)
+            }
+        }
+        for name in names where !referenced.contains(name) {
+            try? fm.removeItem(atPath: (runsDirectory as NSString).appendingPathComponent(name))
+        }
+    }
+
+    /// Writes `files` (name -> bytes) as the complete run for `name` (a date) and publishes it.
+    public func publish(name: String, files: [(String, Data)]) throws -> String {
+        let unique = "\(name).\(getpid()).\(UInt64(Date().timeIntervalSince1970 * 1_000_000))"
+        let runDir = (runsDirectory as NSString).appendingPathComponent(unique)
+        try makeDirectory(runDir)
+        for (file, data) in files {
+            try writeDurably(data, to: (runDir as NSString).appendingPathComponent(file))
+        }
+        fsyncDirectory(runDir)
+        fsyncDirectory(runsDirectory)
+        try replaceLink(named: name, target: ".runs/\(unique)")
+        try updateLatest()
+        fsyncDirectory(outputDirectory)
+        cleanAbandonedRuns()
+        return (outputDirectory as NSString).appendingPathComponent(name)
+    }
+
+    /// Writes one file outside any run (a rejects report of a run that failed), atomically.
+    public func writeStandalone(name: String, data: Data) throws -> String {
+        try makeDirectory(outputDirectory)
+        let path = (outputDirectory as NSString).appendingPathComponent(name)
+        let tmp = path + ".\(getpid()).tmp"
+        try writeDurably(data, to: tmp)
+        guard rename(tmp, path) == 0 else {
+            throw CustomerHealthError.output(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
+        }
+        return path
+    }
+
+    private func replaceLink(named name: String, target: String) throws {
+        let linkPath = (outputDirectory as NSString).appendingPathComponent(name)
+        var st = stat()
+        if lstat(linkPath, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            throw CustomerHealthError.output(path: linkPath, message: "is a real folder, not a link made by customer-health; move it away first")
+        }
+        let tmp = linkPath + ".link.\(getpid())"
+        unlink(tmp)
+        guard symlink(target, tmp) == 0 else {
+            throw CustomerHealthError.output(path: tmp, message: "cannot create a link: \(String(cString: strerror(errno)))")
+        }
+        guard rename(tmp, linkPath) == 0 else {
+            unlink(tmp)
+            throw CustomerHealthError.output(path: linkPath, message: "cannot publish the run: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Points `latest` at the newest date folder, which is not always the one
+    /// just written (a replay of an old date must not move it backwards).
+    private func updateLatest() throws {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory)) ?? []
+        let dates = names.filter { CalendarDay($0) != nil }.sorted()
+        guard let newest = dates.last else { return }
+        try replaceLink(named: "latest", target: newest)
+    }
+
+    private func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CustomerHealthError.output(path: path, message: "cannot create the folder: \(error.localizedDescription)")
+        }
+    }
+
+    private func writeDurably(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CustomerHealthError.output(path: path, message: "cannot create: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CustomerHealthError.output(path: path, message: "write failed: \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        guard fsync(fd) == 0 else {
+            throw CustomerHealthError.output(path: path, message: "fsync failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func fsyncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+}

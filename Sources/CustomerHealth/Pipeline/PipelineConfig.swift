@@ -1,0 +1,127 @@
+import Crypto
+import Foundation
+
+/// What `as_of` says: a fixed date, or the newest day present in the activity data.
+public enum AsOfSetting: Sendable, Equatable {
+    case latestActivity
+    case date(CalendarDay)
+}
+
+public enum CorruptFilePolicy: String, Sendable {
+    case fail, skip
+}
+
+/// A pipeline file (pipelines/*.yaml), read and checked. docs/pipeline.md and
+/// the README list every setting.
+public struct PipelineConfig: Sendable {
+    public var file: String
+    public var sha256: String
+    public var inputDirectory: String
+    public var outputDirectory: String
+    public var asOf: AsOfSetting = .latestActivity
+    public var threads: Int = 0
+    public var maxRejectRatio: Double = 0.001
+    public var onCorruptFile: CorruptFilePolicy = .fail
+    public var rejectsIncludeRaw = true
+    public var maxRowBytes = 1 << 20
+    public var lockWaitSeconds: Double = 0
+    public var exports: [ExportKind: ExportSettings] = [:]
+    public var dateFormat: TimestampFormat = .iso8601
+    public var scoring = ScoringSettings()
+    public var kpis = KPISettings()
+
+    /// Reads a pipeline file. Relative paths inside it are relative to the
+    /// file's own folder, so a crontab can run it from anywhere.
+    public static func load(path: String) throws -> PipelineConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CustomerHealthError.pipeline(file: path, path: "", message: "cannot be read: no such file, or no permission")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CustomerHealthError.pipeline(file: path, path: "", message: "is not UTF-8 text")
+        }
+        let base = (path as NSString).deletingLastPathComponent
+        return try parse(text: text, file: path, baseDirectory: base.isEmpty ? "." : base,
+            sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+    }
+
+    public static func parse(text: String, file: String, baseDirectory: String, sha256: String = "") throws -> PipelineConfig {
+        let root = try ConfigNode.load(file: file, text: text)
+        func resolve(_ p: String) -> String {
+            p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p)
+        }
+        let version = try root.int("version", default: 1, range: 1...1)
+        _ = version
+        guard let input = try root.string("input") else {
+            throw root.failure("missing setting \"input\": the folder that holds the exports")
+        }
+        let output = try root.string("output", default: "output")
+        var config = PipelineConfig(file: file, sha256: sha256, inputDirectory: resolve(input), outputDirectory: resolve(output))
+        if let asOf = try root.string("as_of"), asOf != "latest-activity" {
+            guard let day = CalendarDay(asOf) else {
+                throw root.failure("expected a date (yyyy-MM-dd) or latest-activity, found \"\(asOf)\"", key: "as_of")
+            }
+            config.asOf = .date(day)
+        }
+        config.threads = try root.int("threads", default: 0, range: 0...1024)
+        config.maxRejectRatio = try root.double("max_reject_ratio", default: 0.001, range: 0...1)
+        let policy = try root.string("on_corrupt_file", default: "fail")
+        guard let p = CorruptFilePolicy(rawValue: policy) else {
+            throw root.failure("expected fail or skip, found \"\(policy)\"", key: "on_corrupt_file")
+        }
+        config.onCorruptFile = p
+        let rejects = try root.child("rejects")
+        config.rejectsIncludeRaw = try rejects.bool("include_raw", default: true)
+        config.maxRowBytes = try root.int("max_row_bytes", default: 1 << 20, range: 1024...(1 << 30))
+        config.lockWaitSeconds = try root.double("lock_wait_seconds", default: 0, range: 0...86400)
+        if let df = try root.string("date_format") {
+            guard TimestampFormat.compile(df) != nil else { throw root.failure("unreadable date format \"\(df)\"", key: "date_format") }
+            config.dateFormat = .pattern(df)
+        }
+
+        let exports = try root.child("exports")
+        for key in exports.keys() where ExportKind(rawValue: key) == nil {
+            throw exports.failure("unknown export \"\(key)\"; expected accounts, activity, tickets, uptime or savings", key: key)
+        }
+        for kind in ExportKind.allCases {
+            var settings = ExportSettings(kind: kind)
+            let node = try exports.child(kind.rawValue)
+            if let globs = try node.stringList("files") { settings.globs = globs }
+            if let d = try node.string("delimiter") {
+                switch d.lowercased() {
+                case ",", "comma": settings.delimiter = UInt8(ascii: ",")
+                case ";", "semicolon": settings.delimiter = UInt8(ascii: ";")
+                case "\t", "\\t", "tab": settings.delimiter = UInt8(ascii: "\t")
+                case "|", "pipe": settings.delimiter = UInt8(ascii: "|")
+                default: throw node.failure("expected comma, semicolon, tab or pipe, found \"\(d)\"", key: "delimiter")
+                }
+            }
+            if let tf = try node.string("timestamp_format"), tf.lowercased() != "iso8601" {
+                guard TimestampFormat.compile(tf) != nil else {
+                    throw node.failure("unreadable timestamp format \"\(tf)\"; use yyyy MM dd HH mm ss SSS and literal characters, e.g. dd/MM/yyyy HH:mm", key: "timestamp_format")
+                }
+                settings.timestampFormat = .pattern(tf)
+            }
+            let columns = try node.stringMap("columns")
+            for (contract, _) in columns where !kind.columns.contains(contract) {
+                throw node.failure("\"\(contract)\" is not a column of the \(kind.rawValue) export; its columns are \(kind.columns.joined(separator: ", "))", key: "columns")
+            }
+            settings.columnNames = columns
+            config.exports[kind] = settings
+        }
+        config.scoring = try ScoringSettings.load(try root.child("scoring"))
+        config.kpis = try KPISettings.load(try root.child("kpis"))
+        try root.checkUnknownKeys()
+        return config
+    }
+}
+
+public struct KPISettings: Sendable, Equatable {
+    /// Expected customer lifetime is 1 / monthly churn, capped here (months).
+    public var maxLifetimeMonths = 60.0
+
+    static func load(_ node: ConfigNode) throws -> KPISettings {
+        var k = KPISettings()
+        k.maxLifetimeMonths = try node.double("max_lifetime_months", default: k.maxLifetimeMonths, range: 1...1200)
+        return k
+    }
+}

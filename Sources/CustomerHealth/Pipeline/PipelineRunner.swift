@@ -1,0 +1,279 @@
+import Crypto
+import Foundation
+import Logging
+
+/// Command-line overrides of a pipeline file's settings.
+public struct RunOptions: Sendable {
+    public var asOf: CalendarDay?
+    public var outputDirectory: String?
+    public var threads: Int?
+    public var lockWaitSeconds: Double?
+
+    public init(asOf: CalendarDay? = nil, outputDirectory: String? = nil, threads: Int? = nil, lockWaitSeconds: Double? = nil) {
+        self.asOf = asOf
+        self.outputDirectory = outputDirectory
+        self.threads = threads
+        self.lockWaitSeconds = lockWaitSeconds
+    }
+}
+
+/// What a run did, for the summary the CLI prints.
+public struct RunSummary: Sendable {
+    public var outputPath: String
+    public var asOf: CalendarDay
+    public var customersScored: Int
+    public var atRisk: Int
+    public var rowsRead: Int
+    public var rowsRejected: Int
+    public var rowsUnknownCustomer: Int
+    public var files: Int
+    public var seconds: Double
+}
+
+/// Runs the stages of the nightly pipeline: ingest, features, scoring, outputs.
+public struct PipelineRunner: Sendable {
+    public static let toolVersion = "0.1.0"
+
+    public var config: PipelineConfig
+    public var options: RunOptions
+    public var logger: Logger
+    public var progress: (@Sendable (Int, Int) -> Void)?
+
+    public init(config: PipelineConfig, options: RunOptions, logger: Logger) {
+        self.config = config
+        self.options = options
+        self.logger = logger
+    }
+
+    public var threads: Int {
+        let t = options.threads ?? config.threads
+        return t > 0 ? t : ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    var outputDirectory: String { options.outputDirectory ?? config.outputDirectory }
+
+    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Reads every input.
+    public func ingest() throws -> IngestResult {
+        var runner = IngestRunner(config: config, threads: threads, logger: logger)
+        runner.progress = progress
+        return try runner.run()
+    }
+
+    /// The as-of day: the option, the pipeline's date, or the newest activity day.
+    public func asOfDay(for data: IngestResult) throws -> CalendarDay {
+        if let d = options.asOf { return d }
+        if case .date(let d) = config.asOf { return d }
+        guard let d = data.latestActivityDay else {
+            throw CustomerHealthError.input(file: config.inputDirectory, message: "the activity export has no accepted rows, so there is no newest activity day to score as of; pass --as-of DATE")
+        }
+        return d
+    }
+
+    /// Feature snapshots of every customer that exists on the as-of day, in customer_id order.
+    public func snapshots(_ data: IngestResult, asOf: CalendarDay) -> [CustomerSnapshot] {
+        let calculator = FeatureCalculator(data: data, settings: config.scoring)
+        let count = data.accounts.count
+        let result = UnsafeMutableBufferPointer<CustomerSnapshot?>.allocate(capacity: count)
+        result.initialize(repeating: nil)
+        defer { result.deallocate() }
+        let box = UnsafeSendable(result)
+        let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
+        let chunk = max(256, count / (threads * 8) + 1)
+        let chunks = (count + chunk - 1) / chunk
+        DispatchQueue.concurrentPerform(iterations: chunks) { k in
+            for c in (k * chunk)..<min(count, (k + 1) * chunk) {
+                let account = data.accounts[c]
+                guard account.subscriptionStart <= asOf else { continue }
+                let active = calculator.isActive(c, on: asOf)
+                var snap = CustomerSnapshot(account: account, active: active, features: nil, previous: nil)
+                if active {
+                    snap.features = calculator.features(customer: c, asOf: asOf)
+                    snap.previous = calculator.features(customer: c, asOf: trendDay)
+                }
+                box.value[c] = snap
+            }
+        }
+        let out = result.compactMap { $0 }
+        result.deinitialize()
+        return out
+    }
+
+    /// Scores the active snapshots in parallel, keeping customer_id order.
+    public static func score(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int) -> [CustomerScore] {
+        let active = snapshots.filter(\.active)
+        let scorer = HealthScorer(settings: settings)
+        let count = active.count
+        let result = UnsafeMutableBufferPointer<CustomerScore?>.allocate(capacity: count)
+        result.initialize(repeating: nil)
+        defer { result.deallocate() }
+        let box = UnsafeSendable(result)
+        let chunk = max(256, count / (max(1, threads) * 8) + 1)
+        let chunks = (count + chunk - 1) / chunk
+        DispatchQueue.concurrentPerform(iterations: chunks) { k in
+            for i in (k * chunk)..<min(count, (k + 1) * chunk) {
+                let s = active[i]
+                box.value[i] = scorer.score(
+                    customerID: s.account.customerID, asOf: asOf, features: s.features ?? FeatureVector(),
+                    previous: s.previous ?? FeatureVector(), account: s.account)
+            }
+        }
+        let out = result.map { $0! }
+        result.deinitialize()
+        return out
+    }
+
+    /// The nightly run: read, score, publish OUTPUT/<as-of>/.
+    public func run() throws -> RunSummary {
+        let started = ContinuousClock.now
+        let startedAt = Date()
+        let publisher = RunPublisher(outputDirectory: outputDirectory)
+        try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
+        defer { publisher.unlock() }
+
+        var t = ContinuousClock.now
+        let data = try ingest()
+        let ingestSeconds = PipelineRunner.seconds(since: t)
+        let asOf = try asOfDay(for: data)
+        logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
+        try checkRejects(data, asOf: asOf, publisher: publisher)
+
+        t = ContinuousClock.now
+        let snaps = snapshots(data, asOf: asOf)
+        let featureSeconds = PipelineRunner.seconds(since: t)
+
+        t = ContinuousClock.now
+        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads)
+        let scoringSeconds = PipelineRunner.seconds(since: t)
+
+        t = ContinuousClock.now
+        var files = render(snapshots: snaps, scores: scores, asOf: asOf)
+        let inputs: [JSONValue] = data.files.map { f in
+            .object([
+                ("export", .string(f.export.rawValue)),
+                ("file", .string(f.name)),
+                ("size", .int(f.size)),
+                ("sha256", f.sha256.isEmpty ? .null : .string(f.sha256)),
+                ("rows_read", .int(f.rowsRead)),
+                ("rows_accepted", .int(f.rowsAccepted)),
+                ("rows_rejected", .int(f.rowsRejected)),
+                ("rows_unknown_customer", .int(f.rowsUnknownCustomer)),
+                ("skipped", .optionalString(f.skipped)),
+            ])
+        }
+        let rejects = OutputRenderers.rejectsJSONL(data.files)
+        files.append(("rejects.jsonl", Data(rejects.utf8)))
+        let renderSeconds = PipelineRunner.seconds(since: t)
+        let totalSeconds = PipelineRunner.seconds(since: started)
+        let atRiskCount = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
+        let manifest = manifestJSON(
+            asOf: asOf, startedAt: startedAt, inputs: .array(inputs), data: data, scores: scores, atRisk: atRiskCount,
+            timings: [("ingest", ingestSeconds), ("features", featureSeconds), ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)])
+        files.append(("manifest.json", Data((manifest.serialized(pretty: true) + "\n").utf8)))
+        files.append(("metrics.prom", Data(metrics(asOf: asOf, data: data, scores: scores, atRisk: atRiskCount, seconds: totalSeconds).utf8)))
+        files.sort { $0.0 < $1.0 }
+        let path = try publisher.publish(name: asOf.description, files: files)
+        return RunSummary(
+            outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: data.rowsRead,
+            rowsRejected: data.rowsRejected, rowsUnknownCustomer: data.rowsUnknownCustomer, files: data.files.count,
+            seconds: totalSeconds)
+    }
+
+    /// Stops the run, before anything is published, when too many rows were rejected.
+    func checkRejects(_ data: IngestResult, asOf: CalendarDay, publisher: RunPublisher) throws {
+        let read = data.rowsRead
+        let rejected = data.rowsRejected
+        guard read > 0 else { return }
+        let ratio = Double(rejected) / Double(read)
+        if ratio > config.maxRejectRatio {
+            let path = try publisher.writeStandalone(name: "rejects-\(asOf).jsonl", data: Data(OutputRenderers.rejectsJSONL(data.files).utf8))
+            throw CustomerHealthError.tooManyRejects(rejected: rejected, read: read, ratio: ratio, limit: config.maxRejectRatio, rejectsFile: path)
+        }
+    }
+
+    /// The data outputs shared by `run` and `rescore`.
+    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay) -> [(String, Data)] {
+        var accounts: [String: AccountRecord] = [:]
+        for s in snapshots { accounts[s.account.customerID] = s.account }
+        let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
+        let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count)
+        return [
+            ("scores.jsonl", Data(OutputRenderers.scoresJSONL(scores).utf8)),
+            ("at-risk.json", Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8)),
+            ("at-risk.csv", Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8)),
+            ("kpis.json", Data((kpis.serialized(pretty: true) + "\n").utf8)),
+            ("features.jsonl", Data(OutputRenderers.featuresJSONL(snapshots, asOf: asOf).utf8)),
+        ]
+    }
+
+    func manifestJSON(asOf: CalendarDay, startedAt: Date, inputs: JSONValue, data: IngestResult?, scores: [CustomerScore],
+                      atRisk: Int, timings: [(String, Double)], extra: [(String, JSONValue)] = []) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("tool", .string("customer-health")),
+            ("version", .string(PipelineRunner.toolVersion)),
+            ("pipeline", .object([("file", .string((config.file as NSString).lastPathComponent)), ("sha256", .string(config.sha256))])),
+            ("as_of", .string(asOf.description)),
+            ("started_at", .string(ISO8601DateFormatter().string(from: startedAt))),
+            ("customers_scored", .int(scores.count)),
+            ("at_risk_customers", .int(atRisk)),
+        ]
+        if let data {
+            let read = data.rowsRead
+            members.append(("rows", .object([
+                ("read", .int(read)),
+                ("rejected", .int(data.rowsRejected)),
+                ("unknown_customer", .int(data.rowsUnknownCustomer)),
+                ("reject_ratio", .number(read > 0 ? Double(data.rowsRejected) / Double(read) : 0, places: 6)),
+                ("max_reject_ratio", .double(config.maxRejectRatio)),
+            ])))
+            members.append(("events", .object(EventType.allCases.map { ($0.name, .int(data.eventCounts[Int($0.rawValue)])) })))
+        }
+        members += extra
+        members.append(("inputs", inputs))
+        members.append(("timings_seconds", .object(timings.map { ($0.0, .number($0.1, places: 3)) })))
+        return .object(members)
+    }
+
+    func metrics(asOf: CalendarDay, data: IngestResult?, scores: [CustomerScore], atRisk: Int, seconds: Double) -> String {
+        var out = ""
+        func metric(_ name: String, _ help: String, _ type: String = "gauge", _ samples: [(String, String)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { out += "\(name)\(labels) \(value)\n" }
+        }
+        metric("customer_health_run_duration_seconds", "Wall time of the last run.", "gauge", [("", String(format: "%.3f", seconds))])
+        metric("customer_health_last_success_timestamp_seconds", "Unix time at which the last run published its outputs.", "gauge",
+            [("", String(Int(Date().timeIntervalSince1970)))])
+        metric("customer_health_as_of_timestamp_seconds", "The as-of day of the last run, as Unix time (midnight UTC).", "gauge",
+            [("", String(Int(asOf.number) * 86400))])
+        if let data {
+            var byExport: [ExportKind: (Int, Int, Int)] = [:]
+            for f in data.files {
+                let v = byExport[f.export] ?? (0, 0, 0)
+                byExport[f.export] = (v.0 + f.rowsRead, v.1 + f.rowsRejected, v.2 + f.rowsUnknownCustomer)
+            }
+            let kinds = ExportKind.allCases
+            metric("customer_health_rows_read", "Rows read in the last run, by export.", "gauge",
+                kinds.map { ("{export=\"\($0.rawValue)\"}", String(byExport[$0]?.0 ?? 0)) })
+            metric("customer_health_rows_rejected", "Rows rejected in the last run, by export.", "gauge",
+                kinds.map { ("{export=\"\($0.rawValue)\"}", String(byExport[$0]?.1 ?? 0)) })
+            metric("customer_health_rows_unknown_customer", "Rows about customers missing from accounts, by export.", "gauge",
+                kinds.map { ("{export=\"\($0.rawValue)\"}", String(byExport[$0]?.2 ?? 0)) })
+        }
+        var byStatus: [HealthStatus: Int] = [:]
+        for s in scores { byStatus[s.status, default: 0] += 1 }
+        metric("customer_health_customers", "Customers scored in the last run, by health status.", "gauge",
+            HealthStatus.allCases.map { ("{status=\"\($0.rawValue)\"}", String(byStatus[$0] ?? 0)) })
+        metric("customer_health_at_risk_customers", "Customers on the at-risk list of the last run.", "gauge", [("", String(atRisk))])
+        return out
+    }
+}
+
+/// Lets `concurrentPerform` workers write disjoint slots of one buffer.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,187 @@
+import Foundation
+
+/// The four component scores, each 0-100.
+public struct ComponentScores: Sendable, Equatable {
+    public var usage: Double
+    public var engagement: Double
+    public var satisfaction: Double
+    public var valueRealization: Double
+}
+
+/// A customer's scored health as of a day: the content of one scores.jsonl line.
+public struct CustomerScore: Sendable {
+    public var customerID: String
+    public var asOf: CalendarDay
+    public var healthScore: Double
+    public var status: HealthStatus
+    public var components: ComponentScores
+    public var features: FeatureVector
+    public var trends: (usage: Trend, engagement: Trend, satisfaction: Trend, valueRealization: Trend)
+    public var riskFactors: [String]
+    public var recommendations: [String]
+    public var priority: InterventionPriority
+    /// Set by the churn model once one is loaded (issue 3); nil until then.
+    public var churnProbability: Double?
+}
+
+/// Turns feature vectors into component scores, the overall score, status,
+/// trends, risk factors, recommendations and intervention priority, by the
+/// rules of docs/scoring.md. Pure functions of their inputs and the settings.
+public struct HealthScorer: Sendable {
+    public let settings: ScoringSettings
+
+    public init(settings: ScoringSettings) { self.settings = settings }
+
+    /// Linear from 0 at `bad` to 1 at `good` (either direction), clamped.
+    @inline(__always)
+    static func ramp(_ value: Double, good: Double, bad: Double) -> Double {
+        if good == bad { return value >= good ? 1 : 0 }
+        return min(1, max(0, (value - bad) / (good - bad)))
+    }
+
+    public func components(_ f: FeatureVector, account: AccountRecord) -> ComponentScores {
+        let s = settings
+        let seats = Double(max(1, account.seats))
+
+        var recency = 0.0
+        if let d = f.daysSinceLastLogin {
+            if d <= s.recencyDays[0] { recency = s.recencyPoints[0] }
+            else if d <= s.recencyDays[1] { recency = s.recencyPoints[1] }
+            else if d <= s.recencyDays[2] { recency = s.recencyPoints[2] }
+        }
+        let activity = min(s.activityCap, s.activityPerMonthlyUser * Double(f.monthlyActiveUsers))
+        let daily = min(s.engagementCap, s.engagementPerDailyUser * f.dailyActiveUsers)
+        let usage = min(100, recency + activity + daily)
+
+        let adoption = s.adoptionPoints * min(1, f.featureAdoptionRate / s.adoptionTarget)
+        let api = s.apiPoints * min(1, Double(f.apiCalls30d) / (s.apiCallsPerSeatTarget * seats))
+        let mobile = s.mobilePoints * min(1, Double(f.mobileSessions30d) / (s.mobileSessionsPerSeatTarget * seats))
+        let training = s.trainingPoints * (f.trainingCompletionRate ?? 1)
+        let engagement = adoption + api + mobile + training
+
+        let ticketRate = Double(f.supportTickets30d) / seats
+        let tickets = s.ticketPoints * HealthScorer.ramp(ticketRate, good: s.ticketsPerSeatGood, bad: s.ticketsPerSeatBad)
+        let response = s.responsePoints * (f.avgFirstResponseHours.map { HealthScorer.ramp($0, good: s.responseHoursGood, bad: s.responseHoursBad) } ?? 1)
+        let uptime = s.uptimePoints * (f.uptimePercentage.map { HealthScorer.ramp($0, good: s.uptimeGood, bad: s.uptimeBad) } ?? 1)
+        let satisfaction = tickets + response + uptime
+
+        let roiValue = roi(f, account: account)
+        let roiPoints = s.roiPoints * min(1, max(0, roiValue / s.roiTarget))
+        let workOrders = s.workOrderPoints * min(1, Double(f.workOrders30d) / (s.workOrdersPerSeatTarget * seats))
+        var ttv = 0.0
+        if let days = f.daysToFirstValue {
+            ttv = s.timeToValuePoints * HealthScorer.ramp(Double(days), good: s.timeToValueGoodDays, bad: s.timeToValueBadDays)
+        }
+        let value = roiPoints + workOrders + ttv
+
+        return ComponentScores(
+            usage: HealthScorer.clamp(usage), engagement: HealthScorer.clamp(engagement),
+            satisfaction: HealthScorer.clamp(satisfaction), valueRealization: HealthScorer.clamp(value))
+    }
+
+    static func clamp(_ v: Double) -> Double { min(100, max(0, v)) }
+
+    /// Savings to date against what the subscription has cost so far (at least one month of MRR).
+    public func roi(_ f: FeatureVector, account: AccountRecord) -> Double {
+        let cost = account.mrr * max(1, f.monthsSinceSubscriptionStart)
+        return cost > 0 ? f.costSavingsAchieved / cost : 0
+    }
+
+    public func overall(_ c: ComponentScores) -> Double {
+        let raw = settings.weightUsage * c.usage + settings.weightEngagement * c.engagement
+            + settings.weightSatisfaction * c.satisfaction + settings.weightValue * c.valueRealization
+        // Round once, here, so status and every output read the same number.
+        return (raw * 10).rounded() / 10
+    }
+
+    public func status(_ score: Double) -> HealthStatus {
+        if score >= settings.excellentFrom { return .excellent }
+        if score >= settings.goodFrom { return .good }
+        if score >= settings.warningFrom { return .warning }
+        if score >= settings.criticalFrom { return .critical }
+        return .churnRisk
+    }
+
+    public func trend(now: Double, before: Double) -> Trend {
+        let delta = now - before
+        if delta > settings.trendThreshold { return .increasing }
+        if delta < -settings.trendThreshold { return .decreasing }
+        return .stable
+    }
+
+    public func priority(health: Double, churnProbability p: Double?) -> InterventionPriority {
+        let s = settings
+        if (p ?? 0) > s.criticalProbability || health < s.criticalHealthBelow { return .critical }
+        if (p ?? 0) > s.highProbability || health < s.highHealthBelow { return .high }
+        if (p ?? 0) > s.mediumProbability || health < s.mediumHealthBelow { return .medium }
+        return .low
+    }
+
+    /// Scores one customer. `previous` is the vector as of T minus the trend window.
+    public func score(customerID: String, asOf: CalendarDay, features f: FeatureVector, previous: FeatureVector,
+                      account: AccountRecord, churnProbability: Double? = nil) -> CustomerScore {
+        let now = components(f, account: account)
+        let before = components(previous, account: account)
+        let health = overall(now)
+        let trends = (
+            trend(now: now.usage, before: before.usage),
+            trend(now: now.engagement, before: before.engagement),
+            trend(now: now.satisfaction, before: before.satisfaction),
+            trend(now: now.valueRealization, before: before.valueRealization)
+        )
+        let priority = self.priority(health: health, churnProbability: churnProbability)
+        var score = CustomerScore(
+            customerID: customerID, asOf: asOf, healthScore: health, status: status(health), components: now,
+            features: f, trends: trends, riskFactors: [], recommendations: [], priority: priority,
+            churnProbability: churnProbability)
+        let (risks, recs) = advice(f, account: account, score: score)
+        score.riskFactors = risks
+        score.recommendations = recs
+        return score
+    }
+
+    /// Risk factors and recommendations, by the rules of docs/scoring.md, in a fixed order.
+    func advice(_ f: FeatureVector, account: AccountRecord, score: CustomerScore) -> ([String], [String]) {
+        let s = settings
+        var risks: [String] = []
+        var recs: [String] = []
+        if let d = f.daysSinceLastLogin {
+            if d > s.riskNoLoginDays { risks.append("No login in \(d) days") }
+        } else {
+            risks.append("No login on record")
+        }
+        let utilisation = Double(f.monthlyActiveUsers) / Double(max(1, account.seats))
+        if utilisation < s.riskSeatUtilisationBelow {
+            risks.append("\(f.monthlyActiveUsers) of \(account.seats) seats active in \(s.windowDays) days")
+        }
+        if score.trends.usage == .decreasing { risks.append("Usage decreasing over \(s.trendWindowDays) days") }
+        let lowAdoption = f.featureAdoptionRate < s.riskAdoptionBelow
+        if lowAdoption { risks.append("Feature adoption \(Int((f.featureAdoptionRate * 100).rounded()))% of plan") }
+        let manyTickets = f.supportTickets30d >= s.riskTicketsAtLeast
+        if manyTickets { risks.append("\(f.supportTickets30d) support tickets in \(s.windowDays) days") }
+        let slowResponse = (f.avgFirstResponseHours ?? 0) > s.riskResponseHoursAbove
+        if slowResponse, let h = f.avgFirstResponseHours {
+            risks.append("Average first response \(String(format: "%.1f", h)) hours")
+        }
+        if let u = f.uptimePercentage, u < s.riskUptimeBelow {
+            risks.append("Uptime \(String(format: "%.1f", u))% in \(s.windowDays) days")
+        }
+        let lowTraining = (f.trainingCompletionRate ?? 1) < s.riskTrainingBelow
+        if lowTraining, let t = f.trainingCompletionRate { risks.append("Training \(Int((t * 100).rounded()))% complete") }
+        let roiValue = roi(f, account: account)
+        let lowROI = f.monthsSinceSubscriptionStart >= s.riskRoiAfterMonths && roiValue < s.riskRoiBelow
+        if lowROI { risks.append("Savings \(String(format: "%.1f", roiValue))x subscription cost after \(Int(f.monthsSinceSubscriptionStart)) months") }
+
+        if score.priority == .critical || score.priority == .high {
+            recs.append("Intervention: schedule a call with the account owner this week to address the risk factors")
+        }
+        if lowAdoption { recs.append("Advanced feature training: walk the team through the plan features they do not use yet") }
+        if manyTickets || slowResponse { recs.append("Dedicated support: assign a named support engineer and review open tickets") }
+        if lowROI { recs.append("ROI review: quantify the savings achieved against the subscription cost with the customer") }
+        if lowTraining { recs.append("Training enrolment: enrol users in the remaining training modules") }
+        if score.healthScore >= s.ebrHealthFrom {
+            recs.append("Executive business review: present results and discuss expansion")
+        }
+        return (risks, recs)
+    }
+}

@@ -1,0 +1,103 @@
+/// One customer as the scoring stage sees it: the account, whether it is
+/// active on the as-of day, and its features now and one trend window ago.
+/// This is also what a line of features.jsonl holds, so `rescore` can redo
+/// every score and KPI without the exports.
+public struct CustomerSnapshot: Sendable {
+    public var account: AccountRecord
+    public var active: Bool
+    public var features: FeatureVector?
+    public var previous: FeatureVector?
+}
+
+/// The portfolio KPIs of kpis.json (docs/scoring.md defines each).
+public struct KPICalculator: Sendable {
+    public let settings: KPISettings
+
+    public init(settings: KPISettings) { self.settings = settings }
+
+    public func kpis(asOf: CalendarDay, snapshots: [CustomerSnapshot], scores: [CustomerScore], atRisk: Int) -> JSONValue {
+        let active = snapshots.filter(\.active)
+        let t = asOf
+        let churned30 = snapshots.filter { s in
+            guard let c = s.account.churnedAt else { return false }
+            return c <= t && c > t.adding(days: -30)
+        }.count
+
+        var distribution: [HealthStatus: Int] = [:]
+        var healthSum = 0.0
+        for s in scores {
+            distribution[s.status, default: 0] += 1
+            healthSum += s.healthScore
+        }
+        let avgHealth: Double? = scores.isEmpty ? nil : healthSum / Double(scores.count)
+
+        let surveyed = active.compactMap(\.account.nps)
+        let promoters = surveyed.filter { $0 >= 9 }.count
+        let detractors = surveyed.filter { $0 <= 6 }.count
+        let npsScore: Double? = surveyed.isEmpty ? nil : 100 * Double(promoters - detractors) / Double(surveyed.count)
+        let npsMean: Double? = surveyed.isEmpty ? nil : Double(surveyed.reduce(0, +)) / Double(surveyed.count)
+
+        let mrr = active.reduce(0.0) { $0 + $1.account.mrr }
+        let arpa: Double? = active.isEmpty ? nil : mrr / Double(active.count)
+        let r30 = retention(snapshots, asOf: t, days: 30)
+        let r90 = retention(snapshots, asOf: t, days: 90)
+        let r365 = retention(snapshots, asOf: t, days: 365)
+        let churn30 = r30.map { 1 - $0 }
+        var lifetime = settings.maxLifetimeMonths
+        if let c = churn30, c > 0 { lifetime = min(settings.maxLifetimeMonths, 1 / c) }
+        let clv = arpa.map { $0 * lifetime }
+        let cacs = snapshots.compactMap(\.account.acquisitionCost)
+        let cac: Double? = cacs.isEmpty ? nil : cacs.reduce(0, +) / Double(cacs.count)
+        var ratio: Double? = nil
+        if let clv, let cac, cac > 0 { ratio = clv / cac }
+
+        return .object([
+            ("as_of", .string(asOf.description)),
+            ("overview", .object([
+                ("total_customers", .int(snapshots.count)),
+                ("active_customers", .int(active.count)),
+                ("at_risk_customers", .int(atRisk)),
+                ("churned_customers_30d", .int(churned30)),
+            ])),
+            ("health_metrics", .object([
+                ("avg_health_score", .number(avgHealth, places: 1)),
+                ("health_distribution", .object(HealthStatus.allCases.map { ($0.rawValue, .int(distribution[$0] ?? 0)) })),
+                ("nps", .number(npsScore, places: 1)),
+                ("nps_mean_score", .number(npsMean, places: 2)),
+                ("nps_responses", .int(surveyed.count)),
+            ])),
+            ("financial_metrics", .object([
+                ("monthly_recurring_revenue", .number(mrr, places: 2)),
+                ("average_revenue_per_account", .number(arpa, places: 2)),
+                ("customer_lifetime_value", .number(clv, places: 2)),
+                ("customer_acquisition_cost", .number(cac, places: 2)),
+                ("ltv_cac_ratio", .number(ratio, places: 2)),
+            ])),
+            ("retention_rates", .object([
+                ("retention_30d", .number(r30, places: 4)),
+                ("retention_90d", .number(r90, places: 4)),
+                ("retention_12m", .number(r365, places: 4)),
+            ])),
+            ("churn_rates", .object([
+                ("churn_30d", .number(r30.map { 1 - $0 }, places: 4)),
+                ("churn_90d", .number(r90.map { 1 - $0 }, places: 4)),
+                ("churn_12m", .number(r365.map { 1 - $0 }, places: 4)),
+            ])),
+        ])
+    }
+
+    /// Of the customers active `days` before the as-of day, the share still active on it.
+    func retention(_ snapshots: [CustomerSnapshot], asOf t: CalendarDay, days: Int) -> Double? {
+        let start = t.adding(days: -days)
+        var cohort = 0
+        var kept = 0
+        for s in snapshots {
+            let a = s.account
+            guard a.subscriptionStart <= start else { continue }
+            if let c = a.churnedAt, c <= start { continue }
+            cohort += 1
+            if a.churnedAt.map({ $0 > t }) ?? true { kept += 1 }
+        }
+        return cohort > 0 ? Double(kept) / Double(cohort) : nil
+    }
+}
