@@ -1,0 +1,45 @@
+# customer-health: `make run` builds and runs the nightly pipeline on the
+# sample data; `make test` runs the test suite; `make bench` the benchmark.
+SWIFT ?= swift
+DEB_PACKAGES := libcsv-dev zlib1g-dev
+BIN := .build/release/customer-health
+
+.PHONY: all deps build run test bench sample-data clean
+
+all: build
+
+# Installs the Debian packages the C wrappers need, when they are missing.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing Debian packages:$$missing"; \
+	    echo "install them with:  sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product customer-health
+
+run: build
+	$(BIN) run pipelines/nightly.yaml
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: build
+	bash bench/run.sh
+
+# Regenerates the committed sample data (deterministic: same bytes every time).
+sample-data: build
+	rm -rf sample-data/exports sample-data/truth.csv.gz
+	$(BIN) generate --customers 300 --days 180 --seed 42 --output sample-data
+
+clean:
+	rm -rf .build output
