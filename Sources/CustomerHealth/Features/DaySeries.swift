@@ -155,57 +155,166 @@ struct DayTotals: Sendable {
     var isEmpty: Bool { days.isEmpty }
 }
 
-/// Day sets keyed by (customer, name): users, features and training modules.
-struct KeyedDaySets: Sendable {
-    private var table = ByteKeyTable(capacity: 1024)
-    private(set) var customerOf: [Int32] = []
-    private(set) var sets: [DaySet] = []
-    private var keyBuffer: [UInt8] = []
-
-    var count: Int { sets.count }
+/// Per-day event counts, one packed word per day (day << 48 | count): one
+/// array, one allocation, appends in the common case.
+struct DayCounter: Sendable {
+    private(set) var words: [UInt64] = []
+    private static let countMask: UInt64 = (1 << 48) - 1
 
     @inline(__always)
-    mutating func insert(customer: Int32, name: UnsafeRawBufferPointer, day: DayIndex) {
-        keyBuffer.removeAll(keepingCapacity: true)
-        withUnsafeBytes(of: customer.littleEndian) { keyBuffer.append(contentsOf: $0) }
-        keyBuffer.append(contentsOf: name)
-        let id = keyBuffer.withUnsafeBytes { table.findOrInsert($0) }
-        if id == sets.count {
-            sets.append(DaySet())
-            customerOf.append(customer)
+    mutating func increment(_ day: DayIndex) {
+        let key = UInt64(day) << 48
+        if let last = words.last {
+            let lastDay = last >> 48
+            if lastDay == UInt64(day) { words[words.count - 1] = last + 1; return }
+            if lastDay < UInt64(day) { words.append(key | 1); return }
+        } else {
+            words.append(key | 1)
+            return
         }
-        sets[id].insert(day)
+        let i = lowerBound(day)
+        if i < words.count && words[i] >> 48 == UInt64(day) { words[i] += 1 } else { words.insert(key | 1, at: i) }
     }
 
-    mutating func merge(_ other: KeyedDaySets) {
-        for id in 0..<other.sets.count {
-            let newID = other.table.withKey(id) { table.findOrInsert($0) }
-            if newID == sets.count {
-                sets.append(other.sets[id])
-                customerOf.append(other.customerOf[id])
+    @inline(__always)
+    private func lowerBound(_ day: DayIndex) -> Int {
+        var lo = 0, hi = words.count
+        let key = UInt64(day) << 48
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if words[mid] < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    mutating func merge(_ other: DayCounter) {
+        if other.words.isEmpty { return }
+        if words.isEmpty { words = other.words; return }
+        if words.last! >> 48 < other.words.first! >> 48 { words.append(contentsOf: other.words); return }
+        var out: [UInt64] = []
+        out.reserveCapacity(words.count + other.words.count)
+        var i = 0, j = 0
+        while i < words.count || j < other.words.count {
+            if j == other.words.count || (i < words.count && words[i] >> 48 < other.words[j] >> 48) {
+                out.append(words[i]); i += 1
+            } else if i == words.count || other.words[j] >> 48 < words[i] >> 48 {
+                out.append(other.words[j]); j += 1
             } else {
-                sets[newID].merge(other.sets[id])
+                out.append(words[i] + (other.words[j] & DayCounter.countMask)); i += 1; j += 1
             }
         }
+        words = out
     }
 
-    /// The name part of a key (without the customer prefix).
-    func name(_ id: Int) -> String {
-        table.withKey(id) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[4...]), as: UTF8.self) }
+    /// Events on days in [from, to].
+    func count(from: Int, to: Int) -> Int {
+        guard from <= to, to >= 0, !words.isEmpty else { return 0 }
+        let lo = lowerBound(DayIndex(clamping: from))
+        let hi = to >= Int(DayIndex.max) ? words.count : lowerBound(DayIndex(clamping: to + 1))
+        var s = 0
+        if lo < hi { for i in lo..<hi { s += Int(words[i] & DayCounter.countMask) } }
+        return s
     }
 
-    /// Ids grouped by customer (CSR layout). Within a group the order depends
-    /// on which thread saw a name first, so callers only count or sum.
-    func grouped(customerCount: Int) -> (offsets: [Int], ids: [Int32]) {
-        var counts = [Int](repeating: 0, count: customerCount + 1)
-        for c in customerOf { counts[Int(c) + 1] += 1 }
-        for i in 0..<customerCount { counts[i + 1] += counts[i] }
-        var fill = counts
-        var ids = [Int32](repeating: 0, count: sets.count)
-        for (id, c) in customerOf.enumerated() {
-            ids[fill[Int(c)]] = Int32(id)
-            fill[Int(c)] += 1
+    var firstDay: Int? { words.first.map { Int($0 >> 48) } }
+}
+
+/// Day sets of one customer's users, features or training modules, keyed by
+/// a 64-bit hash of the name. Names are never output, so only their identity
+/// matters; two names of one customer colliding in 64 bits has a chance below
+/// 1e-13 even for a customer with a thousand users. Small customers are a
+/// linear scan over one contiguous array; large ones get a hash index.
+struct NamedDaySets: Sendable {
+    private(set) var hashes: [UInt64] = []
+    private(set) var sets: [DaySet] = []
+    private var index: [Int32] = []
+
+    var count: Int { hashes.count }
+
+    @inline(__always)
+    private func position(of hash: UInt64) -> Int? {
+        if index.isEmpty {
+            return hashes.withUnsafeBufferPointer { hs in
+                for i in 0..<hs.count where hs[i] == hash { return i }
+                return nil
+            }
         }
-        return (counts, ids)
+        let mask = index.count - 1
+        var p = Int(truncatingIfNeeded: hash >> 7) & mask
+        while true {
+            let e = Int(index[p])
+            if e < 0 { return nil }
+            if hashes[e] == hash { return e }
+            p = (p + 1) & mask
+        }
+    }
+
+    private mutating func append(_ hash: UInt64, _ set: DaySet) {
+        hashes.append(hash)
+        sets.append(set)
+        if hashes.count > 24 {
+            if index.count < hashes.count * 2 { rebuildIndex() } else { place(hashes.count - 1) }
+        }
+    }
+
+    private mutating func rebuildIndex() {
+        var size = 64
+        while size < hashes.count * 4 { size <<= 1 }
+        index = Array(repeating: -1, count: size)
+        for i in 0..<hashes.count { place(i) }
+    }
+
+    private mutating func place(_ i: Int) {
+        let mask = index.count - 1
+        var p = Int(truncatingIfNeeded: hashes[i] >> 7) & mask
+        while index[p] >= 0 { p = (p + 1) & mask }
+        index[p] = Int32(i)
+    }
+
+    @inline(__always)
+    mutating func insert(hash: UInt64, day: DayIndex) {
+        if let i = position(of: hash) {
+            sets[i].insert(day)
+        } else {
+            var set = DaySet()
+            set.insert(day)
+            append(hash, set)
+        }
+    }
+
+    mutating func merge(_ other: NamedDaySets) {
+        for k in 0..<other.hashes.count {
+            if let i = position(of: other.hashes[k]) { sets[i].merge(other.sets[k]) } else { append(other.hashes[k], other.sets[k]) }
+        }
+    }
+}
+
+/// Everything ingest keeps about one customer's events: the per-day series
+/// from which any as-of date's features are computed.
+struct CustomerActivity: Sendable {
+    var logins = DaySet()
+    var users = NamedDaySets()
+    var features = NamedDaySets()
+    var trainingModules = NamedDaySets()
+    var apiCalls = DayCounter()
+    var mobileSessions = DayCounter()
+    var dashboardViews = DayCounter()
+    var workOrders = DayCounter()
+    var featureUses = DayCounter()
+    var uptime = DayTotals()
+    var savings = DayTotals()
+
+    mutating func merge(_ o: CustomerActivity) {
+        logins.merge(o.logins)
+        users.merge(o.users)
+        features.merge(o.features)
+        trainingModules.merge(o.trainingModules)
+        apiCalls.merge(o.apiCalls)
+        mobileSessions.merge(o.mobileSessions)
+        dashboardViews.merge(o.dashboardViews)
+        workOrders.merge(o.workOrders)
+        featureUses.merge(o.featureUses)
+        uptime.merge(o.uptime)
+        savings.merge(o.savings)
     }
 }

@@ -22,32 +22,29 @@ public struct FeatureCalculator: Sendable {
     }
 
     public func features(customer c: Int, asOf asOfDay: CalendarDay) -> FeatureVector {
-        let agg = data.aggregates
+        let agg = data.aggregates.customers[c]
         let account = data.accounts[c]
         let t = Int(asOfDay.number)
         let w = settings.windowDays
         let from = t - w + 1
         var f = FeatureVector()
 
-        if let last = agg.logins[c].last(onOrBefore: t) { f.daysSinceLastLogin = t - last }
-        f.logins30d = agg.logins[c].count(from: from, to: t)
+        if let last = agg.logins.last(onOrBefore: t) { f.daysSinceLastLogin = t - last }
+        f.logins30d = agg.logins.count(from: from, to: t)
 
         // Users: distinct in the window, and the mean per day over the DAU window.
         let dauFrom = t - settings.dauWindowDays + 1
         var monthly = 0
         var userDays = 0
-        let ug = data.userGroups
-        for k in ug.offsets[c]..<ug.offsets[c + 1] {
-            let set = agg.users.sets[Int(ug.ids[k])]
+        for set in agg.users.sets {
             if set.count(from: from, to: t) > 0 { monthly += 1 }
             userDays += set.count(from: dauFrom, to: t)
         }
         f.monthlyActiveUsers = monthly
         f.dailyActiveUsers = Double(userDays) / Double(settings.dauWindowDays)
 
-        let fg = data.featureGroups
         var used = 0
-        for k in fg.offsets[c]..<fg.offsets[c + 1] where agg.features.sets[Int(fg.ids[k])].count(from: from, to: t) > 0 {
+        for set in agg.features.sets where set.count(from: from, to: t) > 0 {
             used += 1
         }
         f.featuresUsed30d = used
@@ -76,34 +73,33 @@ public struct FeatureCalculator: Sendable {
         // Uptime: mean of the daily means over the window's days with data.
         var uptimeSum = 0.0
         var uptimeDays = 0
-        for e in agg.uptime[c].entries(from: from, to: t) where e.count > 0 {
+        for e in agg.uptime.entries(from: from, to: t) where e.count > 0 {
             uptimeSum += Double(e.total) / Double(e.count) / 1000
             uptimeDays += 1
         }
         f.uptimePercentage = uptimeDays > 0 ? uptimeSum / Double(uptimeDays) : nil
 
-        f.costSavingsAchieved = Double(agg.savings[c].total(from: 0, to: t)) / 10_000
+        f.costSavingsAchieved = Double(agg.savings.total(from: 0, to: t)) / 10_000
 
-        let tg = data.trainingGroups
         var modules = 0
-        for k in tg.offsets[c]..<tg.offsets[c + 1] where agg.trainingModules.sets[Int(tg.ids[k])].count(from: 0, to: t) > 0 {
+        for set in agg.trainingModules.sets where set.count(from: 0, to: t) > 0 {
             modules += 1
         }
         f.trainingModulesCompleted = modules
         f.trainingCompletionRate = account.trainingModules > 0 ? min(1, Double(modules) / Double(account.trainingModules)) : nil
 
-        f.apiCalls30d = agg.apiCalls[c].count(from: from, to: t)
-        f.mobileSessions30d = agg.mobileSessions[c].count(from: from, to: t)
-        f.dashboardViews30d = agg.dashboardViews[c].count(from: from, to: t)
-        f.workOrders30d = agg.workOrders[c].count(from: from, to: t)
+        f.apiCalls30d = agg.apiCalls.count(from: from, to: t)
+        f.mobileSessions30d = agg.mobileSessions.count(from: from, to: t)
+        f.dashboardViews30d = agg.dashboardViews.count(from: from, to: t)
+        f.workOrders30d = agg.workOrders.count(from: from, to: t)
 
         let start = Int(account.subscriptionStart.number)
         f.monthsSinceSubscriptionStart = Double(max(0, t - start)) / 30.4375
 
         // Time to value: the first work order or recorded saving, on or before T.
         var firstValue: Int? = nil
-        if let d = agg.workOrders[c].firstDay, d <= t { firstValue = d }
-        if let d = agg.savings[c].firstDay, d <= t { firstValue = min(firstValue ?? d, d) }
+        if let d = agg.workOrders.firstDay, d <= t { firstValue = d }
+        if let d = agg.savings.firstDay, d <= t { firstValue = min(firstValue ?? d, d) }
         f.daysToFirstValue = firstValue.map { max(0, $0 - start) }
         return f
     }

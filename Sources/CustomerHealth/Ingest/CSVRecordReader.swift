@@ -14,10 +14,15 @@ final class CSVRecordReader {
     let delimiter: UInt8
     let maxRowBytes: Int
 
-    // Fields of the record being assembled.
-    private var fieldBytes: [UInt8] = []
-    private var fieldStarts: [Int] = []
-    private var fieldEnds: [Int] = []
+    // Fields of the record being assembled, in raw storage: the field
+    // callback runs for every field of every row.
+    private var fieldBytes: UnsafeMutablePointer<UInt8>
+    private var byteCapacity = 4096
+    private var byteCount = 0
+    private var fieldStarts: UnsafeMutablePointer<Int>
+    private var fieldEnds: UnsafeMutablePointer<Int>
+    private var fieldCapacity = 64
+    private(set) var fieldCount = 0
 
     // Position bookkeeping.
     private var atRecordStart = true
@@ -36,6 +41,9 @@ final class CSVRecordReader {
     init(delimiter: UInt8, maxRowBytes: Int) throws {
         self.delimiter = delimiter
         self.maxRowBytes = maxRowBytes
+        fieldBytes = .allocate(capacity: byteCapacity)
+        fieldStarts = .allocate(capacity: fieldCapacity)
+        fieldEnds = .allocate(capacity: fieldCapacity)
         parser = .allocate(capacity: 1)
         try resetParser()
     }
@@ -43,6 +51,9 @@ final class CSVRecordReader {
     deinit {
         if parserLive { csv_free(parser) }
         parser.deallocate()
+        fieldBytes.deallocate()
+        fieldStarts.deallocate()
+        fieldEnds.deallocate()
     }
 
     private func resetParser() throws {
@@ -52,23 +63,18 @@ final class CSVRecordReader {
         }
         csv_set_delim(parser, delimiter)
         parserLive = true
-        fieldBytes.removeAll(keepingCapacity: true)
-        fieldStarts.removeAll(keepingCapacity: true)
-        fieldEnds.removeAll(keepingCapacity: true)
+        byteCount = 0
+        fieldCount = 0
     }
 
-    var fieldCount: Int { fieldStarts.count }
-
     func withFields<R>(_ body: (UnsafeRawBufferPointer, UnsafeBufferPointer<Int>, UnsafeBufferPointer<Int>) -> R) -> R {
-        fieldBytes.withUnsafeBytes { b in
-            fieldStarts.withUnsafeBufferPointer { s in
-                fieldEnds.withUnsafeBufferPointer { e in body(b, s, e) }
-            }
-        }
+        body(UnsafeRawBufferPointer(start: fieldBytes, count: byteCount),
+            UnsafeBufferPointer(start: fieldStarts, count: fieldCount),
+            UnsafeBufferPointer(start: fieldEnds, count: fieldCount))
     }
 
     func fieldString(_ i: Int) -> String {
-        String(decoding: fieldBytes[fieldStarts[i]..<fieldEnds[i]], as: UTF8.self)
+        String(decoding: UnsafeBufferPointer(start: fieldBytes + fieldStarts[i], count: fieldEnds[i] - fieldStarts[i]), as: UTF8.self)
     }
 
     /// The raw text of the record just completed (or still open).
@@ -79,19 +85,42 @@ final class CSVRecordReader {
         return raw
     }
 
+    @inline(__always)
     fileprivate func appendField(_ data: UnsafeMutableRawPointer?, _ length: Int) {
-        fieldStarts.append(fieldBytes.count)
-        if let data, length > 0 {
-            fieldBytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
+        if fieldCount == fieldCapacity {
+            let newCapacity = fieldCapacity * 2
+            let s = UnsafeMutablePointer<Int>.allocate(capacity: newCapacity)
+            let e = UnsafeMutablePointer<Int>.allocate(capacity: newCapacity)
+            s.update(from: fieldStarts, count: fieldCount)
+            e.update(from: fieldEnds, count: fieldCount)
+            fieldStarts.deallocate()
+            fieldEnds.deallocate()
+            fieldStarts = s
+            fieldEnds = e
+            fieldCapacity = newCapacity
         }
-        fieldEnds.append(fieldBytes.count)
+        if byteCount + length > byteCapacity {
+            var newCapacity = byteCapacity * 2
+            while newCapacity < byteCount + length { newCapacity *= 2 }
+            let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            b.update(from: fieldBytes, count: byteCount)
+            fieldBytes.deallocate()
+            fieldBytes = b
+            byteCapacity = newCapacity
+        }
+        fieldStarts[fieldCount] = byteCount
+        if let data, length > 0 {
+            (fieldBytes + byteCount).update(from: data.assumingMemoryBound(to: UInt8.self), count: length)
+            byteCount += length
+        }
+        fieldEnds[fieldCount] = byteCount
+        fieldCount += 1
     }
 
     fileprivate func endRecord() {
         onRecord?(self)
-        fieldBytes.removeAll(keepingCapacity: true)
-        fieldStarts.removeAll(keepingCapacity: true)
-        fieldEnds.removeAll(keepingCapacity: true)
+        byteCount = 0
+        fieldCount = 0
         atRecordStart = true
     }
 
@@ -126,7 +155,7 @@ final class CSVRecordReader {
         if atRecordStart {
             pendingLines.removeAll(keepingCapacity: true)
             pendingBytes = 0
-        } else if isBlankRemainder(line) && pendingLines.isEmpty && fieldStarts.isEmpty && !recordOpenInsideQuotes {
+        } else if isBlankRemainder(line) && pendingLines.isEmpty && fieldCount == 0 && !recordOpenInsideQuotes {
             // An empty line: libcsv skips it, so no record started here.
             atRecordStart = true
         } else {

@@ -227,19 +227,11 @@ struct TicketVersion: Sendable {
 
 /// Per-worker aggregates of the event exports, indexed by customer. Workers
 /// each fill their own and merge at the end: no locks while rows stream.
+/// The per-customer state lives in raw storage so that the hot loop pays no
+/// copy-on-write or exclusivity checks on the outer array.
 final class IngestAccumulator: @unchecked Sendable {
     let customerCount: Int
-    var logins: [DaySet]
-    var apiCalls: [DayTotals]
-    var mobileSessions: [DayTotals]
-    var dashboardViews: [DayTotals]
-    var workOrders: [DayTotals]
-    var featureUses: [DayTotals]
-    var users = KeyedDaySets()
-    var features = KeyedDaySets()
-    var trainingModules = KeyedDaySets()
-    var uptime: [DayTotals]
-    var savings: [DayTotals]
+    let customers: UnsafeMutablePointer<CustomerActivity>
     var ticketTable = ByteKeyTable(capacity: 1024)
     var tickets: [TicketVersion] = []
     var latestActivityDay: Int = -1
@@ -247,30 +239,17 @@ final class IngestAccumulator: @unchecked Sendable {
 
     init(customerCount: Int) {
         self.customerCount = customerCount
-        logins = Array(repeating: DaySet(), count: customerCount)
-        apiCalls = Array(repeating: DayTotals(), count: customerCount)
-        mobileSessions = apiCalls
-        dashboardViews = apiCalls
-        workOrders = apiCalls
-        featureUses = apiCalls
-        uptime = apiCalls
-        savings = apiCalls
+        customers = .allocate(capacity: max(1, customerCount))
+        customers.initialize(repeating: CustomerActivity(), count: customerCount)
+    }
+
+    deinit {
+        customers.deinitialize(count: customerCount)
+        customers.deallocate()
     }
 
     func merge(_ other: IngestAccumulator) {
-        for c in 0..<customerCount {
-            logins[c].merge(other.logins[c])
-            apiCalls[c].merge(other.apiCalls[c])
-            mobileSessions[c].merge(other.mobileSessions[c])
-            dashboardViews[c].merge(other.dashboardViews[c])
-            workOrders[c].merge(other.workOrders[c])
-            featureUses[c].merge(other.featureUses[c])
-            uptime[c].merge(other.uptime[c])
-            savings[c].merge(other.savings[c])
-        }
-        users.merge(other.users)
-        features.merge(other.features)
-        trainingModules.merge(other.trainingModules)
+        for c in 0..<customerCount { customers[c].merge(other.customers[c]) }
         for id in 0..<other.tickets.count {
             let newID = other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) }
             if newID == tickets.count {
@@ -325,18 +304,18 @@ final class ActivityRowHandler: RowHandler {
                 if d < 0 { return RowRejection(column: "duration_s", code: .badValue, message: "duration_s is negative") }
             }
             // Any event means the user was active that day.
-            acc.users.insert(customer: customer, name: user, day: day)
-            let c = Int(customer)
+            let state = acc.customers + Int(customer)
+            state.pointee.users.insert(hash: ByteKeyTable.hash(user), day: day)
             switch event {
-            case .login: acc.logins[c].insert(day)
+            case .login: state.pointee.logins.insert(day)
             case .featureUse:
-                acc.features.insert(customer: customer, name: feature, day: day)
-                acc.featureUses[c].add(day, 1)
-            case .apiCall: acc.apiCalls[c].add(day, 1)
-            case .mobileSession: acc.mobileSessions[c].add(day, 1)
-            case .dashboardView: acc.dashboardViews[c].add(day, 1)
-            case .workOrderCompleted: acc.workOrders[c].add(day, 1)
-            case .trainingCompleted: acc.trainingModules.insert(customer: customer, name: feature, day: day)
+                state.pointee.features.insert(hash: ByteKeyTable.hash(feature), day: day)
+                state.pointee.featureUses.increment(day)
+            case .apiCall: state.pointee.apiCalls.increment(day)
+            case .mobileSession: state.pointee.mobileSessions.increment(day)
+            case .dashboardView: state.pointee.dashboardViews.increment(day)
+            case .workOrderCompleted: state.pointee.workOrders.increment(day)
+            case .trainingCompleted: state.pointee.trainingModules.insert(hash: ByteKeyTable.hash(feature), day: day)
             }
             acc.eventCounts[Int(event.rawValue)] += 1
             if Int(day) > acc.latestActivityDay { acc.latestActivityDay = Int(day) }
@@ -415,7 +394,7 @@ final class UptimeRowHandler: RowHandler {
                 return RowRejection(column: "uptime_pct", code: .badValue,
                     message: "uptime_pct \(reader.quoted(row.field(C.pct))) is outside 0-100")
             }
-            acc.uptime[Int(customer)].add(day, milli)
+            acc.customers[Int(customer)].uptime.add(day, milli)
             return nil
         } catch {
             return error
@@ -445,7 +424,7 @@ final class SavingsRowHandler: RowHandler {
                     message: "amount \(reader.quoted(row.field(C.amount))) is negative: savings are recorded as positive amounts")
             }
             if row.has(C.category) { _ = try reader.utf8(row, C.category) }
-            acc.savings[Int(customer)].add(day, amount)
+            acc.customers[Int(customer)].savings.add(day, amount)
             return nil
         } catch {
             return error

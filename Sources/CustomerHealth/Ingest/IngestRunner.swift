@@ -20,10 +20,6 @@ public final class IngestResult: @unchecked Sendable {
     public let accounts: [AccountRecord]
     let aggregates: IngestAccumulator
     public let files: [FileReport]
-    /// Groups of users, features and training modules per customer.
-    let userGroups: (offsets: [Int], ids: [Int32])
-    let featureGroups: (offsets: [Int], ids: [Int32])
-    let trainingGroups: (offsets: [Int], ids: [Int32])
     let ticketOffsets: [Int]
     let ticketsByCustomer: [TicketVersion]
 
@@ -32,9 +28,6 @@ public final class IngestResult: @unchecked Sendable {
         self.aggregates = aggregates
         self.files = files
         let n = accounts.count
-        userGroups = aggregates.users.grouped(customerCount: n)
-        featureGroups = aggregates.features.grouped(customerCount: n)
-        trainingGroups = aggregates.trainingModules.grouped(customerCount: n)
         var counts = [Int](repeating: 0, count: n + 1)
         for t in aggregates.tickets { counts[Int(t.customer) + 1] += 1 }
         for i in 0..<n { counts[i + 1] += counts[i] }

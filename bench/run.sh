@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The customer-health benchmark (`make bench`; issue 2, "Speed and memory").
+#
+# Run from anywhere after `swift build -c release --product customer-health`:
+#     bash bench/run.sh
+# It
+#   1. generates the benchmark data once, cached in bench/work/ (git-ignored):
+#        customer-health generate --customers 100000 --days 180 --seed 7 --output bench/work/data
+#      and the same customers with twice the activity rows (--activity-rate 2.2) in
+#      bench/work/data-2x; a data set is reused while its parameters and the tool's
+#      version are the same (BENCH_REGENERATE=1 forces a new one);
+#   2. writes pipeline files for that data (bench/work/*.yaml);
+#   3. measures, in this one run, wall seconds and peak RSS (/usr/bin/time) of
+#        - zlib alone inflating the files (bench/zlib_floor.c: the floor), 1 and N threads
+#        - customer-health validate (ingest and join only), activity only and all exports
+#        - customer-health run (the whole pipeline), activity only and all exports
+#        - DuckDB computing the same per-customer activity features (bench/duckdb_features.py,
+#          in its own virtual environment bench/.venv)
+#        - customer-health validate and run on twice the activity rows (memory must stay flat)
+#   4. prints one table with rows/s, MB/s and the ratios and aims, and writes it to
+#      bench/work/results.md.
+#
+# Settings (environment): BENCH_CUSTOMERS (100000), BENCH_DAYS (180), BENCH_SEED (7),
+# BENCH_REPEAT (1: timings are the best of N runs, RSS the largest), BENCH_REGENERATE (0),
+# BENCH_SKIP_2X (0), BIN (.build/release/customer-health).
+# Needs: the release build, python3 with venv and pip (PyPI reachable), a C compiler and
+# zlib headers (`make deps` installs zlib1g-dev), /usr/bin/time (installed here with apt-get
+# when missing and running as root).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+BIN=${BIN:-.build/release/customer-health}
+WORK=bench/work
+CUSTOMERS=${BENCH_CUSTOMERS:-100000}
+DAYS=${BENCH_DAYS:-180}
+SEED=${BENCH_SEED:-7}
+RATE_2X=2.2
+REPEAT=${BENCH_REPEAT:-1}
+NPROC=$(nproc 2>/dev/null || echo 2)
+VENV=bench/.venv
+LOGS=$WORK/logs
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+# --- prerequisites ---------------------------------------------------------------
+
+APT_UPDATED=0
+apt_install() {
+    # apt_install PACKAGE... : installs Debian packages, or says how to when not root.
+    if [[ $(id -u) != 0 ]]; then
+        die "missing: $*; install with:  sudo apt-get install -y $*"
+    fi
+    command -v apt-get >/dev/null || die "missing: $*, and apt-get is not available to install it"
+    log "installing Debian packages: $*"
+    if [[ $APT_UPDATED == 0 ]]; then
+        apt-get update -qq || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}
+
+[[ -x $BIN ]] || die "$BIN not found: build it first with  swift build -c release --product customer-health  (or run  make bench)"
+[[ -x /usr/bin/time ]] || apt_install time
+CC=""
+for c in cc gcc clang; do
+    if command -v "$c" >/dev/null; then CC=$c; break; fi
+done
+[[ -n $CC ]] || { apt_install gcc; CC=gcc; }
+[[ -f /usr/include/zlib.h ]] || apt_install zlib1g-dev
+command -v python3 >/dev/null || die "python3 is needed (for DuckDB and the report)"
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer, got '$REPEAT'"
+
+mkdir -p "$WORK" "$LOGS"
+VERSION=$("$BIN" --version 2>/dev/null || echo unknown)
+
+# The floor program.
+FLOOR=$WORK/zlib_floor
+if [[ ! -x $FLOOR || bench/zlib_floor.c -nt $FLOOR ]]; then
+    log "compiling bench/zlib_floor.c"
+    "$CC" -O2 -o "$FLOOR" bench/zlib_floor.c -lz -lpthread || die "could not compile bench/zlib_floor.c (needs zlib1g-dev)"
+fi
+
+# DuckDB in its own virtual environment.
+if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import duckdb' 2>/dev/null; then
+    log "installing DuckDB into $VENV (pip)"
+    rm -rf "$VENV"
+    if ! python3 -m venv "$VENV" 2>"$LOGS/venv.err"; then
+        # Debian's python3 leaves venv/ensurepip to a separate package.
+        pyver=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+        apt_install "python3.$(cut -d. -f2 <<<"$pyver")-venv" || apt_install python3-venv
+        rm -rf "$VENV"
+        python3 -m venv "$VENV" || die "python3 -m venv failed: see $LOGS/venv.err"
+    fi
+    "$VENV/bin/pip" install -q --disable-pip-version-check duckdb || die "pip install duckdb failed (PyPI must be reachable)"
+fi
+DUCKDB_VERSION=$("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)')
+
+# --- data ------------------------------------------------------------------------
+
+# gen_data DIR [EXTRA GENERATE OPTIONS...]: generates into DIR unless DIR holds a
+# complete data set made with the same parameters by the same tool version.
+gen_data() {
+    local dir=$1; shift
+    local cmd="customer-health generate --customers $CUSTOMERS --days $DAYS --seed $SEED $*"
+    local stamp="$cmd # $VERSION"
+    if [[ ${BENCH_REGENERATE:-0} != 1 && -f $dir/.bench-params && -d $dir/exports && "$(cat "$dir/.bench-params")" == "$stamp" ]]; then
+        log "reusing $dir ($cmd)"
+        return
+    fi
+    "$BIN" generate --help >/dev/null 2>&1 || die "this build of customer-health has no 'generate' subcommand: pull the commit that adds it and rebuild"
+    rm -rf "$dir" "$dir.tmp"
+    log "generating $dir: $cmd (this takes a few minutes)"
+    local t0=$SECONDS
+    "$BIN" generate --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED" "$@" --output "$dir.tmp" \
+        >"$LOGS/generate-$(basename "$dir").log" 2>&1 \
+        || { tail -20 "$LOGS/generate-$(basename "$dir").log" >&2; die "generate failed: see $LOGS/generate-$(basename "$dir").log"; }
+    ls "$dir.tmp"/exports/activity-*.csv.gz >/dev/null 2>&1 || die "generate wrote no $dir.tmp/exports/activity-*.csv.gz"
+    printf '%s\n' "$stamp" >"$dir.tmp/.bench-params"
+    rm -f "$dir.tmp/.bench-stats"
+    mv "$dir.tmp" "$dir"
+    log "generated $dir in $((SECONDS - t0)) s"
+}
+
+# stats DIR: per export, files, compressed bytes, inflated bytes and rows (newlines, less
+# one header line per CSV file), counted once with the floor program and cached.
+stats() {
+    local dir=$1
+    if [[ ! -s $dir/.bench-stats ]]; then
+        log "counting rows and inflated bytes of $dir"
+        {
+            for kind in accounts activity tickets uptime savings; do
+                local files=("$dir"/exports/"$kind"*)
+                [[ -e ${files[0]} ]] || { echo "$kind 0 0 0 0"; continue; }
+                read -r _ n _ comp _ infl _ nl < <("$FLOOR" -j "$NPROC" -l "${files[@]}")
+                local headers=0
+                for f in "${files[@]}"; do [[ $f == *.csv || $f == *.csv.gz ]] && headers=$((headers + 1)); done
+                echo "$kind $n $comp $infl $((nl - headers))"
+            done
+        } >"$dir/.bench-stats.tmp"
+        mv "$dir/.bench-stats.tmp" "$dir/.bench-stats"
+    fi
+}
+
+# stat_of DIR KIND... FIELD(2=files 3=compressed 4=inflated 5=rows): the sum over KINDs.
+stat_of() {
+    local dir=$1 field=${!#}
+    local kinds=("${@:2:$#-2}")
+    awk -v f="$field" -v k=" ${kinds[*]} " 'index(k, " " $1 " ") { s += $f } END { printf "%.0f\n", s }' "$dir/.bench-stats"
+}
+
+# Files largest first, so that N workers finish together.
+files_by_size() { ls -S "$@"; }
+
+gen_data "$WORK/data"
+[[ ${BENCH_SKIP_2X:-0} == 1 ]] || gen_data "$WORK/data-2x" --activity-rate "$RATE_2X"
+stats "$WORK/data"
+[[ ${BENCH_SKIP_2X:-0} == 1 ]] || stats "$WORK/data-2x"
+
+# --- pipelines -------------------------------------------------------------------
+
+# pipeline FILE DATA_DIR OUTPUT_DIR all|activity
+pipeline() {
+    local file=$1 data=$2 out=$3 which=$4
+    local none='"no-such-file-*.csv"'
+    cat >"$file" <<EOF
+# Written by bench/run.sh: the benchmark data set $(basename "$data"), ${which} exports.
+# Paths are relative to this file.
+version: 1
+input: $(basename "$data")/exports
+output: $out
+as_of: latest-activity
+threads: 0                  # all cores
+max_reject_ratio: 1         # the benchmark reports rejects, it does not stop on them
+on_corrupt_file: fail
+rejects:
+  include_raw: false
+exports:
+  accounts:
+    files: "accounts*.csv.gz"
+  activity:
+    files: "activity-*.csv.gz"
+  tickets:
+    files: $([[ $which == all ]] && echo '"tickets-*.jsonl.gz"' || echo "$none")
+  uptime:
+    files: $([[ $which == all ]] && echo '"uptime-*.csv.gz"' || echo "$none")
+  savings:
+    files: $([[ $which == all ]] && echo '"savings*.csv.gz"' || echo "$none")
+EOF
+}
+pipeline "$WORK/pipeline.yaml" "$WORK/data" out/all all
+pipeline "$WORK/pipeline-activity.yaml" "$WORK/data" out/activity activity
+pipeline "$WORK/pipeline-2x.yaml" "$WORK/data-2x" out/all-2x all
+
+# --- measurements ----------------------------------------------------------------
+
+RESULTS=$WORK/results.tsv
+printf 'key\tlabel\twall_s\trss_kb\trows\tgz_bytes\tcsv_bytes\tnote\n' >"$RESULTS"
+
+# measure KEY LABEL ROWS GZ_BYTES CSV_BYTES -- COMMAND...: best wall of REPEAT runs,
+# largest peak RSS; the command's output goes to bench/work/logs/KEY.{out,err}.
+measure() {
+    local key=$1 label=$2 rows=$3 gz=$4 csv=$5
+    shift 6
+    local best="" rss=0 i wall kb
+    for ((i = 1; i <= REPEAT; i++)); do
+        log "$label${REPEAT:+ (run $i of $REPEAT)}"
+        if ! /usr/bin/time -f '%e %M' -o "$LOGS/$key.time" "$@" >"$LOGS/$key.out" 2>"$LOGS/$key.err"; then
+            tail -20 "$LOGS/$key.err" >&2
+            die "$label failed: $* (see $LOGS/$key.err)"
+        fi
+        read -r wall kb < <(tail -1 "$LOGS/$key.time")
+        if [[ -z $best ]] || awk -v a="$wall" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$wall; fi
+        ((kb > rss)) && rss=$kb
+    done
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$label" "$best" "$rss" "$rows" "$gz" "$csv" "${NOTE:-}" >>"$RESULTS"
+}
+
+# The rows the tool reports reading (validate prints them per file).
+tool_rows() { awk -F'\t' 'NR > 1 && $3 ~ /^[0-9]+$/ { s += $3 } END { printf "%.0f\n", s }' "$LOGS/$1.out"; }
+
+warm_cache() { cat "$1"/exports/* >/dev/null; }
+
+D=$WORK/data
+ALL=(accounts activity tickets uptime savings)
+ACT_ROWS=$(stat_of "$D" activity 5); ACT_GZ=$(stat_of "$D" activity 3); ACT_CSV=$(stat_of "$D" activity 4)
+AA_ROWS=$(stat_of "$D" accounts activity 5); AA_GZ=$(stat_of "$D" accounts activity 3); AA_CSV=$(stat_of "$D" accounts activity 4)
+ALL_ROWS=$(stat_of "$D" "${ALL[@]}" 5); ALL_GZ=$(stat_of "$D" "${ALL[@]}" 3); ALL_CSV=$(stat_of "$D" "${ALL[@]}" 4)
+mapfile -t ACT_FILES < <(files_by_size "$D"/exports/activity-*)
+mapfile -t ALL_FILES < <(files_by_size "$D"/exports/*)
+
+log "data: $ACT_ROWS activity rows in ${#ACT_FILES[@]} files, $((ACT_GZ / 1000000)) MB gzipped, $((ACT_CSV / 1000000)) MB CSV; $ALL_ROWS rows in all exports"
+warm_cache "$D"
+
+measure floor1 "zlib floor: inflate activity files, 1 thread" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- "$FLOOR" -j 1 "${ACT_FILES[@]}"
+measure floorN "zlib floor: inflate activity files, $NPROC threads" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- "$FLOOR" -j "$NPROC" "${ACT_FILES[@]}"
+measure floorAll "zlib floor: inflate all exports, $NPROC threads" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- "$FLOOR" -j "$NPROC" "${ALL_FILES[@]}"
+
+measure validateAct "tool validate: accounts + activity (ingest, join)" "$AA_ROWS" "$AA_GZ" "$AA_CSV" -- "$BIN" validate "$WORK/pipeline-activity.yaml"
+[[ $(tool_rows validateAct) == "$AA_ROWS" ]] || log "note: validate read $(tool_rows validateAct) rows of accounts + activity; the newline count says $AA_ROWS"
+measure validateAll "tool validate: all exports (ingest, join)" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- "$BIN" validate "$WORK/pipeline.yaml"
+[[ $(tool_rows validateAll) == "$ALL_ROWS" ]] || log "note: validate read $(tool_rows validateAll) rows of all exports; the newline count says $ALL_ROWS"
+measure runAct "tool run: accounts + activity (whole pipeline)" "$AA_ROWS" "$AA_GZ" "$AA_CSV" -- "$BIN" run "$WORK/pipeline-activity.yaml"
+measure runAll "tool run: all exports (whole pipeline)" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- "$BIN" run "$WORK/pipeline.yaml"
+
+measure duckdb "DuckDB $DUCKDB_VERSION: activity features, $NPROC threads" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- \
+    "$VENV/bin/python" bench/duckdb_features.py "$D/exports/activity-*.csv.gz" --threads "$NPROC" \
+    --check "$WORK/out/activity/latest/features.jsonl"
+DUCK_ROWS=$(sed -n 's/.* input_rows=\([0-9]*\).*/\1/p' "$LOGS/duckdb.out")
+[[ $DUCK_ROWS == "$ACT_ROWS" ]] || die "DuckDB aggregated $DUCK_ROWS rows, the activity files hold $ACT_ROWS: see $LOGS/duckdb.out"
+
+if [[ ${BENCH_SKIP_2X:-0} != 1 ]]; then
+    D2=$WORK/data-2x
+    warm_cache "$D2"
+    measure validate2x "tool validate: all exports, 2x activity rows" "$(stat_of "$D2" "${ALL[@]}" 5)" \
+        "$(stat_of "$D2" "${ALL[@]}" 3)" "$(stat_of "$D2" "${ALL[@]}" 4)" -- "$BIN" validate "$WORK/pipeline-2x.yaml"
+    measure run2x "tool run: all exports, 2x activity rows" "$(stat_of "$D2" "${ALL[@]}" 5)" \
+        "$(stat_of "$D2" "${ALL[@]}" 3)" "$(stat_of "$D2" "${ALL[@]}" 4)" -- "$BIN" run "$WORK/pipeline-2x.yaml"
+    ACT2_ROWS=$(stat_of "$D2" activity 5)
+else
+    ACT2_ROWS=0
+fi
+
+# --- report ----------------------------------------------------------------------
+
+python3 bench/report.py "$RESULTS" \
+    --out "$WORK/results.md" \
+    --meta "tool=$VERSION" "duckdb=$DUCKDB_VERSION" "cores=$NPROC" "repeat=$REPEAT" \
+        "customers=$CUSTOMERS" "days=$DAYS" "seed=$SEED" "activity_rows=$ACT_ROWS" "activity_rows_2x=$ACT2_ROWS" \
+        "activity_files=${#ACT_FILES[@]}" "machine=$(uname -m) $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs || true)" \
+    --duckdb-out "$LOGS/duckdb.out" \
+    --manifests "runAct=$WORK/out/activity/latest/manifest.json" "runAll=$WORK/out/all/latest/manifest.json" \
+        "run2x=$WORK/out/all-2x/latest/manifest.json"
+log "table written to $WORK/results.md; logs in $LOGS/"
