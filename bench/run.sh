@@ -206,7 +206,7 @@ measure() {
     shift 6
     local best="" rss=0 i wall kb
     for ((i = 1; i <= REPEAT; i++)); do
-        log "$label${REPEAT:+ (run $i of $REPEAT)}"
+        if ((REPEAT > 1)); then log "$label (run $i of $REPEAT)"; else log "$label"; fi
         if ! /usr/bin/time -f '%e %M' -o "$LOGS/$key.time" "$@" >"$LOGS/$key.out" 2>"$LOGS/$key.err"; then
             tail -20 "$LOGS/$key.err" >&2
             die "$label failed: $* (see $LOGS/$key.err)"

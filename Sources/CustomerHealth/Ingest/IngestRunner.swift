@@ -167,6 +167,8 @@ public struct IngestRunner: Sendable {
         let failed = Atomic<Bool>(false)
         let config = self.config
         let progress = self.progress
+        let totalBytes = jobs.reduce(0) { $0 + $1.element.size }
+        let threads = self.threads
         DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
             let acc = slots.accumulators[worker]
             for j in chunks[worker] {
@@ -183,8 +185,11 @@ public struct IngestRunner: Sendable {
                 case .accounts: continue
                 }
                 do {
-                    let r = try InputFileReader(path: file.path, settings: settings, handler: handler,
-                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw).read()
+                    let reader = try InputFileReader(path: file.path, settings: settings, handler: handler,
+                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
+                    // One file holding most of the bytes gets its inflating on a thread of its own.
+                    reader.pipelined = threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
+                    let r = try reader.read()
                     slots.reports[worker].append(r)
                     progress?(r.rowsRead, r.size)
                 } catch {

@@ -90,6 +90,11 @@ final class InputFileReader {
         jsonMap = Array(0..<keys.count)
     }
 
+    /// When true, inflating runs on a thread of its own and hands blocks to
+    /// the parsing thread through a small bounded queue, so that one large
+    /// file uses both cores. The queue holds at most a few MiB.
+    var pipelined = false
+
     /// Reads the whole file. Row problems become rejects; problems with the
     /// file itself (missing, unreadable, corrupt gzip, bad header) throw.
     func read() throws -> FileReport {
@@ -108,6 +113,47 @@ final class InputFileReader {
                 self.reject(line: line, offset: offset, column: nil, code: code, message: message, raw: raw)
             }
         }
+        let decoded: (size: Int, sha256: String)
+        if pipelined {
+            let pipe = BlockPipe(capacity: 8)
+            let producer = BlockProducer(fd: fd, name: name, compressed: compressed, pipe: pipe)
+            let thread = Thread { producer.run() }
+            thread.stackSize = 1 << 20
+            thread.start()
+            defer { pipe.cancel(); producer.finished.wait() }
+            var result: (Int, String)? = nil
+            loop: while true {
+                switch pipe.take() {
+                case .block(let bytes):
+                    try bytes.withUnsafeBytes { try consume($0) }
+                    if let fatal { throw fatal }
+                case .end(let size, let sha):
+                    result = (size, sha)
+                    break loop
+                case .failure(let error):
+                    throw error
+                }
+            }
+            decoded = result!
+        } else {
+            decoded = try InputFileReader.decode(fd: fd, name: name, compressed: compressed) { block in
+                try self.consume(block)
+                if let fatal = self.fatal { throw fatal }
+            }
+        }
+        report.size = decoded.size
+        report.sha256 = decoded.sha256
+        if !compressed && decoded.size == 0 {
+            throw CustomerHealthError.input(file: name, message: "the file is empty (0 bytes): expected a header row")
+        }
+        try endOfInput()
+        if let fatal { throw fatal }
+        return report
+    }
+
+    /// read(2) in 1 MiB blocks, SHA-256 of the stored bytes, gzip members
+    /// inflated in turn; `sink` gets the decompressed bytes.
+    static func decode(fd: Int32, name: String, compressed: Bool, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> (size: Int, sha256: String) {
         var hasher = SHA256()
         let blockSize = 1 << 20
         let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16)
@@ -127,17 +173,14 @@ final class InputFileReader {
             size += n
             if let inflater {
                 do {
-                    try inflater.feed(chunk) { try self.consume($0) }
+                    try inflater.feed(chunk, sink: sink)
                 } catch let error as GzipError {
                     throw CustomerHealthError.input(file: name, message: "corrupt gzip data at byte offset \(error.offset): \(error.detail)")
                 }
             } else {
-                try consume(chunk)
+                try sink(chunk)
             }
-            if let fatal { throw fatal }
         }
-        report.size = size
-        report.sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         if let inflater {
             do { try inflater.finish() } catch {
                 switch error.kind {
@@ -145,12 +188,8 @@ final class InputFileReader {
                 default: throw CustomerHealthError.input(file: name, message: "truncated gzip file at byte offset \(error.offset): \(error.detail)")
                 }
             }
-        } else if size == 0 {
-            throw CustomerHealthError.input(file: name, message: "the file is empty (0 bytes): expected a header row")
         }
-        try endOfInput()
-        if let fatal { throw fatal }
-        return report
+        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
     }
 
     // MARK: Lines
@@ -383,5 +422,85 @@ final class InputFileReader {
         }
         report.rejects.append(
             RejectRecord(file: name, line: line, byteOffset: offset, column: column, code: code.rawValue, reason: message, raw: rawText))
+    }
+}
+
+/// A bounded queue of decompressed blocks between the inflating thread and
+/// the parsing thread. A full queue blocks the producer: memory stays bounded.
+final class BlockPipe: @unchecked Sendable {
+    enum Item { case block([UInt8]), end(Int, String), failure(Error) }
+    private let condition = NSCondition()
+    private var items: [Item] = []
+    private let capacity: Int
+    private var cancelled = false
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// False when the consumer has gone away.
+    func put(_ item: Item) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.count >= capacity && !cancelled { condition.wait() }
+        if cancelled { return false }
+        items.append(item)
+        condition.broadcast()
+        return true
+    }
+
+    func take() -> Item {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty { condition.wait() }
+        let item = items.removeFirst()
+        condition.broadcast()
+        return item
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        items.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// The inflating side of a pipelined read.
+final class BlockProducer: @unchecked Sendable {
+    let fd: Int32
+    let name: String
+    let compressed: Bool
+    let pipe: BlockPipe
+    let finished = DispatchSemaphore(value: 0)
+
+    init(fd: Int32, name: String, compressed: Bool, pipe: BlockPipe) {
+        self.fd = fd
+        self.name = name
+        self.compressed = compressed
+        self.pipe = pipe
+    }
+
+    struct Cancelled: Error {}
+
+    func run() {
+        defer { finished.signal() }
+        var pending: [UInt8] = []
+        pending.reserveCapacity(1 << 18)
+        do {
+            let result = try InputFileReader.decode(fd: fd, name: name, compressed: compressed) { block in
+                pending.append(contentsOf: block)
+                if pending.count >= 1 << 18 {
+                    guard pipe.put(.block(pending)) else { throw Cancelled() }
+                    pending = []
+                    pending.reserveCapacity(1 << 18)
+                }
+            }
+            if !pending.isEmpty { guard pipe.put(.block(pending)) else { return } }
+            _ = pipe.put(.end(result.size, result.sha256))
+        } catch is Cancelled {
+            return
+        } catch {
+            _ = pipe.put(.failure(error))
+        }
     }
 }
