@@ -28,9 +28,13 @@ enum CommandSupport {
                 Console.out(root.fullMessage(for: error))
                 exit(0)
             }
-            // Every argument-parsing problem is a usage error: exit 2.
-            Console.error(root.fullMessage(for: error))
-            exit(2)
+            if code == .validationFailure {
+                // Argument-parsing problems are usage errors: exit 2.
+                Console.error(root.fullMessage(for: error))
+                exit(2)
+            }
+            Console.error("error: \(error)")
+            exit(1)
         }
     }
 

@@ -189,9 +189,9 @@ public struct IngestRunner: Sendable {
                         maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
                     // One file holding most of the bytes gets its inflating on a thread of its own.
                     reader.pipelined = threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
+                    reader.progress = progress
                     let r = try reader.read()
                     slots.reports[worker].append(r)
-                    progress?(r.rowsRead, r.size)
                 } catch {
                     slots.errors[worker] = (file.path, error)
                     failed.store(true, ordering: .relaxed)

@@ -94,6 +94,10 @@ final class InputFileReader {
     /// the parsing thread through a small bounded queue, so that one large
     /// file uses both cores. The queue holds at most a few MiB.
     var pipelined = false
+    /// Called every few MB of decompressed input with (rows, bytes) since the last call.
+    var progress: (@Sendable (Int, Int) -> Void)?
+    private var progressBytes = 0
+    private var progressRows = 0
 
     /// Reads the whole file. Row problems become rejects; problems with the
     /// file itself (missing, unreadable, corrupt gzip, bad header) throw.
@@ -148,6 +152,7 @@ final class InputFileReader {
         }
         try endOfInput()
         if let fatal { throw fatal }
+        progress?(report.rowsRead - progressRows, progressBytes)
         return report
     }
 
@@ -195,6 +200,14 @@ final class InputFileReader {
     // MARK: Lines
 
     private func consume(_ data: UnsafeRawBufferPointer) throws {
+        if let progress {
+            progressBytes += data.count
+            if progressBytes >= 8 << 20 {
+                progress(report.rowsRead - progressRows, progressBytes)
+                progressRows = report.rowsRead
+                progressBytes = 0
+            }
+        }
         var start = 0
         let count = data.count
         if !sawFirstBytes && count > 0 {
