@@ -272,6 +272,15 @@ struct NamedDaySets: Sendable {
     }
 
     @inline(__always)
+    func find(_ hash: UInt64) -> Int? { position(of: hash) }
+
+    @inline(__always)
+    func lastDay(at i: Int) -> Int { Int(sets[i].days.last ?? 0) }
+
+    @inline(__always)
+    mutating func insert(at i: Int, day: DayIndex) { sets[i].insert(day) }
+
+    @inline(__always)
     mutating func insert(hash: UInt64, day: DayIndex) {
         if let i = position(of: hash) {
             sets[i].insert(day)

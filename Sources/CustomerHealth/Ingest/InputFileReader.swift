@@ -152,6 +152,7 @@ final class InputFileReader {
         }
         try endOfInput()
         if let fatal { throw fatal }
+        handler.finish()
         progress?(report.rowsRead - progressRows, progressBytes)
         return report
     }

@@ -41,6 +41,12 @@ struct RowRejection: Error {
 /// to the rejects file; nothing is thrown across the C callbacks that call it.
 protocol RowHandler: AnyObject {
     func handle(_ row: RowView, line: Int) -> RowRejection?
+    /// Called once the file has been read completely.
+    func finish()
+}
+
+extension RowHandler {
+    func finish() {}
 }
 
 /// A rejected row as it appears in rejects.jsonl.
