@@ -36,8 +36,9 @@ struct FieldReader {
         kind = settings.kind
         timestampFormat = settings.timestampFormat
         if case .pattern(let p) = settings.timestampFormat { tokens = TimestampFormat.compile(p) ?? [] } else { tokens = [] }
-        self.dateFormat = dateFormat
-        if case .pattern(let p) = dateFormat { dateTokens = TimestampFormat.compile(p) ?? [] } else { dateTokens = [] }
+        let effectiveDate = settings.dateFormat ?? dateFormat
+        self.dateFormat = effectiveDate
+        if case .pattern(let p) = effectiveDate { dateTokens = TimestampFormat.compile(p) ?? [] } else { dateTokens = [] }
     }
 
     func name(_ column: Int) -> String { kind.columns[column] }

@@ -11,6 +11,8 @@ public struct ExportSettings: Sendable {
     public var globs: [String]
     public var delimiter: UInt8 = UInt8(ascii: ",")
     public var timestampFormat: TimestampFormat = .iso8601
+    /// For date-only columns; nil means the pipeline's `date_format`.
+    public var dateFormat: TimestampFormat? = nil
     /// Contract column name -> the name the export uses.
     public var columnNames: [String: String] = [:]
 

@@ -101,6 +101,12 @@ public struct PipelineConfig: Sendable {
                 }
                 settings.timestampFormat = .pattern(tf)
             }
+            if let df = try node.string("date_format"), df.lowercased() != "iso8601" {
+                guard TimestampFormat.compile(df) != nil else {
+                    throw node.failure("unreadable date format \"\(df)\"; use yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")
+                }
+                settings.dateFormat = .pattern(df)
+            }
             let columns = try node.stringMap("columns")
             for (contract, _) in columns where !kind.columns.contains(contract) {
                 throw node.failure("\"\(contract)\" is not a column of the \(kind.rawValue) export; its columns are \(kind.columns.joined(separator: ", "))", key: "columns")
