@@ -135,14 +135,39 @@ public struct PipelineRunner: Sendable {
         try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
         defer { publisher.unlock() }
 
-        var t = ContinuousClock.now
+        let t = ContinuousClock.now
         let data = try ingest()
         let ingestSeconds = PipelineRunner.seconds(since: t)
         let asOf = try asOfDay(for: data)
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
         try checkRejects(data, asOf: asOf, publisher: publisher)
+        return try publishDay(data, asOf: asOf, publisher: publisher, started: started, startedAt: startedAt, ingestSeconds: ingestSeconds)
+    }
 
-        t = ContinuousClock.now
+    /// Replays history: one complete output folder per as-of date, from one
+    /// reading of the inputs. Each folder holds exactly what `run --as-of`
+    /// writes for that date (features only ever look at data up to it).
+    public func replay(from: CalendarDay, to: CalendarDay, every: ReplayStep) throws -> [RunSummary] {
+        let started = ContinuousClock.now
+        let publisher = RunPublisher(outputDirectory: outputDirectory)
+        try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
+        defer { publisher.unlock() }
+        let t = ContinuousClock.now
+        let data = try ingest()
+        let ingestSeconds = PipelineRunner.seconds(since: t)
+        let dates = every.dates(from: from, to: to)
+        logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates")
+        try checkRejects(data, asOf: to, publisher: publisher)
+        _ = started
+        return try dates.map { day in
+            try publishDay(data, asOf: day, publisher: publisher, started: ContinuousClock.now, startedAt: Date(), ingestSeconds: ingestSeconds)
+        }
+    }
+
+    /// Scores one as-of day from ingested data and publishes its folder.
+    func publishDay(_ data: IngestResult, asOf: CalendarDay, publisher: RunPublisher, started: ContinuousClock.Instant,
+                    startedAt: Date, ingestSeconds: Double) throws -> RunSummary {
+        var t = ContinuousClock.now
         let snaps = snapshots(data, asOf: asOf)
         let featureSeconds = PipelineRunner.seconds(since: t)
 
@@ -276,4 +301,46 @@ public struct PipelineRunner: Sendable {
 struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// How far apart replayed as-of dates are.
+public enum ReplayStep: Sendable, Equatable {
+    case days(Int)
+    case months(Int)
+
+    /// Parses 1d, 7d, 1m, 3m ...
+    public init?(_ text: String) {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let unit = t.last, let n = Int(t.dropLast()), n > 0 else { return nil }
+        switch unit {
+        case "d": self = .days(n)
+        case "w": self = .days(7 * n)
+        case "m": self = .months(n)
+        default: return nil
+        }
+    }
+
+    /// The dates from `from` to `to` inclusive. Monthly steps keep the day of
+    /// the month, clamped to the month's length (Jan 31 -> Feb 28 -> Mar 31).
+    public func dates(from: CalendarDay, to: CalendarDay) -> [CalendarDay] {
+        var out: [CalendarDay] = []
+        switch self {
+        case .days(let n):
+            var d = from
+            while d <= to { out.append(d); d = d.adding(days: n) }
+        case .months(let n):
+            let start = from.components
+            var k = 0
+            while true {
+                let monthIndex = start.month - 1 + k * n
+                let year = start.year + monthIndex / 12
+                let month = monthIndex % 12 + 1
+                let day = min(start.day, CalendarDay.daysIn(month: month, year: year))
+                guard let d = CalendarDay(year: year, month: month, day: day), d <= to else { break }
+                out.append(d)
+                k += 1
+            }
+        }
+        return out
+    }
 }
