@@ -59,7 +59,9 @@ public struct FeatureCalculator: Sendable {
         var responseHours = 0.0
         var responded = 0
         for k in data.ticketOffsets[c]..<data.ticketOffsets[c + 1] {
-            let ticket = data.ticketsByCustomer[k]
+            // The latest version known by the end of T: later updates cannot reach back.
+            let versions = data.ticketVersions[Int(data.ticketsOfCustomer[k])]
+            guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }), ticket.customer == Int32(c) else { continue }
             guard ticket.opened < tEndSeconds else { continue }
             if ticket.opened >= ticketFromSeconds { tickets += 1 }
             if ticket.opened >= responseFromSeconds, let first = ticket.firstResponse, first < tEndSeconds {
@@ -96,11 +98,15 @@ public struct FeatureCalculator: Sendable {
         let start = Int(account.subscriptionStart.number)
         f.monthsSinceSubscriptionStart = Double(max(0, t - start)) / 30.4375
 
-        // Time to value: the first work order or recorded saving, on or before T.
+        // Time to value: the first work order or recorded saving, on or before T,
+        // counted from the subscription start or, for customers who started
+        // before the exports' history begins, from the first day of history
+        // (what happened before it is unknown, not slow).
         var firstValue: Int? = nil
         if let d = agg.workOrders.firstDay, d <= t { firstValue = d }
         if let d = agg.savings.firstDay, d <= t { firstValue = min(firstValue ?? d, d) }
-        f.daysToFirstValue = firstValue.map { max(0, $0 - start) }
+        let clockStart = max(start, data.earliestActivityDay ?? start)
+        f.daysToFirstValue = firstValue.map { max(0, $0 - clockStart) }
         return f
     }
 }

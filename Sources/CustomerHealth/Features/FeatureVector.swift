@@ -76,43 +76,4 @@ public struct FeatureVector: Sendable, Equatable {
         ])
     }
 
-    /// Reads a vector back from features.jsonl.
-    static func from(_ object: [String: Any]) throws(FieldError) -> FeatureVector {
-        func int(_ k: String) throws(FieldError) -> Int {
-            guard let v = object[k] as? NSNumberLike else { throw FieldError(message: "\(k) is missing or not a number") }
-            return v.intValue
-        }
-        func optInt(_ k: String) throws(FieldError) -> Int? {
-            if object[k] == nil || object[k] is NSNullLike { return nil }
-            return try int(k)
-        }
-        func dbl(_ k: String) throws(FieldError) -> Double {
-            guard let v = object[k] as? NSNumberLike else { throw FieldError(message: "\(k) is missing or not a number") }
-            return v.doubleValue
-        }
-        func optDbl(_ k: String) throws(FieldError) -> Double? {
-            if object[k] == nil || object[k] is NSNullLike { return nil }
-            return try dbl(k)
-        }
-        var f = FeatureVector()
-        f.daysSinceLastLogin = try optInt("days_since_last_login")
-        f.logins30d = try int("logins_30d")
-        f.monthlyActiveUsers = try int("monthly_active_users")
-        f.dailyActiveUsers = try dbl("daily_active_users")
-        f.featuresUsed30d = try int("features_used_30d")
-        f.featureAdoptionRate = try dbl("feature_adoption_rate")
-        f.supportTickets30d = try int("support_tickets_30d")
-        f.avgFirstResponseHours = try optDbl("avg_first_response_hours")
-        f.uptimePercentage = try optDbl("uptime_percentage")
-        f.costSavingsAchieved = try dbl("cost_savings_achieved")
-        f.trainingModulesCompleted = try int("training_modules_completed")
-        f.trainingCompletionRate = try optDbl("training_completion_rate")
-        f.apiCalls30d = try int("api_calls_30d")
-        f.mobileSessions30d = try int("mobile_sessions_30d")
-        f.dashboardViews30d = try int("dashboard_views_30d")
-        f.workOrders30d = try int("work_orders_completed_30d")
-        f.monthsSinceSubscriptionStart = try dbl("months_since_subscription_start")
-        f.daysToFirstValue = try optInt("days_to_first_value")
-        return f
-    }
 }

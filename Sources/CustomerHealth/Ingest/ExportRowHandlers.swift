@@ -93,6 +93,17 @@ struct FieldReader {
         }
     }
 
+    /// A timestamp, or a date in the date format (churned_at may be either).
+    func timestampOrDate(_ row: RowView, _ column: Int) throws(RowRejection) -> Int64? {
+        if FieldParser.isBlank(row.field(column)) { return nil }
+        do throws(RowRejection) {
+            return try timestamp(row, column)
+        } catch {
+            if let d = try? timestamp(row, column, dateOnly: true) { return d }
+            throw error
+        }
+    }
+
     func optionalTimestamp(_ row: RowView, _ column: Int) throws(RowRejection) -> Int64? {
         if FieldParser.isBlank(row.field(column)) { return nil }
         return try timestamp(row, column)
@@ -130,10 +141,12 @@ func dayOf(_ seconds: Int64) -> DayIndex {
     DayIndex(truncatingIfNeeded: seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400)
 }
 
-/// Parses accounts rows; duplicates of a customer_id already read are rejected.
+/// Parses accounts rows. Accounts files are snapshots read in name order: a
+/// later file's row replaces an earlier file's row for the same customer, and
+/// a customer_id repeated within one file is rejected.
 final class AccountsRowHandler: RowHandler {
-    let reader: FieldReader
-    var records: [AccountRecord] = []
+    var reader: FieldReader
+    var records: [String: AccountRecord] = [:]
     var seen: Set<String>
 
     init(reader: FieldReader, seen: Set<String>) {
@@ -141,13 +154,16 @@ final class AccountsRowHandler: RowHandler {
         self.seen = seen
     }
 
+    /// Starts the next snapshot file.
+    func startFile() { seen.removeAll(keepingCapacity: true) }
+
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
             typealias C = Col.Accounts
             _ = try reader.required(row, C.id)
             let id = try reader.text(row, C.id).trimmingCharacters(in: .whitespaces)
             if seen.contains(id) {
-                return RowRejection(column: "customer_id", code: .duplicate, message: "customer_id \"\(id)\" appears twice in accounts; the first row (in file-name and line order) is kept")
+                return RowRejection(column: "customer_id", code: .duplicate, message: "customer_id \"\(id)\" appears twice in this accounts file; the first row is kept")
             }
             let name = row.has(C.name) ? try reader.text(row, C.name) : ""
             _ = try reader.required(row, C.plan)
@@ -155,7 +171,7 @@ final class AccountsRowHandler: RowHandler {
             let mrr = try reader.number(row, C.mrr)
             guard mrr >= 0 else { return RowRejection(column: "mrr", code: .badValue, message: "mrr \(mrr) is negative") }
             let start = try reader.timestamp(row, C.start, dateOnly: true)
-            let churned = try reader.optionalTimestamp(row, C.churned)
+            let churned = try reader.timestampOrDate(row, C.churned)
             let seats = try reader.integer(row, C.seats, range: 1...10_000_000)
             let features = try reader.integer(row, C.features, range: 1...100_000)
             let training = try reader.integer(row, C.training, range: 0...100_000)
@@ -170,7 +186,7 @@ final class AccountsRowHandler: RowHandler {
                 nps = try reader.integer(row, C.nps, range: 0...10)
             }
             seen.insert(id)
-            records.append(AccountRecord(
+            records[id] = (AccountRecord(
                 customerID: id, name: name, plan: plan, mrr: mrr,
                 subscriptionStart: CalendarDay(number: Int32(dayOf(start))),
                 churnedAt: churned.map { CalendarDay(number: Int32(dayOf($0))) },
@@ -234,8 +250,10 @@ final class IngestAccumulator: @unchecked Sendable {
     let customerCount: Int
     let customers: UnsafeMutablePointer<CustomerActivity>
     var ticketTable = ByteKeyTable(capacity: 1024)
-    var tickets: [TicketVersion] = []
+    /// Every version of every ticket: a score as of T uses the latest version known by T.
+    var tickets: [[TicketVersion]] = []
     var latestActivityDay: Int = -1
+    var earliestActivityDay: Int = Int.max
     var eventCounts = [Int](repeating: 0, count: EventType.allCases.count)
 
     init(customerCount: Int) {
@@ -255,11 +273,12 @@ final class IngestAccumulator: @unchecked Sendable {
             let newID = other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) }
             if newID == tickets.count {
                 tickets.append(other.tickets[id])
-            } else if other.tickets[id].supersedes(tickets[newID]) {
-                tickets[newID] = other.tickets[id]
+            } else {
+                tickets[newID].append(contentsOf: other.tickets[id])
             }
         }
         latestActivityDay = max(latestActivityDay, other.latestActivityDay)
+        earliestActivityDay = min(earliestActivityDay, other.earliestActivityDay)
         for i in 0..<eventCounts.count { eventCounts[i] += other.eventCounts[i] }
     }
 }
@@ -375,6 +394,7 @@ final class ActivityRowHandler: RowHandler {
             if batch.count == ActivityRowHandler.batchSize { flush() }
             acc.eventCounts[Int(event.rawValue)] += 1
             if Int(day) > acc.latestActivityDay { acc.latestActivityDay = Int(day) }
+            if Int(day) < acc.earliestActivityDay { acc.earliestActivityDay = Int(day) }
             return nil
         } catch {
             return error
@@ -418,9 +438,9 @@ final class TicketsRowHandler: RowHandler {
                 fileRank: fileRank, line: line)
             let id = acc.ticketTable.findOrInsert(ticketID)
             if id == acc.tickets.count {
-                acc.tickets.append(version)
-            } else if version.supersedes(acc.tickets[id]) {
-                acc.tickets[id] = version
+                acc.tickets.append([version])
+            } else {
+                acc.tickets[id].append(version)
             }
             return nil
         } catch {

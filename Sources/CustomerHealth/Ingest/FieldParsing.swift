@@ -136,10 +136,10 @@ enum FieldParser {
         for token in tokens {
             switch token.kind {
             case .literal(let c):
-                guard i < f.count, f[i] == c else { throw FieldError(message: "does not match the export's timestamp_format") }
+                guard i < f.count, f[i] == c else { throw FieldError(message: "does not match the configured format") }
                 i += 1
             default:
-                guard let v = num(f, i, token.width) else { throw FieldError(message: "does not match the export's timestamp_format") }
+                guard let v = num(f, i, token.width) else { throw FieldError(message: "does not match the configured format") }
                 i += token.width
                 switch token.kind {
                 case .year: y = v
@@ -152,7 +152,7 @@ enum FieldParser {
                 }
             }
         }
-        guard i == f.count else { throw FieldError(message: "does not match the export's timestamp_format") }
+        guard i == f.count else { throw FieldError(message: "does not match the configured format") }
         guard (1...12).contains(mo), d >= 1, d <= CalendarDay.daysIn(month: mo, year: y) else {
             throw FieldError(message: "is not a valid calendar date")
         }
@@ -179,7 +179,7 @@ enum FieldParser {
             i += 1
             digitsSeen += 1
             intDigits += 1
-            if intDigits > 14 { throw FieldError(message: "is too large") }
+            if intDigits + scale > 18 { throw FieldError(message: "is too large") }
         }
         var fractionDigits = 0
         var roundUp = false

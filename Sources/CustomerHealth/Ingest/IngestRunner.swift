@@ -20,25 +20,38 @@ public final class IngestResult: @unchecked Sendable {
     public let accounts: [AccountRecord]
     let aggregates: IngestAccumulator
     public let files: [FileReport]
+    /// Tickets whose versions name each customer (CSR), and every ticket's
+    /// versions in the order "latest wins" reads them.
     let ticketOffsets: [Int]
-    let ticketsByCustomer: [TicketVersion]
+    let ticketsOfCustomer: [Int32]
+    let ticketVersions: [[TicketVersion]]
 
     init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport]) {
         self.accounts = accounts
         self.aggregates = aggregates
         self.files = files
         let n = accounts.count
-        var counts = [Int](repeating: 0, count: n + 1)
-        for t in aggregates.tickets { counts[Int(t.customer) + 1] += 1 }
-        for i in 0..<n { counts[i + 1] += counts[i] }
-        var fill = counts
-        var slots = [TicketVersion?](repeating: nil, count: aggregates.tickets.count)
-        for t in aggregates.tickets {
-            slots[fill[Int(t.customer)]] = t
-            fill[Int(t.customer)] += 1
+        let versions = aggregates.tickets.map { list in
+            list.sorted { b, a in a.supersedes(b) }
         }
+        var pairs: [(Int32, Int32)] = []
+        for (t, list) in versions.enumerated() {
+            var customers = Set<Int32>()
+            for v in list { customers.insert(v.customer) }
+            for c in customers.sorted() { pairs.append((c, Int32(t))) }
+        }
+        pairs.sort { $0 < $1 }
+        var counts = [Int](repeating: 0, count: n + 1)
+        for (c, _) in pairs { counts[Int(c) + 1] += 1 }
+        for i in 0..<n { counts[i + 1] += counts[i] }
         ticketOffsets = counts
-        ticketsByCustomer = slots.map { $0! }
+        ticketsOfCustomer = pairs.map { $0.1 }
+        ticketVersions = versions
+    }
+
+    /// The first day of activity history in the exports.
+    var earliestActivityDay: Int? {
+        aggregates.earliestActivityDay == Int.max ? nil : aggregates.earliestActivityDay
     }
 
     /// The newest day with an accepted activity event, if any.
@@ -145,6 +158,7 @@ public struct IngestRunner: Sendable {
         let accountSettings = config.exports[.accounts] ?? ExportSettings(kind: .accounts)
         let accountsHandler = AccountsRowHandler(reader: reader(for: accountSettings), seen: [])
         for file in files where file.kind == .accounts && !skipping.contains(file.path) {
+            accountsHandler.startFile()
             do {
                 let r = try InputFileReader(path: file.path, settings: accountSettings, handler: accountsHandler,
                     maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw).read()
@@ -154,7 +168,7 @@ public struct IngestRunner: Sendable {
                 throw error
             }
         }
-        let accounts = accountsHandler.records.sorted { $0.customerID.utf8.lexicographicallyPrecedes($1.customerID.utf8) }
+        let accounts = accountsHandler.records.values.sorted { $0.customerID.utf8.lexicographicallyPrecedes($1.customerID.utf8) }
         var table = ByteKeyTable(capacity: accounts.count)
         for a in accounts { _ = table.findOrInsert(a.customerID) }
         let directory = CustomerDirectory(table: table, count: accounts.count)

@@ -149,7 +149,7 @@ final class InputFileReader {
         }
         report.size = decoded.size
         report.sha256 = decoded.sha256
-        if !compressed && decoded.size == 0 {
+        if !compressed && decoded.size == 0 && format == .csv {
             throw CustomerHealthError.input(file: name, message: "the file is empty (0 bytes): expected a header row")
         }
         try endOfInput()
@@ -272,6 +272,19 @@ final class InputFileReader {
     }
 
     private func line(_ bytes: UnsafeRawBufferPointer) throws {
+        if bytes.count > maxRowBytes {
+            // A physical line over the limit, whether or not it spans read blocks.
+            lineNumber += 1
+            let prefix = Array(bytes.prefix(1024))
+            if format == .csv, let csv {
+                try csv.rejectOverlongLine(number: lineNumber, offset: streamOffset, prefix: prefix)
+            } else {
+                reject(line: lineNumber, offset: streamOffset, column: nil, code: .rowTooLong,
+                    message: "line is longer than \(maxRowBytes) bytes", raw: prefix)
+            }
+            streamOffset += bytes.count
+            return
+        }
         lineNumber += 1
         let offset = streamOffset
         streamOffset += bytes.count
@@ -390,6 +403,13 @@ final class InputFileReader {
                 case is [Any], is [String: Any]:
                     reject(line: number, offset: offset, column: key, code: .badValue, message: "\(key) must be a string, a number or null, not a nested value", raw: Array(content), counted: false)
                     return
+                case let n as NSNumber:
+                    // Foundation on Linux hands JSON true/false back as NSNumber of type "c".
+                    if String(cString: n.objCType) == "c" {
+                        jsonBytes.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
+                    } else {
+                        jsonBytes.append(contentsOf: n.description.utf8)
+                    }
                 default:
                     jsonBytes.append(contentsOf: String(describing: value).utf8)
                 }

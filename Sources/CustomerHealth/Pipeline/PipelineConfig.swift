@@ -73,7 +73,7 @@ public struct PipelineConfig: Sendable {
         config.rejectsIncludeRaw = try rejects.bool("include_raw", default: true)
         config.maxRowBytes = try root.int("max_row_bytes", default: 1 << 20, range: 1024...(1 << 30))
         config.lockWaitSeconds = try root.double("lock_wait_seconds", default: 0, range: 0...86400)
-        if let df = try root.string("date_format") {
+        if let df = try root.string("date_format"), df.lowercased() != "iso8601" {
             guard TimestampFormat.compile(df) != nil else { throw root.failure("unreadable date format \"\(df)\"", key: "date_format") }
             config.dateFormat = .pattern(df)
         }
@@ -101,11 +101,15 @@ public struct PipelineConfig: Sendable {
                 }
                 settings.timestampFormat = .pattern(tf)
             }
-            if let df = try node.string("date_format"), df.lowercased() != "iso8601" {
+            if let df = try node.string("date_format") {
+                if df.lowercased() == "iso8601" {
+                    settings.dateFormat = .iso8601
+                } else {
                 guard TimestampFormat.compile(df) != nil else {
                     throw node.failure("unreadable date format \"\(df)\"; use yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")
                 }
                 settings.dateFormat = .pattern(df)
+                }
             }
             let columns = try node.stringMap("columns")
             for (contract, _) in columns where !kind.columns.contains(contract) {

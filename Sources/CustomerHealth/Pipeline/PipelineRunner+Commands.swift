@@ -21,6 +21,72 @@ extension PipelineRunner {
             passed: ratio <= config.maxRejectRatio)
     }
 
+    /// One line of features.jsonl, as JSONDecoder reads it (its number parsing
+    /// round-trips doubles exactly, which rescoring needs).
+    private struct FeatureLine: Decodable {
+        struct Account: Decodable {
+            var name: String
+            var plan: String
+            var mrr: Double
+            var subscription_start: String
+            var churned_at: String?
+            var seats: Int
+            var features_available: Int
+            var training_modules: Int
+            var acquisition_cost: Double?
+            var nps: Int?
+        }
+        struct Features: Decodable {
+            var days_since_last_login: Int?
+            var logins_30d: Int
+            var monthly_active_users: Int
+            var daily_active_users: Double
+            var features_used_30d: Int
+            var feature_adoption_rate: Double
+            var support_tickets_30d: Int
+            var avg_first_response_hours: Double?
+            var uptime_percentage: Double?
+            var cost_savings_achieved: Double
+            var training_modules_completed: Int
+            var training_completion_rate: Double?
+            var api_calls_30d: Int
+            var mobile_sessions_30d: Int
+            var dashboard_views_30d: Int
+            var work_orders_completed_30d: Int
+            var months_since_subscription_start: Double
+            var days_to_first_value: Int?
+
+            var vector: FeatureVector {
+                var f = FeatureVector()
+                f.daysSinceLastLogin = days_since_last_login
+                f.logins30d = logins_30d
+                f.monthlyActiveUsers = monthly_active_users
+                f.dailyActiveUsers = daily_active_users
+                f.featuresUsed30d = features_used_30d
+                f.featureAdoptionRate = feature_adoption_rate
+                f.supportTickets30d = support_tickets_30d
+                f.avgFirstResponseHours = avg_first_response_hours
+                f.uptimePercentage = uptime_percentage
+                f.costSavingsAchieved = cost_savings_achieved
+                f.trainingModulesCompleted = training_modules_completed
+                f.trainingCompletionRate = training_completion_rate
+                f.apiCalls30d = api_calls_30d
+                f.mobileSessions30d = mobile_sessions_30d
+                f.dashboardViews30d = dashboard_views_30d
+                f.workOrders30d = work_orders_completed_30d
+                f.monthsSinceSubscriptionStart = months_since_subscription_start
+                f.daysToFirstValue = days_to_first_value
+                return f
+            }
+        }
+        var customer_id: String
+        var as_of: String
+        var active: Bool
+        var account: Account
+        var features: Features?
+        var previous_features: Features?
+    }
+
     /// Reads features.jsonl back into snapshots.
     public static func readFeatures(path: String) throws -> (CalendarDay, [CustomerSnapshot], Data) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -29,36 +95,29 @@ extension PipelineRunner {
         var snapshots: [CustomerSnapshot] = []
         var asOf: CalendarDay? = nil
         var lineNumber = 0
+        let decoder = JSONDecoder()
         for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
             lineNumber += 1
             if line.isEmpty { continue }
             func fail(_ m: String) -> CustomerHealthError { .features(file: path, line: lineNumber, message: m) }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                throw fail("not a JSON object; is this a features.jsonl written by customer-health run?")
+            let record: FeatureLine
+            do {
+                record = try decoder.decode(FeatureLine.self, from: Data(line))
+            } catch {
+                throw fail("not a features line written by customer-health run: \(error)")
             }
-            guard let id = object["customer_id"] as? String, let dayText = object["as_of"] as? String, let day = CalendarDay(dayText),
-                let active = object["active"] as? Bool, let a = object["account"] as? [String: Any]
-            else { throw fail("missing customer_id, as_of, active or account") }
+            guard let day = CalendarDay(record.as_of) else { throw fail("as_of \"\(record.as_of)\" is not a date") }
             if let asOf, asOf != day { throw fail("as_of \(day) differs from the first line's \(asOf)") }
             asOf = day
-            guard let plan = a["plan"] as? String, let mrr = (a["mrr"] as? NSNumber)?.doubleValue,
-                let startText = a["subscription_start"] as? String, let start = CalendarDay(startText),
-                let seats = (a["seats"] as? NSNumber)?.intValue, let fa = (a["features_available"] as? NSNumber)?.intValue,
-                let tm = (a["training_modules"] as? NSNumber)?.intValue
-            else { throw fail("the account object lacks plan, mrr, subscription_start, seats, features_available or training_modules") }
+            let a = record.account
+            guard let start = CalendarDay(a.subscription_start) else { throw fail("subscription_start is not a date") }
             let account = AccountRecord(
-                customerID: id, name: a["name"] as? String ?? "", plan: plan, mrr: mrr, subscriptionStart: start,
-                churnedAt: (a["churned_at"] as? String).flatMap(CalendarDay.init), seats: seats, featuresAvailable: fa,
-                trainingModules: tm, acquisitionCost: (a["acquisition_cost"] as? NSNumber)?.doubleValue,
-                nps: (a["nps"] as? NSNumber)?.intValue)
-            var snap = CustomerSnapshot(account: account, active: active, features: nil, previous: nil)
-            do {
-                if let f = object["features"] as? [String: Any] { snap.features = try FeatureVector.from(f) }
-                if let p = object["previous_features"] as? [String: Any] { snap.previous = try FeatureVector.from(p) }
-            } catch {
-                throw fail(error.message)
-            }
-            if active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
+                customerID: record.customer_id, name: a.name, plan: a.plan, mrr: a.mrr, subscriptionStart: start,
+                churnedAt: a.churned_at.flatMap(CalendarDay.init), seats: a.seats, featuresAvailable: a.features_available,
+                trainingModules: a.training_modules, acquisitionCost: a.acquisition_cost, nps: a.nps)
+            let snap = CustomerSnapshot(account: account, active: record.active, features: record.features?.vector,
+                previous: record.previous_features?.vector)
+            if snap.active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
             snapshots.append(snap)
         }
         guard let asOf else { throw CustomerHealthError.features(file: path, line: 0, message: "has no customers") }

@@ -65,8 +65,9 @@ public struct HealthScorer: Sendable {
         let uptime = s.uptimePoints * (f.uptimePercentage.map { HealthScorer.ramp($0, good: s.uptimeGood, bad: s.uptimeBad) } ?? 1)
         let satisfaction = tickets + response + uptime
 
-        let roiValue = roi(f, account: account)
-        let roiPoints = s.roiPoints * min(1, max(0, roiValue / s.roiTarget))
+        // A free plan has no cost to return: any savings earn the ROI points.
+        let roiPoints = roi(f, account: account).map { s.roiPoints * min(1, max(0, $0 / s.roiTarget)) }
+            ?? (f.costSavingsAchieved > 0 ? s.roiPoints : 0)
         let workOrders = s.workOrderPoints * min(1, Double(f.workOrders30d) / (s.workOrdersPerSeatTarget * seats))
         var ttv = 0.0
         if let days = f.daysToFirstValue {
@@ -81,10 +82,11 @@ public struct HealthScorer: Sendable {
 
     static func clamp(_ v: Double) -> Double { min(100, max(0, v)) }
 
-    /// Savings to date against what the subscription has cost so far (at least one month of MRR).
-    public func roi(_ f: FeatureVector, account: AccountRecord) -> Double {
+    /// Savings to date against what the subscription has cost so far (at
+    /// least one month of MRR); nil for a free plan, where it is undefined.
+    public func roi(_ f: FeatureVector, account: AccountRecord) -> Double? {
         let cost = account.mrr * max(1, f.monthsSinceSubscriptionStart)
-        return cost > 0 ? f.costSavingsAchieved / cost : 0
+        return cost > 0 ? f.costSavingsAchieved / cost : nil
     }
 
     public func overall(_ c: ComponentScores) -> Double {
@@ -164,13 +166,16 @@ public struct HealthScorer: Sendable {
             risks.append("Average first response \(String(format: "%.1f", h)) hours")
         }
         if let u = f.uptimePercentage, u < s.riskUptimeBelow {
-            risks.append("Uptime \(String(format: "%.1f", u))% in \(s.windowDays) days")
+            // Truncated, not rounded: 98.96 must not read as 99.0 under a rule that fires below 99.
+            risks.append("Uptime \(String(format: "%.1f", (u * 10).rounded(.down) / 10))% in \(s.windowDays) days")
         }
         let lowTraining = (f.trainingCompletionRate ?? 1) < s.riskTrainingBelow
         if lowTraining, let t = f.trainingCompletionRate { risks.append("Training \(Int((t * 100).rounded()))% complete") }
         let roiValue = roi(f, account: account)
-        let lowROI = f.monthsSinceSubscriptionStart >= s.riskRoiAfterMonths && roiValue < s.riskRoiBelow
-        if lowROI { risks.append("Savings \(String(format: "%.1f", roiValue))x subscription cost after \(Int(f.monthsSinceSubscriptionStart)) months") }
+        let lowROI = roiValue.map { f.monthsSinceSubscriptionStart >= s.riskRoiAfterMonths && $0 < s.riskRoiBelow } ?? false
+        if lowROI, let r = roiValue {
+            risks.append("Savings \(String(format: "%.1f", (r * 10).rounded(.down) / 10))x subscription cost after \(Int(f.monthsSinceSubscriptionStart)) months")
+        }
 
         if score.priority == .critical || score.priority == .high {
             recs.append("Intervention: schedule a call with the account owner this week to address the risk factors")
