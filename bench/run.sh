@@ -197,25 +197,30 @@ pipeline "$WORK/pipeline-2x.yaml" "$WORK/data-2x" out/all-2x all
 # --- measurements ----------------------------------------------------------------
 
 RESULTS=$WORK/results.tsv
-printf 'key\tlabel\twall_s\trss_kb\trows\tgz_bytes\tcsv_bytes\tnote\n' >"$RESULTS"
+printf 'key\tlabel\twall_s\trss_kb\trows\tgz_bytes\tcsv_bytes\tcpu_s\n' >"$RESULTS"
 
-# measure KEY LABEL ROWS GZ_BYTES CSV_BYTES -- COMMAND...: best wall of REPEAT runs,
-# largest peak RSS; the command's output goes to bench/work/logs/KEY.{out,err}.
+# measure KEY LABEL ROWS GZ_BYTES CSV_BYTES -- COMMAND...: best wall of REPEAT runs (with
+# its user + system CPU seconds), largest peak RSS; the command's output goes to
+# bench/work/logs/KEY.{out,err}. MIN_REPEAT raises the count for one (cheap) step.
 measure() {
     local key=$1 label=$2 rows=$3 gz=$4 csv=$5
     shift 6
-    local best="" rss=0 i wall kb
-    for ((i = 1; i <= REPEAT; i++)); do
-        if ((REPEAT > 1)); then log "$label (run $i of $REPEAT)"; else log "$label"; fi
-        if ! /usr/bin/time -f '%e %M' -o "$LOGS/$key.time" "$@" >"$LOGS/$key.out" 2>"$LOGS/$key.err"; then
+    local best="" cpu="" rss=0 i wall kb user sys n=$REPEAT
+    ((${MIN_REPEAT:-1} > n)) && n=$MIN_REPEAT
+    for ((i = 1; i <= n; i++)); do
+        if ((n > 1)); then log "$label (run $i of $n)"; else log "$label"; fi
+        if ! /usr/bin/time -f '%e %M %U %S' -o "$LOGS/$key.time" "$@" >"$LOGS/$key.out" 2>"$LOGS/$key.err"; then
             tail -20 "$LOGS/$key.err" >&2
             die "$label failed: $* (see $LOGS/$key.err)"
         fi
-        read -r wall kb < <(tail -1 "$LOGS/$key.time")
-        if [[ -z $best ]] || awk -v a="$wall" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$wall; fi
+        read -r wall kb user sys < <(tail -1 "$LOGS/$key.time")
+        if [[ -z $best ]] || awk -v a="$wall" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+            best=$wall
+            cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+        fi
         ((kb > rss)) && rss=$kb
     done
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$label" "$best" "$rss" "$rows" "$gz" "$csv" "${NOTE:-}" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$label" "$best" "$rss" "$rows" "$gz" "$csv" "$cpu" >>"$RESULTS"
 }
 
 # The rows the tool reports reading (validate prints them per file).
@@ -234,9 +239,9 @@ mapfile -t ALL_FILES < <(files_by_size "$D"/exports/*)
 log "data: $ACT_ROWS activity rows in ${#ACT_FILES[@]} files, $((ACT_GZ / 1000000)) MB gzipped, $((ACT_CSV / 1000000)) MB CSV; $ALL_ROWS rows in all exports"
 warm_cache "$D"
 
-measure floor1 "zlib floor: inflate activity files, 1 thread" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- "$FLOOR" -j 1 "${ACT_FILES[@]}"
-measure floorN "zlib floor: inflate activity files, $NPROC threads" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- "$FLOOR" -j "$NPROC" "${ACT_FILES[@]}"
-measure floorAll "zlib floor: inflate all exports, $NPROC threads" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- "$FLOOR" -j "$NPROC" "${ALL_FILES[@]}"
+MIN_REPEAT=3 measure floor1 "zlib floor: inflate activity files, 1 thread" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- "$FLOOR" -j 1 "${ACT_FILES[@]}"
+MIN_REPEAT=3 measure floorN "zlib floor: inflate activity files, $NPROC threads" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- "$FLOOR" -j "$NPROC" "${ACT_FILES[@]}"
+MIN_REPEAT=3 measure floorAll "zlib floor: inflate all exports, $NPROC threads" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- "$FLOOR" -j "$NPROC" "${ALL_FILES[@]}"
 
 measure validateAct "tool validate: accounts + activity (ingest, join)" "$AA_ROWS" "$AA_GZ" "$AA_CSV" -- "$BIN" validate "$WORK/pipeline-activity.yaml"
 [[ $(tool_rows validateAct) == "$AA_ROWS" ]] || log "note: validate read $(tool_rows validateAct) rows of accounts + activity; the newline count says $AA_ROWS"

@@ -62,7 +62,9 @@ public final class GzipFileWriter {
                 stream.pointee.avail_out = UInt32(outCapacity)
                 status = deflate(stream, flush)
                 let produced = outCapacity - Int(stream.pointee.avail_out)
-                if produced > 0 { handle.write(Data(bytes: outBuffer, count: produced)) }
+                // write(contentsOf:) throws on I/O errors (disk full, ...);
+                // the deprecated write(_:) traps on them.
+                if produced > 0 { try handle.write(contentsOf: Data(bytes: outBuffer, count: produced)) }
                 if status == Z_STREAM_ERROR { throw CocoaError(.fileWriteUnknown) }
             } while stream.pointee.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END)
         }

@@ -47,7 +47,7 @@ public struct PipelineConfig: Sendable {
     public static func parse(text: String, file: String, baseDirectory: String, sha256: String = "") throws -> PipelineConfig {
         let root = try ConfigNode.load(file: file, text: text)
         func resolve(_ p: String) -> String {
-            p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p)
+            p.hasPrefix("/") ? p : ((baseDirectory as NSString).appendingPathComponent(p) as NSString).standardizingPath
         }
         let version = try root.int("version", default: 1, range: 1...1)
         _ = version

@@ -1,0 +1,251 @@
+import Dispatch
+import Foundation
+
+/// The churn model: gradient-boosted trees, a random forest and a logistic
+/// regression, each giving a log-odds margin, combined by a stacking
+/// logistic regression fitted on the validation rows. Its coefficients are
+/// the member weights and the Platt calibration in one: the calibrated
+/// log-odds is intercept + sum(weight_m * margin_m). Every piece is additive,
+/// so each prediction splits exactly into per-feature contributions.
+public struct ChurnEnsemble: Sendable {
+    public static let schemaVersion = 1
+
+    public enum Member: String, Sendable, CaseIterable {
+        case gradientBoosting = "gradient_boosting"
+        case randomForest = "random_forest"
+        case logisticRegression = "logistic_regression"
+    }
+
+    public var featureNames: [String]
+    public var binner: FeatureBinner
+    public var gradientBoosting: GradientBoostedTrees
+    public var randomForest: RandomForest
+    public var logisticRegression: LogisticRegression
+    /// Stacking coefficients on the members' margins (0 for a member left out).
+    public var weights: [Member: Double]
+    public var intercept: Double
+
+    public func memberMargins(_ x: UnsafePointer<Double>) -> [Member: Double] {
+        [.gradientBoosting: gradientBoosting.margin(x), .randomForest: randomForest.margin(x),
+         .logisticRegression: logisticRegression.margin(x)]
+    }
+
+    /// The calibrated log-odds of churn.
+    public func logit(_ x: UnsafePointer<Double>) -> Double {
+        var z = intercept
+        if let w = weights[.gradientBoosting], w != 0 { z += w * gradientBoosting.margin(x) }
+        if let w = weights[.randomForest], w != 0 { z += w * randomForest.margin(x) }
+        if let w = weights[.logisticRegression], w != 0 { z += w * logisticRegression.margin(x) }
+        return z
+    }
+
+    public func probability(_ x: [Double]) -> Double {
+        x.withUnsafeBufferPointer { Metrics.sigmoid(logit($0.baseAddress!)) }
+    }
+
+    /// Per-feature contributions to the calibrated log-odds, and the bias:
+    /// bias + sum(contributions) == logit(x), exactly up to rounding.
+    public func contributions(_ x: [Double]) -> (bias: Double, phi: [Double]) {
+        var phi = [Double](repeating: 0, count: featureNames.count)
+        var bias = intercept
+        x.withUnsafeBufferPointer { xp in
+            phi.withUnsafeMutableBufferPointer { pp in
+                let p = xp.baseAddress!
+                let out = pp.baseAddress!
+                if let w = weights[.gradientBoosting], w != 0 { bias += gradientBoosting.contributions(p, into: out, scale: w) }
+                if let w = weights[.randomForest], w != 0 { bias += randomForest.contributions(p, into: out, scale: w) }
+                if let w = weights[.logisticRegression], w != 0 { bias += logisticRegression.contributions(p, into: out, scale: w) }
+            }
+        }
+        return (bias, phi)
+    }
+
+    /// Scores many rows (row-major) in parallel; deterministic whatever the thread count.
+    public func probabilities(rows: [Double], featureCount: Int, threads: Int) -> [Double] {
+        let n = rows.count / max(1, featureCount)
+        var out = [Double](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { o in
+            rows.withUnsafeBufferPointer { r in
+                let box = UnsafeSendable((o, r))
+                let chunk = max(1024, n / (max(1, threads) * 4) + 1)
+                let chunks = (n + chunk - 1) / chunk
+                DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                    let (o, r) = box.value
+                    for i in (k * chunk)..<min(n, (k + 1) * chunk) {
+                        o[i] = Metrics.sigmoid(self.logit(r.baseAddress! + i * featureCount))
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// The churn risk bands of the product: low 0-30%, medium 31-60%, high 61-80%, critical 81-100%.
+public enum ChurnRisk: String, Sendable {
+    case low, medium, high, critical
+
+    public init(probability p: Double) {
+        if p <= 0.30 { self = .low } else if p <= 0.60 { self = .medium } else if p <= 0.80 { self = .high } else { self = .critical }
+    }
+}
+
+public struct ChurnTrainingParameters: Sendable, Equatable {
+    public var gradientBoosting = GradientBoostingParameters()
+    public var randomForest = RandomForestParameters()
+    public var logisticLambda = 1.0
+    public var seed: UInt64 = 42
+
+    public init() {}
+}
+
+/// What training measured on the validation rows.
+public struct TrainingReport: Sendable {
+    public var trainRows: Int
+    public var trainPositives: Int
+    public var validationRows: Int
+    public var validationPositives: Int
+    public var memberAUC: [ChurnEnsemble.Member: Double]
+    public var ensembleAUC: Double
+    public var ensemblePRAUC: Double
+    public var logLoss: Double
+    public var brier: Double
+    public var calibration: [(low: Double, high: Double, count: Int, meanPredicted: Double, observedRate: Double)]
+    public var featureImportance: [(String, Double)]
+    public var boostingRounds: Int
+    public var seconds: Double
+
+    public func json() -> JSONValue {
+        .object([
+            ("train_rows", .int(trainRows)),
+            ("train_positives", .int(trainPositives)),
+            ("validation_rows", .int(validationRows)),
+            ("validation_positives", .int(validationPositives)),
+            ("roc_auc", .number(ensembleAUC, places: 6)),
+            ("pr_auc", .number(ensemblePRAUC, places: 6)),
+            ("log_loss", .number(logLoss, places: 6)),
+            ("brier", .number(brier, places: 6)),
+            ("member_roc_auc", .object(ChurnEnsemble.Member.allCases.map { ($0.rawValue, .number(memberAUC[$0], places: 6)) })),
+            ("boosting_rounds", .int(boostingRounds)),
+            ("calibration", .array(calibration.map { b in
+                .object([("predicted_from", .number(b.low, places: 2)), ("predicted_to", .number(b.high, places: 2)), ("rows", .int(b.count)),
+                         ("mean_predicted", .number(b.meanPredicted, places: 4)), ("observed_rate", .number(b.observedRate, places: 4))])
+            })),
+            ("feature_importance", .object(featureImportance.map { ($0.0, .number($0.1, places: 6)) })),
+        ])
+    }
+}
+
+public enum ChurnTrainer {
+    /// Trains the three members on `train`, fits the stacking weights and
+    /// calibration on `validation`, and reports validation metrics.
+    public static func train(train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters) -> (ChurnEnsemble, TrainingReport) {
+        let clock = ContinuousClock.now
+        let binner = FeatureBinner.fit(train, seed: p.seed)
+        let binnedTrain = binner.transform(train)
+        let binnedValidation = binner.transform(validation)
+        let (gbdt, history) = GradientBoostedTrees.train(
+            train: binnedTrain, labels: train.labels, validation: binnedValidation, validationLabels: validation.labels,
+            binner: binner, parameters: p.gradientBoosting, seed: p.seed)
+        let forest = RandomForest.train(train: binnedTrain, labels: train.labels, binner: binner, parameters: p.randomForest, seed: p.seed)
+        let linear = LogisticRegression.train(train, lambda: p.logisticLambda)
+
+        // Member margins on the validation rows.
+        let members = ChurnEnsemble.Member.allCases
+        var margins: [ChurnEnsemble.Member: [Double]] = [:]
+        for m in members { margins[m] = [] }
+        for i in 0..<validation.rowCount {
+            let x = validation.row(i)
+            x.withUnsafeBufferPointer { xp in
+                let p = xp.baseAddress!
+                margins[.gradientBoosting]!.append(gbdt.margin(p))
+                margins[.randomForest]!.append(forest.margin(p))
+                margins[.logisticRegression]!.append(linear.margin(p))
+            }
+        }
+        // Candidates: every non-empty subset of members, non-negative weights.
+        // The single members are candidates too, so the chosen combination is
+        // never worse than the best member on validation log loss.
+        var best: (weights: [ChurnEnsemble.Member: Double], intercept: Double, loss: Double)? = nil
+        for mask in 1..<(1 << members.count) {
+            let chosen = members.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element)
+            guard let fit = stack(chosen.map { margins[$0]! }, labels: validation.labels) else { continue }
+            var w: [ChurnEnsemble.Member: Double] = [:]
+            for m in members { w[m] = 0 }
+            for (k, m) in chosen.enumerated() { w[m] = fit.coefficients[k] }
+            if best == nil || fit.loss < best!.loss - 1e-12 { best = (w, fit.intercept, fit.loss) }
+        }
+        let chosen = best ?? ([.gradientBoosting: 1, .randomForest: 0, .logisticRegression: 0], 0, .infinity)
+        let ensemble = ChurnEnsemble(
+            featureNames: train.featureNames, binner: binner, gradientBoosting: gbdt, randomForest: forest,
+            logisticRegression: linear, weights: chosen.weights, intercept: chosen.intercept)
+
+        var probabilities: [Double] = []
+        for i in 0..<validation.rowCount { probabilities.append(ensemble.probability(validation.row(i))) }
+        var memberAUC: [ChurnEnsemble.Member: Double] = [:]
+        for m in members { memberAUC[m] = Metrics.rocAUC(scores: margins[m]!, labels: validation.labels) ?? .nan }
+        var importance = [Double](repeating: 0, count: train.featureCount)
+        for t in gbdt.trees + forest.trees {
+            for node in 0..<t.nodeCount where t.feature[node] >= 0 { importance[Int(t.feature[node])] += t.gain[node] }
+        }
+        let totalGain = max(importance.reduce(0, +), 1e-300)
+        let ranked = zip(train.featureNames, importance.map { $0 / totalGain }).sorted { $0.1 > $1.1 }
+        let d = ContinuousClock.now - clock
+        let report = TrainingReport(
+            trainRows: train.rowCount, trainPositives: train.positives, validationRows: validation.rowCount,
+            validationPositives: validation.positives, memberAUC: memberAUC,
+            ensembleAUC: Metrics.rocAUC(scores: probabilities, labels: validation.labels) ?? .nan,
+            ensemblePRAUC: Metrics.averagePrecision(scores: probabilities, labels: validation.labels) ?? .nan,
+            logLoss: Metrics.logLoss(probabilities: probabilities, labels: validation.labels),
+            brier: Metrics.brier(probabilities: probabilities, labels: validation.labels),
+            calibration: Metrics.calibrationTable(probabilities: probabilities, labels: validation.labels),
+            featureImportance: ranked, boostingRounds: history.bestRound,
+            seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        return (ensemble, report)
+    }
+
+    /// Logistic regression of the labels on member margins with non-negative
+    /// coefficients (a negative one drops the fit: that subset is covered by a smaller one).
+    static func stack(_ columns: [[Double]], labels: [UInt8]) -> (coefficients: [Double], intercept: Double, loss: Double)? {
+        let k = columns.count
+        let n = labels.count
+        guard n > 0 else { return nil }
+        var beta = [Double](repeating: 0, count: k + 1)
+        for j in 1...k { beta[j] = 1 / Double(k) }
+        let dims = k + 1
+        for _ in 0..<100 {
+            var grad = [Double](repeating: 0, count: dims)
+            var hess = [Double](repeating: 0, count: dims * dims)
+            for i in 0..<n {
+                var z = beta[0]
+                for j in 0..<k { z += beta[j + 1] * columns[j][i] }
+                let p = Metrics.sigmoid(z)
+                let r = p - Double(labels[i])
+                let w = max(p * (1 - p), 1e-12)
+                for a in 0..<dims {
+                    let xa = a == 0 ? 1 : columns[a - 1][i]
+                    grad[a] += r * xa
+                    for b in a..<dims {
+                        let xb = b == 0 ? 1 : columns[b - 1][i]
+                        hess[a * dims + b] += w * xa * xb
+                    }
+                }
+            }
+            // A tiny ridge keeps collinear members (they usually are) solvable.
+            for a in 0..<dims { hess[a * dims + a] += 1e-6 * Double(n) ; grad[a] += a == 0 ? 0 : 1e-6 * Double(n) * beta[a] }
+            for a in 0..<dims { for b in 0..<a { hess[a * dims + b] = hess[b * dims + a] } }
+            guard let step = LinearAlgebra.solve(hess, grad, dims) else { return nil }
+            var change = 0.0
+            for j in 0..<dims { beta[j] -= step[j]; change = max(change, abs(step[j])) }
+            if change < 1e-10 { break }
+        }
+        guard beta[1...].allSatisfy({ $0 >= 0 && $0.isFinite }), beta[0].isFinite else { return nil }
+        var margins = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            var z = beta[0]
+            for j in 0..<k { z += beta[j + 1] * columns[j][i] }
+            margins[i] = z
+        }
+        return (Array(beta[1...]), beta[0], Metrics.logLoss(margins: margins, labels: labels))
+    }
+}

@@ -1,0 +1,84 @@
+/// Quantile binning of each feature into at most 255 bins: up to 254 value
+/// bins with quantile edges, and bin 255 for a missing value. Trees train on
+/// the bin indices (the histogram method of LightGBM and scikit-learn's
+/// HistGradientBoosting) and store the edge values, so scoring needs no bins.
+public struct FeatureBinner: Sendable, Equatable {
+    public static let missingBin: UInt8 = 255
+    public static let maxValueBins = 254
+
+    /// Per feature: ascending upper edges; value v falls in the first bin b
+    /// with v <= edges[b], or in the last bin.
+    public var edges: [[Double]]
+
+    public init(edges: [[Double]]) { self.edges = edges }
+
+    /// Edges from the quantiles of each column (at most `sample` rows looked at, seeded).
+    public static func fit(_ table: TrainingTable, maxBins: Int = 254, sample: Int = 200_000, seed: UInt64 = 1) -> FeatureBinner {
+        var rng = SeededGenerator.derive(seed, 0xB1)
+        let n = table.rowCount
+        var rows = Array(0..<n)
+        if n > sample {
+            rows.shuffle(using: &rng)
+            rows = Array(rows.prefix(sample)).sorted()
+        }
+        let bins = max(2, min(maxBins, maxValueBins))
+        let edges: [[Double]] = table.columns.map { column in
+            var values = rows.map { column[$0] }.filter { !$0.isNaN }
+            guard !values.isEmpty else { return [] }
+            values.sort()
+            var distinct: [Double] = []
+            for v in values where distinct.last != v { distinct.append(v) }
+            if distinct.count <= bins {
+                // Few distinct values: a bin each, edges halfway between them.
+                var e: [Double] = []
+                for i in 0..<(distinct.count - 1) { e.append((distinct[i] + distinct[i + 1]) / 2) }
+                return e
+            }
+            var e: [Double] = []
+            for q in 1..<bins {
+                let v = values[min(values.count - 1, (q * values.count) / bins)]
+                if e.last.map({ v > $0 }) ?? true { e.append(v) }
+            }
+            return e
+        }
+        return FeatureBinner(edges: edges)
+    }
+
+    @inline(__always)
+    public func bin(_ value: Double, feature: Int) -> UInt8 {
+        if value.isNaN { return FeatureBinner.missingBin }
+        let e = edges[feature]
+        var lo = 0, hi = e.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if value <= e[mid] { hi = mid } else { lo = mid + 1 }
+        }
+        return UInt8(lo)
+    }
+
+    /// The value a split "bin <= b" corresponds to: x <= threshold(b).
+    public func threshold(feature: Int, bin: Int) -> Double {
+        let e = edges[feature]
+        return bin < e.count ? e[bin] : Double.greatestFiniteMagnitude
+    }
+
+    public func binCount(_ feature: Int) -> Int { edges[feature].count + 1 }
+
+    /// Bins of a whole table, column-major.
+    public func transform(_ table: TrainingTable) -> BinnedMatrix {
+        let n = table.rowCount
+        var data = [UInt8](repeating: 0, count: n * table.featureCount)
+        for f in 0..<table.featureCount {
+            let column = table.columns[f]
+            for i in 0..<n { data[f * n + i] = bin(column[i], feature: f) }
+        }
+        return BinnedMatrix(rows: n, features: table.featureCount, data: data)
+    }
+}
+
+/// Bin indices, column-major: data[feature * rows + row].
+public struct BinnedMatrix: Sendable {
+    public let rows: Int
+    public let features: Int
+    public let data: [UInt8]
+}

@@ -1,0 +1,127 @@
+import Dispatch
+import Foundation
+
+public struct GradientBoostingParameters: Sendable, Equatable {
+    public var learningRate = 0.05
+    public var maxRounds = 600
+    public var maxDepth = 5
+    public var minChildWeight = 1.0
+    public var minLeafRows = 20
+    public var lambda = 1.0
+    public var rowSubsample = 0.8
+    public var featureSubsample = 0.9
+    /// Stop when validation log loss has not improved for this many rounds.
+    public var earlyStoppingRounds = 40
+
+    public init() {}
+}
+
+/// Gradient-boosted trees with logistic loss. The output is a log-odds
+/// margin: base score plus the sum of the trees (shrinkage is folded into
+/// the leaf values).
+public struct GradientBoostedTrees: Sendable, Equatable {
+    public var baseScore: Double
+    public var trees: [RegressionTree]
+
+    public func margin(_ x: UnsafePointer<Double>) -> Double {
+        var s = baseScore
+        for t in trees { s += t.predict(x) }
+        return s
+    }
+
+    /// Per-feature contributions (added into phi); returns the bias.
+    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double) -> Double {
+        var bias = baseScore * scale
+        for t in trees { bias += t.contributions(x, into: phi, scale: scale) }
+        return bias
+    }
+
+    public struct History: Sendable {
+        public var bestRound: Int
+        public var validationLogLoss: [Double]
+    }
+
+    public static func train(train: BinnedMatrix, labels: [UInt8], validation: BinnedMatrix?, validationLabels: [UInt8]?,
+                             binner: FeatureBinner, parameters p: GradientBoostingParameters, seed: UInt64) -> (GradientBoostedTrees, History) {
+        let n = train.rows
+        let positives = Double(labels.reduce(0) { $0 + Int($1) })
+        let rate = min(max(positives / Double(max(n, 1)), 1e-6), 1 - 1e-6)
+        let base = log(rate / (1 - rate))
+        var margin = [Double](repeating: base, count: n)
+        var validationMargin = [Double](repeating: base, count: validation?.rows ?? 0)
+        var g = [Double](repeating: 0, count: n)
+        var h = [Double](repeating: 0, count: n)
+        var trees: [RegressionTree] = []
+        var rng = SeededGenerator.derive(seed, 0x6B)
+        var losses: [Double] = []
+        var bestLoss = Double.infinity
+        var bestRound = 0
+        let limits = TreeGrowthLimits(maxDepth: p.maxDepth, minChildWeight: p.minChildWeight, minLeafRows: p.minLeafRows, lambda: p.lambda)
+        let lr = p.learningRate
+        let lambda = p.lambda
+        let learner = HistogramTreeLearner(binned: train, binner: binner, limits: limits) { G, H in -lr * G / (H + lambda) }
+        let featureCount = train.features
+        for round in 0..<p.maxRounds {
+            for i in 0..<n {
+                let prob = 1 / (1 + exp(-margin[i]))
+                g[i] = prob - Double(labels[i])
+                h[i] = max(prob * (1 - prob), 1e-12)
+            }
+            var rows: [Int32] = []
+            rows.reserveCapacity(n)
+            for i in 0..<n where p.rowSubsample >= 1 || rng.uniform() < p.rowSubsample { rows.append(Int32(i)) }
+            var features = Array(0..<featureCount)
+            if p.featureSubsample < 1 {
+                features.shuffle(using: &rng)
+                features = Array(features.prefix(max(1, Int((Double(featureCount) * p.featureSubsample).rounded())))).sorted()
+            }
+            var treeRng = SeededGenerator.derive(seed, UInt64(round) + 1000)
+            let tree = learner.grow(rows: rows, g: g, h: h, allowedFeatures: features, rng: &treeRng, parallelFeatures: true)
+            trees.append(tree)
+            GradientBoostedTrees.addTree(tree, binned: train, binner: binner, to: &margin)
+            if let validation, let validationLabels {
+                GradientBoostedTrees.addTree(tree, binned: validation, binner: binner, to: &validationMargin)
+                let loss = Metrics.logLoss(margins: validationMargin, labels: validationLabels)
+                losses.append(loss)
+                if loss < bestLoss - 1e-9 {
+                    bestLoss = loss
+                    bestRound = round + 1
+                } else if round + 1 - bestRound >= p.earlyStoppingRounds {
+                    break
+                }
+            } else {
+                bestRound = round + 1
+            }
+        }
+        trees = Array(trees.prefix(bestRound))
+        return (GradientBoostedTrees(baseScore: base, trees: trees), History(bestRound: bestRound, validationLogLoss: losses))
+    }
+
+    /// Adds a tree's output to margins, walking it on bin indices (training rows need no raw values).
+    static func addTree(_ tree: RegressionTree, binned: BinnedMatrix, binner: FeatureBinner, to margins: inout [Double]) {
+        // Thresholds are bin edges, so "bin <= b" equals "value <= edge[b]": walk by bins.
+        let n = binned.rows
+        var binThreshold = [Int](repeating: 0, count: tree.nodeCount)
+        for node in 0..<tree.nodeCount where tree.feature[node] >= 0 {
+            let f = Int(tree.feature[node])
+            let edges = binner.edges[f]
+            var lo = 0, hi = edges.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if edges[mid] < tree.threshold[node] { lo = mid + 1 } else { hi = mid }
+            }
+            binThreshold[node] = lo
+        }
+        binned.data.withUnsafeBufferPointer { data in
+            for i in 0..<n {
+                var node = 0
+                while tree.feature[node] >= 0 {
+                    let b = data[Int(tree.feature[node]) * n + i]
+                    let goLeft = b == FeatureBinner.missingBin ? tree.missingLeft[node] : Int(b) <= binThreshold[node]
+                    node = Int(goLeft ? tree.left[node] : tree.right[node])
+                }
+                margins[i] += tree.value[node]
+            }
+        }
+    }
+}

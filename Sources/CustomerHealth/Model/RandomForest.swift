@@ -1,0 +1,65 @@
+import Dispatch
+import Foundation
+
+public struct RandomForestParameters: Sendable, Equatable {
+    public var trees = 150
+    public var maxDepth = 10
+    public var minLeafRows = 30
+    /// Features tried per split; nil means sqrt(features).
+    public var featuresPerSplit: Int? = nil
+    public var sampleFraction = 1.0
+
+    public init() {}
+}
+
+/// A random forest whose trees hold log-odds: each node's value is the
+/// logit of its smoothed churn rate, and the forest's margin is the mean of
+/// its trees' leaf values. Averaging log-odds rather than probabilities
+/// keeps every prediction an exact sum of per-feature path contributions.
+public struct RandomForest: Sendable, Equatable {
+    public var trees: [RegressionTree]
+
+    public func margin(_ x: UnsafePointer<Double>) -> Double {
+        guard !trees.isEmpty else { return 0 }
+        var s = 0.0
+        for t in trees { s += t.predict(x) }
+        return s / Double(trees.count)
+    }
+
+    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double) -> Double {
+        let k = scale / Double(max(1, trees.count))
+        var bias = 0.0
+        for t in trees { bias += t.contributions(x, into: phi, scale: k) }
+        return bias
+    }
+
+    /// Trains the trees in parallel; each tree's randomness comes from its
+    /// own seeded stream, so the forest is the same whatever the thread count.
+    public static func train(train: BinnedMatrix, labels: [UInt8], binner: FeatureBinner, parameters p: RandomForestParameters,
+                             seed: UInt64) -> RandomForest {
+        let n = train.rows
+        let featureCount = train.features
+        let perSplit = p.featuresPerSplit ?? max(1, Int(Double(featureCount).squareRoot().rounded()))
+        let limits = TreeGrowthLimits(maxDepth: p.maxDepth, minChildWeight: 0, minLeafRows: p.minLeafRows, lambda: 0, featuresPerSplit: perSplit)
+        // Splits maximise the reduction in squared error of the label (Gini for 0/1);
+        // with g = -y and h = 1, G^2/H is exactly that. Node values are smoothed log-odds.
+        let g = labels.map { -Double($0) }
+        let h = [Double](repeating: 1, count: n)
+        let learner = HistogramTreeLearner(binned: train, binner: binner, limits: limits) { G, H in
+            let rate = (-G + 1) / (H + 2)
+            return log(rate / (1 - rate))
+        }
+        let results = UnsafeMutableBufferPointer<RegressionTree>.allocate(capacity: p.trees)
+        results.initialize(repeating: RegressionTree())
+        defer { results.deallocate() }
+        let box = UnsafeSendable(results)
+        let sampleSize = max(1, Int(Double(n) * p.sampleFraction))
+        DispatchQueue.concurrentPerform(iterations: p.trees) { t in
+            var rng = SeededGenerator.derive(seed, UInt64(t) + 5000)
+            var rows = [Int32](repeating: 0, count: sampleSize)
+            for i in 0..<sampleSize { rows[i] = Int32(rng.next() % UInt64(n)) }
+            box.value[t] = learner.grow(rows: rows, g: g, h: h, allowedFeatures: Array(0..<featureCount), rng: &rng, parallelFeatures: false)
+        }
+        return RandomForest(trees: Array(results))
+    }
+}
