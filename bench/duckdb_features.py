@@ -4,8 +4,8 @@
     bench/.venv/bin/python bench/duckdb_features.py 'bench/work/data/exports/activity-*.csv.gz' \
         [--threads 2] [--check OUTPUT/latest/features.jsonl]
 
-Per customer, as of the newest day D in the activity data ("30 days" = days D-29..D,
-as the tool's default as-of date and its 30-day windows):
+Per customer, as of the newest (UTC) day D in the activity data ("30 days" = days
+D-29..D, as the tool's default as-of date and its 30-day windows):
   logins        count of login events (all days)
   last_login    the newest login timestamp
   users_30d     distinct user_id with any event in the 30 days
@@ -28,7 +28,7 @@ import duckdb
 COLUMNS = {
     "customer_id": "VARCHAR",
     "user_id": "VARCHAR",
-    "occurred_at": "TIMESTAMP",
+    "occurred_at": "TIMESTAMPTZ",  # ISO-8601 with Z or an offset (the generator writes both)
     "event_type": "VARCHAR",
     "feature": "VARCHAR",
     "duration_s": "DOUBLE",
@@ -38,8 +38,7 @@ QUERY = """
 WITH ev AS MATERIALIZED (
     SELECT customer_id, user_id, occurred_at, event_type, feature
     FROM read_csv(?, header = true, delim = ',', quote = '"', escape = '"',
-                  columns = {columns}, timestampformat = '%Y-%m-%dT%H:%M:%SZ',
-                  auto_detect = false)
+                  columns = {columns}, auto_detect = false)
 ),
 newest AS (SELECT max(occurred_at)::DATE AS d FROM ev)
 SELECT
@@ -84,6 +83,7 @@ def main():
 
     con = duckdb.connect(":memory:")
     con.execute(f"SET threads = {int(args.threads)}")
+    con.execute("SET TimeZone = 'UTC'")  # days are UTC days, as in the tool
     columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMNS.items()) + "}"
     sql = QUERY.replace("{columns}", columns)
     start = time.perf_counter()

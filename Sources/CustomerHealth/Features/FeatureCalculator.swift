@@ -61,7 +61,8 @@ public struct FeatureCalculator: Sendable {
         for k in data.ticketOffsets[c]..<data.ticketOffsets[c + 1] {
             // The latest version known by the end of T: later updates cannot reach back.
             let versions = data.ticketVersions[Int(data.ticketsOfCustomer[k])]
-            guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }), ticket.customer == Int32(c) else { continue }
+            // A ticket opened by T whose every update came later counts in its first version.
+            guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }) ?? versions.first, ticket.customer == Int32(c) else { continue }
             guard ticket.opened < tEndSeconds else { continue }
             if ticket.opened >= ticketFromSeconds { tickets += 1 }
             if ticket.opened >= responseFromSeconds, let first = ticket.firstResponse, first < tEndSeconds {

@@ -140,14 +140,26 @@ final class CSVRecordReader {
         if consumed != line.count {
             let status = csv_error(parser)
             if status == CSV_EPARSE {
-                let raw = rawText()
+                // Reject the record where it started. When it spanned lines (a
+                // quote opened earlier and never closed), read its later lines
+                // again as rows of their own: one stray quote costs one row.
+                let lines = pendingLines + [(number, offset, Array(line))]
+                let multiLine = lines.count > 1
                 onMalformed?(recordStartLine, recordStartOffset, .badQuoting,
-                    "malformed quoting: a quote inside an unquoted field, or text after a closing quote (RFC 4180)", raw)
+                    multiLine
+                        ? "malformed quoting: a quote opened on line \(recordStartLine) is not closed before line \(number)"
+                        : "malformed quoting: a quote inside an unquoted field, or text after a closing quote (RFC 4180)",
+                    multiLine ? lines[0].bytes : rawText())
                 try resetParser()
                 atRecordStart = true
                 pendingLines.removeAll(keepingCapacity: true)
                 pendingBytes = 0
                 currentLine = UnsafeRawBufferPointer(start: nil, count: 0)
+                if multiLine {
+                    for l in lines.dropFirst() {
+                        try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
+                    }
+                }
                 return
             }
             throw CustomerHealthError.output(path: "libcsv", message: String(cString: csv_strerror(status)))
@@ -197,9 +209,22 @@ final class CSVRecordReader {
         let context = Unmanaged.passUnretained(self).toOpaque()
         let status = csv_fini(parser, csvFieldCallback, csvRecordCallback, context)
         if status != 0 {
-            let raw = rawText()
+            let lines = pendingLines
+            let raw = lines.first?.bytes ?? rawText()
             onMalformed?(recordStartLine, recordStartOffset, .badQuoting,
                 "a quote opened on line \(recordStartLine) is never closed before the end of the file", raw)
+            try resetParser()
+            atRecordStart = true
+            pendingLines.removeAll(keepingCapacity: true)
+            pendingBytes = 0
+            // The lines after the one with the stray quote are rows of their own.
+            if lines.count > 1 {
+                for l in lines.dropFirst() {
+                    try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
+                }
+                try finish()
+            }
+            return
         }
         try resetParser()
         atRecordStart = true

@@ -168,6 +168,10 @@ public struct IngestRunner: Sendable {
                 throw error
             }
         }
+        if accountsHandler.records.isEmpty {
+            throw CustomerHealthError.input(file: config.inputDirectory,
+                message: "no accounts were read (every accounts file was empty, rejected or skipped): there are no customers to score")
+        }
         let accounts = accountsHandler.records.values.sorted { $0.customerID.utf8.lexicographicallyPrecedes($1.customerID.utf8) }
         var table = ByteKeyTable(capacity: accounts.count)
         for a in accounts { _ = table.findOrInsert(a.customerID) }

@@ -74,6 +74,17 @@ final class InputFileReader {
         return nil
     }
 
+    /// For `train --table`: read any header, columns in header order.
+    var genericColumns: [String]? = nil
+    /// Stop after the header (to learn a table's columns).
+    var headerOnly = false
+    private(set) var capturedHeader: [String]? = nil
+
+    convenience init(path: String, settings: ExportSettings, handler: RowHandler, maxRowBytes: Int, includeRaw: Bool, genericColumns: [String]) throws {
+        try self.init(path: path, settings: settings, handler: handler, maxRowBytes: maxRowBytes, includeRaw: includeRaw)
+        self.genericColumns = genericColumns
+    }
+
     init(path: String, settings: ExportSettings, handler: RowHandler, maxRowBytes: Int, includeRaw: Bool) throws {
         self.path = path
         self.name = (path as NSString).lastPathComponent
@@ -336,8 +347,17 @@ final class InputFileReader {
         }
     }
 
+    private struct HeaderOnlyStop: Error {}
+
     private func readHeader(_ reader: CSVRecordReader) {
         headerFieldCount = reader.fieldCount
+        if genericColumns != nil {
+            let names = (0..<reader.fieldCount).map { reader.fieldString($0).trimmingCharacters(in: .whitespaces) }
+            capturedHeader = names
+            columnMap = Array(0..<names.count)
+            if headerOnly { fatal = HeaderOnlyStop() }
+            return
+        }
         var positions: [String: Int] = [:]
         for i in 0..<reader.fieldCount {
             let nameText = reader.fieldString(i).trimmingCharacters(in: .whitespaces)

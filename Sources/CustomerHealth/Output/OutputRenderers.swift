@@ -23,7 +23,14 @@ public enum OutputRenderers {
                 ("value_realization", .string(s.trends.valueRealization.rawValue)),
             ])),
         ]
-        if let p = s.churnProbability { members.append(("churn_probability", .number(p, places: 4))) }
+        if let p = s.churnProbability {
+            members.append(("churn_probability", .number(p, places: 4)))
+            members.append(("churn_risk", .string(ChurnRisk(probability: p).rawValue)))
+            members.append(("reason_codes", .array(s.reasonCodes.map { r in
+                .object([("feature", .string(r.feature)), ("value", ChurnFeatures.display(r.feature, r.value)),
+                         ("contribution", .number(r.contribution, places: 4))])
+            })))
+        }
         members.append(("recommendations", .object([
             ("risk_factors", .array(s.riskFactors.map { .string($0) })),
             ("success_recommendations", .array(s.recommendations.map { .string($0) })),
@@ -68,7 +75,10 @@ public enum OutputRenderers {
                 ("health_status", .string(s.status.rawValue)),
                 ("intervention_priority", .string(s.priority.rawValue)),
             ]
-            if let p = s.churnProbability { members.append(("churn_probability", .number(p, places: 4))) }
+            if let p = s.churnProbability {
+                members.append(("churn_probability", .number(p, places: 4)))
+                members.append(("churn_risk", .string(ChurnRisk(probability: p).rawValue)))
+            }
             members += [
                 ("reason", .string(reason(s))),
                 ("risk_factors", .array(s.riskFactors.map { .string($0) })),
@@ -121,7 +131,8 @@ public enum OutputRenderers {
                 ("plan", .string(a.plan)),
                 ("mrr", .double(a.mrr)),
                 ("subscription_start", .string(a.subscriptionStart.description)),
-                ("churned_at", .optionalString(a.churnedAt?.description)),
+                // A churn after the as-of day is not known on it.
+                ("churned_at", .optionalString(a.churnedAt.flatMap { $0 <= asOf ? $0.description : nil })),
                 ("seats", .int(a.seats)),
                 ("features_available", .int(a.featuresAvailable)),
                 ("training_modules", .int(a.trainingModules)),

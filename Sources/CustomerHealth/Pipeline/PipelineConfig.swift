@@ -29,6 +29,7 @@ public struct PipelineConfig: Sendable {
     public var dateFormat: TimestampFormat = .iso8601
     public var scoring = ScoringSettings()
     public var kpis = KPISettings()
+    public var churn = ChurnSettings()
 
     /// Reads a pipeline file. Relative paths inside it are relative to the
     /// file's own folder, so a crontab can run it from anywhere.
@@ -120,6 +121,7 @@ public struct PipelineConfig: Sendable {
         }
         config.scoring = try ScoringSettings.load(try root.child("scoring"))
         config.kpis = try KPISettings.load(try root.child("kpis"))
+        config.churn = try ChurnSettings.load(try root.child("churn"), resolve: resolve)
         try root.checkUnknownKeys()
         return config
     }

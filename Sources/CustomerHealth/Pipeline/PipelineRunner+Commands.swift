@@ -133,7 +133,9 @@ extension PipelineRunner {
         let publisher = RunPublisher(outputDirectory: outputDirectory)
         try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
         defer { publisher.unlock() }
-        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads)
+        let model = try churnModel(data: nil)
+        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
+            model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         var files = render(snapshots: snaps, scores: scores, asOf: asOf)
         // Keep the folder complete: the rejects of the run that wrote these features.
         let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("rejects.jsonl")
@@ -146,7 +148,7 @@ extension PipelineRunner {
             ("sha256", .string(SHA256.hash(data: raw).map { String(format: "%02x", $0) }.joined())),
         ])
         let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), data: nil, scores: scores, atRisk: atRisk,
-            timings: [("total", seconds)], extra: [("rescored_from", source)])
+            timings: [("total", seconds)], extra: [("rescored_from", source)] + modelManifest(model))
         files.append(("manifest.json", Data((manifest.serialized(pretty: true) + "\n").utf8)))
         files.append(("metrics.prom", Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8)))
         files.sort { $0.0 < $1.0 }

@@ -104,7 +104,8 @@ public struct PipelineRunner: Sendable {
     }
 
     /// Scores the active snapshots in parallel, keeping customer_id order.
-    public static func score(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int) -> [CustomerScore] {
+    public static func score(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int,
+                             model: ChurnEnsemble? = nil, reasonCodes: Int = 3) -> [CustomerScore] {
         let active = snapshots.filter(\.active)
         let scorer = HealthScorer(settings: settings)
         let count = active.count
@@ -117,9 +118,19 @@ public struct PipelineRunner: Sendable {
         DispatchQueue.concurrentPerform(iterations: chunks) { k in
             for i in (k * chunk)..<min(count, (k + 1) * chunk) {
                 let s = active[i]
+                let features = s.features ?? FeatureVector()
+                var probability: Double? = nil
+                var reasons: [ReasonCode] = []
+                if let model {
+                    let x = ChurnFeatures.vector(features)
+                    let (bias, phi) = model.contributions(x)
+                    probability = Metrics.sigmoid(bias + phi.reduce(0, +))
+                    reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
+                        .prefix(reasonCodes).map { ReasonCode(feature: model.featureNames[$0], value: x[$0], contribution: phi[$0]) }
+                }
                 box.value[i] = scorer.score(
-                    customerID: s.account.customerID, asOf: asOf, features: s.features ?? FeatureVector(),
-                    previous: s.previous ?? FeatureVector(), account: s.account)
+                    customerID: s.account.customerID, asOf: asOf, features: features,
+                    previous: s.previous ?? FeatureVector(), account: s.account, churnProbability: probability, reasonCodes: reasons)
             }
         }
         let out = result.map { $0! }
@@ -141,7 +152,8 @@ public struct PipelineRunner: Sendable {
         let asOf = try asOfDay(for: data)
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
         try checkRejects(data, asOf: asOf, publisher: publisher)
-        return try publishDay(data, asOf: asOf, publisher: publisher, started: started, startedAt: startedAt, ingestSeconds: ingestSeconds)
+        let model = try churnModel(data: data)
+        return try publishDay(data, asOf: asOf, model: model, publisher: publisher, started: started, startedAt: startedAt, ingestSeconds: ingestSeconds)
     }
 
     /// Replays history: one complete output folder per as-of date, from one
@@ -159,20 +171,22 @@ public struct PipelineRunner: Sendable {
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates")
         try checkRejects(data, asOf: to, publisher: publisher)
         _ = started
+        let model = try churnModel(data: data)
         return try dates.map { day in
-            try publishDay(data, asOf: day, publisher: publisher, started: ContinuousClock.now, startedAt: Date(), ingestSeconds: ingestSeconds)
+            try publishDay(data, asOf: day, model: model, publisher: publisher, started: ContinuousClock.now, startedAt: Date(), ingestSeconds: ingestSeconds)
         }
     }
 
     /// Scores one as-of day from ingested data and publishes its folder.
-    func publishDay(_ data: IngestResult, asOf: CalendarDay, publisher: RunPublisher, started: ContinuousClock.Instant,
+    func publishDay(_ data: IngestResult, asOf: CalendarDay, model: ChurnModelFile?, publisher: RunPublisher, started: ContinuousClock.Instant,
                     startedAt: Date, ingestSeconds: Double) throws -> RunSummary {
         var t = ContinuousClock.now
         let snaps = snapshots(data, asOf: asOf)
         let featureSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
-        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads)
+        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
+            model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         let scoringSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
@@ -197,7 +211,8 @@ public struct PipelineRunner: Sendable {
         let atRiskCount = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
         let manifest = manifestJSON(
             asOf: asOf, startedAt: startedAt, inputs: .array(inputs), data: data, scores: scores, atRisk: atRiskCount,
-            timings: [("ingest", ingestSeconds), ("features", featureSeconds), ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)])
+            timings: [("ingest", ingestSeconds), ("features", featureSeconds), ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)],
+            extra: modelManifest(model))
         files.append(("manifest.json", Data((manifest.serialized(pretty: true) + "\n").utf8)))
         files.append(("metrics.prom", Data(metrics(asOf: asOf, data: data, scores: scores, atRisk: atRiskCount, seconds: totalSeconds).utf8)))
         files.sort { $0.0 < $1.0 }
@@ -206,6 +221,14 @@ public struct PipelineRunner: Sendable {
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: data.rowsRead,
             rowsRejected: data.rowsRejected, rowsUnknownCustomer: data.rowsUnknownCustomer, files: data.files.count,
             seconds: totalSeconds)
+    }
+
+    func modelManifest(_ model: ChurnModelFile?) -> [(String, JSONValue)] {
+        guard let model, let path = config.churn.modelPath else { return [] }
+        return [("churn_model", .object([
+            ("file", .string((path as NSString).lastPathComponent)),
+            ("sha256", .optionalString(model.loadedHash)),
+        ]))]
     }
 
     /// Stops the run, before anything is published, when too many rows were rejected.

@@ -20,8 +20,17 @@ public struct CustomerScore: Sendable {
     public var riskFactors: [String]
     public var recommendations: [String]
     public var priority: InterventionPriority
-    /// Set by the churn model once one is loaded (issue 3); nil until then.
+    /// Set by the churn model when the pipeline has one.
     public var churnProbability: Double?
+    /// The features that moved this customer's churn log-odds most, strongest first.
+    public var reasonCodes: [ReasonCode] = []
+}
+
+/// One feature's push on a customer's churn log-odds, with its value.
+public struct ReasonCode: Sendable, Equatable {
+    public var feature: String
+    public var value: Double
+    public var contribution: Double
 }
 
 /// Turns feature vectors into component scores, the overall score, status,
@@ -121,7 +130,7 @@ public struct HealthScorer: Sendable {
 
     /// Scores one customer. `previous` is the vector as of T minus the trend window.
     public func score(customerID: String, asOf: CalendarDay, features f: FeatureVector, previous: FeatureVector,
-                      account: AccountRecord, churnProbability: Double? = nil) -> CustomerScore {
+                      account: AccountRecord, churnProbability: Double? = nil, reasonCodes: [ReasonCode] = []) -> CustomerScore {
         let now = components(f, account: account)
         let before = components(previous, account: account)
         let health = overall(now)
@@ -135,7 +144,7 @@ public struct HealthScorer: Sendable {
         var score = CustomerScore(
             customerID: customerID, asOf: asOf, healthScore: health, status: status(health), components: now,
             features: f, trends: trends, riskFactors: [], recommendations: [], priority: priority,
-            churnProbability: churnProbability)
+            churnProbability: churnProbability, reasonCodes: reasonCodes)
         let (risks, recs) = advice(f, account: account, score: score)
         score.riskFactors = risks
         score.recommendations = recs
@@ -177,6 +186,13 @@ public struct HealthScorer: Sendable {
             risks.append("Savings \(String(format: "%.1f", (r * 10).rounded(.down) / 10))x subscription cost after \(Int(f.monthsSinceSubscriptionStart)) months")
         }
 
+        if let p = score.churnProbability, p > s.highProbability {
+            // The model's strongest reasons, in the words of the features they come from.
+            let drivers = score.reasonCodes.filter { $0.contribution > 0 }.prefix(2)
+                .map { "\($0.feature.replacingOccurrences(of: "_", with: " ")) \(ChurnFeatures.display($0.feature, $0.value).serialized())" }
+            let why = drivers.isEmpty ? "" : ", driven by " + drivers.joined(separator: " and ")
+            risks.append("Churn probability \(Int((p * 100).rounded()))%\(why)")
+        }
         if score.priority == .critical || score.priority == .high {
             recs.append("Intervention: schedule a call with the account owner this week to address the risk factors")
         }

@@ -51,7 +51,18 @@ public struct KPICalculator: Sendable {
         var ratio: Double? = nil
         if let clv, let cac, cac > 0 { ratio = clv / cac }
 
-        return .object([
+        var churnMetrics: [(String, JSONValue)] = []
+        let probabilities = scores.compactMap(\.churnProbability)
+        if !probabilities.isEmpty {
+            var bands: [ChurnRisk: Int] = [:]
+            for p in probabilities { bands[ChurnRisk(probability: p), default: 0] += 1 }
+            churnMetrics = [
+                ("avg_churn_probability", .number(probabilities.reduce(0, +) / Double(probabilities.count), places: 4)),
+                ("expected_churned_customers_30d", .number(probabilities.reduce(0, +), places: 1)),
+                ("churn_risk_distribution", .object([ChurnRisk.low, .medium, .high, .critical].map { ($0.rawValue, .int(bands[$0] ?? 0)) })),
+            ]
+        }
+        var result: [(String, JSONValue)] = [
             ("as_of", .string(asOf.description)),
             ("overview", .object([
                 ("total_customers", .int(snapshots.count)),
@@ -83,7 +94,9 @@ public struct KPICalculator: Sendable {
                 ("churn_90d", .number(r90.map { 1 - $0 }, places: 4)),
                 ("churn_12m", .number(r365.map { 1 - $0 }, places: 4)),
             ])),
-        ])
+        ]
+        if !churnMetrics.isEmpty { result.append(("churn_metrics", .object(churnMetrics))) }
+        return .object(result)
     }
 
     /// Of the customers active `days` before the as-of day, the share still active on it.

@@ -1,0 +1,167 @@
+import Foundation
+
+/// Reads any labelled CSV table (plain or gzipped) into a training table, so
+/// that the ensemble can be checked on data the pipeline did not make.
+/// Numeric columns stay numbers (blank or malformed cells are missing);
+/// text columns are one-hot encoded on their most frequent categories.
+public struct LabelledTableSchema: Sendable, Equatable {
+    public var label: String
+    public var id: String?
+    public var numeric: [String]
+    /// Categorical column -> its categories, in feature order.
+    public var categorical: [(String, [String])]
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.label == b.label && a.id == b.id && a.numeric == b.numeric
+            && a.categorical.map(\.0) == b.categorical.map(\.0) && a.categorical.map(\.1) == b.categorical.map(\.1)
+    }
+
+    public var featureNames: [String] {
+        numeric + categorical.flatMap { (column, values) in values.map { "\(column)=\($0)" } }
+    }
+
+    public func json() -> JSONValue {
+        .object([
+            ("label", .string(label)),
+            ("id", .optionalString(id)),
+            ("numeric", .array(numeric.map { .string($0) })),
+            ("categorical", .array(categorical.map { c in .object([("column", .string(c.0)), ("categories", .array(c.1.map { .string($0) }))]) })),
+        ])
+    }
+
+    public static func from(_ any: Any?) -> LabelledTableSchema? {
+        guard let o = any as? [String: Any], let label = o["label"] as? String, let numeric = o["numeric"] as? [String],
+            let cats = o["categorical"] as? [[String: Any]] else { return nil }
+        let categorical: [(String, [String])] = cats.compactMap { c in
+            guard let column = c["column"] as? String, let values = c["categories"] as? [String] else { return nil }
+            return (column, values)
+        }
+        return LabelledTableSchema(label: label, id: o["id"] as? String, numeric: numeric, categorical: categorical)
+    }
+}
+
+public enum LabelledTableReader {
+    /// Rows of a CSV file as strings, header first.
+    public static func readCSV(path: String) throws -> (header: [String], rows: [[String]]) {
+        final class Collector: RowHandler {
+            var rows: [[String]] = []
+            let count: Int
+            init(count: Int) { self.count = count }
+            func handle(_ row: RowView, line: Int) -> RowRejection? {
+                rows.append((0..<count).map { String(decoding: row.field($0), as: UTF8.self) })
+                return nil
+            }
+        }
+        // Read the header with a first pass over the first line.
+        let header = try firstLine(path: path)
+        var settings = ExportSettings(kind: .savings)
+        settings.globs = []
+        let collector = Collector(count: header.count)
+        let reader = try InputFileReader(path: path, settings: settings, handler: collector, maxRowBytes: 1 << 20, includeRaw: true,
+            genericColumns: header)
+        let report = try reader.read()
+        if let bad = report.rejects.first {
+            throw CustomerHealthError.input(file: (path as NSString).lastPathComponent, message: "line \(bad.line): \(bad.reason)")
+        }
+        return (header, collector.rows)
+    }
+
+    private static func firstLine(path: String) throws -> [String] {
+        final class HeaderGrab: RowHandler {
+            func handle(_ row: RowView, line: Int) -> RowRejection? { nil }
+        }
+        var settings = ExportSettings(kind: .savings)
+        settings.globs = []
+        let reader = try InputFileReader(path: path, settings: settings, handler: HeaderGrab(), maxRowBytes: 1 << 20, includeRaw: false,
+            genericColumns: [])
+        reader.headerOnly = true
+        _ = try? reader.read()
+        guard let header = reader.capturedHeader, !header.isEmpty else {
+            throw CustomerHealthError.input(file: (path as NSString).lastPathComponent, message: "has no header row")
+        }
+        return header
+    }
+
+    static func parseLabel(_ text: String) -> UInt8? {
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "1", "true", "yes", "y", "t", "1.0": return 1
+        case "0", "false", "no", "n", "f", "0.0": return 0
+        default: return nil
+        }
+    }
+
+    /// Decides column types and categories from a table (training).
+    public static func schema(header: [String], rows: [[String]], label: String, id: String?, maxCategories: Int = 32) throws -> LabelledTableSchema {
+        guard header.contains(label) else {
+            throw CustomerHealthError.input(file: "table", message: "has no label column \"\(label)\"; its columns are \(header.joined(separator: ", "))")
+        }
+        if let id, !header.contains(id) {
+            throw CustomerHealthError.input(file: "table", message: "has no id column \"\(id)\"")
+        }
+        var numeric: [String] = []
+        var categorical: [(String, [String])] = []
+        for (j, name) in header.enumerated() where name != label && name != id {
+            var numbers = 0, texts = 0
+            var counts: [String: Int] = [:]
+            for r in rows {
+                let v = r[j].trimmingCharacters(in: .whitespaces)
+                if v.isEmpty { continue }
+                if Double(v) != nil { numbers += 1 } else { texts += 1; counts[v, default: 0] += 1 }
+            }
+            // Mostly numbers: numeric, the odd malformed cell is missing.
+            if numbers > 0 && texts * 10 <= numbers {
+                numeric.append(name)
+            } else if texts > 0 {
+                let top = counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(maxCategories).map(\.key)
+                categorical.append((name, top.sorted()))
+            }
+        }
+        return LabelledTableSchema(label: label, id: id, numeric: numeric, categorical: categorical)
+    }
+
+    /// Applies a schema to rows: the training table (rows with an unreadable label are an error).
+    public static func table(header: [String], rows: [[String]], schema: LabelledTableSchema, file: String) throws -> TrainingTable {
+        let index = Dictionary(header.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let labelIndex = index[schema.label] else {
+            throw CustomerHealthError.input(file: file, message: "has no label column \"\(schema.label)\"")
+        }
+        for name in schema.numeric + schema.categorical.map(\.0) where index[name] == nil {
+            throw CustomerHealthError.input(file: file, message: "has no column \"\(name)\", which the model was trained with")
+        }
+        var columns = [[Double]](repeating: [], count: schema.featureNames.count)
+        var labels: [UInt8] = []
+        var ids: [String] = []
+        for (k, r) in rows.enumerated() {
+            guard let y = parseLabel(r[labelIndex]) else {
+                throw CustomerHealthError.input(file: file, message: "line \(k + 2), column \(schema.label): \"\(r[labelIndex])\" is not a label (0/1, true/false, yes/no)")
+            }
+            labels.append(y)
+            ids.append(schema.id.flatMap { index[$0] }.map { r[$0] } ?? String(k + 1))
+            var f = 0
+            for name in schema.numeric {
+                columns[f].append(Double(r[index[name]!].trimmingCharacters(in: .whitespaces)) ?? .nan)
+                f += 1
+            }
+            for (name, categories) in schema.categorical {
+                let v = r[index[name]!].trimmingCharacters(in: .whitespaces)
+                for c in categories { columns[f].append(v.isEmpty ? .nan : (v == c ? 1 : 0)); f += 1 }
+            }
+        }
+        return TrainingTable(featureNames: schema.featureNames, columns: columns, labels: labels, rowIDs: ids)
+    }
+
+    /// A seeded split that keeps the churn rate of both parts equal.
+    public static func stratifiedSplit(_ table: TrainingTable, validationShare: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+        var rng = SeededGenerator.derive(seed, 0x5717)
+        var train: [Int] = []
+        var validation: [Int] = []
+        for label in [UInt8(0), 1] {
+            var rows = (0..<table.rowCount).filter { table.labels[$0] == label }
+            rows.shuffle(using: &rng)
+            let k = Int((Double(rows.count) * validationShare).rounded())
+            validation += rows.prefix(k)
+            train += rows.dropFirst(k)
+        }
+        return (train.sorted(), validation.sorted())
+    }
+}

@@ -1,0 +1,110 @@
+import Dispatch
+import Foundation
+
+/// Builds the churn training table from the exports' own history: for each
+/// observation date, every customer active then, its features as of that
+/// date, and whether it churned within the horizon after it. Features only
+/// see data up to their date, labels only what happened after it.
+public struct TrainingSetBuilder: Sendable {
+    public let data: IngestResult
+    public let scoring: ScoringSettings
+    public let churn: ChurnSettings
+
+    public init(data: IngestResult, scoring: ScoringSettings, churn: ChurnSettings) {
+        self.data = data
+        self.scoring = scoring
+        self.churn = churn
+    }
+
+    /// Observation dates: every step back from the newest date whose horizon
+    /// lies inside the data, while a full feature window of history exists.
+    public func observationDates() -> [CalendarDay] {
+        guard let latest = data.latestActivityDay, let earliest = data.earliestActivityDay else { return [] }
+        let last = latest.adding(days: -churn.horizonDays)
+        let first = CalendarDay(number: Int32(earliest)).adding(days: scoring.windowDays - 1)
+        guard first <= last else { return [] }
+        switch churn.observeEvery {
+        case .days(let n):
+            var out: [CalendarDay] = []
+            var d = last
+            while d >= first { out.append(d); d = d.adding(days: -n) }
+            return out.reversed()
+        case .months:
+            // Month ends between first and last.
+            var out: [CalendarDay] = []
+            var c = first.components
+            while true {
+                let end = CalendarDay(year: c.year, month: c.month, day: CalendarDay.daysIn(month: c.month, year: c.year))!
+                if end > last { break }
+                if end >= first { out.append(end) }
+                c = c.month == 12 ? (c.year + 1, 1, 1) : (c.year, c.month + 1, 1)
+            }
+            return out
+        }
+    }
+
+    /// Activity days of a customer (any event), for the inactivity churn definition.
+    private func activityDays(_ c: Int) -> [Int] {
+        var days = Set<Int>()
+        for set in data.aggregates.customers[c].users.sets { for d in set.days { days.insert(Int(d)) } }
+        return days.sorted()
+    }
+
+    /// (already churned at D, churns within (D, D + horizon]).
+    func churnState(customer c: Int, on d: CalendarDay) -> (churned: Bool, label: Bool) {
+        let account = data.accounts[c]
+        let t = Int(d.number)
+        if let n = churn.inactivityDays {
+            let days = activityDays(c)
+            let start = Int(account.subscriptionStart.number)
+            let lastBefore = days.last(where: { $0 <= t }) ?? start
+            if t - lastBefore >= n { return (true, false) }
+            // Churn at the first C in (t, t + h] with no activity in [C - n + 1, C].
+            var previous = lastBefore
+            for day in days where day > t {
+                if previous + n <= t + churn.horizonDays && previous + n < day { return (false, true) }
+                previous = day
+                if day > t + churn.horizonDays { break }
+            }
+            return (false, previous + n <= t + churn.horizonDays)
+        }
+        if let churned = account.churnedAt {
+            if churned.number <= d.number { return (true, false) }
+            return (false, Int(churned.number) <= t + churn.horizonDays)
+        }
+        return (false, false)
+    }
+
+    public func build(dates: [CalendarDay], threads: Int) -> TrainingTable {
+        let calculator = FeatureCalculator(data: data, settings: scoring)
+        var columns = [[Double]](repeating: [], count: ChurnFeatures.names.count)
+        var labels: [UInt8] = []
+        var ids: [String] = []
+        var rowDates: [CalendarDay] = []
+        let n = data.accounts.count
+        for d in dates {
+            let slots = UnsafeMutableBufferPointer<([Double], UInt8)?>.allocate(capacity: n)
+            slots.initialize(repeating: nil)
+            let box = UnsafeSendable(slots)
+            let chunk = max(256, n / (max(1, threads) * 8) + 1)
+            DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
+                for c in (k * chunk)..<min(n, (k + 1) * chunk) {
+                    guard data.accounts[c].subscriptionStart <= d else { continue }
+                    let state = churnState(customer: c, on: d)
+                    if state.churned { continue }
+                    box.value[c] = (ChurnFeatures.vector(calculator.features(customer: c, asOf: d)), state.label ? 1 : 0)
+                }
+            }
+            for c in 0..<n {
+                guard let (x, y) = slots[c] else { continue }
+                for j in 0..<x.count { columns[j].append(x[j]) }
+                labels.append(y)
+                ids.append(data.accounts[c].customerID)
+                rowDates.append(d)
+            }
+            slots.deinitialize()
+            slots.deallocate()
+        }
+        return TrainingTable(featureNames: ChurnFeatures.names, columns: columns, labels: labels, rowIDs: ids, dates: rowDates)
+    }
+}

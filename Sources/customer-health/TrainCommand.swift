@@ -1,0 +1,128 @@
+import ArgumentParser
+import CustomerHealth
+import Foundation
+import Logging
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the churn ensemble on the exports' own history, or on any labelled table.",
+        discussion: """
+            With a pipeline: builds a training set from the exports (every customer active on each \
+            observation date, its features as of that date, and whether it churned within the \
+            horizon after it), holds the latest dates out for validation, trains gradient-boosted \
+            trees, a random forest and a logistic regression, fits their weights and calibration \
+            on the held-out dates, and writes the model named in `churn.model` with a report \
+            beside it (<model>.report.json).
+
+            With --table: the same ensemble on any CSV with a 0/1 (true/false, yes/no) label column; \
+            numeric columns stay numbers, text columns are one-hot encoded; the validation rows are \
+            a seeded stratified split, or --validation FILE.
+
+            Examples:
+              customer-health train pipelines/nightly.yaml
+              customer-health train pipelines/nightly.yaml --export-table /tmp/training.csv
+              customer-health train --table churn.csv.gz --label churned --id customer --model model.json
+            """
+    )
+
+    @Argument(help: "The pipeline file (omit with --table).")
+    var pipeline: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also write the training table (with a split column) as CSV.", valueName: "file"))
+    var exportTable: String?
+
+    @Option(name: .long, help: ArgumentHelp("Train on this labelled CSV (.csv or .csv.gz) instead of a pipeline.", valueName: "file"))
+    var table: String?
+
+    @Option(name: .long, help: "The label column of --table.")
+    var label: String?
+
+    @Option(name: .long, help: "An id column of --table (not used as a feature).")
+    var id: String?
+
+    @Option(name: .long, help: ArgumentHelp("Validation rows for --table (default: a seeded stratified 20% split).", valueName: "file"))
+    var validation: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where to write the model with --table.", valueName: "file"))
+    var model: String?
+
+    @Option(name: .long, help: "Seed for --table training (pipelines use churn.seed).")
+    var seed: UInt64 = 42
+
+    @Option(name: .long, help: "Worker threads (default: all cores). The model file never depends on it.")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Log warnings and errors only.")
+    var quiet = false
+
+    func validate() throws {
+        if table == nil && pipeline == nil { throw ValidationError("give a pipeline file, or --table FILE --label COLUMN --model OUT.json") }
+        if table != nil && pipeline != nil { throw ValidationError("give either a pipeline file or --table, not both") }
+        if table != nil && (label == nil || model == nil) { throw ValidationError("--table needs --label COLUMN and --model OUT.json") }
+    }
+
+    func run() throws {
+        CommandSupport.bootstrapLogging(quiet: quiet)
+        if let table, let label, let model {
+            let outcome = try TableTraining.train(tablePath: table, label: label, id: id, validationPath: validation, modelPath: model, seed: seed)
+            Console.out(TrainCommand.describe(outcome.report, modelPath: model, modelBytes: outcome.modelBytes))
+            return
+        }
+        let config = try PipelineConfig.load(path: pipeline!)
+        let runner = PipelineRunner(config: config, options: RunOptions(threads: threads), logger: Logger(label: "customer-health"))
+        let outcome = try runner.train(exportTable: exportTable)
+        var text = TrainCommand.describe(outcome.report, modelPath: outcome.modelPath, modelBytes: outcome.modelBytes)
+        text += "\n  observation dates: \(outcome.observationDates.first!) ... \(outcome.observationDates.last!) (\(outcome.observationDates.count)), validation: \(outcome.validationDates.map(\.description).joined(separator: ", "))"
+        text += "\n  report: \(outcome.reportPath)"
+        if let exportTable { text += "\n  table: \(exportTable)" }
+        Console.out(text)
+    }
+
+    static func describe(_ r: TrainingReport, modelPath: String, modelBytes: Int) -> String {
+        func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+        var lines = [
+            "customer-health: trained the churn ensemble in \(String(format: "%.1f", r.seconds)) s",
+            "  rows: \(r.trainRows) training (\(r.trainPositives) churned), \(r.validationRows) validation (\(r.validationPositives) churned)",
+            "  validation   ROC AUC  PR AUC   log loss  Brier",
+            "  ensemble     \(f(r.ensembleAUC))   \(f(r.ensemblePRAUC))   \(f(r.logLoss))    \(f(r.brier))",
+        ]
+        for m in ChurnEnsemble.Member.allCases { lines.append("  \(m.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)) AUC \(f(r.memberAUC[m]))") }
+        lines.append("  top features: " + r.featureImportance.prefix(5).map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))
+        lines.append("  model: \(modelPath) (\(modelBytes / 1024) KiB, \(r.boostingRounds) boosting rounds)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Score a labelled table with a model trained by `train --table`; print AUC, log loss, Brier.",
+        discussion: """
+            Example:
+              customer-health evaluate --table holdout.csv.gz --model model.json
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The labelled CSV (.csv or .csv.gz), with the columns the model was trained on.", valueName: "file"))
+    var table: String
+
+    @Option(name: .long, help: ArgumentHelp("A model written by `train --table`.", valueName: "file"))
+    var model: String
+
+    @Option(name: .long, help: "Worker threads for scoring (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        let e = try TableTraining.evaluate(tablePath: table, modelPath: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+        Console.out("""
+            rows \(e.rows) (\(e.positives) positive)
+            roc_auc \(f(e.auc))
+            pr_auc \(f(e.prAUC))
+            log_loss \(f(e.logLoss))
+            brier \(f(e.brier))
+            scoring \(String(format: "%.0f", e.rowsPerSecond)) rows/s
+            """)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+@testable import CustomerHealth
+
+/// The per-day series that answer features for any as-of day.
+final class DaySeriesTests: XCTestCase {
+    func testDaySetKeepsDistinctSortedDaysWhateverTheInsertOrder() {
+        var s = DaySet()
+        for d: DayIndex in [10, 12, 12, 5, 11, 10, 20, 1] { s.insert(d) }
+        XCTAssertEqual(s.days, [1, 5, 10, 11, 12, 20])
+        XCTAssertEqual(s.count(from: 5, to: 12), 4, "both ends inclusive")
+        XCTAssertEqual(s.count(from: 13, to: 19), 0)
+        XCTAssertEqual(s.count(from: 12, to: 5), 0)
+        XCTAssertEqual(s.count(from: -100, to: 100_000), 6, "windows beyond the stored range")
+        XCTAssertEqual(s.last(onOrBefore: 19), 12)
+        XCTAssertEqual(s.last(onOrBefore: 20), 20)
+        XCTAssertNil(s.last(onOrBefore: 0))
+        XCTAssertTrue(s.contains(11))
+        XCTAssertFalse(s.contains(13))
+    }
+
+    func testDaySetMergeIsAUnionInEveryLayout() {
+        let cases: [([DayIndex], [DayIndex])] = [
+            ([], [3, 4]), ([3, 4], []), ([1, 2], [5, 6]), ([5, 6], [1, 2]), ([1, 4, 9], [2, 4, 8, 10]), ([1, 2, 3], [1, 2, 3]),
+        ]
+        for (a, b) in cases {
+            var x = DaySet(), y = DaySet()
+            a.forEach { x.insert($0) }
+            b.forEach { y.insert($0) }
+            var ab = x
+            ab.merge(y)
+            var ba = y
+            ba.merge(x)
+            let union = Array(Set(a + b)).sorted()
+            XCTAssertEqual(ab.days, union, "\(a) + \(b)")
+            XCTAssertEqual(ba.days, union, "\(b) + \(a)")
+        }
+    }
+
+    func testDayTotalsSumAndCountPerWindow() {
+        var t = DayTotals()
+        t.add(10, 5)
+        t.add(12, 7)
+        t.add(10, 1)
+        t.add(3, 100)
+        t.add(12, -2)
+        XCTAssertEqual(t.total(from: 10, to: 12), 11)
+        XCTAssertEqual(t.count(from: 10, to: 12), 4)
+        XCTAssertEqual(t.total(from: 0, to: 100_000), 111)
+        XCTAssertEqual(t.total(from: 11, to: 11), 0)
+        XCTAssertEqual(t.firstDay, 3)
+        let entries = t.entries(from: 0, to: 11)
+        XCTAssertEqual(entries.map(\.day), [3, 10])
+        XCTAssertEqual(entries.map(\.total), [100, 6])
+        XCTAssertEqual(entries.map(\.count), [1, 2])
+    }
+
+    func testDayTotalsMergeMatchesAddingEverythingToOne() {
+        let a: [(DayIndex, Int64)] = [(5, 1), (9, 2), (9, 3), (20, 4)]
+        let b: [(DayIndex, Int64)] = [(1, 10), (9, 20), (15, 30), (25, 40)]
+        var x = DayTotals(), y = DayTotals(), all = DayTotals()
+        a.forEach { x.add($0.0, $0.1); all.add($0.0, $0.1) }
+        b.forEach { y.add($0.0, $0.1); all.add($0.0, $0.1) }
+        var ab = x
+        ab.merge(y)
+        var ba = y
+        ba.merge(x)
+        for merged in [ab, ba] {
+            XCTAssertEqual(merged.entries(from: 0, to: 100).map(\.day), all.entries(from: 0, to: 100).map(\.day))
+            XCTAssertEqual(merged.entries(from: 0, to: 100).map(\.total), all.entries(from: 0, to: 100).map(\.total))
+            XCTAssertEqual(merged.entries(from: 0, to: 100).map(\.count), all.entries(from: 0, to: 100).map(\.count))
+        }
+        XCTAssertEqual(ab.total(from: 9, to: 9), 25)
+        XCTAssertEqual(ab.count(from: 9, to: 9), 3)
+        var disjoint = x
+        var later = DayTotals()
+        later.add(30, 1)
+        disjoint.merge(later)
+        XCTAssertEqual(disjoint.total(from: 0, to: 100), 11)
+    }
+
+    func testDayCounterCountsEventsPerDayAndMerges() {
+        var a = DayCounter(), b = DayCounter(), all = DayCounter()
+        let daysA: [DayIndex] = [5, 5, 9, 3, 20, 9]
+        let daysB: [DayIndex] = [1, 9, 30, 5]
+        daysA.forEach { a.increment($0); all.increment($0) }
+        daysB.forEach { b.increment($0); all.increment($0) }
+        XCTAssertEqual(a.count(from: 5, to: 9), 4)
+        XCTAssertEqual(a.count(from: 0, to: 4), 1)
+        XCTAssertEqual(a.firstDay, 3)
+        var ab = a
+        ab.merge(b)
+        var ba = b
+        ba.merge(a)
+        for merged in [ab, ba] {
+            XCTAssertEqual(merged.words, all.words)
+            XCTAssertEqual(merged.count(from: 0, to: 100_000), 10)
+            XCTAssertEqual(merged.count(from: 9, to: 9), 3)
+            XCTAssertEqual(merged.count(from: 10, to: 29), 1)
+            XCTAssertEqual(merged.firstDay, 1)
+        }
+    }
+
+    func testNamedDaySetsMergeByNameAcrossWorkers() {
+        // Enough names to exercise both the linear scan and the hash index.
+        for names in [3, 100] {
+            var w1 = NamedDaySets(), w2 = NamedDaySets(), all = NamedDaySets()
+            for i in 0..<names {
+                let h = UInt64(i) &* 0x9E37_79B9_7F4A_7C15
+                w1.insert(hash: h, day: DayIndex(10 + i % 3)); all.insert(hash: h, day: DayIndex(10 + i % 3))
+                if i % 2 == 0 { w2.insert(hash: h, day: 50); all.insert(hash: h, day: 50) }
+            }
+            w2.insert(hash: 42, day: 7); all.insert(hash: 42, day: 7)
+            w1.merge(w2)
+            XCTAssertEqual(w1.count, names + 1, "one set per distinct name")
+            for (k, h) in all.hashes.enumerated() {
+                let i = try! XCTUnwrap(w1.hashes.firstIndex(of: h))
+                XCTAssertEqual(w1.sets[i].days, all.sets[k].days)
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+@testable import CustomerHealth
+
+/// What the output files look like to the people and tools that read them.
+final class OutputRenderersTests: XCTestCase {
+    private func score(_ id: String, health: Double, priority: InterventionPriority, risks: [String] = []) -> CustomerScore {
+        CustomerScore(customerID: id, asOf: CalendarDay("2026-03-31")!, healthScore: health, status: HealthScorer(settings: ScoringSettings()).status(health),
+                      components: ComponentScores(usage: 1, engagement: 2, satisfaction: 3, valueRealization: 4),
+                      features: FeatureVector(), trends: (.stable, .stable, .stable, .stable), riskFactors: risks,
+                      recommendations: ["Do something"], priority: priority, churnProbability: nil)
+    }
+
+    private func account(_ id: String, name: String, plan: String = "pro") -> AccountRecord {
+        AccountRecord(customerID: id, name: name, plan: plan, mrr: 1234.5, subscriptionStart: CalendarDay("2025-01-01")!, churnedAt: nil,
+                      seats: 1, featuresAvailable: 1, trainingModules: 0, acquisitionCost: nil, nps: nil)
+    }
+
+    func testCSVCellsThatStartLikeAFormulaAreDefused() {
+        XCTAssertEqual(OutputRenderers.csvCell("=1+2"), "'=1+2")
+        XCTAssertEqual(OutputRenderers.csvCell("+44 20 7946 0000"), "'+44 20 7946 0000")
+        XCTAssertEqual(OutputRenderers.csvCell("-5"), "'-5")
+        XCTAssertEqual(OutputRenderers.csvCell("@SUM(A1:A9)"), "'@SUM(A1:A9)")
+        XCTAssertEqual(OutputRenderers.csvCell("\tcmd"), "'\tcmd")
+        XCTAssertEqual(OutputRenderers.csvCell("=HYPERLINK(\"http://evil\",\"x\")"), "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"")
+        XCTAssertEqual(OutputRenderers.csvCell("Acme = good"), "Acme = good", "only the first character matters")
+        XCTAssertEqual(OutputRenderers.csvCell("Beta, Inc."), "\"Beta, Inc.\"")
+        XCTAssertEqual(OutputRenderers.csvCell("two\nlines"), "\"two\nlines\"")
+        XCTAssertEqual(OutputRenderers.csvCell(""), "")
+    }
+
+    func testAtRiskCSVEscapesEveryCell() throws {
+        let s = score("=cmd|' /C calc'!A0", health: 20, priority: .critical, risks: ["-1 seats", "No login in 40 days"])
+        let csv = OutputRenderers.atRiskCSV([s], accounts: ["=cmd|' /C calc'!A0": account("=cmd|' /C calc'!A0", name: "@evil", plan: "+plan")])
+        let lines = csv.components(separatedBy: "\r\n")
+        XCTAssertEqual(lines[0], "rank,customer_id,name,plan,mrr,health_score,health_status,intervention_priority,reason,recommendations")
+        XCTAssertEqual(lines[1], "1,'=cmd|' /C calc'!A0,'@evil,'+plan,1234.50,20,churn_risk,critical,'-1 seats; No login in 40 days,Do something")
+        XCTAssertEqual(lines.count, 3, "CRLF after every record")
+        for cell in lines[1].split(separator: ",") {
+            XCTAssertFalse("=+-@".contains(cell.first!), "cell \(cell) could run as a formula")
+        }
+    }
+
+    func testAtRiskOrderIsMostUrgentFirst() {
+        let scores = [
+            score("b", health: 40, priority: .high), score("a", health: 40, priority: .high), score("c", health: 20, priority: .critical),
+            score("d", health: 30, priority: .high), score("e", health: 60, priority: .medium), score("f", health: 90, priority: .low),
+            score("g", health: 10, priority: .critical),
+        ]
+        XCTAssertEqual(OutputRenderers.atRiskOrder(scores, priorities: [.critical, .high]).map(\.customerID), ["g", "c", "d", "a", "b"])
+        XCTAssertEqual(OutputRenderers.atRiskOrder(scores, priorities: [.medium]).map(\.customerID), ["e"])
+    }
+
+    func testAtRiskJSONGivesTheReason() throws {
+        let list = [score("c1", health: 47.5, priority: .high), score("c2", health: 20, priority: .critical, risks: ["No login in 23 days", "Training 20% complete"])]
+        let text = OutputRenderers.atRiskJSON(list, accounts: ["c1": account("c1", name: "Acme")], asOf: CalendarDay("2026-03-31")!)
+        let o = try JSON.object(Data(text.utf8))
+        XCTAssertEqual(o["as_of"] as? String, "2026-03-31")
+        XCTAssertEqual(JSON.int(o["count"]), 2)
+        let customers = try XCTUnwrap(o["customers"] as? [[String: Any]])
+        XCTAssertEqual(customers.map { JSON.int($0["rank"]) }, [1, 2])
+        XCTAssertEqual(customers[0]["reason"] as? String, "Health score 47.5 (critical)")
+        XCTAssertEqual(customers[0]["name"] as? String, "Acme")
+        XCTAssertEqual(customers[1]["reason"] as? String, "No login in 23 days; Training 20% complete")
+        XCTAssertTrue(customers[1]["name"] is NSNull)
+    }
+
+    func testJSONStringsStayOnOneLine() {
+        let v = JSONValue.string("a\"b\\c\nd\re\tf\u{01}g\u{2028}h")
+        XCTAssertEqual(v.serialized(), "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u2028h\"")
+        XCTAssertEqual(JSONValue.number(78.46, places: 1).serialized(), "78.5")
+        XCTAssertEqual(JSONValue.number(45000, places: 2).serialized(), "45000")
+        XCTAssertEqual(JSONValue.number(nil, places: 2).serialized(), "null")
+        XCTAssertEqual(JSONValue.number(.nan, places: 2).serialized(), "null")
+    }
+
+    func testScoresLineHasTheDocumentedShape() throws {
+        let f = try ExportsFolder()
+        try f.writeSample()
+        try f.writePipeline()
+        XCTAssertEqual(try f.run().status, 0)
+        let text = try f.outputs(Sample.asOf).text("scores.jsonl")
+        let lines = text.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, "one line per active customer; c4 churned")
+        XCTAssertTrue(lines[0].hasPrefix("{\"customer_id\": \"c1\", \"as_of\": \"2026-03-31\", \"health_score\": "), String(lines[0]))
+        let o = try JSON.object(Data(lines[0].utf8))
+        XCTAssertEqual(Set((o["component_scores"] as? [String: Any])?.keys ?? [:].keys), ["usage", "engagement", "satisfaction", "value_realization"])
+        let km = try XCTUnwrap(o["key_metrics"] as? [String: Any])
+        for key in ["daily_active_users", "monthly_active_users", "feature_adoption_rate", "support_tickets_30d", "uptime_percentage", "cost_savings_achieved"] {
+            XCTAssertNotNil(km[key], key)
+        }
+        let rec = try XCTUnwrap(o["recommendations"] as? [String: Any])
+        XCTAssertNotNil(rec["risk_factors"] as? [String])
+        XCTAssertNotNil(rec["success_recommendations"] as? [String])
+        XCTAssertNotNil(rec["intervention_priority"] as? String)
+        XCTAssertEqual(try f.outputs(Sample.asOf).scores.map { $0["customer_id"] as? String }, ["c1", "c2", "c3"])
+    }
+
+    func testAtRiskCSVFromARealRunIsDefused() throws {
+        let f = try ExportsFolder()
+        let rows = Sample.accountsRows + ["c5,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-basic,100,2025-01-01,,10,10,4,,", "c6,+Plus,pro,100,2025-01-01,,10,10,4,,"]
+        try f.writeSample(accounts: Sample.csv(Sample.accountsHeader, rows))
+        try f.writePipeline()
+        XCTAssertEqual(try f.run().status, 0)
+        let csv = try f.outputs(Sample.asOf).text("at-risk.csv")
+        XCTAssertTrue(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'-basic,"), csv)
+        XCTAssertTrue(csv.contains(",'+Plus,"), csv)
+    }
+
+    func testKPIsOnTheSample() throws {
+        let f = try ExportsFolder()
+        try f.writeSample()
+        try f.writePipeline()
+        XCTAssertEqual(try f.run().status, 0)
+        let k = try f.outputs(Sample.asOf).kpis
+        let overview = try XCTUnwrap(k["overview"] as? [String: Any])
+        XCTAssertEqual(JSON.int(overview["total_customers"]), 4)
+        XCTAssertEqual(JSON.int(overview["active_customers"]), 3)
+        XCTAssertEqual(JSON.int(overview["churned_customers_30d"]), 1, "c4 churned on 03-15")
+        let health = try XCTUnwrap(k["health_metrics"] as? [String: Any])
+        XCTAssertEqual(JSON.double(health["nps"]), 0, "one promoter (9), one detractor (5) among active customers")
+        XCTAssertEqual(JSON.double(health["nps_mean_score"]), 7)
+        XCTAssertEqual(JSON.int(health["nps_responses"]), 2)
+        let money = try XCTUnwrap(k["financial_metrics"] as? [String: Any])
+        XCTAssertEqual(JSON.double(money["monthly_recurring_revenue"]), 3500)
+        XCTAssertEqual(JSON.double(money["customer_acquisition_cost"]), 2833.33, "(5000 + 2000 + 1500) / 3, churned included")
+        let retention = try XCTUnwrap(k["retention_rates"] as? [String: Any])
+        XCTAssertEqual(JSON.double(retention["retention_30d"]), 0.75, "c1 c2 c3 c4 active on 03-01; c4 churned since")
+        let churn = try XCTUnwrap(k["churn_rates"] as? [String: Any])
+        XCTAssertEqual(JSON.double(churn["churn_30d"]), 0.25)
+        XCTAssertEqual(JSON.double(money["customer_lifetime_value"]), 4666.67, "ARPA 1166.67 x 1 / 0.25 months")
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+@testable import CustomerHealth
+
+/// The pipeline file: every mistake is an error that names where it is (exit 2).
+final class PipelineConfigTests: XCTestCase {
+    private func parse(_ text: String) throws -> PipelineConfig {
+        try PipelineConfig.parse(text: text, file: "test.yaml", baseDirectory: "/base")
+    }
+
+    private func assertError(_ text: String, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try parse(text), file: file, line: line) { error in
+            guard let e = error as? CustomerHealthError else { return XCTFail("\(error)", file: file, line: line) }
+            XCTAssertEqual(e.exitCode, 2, file: file, line: line)
+            let message = e.description
+            XCTAssertTrue(message.hasPrefix("test.yaml"), message, file: file, line: line)
+            for part in parts {
+                XCTAssertTrue(message.contains(part), "\"\(message)\" should contain \"\(part)\"", file: file, line: line)
+            }
+        }
+    }
+
+    func testTheCommittedNightlyPipelineParses() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let config = try PipelineConfig.load(path: repo.appendingPathComponent("pipelines/nightly.yaml").path)
+        XCTAssertEqual(config.scoring.weightUsage, 0.30)
+        XCTAssertEqual(config.scoring.weightEngagement, 0.25)
+        XCTAssertEqual(config.scoring.weightSatisfaction, 0.25)
+        XCTAssertEqual(config.scoring.weightValue, 0.20)
+        XCTAssertEqual(config.maxRejectRatio, 0.001)
+        XCTAssertEqual(config.onCorruptFile, .fail)
+        XCTAssertTrue(config.inputDirectory.hasSuffix("sample-data/exports"), config.inputDirectory)
+    }
+
+    func testDefaultsAndRelativePaths() throws {
+        let c = try parse("input: exports\n")
+        XCTAssertEqual(c.inputDirectory, "/base/exports")
+        XCTAssertEqual(c.outputDirectory, "/base/output")
+        XCTAssertEqual(c.asOf, .latestActivity)
+        XCTAssertEqual(c.maxRejectRatio, 0.001)
+        XCTAssertEqual(c.onCorruptFile, .fail)
+        XCTAssertEqual(c.scoring, ScoringSettings())
+        XCTAssertEqual(try parse("input: /abs/in\noutput: /abs/out\nas_of: 2026-03-31\n").asOf, .date(CalendarDay("2026-03-31")!))
+    }
+
+    func testUnknownTopLevelKeyIsNamed() {
+        assertError("input: exports\ntreads: 2\n", contains: ["unknown setting \"treads\"", "threads"])
+    }
+
+    func testUnknownNestedKeyIsNamedWithItsPath() {
+        assertError("""
+            input: exports
+            scoring:
+              weights: {usage: 0.3, engagement: 0.25, satisfaction: 0.25, value_realization: 0.2, loyalty: 0}
+            """, contains: ["scoring.weights.loyalty", "unknown setting \"loyalty\""])
+        assertError("input: exports\nexports:\n  activity:\n    glob: \"*.csv\"\n", contains: ["exports.activity.glob"])
+        assertError("input: exports\nexports:\n  events: {files: \"x\"}\n", contains: ["unknown export \"events\""])
+    }
+
+    func testWeightsMustAddUpToOne() {
+        assertError("input: exports\nscoring:\n  weights: {usage: 0.5}\n", contains: ["scoring.weights", "add up to 1"])
+        XCTAssertNoThrow(try parse("input: exports\nscoring:\n  weights: {usage: 0.1, engagement: 0.2, satisfaction: 0.3, value_realization: 0.4}\n"))
+    }
+
+    func testMissingInputIsAnError() {
+        assertError("output: out\n", contains: ["missing setting \"input\""])
+        assertError("", contains: ["input"])
+    }
+
+    func testBadValuesAreNamed() {
+        assertError("input: x\nmax_reject_ratio: lots\n", contains: ["max_reject_ratio", "expected a number", "\"lots\""])
+        assertError("input: x\nmax_reject_ratio: 2\n", contains: ["max_reject_ratio", "between"])
+        assertError("input: x\non_corrupt_file: ignore\n", contains: ["on_corrupt_file", "fail or skip"])
+        assertError("input: x\nas_of: yesterday\n", contains: ["as_of", "yesterday"])
+        assertError("input: x\nexports:\n  activity:\n    delimiter: colon\n", contains: ["delimiter", "colon"])
+        assertError("input: x\nexports:\n  activity:\n    timestamp_format: \"dd/MMM/yyyy\"\n", contains: ["timestamp_format"])
+        assertError("input: x\nexports:\n  activity:\n    columns: {customer: ref}\n", contains: ["\"customer\" is not a column of the activity export"])
+        assertError("input: x\nscoring:\n  status: {excellent: 60, good: 70}\n", contains: ["scoring.status", "decrease"])
+        assertError("input: x\nscoring:\n  priority:\n    at_risk: [urgent]\n", contains: ["urgent"])
+        assertError("input: [x\n", contains: ["not valid YAML"])
+        assertError("- just\n- a list\n", contains: ["mapping"])
+    }
+
+    func testErrorsGiveTheLineInTheFile() {
+        assertError("input: exports\nthreads: 2\nmax_reject_ratio: high\n", contains: ["line 3"])
+    }
+
+    func testCLIExitsWith2AndNamesTheKey() throws {
+        let f = try ExportsFolder()
+        try f.writeSample()
+        try f.writePipeline("scoring:\n  wieghts: {usage: 1}\n")
+        let r = try f.run()
+        XCTAssertEqual(r.status, 2, r.transcript)
+        XCTAssertTrue(r.stderr.contains("scoring.wieghts"), r.stderr)
+        XCTAssertTrue(r.stderr.contains(f.pipelinePath), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.output.path), "nothing is written")
+
+        try f.writePipeline("scoring:\n  weights: {usage: 0.9}\n")
+        let w = try f.run()
+        XCTAssertEqual(w.status, 2, w.transcript)
+        XCTAssertTrue(w.stderr.contains("add up to 1"), w.stderr)
+
+        try f.writePipelineText("output: out\n")
+        let i = try f.run()
+        XCTAssertEqual(i.status, 2, i.transcript)
+        XCTAssertTrue(i.stderr.contains("input"), i.stderr)
+
+        let missing = try CLI.run(["run", f.root.appendingPathComponent("nope.yaml").path])
+        XCTAssertEqual(missing.status, 2, missing.transcript)
+        XCTAssertTrue(missing.stderr.contains("nope.yaml"), missing.stderr)
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The files of one OUTPUT/<date>/ folder, read as a consumer would.
+struct RunOutputs {
+    let folder: URL
+    /// Keeps the temporary folder alive as long as its outputs are read.
+    var owner: AnyObject?
+
+    init(folder: URL, owner: AnyObject? = nil) throws {
+        self.folder = folder
+        self.owner = owner
+        guard FileManager.default.fileExists(atPath: folder.path) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: folder.path])
+        }
+    }
+
+    func data(_ name: String) throws -> Data { try Data(contentsOf: folder.appendingPathComponent(name)) }
+    func text(_ name: String) throws -> String { String(decoding: try data(name), as: UTF8.self) }
+
+    var manifest: [String: Any] { get throws { try JSON.object(try data("manifest.json")) } }
+    var rejects: [[String: Any]] { get throws { try JSON.lines(try data("rejects.jsonl")) } }
+    var scores: [[String: Any]] { get throws { try JSON.lines(try data("scores.jsonl")) } }
+    var features: [[String: Any]] { get throws { try JSON.lines(try data("features.jsonl")) } }
+    var kpis: [String: Any] { get throws { try JSON.object(try data("kpis.json")) } }
+    var atRisk: [String: Any] { get throws { try JSON.object(try data("at-risk.json")) } }
+
+    /// The manifest's entry for one input file.
+    func input(_ file: String) throws -> [String: Any]? {
+        let inputs = try manifest["inputs"] as? [[String: Any]] ?? []
+        return inputs.first { $0["file"] as? String == file }
+    }
+
+    func score(_ customer: String) throws -> [String: Any]? {
+        try scores.first { $0["customer_id"] as? String == customer }
+    }
+
+    func feature(_ customer: String) throws -> [String: Any]? {
+        try features.first { $0["customer_id"] as? String == customer }
+    }
+
+    /// The rejects of one input file.
+    func rejects(in file: String) throws -> [[String: Any]] {
+        try rejects.filter { $0["file"] as? String == file }
+    }
+}
+
+enum JSON {
+    struct NotAnObject: Error {}
+
+    static func object(_ data: Data) throws -> [String: Any] {
+        guard let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw NotAnObject() }
+        return o
+    }
+
+    static func lines(_ data: Data) throws -> [[String: Any]] {
+        try data.split(separator: 0x0A).map { try object(Data($0)) }
+    }
+
+    static func int(_ v: Any?) -> Int? { (v as? NSNumber)?.intValue }
+    static func double(_ v: Any?) -> Double? { (v as? NSNumber)?.doubleValue }
+}
+
+/// Asserts that no row went missing: for every input file of the manifest,
+/// rows read = accepted + rejected + unknown_customer, each rejected or
+/// unknown row is in rejects.jsonl, and the totals add up.
+func assertNothingLost(_ outputs: RunOutputs, file: StaticString = #filePath, line: UInt = #line) throws {
+    let manifest = try outputs.manifest
+    let inputs = manifest["inputs"] as? [[String: Any]] ?? []
+    XCTAssertFalse(inputs.isEmpty, "manifest.json lists no inputs", file: file, line: line)
+    let rejects = try outputs.rejects
+    var read = 0, rejected = 0, unknown = 0
+    for input in inputs {
+        let name = input["file"] as? String ?? "?"
+        let r = JSON.int(input["rows_read"]) ?? -1
+        let a = JSON.int(input["rows_accepted"]) ?? -1
+        let j = JSON.int(input["rows_rejected"]) ?? -1
+        let u = JSON.int(input["rows_unknown_customer"]) ?? -1
+        XCTAssertEqual(r, a + j + u, "\(name): rows read \(r) != accepted \(a) + rejected \(j) + unknown \(u)", file: file, line: line)
+        let listed = rejects.filter { $0["file"] as? String == name }.count
+        XCTAssertEqual(listed, j + u, "\(name): rejects.jsonl lists \(listed) rows, manifest says \(j + u)", file: file, line: line)
+        read += r; rejected += j; unknown += u
+    }
+    let rows = manifest["rows"] as? [String: Any] ?? [:]
+    XCTAssertEqual(JSON.int(rows["read"]), read, "manifest rows.read", file: file, line: line)
+    XCTAssertEqual(JSON.int(rows["rejected"]), rejected, "manifest rows.rejected", file: file, line: line)
+    XCTAssertEqual(JSON.int(rows["unknown_customer"]), unknown, "manifest rows.unknown_customer", file: file, line: line)
+    XCTAssertEqual(rejects.count, rejected + unknown, "rejects.jsonl has one line per rejected or unknown-customer row", file: file, line: line)
+}
+
+/// Asserts one line of rejects.jsonl.
+func assertReject(_ r: [String: Any]?, file name: String, line: Int, column: String?, code: String,
+                  reasonContains: [String] = [], file: StaticString = #filePath, line testLine: UInt = #line) {
+    guard let r else { XCTFail("no reject found for \(name):\(line)", file: file, line: testLine); return }
+    XCTAssertEqual(r["file"] as? String, name, file: file, line: testLine)
+    XCTAssertEqual(JSON.int(r["line"]), line, "line of \(r)", file: file, line: testLine)
+    XCTAssertEqual(r["column"] as? String, column, "column of \(r)", file: file, line: testLine)
+    XCTAssertEqual(r["code"] as? String, code, "code of \(r)", file: file, line: testLine)
+    let reason = r["reason"] as? String ?? ""
+    for part in reasonContains {
+        XCTAssertTrue(reason.contains(part), "reason \"\(reason)\" should contain \"\(part)\"", file: file, line: testLine)
+    }
+}
+
+/// Everything under OUTPUT, byte for byte, links as their targets (the lock
+/// file, whose content is a note about the holder, is left out).
+func snapshotTree(_ root: URL) -> [String: String] {
+    var out: [String: String] = [:]
+    func walk(_ dir: String, _ rel: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name != ".lock" {
+            let path = (dir as NSString).appendingPathComponent(name)
+            let key = rel.isEmpty ? name : rel + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                out[key] = "link -> " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?")
+            case S_IFDIR:
+                out[key] = "dir"
+                walk(path, key)
+            default:
+                let data = FileManager.default.contents(atPath: path) ?? Data()
+                out[key] = "file \(data.count) " + data.base64EncodedString()
+            }
+        }
+    }
+    walk(root.path, "")
+    return out
+}
+
+/// Where a symlink points, or nil.
+func linkTarget(_ path: URL) -> String? {
+    try? FileManager.default.destinationOfSymbolicLink(atPath: path.path)
+}
