@@ -44,21 +44,29 @@ public struct ChurnSettings: Sendable, Equatable {
     }
 }
 
-/// The twelve customer metrics the churn model reads, in model order.
+/// What the churn model reads, in model order: the product's twelve
+/// customer metrics, then the same usage put per seat (trees split on one
+/// feature at a time, so a ratio they need must be given to them).
 public enum ChurnFeatures {
     public static let names = [
         "days_since_last_login", "monthly_active_users", "daily_active_users", "feature_adoption_rate",
         "support_tickets_30d", "avg_first_response_hours", "uptime_percentage", "cost_savings_achieved",
         "training_completion_rate", "api_calls_30d", "work_orders_completed_30d", "months_since_subscription_start",
+        "seats", "logins_30d", "monthly_active_users_per_seat", "daily_active_users_per_seat",
+        "support_tickets_30d_per_seat", "cost_savings_per_seat", "work_orders_30d_per_seat", "features_used_30d",
     ]
 
-    /// The model's inputs from a feature vector; unknown values are NaN (missing).
-    public static func vector(_ f: FeatureVector) -> [Double] {
-        [
+    /// The model's inputs; unknown values are NaN (missing).
+    public static func vector(_ f: FeatureVector, account: AccountRecord) -> [Double] {
+        let seats = Double(max(1, account.seats))
+        return [
             f.daysSinceLastLogin.map(Double.init) ?? .nan, Double(f.monthlyActiveUsers), f.dailyActiveUsers,
             f.featureAdoptionRate, Double(f.supportTickets30d), f.avgFirstResponseHours ?? .nan, f.uptimePercentage ?? .nan,
             f.costSavingsAchieved, f.trainingCompletionRate ?? .nan, Double(f.apiCalls30d), Double(f.workOrders30d),
             f.monthsSinceSubscriptionStart,
+            seats, Double(f.logins30d), Double(f.monthlyActiveUsers) / seats, f.dailyActiveUsers / seats,
+            Double(f.supportTickets30d) / seats, f.costSavingsAchieved / seats, Double(f.workOrders30d) / seats,
+            Double(f.featuresUsed30d),
         ]
     }
 

@@ -2,9 +2,9 @@ import Dispatch
 import Foundation
 
 public struct RandomForestParameters: Sendable, Equatable {
-    public var trees = 150
-    public var maxDepth = 10
-    public var minLeafRows = 30
+    public var trees = 100
+    public var maxDepth = 8
+    public var minLeafRows = 50
     /// Features tried per split; nil means sqrt(features).
     public var featuresPerSplit: Int? = nil
     public var sampleFraction = 1.0

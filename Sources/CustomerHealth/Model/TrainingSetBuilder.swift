@@ -92,7 +92,7 @@ public struct TrainingSetBuilder: Sendable {
                     guard data.accounts[c].subscriptionStart <= d else { continue }
                     let state = churnState(customer: c, on: d)
                     if state.churned { continue }
-                    box.value[c] = (ChurnFeatures.vector(calculator.features(customer: c, asOf: d)), state.label ? 1 : 0)
+                    box.value[c] = (ChurnFeatures.vector(calculator.features(customer: c, asOf: d), account: data.accounts[c]), state.label ? 1 : 0)
                 }
             }
             for c in 0..<n {

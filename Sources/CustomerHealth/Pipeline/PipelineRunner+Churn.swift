@@ -87,8 +87,9 @@ extension PipelineRunner {
         let tmp = path + ".\(getpid()).tmp"
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
-            if FileManager.default.fileExists(atPath: path) { _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: tmp)) }
-            else { try FileManager.default.moveItem(atPath: tmp, toPath: path) }
+            guard rename(tmp, path) == 0 else {
+                throw CustomerHealthError.output(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
             throw CustomerHealthError.output(path: path, message: "cannot write: \(error.localizedDescription)")

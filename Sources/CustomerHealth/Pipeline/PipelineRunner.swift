@@ -122,7 +122,7 @@ public struct PipelineRunner: Sendable {
                 var probability: Double? = nil
                 var reasons: [ReasonCode] = []
                 if let model {
-                    let x = ChurnFeatures.vector(features)
+                    let x = ChurnFeatures.vector(features, account: s.account)
                     let (bias, phi) = model.contributions(x)
                     probability = Metrics.sigmoid(bias + phi.reduce(0, +))
                     reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
