@@ -134,7 +134,9 @@ stats() {
             for kind in accounts activity tickets uptime savings; do
                 local files=("$dir"/exports/"$kind"*)
                 [[ -e ${files[0]} ]] || { echo "$kind 0 0 0 0"; continue; }
-                read -r _ n _ comp _ infl _ nl < <("$FLOOR" -j "$NPROC" -l "${files[@]}")
+                local counts
+                counts=$("$FLOOR" -j "$NPROC" -l "${files[@]}") || die "cannot inflate the $kind files of $dir (corrupt data? delete $dir to regenerate it)"
+                read -r _ n _ comp _ infl _ nl <<<"$counts"
                 local headers=0
                 for f in "${files[@]}"; do [[ $f == *.csv || $f == *.csv.gz ]] && headers=$((headers + 1)); done
                 echo "$kind $n $comp $infl $((nl - headers))"

@@ -153,3 +153,74 @@ public enum TableExport {
         try PipelineRunner.writeAtomically(out, to: path)
     }
 }
+
+/// What `backtest` measured: an earlier run's probabilities against what happened since.
+public struct BacktestResult: Sendable {
+    public var asOf: CalendarDay
+    public var customers: Int
+    public var churned: Int
+    public var unknownCustomers: Int
+    public var daysObserved: Int
+    public var horizonDays: Int
+    public var auc: Double?
+    public var prAUC: Double?
+    public var logLoss: Double
+    public var brier: Double
+    public var meanPredicted: Double
+    public var observedRate: Double
+    public var calibration: [(low: Double, high: Double, count: Int, meanPredicted: Double, observedRate: Double)]
+}
+
+extension PipelineRunner {
+    /// Compares the churn probabilities of OUTPUT/<date>/scores.jsonl with the
+    /// churn that the current exports show in the horizon after that date.
+    public func backtest(predictionsFolder: String) throws -> BacktestResult {
+        let scoresPath = (predictionsFolder as NSString).appendingPathComponent("scores.jsonl")
+        guard let data = FileManager.default.contents(atPath: scoresPath) else {
+            throw CustomerHealthError.input(file: scoresPath, message: "cannot be read: --predictions must be an output folder such as output/2026-10-23")
+        }
+        struct Line: Decodable { var customer_id: String; var as_of: String; var churn_probability: Double? }
+        var predictions: [(String, Double)] = []
+        var asOf: CalendarDay? = nil
+        var lineNumber = 0
+        for raw in data.split(separator: 0x0A) {
+            lineNumber += 1
+            guard let line = try? JSONDecoder().decode(Line.self, from: Data(raw)), let day = CalendarDay(line.as_of) else {
+                throw CustomerHealthError.features(file: scoresPath, line: lineNumber, message: "not a scores.jsonl line written by customer-health")
+            }
+            guard let p = line.churn_probability else {
+                throw CustomerHealthError.features(file: scoresPath, line: lineNumber, message: "has no churn_probability: that run had no churn model, so there is nothing to backtest")
+            }
+            asOf = day
+            predictions.append((line.customer_id, p))
+        }
+        guard let asOf, !predictions.isEmpty else { throw CustomerHealthError.input(file: scoresPath, message: "holds no scores") }
+        let ingested = try ingest()
+        let builder = TrainingSetBuilder(data: ingested, scoring: config.scoring, churn: config.churn)
+        var index: [String: Int] = [:]
+        for (i, a) in ingested.accounts.enumerated() { index[a.customerID] = i }
+        var probabilities: [Double] = []
+        var labels: [UInt8] = []
+        var unknown = 0
+        for (id, p) in predictions {
+            guard let c = index[id] else { unknown += 1; continue }
+            let state = builder.churnState(customer: c, on: asOf)
+            probabilities.append(p)
+            labels.append(state.label ? 1 : 0)
+        }
+        let latest = ingested.latestActivityDay ?? asOf
+        let observed = max(0, min(config.churn.horizonDays, Int(latest.number - asOf.number)))
+        if observed < config.churn.horizonDays {
+            logger.warning("only \(observed) of the \(config.churn.horizonDays) days after \(asOf) are in the exports yet: churn still to come is counted as no churn")
+        }
+        let churned = labels.reduce(0) { $0 + Int($1) }
+        return BacktestResult(
+            asOf: asOf, customers: labels.count, churned: churned, unknownCustomers: unknown, daysObserved: observed,
+            horizonDays: config.churn.horizonDays, auc: Metrics.rocAUC(scores: probabilities, labels: labels),
+            prAUC: Metrics.averagePrecision(scores: probabilities, labels: labels),
+            logLoss: Metrics.logLoss(probabilities: probabilities, labels: labels), brier: Metrics.brier(probabilities: probabilities, labels: labels),
+            meanPredicted: probabilities.reduce(0, +) / Double(max(1, probabilities.count)),
+            observedRate: Double(churned) / Double(max(1, labels.count)),
+            calibration: Metrics.calibrationTable(probabilities: probabilities, labels: labels))
+    }
+}

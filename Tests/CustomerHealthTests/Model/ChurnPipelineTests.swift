@@ -1,0 +1,135 @@
+import Foundation
+import XCTest
+@testable import CustomerHealth
+
+/// The churn model through the real executable: train, run, replay,
+/// backtest, table training, and the ways a model is refused.
+final class ChurnPipelineTests: XCTestCase {
+    static let folder: URL = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("churn-pipeline-\(UUID().uuidString)")
+        var options = SyntheticExportOptions()
+        options.customers = 500
+        options.days = 200
+        options.seed = 5
+        _ = try! SyntheticExportGenerator.generate(options: options, to: root.appendingPathComponent("data").path)
+        return root
+    }()
+
+    override class func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    func pipeline(_ name: String, churn: String) throws -> String {
+        let path = Self.folder.appendingPathComponent("\(name).yaml").path
+        try """
+            input: data/exports
+            output: out-\(name)
+            max_reject_ratio: 0.01
+            churn:
+            \(churn)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func file(_ relative: String) -> String { Self.folder.appendingPathComponent(relative).path }
+
+    func testTrainRunReplayAndBacktest() throws {
+        let p = try pipeline("main", churn: """
+              model: models/main.json
+              if_missing: stop
+              min_positives: 10
+              on_insufficient_data: warn
+              validation_dates: 1
+            """)
+        let trained = try CLI.run(["train", p, "--quiet"])
+        XCTAssertEqual(trained.status, 0, trained.transcript)
+        XCTAssertTrue(trained.stdout.contains("ROC AUC"), trained.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file("models/main.report.json")))
+
+        let run = try CLI.run(["run", p, "--quiet"])
+        XCTAssertEqual(run.status, 0, run.transcript)
+        let scores = try String(contentsOfFile: file("out-main/latest/scores.jsonl"), encoding: .utf8)
+        let first = try XCTUnwrap(scores.split(separator: "\n").first)
+        let line = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+        let probability = try XCTUnwrap(line["churn_probability"] as? Double)
+        XCTAssertNotNil(line["churn_risk"] as? String)
+        XCTAssertEqual((line["reason_codes"] as? [Any])?.count, 3)
+        let health = try XCTUnwrap(line["health_score"] as? Double)
+        let priority = ((line["recommendations"] as? [String: Any])?["intervention_priority"] as? String)
+        let expected = probability > 0.7 || health < 25 ? "critical" : probability > 0.5 || health < 50 ? "high"
+            : probability > 0.3 || health < 70 ? "medium" : "low"
+        XCTAssertEqual(priority, expected)
+        let kpis = try String(contentsOfFile: file("out-main/latest/kpis.json"), encoding: .utf8)
+        XCTAssertTrue(kpis.contains("avg_churn_probability"))
+        let manifest = try String(contentsOfFile: file("out-main/latest/manifest.json"), encoding: .utf8)
+        XCTAssertTrue(manifest.contains("churn_model"))
+
+        // Replay gives each date exactly what run --as-of gives.
+        let replay = try CLI.run(["replay", p, "--from", "2026-10-01", "--to", "2026-10-15", "--every", "7d", "--output", file("replayed"), "--quiet"])
+        XCTAssertEqual(replay.status, 0, replay.transcript)
+        let single = try CLI.run(["run", p, "--as-of", "2026-10-08", "--output", file("single"), "--quiet"])
+        XCTAssertEqual(single.status, 0, single.transcript)
+        for name in ["scores.jsonl", "kpis.json", "at-risk.json", "features.jsonl"] {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file("replayed/2026-10-08/\(name)"))),
+                           try Data(contentsOf: URL(fileURLWithPath: file("single/2026-10-08/\(name)"))), name)
+        }
+
+        let backtest = try CLI.run(["backtest", p, "--predictions", file("single/2026-10-08"), "--quiet"])
+        XCTAssertEqual(backtest.status, 0, backtest.transcript)
+        XCTAssertTrue(backtest.stdout.contains("roc_auc"), backtest.stdout)
+    }
+
+    func testTrainingIsIdenticalOnOneCore() throws {
+        let p = try pipeline("cores", churn: """
+              model: models/cores.json
+              min_positives: 10
+              on_insufficient_data: warn
+              validation_dates: 1
+            """)
+        XCTAssertEqual(try CLI.run(["train", p, "--quiet"]).status, 0)
+        let allCores = try Data(contentsOf: URL(fileURLWithPath: file("models/cores.json")))
+        // taskset leaves one CPU, so Dispatch runs every parallel loop on one thread.
+        let binary = try CLI.binary().path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+        process.arguments = ["-c", "0", binary, "train", p, "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file("models/cores.json"))), allCores)
+    }
+
+    func testMissingCorruptAndMismatchedModelsStopTheRun() throws {
+        let p = try pipeline("refuse", churn: """
+              model: models/refuse.json
+              if_missing: stop
+            """)
+        let missing = try CLI.run(["run", p, "--quiet"])
+        XCTAssertEqual(missing.status, 3, missing.transcript)
+        XCTAssertTrue(missing.stderr.contains("customer-health train"), missing.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file("out-refuse/latest")))
+
+        // A model trained on another table: its features do not match.
+        let table = file("table.csv")
+        var csv = "id,label,x,kind\n"
+        for i in 0..<400 { csv += "\(i),\(i % 3 == 0 ? "yes" : "no"),\(Double(i % 3 == 0 ? 1 : 0) + Double(i % 7) / 7),\(i % 2 == 0 ? "a" : "b")\n" }
+        try csv.write(toFile: table, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: file("models"), withIntermediateDirectories: true)
+        let trained = try CLI.run(["train", "--table", table, "--label", "label", "--id", "id", "--model", file("models/refuse.json"), "--quiet"])
+        XCTAssertEqual(trained.status, 0, trained.transcript)
+        let evaluated = try CLI.run(["evaluate", "--table", table, "--model", file("models/refuse.json")])
+        XCTAssertEqual(evaluated.status, 0, evaluated.transcript)
+        XCTAssertTrue(evaluated.stdout.contains("roc_auc"), evaluated.stdout)
+        let mismatch = try CLI.run(["run", p, "--quiet"])
+        XCTAssertEqual(mismatch.status, 3, mismatch.transcript)
+        XCTAssertTrue(mismatch.stderr.contains("do not match"), mismatch.stderr)
+
+        // A truncated model file.
+        let text = try Data(contentsOf: URL(fileURLWithPath: file("models/refuse.json")))
+        try text.prefix(text.count / 2).write(to: URL(fileURLWithPath: file("models/refuse.json")))
+        let corrupt = try CLI.run(["run", p, "--quiet"])
+        XCTAssertEqual(corrupt.status, 3, corrupt.transcript)
+        XCTAssertTrue(corrupt.stderr.contains("truncated or corrupt"), corrupt.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file("out-refuse/latest")))
+    }
+}
