@@ -34,19 +34,10 @@ public struct FeatureCalculator: Sendable {
 
         // Users: distinct in the window, and the mean per day over the DAU window.
         let dauFrom = t - settings.dauWindowDays + 1
-        var monthly = 0
-        var userDays = 0
-        for set in agg.users.sets {
-            if set.count(from: from, to: t) > 0 { monthly += 1 }
-            userDays += set.count(from: dauFrom, to: t)
-        }
-        f.monthlyActiveUsers = monthly
-        f.dailyActiveUsers = Double(userDays) / Double(settings.dauWindowDays)
+        f.monthlyActiveUsers = agg.distinctNames(.user, from: from, to: t)
+        f.dailyActiveUsers = Double(agg.namePairs(.user, from: dauFrom, to: t)) / Double(settings.dauWindowDays)
 
-        var used = 0
-        for set in agg.features.sets where set.count(from: from, to: t) > 0 {
-            used += 1
-        }
+        let used = agg.distinctNames(.feature, from: from, to: t)
         f.featuresUsed30d = used
         f.featureAdoptionRate = min(1, Double(used) / Double(max(1, account.featuresAvailable)))
 
@@ -77,24 +68,21 @@ public struct FeatureCalculator: Sendable {
         var uptimeSum = 0.0
         var uptimeDays = 0
         for e in agg.uptime.entries(from: from, to: t) where e.count > 0 {
-            uptimeSum += Double(e.total) / Double(e.count) / 1000
+            uptimeSum += Double(e.sum) / Double(e.count) / 1000
             uptimeDays += 1
         }
         f.uptimePercentage = uptimeDays > 0 ? uptimeSum / Double(uptimeDays) : nil
 
         f.costSavingsAchieved = Double(agg.savings.total(from: 0, to: t)) / 10_000
 
-        var modules = 0
-        for set in agg.trainingModules.sets where set.count(from: 0, to: t) > 0 {
-            modules += 1
-        }
+        let modules = agg.distinctNames(.module, from: 0, to: t)
         f.trainingModulesCompleted = modules
         f.trainingCompletionRate = account.trainingModules > 0 ? min(1, Double(modules) / Double(account.trainingModules)) : nil
 
-        f.apiCalls30d = agg.apiCalls.count(from: from, to: t)
-        f.mobileSessions30d = agg.mobileSessions.count(from: from, to: t)
-        f.dashboardViews30d = agg.dashboardViews.count(from: from, to: t)
-        f.workOrders30d = agg.workOrders.count(from: from, to: t)
+        f.apiCalls30d = agg.counts.count(.apiCall, from: from, to: t)
+        f.mobileSessions30d = agg.counts.count(.mobileSession, from: from, to: t)
+        f.dashboardViews30d = agg.counts.count(.dashboardView, from: from, to: t)
+        f.workOrders30d = agg.counts.count(.workOrder, from: from, to: t)
 
         let start = Int(account.subscriptionStart.number)
         f.monthsSinceSubscriptionStart = Double(max(0, t - start)) / 30.4375
@@ -104,7 +92,7 @@ public struct FeatureCalculator: Sendable {
         // before the exports' history begins, from the first day of history
         // (what happened before it is unknown, not slow).
         var firstValue: Int? = nil
-        if let d = agg.workOrders.firstDay, d <= t { firstValue = d }
+        if let d = agg.counts.firstDay(.workOrder), d <= t { firstValue = d }
         if let d = agg.savings.firstDay, d <= t { firstValue = min(firstValue ?? d, d) }
         let clockStart = max(start, data.earliestActivityDay ?? start)
         f.daysToFirstValue = firstValue.map { max(0, $0 - clockStart) }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// One row of the accounts export, parsed.
@@ -267,8 +268,28 @@ final class IngestAccumulator: @unchecked Sendable {
         customers.deallocate()
     }
 
+    func release() {
+        tickets = []
+        ticketTable = ByteKeyTable()
+    }
+
+    /// Trims spare array capacity after ingest, in parallel over customers.
+    func compact(threads: Int) {
+        let n = customerCount
+        let box = UnsafeSendable(customers)
+        let chunk = max(1024, n / (max(1, threads) * 4) + 1)
+        DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
+            for c in (k * chunk)..<min(n, (k + 1) * chunk) { box.value[c].compact() }
+        }
+    }
+
+    /// Adds another worker's totals, freeing them customer by customer so that
+    /// peak memory stays near one full copy.
     func merge(_ other: IngestAccumulator) {
-        for c in 0..<customerCount { customers[c].merge(other.customers[c]) }
+        for c in 0..<customerCount {
+            customers[c].merge(other.customers[c])
+            other.customers[c] = CustomerActivity()
+        }
         for id in 0..<other.tickets.count {
             let newID = other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) }
             if newID == tickets.count {
@@ -310,20 +331,19 @@ final class ActivityRowHandler: RowHandler {
     func flush() {
         let customers = acc.customers
         batch.withUnsafeMutableBufferPointer { b in
-            // Pass 1: find each event's user (touches the customer and its user index).
+            // Pass 1: find each event's user slot (touches the customer and its name table).
             for i in 0..<b.count {
-                b[i].userSlot = Int32(customers[Int(b[i].customer)].users.find(b[i].userHash) ?? -1)
+                b[i].userSlot = Int32(customers[Int(b[i].customer)].names.find(NameKind.user.tag(b[i].userHash)) ?? -1)
             }
-            // Pass 2: touch the day lists the events will append to.
+            // Pass 2: touch the arrays the events will write to.
             var touched = 0
             for i in 0..<b.count {
                 let state = customers + Int(b[i].customer)
-                if b[i].userSlot >= 0 { touched &+= state.pointee.users.lastDay(at: Int(b[i].userSlot)) }
+                touched &+= Int(state.pointee.nameDays.last ?? 0)
                 switch b[i].event {
                 case .login: touched &+= Int(state.pointee.logins.days.last ?? 0)
-                case .featureUse: touched &+= state.pointee.featureUses.words.count
-                case .apiCall: touched &+= state.pointee.apiCalls.words.count
-                default: break
+                case .trainingCompleted, .featureUse: break
+                default: touched &+= Int(state.pointee.counts.words.last ?? 0)
                 }
             }
             blackHole(touched)
@@ -332,20 +352,20 @@ final class ActivityRowHandler: RowHandler {
                 let e = b[i]
                 let state = customers + Int(e.customer)
                 if e.userSlot >= 0 {
-                    state.pointee.users.insert(at: Int(e.userSlot), day: e.day)
+                    state.pointee.insertNameDay(UInt32(e.day) << 16 | UInt32(e.userSlot))
                 } else {
-                    state.pointee.users.insert(hash: e.userHash, day: e.day)
+                    state.pointee.insertName(.user, hash: e.userHash, day: e.day)
                 }
                 switch e.event {
                 case .login: state.pointee.logins.insert(e.day)
                 case .featureUse:
-                    state.pointee.features.insert(hash: e.featureHash, day: e.day)
-                    state.pointee.featureUses.increment(e.day)
-                case .apiCall: state.pointee.apiCalls.increment(e.day)
-                case .mobileSession: state.pointee.mobileSessions.increment(e.day)
-                case .dashboardView: state.pointee.dashboardViews.increment(e.day)
-                case .workOrderCompleted: state.pointee.workOrders.increment(e.day)
-                case .trainingCompleted: state.pointee.trainingModules.insert(hash: e.featureHash, day: e.day)
+                    state.pointee.insertName(.feature, hash: e.featureHash, day: e.day)
+                    state.pointee.counts.increment(.featureUse, day: e.day)
+                case .apiCall: state.pointee.counts.increment(.apiCall, day: e.day)
+                case .mobileSession: state.pointee.counts.increment(.mobileSession, day: e.day)
+                case .dashboardView: state.pointee.counts.increment(.dashboardView, day: e.day)
+                case .workOrderCompleted: state.pointee.counts.increment(.workOrder, day: e.day)
+                case .trainingCompleted: state.pointee.insertName(.module, hash: e.featureHash, day: e.day)
                 }
             }
         }
@@ -470,7 +490,10 @@ final class UptimeRowHandler: RowHandler {
                 return RowRejection(column: "uptime_pct", code: .badValue,
                     message: "uptime_pct \(reader.quoted(row.field(C.pct))) is outside 0-100")
             }
-            acc.customers[Int(customer)].uptime.add(day, milli)
+            guard acc.customers[Int(customer)].uptime.add(day, milli: milli) else {
+                return RowRejection(column: "date", code: .duplicate,
+                    message: "more than \(UptimeDays.maxReadingsPerDay) uptime readings for this customer and day; uptime is a daily export")
+            }
             return nil
         } catch {
             return error

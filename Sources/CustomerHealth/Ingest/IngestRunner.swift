@@ -225,7 +225,11 @@ public struct IngestRunner: Sendable {
             throw error
         }
         let merged = slots.accumulators[0]
-        for w in 1..<workerCount { merged.merge(slots.accumulators[w]) }
+        for w in 1..<workerCount {
+            merged.merge(slots.accumulators[w])
+            slots.accumulators[w].release()
+        }
+        merged.compact(threads: threads)
         for w in 0..<workerCount { reports.append(contentsOf: slots.reports[w]) }
         reports.sort { ($0.export, $0.name) < ($1.export, $1.name) }
         return IngestResult(accounts: accounts, aggregates: merged, files: reports)

@@ -45,9 +45,7 @@ public struct TrainingSetBuilder: Sendable {
 
     /// Activity days of a customer (any event), for the inactivity churn definition.
     private func activityDays(_ c: Int) -> [Int] {
-        var days = Set<Int>()
-        for set in data.aggregates.customers[c].users.sets { for d in set.days { days.insert(Int(d)) } }
-        return days.sorted()
+        data.aggregates.customers[c].activeDays()
     }
 
     /// (already churned at D, churns within (D, D + horizon]).

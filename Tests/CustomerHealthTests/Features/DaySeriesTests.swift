@@ -79,44 +79,73 @@ final class DaySeriesTests: XCTestCase {
         XCTAssertEqual(disjoint.total(from: 0, to: 100), 11)
     }
 
-    func testDayCounterCountsEventsPerDayAndMerges() {
-        var a = DayCounter(), b = DayCounter(), all = DayCounter()
+    func testEventCountsCountPerDayAndTypeAndMerge() {
+        var a = EventCounts(), b = EventCounts(), all = EventCounts()
         let daysA: [DayIndex] = [5, 5, 9, 3, 20, 9]
         let daysB: [DayIndex] = [1, 9, 30, 5]
-        daysA.forEach { a.increment($0); all.increment($0) }
-        daysB.forEach { b.increment($0); all.increment($0) }
-        XCTAssertEqual(a.count(from: 5, to: 9), 4)
-        XCTAssertEqual(a.count(from: 0, to: 4), 1)
-        XCTAssertEqual(a.firstDay, 3)
+        daysA.forEach { a.increment(.apiCall, day: $0); all.increment(.apiCall, day: $0) }
+        daysB.forEach { b.increment(.apiCall, day: $0); all.increment(.apiCall, day: $0) }
+        b.increment(.workOrder, day: 9); all.increment(.workOrder, day: 9)
+        XCTAssertEqual(a.count(.apiCall, from: 5, to: 9), 4)
+        XCTAssertEqual(a.count(.apiCall, from: 0, to: 4), 1)
+        XCTAssertEqual(a.firstDay(.apiCall), 3)
         var ab = a
         ab.merge(b)
         var ba = b
         ba.merge(a)
         for merged in [ab, ba] {
             XCTAssertEqual(merged.words, all.words)
-            XCTAssertEqual(merged.count(from: 0, to: 100_000), 10)
-            XCTAssertEqual(merged.count(from: 9, to: 9), 3)
-            XCTAssertEqual(merged.count(from: 10, to: 29), 1)
-            XCTAssertEqual(merged.firstDay, 1)
+            XCTAssertEqual(merged.count(.apiCall, from: 0, to: 100_000), 10)
+            XCTAssertEqual(merged.count(.apiCall, from: 9, to: 9), 3)
+            XCTAssertEqual(merged.count(.workOrder, from: 9, to: 9), 1)
+            XCTAssertEqual(merged.count(.apiCall, from: 10, to: 29), 1)
+            XCTAssertEqual(merged.firstDay(.apiCall), 1)
+            XCTAssertEqual(merged.firstDay(.workOrder), 9)
+        }
+        // Past 8,191 events on one day the count goes on in another word.
+        var big = EventCounts()
+        big.increment(.apiCall, day: 4, by: 20_000)
+        big.increment(.apiCall, day: 4)
+        big.increment(.mobileSession, day: 4, by: 3)
+        XCTAssertEqual(big.count(.apiCall, from: 4, to: 4), 20_001)
+        XCTAssertEqual(big.count(.mobileSession, from: 0, to: 10), 3)
+        XCTAssertEqual(big.words, big.words.sorted())
+    }
+
+    func testNameDaysMergeByNameAcrossWorkers() {
+        // Enough names to exercise both the linear scan and the hash index.
+        for names in [3, 100] {
+            var w1 = CustomerActivity(), w2 = CustomerActivity(), all = CustomerActivity()
+            for i in 0..<names {
+                let h = UInt64(i) &* 0x9E37_79B9_7F4A_7C15
+                w1.insertName(.user, hash: h, day: DayIndex(10 + i % 3)); all.insertName(.user, hash: h, day: DayIndex(10 + i % 3))
+                if i % 2 == 0 { w2.insertName(.user, hash: h, day: 50); all.insertName(.user, hash: h, day: 50) }
+            }
+            w2.insertName(.feature, hash: 42, day: 7); all.insertName(.feature, hash: 42, day: 7)
+            w1.merge(w2)
+            XCTAssertEqual(w1.names.count, names + 1, "one slot per distinct name")
+            XCTAssertEqual(w1.distinctNames(.user, from: 0, to: 100), all.distinctNames(.user, from: 0, to: 100))
+            XCTAssertEqual(w1.distinctNames(.user, from: 50, to: 50), (names + 1) / 2)
+            XCTAssertEqual(w1.namePairs(.user, from: 0, to: 100), all.namePairs(.user, from: 0, to: 100))
+            XCTAssertEqual(w1.distinctNames(.feature, from: 0, to: 100), 1)
+            XCTAssertEqual(w1.nameDays, w1.nameDays.sorted())
         }
     }
 
-    func testNamedDaySetsMergeByNameAcrossWorkers() {
-        // Enough names to exercise both the linear scan and the hash index.
-        for names in [3, 100] {
-            var w1 = NamedDaySets(), w2 = NamedDaySets(), all = NamedDaySets()
-            for i in 0..<names {
-                let h = UInt64(i) &* 0x9E37_79B9_7F4A_7C15
-                w1.insert(hash: h, day: DayIndex(10 + i % 3)); all.insert(hash: h, day: DayIndex(10 + i % 3))
-                if i % 2 == 0 { w2.insert(hash: h, day: 50); all.insert(hash: h, day: 50) }
-            }
-            w2.insert(hash: 42, day: 7); all.insert(hash: 42, day: 7)
-            w1.merge(w2)
-            XCTAssertEqual(w1.count, names + 1, "one set per distinct name")
-            for (k, h) in all.hashes.enumerated() {
-                let i = try! XCTUnwrap(w1.hashes.firstIndex(of: h))
-                XCTAssertEqual(w1.sets[i].days, all.sets[k].days)
-            }
-        }
+    func testUptimeDaysKeepSumsAndCountsPerDay() {
+        var u = UptimeDays()
+        XCTAssertTrue(u.add(12, milli: 99_500))
+        XCTAssertTrue(u.add(10, milli: 100_000))
+        XCTAssertTrue(u.add(12, milli: 98_500))
+        let e = u.entries(from: 0, to: 100)
+        XCTAssertEqual(e.count, 2)
+        XCTAssertEqual(e[1].sum, 198_000)
+        XCTAssertEqual(e[1].count, 2)
+        for _ in 0..<13 { XCTAssertTrue(u.add(12, milli: 100_000)) }
+        XCTAssertFalse(u.add(12, milli: 100_000), "a 16th reading of one day is refused")
+        var other = UptimeDays()
+        _ = other.add(11, milli: 97_000)
+        u.merge(other)
+        XCTAssertEqual(u.entries(from: 11, to: 11).first?.sum, 97_000)
     }
 }

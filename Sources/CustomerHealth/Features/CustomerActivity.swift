@@ -1,0 +1,307 @@
+/// Everything ingest keeps about one customer's events, in a handful of
+/// arrays per customer: with 100,000 customers, the per-array overhead of
+/// one small array per user or per event type would cost more memory than
+/// the days themselves.
+struct CustomerActivity: Sendable {
+    var logins = DaySet()
+    var names = NameTable()
+    /// Sorted, unique (day << 16 | name slot): the days each user was active,
+    /// each feature used, each training module completed.
+    var nameDays: [UInt32] = []
+    var counts = EventCounts()
+    var uptime = UptimeDays()
+    var savings = DayTotals()
+
+    @inline(__always)
+    mutating func insertName(_ kind: NameKind, hash: UInt64, day: DayIndex) {
+        let slot = names.slot(for: kind.tag(hash))
+        insertNameDay(UInt32(day) << 16 | UInt32(slot))
+    }
+
+    @inline(__always)
+    mutating func insertNameDay(_ key: UInt32) {
+        if let last = nameDays.last {
+            if last == key { return }
+            if last < key { nameDays.append(key); return }
+        } else {
+            nameDays.append(key)
+            return
+        }
+        let i = lowerBound(nameDays, key)
+        if i < nameDays.count && nameDays[i] == key { return }
+        nameDays.insert(key, at: i)
+    }
+
+    @inline(__always)
+    func lowerBound(_ a: [UInt32], _ key: UInt32) -> Int {
+        var lo = 0, hi = a.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if a[mid] < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Index range of nameDays with day in [from, to].
+    func nameDayRange(from: Int, to: Int) -> Range<Int> {
+        guard from <= to, to >= 0, !nameDays.isEmpty else { return 0..<0 }
+        let lo = lowerBound(nameDays, UInt32(max(0, from)) << 16)
+        let hi = to >= Int(DayIndex.max) ? nameDays.count : lowerBound(nameDays, UInt32(to + 1) << 16)
+        return lo..<max(lo, hi)
+    }
+
+    /// Distinct names of a kind active on some day in [from, to].
+    func distinctNames(_ kind: NameKind, from: Int, to: Int) -> Int {
+        let range = nameDayRange(from: from, to: to)
+        if range.isEmpty { return 0 }
+        var seen = [Bool](repeating: false, count: names.count)
+        var n = 0
+        for i in range {
+            let slot = Int(nameDays[i] & 0xFFFF)
+            if !seen[slot] && names.kind(slot) == kind { seen[slot] = true; n += 1 }
+        }
+        return n
+    }
+
+    /// (name, day) pairs of a kind in [from, to]: user-days for daily active users.
+    func namePairs(_ kind: NameKind, from: Int, to: Int) -> Int {
+        var n = 0
+        for i in nameDayRange(from: from, to: to) where names.kind(Int(nameDays[i] & 0xFFFF)) == kind { n += 1 }
+        return n
+    }
+
+    /// Days on which any user was active (the inactivity churn definition).
+    func activeDays() -> [Int] {
+        var out: [Int] = []
+        for key in nameDays where names.kind(Int(key & 0xFFFF)) == .user {
+            let d = Int(key >> 16)
+            if out.last != d { out.append(d) }
+        }
+        return out
+    }
+
+    mutating func merge(_ o: CustomerActivity) {
+        logins.merge(o.logins)
+        if !o.nameDays.isEmpty {
+            // Slots are per worker: map the other's slots to ours by name hash.
+            var map = [UInt32](repeating: 0, count: o.names.count)
+            for s in 0..<o.names.count { map[s] = UInt32(names.slot(for: o.names.hashes[s])) }
+            var incoming = o.nameDays.map { ($0 & 0xFFFF_0000) | map[Int($0 & 0xFFFF)] }
+            incoming.sort()
+            if nameDays.isEmpty {
+                nameDays = incoming
+            } else if nameDays.last! < incoming.first! {
+                nameDays.append(contentsOf: incoming)
+            } else {
+                var out: [UInt32] = []
+                out.reserveCapacity(nameDays.count + incoming.count)
+                var i = 0, j = 0
+                while i < nameDays.count || j < incoming.count {
+                    if j == incoming.count || (i < nameDays.count && nameDays[i] < incoming[j]) { out.append(nameDays[i]); i += 1 }
+                    else if i == nameDays.count || incoming[j] < nameDays[i] { out.append(incoming[j]); j += 1 }
+                    else { out.append(nameDays[i]); i += 1; j += 1 }
+                }
+                nameDays = out
+            }
+        }
+        counts.merge(o.counts)
+        uptime.merge(o.uptime)
+        savings.merge(o.savings)
+    }
+
+    /// Drops spare capacity once ingest is done: long runs of appends leave up to half of each array unused.
+    mutating func compact() {
+        if nameDays.capacity > nameDays.count + 8 { nameDays = Array(nameDays) }
+        counts.compact()
+        uptime.compact()
+    }
+}
+
+enum NameKind: UInt64 {
+    case user = 0, feature = 1, module = 2
+
+    /// The name's hash with its kind in the top two bits, so one table holds all three.
+    @inline(__always)
+    func tag(_ hash: UInt64) -> UInt64 { (hash & 0x3FFF_FFFF_FFFF_FFFF) | (rawValue << 62) }
+}
+
+/// One customer's distinct names (users, features, modules) as 64-bit
+/// hashes, numbered in order of appearance. Names are never output, so only
+/// their identity matters; two names of one customer colliding in 62 bits has
+/// a chance below 1e-12 even for a customer with a thousand users. At most
+/// 65,535 slots: names past that share the last one (documented).
+struct NameTable: Sendable {
+    private(set) var hashes: [UInt64] = []
+    private var index: [Int32] = []
+
+    var count: Int { hashes.count }
+
+    @inline(__always)
+    func kind(_ slot: Int) -> NameKind { NameKind(rawValue: hashes[slot] >> 62)! }
+
+    @inline(__always)
+    func find(_ hash: UInt64) -> Int? {
+        if index.isEmpty {
+            return hashes.withUnsafeBufferPointer { hs in
+                for i in 0..<hs.count where hs[i] == hash { return i }
+                return nil
+            }
+        }
+        let mask = index.count - 1
+        var p = Int(truncatingIfNeeded: hash >> 7) & mask
+        while true {
+            let e = Int(index[p])
+            if e < 0 { return nil }
+            if hashes[e] == hash { return e }
+            p = (p + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    mutating func slot(for hash: UInt64) -> Int {
+        if let i = find(hash) { return i }
+        if hashes.count >= 0xFFFF { return 0xFFFE }
+        hashes.append(hash)
+        if hashes.count > 24 {
+            if index.count < hashes.count * 2 { rebuildIndex() } else { place(hashes.count - 1) }
+        }
+        return hashes.count - 1
+    }
+
+    private mutating func rebuildIndex() {
+        var size = 64
+        while size < hashes.count * 4 { size <<= 1 }
+        index = Array(repeating: -1, count: size)
+        for i in 0..<hashes.count { place(i) }
+    }
+
+    private mutating func place(_ i: Int) {
+        let mask = index.count - 1
+        var p = Int(truncatingIfNeeded: hashes[i] >> 7) & mask
+        while index[p] >= 0 { p = (p + 1) & mask }
+        index[p] = Int32(i)
+    }
+}
+
+/// Event counts per (day, type) in 32-bit words: day << 16 | type << 13 |
+/// count. A (day, type) whose count passes 8,191 continues in another word.
+struct EventCounts: Sendable {
+    enum Kind: UInt32, CaseIterable { case featureUse = 0, apiCall, mobileSession, dashboardView, workOrder }
+    private(set) var words: [UInt32] = []
+    private static let countMask: UInt32 = 0x1FFF
+
+    @inline(__always)
+    private func lowerBound(_ key: UInt32) -> Int {
+        var lo = 0, hi = words.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if words[mid] < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    @inline(__always)
+    mutating func increment(_ kind: Kind, day: DayIndex, by n: Int = 1) {
+        var remaining = n
+        let prefix = UInt32(day) << 16 | kind.rawValue << 13
+        while remaining > 0 {
+            // Words of one (day, type) are contiguous; the one with room, if
+            // any, sorts first (the full ones end in 8191).
+            let start: Int
+            if let last = words.last, last & ~EventCounts.countMask < prefix {
+                start = words.count
+            } else {
+                start = lowerBound(prefix)
+            }
+            if start < words.count && words[start] & ~EventCounts.countMask == prefix && words[start] & EventCounts.countMask < EventCounts.countMask {
+                let add = min(Int(EventCounts.countMask - (words[start] & EventCounts.countMask)), remaining)
+                words[start] += UInt32(add)
+                remaining -= add
+            } else {
+                let add = min(Int(EventCounts.countMask), remaining)
+                words.insert(prefix | UInt32(add), at: start)
+                remaining -= add
+            }
+        }
+    }
+
+    /// Events of a type on days in [from, to].
+    func count(_ kind: Kind, from: Int, to: Int) -> Int {
+        guard from <= to, to >= 0, !words.isEmpty else { return 0 }
+        let lo = lowerBound(UInt32(max(0, from)) << 16)
+        let hi = to >= Int(DayIndex.max) ? words.count : lowerBound(UInt32(to + 1) << 16)
+        var s = 0
+        if lo < hi {
+            for i in lo..<hi where (words[i] >> 13) & 7 == kind.rawValue { s += Int(words[i] & EventCounts.countMask) }
+        }
+        return s
+    }
+
+    func firstDay(_ kind: Kind) -> Int? {
+        for w in words where (w >> 13) & 7 == kind.rawValue { return Int(w >> 16) }
+        return nil
+    }
+
+    mutating func merge(_ other: EventCounts) {
+        if other.words.isEmpty { return }
+        if words.isEmpty { words = other.words; return }
+        for w in other.words {
+            increment(Kind(rawValue: (w >> 13) & 7)!, day: DayIndex(w >> 16), by: Int(w & EventCounts.countMask))
+        }
+    }
+
+    mutating func compact() { if words.capacity > words.count + 8 { words = Array(words) } }
+}
+
+/// Daily uptime readings of one customer, dense from its first reading day:
+/// each day a word with the number of readings (4 bits) and their sum in
+/// thousandths of a percent (28 bits). Exact, order-independent, 4 bytes a day.
+struct UptimeDays: Sendable {
+    private(set) var base: Int = 0
+    private(set) var days: [UInt32] = []
+    static let maxReadingsPerDay = 15
+
+    /// False when the day already holds the maximum number of readings.
+    @inline(__always)
+    mutating func add(_ day: DayIndex, milli: Int64) -> Bool {
+        let d = Int(day)
+        if days.isEmpty { base = d; days.append(0) }
+        if d < base {
+            days.insert(contentsOf: [UInt32](repeating: 0, count: base - d), at: 0)
+            base = d
+        }
+        if d - base >= days.count { days.append(contentsOf: [UInt32](repeating: 0, count: d - base - days.count + 1)) }
+        let w = days[d - base]
+        let count = Int(w >> 28)
+        if count >= UptimeDays.maxReadingsPerDay { return false }
+        days[d - base] = UInt32(count + 1) << 28 | ((w & 0x0FFF_FFFF) + UInt32(milli))
+        return true
+    }
+
+    /// Per-day (sum of milli-percent, readings) for days in [from, to].
+    func entries(from: Int, to: Int) -> [(sum: Int, count: Int)] {
+        guard !days.isEmpty else { return [] }
+        let lo = max(from, base) - base
+        let hi = min(to, base + days.count - 1) - base
+        guard lo <= hi else { return [] }
+        return (lo...hi).compactMap { i in
+            let w = days[i]
+            return w >> 28 == 0 ? nil : (Int(w & 0x0FFF_FFFF), Int(w >> 28))
+        }
+    }
+
+    mutating func merge(_ other: UptimeDays) {
+        for (i, w) in other.days.enumerated() where w >> 28 > 0 {
+            let count = Int(w >> 28)
+            let sum = Int64(w & 0x0FFF_FFFF)
+            // Readings of one customer-day split across files on two workers and
+            // past 15 together: keep 15 with the same mean (documented).
+            for k in 0..<count {
+                let share = sum / Int64(count) + (Int64(k) < sum % Int64(count) ? 1 : 0)
+                if !add(DayIndex(other.base + i), milli: share) { break }
+            }
+        }
+    }
+
+    mutating func compact() { if days.capacity > days.count + 8 { days = Array(days) } }
+}
