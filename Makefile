@@ -35,6 +35,7 @@ test: deps
 
 bench: build
 	bash bench/run.sh
+	bash bench/model_bench.sh
 
 # Regenerates the committed sample data (deterministic: same bytes every time).
 sample-data: build

@@ -42,6 +42,7 @@ def main():
             r["wall_s"] = float(r["wall_s"])
             r["rss_mb"] = int(r["rss_kb"]) * 1024 / 1e6
             r["cpu_s"] = float(r.get("cpu_s") or 0)
+            r["others_cpu_s"] = float(r.get("others_cpu_s") or 0)
             for k in ("rows", "gz_bytes", "csv_bytes"):
                 r[k] = int(r[k])
             rows[r["key"]] = r
@@ -65,13 +66,14 @@ def main():
       f"seed {meta.get('seed')}, {int(meta.get('activity_rows', 0)):,} activity rows in {meta.get('activity_files')} files"
       + (f", 2x set {int(meta.get('activity_rows_2x', 0)):,}" if int(meta.get('activity_rows_2x', 0)) else "")
       + f". Wall time is the best of {meta.get('repeat', 1)} run(s), peak RSS the largest (/usr/bin/time). "
-      "CPU s = user + system seconds of that best run (2 x wall = both cores busy). MB = 10^6 bytes; rows/s and MB/s are over the files each step reads (gz = compressed size, CSV = inflated size).\n")
-    w("| step | wall s | CPU s | rows | M rows/s | MB gz | MB/s gz | MB CSV | MB/s CSV | peak RSS MB |")
-    w("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+      "CPU s = user + system seconds of that best run (2 x wall = both cores busy); "
+      "others = cores used on average by other processes on the machine during it (0 = a quiet machine). MB = 10^6 bytes; rows/s and MB/s are over the files each step reads (gz = compressed size, CSV = inflated size).\n")
+    w("| step | wall s | CPU s | others | rows | M rows/s | MB gz | MB/s gz | MB CSV | MB/s CSV | peak RSS MB |")
+    w("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for k in order:
         r = rows[k]
         t = max(r["wall_s"], 1e-9)
-        w(f"| {r['label']} | {r['wall_s']:.2f} | {r['cpu_s']:.1f} | {r['rows']:,} | {r['rows'] / t / 1e6:.2f} | "
+        w(f"| {r['label']} | {r['wall_s']:.2f} | {r['cpu_s']:.1f} | {r['others_cpu_s'] / t:.2f} | {r['rows']:,} | {r['rows'] / t / 1e6:.2f} | "
           f"{num(mb(r['gz_bytes']))} | {num(mb(r['gz_bytes']) / t)} | {num(mb(r['csv_bytes']))} | "
           f"{num(mb(r['csv_bytes']) / t)} | {num(r['rss_mb'])} |")
 

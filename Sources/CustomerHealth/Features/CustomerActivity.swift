@@ -84,6 +84,15 @@ struct CustomerActivity: Sendable {
         logins.merge(o.logins)
         if !o.nameDays.isEmpty {
             // Slots are per worker: map the other's slots to ours by name hash.
+            if names.count == 0 {
+                // Nothing here yet: take the other's names and days as they are.
+                names = o.names
+                nameDays = o.nameDays
+                counts.merge(o.counts)
+                uptime.merge(o.uptime)
+                savings.merge(o.savings)
+                return
+            }
             var map = [UInt32](repeating: 0, count: o.names.count)
             for s in 0..<o.names.count { map[s] = UInt32(names.slot(for: o.names.hashes[s])) }
             var incoming = o.nameDays.map { ($0 & 0xFFFF_0000) | map[Int($0 & 0xFFFF)] }
@@ -291,6 +300,7 @@ struct UptimeDays: Sendable {
     }
 
     mutating func merge(_ other: UptimeDays) {
+        if days.isEmpty { self = other; return }
         for (i, w) in other.days.enumerated() where w >> 28 > 0 {
             let count = Int(w >> 28)
             let sum = Int64(w & 0x0FFF_FFFF)

@@ -51,7 +51,8 @@ public struct FeatureCalculator: Sendable {
         var responded = 0
         for k in data.ticketOffsets[c]..<data.ticketOffsets[c + 1] {
             // The latest version known by the end of T: later updates cannot reach back.
-            let versions = data.ticketVersions[Int(data.ticketsOfCustomer[k])]
+            let ticketIndex = Int(data.ticketsOfCustomer[k])
+            let versions = data.ticketVersions[data.ticketStart[ticketIndex]..<data.ticketStart[ticketIndex + 1]]
             // A ticket opened by T whose every update came later counts in its first version.
             guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }) ?? versions.first, ticket.customer == Int32(c) else { continue }
             guard ticket.opened < tEndSeconds else { continue }

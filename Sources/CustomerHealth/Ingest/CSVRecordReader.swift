@@ -233,17 +233,30 @@ final class CSVRecordReader {
     /// True when a physical line is too long to hold: the splitter calls this
     /// and then drops the rest of that line.
     func rejectOverlongLine(number: Int, offset: Int, prefix: [UInt8]) throws {
-        if !pendingLines.isEmpty {
-            // The overlong line belongs to a record already open; reject that record.
+        let lines = pendingLines
+        if !lines.isEmpty {
+            // The overlong line belongs to a record already open: reject that
+            // record, read its other lines again, then the overlong line itself.
             onMalformed?(recordStartLine, recordStartOffset, .rowTooLong,
-                "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed", pendingLines[0].bytes)
-        } else {
-            onMalformed?(number, offset, .rowTooLong, "line is longer than \(maxRowBytes) bytes", prefix)
+                "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed", lines[0].bytes)
         }
         try resetParser()
         atRecordStart = true
         pendingLines.removeAll(keepingCapacity: true)
         pendingBytes = 0
+        for l in lines.dropFirst() {
+            try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
+        }
+        if !pendingLines.isEmpty {
+            // Still inside a record opened by the re-read lines: it ends at the overlong line.
+            onMalformed?(recordStartLine, recordStartOffset, .rowTooLong,
+                "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed", pendingLines[0].bytes)
+            try resetParser()
+            atRecordStart = true
+            pendingLines.removeAll(keepingCapacity: true)
+            pendingBytes = 0
+        }
+        onMalformed?(number, offset, .rowTooLong, "line is longer than \(maxRowBytes) bytes", prefix)
     }
 }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import Dispatch
 import Foundation
 
@@ -222,19 +223,22 @@ struct CustomerDirectory: @unchecked Sendable {
     }
 }
 
-/// The latest version of a support ticket seen so far.
+/// One version (row) of a support ticket, in 48 bytes: a million ticket
+/// rows must not cost hundreds of MB.
 struct TicketVersion: Sendable {
+    static let none = Int64.min
+    var ticket: Int32
     var customer: Int32
+    /// Tie-break for equal stamps: later file name, then later line, wins.
+    var fileRank: Int32
+    var line: Int32
     var opened: Int64
-    var firstResponse: Int64?
-    var resolved: Int64?
-    var priority: String
-    var status: String
+    var firstResponseAt: Int64
+    var resolvedAt: Int64
     /// The row's own time: its latest timestamp. The latest row wins.
     var stamp: Int64
-    /// Tie-break for equal stamps: later file name, then later line, wins.
-    var fileRank: Int
-    var line: Int
+
+    var firstResponse: Int64? { firstResponseAt == TicketVersion.none ? nil : firstResponseAt }
 
     func supersedes(_ other: TicketVersion) -> Bool {
         if stamp != other.stamp { return stamp > other.stamp }
@@ -251,8 +255,9 @@ final class IngestAccumulator: @unchecked Sendable {
     let customerCount: Int
     let customers: UnsafeMutablePointer<CustomerActivity>
     var ticketTable = ByteKeyTable(capacity: 1024)
-    /// Every version of every ticket: a score as of T uses the latest version known by T.
-    var tickets: [[TicketVersion]] = []
+    /// Every version of every ticket (flat; `ticket` is the id in ticketTable):
+    /// a score as of T uses the latest version known by T.
+    var tickets: [TicketVersion] = []
     var latestActivityDay: Int = -1
     var earliestActivityDay: Int = Int.max
     var eventCounts = [Int](repeating: 0, count: EventType.allCases.count)
@@ -290,12 +295,17 @@ final class IngestAccumulator: @unchecked Sendable {
             customers[c].merge(other.customers[c])
             other.customers[c] = CustomerActivity()
         }
-        for id in 0..<other.tickets.count {
-            let newID = other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) }
-            if newID == tickets.count {
-                tickets.append(other.tickets[id])
-            } else {
-                tickets[newID].append(contentsOf: other.tickets[id])
+        if tickets.isEmpty && ticketTable.count == 0 {
+            // Nothing here yet: take the other's tickets and table as they are.
+            swap(&tickets, &other.tickets)
+            swap(&ticketTable, &other.ticketTable)
+        } else if !other.tickets.isEmpty {
+            var map = [Int32](repeating: 0, count: other.ticketTable.count)
+            for id in 0..<other.ticketTable.count { map[id] = Int32(other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) }) }
+            tickets.reserveCapacity(tickets.count + other.tickets.count)
+            for var v in other.tickets {
+                v.ticket = map[Int(v.ticket)]
+                tickets.append(v)
             }
         }
         latestActivityDay = max(latestActivityDay, other.latestActivityDay)
@@ -304,10 +314,28 @@ final class IngestAccumulator: @unchecked Sendable {
     }
 }
 
+/// The one store of activity series that every worker adds to. Workers
+/// parse in parallel and hand over events in batches of 1,024 under a mutex
+/// (one lock per batch, never per row): one copy of the per-customer arrays
+/// instead of one per worker, and no merge of them at the end. The series
+/// are sets and counts, so the order in which batches arrive never matters.
+final class ActivityStore: @unchecked Sendable {
+    let accumulator: IngestAccumulator
+    private let lock = Mutex<Void>(())
+
+    init(accumulator: IngestAccumulator) { self.accumulator = accumulator }
+
+    func apply(_ batch: inout [ActivityRowHandler.PendingEvent]) {
+        lock.withLock { _ in ActivityRowHandler.apply(&batch, to: accumulator.customers) }
+    }
+}
+
 final class ActivityRowHandler: RowHandler {
     let reader: FieldReader
     let customers: CustomerDirectory
     let acc: IngestAccumulator
+    /// Where events go; nil: straight into `acc` (one worker).
+    var store: ActivityStore?
 
     /// A parsed event waiting to be added to its customer's series.
     struct PendingEvent {
@@ -319,7 +347,7 @@ final class ActivityRowHandler: RowHandler {
         var userSlot: Int32 = -1
     }
 
-    static let batchSize = 256
+    static let batchSize = 1024
     private var batch: [PendingEvent] = []
 
     func finish() { flush() }
@@ -329,7 +357,12 @@ final class ActivityRowHandler: RowHandler {
     /// at a time they are paid in sequence, done in passes over a batch the
     /// processor overlaps them, since the events of a pass are independent.
     func flush() {
-        let customers = acc.customers
+        if batch.isEmpty { return }
+        if let store { store.apply(&batch) } else { ActivityRowHandler.apply(&batch, to: acc.customers) }
+        batch.removeAll(keepingCapacity: true)
+    }
+
+    static func apply(_ batch: inout [PendingEvent], to customers: UnsafeMutablePointer<CustomerActivity>) {
         batch.withUnsafeMutableBufferPointer { b in
             // Pass 1: find each event's user slot (touches the customer and its name table).
             for i in 0..<b.count {
@@ -369,7 +402,6 @@ final class ActivityRowHandler: RowHandler {
                 }
             }
         }
-        batch.removeAll(keepingCapacity: true)
     }
 
     init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator) {
@@ -450,18 +482,14 @@ final class TicketsRowHandler: RowHandler {
             if let resolved, resolved < opened {
                 return RowRejection(column: "resolved_at", code: .badValue, message: "resolved_at is before opened_at")
             }
-            let priority = row.has(C.priority) ? try reader.text(row, C.priority) : ""
-            let status = row.has(C.status) ? try reader.text(row, C.status) : ""
-            let version = TicketVersion(
-                customer: customer, opened: opened, firstResponse: first, resolved: resolved,
-                priority: priority, status: status, stamp: max(opened, first ?? opened, resolved ?? opened),
-                fileRank: fileRank, line: line)
+            // Priority and status are checked but not kept: no score reads them.
+            if row.has(C.priority) { _ = try reader.utf8(row, C.priority) }
+            if row.has(C.status) { _ = try reader.utf8(row, C.status) }
             let id = acc.ticketTable.findOrInsert(ticketID)
-            if id == acc.tickets.count {
-                acc.tickets.append([version])
-            } else {
-                acc.tickets[id].append(version)
-            }
+            acc.tickets.append(TicketVersion(
+                ticket: Int32(id), customer: customer, fileRank: Int32(fileRank), line: Int32(clamping: line), opened: opened,
+                firstResponseAt: first ?? TicketVersion.none, resolvedAt: resolved ?? TicketVersion.none,
+                stamp: max(opened, first ?? opened, resolved ?? opened)))
             return nil
         } catch {
             return error

@@ -20,25 +20,32 @@ public final class IngestResult: @unchecked Sendable {
     public let accounts: [AccountRecord]
     let aggregates: IngestAccumulator
     public let files: [FileReport]
-    /// Tickets whose versions name each customer (CSR), and every ticket's
-    /// versions in the order "latest wins" reads them.
+    /// Every ticket version sorted by ticket, then in "latest wins" order;
+    /// ticketStart[t] is where ticket t's versions begin (CSR). For each
+    /// customer, the tickets whose versions name it.
+    let ticketVersions: [TicketVersion]
+    let ticketStart: [Int]
     let ticketOffsets: [Int]
     let ticketsOfCustomer: [Int32]
-    let ticketVersions: [[TicketVersion]]
 
     init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport]) {
         self.accounts = accounts
         self.aggregates = aggregates
         self.files = files
         let n = accounts.count
-        let versions = aggregates.tickets.map { list in
-            list.sorted { b, a in a.supersedes(b) }
-        }
+        // Take the versions out of the accumulator, so they are sorted in place, not copied.
+        var versions = aggregates.tickets
+        aggregates.tickets = []
+        versions.sort { a, b in a.ticket != b.ticket ? a.ticket < b.ticket : b.supersedes(a) }
+        let ticketCount = aggregates.ticketTable.count
+        var start = [Int](repeating: 0, count: ticketCount + 1)
+        for v in versions { start[Int(v.ticket) + 1] += 1 }
+        for t in 0..<ticketCount { start[t + 1] += start[t] }
         var pairs: [(Int32, Int32)] = []
-        for (t, list) in versions.enumerated() {
-            var customers = Set<Int32>()
-            for v in list { customers.insert(v.customer) }
-            for c in customers.sorted() { pairs.append((c, Int32(t))) }
+        for t in 0..<ticketCount {
+            var customers: [Int32] = []
+            for k in start[t]..<start[t + 1] where !customers.contains(versions[k].customer) { customers.append(versions[k].customer) }
+            for c in customers { pairs.append((c, Int32(t))) }
         }
         pairs.sort { $0 < $1 }
         var counts = [Int](repeating: 0, count: n + 1)
@@ -47,6 +54,7 @@ public final class IngestResult: @unchecked Sendable {
         ticketOffsets = counts
         ticketsOfCustomer = pairs.map { $0.1 }
         ticketVersions = versions
+        ticketStart = start
     }
 
     /// The first day of activity history in the exports.
@@ -182,6 +190,9 @@ public struct IngestRunner: Sendable {
         let workerCount = max(1, min(threads, jobs.count))
         let chunks = IngestRunner.partition(jobs.map { $0.element.size }, into: workerCount)
         let slots = WorkerSlots(count: workerCount, customerCount: accounts.count)
+        // With several workers, activity goes to one shared store of its own;
+        // the other exports stay in per-worker accumulators, merged below.
+        let store: ActivityStore? = workerCount > 1 ? ActivityStore(accumulator: IngestAccumulator(customerCount: accounts.count)) : nil
         let failed = Atomic<Bool>(false)
         let config = self.config
         let progress = self.progress
@@ -196,7 +207,10 @@ public struct IngestRunner: Sendable {
                 let fieldReader = FieldReader(settings: settings, dateFormat: config.dateFormat)
                 let handler: RowHandler
                 switch file.kind {
-                case .activity: handler = ActivityRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
+                case .activity:
+                    let h = ActivityRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
+                    h.store = store
+                    handler = h
                 case .tickets: handler = TicketsRowHandler(reader: fieldReader, customers: directory, accumulator: acc, fileRank: rank)
                 case .uptime: handler = UptimeRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
                 case .savings: handler = SavingsRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
@@ -224,8 +238,8 @@ public struct IngestRunner: Sendable {
             }
             throw error
         }
-        let merged = slots.accumulators[0]
-        for w in 1..<workerCount {
+        let merged = store?.accumulator ?? slots.accumulators[0]
+        for w in (store == nil ? 1 : 0)..<workerCount {
             merged.merge(slots.accumulators[w])
             slots.accumulators[w].release()
         }

@@ -31,6 +31,9 @@ public struct ChurnSettings: Sendable, Equatable {
         s.horizonDays = try node.int("horizon_days", default: 30, range: 1...3650)
         let every = try node.string("observe_every", default: "30d")
         guard let step = ReplayStep(every) else { throw node.failure("expected a step such as 30d or 1m (month ends), found \"\(every)\"", key: "observe_every") }
+        if case .months(let n) = step, n != 1 {
+            throw node.failure("months step must be 1m (every month end), found \"\(every)\"", key: "observe_every")
+        }
         s.observeEvery = step
         if node.has("inactivity_days") { s.inactivityDays = try node.int("inactivity_days", default: 0, range: 1...3650) }
         s.validationDates = try node.int("validation_dates", default: 2, range: 1...1000)
@@ -78,6 +81,7 @@ public enum ChurnFeatures {
         case "daily_active_users", "avg_first_response_hours", "cost_savings_achieved": return .number(v, places: 2)
         case "uptime_percentage": return .number(v, places: 3)
         case "months_since_subscription_start": return .number(v, places: 1)
+        case let n where n.hasSuffix("_per_seat"): return .number(v, places: 3)
         default: return .number(v, places: 0)
         }
     }

@@ -82,6 +82,12 @@ public enum LabelledTableReader {
         return header
     }
 
+    /// A finite decimal number ("inf", "nan" and hex floats are malformed cells).
+    static func number(_ text: String) -> Double? {
+        guard let d = Double(text), d.isFinite, !text.lowercased().contains("x") else { return nil }
+        return d
+    }
+
     static func parseLabel(_ text: String) -> UInt8? {
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {
         case "1", "true", "yes", "y", "t", "1.0": return 1
@@ -106,7 +112,7 @@ public enum LabelledTableReader {
             for r in rows {
                 let v = r[j].trimmingCharacters(in: .whitespaces)
                 if v.isEmpty { continue }
-                if Double(v) != nil { numbers += 1 } else { texts += 1; counts[v, default: 0] += 1 }
+                if LabelledTableReader.number(v) != nil { numbers += 1 } else { texts += 1; counts[v, default: 0] += 1 }
             }
             // Mostly numbers: numeric, the odd malformed cell is missing.
             if numbers > 0 && texts * 10 <= numbers {
@@ -139,7 +145,7 @@ public enum LabelledTableReader {
             ids.append(schema.id.flatMap { index[$0] }.map { r[$0] } ?? String(k + 1))
             var f = 0
             for name in schema.numeric {
-                columns[f].append(Double(r[index[name]!].trimmingCharacters(in: .whitespaces)) ?? .nan)
+                columns[f].append(LabelledTableReader.number(r[index[name]!].trimmingCharacters(in: .whitespaces)) ?? .nan)
                 f += 1
             }
             for (name, categories) in schema.categorical {

@@ -39,6 +39,35 @@ public enum OutputRenderers {
         return .object(members)
     }
 
+    public static func writeScores(_ scores: [CustomerScore], to w: OutputFileWriter) throws {
+        for s in scores {
+            var line = ""
+            scoreLine(s).write(to: &line, pretty: false, indent: 0)
+            line += "\n"
+            try w.write(line)
+        }
+    }
+
+    public static func writeFeatures(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, to w: OutputFileWriter) throws {
+        for s in snapshots {
+            var line = ""
+            featureLine(s, asOf: asOf).write(to: &line, pretty: false, indent: 0)
+            line += "\n"
+            try w.write(line)
+        }
+    }
+
+    public static func writeRejects(_ files: [FileReport], to w: OutputFileWriter) throws {
+        for f in files {
+            for r in f.rejects.sorted(by: { ($0.line, $0.byteOffset) < ($1.line, $1.byteOffset) }) {
+                var line = ""
+                r.json().write(to: &line, pretty: false, indent: 0)
+                line += "\n"
+                try w.write(line)
+            }
+        }
+    }
+
     public static func scoresJSONL(_ scores: [CustomerScore]) -> String {
         var out = ""
         out.reserveCapacity(scores.count * 900)

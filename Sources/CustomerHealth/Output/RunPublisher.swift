@@ -75,13 +75,22 @@ public final class RunPublisher {
         }
     }
 
-    /// Writes `files` (name -> bytes) as the complete run for `name` (a date) and publishes it.
-    public func publish(name: String, files: [(String, Data)]) throws -> String {
+    /// Writes `files` as the complete run for `name` (a date) and publishes it.
+    /// Large files are streamed to disk as they are rendered, so a run with
+    /// 100,000 customers never holds its scores.jsonl in memory.
+    public func publish(name: String, files: [(String, OutputContent)]) throws -> String {
         let unique = "\(name).\(getpid()).\(UInt64(Date().timeIntervalSince1970 * 1_000_000))"
         let runDir = (runsDirectory as NSString).appendingPathComponent(unique)
         try makeDirectory(runDir)
-        for (file, data) in files {
-            try writeDurably(data, to: (runDir as NSString).appendingPathComponent(file))
+        for (file, content) in files {
+            let path = (runDir as NSString).appendingPathComponent(file)
+            switch content {
+            case .bytes(let data): try writeDurably(data, to: path)
+            case .stream(let produce):
+                let writer = try OutputFileWriter(path: path)
+                try produce(writer)
+                try writer.close()
+            }
         }
         fsyncDirectory(runDir)
         fsyncDirectory(runsDirectory)
@@ -163,5 +172,60 @@ public final class RunPublisher {
     private func fsyncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 { fsync(fd); close(fd) }
+    }
+}
+
+/// What one output file holds: bytes, or a function that writes it line by line.
+public enum OutputContent {
+    case bytes(Data)
+    case stream((OutputFileWriter) throws -> Void)
+}
+
+/// A file written through a 1 MiB buffer, fsynced on close.
+public final class OutputFileWriter {
+    private let fd: Int32
+    private let path: String
+    private var buffer: [UInt8] = []
+    private var closed = false
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CustomerHealthError.output(path: path, message: "cannot create: \(String(cString: strerror(errno)))")
+        }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    deinit { if !closed { Glibc.close(fd) } }
+
+    public func write(_ text: String) throws {
+        var text = text
+        text.withUTF8 { buffer.append(contentsOf: $0) }
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    private func flush() throws {
+        try buffer.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < b.count {
+                let n = Glibc.write(fd, b.baseAddress! + offset, b.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CustomerHealthError.output(path: path, message: "write failed: \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        try flush()
+        closed = true
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else {
+            throw CustomerHealthError.output(path: path, message: "fsync failed: \(String(cString: strerror(errno)))")
+        }
     }
 }

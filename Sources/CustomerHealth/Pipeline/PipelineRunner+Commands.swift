@@ -139,7 +139,7 @@ extension PipelineRunner {
         var files = render(snapshots: snaps, scores: scores, asOf: asOf)
         // Keep the folder complete: the rejects of the run that wrote these features.
         let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("rejects.jsonl")
-        files.append(("rejects.jsonl", FileManager.default.contents(atPath: rejectsPath) ?? Data()))
+        files.append(("rejects.jsonl", .bytes(FileManager.default.contents(atPath: rejectsPath) ?? Data())))
         let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
         let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
         let source: JSONValue = .object([
@@ -149,8 +149,8 @@ extension PipelineRunner {
         ])
         let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), data: nil, scores: scores, atRisk: atRisk,
             timings: [("total", seconds)], extra: [("rescored_from", source)] + modelManifest(model))
-        files.append(("manifest.json", Data((manifest.serialized(pretty: true) + "\n").utf8)))
-        files.append(("metrics.prom", Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8)))
+        files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
+        files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
         files.sort { $0.0 < $1.0 }
         let path = try publisher.publish(name: asOf.description, files: files)
         return RunSummary(outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRisk, rowsRead: 0,

@@ -204,8 +204,8 @@ public struct PipelineRunner: Sendable {
                 ("skipped", .optionalString(f.skipped)),
             ])
         }
-        let rejects = OutputRenderers.rejectsJSONL(data.files)
-        files.append(("rejects.jsonl", Data(rejects.utf8)))
+        let reports = data.files
+        files.append(("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }))
         let renderSeconds = PipelineRunner.seconds(since: t)
         let totalSeconds = PipelineRunner.seconds(since: started)
         let atRiskCount = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
@@ -213,8 +213,8 @@ public struct PipelineRunner: Sendable {
             asOf: asOf, startedAt: startedAt, inputs: .array(inputs), data: data, scores: scores, atRisk: atRiskCount,
             timings: [("ingest", ingestSeconds), ("features", featureSeconds), ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)],
             extra: modelManifest(model))
-        files.append(("manifest.json", Data((manifest.serialized(pretty: true) + "\n").utf8)))
-        files.append(("metrics.prom", Data(metrics(asOf: asOf, data: data, scores: scores, atRisk: atRiskCount, seconds: totalSeconds).utf8)))
+        files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
+        files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: data, scores: scores, atRisk: atRiskCount, seconds: totalSeconds).utf8))))
         files.sort { $0.0 < $1.0 }
         let path = try publisher.publish(name: asOf.description, files: files)
         return RunSummary(
@@ -244,17 +244,17 @@ public struct PipelineRunner: Sendable {
     }
 
     /// The data outputs shared by `run` and `rescore`.
-    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay) -> [(String, Data)] {
+    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay) -> [(String, OutputContent)] {
         var accounts: [String: AccountRecord] = [:]
         for s in snapshots { accounts[s.account.customerID] = s.account }
         let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
         let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count)
         return [
-            ("scores.jsonl", Data(OutputRenderers.scoresJSONL(scores).utf8)),
-            ("at-risk.json", Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8)),
-            ("at-risk.csv", Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8)),
-            ("kpis.json", Data((kpis.serialized(pretty: true) + "\n").utf8)),
-            ("features.jsonl", Data(OutputRenderers.featuresJSONL(snapshots, asOf: asOf).utf8)),
+            ("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0) }),
+            ("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))),
+            ("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8))),
+            ("kpis.json", .bytes(Data((kpis.serialized(pretty: true) + "\n").utf8))),
+            ("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, to: $0) }),
         ]
     }
 

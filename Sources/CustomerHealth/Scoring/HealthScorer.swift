@@ -186,7 +186,7 @@ public struct HealthScorer: Sendable {
             risks.append("Savings \(String(format: "%.1f", (r * 10).rounded(.down) / 10))x subscription cost after \(Int(f.monthsSinceSubscriptionStart)) months")
         }
 
-        if let p = score.churnProbability, p > s.highProbability {
+        if let p = score.churnProbability, ChurnRisk(probability: p) == .high || ChurnRisk(probability: p) == .critical {
             // The model's strongest reasons, in the words of the features they come from.
             let drivers = score.reasonCodes.filter { $0.contribution > 0 }.prefix(2)
                 .map { "\($0.feature.replacingOccurrences(of: "_", with: " ")) \(ChurnFeatures.display($0.feature, $0.value).serialized())" }

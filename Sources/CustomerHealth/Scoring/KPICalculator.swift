@@ -58,7 +58,7 @@ public struct KPICalculator: Sendable {
             for p in probabilities { bands[ChurnRisk(probability: p), default: 0] += 1 }
             churnMetrics = [
                 ("avg_churn_probability", .number(probabilities.reduce(0, +) / Double(probabilities.count), places: 4)),
-                ("expected_churned_customers_30d", .number(probabilities.reduce(0, +), places: 1)),
+                ("expected_churned_customers_in_horizon", .number(probabilities.reduce(0, +), places: 1)),
                 ("churn_risk_distribution", .object([ChurnRisk.low, .medium, .high, .critical].map { ($0.rawValue, .int(bands[$0] ?? 0)) })),
             ]
         }
