@@ -48,7 +48,8 @@ public struct PipelineConfig: Sendable {
     public static func parse(text: String, file: String, baseDirectory: String, sha256: String = "") throws -> PipelineConfig {
         let root = try ConfigNode.load(file: file, text: text)
         func resolve(_ p: String) -> String {
-            p.hasPrefix("/") ? p : ((baseDirectory as NSString).appendingPathComponent(p) as NSString).standardizingPath
+            // Absolute and without ".." steps, so messages and summaries show plain paths.
+            URL(fileURLWithPath: p, relativeTo: URL(fileURLWithPath: baseDirectory, isDirectory: true)).standardizedFileURL.path
         }
         let version = try root.int("version", default: 1, range: 1...1)
         _ = version
