@@ -55,6 +55,17 @@ final class ChurnModelTests: XCTestCase {
         XCTAssertLessThan(mean[3], mean[0] / 4)
     }
 
+    func testCompiledScoringGivesTheSameLogits() {
+        let (model, _, validation, _) = Self.trained
+        let compiled = CompiledEnsemble(model)
+        for i in stride(from: 0, to: validation.rowCount, by: 31) {
+            let x = validation.row(i)
+            x.withUnsafeBufferPointer { p in
+                XCTAssertEqual(compiled.logit(p.baseAddress!), model.logit(p.baseAddress!), accuracy: 1e-9, "row \(i)")
+            }
+        }
+    }
+
     func testQualityAndCalibrationOnKnownData() throws {
         let (model, report, validation, truth) = Self.trained
         let truthAUC = try XCTUnwrap(Metrics.rocAUC(scores: truth, labels: validation.labels))
