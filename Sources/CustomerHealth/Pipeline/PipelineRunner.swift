@@ -77,30 +77,29 @@ public struct PipelineRunner: Sendable {
     /// Feature snapshots of every customer that exists on the as-of day, in customer_id order.
     public func snapshots(_ data: IngestResult, asOf: CalendarDay) -> [CustomerSnapshot] {
         let calculator = FeatureCalculator(data: data, settings: config.scoring)
-        let count = data.accounts.count
-        let result = UnsafeMutableBufferPointer<CustomerSnapshot?>.allocate(capacity: count)
-        result.initialize(repeating: nil)
-        defer { result.deallocate() }
-        let box = UnsafeSendable(result)
+        let existing = data.accounts.indices.filter { data.accounts[$0].subscriptionStart <= asOf }
+        let count = existing.count
         let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
         let chunk = max(256, count / (threads * 8) + 1)
         let chunks = (count + chunk - 1) / chunk
-        DispatchQueue.concurrentPerform(iterations: chunks) { k in
-            for c in (k * chunk)..<min(count, (k + 1) * chunk) {
-                let account = data.accounts[c]
-                guard account.subscriptionStart <= asOf else { continue }
-                let active = calculator.isActive(c, on: asOf)
-                var snap = CustomerSnapshot(account: account, active: active, features: nil, previous: nil)
-                if active {
-                    snap.features = calculator.features(customer: c, asOf: asOf)
-                    snap.previous = calculator.features(customer: c, asOf: trendDay)
+        // Each slot is initialised exactly once, by one worker, in place: no second copy.
+        return [CustomerSnapshot](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let box = UnsafeSendable(buffer)
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                for i in (k * chunk)..<min(count, (k + 1) * chunk) {
+                    let c = existing[i]
+                    let account = data.accounts[c]
+                    let active = calculator.isActive(c, on: asOf)
+                    var snap = CustomerSnapshot(account: account, active: active, features: nil, previous: nil)
+                    if active {
+                        snap.features = calculator.features(customer: c, asOf: asOf)
+                        snap.previous = calculator.features(customer: c, asOf: trendDay)
+                    }
+                    (box.value.baseAddress! + i).initialize(to: snap)
                 }
-                box.value[c] = snap
             }
+            initialized = count
         }
-        let out = result.compactMap { $0 }
-        result.deinitialize()
-        return out
     }
 
     /// Scores the active snapshots in parallel, keeping customer_id order.
@@ -109,12 +108,10 @@ public struct PipelineRunner: Sendable {
         let active = snapshots.filter(\.active)
         let scorer = HealthScorer(settings: settings)
         let count = active.count
-        let result = UnsafeMutableBufferPointer<CustomerScore?>.allocate(capacity: count)
-        result.initialize(repeating: nil)
-        defer { result.deallocate() }
-        let box = UnsafeSendable(result)
         let chunk = max(256, count / (max(1, threads) * 8) + 1)
         let chunks = (count + chunk - 1) / chunk
+        return [CustomerScore](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let box = UnsafeSendable(buffer)
         DispatchQueue.concurrentPerform(iterations: chunks) { k in
             for i in (k * chunk)..<min(count, (k + 1) * chunk) {
                 let s = active[i]
@@ -128,14 +125,13 @@ public struct PipelineRunner: Sendable {
                     reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
                         .prefix(reasonCodes).map { ReasonCode(feature: model.featureNames[$0], value: x[$0], contribution: phi[$0]) }
                 }
-                box.value[i] = scorer.score(
+                (box.value.baseAddress! + i).initialize(to: scorer.score(
                     customerID: s.account.customerID, asOf: asOf, features: features,
-                    previous: s.previous ?? FeatureVector(), account: s.account, churnProbability: probability, reasonCodes: reasons)
+                    previous: s.previous ?? FeatureVector(), account: s.account, churnProbability: probability, reasonCodes: reasons))
             }
         }
-        let out = result.map { $0! }
-        result.deinitialize()
-        return out
+        initialized = count
+        }
     }
 
     /// The nightly run: read, score, publish OUTPUT/<as-of>/.
@@ -153,7 +149,8 @@ public struct PipelineRunner: Sendable {
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
         try checkRejects(data, asOf: asOf, publisher: publisher)
         let model = try churnModel(data: data)
-        return try publishDay(data, asOf: asOf, model: model, publisher: publisher, started: started, startedAt: startedAt, ingestSeconds: ingestSeconds)
+        return try publishDay(data, asOf: asOf, model: model, publisher: publisher, started: started, startedAt: startedAt,
+            ingestSeconds: ingestSeconds, releaseSeriesAfterFeatures: true)
     }
 
     /// Replays history: one complete output folder per as-of date, from one
@@ -179,9 +176,12 @@ public struct PipelineRunner: Sendable {
 
     /// Scores one as-of day from ingested data and publishes its folder.
     func publishDay(_ data: IngestResult, asOf: CalendarDay, model: ChurnModelFile?, publisher: RunPublisher, started: ContinuousClock.Instant,
-                    startedAt: Date, ingestSeconds: Double) throws -> RunSummary {
+                    startedAt: Date, ingestSeconds: Double, releaseSeriesAfterFeatures: Bool = false) throws -> RunSummary {
         var t = ContinuousClock.now
         let snaps = snapshots(data, asOf: asOf)
+        // A single-date run needs the per-day series no more: free them before
+        // scores and outputs are built, so the two never add up in memory.
+        if releaseSeriesAfterFeatures { data.aggregates.releaseSeries(threads: threads) }
         let featureSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
