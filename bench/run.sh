@@ -23,8 +23,9 @@
 # Settings (environment): BENCH_CUSTOMERS (100000), BENCH_DAYS (180), BENCH_SEED (7),
 # BENCH_REPEAT (1: timings are the best of N runs, RSS the largest), BENCH_REGENERATE (0),
 # BENCH_SKIP_2X (0), BENCH_IDLE_WAIT (60: seconds to wait for other processes to go quiet
-# before each measured run; 0 = do not wait), BENCH_IDLE_CORES (0.3),
-# BIN (.build/release/customer-health).
+# before each measured run; 0 = do not wait), BENCH_IDLE_CORES (0.3), BENCH_RESUME (0;
+# 1 = keep the steps that an interrupted run already wrote to bench/work/results.tsv and
+# measure only the rest), BIN (.build/release/customer-health).
 # Needs: the release build, python3 with venv and pip (PyPI reachable), a C compiler and
 # zlib headers (`make deps` installs zlib1g-dev), /usr/bin/time (installed here with apt-get
 # when missing and running as root).
@@ -201,7 +202,12 @@ pipeline "$WORK/pipeline-2x.yaml" "$WORK/data-2x" out/all-2x all
 # --- measurements ----------------------------------------------------------------
 
 RESULTS=$WORK/results.tsv
-printf 'key\tlabel\twall_s\trss_kb\trows\tgz_bytes\tcsv_bytes\tcpu_s\tothers_cpu_s\n' >"$RESULTS"
+HEADER=$'key\tlabel\twall_s\trss_kb\trows\tgz_bytes\tcsv_bytes\tcpu_s\tothers_cpu_s'
+if [[ ${BENCH_RESUME:-0} == 1 && -f $RESULTS && $(head -1 "$RESULTS") == "$HEADER" ]]; then
+    log "BENCH_RESUME=1: keeping the steps already in $RESULTS (same data and build assumed)"
+else
+    printf '%s\n' "$HEADER" >"$RESULTS"
+fi
 
 # The machine may be shared: before each measured run, wait (up to BENCH_IDLE_WAIT seconds,
 # default 60; 0 = never) until other processes use less than BENCH_IDLE_CORES (0.3) cores,
@@ -228,6 +234,10 @@ measure() {
     local key=$1 label=$2 rows=$3 gz=$4 csv=$5
     shift 6
     local best="" cpu="" others="" rss=0 i wall kb user sys n=$REPEAT b1 b2
+    if [[ ${BENCH_RESUME:-0} == 1 ]] && grep -q "^$key"$'\t' "$RESULTS"; then
+        log "$label: measured already (BENCH_RESUME=1)"
+        return 0
+    fi
     ((${MIN_REPEAT:-1} > n)) && n=$MIN_REPEAT
     for ((i = 1; i <= n; i++)); do
         wait_idle

@@ -39,7 +39,7 @@ struct ReplayCommand: ParsableCommand {
         let config = try PipelineConfig.load(path: options.pipeline)
         let runner = PipelineRunner(
             config: config,
-            options: RunOptions(outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait),
+            options: RunOptions(outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait, keepDataUntilExit: true),
             logger: Logger(label: "customer-health"))
         let summaries = try runner.replay(from: fromDay, to: toDay, every: step)
         for s in summaries {

@@ -35,7 +35,7 @@ struct RunCommand: ParsableCommand {
         let asOfDay = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
         var runner = PipelineRunner(
             config: config,
-            options: RunOptions(asOf: asOfDay, outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait),
+            options: RunOptions(asOf: asOfDay, outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait, keepDataUntilExit: true),
             logger: logger)
         let progress = Console.stderrIsTerminal ? ProgressLine() : nil
         if let progress { runner.progress = { rows, bytes in progress.update(rows: rows, bytes: bytes) } }

@@ -26,7 +26,7 @@ struct ValidateCommand: ParsableCommand {
         let config = try PipelineConfig.load(path: options.pipeline)
         let runner = PipelineRunner(
             config: config,
-            options: RunOptions(outputDirectory: options.output, threads: options.threads),
+            options: RunOptions(outputDirectory: options.output, threads: options.threads, keepDataUntilExit: true),
             logger: Logger(label: "customer-health"))
         let summary = try runner.validate()
         var lines = ["file\texport\trows\trejected\tunknown_customer"]

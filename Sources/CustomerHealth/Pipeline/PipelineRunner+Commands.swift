@@ -14,6 +14,7 @@ extension PipelineRunner {
     /// Reads and checks every input and writes only the rejects report.
     public func validate() throws -> ValidationSummary {
         let data = try ingest()
+        if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         let publisher = RunPublisher(outputDirectory: outputDirectory)
         let path = try publisher.writeStandalone(name: "validate-rejects.jsonl", data: Data(OutputRenderers.rejectsJSONL(data.files).utf8))
         let ratio = data.rowsRead > 0 ? Double(data.rowsRejected) / Double(data.rowsRead) : 0

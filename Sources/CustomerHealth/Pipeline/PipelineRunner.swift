@@ -8,12 +8,18 @@ public struct RunOptions: Sendable {
     public var outputDirectory: String?
     public var threads: Int?
     public var lockWaitSeconds: Double?
+    /// Keep the ingested data allocated until the process exits. Freeing
+    /// millions of small per-customer arrays one by one takes seconds; a
+    /// command-line run that exits right after can leave that to the kernel.
+    public var keepDataUntilExit = false
 
-    public init(asOf: CalendarDay? = nil, outputDirectory: String? = nil, threads: Int? = nil, lockWaitSeconds: Double? = nil) {
+    public init(asOf: CalendarDay? = nil, outputDirectory: String? = nil, threads: Int? = nil, lockWaitSeconds: Double? = nil,
+                keepDataUntilExit: Bool = false) {
         self.asOf = asOf
         self.outputDirectory = outputDirectory
         self.threads = threads
         self.lockWaitSeconds = lockWaitSeconds
+        self.keepDataUntilExit = keepDataUntilExit
     }
 }
 
@@ -149,6 +155,7 @@ public struct PipelineRunner: Sendable {
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
         try checkRejects(data, asOf: asOf, publisher: publisher)
         let model = try churnModel(data: data)
+        if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         return try publishDay(data, asOf: asOf, model: model, publisher: publisher, started: started, startedAt: startedAt,
             ingestSeconds: ingestSeconds, releaseSeriesAfterFeatures: true)
     }
@@ -169,6 +176,7 @@ public struct PipelineRunner: Sendable {
         try checkRejects(data, asOf: to, publisher: publisher)
         _ = started
         let model = try churnModel(data: data)
+        if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         return try dates.map { day in
             try publishDay(data, asOf: day, model: model, publisher: publisher, started: ContinuousClock.now, startedAt: Date(), ingestSeconds: ingestSeconds)
         }
@@ -206,16 +214,25 @@ public struct PipelineRunner: Sendable {
         }
         let reports = data.files
         files.append(("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }))
-        let renderSeconds = PipelineRunner.seconds(since: t)
-        let totalSeconds = PipelineRunner.seconds(since: started)
-        let atRiskCount = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
-        let manifest = manifestJSON(
-            asOf: asOf, startedAt: startedAt, inputs: .array(inputs), data: data, scores: scores, atRisk: atRiskCount,
-            timings: [("ingest", ingestSeconds), ("features", featureSeconds), ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)],
-            extra: modelManifest(model))
-        files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
-        files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: data, scores: scores, atRisk: atRiskCount, seconds: totalSeconds).utf8))))
         files.sort { $0.0 < $1.0 }
+        let atRiskCount = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
+        // The manifest and metrics are written last, so that their timings
+        // include writing the other files.
+        let extra = modelManifest(model)
+        let renderStart = t
+        var totalSeconds = 0.0
+        files.append(("manifest.json", .stream { w in
+            let renderSeconds = PipelineRunner.seconds(since: renderStart)
+            totalSeconds = PipelineRunner.seconds(since: started)
+            let manifest = self.manifestJSON(
+                asOf: asOf, startedAt: startedAt, inputs: .array(inputs), data: data, scores: scores, atRisk: atRiskCount,
+                timings: [("ingest", ingestSeconds), ("features", featureSeconds), ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)],
+                extra: extra)
+            try w.write(manifest.serialized(pretty: true) + "\n")
+        }))
+        files.append(("metrics.prom", .stream { w in
+            try w.write(self.metrics(asOf: asOf, data: data, scores: scores, atRisk: atRiskCount, seconds: totalSeconds))
+        }))
         let path = try publisher.publish(name: asOf.description, files: files)
         return RunSummary(
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: data.rowsRead,
@@ -366,4 +383,10 @@ public enum ReplayStep: Sendable, Equatable {
         }
         return out
     }
+}
+
+/// Objects a command-line process keeps until it exits (see RunOptions.keepDataUntilExit).
+enum ProcessLifetime {
+    nonisolated(unsafe) private static var kept: [AnyObject] = []
+    static func keep(_ object: AnyObject) { kept.append(object) }
 }

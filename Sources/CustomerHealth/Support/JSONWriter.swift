@@ -71,6 +71,18 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// Escapes control characters and U+2028/U+2029, so that a line of JSON is
     /// always one line for every consumer (JavaScript included).
     static func writeEscaped(_ s: String, to out: inout String) {
+        // Nearly every string needs no escaping: check its bytes and append it whole.
+        var plain = true
+        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F || b == 0xE2 {
+            plain = false
+            break
+        }
+        if plain {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
