@@ -92,8 +92,7 @@ if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import duckdb' 2>/dev
     rm -rf "$VENV"
     if ! python3 -m venv "$VENV" 2>"$LOGS/venv.err"; then
         # Debian's python3 leaves venv/ensurepip to a separate package.
-        pyver=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-        apt_install "python3.$(cut -d. -f2 <<<"$pyver")-venv" || apt_install python3-venv
+        apt_install python3-venv
         rm -rf "$VENV"
         python3 -m venv "$VENV" || die "python3 -m venv failed: see $LOGS/venv.err"
     fi
