@@ -33,14 +33,7 @@ struct CustomerActivity: Sendable {
     }
 
     @inline(__always)
-    func lowerBound(_ a: [UInt32], _ key: UInt32) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if a[mid] < key { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
+    func lowerBound(_ a: [UInt32], _ key: UInt32) -> Int { sortedLowerBound(a, key) }
 
     /// Index range of nameDays with day in [from, to].
     func nameDayRange(from: Int, to: Int) -> Range<Int> {
@@ -200,14 +193,7 @@ struct EventCounts: Sendable {
     private static let countMask: UInt32 = 0x1FFF
 
     @inline(__always)
-    private func lowerBound(_ key: UInt32) -> Int {
-        var lo = 0, hi = words.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if words[mid] < key { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
+    private func lowerBound(_ key: UInt32) -> Int { sortedLowerBound(words, key) }
 
     @inline(__always)
     mutating func increment(_ kind: Kind, day: DayIndex, by n: Int = 1) {

@@ -1,3 +1,15 @@
+/// The first index of a sorted array whose element is not less than `key`:
+/// every day series here is a sorted array searched this way.
+@inline(__always)
+func sortedLowerBound<T: Comparable>(_ a: [T], _ key: T) -> Int {
+    var lo = 0, hi = a.count
+    while lo < hi {
+        let mid = (lo + hi) >> 1
+        if a[mid] < key { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+}
+
 /// Day numbers since 1970-01-01 stored in 16 bits: enough until 2149, and half
 /// the memory of the per-customer series that dominate the footprint.
 typealias DayIndex = UInt16
@@ -45,14 +57,7 @@ struct DaySet: Sendable {
     }
 
     @inline(__always)
-    static func lowerBound(_ a: [DayIndex], _ value: DayIndex) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if a[mid] < value { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
+    static func lowerBound(_ a: [DayIndex], _ value: DayIndex) -> Int { sortedLowerBound(a, value) }
 
     /// Number of days in [from, to].
     func count(from: Int, to: Int) -> Int {

@@ -65,6 +65,16 @@ final class CSVRecordReader {
         parserLive = true
         byteCount = 0
         fieldCount = 0
+        atRecordStart = true
+        pendingLines.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+    }
+
+    /// Reads lines of an abandoned record again, as records of their own.
+    private func refeed(_ lines: ArraySlice<(line: Int, offset: Int, bytes: [UInt8])>) throws {
+        for l in lines {
+            try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
+        }
     }
 
     func withFields<R>(_ body: (UnsafeRawBufferPointer, UnsafeBufferPointer<Int>, UnsafeBufferPointer<Int>) -> R) -> R {
@@ -151,15 +161,8 @@ final class CSVRecordReader {
                         : "malformed quoting: a quote inside an unquoted field, or text after a closing quote (RFC 4180)",
                     multiLine ? lines[0].bytes : rawText())
                 try resetParser()
-                atRecordStart = true
-                pendingLines.removeAll(keepingCapacity: true)
-                pendingBytes = 0
                 currentLine = UnsafeRawBufferPointer(start: nil, count: 0)
-                if multiLine {
-                    for l in lines.dropFirst() {
-                        try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
-                    }
-                }
+                try refeed(lines.dropFirst())
                 return
             }
             throw CustomerHealthError.output(path: "libcsv", message: String(cString: csv_strerror(status)))
@@ -196,12 +199,7 @@ final class CSVRecordReader {
         onMalformed?(recordStartLine, recordStartOffset, .rowTooLong,
             "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed", raw)
         try resetParser()
-        atRecordStart = true
-        pendingLines.removeAll(keepingCapacity: true)
-        pendingBytes = 0
-        for l in lines.dropFirst() {
-            try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
-        }
+        try refeed(lines.dropFirst())
     }
 
     /// Ends the input: a record still open at end of file is reported.
@@ -214,20 +212,14 @@ final class CSVRecordReader {
             onMalformed?(recordStartLine, recordStartOffset, .badQuoting,
                 "a quote opened on line \(recordStartLine) is never closed before the end of the file", raw)
             try resetParser()
-            atRecordStart = true
-            pendingLines.removeAll(keepingCapacity: true)
-            pendingBytes = 0
             // The lines after the one with the stray quote are rows of their own.
             if lines.count > 1 {
-                for l in lines.dropFirst() {
-                    try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
-                }
+                try refeed(lines.dropFirst())
                 try finish()
             }
             return
         }
         try resetParser()
-        atRecordStart = true
     }
 
     /// True when a physical line is too long to hold: the splitter calls this
@@ -241,20 +233,12 @@ final class CSVRecordReader {
                 "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed", lines[0].bytes)
         }
         try resetParser()
-        atRecordStart = true
-        pendingLines.removeAll(keepingCapacity: true)
-        pendingBytes = 0
-        for l in lines.dropFirst() {
-            try l.bytes.withUnsafeBytes { try feed(line: $0, number: l.line, offset: l.offset) }
-        }
+        try refeed(lines.dropFirst())
         if !pendingLines.isEmpty {
             // Still inside a record opened by the re-read lines: it ends at the overlong line.
             onMalformed?(recordStartLine, recordStartOffset, .rowTooLong,
                 "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed", pendingLines[0].bytes)
             try resetParser()
-            atRecordStart = true
-            pendingLines.removeAll(keepingCapacity: true)
-            pendingBytes = 0
         }
         onMalformed?(number, offset, .rowTooLong, "line is longer than \(maxRowBytes) bytes", prefix)
     }

@@ -279,22 +279,17 @@ final class IngestAccumulator: @unchecked Sendable {
     }
 
     /// Frees every customer's day series (after the last features were computed).
-    func releaseSeries(threads: Int) {
-        let n = customerCount
-        let box = UnsafeSendable(customers)
-        let chunk = max(1024, n / (max(1, threads) * 4) + 1)
-        DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
-            for c in (k * chunk)..<min(n, (k + 1) * chunk) { box.value[c] = CustomerActivity() }
-        }
-    }
+    func releaseSeries(threads: Int) { forEachCustomer(threads: threads) { $0 = CustomerActivity() } }
 
     /// Trims spare array capacity after ingest, in parallel over customers.
-    func compact(threads: Int) {
+    func compact(threads: Int) { forEachCustomer(threads: threads) { $0.compact() } }
+
+    private func forEachCustomer(threads: Int, _ body: @Sendable (inout CustomerActivity) -> Void) {
         let n = customerCount
         let box = UnsafeSendable(customers)
         let chunk = max(1024, n / (max(1, threads) * 4) + 1)
         DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
-            for c in (k * chunk)..<min(n, (k + 1) * chunk) { box.value[c].compact() }
+            for c in (k * chunk)..<min(n, (k + 1) * chunk) { body(&box.value[c]) }
         }
     }
 

@@ -268,32 +268,28 @@ final class InputFileReader {
         }
     }
 
+    /// A partial line past the limit: reject it now and drop the rest of it as it arrives.
     private func overlongLine() throws {
+        try rejectOverlong(length: carry.count, prefix: Array(carry.prefix(1024)))
+        carry.removeAll(keepingCapacity: false)
+        skippingOverlongLine = true
+    }
+
+    /// Rejects a physical line over the limit, whether or not it spans read blocks.
+    private func rejectOverlong(length: Int, prefix: [UInt8]) throws {
         lineNumber += 1
-        let prefix = Array(carry.prefix(1024))
         if format == .csv, let csv {
             try csv.rejectOverlongLine(number: lineNumber, offset: streamOffset, prefix: prefix)
         } else {
             reject(line: lineNumber, offset: streamOffset, column: nil, code: .rowTooLong,
                 message: "line is longer than \(maxRowBytes) bytes", raw: prefix)
         }
-        streamOffset += carry.count
-        carry.removeAll(keepingCapacity: false)
-        skippingOverlongLine = true
+        streamOffset += length
     }
 
     private func line(_ bytes: UnsafeRawBufferPointer) throws {
         if bytes.count > maxRowBytes {
-            // A physical line over the limit, whether or not it spans read blocks.
-            lineNumber += 1
-            let prefix = Array(bytes.prefix(1024))
-            if format == .csv, let csv {
-                try csv.rejectOverlongLine(number: lineNumber, offset: streamOffset, prefix: prefix)
-            } else {
-                reject(line: lineNumber, offset: streamOffset, column: nil, code: .rowTooLong,
-                    message: "line is longer than \(maxRowBytes) bytes", raw: prefix)
-            }
-            streamOffset += bytes.count
+            try rejectOverlong(length: bytes.count, prefix: Array(bytes.prefix(1024)))
             return
         }
         lineNumber += 1

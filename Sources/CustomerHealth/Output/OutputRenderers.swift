@@ -58,14 +58,17 @@ public enum OutputRenderers {
     }
 
     public static func writeRejects(_ files: [FileReport], to w: OutputFileWriter) throws {
-        for f in files {
-            for r in f.rejects.sorted(by: { ($0.line, $0.byteOffset) < ($1.line, $1.byteOffset) }) {
-                var line = ""
-                r.json().write(to: &line, pretty: false, indent: 0)
-                line += "\n"
-                try w.write(line)
-            }
+        for r in rejectsInOrder(files) {
+            var line = ""
+            r.json().write(to: &line, pretty: false, indent: 0)
+            line += "\n"
+            try w.write(line)
         }
+    }
+
+    /// Rejects file by file (files come sorted by name), each file's by line.
+    static func rejectsInOrder(_ files: [FileReport]) -> [RejectRecord] {
+        files.flatMap { $0.rejects.sorted(by: { ($0.line, $0.byteOffset) < ($1.line, $1.byteOffset) }) }
     }
 
     public static func scoresJSONL(_ scores: [CustomerScore]) -> String {
@@ -185,11 +188,9 @@ public enum OutputRenderers {
 
     public static func rejectsJSONL(_ files: [FileReport]) -> String {
         var out = ""
-        for f in files {
-            for r in f.rejects.sorted(by: { ($0.line, $0.byteOffset) < ($1.line, $1.byteOffset) }) {
-                r.json().write(to: &out, pretty: false, indent: 0)
-                out += "\n"
-            }
+        for r in rejectsInOrder(files) {
+            r.json().write(to: &out, pretty: false, indent: 0)
+            out += "\n"
         }
         return out
     }
