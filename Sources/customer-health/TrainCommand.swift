@@ -15,6 +15,8 @@ struct TrainCommand: ParsableCommand {
             on the held-out dates, and writes the model named in `churn.model` with a report \
             beside it (<model>.report.json).
 
+            --as-of DATE trains on the data up to DATE only, as a run on that day would have;             runs for earlier days never use a model that saw data after them (they train             point-in-time models instead, see `churn.retrain_every` in docs/pipeline.md).
+
             With --table: the same ensemble on any CSV with a 0/1 (true/false, yes/no) label column; \
             numeric columns stay numbers, text columns are one-hot encoded; the validation rows are \
             a seeded stratified split, or --validation FILE.
@@ -22,12 +24,16 @@ struct TrainCommand: ParsableCommand {
             Examples:
               customer-health train pipelines/nightly.yaml
               customer-health train pipelines/nightly.yaml --export-table /tmp/training.csv
+              customer-health train pipelines/nightly.yaml --as-of 2026-10-01
               customer-health train --table churn.csv.gz --label churned --id customer --model model.json
             """
     )
 
     @Argument(help: "The pipeline file (omit with --table).")
     var pipeline: String?
+
+    @Option(name: .long, help: ArgumentHelp("Train on the data up to this date (yyyy-MM-dd) only.", valueName: "date"))
+    var asOf: String?
 
     @Option(name: .long, help: ArgumentHelp("Also write the training table (with a split column) as CSV.", valueName: "file"))
     var exportTable: String?
@@ -59,6 +65,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if table == nil && pipeline == nil { throw ValidationError("give a pipeline file, or --table FILE --label COLUMN --model OUT.json") }
         if table != nil && pipeline != nil { throw ValidationError("give either a pipeline file or --table, not both") }
+        if table != nil && asOf != nil { throw ValidationError("--as-of applies to pipeline training; a table has no dates") }
         if table != nil && (label == nil || model == nil) { throw ValidationError("--table needs --label COLUMN and --model OUT.json") }
     }
 
@@ -71,7 +78,8 @@ struct TrainCommand: ParsableCommand {
         }
         let config = try PipelineConfig.load(path: pipeline!)
         let runner = PipelineRunner(config: config, options: RunOptions(threads: threads), logger: Logger(label: "customer-health"))
-        let outcome = try runner.train(exportTable: exportTable)
+        let through = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
+        let outcome = try runner.train(exportTable: exportTable, through: through)
         var text = TrainCommand.describe(outcome.report, modelPath: outcome.modelPath, modelBytes: outcome.modelBytes)
         text += "\n  observation dates: \(outcome.observationDates.first!) ... \(outcome.observationDates.last!) (\(outcome.observationDates.count)), validation: \(outcome.validationDates.map(\.description).joined(separator: ", "))"
         text += "\n  report: \(outcome.reportPath)"

@@ -17,9 +17,11 @@ public struct TrainingSetBuilder: Sendable {
     }
 
     /// Observation dates: every step back from the newest date whose horizon
-    /// lies inside the data, while a full feature window of history exists.
-    public func observationDates() -> [CalendarDay] {
-        guard let latest = data.latestActivityDay, let earliest = data.earliestActivityDay else { return [] }
+    /// lies inside the data (or ends by `through`), while a full feature
+    /// window of history exists.
+    public func observationDates(through: CalendarDay? = nil) -> [CalendarDay] {
+        guard let newest = data.latestActivityDay, let earliest = data.earliestActivityDay else { return [] }
+        let latest = through.map { min($0, newest) } ?? newest
         let last = latest.adding(days: -churn.horizonDays)
         let first = CalendarDay(number: Int32(earliest)).adding(days: scoring.windowDays - 1)
         guard first <= last else { return [] }

@@ -12,22 +12,60 @@ public struct TrainOutcome: Sendable {
 }
 
 extension PipelineRunner {
-    /// Reads the exports and trains the churn model on their history.
-    public func train(exportTable: String? = nil) throws -> TrainOutcome {
+    /// Reads the exports and trains the churn model on their history, or on
+    /// the history up to `through` only (data after it is never looked at).
+    public func train(exportTable: String? = nil, through: CalendarDay? = nil) throws -> TrainOutcome {
         let data = try ingest()
-        return try train(data: data, exportTable: exportTable)
+        return try train(data: data, exportTable: exportTable, through: through)
     }
 
-    func train(data: IngestResult, exportTable: String?) throws -> TrainOutcome {
-        let churn = config.churn
-        guard let modelPath = churn.modelPath else {
+    /// Trains the pipeline's model and writes it, with its report, to `churn.model`.
+    func train(data: IngestResult, exportTable: String?, through: CalendarDay? = nil) throws -> TrainOutcome {
+        guard let modelPath = config.churn.modelPath else {
             throw CustomerHealthError.pipeline(file: config.file, path: "churn.model", message: "no model file is set: add `churn: {model: models/churn-model.json}` to the pipeline")
         }
+        let trained = try trainModel(data: data, through: through, exportTable: exportTable)
+        let text = trained.file.serialized()
+        try PipelineRunner.writeAtomically(text, to: modelPath)
+        let reportPath = (modelPath as NSString).deletingPathExtension + ".report.json"
+        var reportJSON = trained.report.json()
+        if case .object(var members) = reportJSON {
+            members.insert(("model_sha256", .string(trained.file.contentHash)), at: 0)
+            members.insert(("data_through", .string(trained.dataThrough.description)), at: 1)
+            members.insert(("observation_dates", .array(trained.observationDates.map { .string($0.description) })), at: 2)
+            members.insert(("validation_dates", .array(trained.validationDates.map { .string($0.description) })), at: 3)
+            if !trained.warnings.isEmpty { members.append(("warnings", .array(trained.warnings.map { .string($0) }))) }
+            reportJSON = .object(members)
+        }
+        try PipelineRunner.writeAtomically(reportJSON.serialized(pretty: true) + "\n", to: reportPath)
+        return TrainOutcome(modelPath: modelPath, reportPath: reportPath, report: trained.report, observationDates: trained.observationDates,
+            validationDates: trained.validationDates, modelBytes: text.utf8.count, warnings: trained.warnings)
+    }
+
+    /// A model trained in memory, with what it was trained on.
+    struct TrainedModel {
+        var file: ChurnModelFile
+        var report: TrainingReport
+        var dataThrough: CalendarDay
+        var observationDates: [CalendarDay]
+        var validationDates: [CalendarDay]
+        var warnings: [String]
+    }
+
+    /// Trains the ensemble on the observation dates whose horizon ends by
+    /// `through` (default: the newest activity day). Throws
+    /// `CustomerHealthError.input` when the history is too short or holds
+    /// too few churn events (as `churn.on_insufficient_data` says).
+    func trainModel(data: IngestResult, through: CalendarDay?, exportTable: String?) throws -> TrainedModel {
+        let churn = config.churn
         let builder = TrainingSetBuilder(data: data, scoring: config.scoring, churn: churn)
-        let dates = builder.observationDates()
+        let latest = data.latestActivityDay.map { through.map { min($0, through!) } ?? $0 }
+        let dataThrough = latest ?? through ?? CalendarDay(number: 0)
+        let dates = builder.observationDates(through: latest)
+        let upTo = through.map { " up to \($0)" } ?? ""
         guard dates.count >= 2 else {
             throw CustomerHealthError.input(file: config.inputDirectory,
-                message: "the exports hold too little history to train on: \(dates.count) observation date(s); training needs at least two, each with \(config.scoring.windowDays) days of history before it and \(churn.horizonDays) days after it")
+                message: "the exports hold too little history\(upTo) to train on: \(dates.count) observation date(s); training needs at least two, each with \(config.scoring.windowDays) days of history before it and \(churn.horizonDays) days after it")
         }
         let table = builder.build(dates: dates, threads: threads)
         let heldOut = min(churn.validationDates, dates.count - 1)
@@ -41,7 +79,7 @@ extension PipelineRunner {
         var warnings: [String] = []
         let customers = Set(table.rowIDs).count
         if table.positives < churn.minPositives || train.positives == 0 || validation.positives == 0 {
-            let message = "too little to learn from: \(table.rowCount) rows of \(customers) customers over \(dates.count) observation dates hold \(table.positives) churn events (\(train.positives) for training, \(validation.positives) held out for validation); the pipeline asks for at least \(churn.minPositives) (churn.min_positives)"
+            let message = "too little to learn from\(upTo): \(table.rowCount) rows of \(customers) customers over \(dates.count) observation dates hold \(table.positives) churn events (\(train.positives) for training, \(validation.positives) held out for validation); the pipeline asks for at least \(churn.minPositives) (churn.min_positives)"
             if churn.onInsufficientData == .stop || train.positives == 0 || validation.positives == 0 {
                 throw CustomerHealthError.input(file: config.inputDirectory, message: message + ". Add history, or set churn.on_insufficient_data: warn to train anyway")
             }
@@ -51,12 +89,12 @@ extension PipelineRunner {
         if let exportTable {
             try TableExport.write(table, split: table.dates!.map { $0 >= firstValidation ? "validation" : "train" }, to: exportTable)
         }
-        var parameters = ChurnTrainingParameters()
-        parameters.seed = churn.seed
-        let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: parameters)
+        let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: churn.training)
         let metadata: JSONValue = .object([
             ("trained_on", .string(config.inputDirectory)),
             ("pipeline_sha256", .string(config.sha256)),
+            ("data_through", .string(dataThrough.description)),
+            ("training_fingerprint", .string(ChurnModelFile.hash(churn.trainingFingerprint(windowDays: config.scoring.windowDays)))),
             ("horizon_days", .int(churn.horizonDays)),
             ("churn_definition", .string(churn.inactivityDays.map { "no activity for \($0) days" } ?? "accounts.churned_at")),
             ("observation_dates", .array(dates.map { .string($0.description) })),
@@ -64,21 +102,8 @@ extension PipelineRunner {
             ("seed", .int(Int(churn.seed))),
             ("report", report.json()),
         ])
-        let file = ChurnModelFile(ensemble: ensemble, metadata: metadata)
-        let text = file.serialized()
-        try PipelineRunner.writeAtomically(text, to: modelPath)
-        let reportPath = (modelPath as NSString).deletingPathExtension + ".report.json"
-        var reportJSON = report.json()
-        if case .object(var members) = reportJSON {
-            members.insert(("model_sha256", .string(file.contentHash)), at: 0)
-            members.insert(("observation_dates", .array(dates.map { .string($0.description) })), at: 1)
-            members.insert(("validation_dates", .array(validationDates.map { .string($0.description) })), at: 2)
-            if !warnings.isEmpty { members.append(("warnings", .array(warnings.map { .string($0) }))) }
-            reportJSON = .object(members)
-        }
-        try PipelineRunner.writeAtomically(reportJSON.serialized(pretty: true) + "\n", to: reportPath)
-        return TrainOutcome(modelPath: modelPath, reportPath: reportPath, report: report, observationDates: dates,
-            validationDates: validationDates, modelBytes: text.utf8.count, warnings: warnings)
+        return TrainedModel(file: ChurnModelFile(ensemble: ensemble, metadata: metadata), report: report, dataThrough: dataThrough,
+            observationDates: dates, validationDates: validationDates, warnings: warnings)
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
@@ -96,27 +121,9 @@ extension PipelineRunner {
         }
     }
 
-    /// The churn model the pipeline names, checked; trains one first when the
-    /// pipeline says so. Nil when the pipeline has no model (or says skip).
-    func churnModel(data: IngestResult?) throws -> ChurnModelFile? {
-        let churn = config.churn
-        guard let path = churn.modelPath else { return nil }
-        if !FileManager.default.fileExists(atPath: path) {
-            switch churn.ifMissing {
-            case .skip:
-                logger.warning("no churn model at \(path); scoring without churn probabilities (churn.if_missing: skip)")
-                return nil
-            case .stop:
-                throw CustomerHealthError.input(file: path,
-                    message: "no churn model here yet. Train one with:  customer-health train \(config.file)  (or set churn.if_missing: train to train before the first run)")
-            case .train:
-                guard let data else {
-                    throw CustomerHealthError.input(file: path, message: "no churn model here yet. Train one with:  customer-health train \(config.file)")
-                }
-                logger.info("no churn model at \(path) yet; training one from the exports (churn.if_missing: train)")
-                _ = try train(data: data, exportTable: nil)
-            }
-        }
+    /// Reads a model file and checks it fits this pipeline; every failure
+    /// stops the run with a message (a model is never applied silently).
+    func loadChurnModel(path: String, retrainHint: String) throws -> ChurnModelFile {
         let file: ChurnModelFile
         do {
             file = try ChurnModelFile.load(path: path)
@@ -125,9 +132,145 @@ extension PipelineRunner {
         }
         guard file.ensemble.featureNames == ChurnFeatures.names else {
             throw CustomerHealthError.input(file: path,
-                message: "the model's features (\(file.ensemble.featureNames.joined(separator: ", "))) do not match this customer-health's (\(ChurnFeatures.names.joined(separator: ", "))); train a new model with: customer-health train \(config.file)")
+                message: "the model's features (\(file.ensemble.featureNames.joined(separator: ", "))) do not match this customer-health's (\(ChurnFeatures.names.joined(separator: ", "))); \(retrainHint)")
         }
         return file
+    }
+}
+
+/// Chooses the churn model for each as-of day so that no output of a day
+/// depends on data after it, which is what a nightly run on that day could
+/// have had:
+/// - the pipeline's model file, when it saw no data after the day (its
+///   `data_through` is on or before it): the nightly case;
+/// - otherwise a point-in-time model, trained only on data up to the
+///   retraining date that serves the day (`churn.retrain_every`), kept in
+///   `churn.history_models` and reused while the training settings are the same.
+/// `run --as-of` and `replay` go through the same choice, so their folders match.
+final class ChurnModelChooser {
+    private let runner: PipelineRunner
+    private let data: IngestResult?
+    private enum MainState { case unknown, absent, skipped, loaded(ChurnModelFile, dataThrough: CalendarDay?) }
+    private var main = MainState.unknown
+    private var pointInTime: [CalendarDay: (ChurnModelFile?, [(String, JSONValue)])] = [:]
+
+    /// `data` nil (rescore): point-in-time models can only be read, not trained.
+    init(runner: PipelineRunner, data: IngestResult?) {
+        self.runner = runner
+        self.data = data
+    }
+
+    private var churn: ChurnSettings { runner.config.churn }
+
+    /// The model for `asOf`, nil for none, and what manifest.json says of it.
+    func model(asOf: CalendarDay) throws -> (ChurnModelFile?, manifest: [(String, JSONValue)]) {
+        guard let path = churn.modelPath else { return (nil, []) }
+        let config = runner.config
+        if case .unknown = main {
+            if FileManager.default.fileExists(atPath: path) {
+                let file = try runner.loadChurnModel(path: path, retrainHint: "train a new model with: customer-health train \(config.file)")
+                main = .loaded(file, dataThrough: ChurnModelChooser.dataThrough(file))
+            } else {
+                switch churn.ifMissing {
+                case .skip:
+                    runner.logger.warning("no churn model at \(path); scoring without churn probabilities (churn.if_missing: skip)")
+                    main = .skipped
+                case .stop:
+                    throw CustomerHealthError.input(file: path,
+                        message: "no churn model here yet. Train one with:  customer-health train \(config.file)  (or set churn.if_missing: train to train before the first run)")
+                case .train:
+                    guard data != nil else {
+                        throw CustomerHealthError.input(file: path, message: "no churn model here yet. Train one with:  customer-health train \(config.file)")
+                    }
+                    main = .absent
+                }
+            }
+        }
+        switch main {
+        case .skipped: return (nil, [])
+        case .loaded(let file, let through) where through.map({ $0 <= asOf }) ?? true:
+            return (file, ChurnModelChooser.manifest(file: (path as NSString).lastPathComponent, model: file, through: through, pointInTime: false))
+        case .absent:
+            if let data, let latest = data.latestActivityDay, asOf >= latest {
+                runner.logger.info("no churn model at \(path) yet; training one from the exports (churn.if_missing: train)")
+                _ = try runner.train(data: data, exportTable: nil)
+                let file = try runner.loadChurnModel(path: path, retrainHint: "train a new model with: customer-health train \(config.file)")
+                main = .loaded(file, dataThrough: ChurnModelChooser.dataThrough(file))
+                return (file, ChurnModelChooser.manifest(file: (path as NSString).lastPathComponent, model: file, through: ChurnModelChooser.dataThrough(file), pointInTime: false))
+            }
+        default: break
+        }
+        let day = churn.retrainDate(onOrBefore: asOf)
+        if let cached = pointInTime[day] { return cached }
+        let chosen = try pointInTimeModel(through: day, asOf: asOf)
+        pointInTime[day] = chosen
+        return chosen
+    }
+
+    private func pointInTimeModel(through day: CalendarDay, asOf: CalendarDay) throws -> (ChurnModelFile?, [(String, JSONValue)]) {
+        let config = runner.config
+        guard let folder = churn.historyModelsFolder else { return (nil, []) }
+        let name = "through-\(day).json"
+        let path = (folder as NSString).appendingPathComponent(name)
+        let shown = "\((folder as NSString).lastPathComponent)/\(name)"
+        let fingerprint = ChurnModelFile.hash(churn.trainingFingerprint(windowDays: config.scoring.windowDays))
+        if FileManager.default.fileExists(atPath: path) {
+            let file = try runner.loadChurnModel(path: path, retrainHint: "delete \(folder) so that its models are trained again")
+            if case .object(let members) = file.metadata, members.contains(where: { $0.0 == "training_fingerprint" && $0.1 == .string(fingerprint) }) {
+                return (file, ChurnModelChooser.manifest(file: shown, model: file, through: ChurnModelChooser.dataThrough(file), pointInTime: true))
+            }
+            guard data != nil else {
+                throw CustomerHealthError.input(file: path, message: "this point-in-time model was trained under other churn settings than the pipeline's; run  customer-health run \(config.file) --as-of \(asOf)  to train it again")
+            }
+            runner.logger.info("\(path) was trained under other churn settings; training it again")
+        }
+        guard let data else {
+            throw CustomerHealthError.input(file: path,
+                message: "no point-in-time churn model for \(asOf) yet (the pipeline's model saw data after that day). Score that day with  customer-health run \(config.file) --as-of \(asOf), which trains it")
+        }
+        runner.logger.info("as of \(asOf): training a churn model on data up to \(day) only (churn.retrain_every), so that nothing after the day counts")
+        let trained: PipelineRunner.TrainedModel
+        do {
+            trained = try runner.trainModel(data: data, through: day, exportTable: nil)
+        } catch let error as CustomerHealthError {
+            guard case .input(_, let message) = error, churn.onInsufficientData == .warn else { throw error }
+            runner.logger.warning("as of \(asOf): no churn probabilities: \(message)")
+            return (nil, [("churn_model", .object([
+                ("file", .null), ("data_through", .string(day.description)), ("point_in_time", .bool(true)),
+                ("not_trained", .string(message)),
+            ]))])
+        }
+        try PipelineRunner.writeAtomically(trained.file.serialized(), to: path)
+        let file = try runner.loadChurnModel(path: path, retrainHint: "delete \(folder) so that its models are trained again")
+        return (file, ChurnModelChooser.manifest(file: shown, model: file, through: trained.dataThrough, pointInTime: true))
+    }
+
+    /// The last day of data a model was trained on (nil: unknown, e.g. a table model).
+    static func dataThrough(_ file: ChurnModelFile) -> CalendarDay? {
+        guard case .object(let members) = file.metadata else { return nil }
+        var lastObservation: CalendarDay? = nil
+        var horizon: Int? = nil
+        for (key, value) in members {
+            switch (key, value) {
+            case ("data_through", .string(let s)): return CalendarDay(s)
+            case ("observation_dates", .array(let dates)):
+                if case .string(let s)? = dates.last { lastObservation = CalendarDay(s) }
+            case ("horizon_days", .int(let h)): horizon = h
+            default: break
+            }
+        }
+        // Files from before data_through was recorded: the last label's day.
+        if let lastObservation, let horizon { return lastObservation.adding(days: horizon) }
+        return nil
+    }
+
+    static func manifest(file: String, model: ChurnModelFile, through: CalendarDay?, pointInTime: Bool) -> [(String, JSONValue)] {
+        [("churn_model", .object([
+            ("file", .string(file)),
+            ("sha256", .optionalString(model.loadedHash)),
+            ("data_through", .optionalString(through?.description)),
+            ("point_in_time", .bool(pointInTime)),
+        ]))]
     }
 }
 

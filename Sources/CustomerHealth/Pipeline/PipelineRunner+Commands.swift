@@ -134,7 +134,7 @@ extension PipelineRunner {
         let publisher = RunPublisher(outputDirectory: outputDirectory)
         try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
         defer { publisher.unlock() }
-        let model = try churnModel(data: nil)
+        let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: asOf)
         let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
             model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         var files = render(snapshots: snaps, scores: scores, asOf: asOf)
@@ -149,7 +149,7 @@ extension PipelineRunner {
             ("sha256", .string(SHA256.hash(data: raw).map { String(format: "%02x", $0) }.joined())),
         ])
         let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), data: nil, scores: scores, atRisk: atRisk,
-            timings: [("total", seconds)], extra: [("rescored_from", source)] + modelManifest(model))
+            timings: [("total", seconds)], extra: [("rescored_from", source)] + modelManifest)
         files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
         files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
         files.sort { $0.0 < $1.0 }

@@ -154,10 +154,10 @@ public struct PipelineRunner: Sendable {
         let asOf = try asOfDay(for: data)
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
         try checkRejects(data, asOf: asOf, publisher: publisher)
-        let model = try churnModel(data: data)
+        let (model, modelManifest) = try ChurnModelChooser(runner: self, data: data).model(asOf: asOf)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
-        return try publishDay(data, asOf: asOf, model: model, publisher: publisher, started: started, startedAt: startedAt,
-            ingestSeconds: ingestSeconds, releaseSeriesAfterFeatures: true)
+        return try publishDay(data, asOf: asOf, model: model, modelManifest: modelManifest, publisher: publisher, started: started,
+            startedAt: startedAt, ingestSeconds: ingestSeconds, releaseSeriesAfterFeatures: true)
     }
 
     /// Replays history: one complete output folder per as-of date, from one
@@ -175,15 +175,18 @@ public struct PipelineRunner: Sendable {
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates")
         try checkRejects(data, asOf: to, publisher: publisher)
         _ = started
-        let model = try churnModel(data: data)
+        let chooser = ChurnModelChooser(runner: self, data: data)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         return try dates.map { day in
-            try publishDay(data, asOf: day, model: model, publisher: publisher, started: ContinuousClock.now, startedAt: Date(), ingestSeconds: ingestSeconds)
+            let (model, modelManifest) = try chooser.model(asOf: day)
+            return try publishDay(data, asOf: day, model: model, modelManifest: modelManifest, publisher: publisher, started: ContinuousClock.now,
+                startedAt: Date(), ingestSeconds: ingestSeconds)
         }
     }
 
     /// Scores one as-of day from ingested data and publishes its folder.
-    func publishDay(_ data: IngestResult, asOf: CalendarDay, model: ChurnModelFile?, publisher: RunPublisher, started: ContinuousClock.Instant,
+    func publishDay(_ data: IngestResult, asOf: CalendarDay, model: ChurnModelFile?, modelManifest: [(String, JSONValue)],
+                    publisher: RunPublisher, started: ContinuousClock.Instant,
                     startedAt: Date, ingestSeconds: Double, releaseSeriesAfterFeatures: Bool = false) throws -> RunSummary {
         var t = ContinuousClock.now
         let snaps = snapshots(data, asOf: asOf)
@@ -218,7 +221,7 @@ public struct PipelineRunner: Sendable {
         let atRiskCount = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
-        let extra = modelManifest(model)
+        let extra = modelManifest
         let renderStart = t
         var totalSeconds = 0.0
         files.append(("manifest.json", .stream { w in
@@ -238,14 +241,6 @@ public struct PipelineRunner: Sendable {
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: data.rowsRead,
             rowsRejected: data.rowsRejected, rowsUnknownCustomer: data.rowsUnknownCustomer, files: data.files.count,
             seconds: totalSeconds)
-    }
-
-    func modelManifest(_ model: ChurnModelFile?) -> [(String, JSONValue)] {
-        guard let model, let path = config.churn.modelPath else { return [] }
-        return [("churn_model", .object([
-            ("file", .string((path as NSString).lastPathComponent)),
-            ("sha256", .optionalString(model.loadedHash)),
-        ]))]
     }
 
     /// Stops the run, before anything is published, when too many rows were rejected.

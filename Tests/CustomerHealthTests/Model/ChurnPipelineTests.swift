@@ -132,4 +132,95 @@ final class ChurnPipelineTests: XCTestCase {
         XCTAssertTrue(corrupt.stderr.contains("truncated or corrupt"), corrupt.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: file("out-refuse/latest")))
     }
+
+    /// A past day is never scored with a model that saw data after it: it
+    /// gets a point-in-time model trained only on data up to its retraining
+    /// date, so late churn and late events leave every output of the day as
+    /// it was, even after the pipeline's own model has learned from them.
+    func testPastDaysUseModelsThatSawNothingAfterThem() throws {
+        let fm = FileManager.default
+        let exports = Self.folder.appendingPathComponent("leak-exports")
+        try? fm.removeItem(at: exports)
+        try fm.copyItem(at: Self.folder.appendingPathComponent("data/exports"), to: exports)
+        let p = try pipeline("leak", churn: """
+              model: models/leak.json
+              if_missing: train
+              min_positives: 10
+              on_insufficient_data: warn
+              validation_dates: 1
+              retrain_every: 1m
+            """)
+        try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "input: data/exports", with: "input: leak-exports")
+            .write(toFile: p, atomically: true, encoding: .utf8)
+        let day = "2026-10-20"
+        let compared = ["scores.jsonl", "kpis.json", "at-risk.json", "at-risk.csv", "features.jsonl"]
+        func outputs(_ name: String) throws -> [String: Data] {
+            let r = try CLI.run(["run", p, "--quiet", "--as-of", day, "--output", file(name)])
+            XCTAssertEqual(r.status, 0, r.transcript)
+            var out: [String: Data] = [:]
+            for n in compared + ["manifest.json"] { out[n] = try Data(contentsOf: URL(fileURLWithPath: file("\(name)/\(day)/\(n)"))) }
+            return out
+        }
+        func churnModel(_ manifest: Data?) throws -> [String: Any] {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: XCTUnwrap(manifest)) as? [String: Any])
+            return try XCTUnwrap(object["churn_model"] as? [String: Any])
+        }
+        let before = try outputs("leak-before")
+        let model = try churnModel(before["manifest.json"])
+        XCTAssertEqual(model["point_in_time"] as? Bool, true)
+        XCTAssertEqual(model["data_through"] as? String, "2026-10-01", "1m retrains on month starts")
+        XCTAssertEqual(model["file"] as? String, "leak.history/through-2026-10-01.json")
+        XCTAssertTrue(String(decoding: try XCTUnwrap(before["scores.jsonl"]), as: UTF8.self).contains("\"churn_probability\""))
+        XCTAssertFalse(fm.fileExists(atPath: file("models/leak.json")), "a past day alone does not need the pipeline's model")
+        XCTAssertEqual(try CLI.run(["train", p, "--quiet"]).status, 0)
+        let mainBefore = try Data(contentsOf: URL(fileURLWithPath: file("models/leak.json")))
+
+        // Plant the future: a later accounts snapshot in which 150 customers
+        // churn after the day, and a burst of activity after it.
+        let accounts = try SyntheticGenTestSupport.gunzip(exports.appendingPathComponent("accounts.csv.gz"))
+        var lines = accounts.split(separator: "\n").map(String.init)
+        var churned = 0
+        for i in 1..<lines.count where churned < 150 {
+            var fields = lines[i].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 11, fields[5].isEmpty, fields[4] < "2026-06-01" else { continue }
+            fields[5] = "2026-11-0\(1 + churned % 9)"
+            lines[i] = fields.joined(separator: ",")
+            churned += 1
+        }
+        XCTAssertEqual(churned, 150)
+        try (lines.joined(separator: "\n") + "\n").write(to: exports.appendingPathComponent("accounts2.csv"), atomically: true, encoding: .utf8)
+        var activity = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
+        for i in 1...300 { activity += "cust_\(String(format: "%06d", i)),late-\(i),2026-10-2\(1 + i % 9)T10:00:00Z,login,,60\n" }
+        try activity.write(to: exports.appendingPathComponent("activity-late.csv"), atomically: true, encoding: .utf8)
+
+        XCTAssertEqual(try CLI.run(["train", p, "--quiet"]).status, 0)
+        let mainAfter = try Data(contentsOf: URL(fileURLWithPath: file("models/leak.json")))
+        XCTAssertNotEqual(mainAfter, mainBefore, "the planted data reached the pipeline's model")
+        // Train the day's model again from the planted data, not from the cache.
+        try fm.removeItem(atPath: file("models/leak.history"))
+        let after = try outputs("leak-after")
+        for name in compared { XCTAssertEqual(after[name], before[name], "\(name) of \(day) changed after planting later data") }
+        XCTAssertEqual(try churnModel(after["manifest.json"])["sha256"] as? String, model["sha256"] as? String)
+
+        // The newest day uses the pipeline's model.
+        let latest = try CLI.run(["run", p, "--quiet", "--output", file("leak-latest")])
+        XCTAssertEqual(latest.status, 0, latest.transcript)
+        let newest = try churnModel(try Data(contentsOf: URL(fileURLWithPath: file("leak-latest/latest/manifest.json"))))
+        XCTAssertEqual(newest["point_in_time"] as? Bool, false)
+        XCTAssertEqual(newest["file"] as? String, "leak.json")
+    }
+
+    func testRetrainingDatesAreFixedInTheCalendar() {
+        var s = ChurnSettings()
+        s.retrainEvery = .months(1)
+        XCTAssertEqual(s.retrainDate(onOrBefore: CalendarDay("2026-10-20")!), CalendarDay("2026-10-01"))
+        XCTAssertEqual(s.retrainDate(onOrBefore: CalendarDay("2026-10-01")!), CalendarDay("2026-10-01"))
+        s.retrainEvery = .months(3)
+        XCTAssertEqual(s.retrainDate(onOrBefore: CalendarDay("2026-12-31")!), CalendarDay("2026-10-01"))
+        XCTAssertEqual(s.retrainDate(onOrBefore: CalendarDay("2026-02-10")!), CalendarDay("2026-01-01"))
+        s.retrainEvery = .days(7)
+        let d = s.retrainDate(onOrBefore: CalendarDay("2026-10-20")!)
+        XCTAssertEqual(Int(d.number) % 7, 0)
+        XCTAssertTrue(d <= CalendarDay("2026-10-20")! && d > CalendarDay("2026-10-13")!)
+    }
 }

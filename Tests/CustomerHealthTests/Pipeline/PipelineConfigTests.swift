@@ -110,4 +110,38 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertEqual(missing.status, 2, missing.transcript)
         XCTAssertTrue(missing.stderr.contains("nope.yaml"), missing.stderr)
     }
+
+    func testChurnHyperparametersAndRetrainingAreSettings() throws {
+        let c = try parse("""
+            input: exports
+            churn:
+              model: models/m.json
+              retrain_every: 3m
+              gradient_boosting: {learning_rate: 0.1, max_rounds: 50, max_depth: 3, l2: 2, row_subsample: 1, early_stopping_rounds: 5}
+              random_forest: {trees: 20, max_depth: 6, features_per_split: 4}
+              logistic_regression: {l2: 0.5}
+              seed: 7
+            """)
+        let t = c.churn.training
+        XCTAssertEqual(t.gradientBoosting.learningRate, 0.1)
+        XCTAssertEqual(t.gradientBoosting.maxRounds, 50)
+        XCTAssertEqual(t.gradientBoosting.maxDepth, 3)
+        XCTAssertEqual(t.gradientBoosting.lambda, 2)
+        XCTAssertEqual(t.gradientBoosting.rowSubsample, 1)
+        XCTAssertEqual(t.gradientBoosting.earlyStoppingRounds, 5)
+        XCTAssertEqual(t.gradientBoosting.minLeafRows, GradientBoostingParameters().minLeafRows, "left out: the default")
+        XCTAssertEqual(t.randomForest.trees, 20)
+        XCTAssertEqual(t.randomForest.featuresPerSplit, 4)
+        XCTAssertEqual(t.logisticLambda, 0.5)
+        XCTAssertEqual(t.seed, 7)
+        XCTAssertEqual(c.churn.retrainEvery, .months(3))
+        XCTAssertEqual(c.churn.historyModelsFolder, "/base/models/m.history")
+        // Another setting gives another fingerprint, so cached point-in-time models are retrained.
+        var other = c.churn
+        other.training.gradientBoosting.maxDepth = 4
+        XCTAssertNotEqual(other.trainingFingerprint(windowDays: 30), c.churn.trainingFingerprint(windowDays: 30))
+        assertError("input: x\nchurn:\n  gradient_boosting: {max_depht: 3}\n", contains: ["churn.gradient_boosting", "max_depht"])
+        assertError("input: x\nchurn:\n  random_forest: {trees: 0}\n", contains: ["trees"])
+        assertError("input: x\nchurn:\n  retrain_every: weekly\n", contains: ["retrain_every", "weekly"])
+    }
 }
