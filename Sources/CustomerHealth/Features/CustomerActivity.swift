@@ -56,6 +56,21 @@ struct CustomerActivity: Sendable {
         return n
     }
 
+    /// Events on days in [from, to] (the counted kinds, plus one per login
+    /// day), each weighted by `weights[to - day]`: recent use counts more.
+    func weightedEvents(from: Int, to: Int, weights: [Double]) -> Double {
+        guard from <= to, to >= 0 else { return 0 }
+        var s = 0.0
+        let words = counts.words
+        if !words.isEmpty {
+            let lo = sortedLowerBound(words, UInt32(max(0, from)) << 16)
+            let hi = sortedLowerBound(words, UInt32(to + 1) << 16)
+            if lo < hi { for i in lo..<hi { s += weights[to - Int(words[i] >> 16)] * Double(words[i] & 0x1FFF) } }
+        }
+        for d in logins.days(from: from, to: to) { s += weights[to - Int(d)] }
+        return s
+    }
+
     /// (name, day) pairs of a kind in [from, to]: user-days for daily active users.
     func namePairs(_ kind: NameKind, from: Int, to: Int) -> Int {
         var n = 0

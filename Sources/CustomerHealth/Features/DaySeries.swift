@@ -69,6 +69,14 @@ struct DaySet: Sendable {
 
     func contains(_ day: Int) -> Bool { count(from: day, to: day) > 0 }
 
+    /// The days in [from, to].
+    func days(from: Int, to: Int) -> ArraySlice<DayIndex> {
+        guard from <= to, !days.isEmpty else { return [] }
+        let lo = DaySet.lowerBound(days, DayIndex(clamping: max(0, from)))
+        let hi = to + 1 > Int(DayIndex.max) ? days.count : DaySet.lowerBound(days, DayIndex(clamping: to + 1))
+        return days[lo..<max(lo, hi)]
+    }
+
     /// The latest day on or before `day`.
     func last(onOrBefore day: Int) -> Int? {
         guard day >= 0 else { return nil }

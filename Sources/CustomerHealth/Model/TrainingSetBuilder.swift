@@ -92,7 +92,9 @@ public struct TrainingSetBuilder: Sendable {
                     guard data.accounts[c].subscriptionStart <= d else { continue }
                     let state = churnState(customer: c, on: d)
                     if state.churned { continue }
-                    box.value[c] = (ChurnFeatures.vector(calculator.features(customer: c, asOf: d), account: data.accounts[c]), state.label ? 1 : 0)
+                    let account = data.accounts[c]
+                    let x = ChurnFeatures.inputs(calculator.features(customer: c, asOf: d), account: account, calculator: calculator, customer: c, asOf: d)
+                    box.value[c] = (x, state.label ? 1 : 0)
                 }
             }
             for c in 0..<n {

@@ -154,7 +154,7 @@ public enum OutputRenderers {
 
     public static func featureLine(_ s: CustomerSnapshot, asOf: CalendarDay) -> JSONValue {
         let a = s.account
-        return .object([
+        var members: [(String, JSONValue)] = [
             ("customer_id", .string(a.customerID)),
             ("as_of", .string(asOf.description)),
             ("active", .bool(s.active)),
@@ -173,7 +173,11 @@ public enum OutputRenderers {
             ])),
             ("features", s.features?.json() ?? .null),
             ("previous_features", s.previous?.json() ?? .null),
-        ])
+        ]
+        if let x = s.modelInputs {
+            members.append(("model_inputs", .object(zip(ChurnFeatures.names, x).map { ($0, $1.isNaN ? .null : .double($1)) })))
+        }
+        return .object(members)
     }
 
     public static func featuresJSONL(_ snapshots: [CustomerSnapshot], asOf: CalendarDay) -> String {

@@ -130,9 +130,16 @@ extension PipelineRunner {
         } catch {
             throw CustomerHealthError.input(file: path, message: error.description.replacingOccurrences(of: "\(path): ", with: "") + ". Nothing was scored with it.")
         }
-        guard file.ensemble.featureNames == ChurnFeatures.names else {
+        let theirs = file.ensemble.featureNames
+        guard theirs == ChurnFeatures.names else {
+            let missing = ChurnFeatures.names.filter { !theirs.contains($0) }
+            let unknown = theirs.filter { !ChurnFeatures.names.contains($0) }
+            var difference: [String] = []
+            if !unknown.isEmpty { difference.append("it reads \(unknown.joined(separator: ", ")), which this customer-health does not compute") }
+            if !missing.isEmpty { difference.append("it lacks \(missing.joined(separator: ", "))") }
+            if difference.isEmpty { difference.append("its features are in another order") }
             throw CustomerHealthError.input(file: path,
-                message: "the model's features (\(file.ensemble.featureNames.joined(separator: ", "))) do not match this customer-health's (\(ChurnFeatures.names.joined(separator: ", "))); \(retrainHint)")
+                message: "the model's \(theirs.count) features do not match the \(ChurnFeatures.names.count) this customer-health computes: \(difference.joined(separator: "; ")); \(retrainHint)")
         }
         return file
     }

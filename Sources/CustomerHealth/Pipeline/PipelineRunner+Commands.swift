@@ -86,6 +86,7 @@ extension PipelineRunner {
         var account: Account
         var features: Features?
         var previous_features: Features?
+        var model_inputs: [String: Double?]?
     }
 
     /// Reads features.jsonl back into snapshots.
@@ -116,8 +117,12 @@ extension PipelineRunner {
                 customerID: record.customer_id, name: a.name, plan: a.plan, mrr: a.mrr, subscriptionStart: start,
                 churnedAt: a.churned_at.flatMap(CalendarDay.init), seats: a.seats, featuresAvailable: a.features_available,
                 trainingModules: a.training_modules, acquisitionCost: a.acquisition_cost, nps: a.nps)
+            // Model inputs by name; a line without all of them has none.
+            let inputs = record.model_inputs.flatMap { m in
+                ChurnFeatures.names.allSatisfy { m[$0] != nil } ? ChurnFeatures.names.map { (m[$0] ?? nil) ?? .nan } : nil
+            }
             let snap = CustomerSnapshot(account: account, active: record.active, features: record.features?.vector,
-                previous: record.previous_features?.vector)
+                previous: record.previous_features?.vector, modelInputs: inputs)
             if snap.active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
             snapshots.append(snap)
         }
@@ -135,6 +140,10 @@ extension PipelineRunner {
         try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
         defer { publisher.unlock() }
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: asOf)
+        if model != nil, let missing = snaps.first(where: { $0.active && $0.modelInputs == nil }) {
+            throw CustomerHealthError.input(file: featuresPath,
+                message: "\(missing.account.customerID) has no model_inputs with every feature the churn model reads (\(ChurnFeatures.names.count)): these features were written without a churn model, or by another version. Run  customer-health run \(config.file) --as-of \(asOf)  instead")
+        }
         let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
             model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         var files = render(snapshots: snaps, scores: scores, asOf: asOf)

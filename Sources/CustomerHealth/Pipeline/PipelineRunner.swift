@@ -86,6 +86,7 @@ public struct PipelineRunner: Sendable {
         let existing = data.accounts.indices.filter { data.accounts[$0].subscriptionStart <= asOf }
         let count = existing.count
         let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
+        let modelInputs = config.churn.modelPath != nil
         let chunk = max(256, count / (threads * 8) + 1)
         let chunks = (count + chunk - 1) / chunk
         // Each slot is initialised exactly once, by one worker, in place: no second copy.
@@ -100,6 +101,9 @@ public struct PipelineRunner: Sendable {
                     if active {
                         snap.features = calculator.features(customer: c, asOf: asOf)
                         snap.previous = calculator.features(customer: c, asOf: trendDay)
+                        if modelInputs {
+                            snap.modelInputs = ChurnFeatures.inputs(snap.features!, account: account, calculator: calculator, customer: c, asOf: asOf)
+                        }
                     }
                     (box.value.baseAddress! + i).initialize(to: snap)
                 }
@@ -124,8 +128,7 @@ public struct PipelineRunner: Sendable {
                 let features = s.features ?? FeatureVector()
                 var probability: Double? = nil
                 var reasons: [ReasonCode] = []
-                if let model {
-                    let x = ChurnFeatures.vector(features, account: s.account)
+                if let model, let x = s.modelInputs {
                     let (bias, phi) = model.contributions(x)
                     probability = Metrics.sigmoid(bias + phi.reduce(0, +))
                     reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }

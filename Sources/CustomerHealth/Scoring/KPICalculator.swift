@@ -7,6 +7,17 @@ public struct CustomerSnapshot: Sendable {
     public var active: Bool
     public var features: FeatureVector?
     public var previous: FeatureVector?
+    /// The churn model's inputs (ChurnFeatures.names order), when the
+    /// pipeline has a churn model; features.jsonl keeps them for rescore.
+    public var modelInputs: [Double]? = nil
+
+    public init(account: AccountRecord, active: Bool, features: FeatureVector?, previous: FeatureVector?, modelInputs: [Double]? = nil) {
+        self.account = account
+        self.active = active
+        self.features = features
+        self.previous = previous
+        self.modelInputs = modelInputs
+    }
 }
 
 /// The portfolio KPIs of kpis.json (docs/scoring.md defines each).

@@ -72,6 +72,26 @@ final class ChurnPipelineTests: XCTestCase {
                            try Data(contentsOf: URL(fileURLWithPath: file("single/2026-10-08/\(name)"))), name)
         }
 
+        // Rescore reproduces the churn fields from features.jsonl's model_inputs,
+        // with the same point-in-time model for the past day.
+        for folder in ["out-main/latest", "single/2026-10-08"] {
+            let original = try Data(contentsOf: URL(fileURLWithPath: file("\(folder)/scores.jsonl")))
+            let rescoreOut = file("rescored-\(folder.replacingOccurrences(of: "/", with: "-"))")
+            let rescored = try CLI.run(["rescore", p, "--quiet", "--features", file("\(folder)/features.jsonl"), "--output", rescoreOut])
+            XCTAssertEqual(rescored.status, 0, rescored.transcript)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: rescoreOut + "/latest/scores.jsonl")), original, "\(folder): rescore changed scores.jsonl")
+        }
+        // Features written without the model's inputs cannot be rescored with a model.
+        let stripped = try String(contentsOfFile: file("single/2026-10-08/features.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { line -> String in
+                guard let r = line.range(of: ", \"model_inputs\":") else { return String(line) }
+                return String(line[..<r.lowerBound]) + "}"
+            }.joined(separator: "\n") + "\n"
+        try stripped.write(toFile: file("stripped-features.jsonl"), atomically: true, encoding: .utf8)
+        let refused = try CLI.run(["rescore", p, "--quiet", "--features", file("stripped-features.jsonl"), "--output", file("rescored-stripped")])
+        XCTAssertEqual(refused.status, 3, refused.transcript)
+        XCTAssertTrue(refused.stderr.contains("model_inputs"), refused.stderr)
+
         let backtest = try CLI.run(["backtest", p, "--predictions", file("single/2026-10-08"), "--quiet"])
         XCTAssertEqual(backtest.status, 0, backtest.transcript)
         XCTAssertTrue(backtest.stdout.contains("roc_auc"), backtest.stdout)
