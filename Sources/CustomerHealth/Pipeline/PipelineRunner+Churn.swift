@@ -67,7 +67,9 @@ extension PipelineRunner {
             throw CustomerHealthError.input(file: config.inputDirectory,
                 message: "the exports hold too little history\(upTo) to train on: \(dates.count) observation date(s); training needs at least two, each with \(config.scoring.windowDays) days of history before it and \(churn.horizonDays) days after it")
         }
+        let buildStart = ContinuousClock.now
         let table = builder.build(dates: dates, threads: threads)
+        logger.info("training table: \(table.rowCount) rows over \(dates.count) observation dates, built in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s")
         let heldOut = min(churn.validationDates, dates.count - 1)
         let validationDates = Array(dates.suffix(heldOut))
         let firstValidation = validationDates.first!
