@@ -78,6 +78,17 @@ struct CustomerActivity: Sendable {
         return n
     }
 
+    /// Days in [from, to] on which any user was active.
+    func activeDayCount(from: Int, to: Int) -> Int {
+        var n = 0
+        var last = -1
+        for i in nameDayRange(from: from, to: to) where names.kind(Int(nameDays[i] & 0xFFFF)) == .user {
+            let d = Int(nameDays[i] >> 16)
+            if d != last { n += 1; last = d }
+        }
+        return n
+    }
+
     /// Days on which any user was active (the inactivity churn definition).
     func activeDays() -> [Int] {
         var out: [Int] = []

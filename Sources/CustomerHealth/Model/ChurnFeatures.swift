@@ -14,7 +14,8 @@ public enum ChurnFeatures {
         // the recent level, the customer's own baseline and their ratio
         // say more than one 30-day count.
         "events_per_seat_decayed_14d", "events_per_seat_decayed_30d", "events_per_seat_365d", "events_recent_vs_365d",
-        "cost_savings_365d_per_seat", "users_14d_per_seat", "feature_adoption_90d", "feature_use_share_30d",
+        "savings_per_record_365d_per_seat", "users_14d_per_seat", "feature_adoption_90d", "feature_use_share_30d",
+        "active_days_share_90d",
     ]
 
     /// Decay weights 0.5^(age / half-life) for ages 0...365 days.
@@ -50,13 +51,18 @@ public enum ChurnFeatures {
         x.append(meanDaily(decay30, span: 240) / seats)
         x.append(baseline / seats)
         x.append(baseline > 0 ? recent / baseline : .nan)
-        x.append(Double(agg.savings.total(from: t - 364, to: t)) / 10_000 / seats)
+        // The amount of a saving says how well the product works for the
+        // customer; how many were recorded says more about bookkeeping.
+        let savingsRecords = agg.savings.count(from: t - 364, to: t)
+        x.append(savingsRecords > 0 ? Double(agg.savings.total(from: t - 364, to: t)) / 10_000 / Double(savingsRecords) / seats : .nan)
         x.append(Double(agg.distinctNames(.user, from: t - 13, to: t)) / seats)
         x.append(min(1, Double(agg.distinctNames(.feature, from: t - 89, to: t)) / Double(max(1, account.featuresAvailable))))
         let featureUse30 = agg.counts.count(.featureUse, from: t - 29, to: t)
         var events30 = agg.logins.count(from: t - 29, to: t)
         for kind in EventCounts.Kind.allCases { events30 += agg.counts.count(kind, from: t - 29, to: t) }
         x.append(events30 > 0 ? Double(featureUse30) / Double(events30) : .nan)
+        let from90 = max(start, t - 89)
+        x.append(from90 <= t ? Double(agg.activeDayCount(from: from90, to: t)) / Double(t - from90 + 1) : .nan)
         return x
     }
 
