@@ -39,9 +39,6 @@ public struct ChurnSettings: Sendable, Equatable {
         s.horizonDays = try node.int("horizon_days", default: 30, range: 1...3650)
         let every = try node.string("observe_every", default: "30d")
         guard let step = ReplayStep(every) else { throw node.failure("expected a step such as 30d or 1m (month ends), found \"\(every)\"", key: "observe_every") }
-        if case .months(let n) = step, n != 1 {
-            throw node.failure("months step must be 1m (every month end), found \"\(every)\"", key: "observe_every")
-        }
         s.observeEvery = step
         if node.has("inactivity_days") { s.inactivityDays = try node.int("inactivity_days", default: 0, range: 1...3650) }
         s.validationDates = try node.int("validation_dates", default: 2, range: 1...1000)

@@ -31,8 +31,8 @@ public struct TrainingSetBuilder: Sendable {
             var d = last
             while d >= first { out.append(d); d = d.adding(days: -n) }
             return out.reversed()
-        case .months:
-            // Month ends between first and last.
+        case .months(let n):
+            // Every nth month end between first and last, counted back from the latest.
             var out: [CalendarDay] = []
             var c = first.components
             while true {
@@ -41,7 +41,7 @@ public struct TrainingSetBuilder: Sendable {
                 if end >= first { out.append(end) }
                 c = c.month == 12 ? (c.year + 1, 1, 1) : (c.year, c.month + 1, 1)
             }
-            return out
+            return out.reversed().enumerated().filter { $0.offset % n == 0 }.map(\.element).reversed()
         }
     }
 

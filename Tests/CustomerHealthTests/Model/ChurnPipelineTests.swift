@@ -243,4 +243,24 @@ final class ChurnPipelineTests: XCTestCase {
         XCTAssertEqual(Int(d.number) % 7, 0)
         XCTAssertTrue(d <= CalendarDay("2026-10-20")! && d > CalendarDay("2026-10-13")!)
     }
+
+    /// Month-end observation dates, every month or every nth, counted back
+    /// from the latest month end with a full horizon after it.
+    func testMonthEndObservationDates() throws {
+        for (step, expected) in [("1m", ["2026-06-30", "2026-07-31", "2026-08-31", "2026-09-30"]), ("2m", ["2026-07-31", "2026-09-30"])] {
+            let p = try pipeline("months-\(step)", churn: """
+                  model: models/months-\(step).json
+                  observe_every: \(step)
+                  min_positives: 5
+                  on_insufficient_data: warn
+                  validation_dates: 1
+                """)
+            let table = file("months-\(step).csv")
+            let r = try CLI.run(["train", p, "--quiet", "--export-table", table])
+            XCTAssertEqual(r.status, 0, r.transcript)
+            let dates = Set(try String(contentsOfFile: table, encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { String($0.split(separator: ",", omittingEmptySubsequences: false)[1]) })
+            XCTAssertEqual(dates.sorted(), expected, step)
+        }
+    }
 }
