@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// One input file matched by an export's globs.
-public struct InputFile: Sendable {
+public struct InputFile: Sendable, Equatable {
     public var kind: ExportKind
     public var path: String
     public var name: String
