@@ -183,6 +183,10 @@ final class CSVRecordReader {
         currentLine = UnsafeRawBufferPointer(start: nil, count: 0)
     }
 
+    /// Where a record that spans lines and is not closed yet began (watch
+    /// mode stops reading there and takes it whole on the next look).
+    var openRecordStart: (line: Int, offset: Int)? { pendingLines.first.map { ($0.line - 1, $0.offset) } }
+
     private var recordOpenInsideQuotes: Bool { parser.pointee.pstate != 0 || parser.pointee.entry_pos > 0 }
 
     private func isBlankRemainder(_ line: UnsafeRawBufferPointer) -> Bool {

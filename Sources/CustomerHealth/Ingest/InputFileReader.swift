@@ -112,6 +112,26 @@ final class InputFileReader {
     private var progressBytes = 0
     private var progressRows = 0
 
+    /// Watch mode: a plain file read on from where an earlier read stopped.
+    /// The header comes from the file's first line; rows start at `offset`,
+    /// which follows `linesBefore` lines.
+    struct Resume: Sendable, Equatable {
+        var offset: Int
+        var linesBefore: Int
+        /// The read stopped inside a line already rejected as too long: skip to its end.
+        var insideRejectedLine = false
+    }
+    var resume: Resume? = nil
+    /// Watch mode: stop at the end of the last complete line (or record): a
+    /// line without its newline, or a quoted field still open, is being
+    /// written and is left for the next read.
+    var wholeRecordsOnly = false
+    /// Watch mode: read a plain file only up to this byte (where an earlier
+    /// read stopped), as when the state is rebuilt after a restart.
+    var stopAt: Int? = nil
+    /// After read(): where the rows taken end, for the next resume.
+    private(set) var consumed = Resume(offset: 0, linesBefore: 0)
+
     /// Reads the whole file. Row problems become rejects; problems with the
     /// file itself (missing, unreadable, corrupt gzip, bad header) throw.
     func read() throws -> FileReport {
@@ -130,8 +150,20 @@ final class InputFileReader {
                 self.reject(line: line, offset: offset, column: nil, code: code, message: message, raw: raw)
             }
         }
+        if let resume, resume.offset > 0 {
+            guard !compressed else {
+                throw CustomerHealthError.input(file: name, message: "a gzip file is read whole, not resumed at byte \(resume.offset)")
+            }
+            if format == .csv { try readHeaderLine(fd: fd) } else { sawFirstBytes = true }
+            guard lseek(fd, off_t(resume.offset), SEEK_SET) == off_t(resume.offset) else {
+                throw CustomerHealthError.input(file: name, message: "cannot seek to byte \(resume.offset): \(String(cString: strerror(errno)))")
+            }
+            lineNumber = resume.linesBefore
+            streamOffset = resume.offset
+            skippingOverlongLine = resume.insideRejectedLine
+        }
         let decoded: (size: Int, sha256: String)
-        if pipelined {
+        if pipelined && stopAt == nil {
             let pipe = BlockPipe(capacity: 8)
             let producer = BlockProducer(fd: fd, name: name, compressed: compressed, pipe: pipe)
             let thread = Thread { producer.run() }
@@ -153,13 +185,22 @@ final class InputFileReader {
             }
             decoded = result!
         } else {
-            decoded = try InputFileReader.decode(fd: fd, name: name, compressed: compressed) { block in
+            let limit = stopAt.map { $0 - (resume?.offset ?? 0) }
+            decoded = try InputFileReader.decode(fd: fd, name: name, compressed: compressed, limit: limit) { block in
                 try self.consume(block)
                 if let fatal = self.fatal { throw fatal }
             }
         }
-        report.size = decoded.size
-        report.sha256 = decoded.sha256
+        let start = resume?.offset ?? 0
+        report.size = start + decoded.size
+        // A resumed read hashed only the bytes after `start`: no file hash to report.
+        report.sha256 = start > 0 ? "" : decoded.sha256
+        if wholeRecordsOnly {
+            try endOfWholeRecords()
+            if let fatal { throw fatal }
+            handler.finish()
+            return report
+        }
         if !compressed && decoded.size == 0 && format == .csv {
             throw CustomerHealthError.input(file: name, message: "the file is empty (0 bytes): expected a header row")
         }
@@ -172,7 +213,8 @@ final class InputFileReader {
 
     /// read(2) in 1 MiB blocks, SHA-256 of the stored bytes, gzip members
     /// inflated in turn; `sink` gets the decompressed bytes.
-    static func decode(fd: Int32, name: String, compressed: Bool, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> (size: Int, sha256: String) {
+    static func decode(fd: Int32, name: String, compressed: Bool, limit: Int? = nil,
+                       sink: (UnsafeRawBufferPointer) throws -> Void) throws -> (size: Int, sha256: String) {
         var hasher = SHA256()
         let blockSize = 1 << 20
         let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16)
@@ -181,7 +223,9 @@ final class InputFileReader {
         defer { inflater?.close() }
         var size = 0
         while true {
-            let n = Glibc.read(fd, block.baseAddress, blockSize)
+            let want = limit.map { min(blockSize, $0 - size) } ?? blockSize
+            if want <= 0 { break }
+            let n = Glibc.read(fd, block.baseAddress, want)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw CustomerHealthError.input(file: name, message: "read failed at byte \(size): \(String(cString: strerror(errno)))")
@@ -299,6 +343,41 @@ final class InputFileReader {
         case .csv: try csv!.feed(line: bytes, number: lineNumber, offset: offset)
         case .jsonl: jsonLine(bytes, number: lineNumber, offset: offset)
         }
+    }
+
+    /// Reads the first line of the file (the header) and parses it.
+    private func readHeaderLine(fd: Int32) throws {
+        var bytes: [UInt8] = []
+        var block = [UInt8](repeating: 0, count: 64 << 10)
+        while !bytes.contains(0x0A) {
+            let n = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            bytes += block[0..<n]
+            if bytes.count > maxRowBytes { break }
+        }
+        guard let end = bytes.firstIndex(of: 0x0A) else {
+            throw CustomerHealthError.input(file: name, message: "has no complete header line to resume after")
+        }
+        try bytes[...end].withUnsafeBytes { try consume($0) }
+        if let fatal { throw fatal }
+        guard headerSeen else {
+            throw CustomerHealthError.input(file: name, message: "the header line could not be read again to resume")
+        }
+    }
+
+    /// The end of what is there now, in watch mode: the complete lines and
+    /// records were taken; the rest is left for the next read.
+    private func endOfWholeRecords() throws {
+        carry.removeAll()
+        if format == .csv, let open = csv?.openRecordStart {
+            consumed = Resume(offset: open.offset, linesBefore: open.line)
+        } else {
+            consumed = Resume(offset: streamOffset, linesBefore: lineNumber)
+        }
+        if skippingOverlongLine { consumed = Resume(offset: streamOffset, linesBefore: lineNumber, insideRejectedLine: true) }
+        // No header yet (the first line is still being written): nothing taken.
+        if format == .csv && !headerSeen { consumed = Resume(offset: 0, linesBefore: 0) }
     }
 
     private func endOfInput() throws {
