@@ -56,6 +56,11 @@ struct CustomerActivity: Sendable {
         return n
     }
 
+    /// True when nothing was recorded for the customer.
+    var isEmpty: Bool {
+        logins.isEmpty && nameDays.isEmpty && counts.words.isEmpty && uptime.days.isEmpty && savings.isEmpty
+    }
+
     /// Events on days in [from, to] (the counted kinds, plus one per login
     /// day), each weighted by `weights[to - day]`: recent use counts more.
     func weightedEvents(from: Int, to: Int, weights: [Double]) -> Double {

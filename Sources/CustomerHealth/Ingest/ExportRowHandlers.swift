@@ -293,6 +293,15 @@ final class IngestAccumulator: @unchecked Sendable {
         }
     }
 
+    /// The customers with any row here, in index order (watch mode: whose
+    /// scores a batch of new rows can change).
+    func touchedCustomers() -> [Int] {
+        var touched = [Bool](repeating: false, count: customerCount)
+        for c in 0..<customerCount where !customers[c].isEmpty { touched[c] = true }
+        for v in tickets where v.customer >= 0 && Int(v.customer) < customerCount { touched[Int(v.customer)] = true }
+        return touched.indices.filter { touched[$0] }
+    }
+
     /// Adds another worker's totals, freeing them customer by customer so that
     /// peak memory stays near one full copy.
     func merge(_ other: IngestAccumulator) {

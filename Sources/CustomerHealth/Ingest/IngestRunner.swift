@@ -28,14 +28,16 @@ public final class IngestResult: @unchecked Sendable {
     let ticketOffsets: [Int]
     let ticketsOfCustomer: [Int32]
 
-    init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport]) {
+    /// `keepTickets`: leave the ticket versions in the accumulator (watch
+    /// mode adds to it later); otherwise they are taken out and sorted in
+    /// place, not copied.
+    init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport], keepTickets: Bool = false) {
         self.accounts = accounts
         self.aggregates = aggregates
         self.files = files
         let n = accounts.count
-        // Take the versions out of the accumulator, so they are sorted in place, not copied.
         var versions = aggregates.tickets
-        aggregates.tickets = []
+        if !keepTickets { aggregates.tickets = [] }
         versions.sort { a, b in a.ticket != b.ticket ? a.ticket < b.ticket : b.supersedes(a) }
         let ticketCount = aggregates.ticketTable.count
         var start = [Int](repeating: 0, count: ticketCount + 1)
@@ -155,14 +157,10 @@ public struct IngestRunner: Sendable {
         FieldReader(settings: settings, dateFormat: config.dateFormat)
     }
 
-    private func read(files: [InputFile], skipping: Set<String>) throws -> IngestResult {
+    /// Reads the accounts files in name order (later snapshots win) and
+    /// builds the customer table every other row joins to.
+    func readAccounts(files: [InputFile], skipping: Set<String> = []) throws -> ([AccountRecord], CustomerDirectory, [FileReport]) {
         var reports: [FileReport] = []
-        for file in files where skipping.contains(file.path) {
-            var r = FileReport(export: file.kind, path: file.path, name: file.name, size: file.size, sha256: "")
-            r.skipped = "corrupt or unreadable; skipped under on_corrupt_file: skip"
-            reports.append(r)
-        }
-        // Accounts: read in name order, so "first row wins" on duplicates is stable.
         let accountSettings = config.exports[.accounts] ?? ExportSettings(kind: .accounts)
         let accountsHandler = AccountsRowHandler(reader: reader(for: accountSettings), seen: [])
         for file in files where file.kind == .accounts && !skipping.contains(file.path) {
@@ -183,7 +181,30 @@ public struct IngestRunner: Sendable {
         let accounts = accountsHandler.records.values.sorted { $0.customerID.utf8.lexicographicallyPrecedes($1.customerID.utf8) }
         var table = ByteKeyTable(capacity: accounts.count)
         for a in accounts { _ = table.findOrInsert(a.customerID) }
-        let directory = CustomerDirectory(table: table, count: accounts.count)
+        return (accounts, CustomerDirectory(table: table, count: accounts.count), reports)
+    }
+
+    /// The row handler of an event export's file.
+    static func rowHandler(for kind: ExportKind, reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator,
+                           fileRank: Int) -> RowHandler? {
+        switch kind {
+        case .activity: return ActivityRowHandler(reader: reader, customers: customers, accumulator: accumulator)
+        case .tickets: return TicketsRowHandler(reader: reader, customers: customers, accumulator: accumulator, fileRank: fileRank)
+        case .uptime: return UptimeRowHandler(reader: reader, customers: customers, accumulator: accumulator)
+        case .savings: return SavingsRowHandler(reader: reader, customers: customers, accumulator: accumulator)
+        case .accounts: return nil
+        }
+    }
+
+    private func read(files: [InputFile], skipping: Set<String>) throws -> IngestResult {
+        var reports: [FileReport] = []
+        for file in files where skipping.contains(file.path) {
+            var r = FileReport(export: file.kind, path: file.path, name: file.name, size: file.size, sha256: "")
+            r.skipped = "corrupt or unreadable; skipped under on_corrupt_file: skip"
+            reports.append(r)
+        }
+        let (accounts, directory, accountReports) = try readAccounts(files: files, skipping: skipping)
+        reports += accountReports
 
         // Event exports: contiguous runs of files per worker, balanced by size.
         let jobs = files.enumerated().filter { $0.element.kind != .accounts && !skipping.contains($0.element.path) }
@@ -205,17 +226,9 @@ public struct IngestRunner: Sendable {
                 let (rank, file) = jobs[j]
                 let settings = config.exports[file.kind] ?? ExportSettings(kind: file.kind)
                 let fieldReader = FieldReader(settings: settings, dateFormat: config.dateFormat)
-                let handler: RowHandler
-                switch file.kind {
-                case .activity:
-                    let h = ActivityRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
-                    h.store = store
-                    handler = h
-                case .tickets: handler = TicketsRowHandler(reader: fieldReader, customers: directory, accumulator: acc, fileRank: rank)
-                case .uptime: handler = UptimeRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
-                case .savings: handler = SavingsRowHandler(reader: fieldReader, customers: directory, accumulator: acc)
-                case .accounts: continue
-                }
+                guard let handler = IngestRunner.rowHandler(for: file.kind, reader: fieldReader, customers: directory, accumulator: acc,
+                    fileRank: rank) else { continue }
+                (handler as? ActivityRowHandler)?.store = store
                 do {
                     let reader = try InputFileReader(path: file.path, settings: settings, handler: handler,
                         maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
