@@ -39,6 +39,15 @@ public struct ChurnEnsemble: Sendable {
         return z
     }
 
+    /// The calibrated log-odds from the members' margins (the same sum as `logit(x)`).
+    func logit(gradientBoosting gb: Double, randomForest rf: Double, logisticRegression lr: Double) -> Double {
+        var z = intercept
+        if let w = weights[.gradientBoosting], w != 0 { z += w * gb }
+        if let w = weights[.randomForest], w != 0 { z += w * rf }
+        if let w = weights[.logisticRegression], w != 0 { z += w * lr }
+        return z
+    }
+
     public func probability(_ x: [Double]) -> Double {
         x.withUnsafeBufferPointer { Metrics.sigmoid(logit($0.baseAddress!)) }
     }
@@ -151,18 +160,33 @@ public enum ChurnTrainer {
         let forest = RandomForest.train(train: binnedTrain, labels: train.labels, binner: binner, parameters: p.randomForest, seed: p.seed)
         let linear = LogisticRegression.train(train, lambda: p.logisticLambda)
 
-        // Member margins on the validation rows.
+        // Member margins on the validation rows: the same sums, in the same
+        // order, as GradientBoostedTrees.margin and RandomForest.margin, with
+        // trees walked on bin indices (a split "bin <= b" is "value <= edge b").
         let members = ChurnEnsemble.Member.allCases
         var margins: [ChurnEnsemble.Member: [Double]] = [:]
-        for m in members { margins[m] = [] }
-        for i in 0..<validation.rowCount {
-            let x = validation.row(i)
-            x.withUnsafeBufferPointer { xp in
-                let p = xp.baseAddress!
-                margins[.gradientBoosting]!.append(gbdt.margin(p))
-                margins[.randomForest]!.append(forest.margin(p))
-                margins[.logisticRegression]!.append(linear.margin(p))
+        if history.validationMargins.count == validation.rowCount {
+            margins[.gradientBoosting] = history.validationMargins
+        } else {
+            var m = [Double](repeating: gbdt.baseScore, count: validation.rowCount)
+            for t in gbdt.trees { GradientBoostedTrees.addTree(t, binned: binnedValidation, binner: binner, to: &m) }
+            margins[.gradientBoosting] = m
+        }
+        do {
+            var m = [Double](repeating: 0, count: validation.rowCount)
+            for t in forest.trees { GradientBoostedTrees.addTree(t, binned: binnedValidation, binner: binner, to: &m) }
+            if !forest.trees.isEmpty { let k = Double(forest.trees.count); for i in m.indices { m[i] /= k } }
+            margins[.randomForest] = m
+        }
+        do {
+            var m: [Double] = []
+            m.reserveCapacity(validation.rowCount)
+            var x = [Double](repeating: 0, count: validation.featureCount)
+            for i in 0..<validation.rowCount {
+                for j in 0..<validation.featureCount { x[j] = validation.columns[j][i] }
+                m.append(x.withUnsafeBufferPointer { linear.margin($0.baseAddress!) })
             }
+            margins[.logisticRegression] = m
         }
         // Candidates: every non-empty subset of members, non-negative weights.
         // The single members are candidates too, so the chosen combination is
@@ -182,7 +206,11 @@ public enum ChurnTrainer {
             logisticRegression: linear, weights: chosen.weights, intercept: chosen.intercept)
 
         var probabilities: [Double] = []
-        for i in 0..<validation.rowCount { probabilities.append(ensemble.probability(validation.row(i))) }
+        for i in 0..<validation.rowCount {
+            probabilities.append(Metrics.sigmoid(ensemble.logit(
+                gradientBoosting: margins[.gradientBoosting]![i], randomForest: margins[.randomForest]![i],
+                logisticRegression: margins[.logisticRegression]![i])))
+        }
         var memberAUC: [ChurnEnsemble.Member: Double] = [:]
         for m in members { memberAUC[m] = Metrics.rocAUC(scores: margins[m]!, labels: validation.labels) ?? .nan }
         var importance = [Double](repeating: 0, count: train.featureCount)

@@ -76,9 +76,25 @@ public struct FeatureBinner: Sendable, Equatable {
     }
 }
 
-/// Bin indices, column-major: data[feature * rows + row].
+/// Bin indices, column-major: data[feature * rows + row], and the same
+/// row-major: rowMajor[row * features + feature] (histograms read a row's
+/// bins together).
 public struct BinnedMatrix: Sendable {
     public let rows: Int
     public let features: Int
     public let data: [UInt8]
+    public let rowMajor: [UInt8]
+
+    public init(rows: Int, features: Int, data: [UInt8]) {
+        self.rows = rows
+        self.features = features
+        self.data = data
+        var t = [UInt8](repeating: 0, count: rows * features)
+        t.withUnsafeMutableBufferPointer { out in
+            data.withUnsafeBufferPointer { d in
+                for f in 0..<features { for i in 0..<rows { out[i * features + f] = d[f * rows + i] } }
+            }
+        }
+        rowMajor = t
+    }
 }
