@@ -81,9 +81,9 @@ public struct ChurnEnsemble: Sendable {
                 let chunks = (n + chunk - 1) / chunk
                 DispatchQueue.concurrentPerform(iterations: chunks) { k in
                     let (o, r) = box.value
-                    for i in (k * chunk)..<min(n, (k + 1) * chunk) {
-                        o[i] = Metrics.sigmoid(compiled.logit(r.baseAddress! + i * featureCount))
-                    }
+                    let start = k * chunk, end = min(n, (k + 1) * chunk)
+                    compiled.probabilities(r.baseAddress! + start * featureCount, featureCount: featureCount, count: end - start,
+                        into: o.baseAddress! + start)
                 }
             }
         }
@@ -283,6 +283,15 @@ public enum ChurnTrainer {
 /// of 32-byte records (one cache line holds two), weights folded into leaf
 /// values, no dictionary or bounds checks per row. Gives the same logits as
 /// `ChurnEnsemble.logit` up to floating-point summation order.
+///
+/// Many rows at once (`probabilities`): each row's values are binned once
+/// (to the model's UInt8 bin indices), and then every tree is walked on bin
+/// indices for a block of rows before the next tree, so a tree's nodes stay
+/// in cache. A tree's threshold is one of its feature's bin edges, so
+/// "value <= threshold" is exactly "bin <= the edge's index": the same
+/// decisions and the same sums in the same order, hence the same logits as
+/// `logit(_:)`, bit for bit. (A model whose thresholds are not bin edges is
+/// scored on raw values.)
 public struct CompiledEnsemble: Sendable {
     struct Node {
         var threshold: Double
@@ -293,11 +302,32 @@ public struct CompiledEnsemble: Sendable {
         var missingLeft: Bool
     }
 
+    /// A node on bin indices (8 bytes): the next node is left + 1 when
+    /// (bin &+ shift) > limit, else left; shift is 1 when missing values
+    /// (bin 255) go left, so 255 wraps to 0. A leaf's left is itself and its
+    /// limit 255, so every walk takes its tree's depth in steps, without
+    /// branches.
+    struct BinNode {
+        var left: Int32
+        var feature: UInt16
+        var limit: UInt8
+        var shift: UInt8
+    }
+
     private var nodes: [Node] = []
     private var roots: [Int32] = []
     private let intercept: Double
     private let linear: LogisticRegression
     private let linearWeight: Double
+
+    private var binNodes: [BinNode] = []
+    private var binValues: [Double] = []
+    /// Per tree: root index into binNodes and depth (steps to any leaf).
+    private var binTrees: [(root: Int32, depth: Int32)] = []
+    /// Bin edges of every feature, one after another.
+    private var edges: [Double] = []
+    private var edgeRanges: [(start: Int, count: Int)] = []
+    private(set) var binnable = false
 
     public init(_ e: ChurnEnsemble) {
         intercept = e.intercept + (e.weights[.gradientBoosting] ?? 0) * e.gradientBoosting.baseScore
@@ -317,6 +347,50 @@ public struct CompiledEnsemble: Sendable {
                     left: tree.left[i] + base, right: tree.right[i] + base, missingLeft: tree.missingLeft[i]))
             }
         }
+        binnable = compileBins(members.map(\.0), binner: e.binner, featureCount: e.featureNames.count)
+    }
+
+    /// The bin-index form of the trees; false when some threshold is not a bin edge.
+    private mutating func compileBins(_ trees: [RegressionTree], binner: FeatureBinner, featureCount: Int) -> Bool {
+        guard binner.edges.count == featureCount, featureCount <= Int(UInt16.max) else { return false }
+        for f in 0..<featureCount {
+            let e = binner.edges[f]
+            guard e.count <= FeatureBinner.maxValueBins, e.allSatisfy({ $0.isFinite }) else { return false }
+            for i in 1..<max(1, e.count) where !(e[i - 1] < e[i]) { return false }
+            edgeRanges.append((edges.count, e.count))
+            edges += e
+        }
+        var k = 0
+        for tree in trees {
+            let base = Int32(binNodes.count)
+            for i in 0..<tree.nodeCount {
+                let f = Int(tree.feature[i])
+                if f < 0 {
+                    binNodes.append(BinNode(left: base + Int32(i), feature: 0, limit: 255, shift: 0))
+                } else {
+                    guard f < featureCount, tree.right[i] == tree.left[i] + 1 else { return false }
+                    let e = binner.edges[f]
+                    // The edge equal to the threshold: then v <= threshold <=> bin(v) <= its index.
+                    guard let t = e.firstIndex(of: tree.threshold[i]), t + 1 < Int(FeatureBinner.missingBin) else { return false }
+                    let shift: UInt8 = tree.missingLeft[i] ? 1 : 0
+                    binNodes.append(BinNode(left: base + tree.left[i], feature: UInt16(f), limit: UInt8(t) &+ shift, shift: shift))
+                }
+                binValues.append(nodes[k].value)
+                k += 1
+            }
+            // Depth: the longest root-to-leaf path.
+            var depth = [Int32](repeating: 0, count: tree.nodeCount)
+            var maxDepth: Int32 = 0
+            for i in 0..<tree.nodeCount where tree.feature[i] >= 0 {
+                let l = Int(tree.left[i]), r = Int(tree.right[i])
+                guard l > i, r > i, l < tree.nodeCount, r < tree.nodeCount else { return false }
+                depth[l] = depth[i] + 1
+                depth[r] = depth[i] + 1
+                maxDepth = max(maxDepth, depth[i] + 1)
+            }
+            binTrees.append((base, maxDepth))
+        }
+        return true
     }
 
     @inline(__always)
@@ -335,5 +409,81 @@ public struct CompiledEnsemble: Sendable {
             }
         }
         return z
+    }
+
+    /// Probabilities of `count` rows (row-major, `featureCount` values each): the same as sigmoid(logit(row)).
+    public func probabilities(_ x: UnsafePointer<Double>, featureCount: Int, count: Int, into out: UnsafeMutablePointer<Double>) {
+        guard binnable, featureCount == edgeRanges.count else {
+            for i in 0..<count { out[i] = Metrics.sigmoid(logit(x + i * featureCount)) }
+            return
+        }
+        let block = 256
+        let bins = UnsafeMutablePointer<UInt8>.allocate(capacity: block * featureCount)
+        defer { bins.deallocate() }
+        edges.withUnsafeBufferPointer { eb in
+            binNodes.withUnsafeBufferPointer { nb in
+                binValues.withUnsafeBufferPointer { vb in
+                    let e = eb.baseAddress!
+                    let nodes = nb.baseAddress!
+                    let values = vb.baseAddress!
+                    var start = 0
+                    while start < count {
+                        let m = min(block, count - start)
+                        // Bin the block's rows: bin(v) = the first edge >= v, 255 for missing.
+                        for i in 0..<m {
+                            let row = x + (start + i) * featureCount
+                            let rb = bins + i * featureCount
+                            for f in 0..<featureCount {
+                                let v = row[f]
+                                if v.isNaN { rb[f] = FeatureBinner.missingBin; continue }
+                                let (s, c) = edgeRanges[f]
+                                var lo = e + s
+                                var len = c
+                                if len == 0 { rb[f] = 0; continue }
+                                while len > 1 {
+                                    let half = len >> 1
+                                    lo += half & (0 &- Int(unsafeBitCast(lo[half] < v, to: UInt8.self)))
+                                    len -= half
+                                }
+                                rb[f] = UInt8(truncatingIfNeeded: (lo - (e + s)) + Int(unsafeBitCast(lo[0] < v, to: UInt8.self)))
+                            }
+                        }
+                        let z = out + start
+                        for i in 0..<m {
+                            var s = intercept
+                            if linearWeight != 0 { s += linearWeight * linear.margin(x + (start + i) * featureCount) }
+                            z[i] = s
+                        }
+                        @inline(__always) func step(_ k: Int, _ rb: UnsafeMutablePointer<UInt8>) -> Int {
+                            let nd = nodes[k]
+                            let b = rb[Int(nd.feature)] &+ nd.shift
+                            return Int(nd.left) &+ Int(unsafeBitCast(b > nd.limit, to: UInt8.self))
+                        }
+                        for (root, depth) in binTrees {
+                            // Four rows at a time: four independent walks in flight.
+                            var i = 0
+                            while i + 4 <= m {
+                                let r0 = bins + i * featureCount, r1 = r0 + featureCount, r2 = r1 + featureCount, r3 = r2 + featureCount
+                                var k0 = Int(root), k1 = k0, k2 = k0, k3 = k0
+                                for _ in 0..<depth {
+                                    k0 = step(k0, r0); k1 = step(k1, r1); k2 = step(k2, r2); k3 = step(k3, r3)
+                                }
+                                z[i] += values[k0]; z[i + 1] += values[k1]; z[i + 2] += values[k2]; z[i + 3] += values[k3]
+                                i += 4
+                            }
+                            while i < m {
+                                let rb = bins + i * featureCount
+                                var k = Int(root)
+                                for _ in 0..<depth { k = step(k, rb) }
+                                z[i] += values[k]
+                                i += 1
+                            }
+                        }
+                        for i in 0..<m { z[i] = Metrics.sigmoid(z[i]) }
+                        start += m
+                    }
+                }
+            }
+        }
     }
 }
