@@ -303,15 +303,17 @@ public struct CompiledEnsemble: Sendable {
     }
 
     /// A node on bin indices (8 bytes): the next node is left + 1 when
-    /// (bin &+ shift) > limit, else left; shift is 1 when missing values
-    /// (bin 255) go left, so 255 wraps to 0. A leaf's left is itself and its
-    /// limit 255, so every walk takes its tree's depth in steps, without
-    /// branches.
+    /// code[slot] > limit, else left. A row's codes are its bins (slot f) and
+    /// its bins plus one, wrapping (slot featureCount + f): a node whose
+    /// missing values (bin 255) go left reads the second, where 255 wraps to
+    /// 0, and compares with its bin index plus one. A leaf's left is itself
+    /// and its limit 255, so every walk takes its tree's depth in steps,
+    /// without branches.
     struct BinNode {
         var left: Int32
-        var feature: UInt16
+        var slot: UInt16
         var limit: UInt8
-        var shift: UInt8
+        var pad: UInt8 = 0
     }
 
     private var nodes: [Node] = []
@@ -352,7 +354,7 @@ public struct CompiledEnsemble: Sendable {
 
     /// The bin-index form of the trees; false when some threshold is not a bin edge.
     private mutating func compileBins(_ trees: [RegressionTree], binner: FeatureBinner, featureCount: Int) -> Bool {
-        guard binner.edges.count == featureCount, featureCount <= Int(UInt16.max) else { return false }
+        guard binner.edges.count == featureCount, 2 * featureCount <= Int(UInt16.max) else { return false }
         for f in 0..<featureCount {
             let e = binner.edges[f]
             guard e.count <= FeatureBinner.maxValueBins, e.allSatisfy({ $0.isFinite }) else { return false }
@@ -366,14 +368,14 @@ public struct CompiledEnsemble: Sendable {
             for i in 0..<tree.nodeCount {
                 let f = Int(tree.feature[i])
                 if f < 0 {
-                    binNodes.append(BinNode(left: base + Int32(i), feature: 0, limit: 255, shift: 0))
+                    binNodes.append(BinNode(left: base + Int32(i), slot: 0, limit: 255))
                 } else {
                     guard f < featureCount, tree.right[i] == tree.left[i] + 1 else { return false }
                     let e = binner.edges[f]
                     // The edge equal to the threshold: then v <= threshold <=> bin(v) <= its index.
                     guard let t = e.firstIndex(of: tree.threshold[i]), t + 1 < Int(FeatureBinner.missingBin) else { return false }
-                    let shift: UInt8 = tree.missingLeft[i] ? 1 : 0
-                    binNodes.append(BinNode(left: base + tree.left[i], feature: UInt16(f), limit: UInt8(t) &+ shift, shift: shift))
+                    let shift = tree.missingLeft[i] ? 1 : 0
+                    binNodes.append(BinNode(left: base + tree.left[i], slot: UInt16(f + shift * featureCount), limit: UInt8(t + shift)))
                 }
                 binValues.append(nodes[k].value)
                 k += 1
@@ -418,7 +420,8 @@ public struct CompiledEnsemble: Sendable {
             return
         }
         let block = 256
-        let bins = UnsafeMutablePointer<UInt8>.allocate(capacity: block * featureCount)
+        let width = 2 * featureCount
+        let bins = UnsafeMutablePointer<UInt8>.allocate(capacity: block * width)
         defer { bins.deallocate() }
         edges.withUnsafeBufferPointer { eb in
             binNodes.withUnsafeBufferPointer { nb in
@@ -429,23 +432,35 @@ public struct CompiledEnsemble: Sendable {
                     var start = 0
                     while start < count {
                         let m = min(block, count - start)
-                        // Bin the block's rows: bin(v) = the first edge >= v, 255 for missing.
+                        // Bin the block's rows: bin(v) = the first edge >= v (the number of
+                        // edges < v), 255 for missing. Edges are finite, so edge - v < 0
+                        // exactly when edge < v: its sign bit counts, without a branch.
                         for i in 0..<m {
                             let row = x + (start + i) * featureCount
-                            let rb = bins + i * featureCount
+                            let rb = bins + i * width
                             for f in 0..<featureCount {
                                 let v = row[f]
-                                if v.isNaN { rb[f] = FeatureBinner.missingBin; continue }
-                                let (s, c) = edgeRanges[f]
-                                var lo = e + s
-                                var len = c
-                                if len == 0 { rb[f] = 0; continue }
-                                while len > 1 {
-                                    let half = len >> 1
-                                    lo += half & (0 &- Int(unsafeBitCast(lo[half] < v, to: UInt8.self)))
-                                    len -= half
+                                var b: UInt8
+                                if v.isNaN {
+                                    b = FeatureBinner.missingBin
+                                } else {
+                                    let (s, c) = edgeRanges[f]
+                                    if c == 0 {
+                                        b = 0
+                                    } else {
+                                        var lo = e + s
+                                        var len = c
+                                        while len > 1 {
+                                            let half = len >> 1
+                                            let less = Int(truncatingIfNeeded: (lo[half] - v).bitPattern >> 63)
+                                            lo += half & (0 &- less)
+                                            len -= half
+                                        }
+                                        b = UInt8(truncatingIfNeeded: (lo - (e + s)) + Int(truncatingIfNeeded: (lo[0] - v).bitPattern >> 63))
+                                    }
                                 }
-                                rb[f] = UInt8(truncatingIfNeeded: (lo - (e + s)) + Int(unsafeBitCast(lo[0] < v, to: UInt8.self)))
+                                rb[f] = b
+                                rb[featureCount + f] = b &+ 1
                             }
                         }
                         let z = out + start
@@ -456,23 +471,25 @@ public struct CompiledEnsemble: Sendable {
                         }
                         @inline(__always) func step(_ k: Int, _ rb: UnsafeMutablePointer<UInt8>) -> Int {
                             let nd = nodes[k]
-                            let b = rb[Int(nd.feature)] &+ nd.shift
-                            return Int(nd.left) &+ Int(unsafeBitCast(b > nd.limit, to: UInt8.self))
+                            return Int(nd.left) &+ Int(unsafeBitCast(rb[Int(nd.slot)] > nd.limit, to: UInt8.self))
                         }
                         for (root, depth) in binTrees {
-                            // Four rows at a time: four independent walks in flight.
+                            // Eight rows at a time: eight independent walks in flight.
                             var i = 0
-                            while i + 4 <= m {
-                                let r0 = bins + i * featureCount, r1 = r0 + featureCount, r2 = r1 + featureCount, r3 = r2 + featureCount
-                                var k0 = Int(root), k1 = k0, k2 = k0, k3 = k0
+                            while i + 8 <= m {
+                                let r0 = bins + i * width
+                                var k0 = Int(root), k1 = k0, k2 = k0, k3 = k0, k4 = k0, k5 = k0, k6 = k0, k7 = k0
                                 for _ in 0..<depth {
-                                    k0 = step(k0, r0); k1 = step(k1, r1); k2 = step(k2, r2); k3 = step(k3, r3)
+                                    k0 = step(k0, r0); k1 = step(k1, r0 + width); k2 = step(k2, r0 + 2 * width); k3 = step(k3, r0 + 3 * width)
+                                    k4 = step(k4, r0 + 4 * width); k5 = step(k5, r0 + 5 * width); k6 = step(k6, r0 + 6 * width)
+                                    k7 = step(k7, r0 + 7 * width)
                                 }
                                 z[i] += values[k0]; z[i + 1] += values[k1]; z[i + 2] += values[k2]; z[i + 3] += values[k3]
-                                i += 4
+                                z[i + 4] += values[k4]; z[i + 5] += values[k5]; z[i + 6] += values[k6]; z[i + 7] += values[k7]
+                                i += 8
                             }
                             while i < m {
-                                let rb = bins + i * featureCount
+                                let rb = bins + i * width
                                 var k = Int(root)
                                 for _ in 0..<depth { k = step(k, rb) }
                                 z[i] += values[k]
