@@ -252,7 +252,10 @@ struct HistogramTreeLearner: @unchecked Sendable {
         var GL = 0.0, HL = 0.0
         var CL = 0
         for b in 0..<max(0, bins - 1) {
-            GL += hist[3 * b]; HL += hist[3 * b + 1]; CL += Int(hist[3 * b + 2])
+            // An empty bin moves no row: the same split as the bin before, which came first.
+            let c = hist[3 * b + 2]
+            if c == 0 { continue }
+            GL += hist[3 * b]; HL += hist[3 * b + 1]; CL += Int(c)
             // Missing values right, then left.
             do {
                 let cr = total - CL
@@ -358,6 +361,8 @@ struct HistogramTreeLearner: @unchecked Sendable {
         var best = Split()
         var PL = 0, CL = 0
         for b in 0..<max(0, bins - 1) {
+            // An empty bin moves no row: the same split as the bin before, which came first.
+            if hist[2 * b + 1] == 0 { continue }
             PL += Int(hist[2 * b]); CL += Int(hist[2 * b + 1])
             for missingLeft in 0..<2 {
                 if missingLeft == 1 && missingC == 0 { break }
