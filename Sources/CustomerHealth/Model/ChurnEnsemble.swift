@@ -154,11 +154,29 @@ public enum ChurnTrainer {
         let binner = FeatureBinner.fit(train, seed: p.seed)
         let binnedTrain = binner.transform(train)
         let binnedValidation = binner.transform(validation)
-        let (gbdt, history) = GradientBoostedTrees.train(
-            train: binnedTrain, labels: train.labels, validation: binnedValidation, validationLabels: validation.labels,
-            binner: binner, parameters: p.gradientBoosting, seed: p.seed)
-        let forest = RandomForest.train(train: binnedTrain, labels: train.labels, binner: binner, parameters: p.randomForest, seed: p.seed)
-        let linear = LogisticRegression.train(train, lambda: p.logisticLambda)
+        // The three members at the same time: each depends only on its inputs and its own seeded
+        // streams, so the results do not depend on which thread runs what.
+        final class Results: @unchecked Sendable {
+            var boosting: (GradientBoostedTrees, GradientBoostedTrees.History)?
+            var forest: RandomForest?
+            var linear: LogisticRegression?
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 3) { member in
+            switch member {
+            case 0:
+                results.boosting = GradientBoostedTrees.train(
+                    train: binnedTrain, labels: train.labels, validation: binnedValidation, validationLabels: validation.labels,
+                    binner: binner, parameters: p.gradientBoosting, seed: p.seed)
+            case 1:
+                results.forest = RandomForest.train(train: binnedTrain, labels: train.labels, binner: binner, parameters: p.randomForest, seed: p.seed)
+            default:
+                results.linear = LogisticRegression.train(train, lambda: p.logisticLambda)
+            }
+        }
+        let (gbdt, history) = results.boosting!
+        let forest = results.forest!
+        let linear = results.linear!
 
         // Member margins on the validation rows: the same sums, in the same
         // order, as GradientBoostedTrees.margin and RandomForest.margin, with

@@ -187,7 +187,13 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 if needLarger {
                     large = p.hist
                     let a = pool[large], b = pool[small]
-                    for i in 0..<histDoubles { a[i] -= b[i] }
+                    // Only the bins a feature has (and the missing bin) were ever written.
+                    for s in 0..<k {
+                        let o = s * slot
+                        for i in o..<(o + 3 * binner.binCount(features[s])) { a[i] -= b[i] }
+                        let m = o + 3 * Int(FeatureBinner.missingBin)
+                        a[m] -= b[m]; a[m + 1] -= b[m + 1]; a[m + 2] -= b[m + 2]
+                    }
                 } else {
                     free.append(p.hist)
                 }
@@ -217,7 +223,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 let work: @Sendable (Int, Int) -> Void = { s0, s1 in
                     let (rows, gh, hist) = box.value
                     let (fb, rm) = fbox.value
-                    (hist + s0 * slot).initialize(repeating: 0, count: (s1 - s0) * slot)
+                    for s in s0..<s1 { zeroBins(hist + s * slot, feature: Int(fb[s]), stride: 3) }
                     let data = rm.baseAddress!
                     for r in rows {
                         let ri = Int(r)
@@ -311,7 +317,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 features = Array(features.prefix(k)).sorted()
             }
             let k = features.count
-            hist.initialize(repeating: 0, count: k * slot)
+            for s in 0..<k { zeroBins(hist + s * slot, feature: features[s], stride: 2) }
             features.withUnsafeBufferPointer { fb in
                 binned.rowMajor.withUnsafeBufferPointer { rm in
                     let data = rm.baseAddress!
@@ -381,6 +387,14 @@ struct HistogramTreeLearner: @unchecked Sendable {
     }
 
     // MARK: Shared
+
+    /// Zeroes the bins a feature can have, 0..<binCount and the missing bin,
+    /// `stride` values each: the only ones a histogram build writes or a split scan reads.
+    @inline(__always)
+    private func zeroBins<T: Numeric>(_ slot: UnsafeMutablePointer<T>, feature: Int, stride: Int) {
+        slot.initialize(repeating: 0, count: stride * binner.binCount(feature))
+        (slot + stride * Int(FeatureBinner.missingBin)).initialize(repeating: 0, count: stride)
+    }
 
     /// Puts the rows of [start, end) that go left first, both sides keeping
     /// their order (rows stay ascending, so reads of their bins and gradients
