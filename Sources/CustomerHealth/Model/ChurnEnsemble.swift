@@ -39,6 +39,15 @@ public struct ChurnEnsemble: Sendable {
         return z
     }
 
+    /// The calibrated log-odds from the members' margins (the same sum as `logit(x)`).
+    func logit(gradientBoosting gb: Double, randomForest rf: Double, logisticRegression lr: Double) -> Double {
+        var z = intercept
+        if let w = weights[.gradientBoosting], w != 0 { z += w * gb }
+        if let w = weights[.randomForest], w != 0 { z += w * rf }
+        if let w = weights[.logisticRegression], w != 0 { z += w * lr }
+        return z
+    }
+
     public func probability(_ x: [Double]) -> Double {
         x.withUnsafeBufferPointer { Metrics.sigmoid(logit($0.baseAddress!)) }
     }
@@ -72,9 +81,9 @@ public struct ChurnEnsemble: Sendable {
                 let chunks = (n + chunk - 1) / chunk
                 DispatchQueue.concurrentPerform(iterations: chunks) { k in
                     let (o, r) = box.value
-                    for i in (k * chunk)..<min(n, (k + 1) * chunk) {
-                        o[i] = Metrics.sigmoid(compiled.logit(r.baseAddress! + i * featureCount))
-                    }
+                    let start = k * chunk, end = min(n, (k + 1) * chunk)
+                    compiled.probabilities(r.baseAddress! + start * featureCount, featureCount: featureCount, count: end - start,
+                        into: o.baseAddress! + start)
                 }
             }
         }
@@ -145,24 +154,57 @@ public enum ChurnTrainer {
         let binner = FeatureBinner.fit(train, seed: p.seed)
         let binnedTrain = binner.transform(train)
         let binnedValidation = binner.transform(validation)
-        let (gbdt, history) = GradientBoostedTrees.train(
-            train: binnedTrain, labels: train.labels, validation: binnedValidation, validationLabels: validation.labels,
-            binner: binner, parameters: p.gradientBoosting, seed: p.seed)
-        let forest = RandomForest.train(train: binnedTrain, labels: train.labels, binner: binner, parameters: p.randomForest, seed: p.seed)
-        let linear = LogisticRegression.train(train, lambda: p.logisticLambda)
+        // The three members at the same time: each depends only on its inputs and its own seeded
+        // streams, so the results do not depend on which thread runs what.
+        final class Results: @unchecked Sendable {
+            var boosting: (GradientBoostedTrees, GradientBoostedTrees.History)?
+            var forest: RandomForest?
+            var linear: LogisticRegression?
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 3) { member in
+            switch member {
+            case 0:
+                results.boosting = GradientBoostedTrees.train(
+                    train: binnedTrain, labels: train.labels, validation: binnedValidation, validationLabels: validation.labels,
+                    binner: binner, parameters: p.gradientBoosting, seed: p.seed)
+            case 1:
+                results.forest = RandomForest.train(train: binnedTrain, labels: train.labels, binner: binner, parameters: p.randomForest, seed: p.seed)
+            default:
+                results.linear = LogisticRegression.train(train, lambda: p.logisticLambda)
+            }
+        }
+        let (gbdt, history) = results.boosting!
+        let forest = results.forest!
+        let linear = results.linear!
 
-        // Member margins on the validation rows.
+        // Member margins on the validation rows: the same sums, in the same
+        // order, as GradientBoostedTrees.margin and RandomForest.margin, with
+        // trees walked on bin indices (a split "bin <= b" is "value <= edge b").
         let members = ChurnEnsemble.Member.allCases
         var margins: [ChurnEnsemble.Member: [Double]] = [:]
-        for m in members { margins[m] = [] }
-        for i in 0..<validation.rowCount {
-            let x = validation.row(i)
-            x.withUnsafeBufferPointer { xp in
-                let p = xp.baseAddress!
-                margins[.gradientBoosting]!.append(gbdt.margin(p))
-                margins[.randomForest]!.append(forest.margin(p))
-                margins[.logisticRegression]!.append(linear.margin(p))
+        if history.validationMargins.count == validation.rowCount {
+            margins[.gradientBoosting] = history.validationMargins
+        } else {
+            var m = [Double](repeating: gbdt.baseScore, count: validation.rowCount)
+            for t in gbdt.trees { GradientBoostedTrees.addTree(t, binned: binnedValidation, binner: binner, to: &m) }
+            margins[.gradientBoosting] = m
+        }
+        do {
+            var m = [Double](repeating: 0, count: validation.rowCount)
+            for t in forest.trees { GradientBoostedTrees.addTree(t, binned: binnedValidation, binner: binner, to: &m) }
+            if !forest.trees.isEmpty { let k = Double(forest.trees.count); for i in m.indices { m[i] /= k } }
+            margins[.randomForest] = m
+        }
+        do {
+            var m: [Double] = []
+            m.reserveCapacity(validation.rowCount)
+            var x = [Double](repeating: 0, count: validation.featureCount)
+            for i in 0..<validation.rowCount {
+                for j in 0..<validation.featureCount { x[j] = validation.columns[j][i] }
+                m.append(x.withUnsafeBufferPointer { linear.margin($0.baseAddress!) })
             }
+            margins[.logisticRegression] = m
         }
         // Candidates: every non-empty subset of members, non-negative weights.
         // The single members are candidates too, so the chosen combination is
@@ -182,7 +224,11 @@ public enum ChurnTrainer {
             logisticRegression: linear, weights: chosen.weights, intercept: chosen.intercept)
 
         var probabilities: [Double] = []
-        for i in 0..<validation.rowCount { probabilities.append(ensemble.probability(validation.row(i))) }
+        for i in 0..<validation.rowCount {
+            probabilities.append(Metrics.sigmoid(ensemble.logit(
+                gradientBoosting: margins[.gradientBoosting]![i], randomForest: margins[.randomForest]![i],
+                logisticRegression: margins[.logisticRegression]![i])))
+        }
         var memberAUC: [ChurnEnsemble.Member: Double] = [:]
         for m in members { memberAUC[m] = Metrics.rocAUC(scores: margins[m]!, labels: validation.labels) ?? .nan }
         var importance = [Double](repeating: 0, count: train.featureCount)
@@ -255,6 +301,15 @@ public enum ChurnTrainer {
 /// of 32-byte records (one cache line holds two), weights folded into leaf
 /// values, no dictionary or bounds checks per row. Gives the same logits as
 /// `ChurnEnsemble.logit` up to floating-point summation order.
+///
+/// Many rows at once (`probabilities`): each row's values are binned once
+/// (to the model's UInt8 bin indices), and then every tree is walked on bin
+/// indices for a block of rows before the next tree, so a tree's nodes stay
+/// in cache. A tree's threshold is one of its feature's bin edges, so
+/// "value <= threshold" is exactly "bin <= the edge's index": the same
+/// decisions and the same sums in the same order, hence the same logits as
+/// `logit(_:)`, bit for bit. (A model whose thresholds are not bin edges is
+/// scored on raw values.)
 public struct CompiledEnsemble: Sendable {
     struct Node {
         var threshold: Double
@@ -265,11 +320,34 @@ public struct CompiledEnsemble: Sendable {
         var missingLeft: Bool
     }
 
+    /// A node on bin indices (8 bytes): the next node is left + 1 when
+    /// code[slot] > limit, else left. A row's codes are its bins (slot f) and
+    /// its bins plus one, wrapping (slot featureCount + f): a node whose
+    /// missing values (bin 255) go left reads the second, where 255 wraps to
+    /// 0, and compares with its bin index plus one. A leaf's left is itself
+    /// and its limit 255, so every walk takes its tree's depth in steps,
+    /// without branches.
+    struct BinNode {
+        var left: Int32
+        var slot: UInt16
+        var limit: UInt8
+        var pad: UInt8 = 0
+    }
+
     private var nodes: [Node] = []
     private var roots: [Int32] = []
     private let intercept: Double
     private let linear: LogisticRegression
     private let linearWeight: Double
+
+    private var binNodes: [BinNode] = []
+    private var binValues: [Double] = []
+    /// Per tree: root index into binNodes and depth (steps to any leaf).
+    private var binTrees: [(root: Int32, depth: Int32)] = []
+    /// Bin edges of every feature, one after another.
+    private var edges: [Double] = []
+    private var edgeRanges: [(start: Int, count: Int)] = []
+    private(set) var binnable = false
 
     public init(_ e: ChurnEnsemble) {
         intercept = e.intercept + (e.weights[.gradientBoosting] ?? 0) * e.gradientBoosting.baseScore
@@ -289,6 +367,50 @@ public struct CompiledEnsemble: Sendable {
                     left: tree.left[i] + base, right: tree.right[i] + base, missingLeft: tree.missingLeft[i]))
             }
         }
+        binnable = compileBins(members.map(\.0), binner: e.binner, featureCount: e.featureNames.count)
+    }
+
+    /// The bin-index form of the trees; false when some threshold is not a bin edge.
+    private mutating func compileBins(_ trees: [RegressionTree], binner: FeatureBinner, featureCount: Int) -> Bool {
+        guard binner.edges.count == featureCount, 2 * featureCount <= Int(UInt16.max) else { return false }
+        for f in 0..<featureCount {
+            let e = binner.edges[f]
+            guard e.count <= FeatureBinner.maxValueBins, e.allSatisfy({ $0.isFinite }) else { return false }
+            for i in 1..<max(1, e.count) where !(e[i - 1] < e[i]) { return false }
+            edgeRanges.append((edges.count, e.count))
+            edges += e
+        }
+        var k = 0
+        for tree in trees {
+            let base = Int32(binNodes.count)
+            for i in 0..<tree.nodeCount {
+                let f = Int(tree.feature[i])
+                if f < 0 {
+                    binNodes.append(BinNode(left: base + Int32(i), slot: 0, limit: 255))
+                } else {
+                    guard f < featureCount, tree.right[i] == tree.left[i] + 1 else { return false }
+                    let e = binner.edges[f]
+                    // The edge equal to the threshold: then v <= threshold <=> bin(v) <= its index.
+                    guard let t = e.firstIndex(of: tree.threshold[i]), t + 1 < Int(FeatureBinner.missingBin) else { return false }
+                    let shift = tree.missingLeft[i] ? 1 : 0
+                    binNodes.append(BinNode(left: base + tree.left[i], slot: UInt16(f + shift * featureCount), limit: UInt8(t + shift)))
+                }
+                binValues.append(nodes[k].value)
+                k += 1
+            }
+            // Depth: the longest root-to-leaf path.
+            var depth = [Int32](repeating: 0, count: tree.nodeCount)
+            var maxDepth: Int32 = 0
+            for i in 0..<tree.nodeCount where tree.feature[i] >= 0 {
+                let l = Int(tree.left[i]), r = Int(tree.right[i])
+                guard l > i, r > i, l < tree.nodeCount, r < tree.nodeCount else { return false }
+                depth[l] = depth[i] + 1
+                depth[r] = depth[i] + 1
+                maxDepth = max(maxDepth, depth[i] + 1)
+            }
+            binTrees.append((base, maxDepth))
+        }
+        return true
     }
 
     @inline(__always)
@@ -307,5 +429,96 @@ public struct CompiledEnsemble: Sendable {
             }
         }
         return z
+    }
+
+    /// Probabilities of `count` rows (row-major, `featureCount` values each): the same as sigmoid(logit(row)).
+    public func probabilities(_ x: UnsafePointer<Double>, featureCount: Int, count: Int, into out: UnsafeMutablePointer<Double>) {
+        guard binnable, featureCount == edgeRanges.count else {
+            for i in 0..<count { out[i] = Metrics.sigmoid(logit(x + i * featureCount)) }
+            return
+        }
+        let block = 256
+        let width = 2 * featureCount
+        let bins = UnsafeMutablePointer<UInt8>.allocate(capacity: block * width)
+        defer { bins.deallocate() }
+        edges.withUnsafeBufferPointer { eb in
+            binNodes.withUnsafeBufferPointer { nb in
+                binValues.withUnsafeBufferPointer { vb in
+                    let e = eb.baseAddress!
+                    let nodes = nb.baseAddress!
+                    let values = vb.baseAddress!
+                    var start = 0
+                    while start < count {
+                        let m = min(block, count - start)
+                        // Bin the block's rows: bin(v) = the first edge >= v (the number of
+                        // edges < v), 255 for missing. Edges are finite, so edge - v < 0
+                        // exactly when edge < v: its sign bit counts, without a branch.
+                        for i in 0..<m {
+                            let row = x + (start + i) * featureCount
+                            let rb = bins + i * width
+                            for f in 0..<featureCount {
+                                let v = row[f]
+                                var b: UInt8
+                                if v.isNaN {
+                                    b = FeatureBinner.missingBin
+                                } else {
+                                    let (s, c) = edgeRanges[f]
+                                    if c == 0 {
+                                        b = 0
+                                    } else {
+                                        var lo = e + s
+                                        var len = c
+                                        while len > 1 {
+                                            let half = len >> 1
+                                            let less = Int(truncatingIfNeeded: (lo[half] - v).bitPattern >> 63)
+                                            lo += half & (0 &- less)
+                                            len -= half
+                                        }
+                                        b = UInt8(truncatingIfNeeded: (lo - (e + s)) + Int(truncatingIfNeeded: (lo[0] - v).bitPattern >> 63))
+                                    }
+                                }
+                                rb[f] = b
+                                rb[featureCount + f] = b &+ 1
+                            }
+                        }
+                        let z = out + start
+                        for i in 0..<m {
+                            var s = intercept
+                            if linearWeight != 0 { s += linearWeight * linear.margin(x + (start + i) * featureCount) }
+                            z[i] = s
+                        }
+                        @inline(__always) func step(_ k: Int, _ rb: UnsafeMutablePointer<UInt8>) -> Int {
+                            let nd = nodes[k]
+                            return Int(nd.left) &+ Int(unsafeBitCast(rb[Int(nd.slot)] > nd.limit, to: UInt8.self))
+                        }
+                        for (root, depth) in binTrees {
+                            // Eight rows at a time: eight independent walks in flight.
+                            var i = 0
+                            while i + 8 <= m {
+                                let r0 = bins + i * width
+                                var k0 = Int(root), k1 = k0, k2 = k0, k3 = k0, k4 = k0, k5 = k0, k6 = k0, k7 = k0
+                                for _ in 0..<depth {
+                                    k0 = step(k0, r0); k1 = step(k1, r0 + width); k2 = step(k2, r0 + 2 * width); k3 = step(k3, r0 + 3 * width)
+                                    k4 = step(k4, r0 + 4 * width); k5 = step(k5, r0 + 5 * width); k6 = step(k6, r0 + 6 * width)
+                                    k7 = step(k7, r0 + 7 * width)
+                                }
+                                z[i] += values[k0]; z[i + 1] += values[k1]; z[i + 2] += values[k2]; z[i + 3] += values[k3]
+                                z[i + 4] += values[k4]; z[i + 5] += values[k5]; z[i + 6] += values[k6]; z[i + 7] += values[k7]
+                                i += 8
+                            }
+                            while i < m {
+                                let rb = bins + i * width
+                                var k = Int(root)
+                                for _ in 0..<depth { k = step(k, rb) }
+                                z[i] += values[k]
+                                i += 1
+                            }
+                        }
+                        for i in 0..<m { z[i] = Metrics.sigmoid(z[i]) }
+                        start += m
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 /// Quantile binning of each feature into at most 255 bins: up to 254 value
 /// bins with quantile edges, and bin 255 for a missing value. Trees train on
 /// the bin indices (the histogram method of LightGBM and scikit-learn's
@@ -22,26 +23,36 @@ public struct FeatureBinner: Sendable, Equatable {
             rows = Array(rows.prefix(sample)).sorted()
         }
         let bins = max(2, min(maxBins, maxValueBins))
-        let edges: [[Double]] = table.columns.map { column in
-            var values = rows.map { column[$0] }.filter { !$0.isNaN }
-            guard !values.isEmpty else { return [] }
-            values.sort()
-            var distinct: [Double] = []
-            for v in values where distinct.last != v { distinct.append(v) }
-            if distinct.count <= bins {
-                // Few distinct values: a bin each, edges halfway between them.
-                var e: [Double] = []
-                for i in 0..<(distinct.count - 1) { e.append((distinct[i] + distinct[i + 1]) / 2) }
-                return e
-            }
+        let edgesPerFeature = UnsafeMutableBufferPointer<[Double]>.allocate(capacity: table.featureCount)
+        edgesPerFeature.initialize(repeating: [])
+        defer { edgesPerFeature.deallocate() }
+        let box = UnsafeSendable(edgesPerFeature)
+        let sampleRows = rows
+        // Features in parallel: each one's edges depend on its column only.
+        DispatchQueue.concurrentPerform(iterations: table.featureCount) { f in
+            box.value[f] = edgesOf(table.columns[f], rows: sampleRows, bins: bins)
+        }
+        return FeatureBinner(edges: Array(edgesPerFeature))
+    }
+
+    private static func edgesOf(_ column: [Double], rows: [Int], bins: Int) -> [Double] {
+        var values = rows.map { column[$0] }.filter { !$0.isNaN }
+        guard !values.isEmpty else { return [] }
+        values.sort()
+        var distinct: [Double] = []
+        for v in values where distinct.last != v { distinct.append(v) }
+        if distinct.count <= bins {
+            // Few distinct values: a bin each, edges halfway between them.
             var e: [Double] = []
-            for q in 1..<bins {
-                let v = values[min(values.count - 1, (q * values.count) / bins)]
-                if e.last.map({ v > $0 }) ?? true { e.append(v) }
-            }
+            for i in 0..<(distinct.count - 1) { e.append((distinct[i] + distinct[i + 1]) / 2) }
             return e
         }
-        return FeatureBinner(edges: edges)
+        var e: [Double] = []
+        for q in 1..<bins {
+            let v = values[min(values.count - 1, (q * values.count) / bins)]
+            if e.last.map({ v > $0 }) ?? true { e.append(v) }
+        }
+        return e
     }
 
     @inline(__always)
@@ -68,17 +79,36 @@ public struct FeatureBinner: Sendable, Equatable {
     public func transform(_ table: TrainingTable) -> BinnedMatrix {
         let n = table.rowCount
         var data = [UInt8](repeating: 0, count: n * table.featureCount)
-        for f in 0..<table.featureCount {
-            let column = table.columns[f]
-            for i in 0..<n { data[f * n + i] = bin(column[i], feature: f) }
+        data.withUnsafeMutableBufferPointer { d in
+            let box = UnsafeSendable(d)
+            DispatchQueue.concurrentPerform(iterations: table.featureCount) { f in
+                let column = table.columns[f]
+                for i in 0..<n { box.value[f * n + i] = bin(column[i], feature: f) }
+            }
         }
         return BinnedMatrix(rows: n, features: table.featureCount, data: data)
     }
 }
 
-/// Bin indices, column-major: data[feature * rows + row].
+/// Bin indices, column-major: data[feature * rows + row], and the same
+/// row-major: rowMajor[row * features + feature] (histograms read a row's
+/// bins together).
 public struct BinnedMatrix: Sendable {
     public let rows: Int
     public let features: Int
     public let data: [UInt8]
+    public let rowMajor: [UInt8]
+
+    public init(rows: Int, features: Int, data: [UInt8]) {
+        self.rows = rows
+        self.features = features
+        self.data = data
+        var t = [UInt8](repeating: 0, count: rows * features)
+        t.withUnsafeMutableBufferPointer { out in
+            data.withUnsafeBufferPointer { d in
+                for f in 0..<features { for i in 0..<rows { out[i * features + f] = d[f * rows + i] } }
+            }
+        }
+        rowMajor = t
+    }
 }

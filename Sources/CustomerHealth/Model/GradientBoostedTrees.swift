@@ -39,6 +39,8 @@ public struct GradientBoostedTrees: Sendable, Equatable {
     public struct History: Sendable {
         public var bestRound: Int
         public var validationLogLoss: [Double]
+        /// The validation rows' margins after `bestRound` trees (empty without validation rows).
+        public var validationMargins: [Double] = []
     }
 
     public static func train(train: BinnedMatrix, labels: [UInt8], validation: BinnedMatrix?, validationLabels: [UInt8]?,
@@ -49,8 +51,9 @@ public struct GradientBoostedTrees: Sendable, Equatable {
         let base = log(rate / (1 - rate))
         var margin = [Double](repeating: base, count: n)
         var validationMargin = [Double](repeating: base, count: validation?.rows ?? 0)
-        var g = [Double](repeating: 0, count: n)
-        var h = [Double](repeating: 0, count: n)
+        var bestValidationMargin = validationMargin
+        // Gradient and hessian of each row, interleaved: gh[2i], gh[2i + 1].
+        var gh = [Double](repeating: 0, count: 2 * n)
         var trees: [RegressionTree] = []
         var rng = SeededGenerator.derive(seed, 0x6B)
         var losses: [Double] = []
@@ -61,11 +64,26 @@ public struct GradientBoostedTrees: Sendable, Equatable {
         let lambda = p.lambda
         let learner = HistogramTreeLearner(binned: train, binner: binner, limits: limits) { G, H in -lr * G / (H + lambda) }
         let featureCount = train.features
+        var nodeRanges: [Range<Int>] = []
+        var finalRows: [Int32] = []
+        var inSample = [Bool](repeating: false, count: n)
         for round in 0..<p.maxRounds {
-            for i in 0..<n {
-                let prob = 1 / (1 + exp(-margin[i]))
-                g[i] = prob - Double(labels[i])
-                h[i] = max(prob * (1 - prob), 1e-12)
+            // Gradients in fixed chunks (each row's value depends on that row only).
+            margin.withUnsafeBufferPointer { mp in
+                gh.withUnsafeMutableBufferPointer { gp in
+                    labels.withUnsafeBufferPointer { lp in
+                        let box = UnsafeSendable((mp, gp, lp))
+                        let chunk = 32_768
+                        DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { c in
+                            let (mp, gp, lp) = box.value
+                            for i in (c * chunk)..<min(n, (c + 1) * chunk) {
+                                let prob = 1 / (1 + exp(-mp[i]))
+                                gp[2 * i] = prob - Double(lp[i])
+                                gp[2 * i + 1] = max(prob * (1 - prob), 1e-12)
+                            }
+                        }
+                    }
+                }
             }
             var rows: [Int32] = []
             rows.reserveCapacity(n)
@@ -75,10 +93,25 @@ public struct GradientBoostedTrees: Sendable, Equatable {
                 features.shuffle(using: &rng)
                 features = Array(features.prefix(max(1, Int((Double(featureCount) * p.featureSubsample).rounded())))).sorted()
             }
-            var treeRng = SeededGenerator.derive(seed, UInt64(round) + 1000)
-            let tree = learner.grow(rows: rows, g: g, h: h, allowedFeatures: features, rng: &treeRng, parallelFeatures: true)
+            let tree = gh.withUnsafeBufferPointer {
+                learner.growBoosted(rows: rows, gh: $0.baseAddress!, features: features, parallel: true,
+                    nodeRanges: &nodeRanges, finalRows: &finalRows)
+            }
             trees.append(tree)
-            GradientBoostedTrees.addTree(tree, binned: train, binner: binner, to: &margin)
+            // Sampled rows: their leaf is known from growing; the others walk the tree.
+            inSample.withUnsafeMutableBufferPointer { s in
+                for r in rows { s[Int(r)] = true }
+            }
+            margin.withUnsafeMutableBufferPointer { m in
+                for node in 0..<tree.nodeCount where tree.feature[node] < 0 {
+                    let v = tree.value[node]
+                    for k in nodeRanges[node] { m[Int(finalRows[k])] += v }
+                }
+            }
+            GradientBoostedTrees.addTree(tree, binned: train, binner: binner, to: &margin, skipping: inSample)
+            inSample.withUnsafeMutableBufferPointer { s in
+                for r in rows { s[Int(r)] = false }
+            }
             if let validation, let validationLabels {
                 GradientBoostedTrees.addTree(tree, binned: validation, binner: binner, to: &validationMargin)
                 let loss = Metrics.logLoss(margins: validationMargin, labels: validationLabels)
@@ -86,6 +119,7 @@ public struct GradientBoostedTrees: Sendable, Equatable {
                 if loss < bestLoss - 1e-9 {
                     bestLoss = loss
                     bestRound = round + 1
+                    bestValidationMargin = validationMargin
                 } else if round + 1 - bestRound >= p.earlyStoppingRounds {
                     break
                 }
@@ -94,11 +128,12 @@ public struct GradientBoostedTrees: Sendable, Equatable {
             }
         }
         trees = Array(trees.prefix(bestRound))
-        return (GradientBoostedTrees(baseScore: base, trees: trees), History(bestRound: bestRound, validationLogLoss: losses))
+        return (GradientBoostedTrees(baseScore: base, trees: trees), History(bestRound: bestRound, validationLogLoss: losses, validationMargins: bestValidationMargin))
     }
 
     /// Adds a tree's output to margins, walking it on bin indices (training rows need no raw values).
-    static func addTree(_ tree: RegressionTree, binned: BinnedMatrix, binner: FeatureBinner, to margins: inout [Double]) {
+    static func addTree(_ tree: RegressionTree, binned: BinnedMatrix, binner: FeatureBinner, to margins: inout [Double],
+                        skipping skip: [Bool]? = nil) {
         // Thresholds are bin edges, so "bin <= b" equals "value <= edge[b]": walk by bins.
         let n = binned.rows
         var binThreshold = [Int](repeating: 0, count: tree.nodeCount)
@@ -114,6 +149,7 @@ public struct GradientBoostedTrees: Sendable, Equatable {
         }
         binned.data.withUnsafeBufferPointer { data in
             for i in 0..<n {
+                if let skip, skip[i] { continue }
                 var node = 0
                 while tree.feature[node] >= 0 {
                     let b = data[Int(tree.feature[node]) * n + i]

@@ -48,7 +48,11 @@ public enum LabelledTableReader {
             let count: Int
             init(count: Int) { self.count = count }
             func handle(_ row: RowView, line: Int) -> RowRejection? {
-                rows.append((0..<count).map { String(decoding: row.field($0), as: UTF8.self) })
+                rows.append((0..<count).map { i in
+                    let f = row.field(i)
+                    return String(decoding: UnsafeBufferPointer(start: f.baseAddress?.assumingMemoryBound(to: UInt8.self), count: f.count),
+                        as: UTF8.self)
+                })
                 return nil
             }
         }
@@ -84,11 +88,25 @@ public enum LabelledTableReader {
 
     /// A finite decimal number ("inf", "nan" and hex floats are malformed cells).
     static func number(_ text: String) -> Double? {
-        guard let d = Double(text), d.isFinite, !text.lowercased().contains("x") else { return nil }
+        // Double(text) only reads ASCII, so looking for x and X byte-wise is the same as lowercased().contains("x").
+        guard let d = Double(text), d.isFinite, !text.utf8.contains(where: { $0 == 0x78 || $0 == 0x58 }) else { return nil }
         return d
     }
 
+    /// `text.trimmingCharacters(in: .whitespaces)`, without Foundation when
+    /// the text starts and ends with ASCII other than space or tab (the only
+    /// ASCII characters in that set): then there is nothing to trim.
+    @inline(__always)
+    static func trimmed(_ text: String) -> String {
+        let u = text.utf8
+        guard let first = u.first, let last = u.last else { return text }
+        if first < 0x80 && first != 0x20 && first != 0x09 && last < 0x80 && last != 0x20 && last != 0x09 { return text }
+        return text.trimmingCharacters(in: .whitespaces)
+    }
+
     static func parseLabel(_ text: String) -> UInt8? {
+        if text == "0" { return 0 }
+        if text == "1" { return 1 }
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {
         case "1", "true", "yes", "y", "t", "1.0": return 1
         case "0", "false", "no", "n", "f", "0.0": return 0
@@ -110,7 +128,7 @@ public enum LabelledTableReader {
             var numbers = 0, texts = 0
             var counts: [String: Int] = [:]
             for r in rows {
-                let v = r[j].trimmingCharacters(in: .whitespaces)
+                let v = trimmed(r[j])
                 if v.isEmpty { continue }
                 if LabelledTableReader.number(v) != nil { numbers += 1 } else { texts += 1; counts[v, default: 0] += 1 }
             }
@@ -135,21 +153,27 @@ public enum LabelledTableReader {
             throw CustomerHealthError.input(file: file, message: "has no column \"\(name)\", which the model was trained with")
         }
         var columns = [[Double]](repeating: [], count: schema.featureNames.count)
+        for f in columns.indices { columns[f].reserveCapacity(rows.count) }
         var labels: [UInt8] = []
         var ids: [String] = []
+        labels.reserveCapacity(rows.count)
+        ids.reserveCapacity(rows.count)
+        let idIndex = schema.id.flatMap { index[$0] }
+        let numericIndex = schema.numeric.map { index[$0]! }
+        let categoricalIndex = schema.categorical.map { index[$0.0]! }
         for (k, r) in rows.enumerated() {
             guard let y = parseLabel(r[labelIndex]) else {
                 throw CustomerHealthError.input(file: file, message: "line \(k + 2), column \(schema.label): \"\(r[labelIndex])\" is not a label (0/1, true/false, yes/no)")
             }
             labels.append(y)
-            ids.append(schema.id.flatMap { index[$0] }.map { r[$0] } ?? String(k + 1))
+            ids.append(idIndex.map { r[$0] } ?? String(k + 1))
             var f = 0
-            for name in schema.numeric {
-                columns[f].append(LabelledTableReader.number(r[index[name]!].trimmingCharacters(in: .whitespaces)) ?? .nan)
+            for j in numericIndex {
+                columns[f].append(LabelledTableReader.number(trimmed(r[j])) ?? .nan)
                 f += 1
             }
-            for (name, categories) in schema.categorical {
-                let v = r[index[name]!].trimmingCharacters(in: .whitespaces)
+            for (c, (_, categories)) in schema.categorical.enumerated() {
+                let v = trimmed(r[categoricalIndex[c]])
                 for c in categories { columns[f].append(v.isEmpty ? .nan : (v == c ? 1 : 0)); f += 1 }
             }
         }

@@ -56,16 +56,31 @@ public struct LogisticRegression: Sendable, Equatable {
         for _ in 0..<iterations {
             var grad = [Double](repeating: 0, count: k)
             var hess = [Double](repeating: 0, count: k * k)
-            for i in 0..<n {
-                var z = 0.0
-                for j in 0..<k { z += beta[j] * x[i * k + j] }
-                let p = 1 / (1 + exp(-z))
-                let r = p - Double(table.labels[i])
-                let w = max(p * (1 - p), 1e-12)
-                for a in 0..<k {
-                    let xa = x[i * k + a]
-                    grad[a] += r * xa
-                    for b in a..<k { hess[a * k + b] += w * xa * x[i * k + b] }
+            // The same sums in the same order as plain array code, without bounds checks.
+            x.withUnsafeBufferPointer { xb in
+                beta.withUnsafeBufferPointer { bb in
+                    table.labels.withUnsafeBufferPointer { lb in
+                        grad.withUnsafeMutableBufferPointer { gb in
+                            hess.withUnsafeMutableBufferPointer { hb in
+                                let beta = bb.baseAddress!, grad = gb.baseAddress!, hess = hb.baseAddress!
+                                for i in 0..<n {
+                                    let row = xb.baseAddress! + i * k
+                                    var z = 0.0
+                                    for j in 0..<k { z += beta[j] * row[j] }
+                                    let p = 1 / (1 + exp(-z))
+                                    let r = p - Double(lb[i])
+                                    let w = max(p * (1 - p), 1e-12)
+                                    for a in 0..<k {
+                                        let xa = row[a]
+                                        grad[a] += r * xa
+                                        let wa = w * xa
+                                        let h = hess + a * k
+                                        for b in a..<k { h[b] += wa * row[b] }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             for a in 1..<k {

@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 
 public struct RandomForestParameters: Sendable, Equatable {
-    public var trees = 100
+    public var trees = 50
     public var maxDepth = 8
     public var minLeafRows = 50
     /// Features tried per split; nil means sqrt(features).
@@ -43,8 +43,6 @@ public struct RandomForest: Sendable, Equatable {
         let limits = TreeGrowthLimits(maxDepth: p.maxDepth, minChildWeight: 0, minLeafRows: p.minLeafRows, lambda: 0, featuresPerSplit: perSplit)
         // Splits maximise the reduction in squared error of the label (Gini for 0/1);
         // with g = -y and h = 1, G^2/H is exactly that. Node values are smoothed log-odds.
-        let g = labels.map { -Double($0) }
-        let h = [Double](repeating: 1, count: n)
         let learner = HistogramTreeLearner(binned: train, binner: binner, limits: limits) { G, H in
             let rate = (-G + 1) / (H + 2)
             return log(rate / (1 - rate))
@@ -56,9 +54,18 @@ public struct RandomForest: Sendable, Equatable {
         let sampleSize = max(1, Int(Double(n) * p.sampleFraction))
         DispatchQueue.concurrentPerform(iterations: p.trees) { t in
             var rng = SeededGenerator.derive(seed, UInt64(t) + 5000)
-            var rows = [Int32](repeating: 0, count: sampleSize)
-            for i in 0..<sampleSize { rows[i] = Int32(rng.next() % UInt64(n)) }
-            box.value[t] = learner.grow(rows: rows, g: g, h: h, allowedFeatures: Array(0..<featureCount), rng: &rng, parallelFeatures: false)
+            // The bootstrap as weights: how often each row was drawn.
+            var weights = [Int32](repeating: 0, count: n)
+            for _ in 0..<sampleSize { weights[Int(rng.next() % UInt64(n))] += 1 }
+            var rows: [Int32] = []
+            rows.reserveCapacity(n)
+            for i in 0..<n where weights[i] > 0 { rows.append(Int32(i)) }
+            box.value[t] = weights.withUnsafeBufferPointer { w in
+                labels.withUnsafeBufferPointer { y in
+                    learner.growForest(rows: rows, weights: w.baseAddress!, labels: y.baseAddress!,
+                        allowedFeatures: Array(0..<featureCount), rng: &rng)
+                }
+            }
         }
         return RandomForest(trees: Array(results))
     }

@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+
 /// A binary tree on raw feature values: a row goes left when its value is
 /// <= the node's threshold, or, when the value is missing (NaN), the way the
 /// node learnt missing values go. Every node keeps its value, so that a
@@ -68,9 +71,22 @@ struct TreeGrowthLimits: Sendable {
     var featuresPerSplit: Int?
 }
 
-/// Grows one tree on per-row gradients and hessians with feature histograms
-/// over bin indices. Depth-wise; each node's histogram is built from its
-/// rows, or, for the larger child, as parent minus sibling.
+/// Grows one tree over feature histograms of bin indices, depth-wise (nodes
+/// are numbered breadth-first, children next to each other).
+///
+/// Boosting (`growBoosted`): per-row gradient and hessian, every node sees the
+/// same features. A node's histograms live in one contiguous buffer of
+/// [gradient, hessian, count] per bin per feature; only the smaller child's
+/// are built from its rows, the larger child's are the parent's minus the
+/// smaller's (histogram subtraction, in the parent's buffer).
+///
+/// Forest (`growForest`): integer row weights (bootstrap multiplicities) and
+/// 0/1 labels, a random feature subset per node. Histograms hold exact
+/// integer sums of weights and of weighted labels, so the tree is the same as
+/// one grown on the bootstrap's repeated rows with g = -y, h = 1.
+///
+/// Every sum runs in row order and the best split is chosen in feature order,
+/// so the tree never depends on the thread count.
 struct HistogramTreeLearner: @unchecked Sendable {
     let binned: BinnedMatrix
     let binner: FeatureBinner
@@ -85,129 +101,336 @@ struct HistogramTreeLearner: @unchecked Sendable {
         var gain = 0.0
     }
 
-    /// Builds a tree over `rows` (may repeat: bootstrap) with per-row g and h.
-    func grow(rows inputRows: [Int32], g: [Double], h: [Double], allowedFeatures: [Int], rng: inout SeededGenerator,
-              parallelFeatures: Bool) -> RegressionTree {
+    static let binsPerFeature = 256
+
+    // MARK: Boosting
+
+    /// Builds a boosting tree over distinct `rows` with interleaved per-row
+    /// gradient and hessian `gh` (gh[2r], gh[2r + 1]), splitting on `features`.
+    ///
+    /// `leafRows` gets, per node, the range of `rows` (in their final order,
+    /// also returned) that reached it: leaves cover every row exactly once.
+    func growBoosted(rows inputRows: [Int32], gh: UnsafePointer<Double>, features: [Int], parallel: Bool,
+                     nodeRanges: inout [Range<Int>], finalRows: inout [Int32]) -> RegressionTree {
         var tree = RegressionTree()
-        var rows = inputRows
-        let n = binned.rows
-        struct Pending { var node: Int; var start: Int; var end: Int; var depth: Int; var G: Double; var H: Double }
+        let rowCount = inputRows.count
+        let rowsBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, 2 * rowCount))
+        defer { rowsBuffer.deallocate() }
+        let rows = rowsBuffer
+        let scratch = rowsBuffer + rowCount
+        _ = inputRows.withUnsafeBufferPointer { memcpy(rows, $0.baseAddress!, rowCount * 4) }
+        nodeRanges.removeAll(keepingCapacity: true)
+        let k = features.count
+        let slot = Self.binsPerFeature * 3
+        let histDoubles = k * slot
+        var pool: [UnsafeMutablePointer<Double>] = []
+        var free: [Int] = []
+        defer { for b in pool { b.deallocate() } }
+        func take() -> Int {
+            if let i = free.popLast() { return i }
+            pool.append(UnsafeMutablePointer<Double>.allocate(capacity: histDoubles))
+            return pool.count - 1
+        }
+        let featureIndex = features.map { Int32($0) }
+        struct Pending { var node: Int; var start: Int; var end: Int; var depth: Int; var G: Double; var H: Double; var hist: Int }
         var G0 = 0.0, H0 = 0.0
-        for r in rows { G0 += g[Int(r)]; H0 += h[Int(r)] }
+        for i in 0..<rowCount { let r = Int(rows[i]); G0 += gh[2 * r]; H0 += gh[2 * r + 1] }
         let root = tree.addNode(value: nodeValue(G0, H0), cover: H0)
-        var queue = [Pending(node: root, start: 0, end: rows.count, depth: 0, G: G0, H: H0)]
+        nodeRanges.append(0..<rowCount)
+        func needsHistogram(_ count: Int, _ depth: Int) -> Bool { depth < limits.maxDepth && count >= 2 * limits.minLeafRows }
+        var rootHist = -1
+        if needsHistogram(rowCount, 0) {
+            rootHist = take()
+            buildBoosted(rows: UnsafeBufferPointer(start: rows, count: rowCount), gh: gh, features: featureIndex, into: pool[rootHist],
+                parallel: parallel)
+        }
+        var queue = [Pending(node: root, start: 0, end: rowCount, depth: 0, G: G0, H: H0, hist: rootHist)]
+        var head = 0
+        var splits = [Split](repeating: Split(), count: k)
+        while head < queue.count {
+            let p = queue[head]
+            head += 1
+            guard p.hist >= 0 else { continue }
+            let parentHist = pool[p.hist]
+            // The best split: per feature, then the best gain in feature order (ties: lower feature).
+            for s in 0..<k {
+                splits[s] = bestBoostedSplit(feature: features[s], hist: parentHist + s * slot, G: p.G, H: p.H, total: p.end - p.start)
+            }
+            var split = Split()
+            for s in splits where s.feature >= 0 && s.gain > split.gain { split = s }
+            guard split.feature >= 0, split.gain > limits.minGain else { free.append(p.hist); continue }
+            let mid = partition(rows, scratch: scratch, start: p.start, end: p.end, split: split)
+            if mid == p.start || mid == p.end { free.append(p.hist); continue }
+            var GL = 0.0, HL = 0.0
+            for i in p.start..<mid { let r = 2 * Int(rows[i]); GL += gh[r]; HL += gh[r + 1] }
+            let GR = p.G - GL
+            let HR = p.H - HL
+            let l = tree.addNode(value: nodeValue(GL, HL), cover: HL)
+            let r = tree.addNode(value: nodeValue(GR, HR), cover: HR)
+            nodeRanges.append(p.start..<mid)
+            nodeRanges.append(mid..<p.end)
+            tree.setSplit(p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l, right: r)
+            let depth = p.depth + 1
+            let leftCount = mid - p.start, rightCount = p.end - mid
+            let needL = needsHistogram(leftCount, depth), needR = needsHistogram(rightCount, depth)
+            var histL = -1, histR = -1
+            if needL || needR {
+                // Build the smaller child; the larger one is parent minus smaller.
+                let smallerIsLeft = leftCount <= rightCount
+                let (sStart, sEnd) = smallerIsLeft ? (p.start, mid) : (mid, p.end)
+                let needSmaller = smallerIsLeft ? needL : needR
+                let needLarger = smallerIsLeft ? needR : needL
+                let small = take()
+                buildBoosted(rows: UnsafeBufferPointer(start: rows + sStart, count: sEnd - sStart), gh: gh, features: featureIndex,
+                    into: pool[small], parallel: parallel)
+                var large = -1
+                if needLarger {
+                    large = p.hist
+                    let a = pool[large], b = pool[small]
+                    // Only the bins a feature has (and the missing bin) were ever written.
+                    for s in 0..<k {
+                        let o = s * slot
+                        for i in o..<(o + 3 * binner.binCount(features[s])) { a[i] -= b[i] }
+                        let m = o + 3 * Int(FeatureBinner.missingBin)
+                        a[m] -= b[m]; a[m + 1] -= b[m + 1]; a[m + 2] -= b[m + 2]
+                    }
+                } else {
+                    free.append(p.hist)
+                }
+                var smallSlot = small
+                if !needSmaller { free.append(small); smallSlot = -1 }
+                if smallerIsLeft { histL = smallSlot; histR = large } else { histL = large; histR = smallSlot }
+            } else {
+                free.append(p.hist)
+            }
+            queue.append(Pending(node: l, start: p.start, end: mid, depth: depth, G: GL, H: HL, hist: histL))
+            queue.append(Pending(node: r, start: mid, end: p.end, depth: depth, G: GR, H: HR, hist: histR))
+        }
+        finalRows = Array(UnsafeBufferPointer(start: rows, count: rowCount))
+        return tree
+    }
+
+    /// Histograms of `rows` for each of `features` (slot s for features[s]), in row order.
+    private func buildBoosted(rows: UnsafeBufferPointer<Int32>, gh: UnsafePointer<Double>, features: [Int32],
+                              into hist: UnsafeMutablePointer<Double>, parallel: Bool) {
+        let k = features.count
+        let slot = Self.binsPerFeature * 3
+        let width = binned.features
+        let box = UnsafeSendable((rows, gh, hist))
+        features.withUnsafeBufferPointer { fb in
+            binned.rowMajor.withUnsafeBufferPointer { rm in
+                let fbox = UnsafeSendable((fb, rm))
+                let work: @Sendable (Int, Int) -> Void = { s0, s1 in
+                    let (rows, gh, hist) = box.value
+                    let (fb, rm) = fbox.value
+                    for s in s0..<s1 { zeroBins(hist + s * slot, feature: Int(fb[s]), stride: 3) }
+                    let data = rm.baseAddress!
+                    for r in rows {
+                        let ri = Int(r)
+                        let g = gh[2 * ri], h = gh[2 * ri + 1]
+                        let base = data + ri * width
+                        for s in s0..<s1 {
+                            let p = hist + s * slot + Int(base[Int(fb[s])]) * 3
+                            p[0] += g
+                            p[1] += h
+                            p[2] += 1
+                        }
+                    }
+                }
+                let blocks = parallel && rows.count >= 8192 && k >= 4 ? 4 : 1
+                if blocks == 1 {
+                    work(0, k)
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: blocks) { b in work(b * k / blocks, (b + 1) * k / blocks) }
+                }
+            }
+        }
+    }
+
+    private func bestBoostedSplit(feature f: Int, hist: UnsafePointer<Double>, G: Double, H: Double, total: Int) -> Split {
+        let bins = binner.binCount(f)
+        let m = Int(FeatureBinner.missingBin) * 3
+        let missingG = hist[m], missingH = hist[m + 1], missingC = Int(hist[m + 2])
+        let lambda = limits.lambda
+        let parentScore = G * G / (H + lambda)
+        let minRows = limits.minLeafRows, minWeight = limits.minChildWeight
+        var best = Split()
+        var GL = 0.0, HL = 0.0
+        var CL = 0
+        for b in 0..<max(0, bins - 1) {
+            // An empty bin moves no row: the same split as the bin before, which came first.
+            let c = hist[3 * b + 2]
+            if c == 0 { continue }
+            GL += hist[3 * b]; HL += hist[3 * b + 1]; CL += Int(c)
+            // Missing values right, then left.
+            do {
+                let cr = total - CL
+                let gr = G - GL, hr = H - HL
+                if CL >= minRows && cr >= minRows && HL >= minWeight && hr >= minWeight {
+                    let gain = GL * GL / (HL + lambda) + gr * gr / (hr + lambda) - parentScore
+                    if gain > best.gain { best = Split(feature: f, bin: b, missingLeft: false, gain: gain) }
+                }
+            }
+            if missingC != 0 {
+                let gl = GL + missingG, hl = HL + missingH, cl = CL + missingC
+                let gr = G - gl, hr = H - hl, cr = total - cl
+                if cl >= minRows && cr >= minRows && hl >= minWeight && hr >= minWeight {
+                    let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parentScore
+                    if gain > best.gain { best = Split(feature: f, bin: b, missingLeft: true, gain: gain) }
+                }
+            }
+        }
+        return best
+    }
+
+    // MARK: Forest
+
+    /// Builds a forest tree over distinct `rows` with integer weights (0 for
+    /// rows left out) and 0/1 labels; g = -y and h = 1 per unit of weight.
+    func growForest(rows inputRows: [Int32], weights: UnsafePointer<Int32>, labels: UnsafePointer<UInt8>, allowedFeatures: [Int],
+                    rng: inout SeededGenerator) -> RegressionTree {
+        var tree = RegressionTree()
+        let rowCount = inputRows.count
+        let rowsBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, 2 * rowCount))
+        defer { rowsBuffer.deallocate() }
+        let rows = rowsBuffer
+        let scratch = rowsBuffer + rowCount
+        _ = inputRows.withUnsafeBufferPointer { memcpy(rows, $0.baseAddress!, rowCount * 4) }
+        let width = binned.features
+        let maxK = min(limits.featuresPerSplit ?? allowedFeatures.count, allowedFeatures.count)
+        let slot = Self.binsPerFeature * 2
+        let hist = UnsafeMutablePointer<Int64>.allocate(capacity: max(1, maxK) * slot)
+        defer { hist.deallocate() }
+        struct Pending { var node: Int; var start: Int; var end: Int; var depth: Int; var positives: Int; var weight: Int }
+        var P0 = 0, W0 = 0
+        for i in 0..<rowCount { let r = Int(rows[i]); let w = Int(weights[r]); W0 += w; P0 += w * Int(labels[r]) }
+        let root = tree.addNode(value: nodeValue(-Double(P0), Double(W0)), cover: Double(W0))
+        var queue = [Pending(node: root, start: 0, end: rowCount, depth: 0, positives: P0, weight: W0)]
         var head = 0
         while head < queue.count {
             let p = queue[head]
             head += 1
-            if p.depth >= limits.maxDepth || p.end - p.start < 2 * limits.minLeafRows { continue }
+            if p.depth >= limits.maxDepth || p.weight < 2 * limits.minLeafRows { continue }
             var features = allowedFeatures
             if let k = limits.featuresPerSplit, k < features.count {
                 features.shuffle(using: &rng)
                 features = Array(features.prefix(k)).sorted()
             }
-            let split: Split = rows.withUnsafeBufferPointer { rowBuffer in
-                bestSplit(rows: UnsafeBufferPointer(rebasing: rowBuffer[p.start..<p.end]), g: g, h: h, G: p.G, H: p.H,
-                    features: features, parallel: parallelFeatures)
-            }
-            guard split.feature >= 0, split.gain > limits.minGain else { continue }
-            // Partition the node's rows: left ones first.
-            let f = split.feature
-            let column = f * n
-            var i = p.start
-            var j = p.end - 1
-            var GL = 0.0, HL = 0.0
-            binned.data.withUnsafeBufferPointer { data in
-                while i <= j {
-                    let b = data[column + Int(rows[i])]
-                    let goLeft = b == FeatureBinner.missingBin ? split.missingLeft : Int(b) <= split.bin
-                    if goLeft { i += 1 } else { rows.swapAt(i, j); j -= 1 }
+            let k = features.count
+            for s in 0..<k { zeroBins(hist + s * slot, feature: features[s], stride: 2) }
+            features.withUnsafeBufferPointer { fb in
+                binned.rowMajor.withUnsafeBufferPointer { rm in
+                    let data = rm.baseAddress!
+                    for i in p.start..<p.end {
+                        let ri = Int(rows[i])
+                        let w = Int64(weights[ri])
+                        let wy = w * Int64(labels[ri])
+                        let base = data + ri * width
+                        for s in 0..<k {
+                            let q = hist + s * slot + Int(base[fb[s]]) * 2
+                            q[0] += wy
+                            q[1] += w
+                        }
+                    }
                 }
             }
-            let mid = i
+            var split = Split()
+            for s in 0..<k {
+                let c = bestForestSplit(feature: features[s], hist: hist + s * slot, positives: p.positives, weight: p.weight)
+                if c.feature >= 0 && c.gain > split.gain { split = c }
+            }
+            guard split.feature >= 0, split.gain > limits.minGain else { continue }
+            let mid = partition(rows, scratch: scratch, start: p.start, end: p.end, split: split)
             if mid == p.start || mid == p.end { continue }
-            for k in p.start..<mid { GL += g[Int(rows[k])]; HL += h[Int(rows[k])] }
-            let GR = p.G - GL
-            let HR = p.H - HL
-            let l = tree.addNode(value: nodeValue(GL, HL), cover: HL)
-            let r = tree.addNode(value: nodeValue(GR, HR), cover: HR)
-            tree.feature[p.node] = Int32(f)
-            tree.threshold[p.node] = binner.threshold(feature: f, bin: split.bin)
-            tree.missingLeft[p.node] = split.missingLeft
-            tree.left[p.node] = Int32(l)
-            tree.right[p.node] = Int32(r)
-            tree.gain[p.node] = split.gain
-            queue.append(Pending(node: l, start: p.start, end: mid, depth: p.depth + 1, G: GL, H: HL))
-            queue.append(Pending(node: r, start: mid, end: p.end, depth: p.depth + 1, G: GR, H: HR))
+            var PL = 0, WL = 0
+            for i in p.start..<mid { let r = Int(rows[i]); let w = Int(weights[r]); WL += w; PL += w * Int(labels[r]) }
+            let PR = p.positives - PL, WR = p.weight - WL
+            let l = tree.addNode(value: nodeValue(-Double(PL), Double(WL)), cover: Double(WL))
+            let r = tree.addNode(value: nodeValue(-Double(PR), Double(WR)), cover: Double(WR))
+            tree.setSplit(p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l, right: r)
+            queue.append(Pending(node: l, start: p.start, end: mid, depth: p.depth + 1, positives: PL, weight: WL))
+            queue.append(Pending(node: r, start: mid, end: p.end, depth: p.depth + 1, positives: PR, weight: WR))
         }
         return tree
     }
 
-    private func bestSplit(rows: UnsafeBufferPointer<Int32>, g: [Double], h: [Double], G: Double, H: Double,
-                           features: [Int], parallel: Bool) -> Split {
-        let results = UnsafeMutableBufferPointer<Split>.allocate(capacity: features.count)
-        results.initialize(repeating: Split())
-        defer { results.deallocate() }
-        let box = UnsafeSendable((results, rows))
-        let work: @Sendable (Int) -> Void = { k in
-            box.value.0[k] = self.bestSplit(feature: features[k], rows: box.value.1, g: g, h: h, G: G, H: H)
-        }
-        if parallel && features.count > 1 && rows.count > 20_000 {
-            DispatchQueue.concurrentPerform(iterations: features.count, execute: work)
-        } else {
-            for k in 0..<features.count { work(k) }
-        }
-        // The best gain; ties go to the lower feature index, so threads never matter.
+    /// The forest's split search: the boosting one with g = -y, h = 1 per
+    /// unit of weight, all sums exact integers.
+    private func bestForestSplit(feature f: Int, hist: UnsafePointer<Int64>, positives: Int, weight: Int) -> Split {
+        let bins = binner.binCount(f)
+        let m = Int(FeatureBinner.missingBin) * 2
+        let missingP = Int(hist[m]), missingC = Int(hist[m + 1])
+        let lambda = limits.lambda
+        let G = -Double(positives), H = Double(weight)
+        let parentScore = G * G / (H + lambda)
+        let minRows = limits.minLeafRows, minWeight = limits.minChildWeight
         var best = Split()
-        for s in results where s.feature >= 0 && s.gain > best.gain { best = s }
+        var PL = 0, CL = 0
+        for b in 0..<max(0, bins - 1) {
+            // An empty bin moves no row: the same split as the bin before, which came first.
+            if hist[2 * b + 1] == 0 { continue }
+            PL += Int(hist[2 * b]); CL += Int(hist[2 * b + 1])
+            for missingLeft in 0..<2 {
+                if missingLeft == 1 && missingC == 0 { break }
+                let pl = missingLeft == 1 ? PL + missingP : PL
+                let cl = missingLeft == 1 ? CL + missingC : CL
+                let cr = weight - cl
+                if cl < minRows || cr < minRows { continue }
+                let gl = -Double(pl), hl = Double(cl)
+                let gr = G - gl, hr = H - hl
+                if hl < minWeight || hr < minWeight { continue }
+                let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parentScore
+                if gain > best.gain { best = Split(feature: f, bin: b, missingLeft: missingLeft == 1, gain: gain) }
+            }
+        }
         return best
     }
 
-    private func bestSplit(feature f: Int, rows: UnsafeBufferPointer<Int32>, g: [Double], h: [Double], G: Double, H: Double) -> Split {
-        var hg = [Double](repeating: 0, count: 256)
-        var hh = [Double](repeating: 0, count: 256)
-        var hc = [Int](repeating: 0, count: 256)
-        let n = binned.rows
-        let column = f * n
-        binned.data.withUnsafeBufferPointer { data in
-            g.withUnsafeBufferPointer { gp in
-                h.withUnsafeBufferPointer { hp in
-                    for r in rows {
-                        let b = Int(data[column + Int(r)])
-                        hg[b] += gp[Int(r)]
-                        hh[b] += hp[Int(r)]
-                        hc[b] += 1
-                    }
-                }
+    // MARK: Shared
+
+    /// Zeroes the bins a feature can have, 0..<binCount and the missing bin,
+    /// `stride` values each: the only ones a histogram build writes or a split scan reads.
+    @inline(__always)
+    private func zeroBins<T: Numeric>(_ slot: UnsafeMutablePointer<T>, feature: Int, stride: Int) {
+        slot.initialize(repeating: 0, count: stride * binner.binCount(feature))
+        (slot + stride * Int(FeatureBinner.missingBin)).initialize(repeating: 0, count: stride)
+    }
+
+    /// Puts the rows of [start, end) that go left first, both sides keeping
+    /// their order (rows stay ascending, so reads of their bins and gradients
+    /// go forward through memory); `scratch` holds at least end - start rows.
+    /// Returns where the right ones start.
+    private func partition(_ rows: UnsafeMutablePointer<Int32>, scratch: UnsafeMutablePointer<Int32>, start: Int, end: Int,
+                           split: Split) -> Int {
+        let column = split.feature * binned.rows
+        let bin = split.bin
+        let missingLeft = split.missingLeft
+        return binned.data.withUnsafeBufferPointer { data in
+            let d = data.baseAddress! + column
+            var l = start
+            var rc = 0
+            for i in start..<end {
+                let r = rows[i]
+                let b = d[Int(r)]
+                let goLeft = b == FeatureBinner.missingBin ? missingLeft : Int(b) <= bin
+                rows[l] = r
+                scratch[rc] = r
+                l += goLeft ? 1 : 0
+                rc += goLeft ? 0 : 1
             }
+            (rows + l).update(from: scratch, count: rc)
+            return l
         }
-        let bins = binner.binCount(f)
-        let missingG = hg[255], missingH = hh[255], missingC = hc[255]
-        let lambda = limits.lambda
-        let parentScore = G * G / (H + lambda)
-        var best = Split()
-        var GL = 0.0, HL = 0.0
-        var CL = 0
-        let total = rows.count
-        for b in 0..<(bins - 1) {
-            GL += hg[b]; HL += hh[b]; CL += hc[b]
-            // Missing values right, then left.
-            for missingLeft in [false, true] {
-                let gl = missingLeft ? GL + missingG : GL
-                let hl = missingLeft ? HL + missingH : HL
-                let cl = missingLeft ? CL + missingC : CL
-                let gr = G - gl, hr = H - hl, cr = total - cl
-                if cl < limits.minLeafRows || cr < limits.minLeafRows { continue }
-                if hl < limits.minChildWeight || hr < limits.minChildWeight { continue }
-                let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parentScore
-                if gain > best.gain {
-                    best = Split(feature: f, bin: b, missingLeft: missingLeft, gain: gain)
-                }
-                if missingC == 0 { break }
-            }
-        }
-        return best
     }
 }
 
-import Dispatch
+extension RegressionTree {
+    mutating func setSplit(_ node: Int, split: HistogramTreeLearner.Split, threshold: Double, left: Int, right: Int) {
+        feature[node] = Int32(split.feature)
+        self.threshold[node] = threshold
+        missingLeft[node] = split.missingLeft
+        self.left[node] = Int32(left)
+        self.right[node] = Int32(right)
+        gain[node] = split.gain
+    }
+}

@@ -66,6 +66,32 @@ final class ChurnModelTests: XCTestCase {
         }
     }
 
+    /// Many-row scoring bins each row and walks the trees on bin indices: it
+    /// must give exactly (bit for bit) the raw-value logits, missing and
+    /// infinite values and values equal to bin edges included.
+    func testBlockScoringOnBinsEqualsRawScoring() {
+        let (model, _, validation, _) = Self.trained
+        let compiled = CompiledEnsemble(model)
+        XCTAssertTrue(compiled.binnable)
+        let d = validation.featureCount
+        var matrix = [Double](repeating: 0, count: validation.rowCount * d)
+        for j in 0..<d { for i in 0..<validation.rowCount { matrix[i * d + j] = validation.columns[j][i] } }
+        for i in stride(from: 0, to: validation.rowCount, by: 7) { matrix[i * d + i % d] = .nan }
+        for i in stride(from: 3, to: validation.rowCount, by: 11) { matrix[i * d + i % d] = i % 2 == 0 ? .infinity : -.infinity }
+        for i in stride(from: 5, to: validation.rowCount, by: 13) {
+            let e = model.binner.edges[i % d]
+            if !e.isEmpty { matrix[i * d + i % d] = e[i % e.count] }
+        }
+        for threads in [1, 3] {
+            let p = model.probabilities(rows: matrix, featureCount: d, threads: threads)
+            var mismatches = 0
+            matrix.withUnsafeBufferPointer { m in
+                for i in 0..<validation.rowCount where p[i] != Metrics.sigmoid(compiled.logit(m.baseAddress! + i * d)) { mismatches += 1 }
+            }
+            XCTAssertEqual(mismatches, 0, "threads \(threads)")
+        }
+    }
+
     func testQualityAndCalibrationOnKnownData() throws {
         let (model, report, validation, truth) = Self.trained
         let truthAUC = try XCTUnwrap(Metrics.rocAUC(scores: truth, labels: validation.labels))
