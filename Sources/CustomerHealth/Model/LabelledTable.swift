@@ -70,6 +70,9 @@ public enum LabelledTableReader {
         return (header, collector.rows)
     }
 
+    /// The column names of a CSV table (its first line).
+    public static func header(path: String) throws -> [String] { try firstLine(path: path) }
+
     private static func firstLine(path: String) throws -> [String] {
         final class HeaderGrab: RowHandler {
             func handle(_ row: RowView, line: Int) -> RowRejection? { nil }
@@ -102,6 +105,38 @@ public enum LabelledTableReader {
         guard let first = u.first, let last = u.last else { return text }
         if first < 0x80 && first != 0x20 && first != 0x09 && last < 0x80 && last != 0x20 && last != 0x09 { return text }
         return text.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// `number(_:)` on the bytes of a cell, without making a String of it.
+    static func number(bytes: UnsafeRawBufferPointer) -> Double? {
+        let cell = trimmed(bytes: bytes)
+        guard !cell.isEmpty, cell.count < 64 else { return cell.isEmpty ? nil : number(String(decoding: cell, as: UTF8.self)) }
+        for b in cell where b == 0x78 || b == 0x58 || b >= 0x80 { return nil }
+        // Swift's Double(String) reads the same grammar as strtod in the C locale.
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer -> Double? in
+            for (i, b) in cell.enumerated() { buffer[i] = CChar(bitPattern: b) }
+            buffer[cell.count] = 0
+            var end: UnsafeMutablePointer<CChar>? = nil
+            let d = strtod(buffer.baseAddress!, &end)
+            guard let end, end - buffer.baseAddress! == cell.count, d.isFinite else { return nil }
+            return d
+        }
+    }
+
+    /// A cell's bytes without leading and trailing spaces and tabs.
+    static func trimmed(bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer.SubSequence {
+        var lo = 0, hi = bytes.count
+        while lo < hi && (bytes[lo] == 0x20 || bytes[lo] == 0x09) { lo += 1 }
+        while hi > lo && (bytes[hi - 1] == 0x20 || bytes[hi - 1] == 0x09) { hi -= 1 }
+        return bytes[lo..<hi]
+    }
+
+    static func parseLabel(bytes: UnsafeRawBufferPointer) -> UInt8? {
+        if bytes.count == 1 {
+            if bytes[0] == 0x30 { return 0 }
+            if bytes[0] == 0x31 { return 1 }
+        }
+        return parseLabel(String(decoding: bytes, as: UTF8.self))
     }
 
     static func parseLabel(_ text: String) -> UInt8? {

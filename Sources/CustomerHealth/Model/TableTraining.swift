@@ -64,17 +64,118 @@ public enum TableTraining {
         guard schema.featureNames == file.ensemble.featureNames else {
             throw CustomerHealthError.input(file: modelPath, message: "its table schema and its features disagree: the model is corrupt")
         }
-        let (header, rows) = try LabelledTableReader.readCSV(path: tablePath)
-        let table = try LabelledTableReader.table(header: header, rows: rows, schema: schema, file: (tablePath as NSString).lastPathComponent)
-        var matrix = [Double](repeating: 0, count: table.rowCount * table.featureCount)
-        for j in 0..<table.featureCount { for i in 0..<table.rowCount { matrix[i * table.featureCount + j] = table.columns[j][i] } }
+        let name = (tablePath as NSString).lastPathComponent
+        let header = try LabelledTableReader.header(path: tablePath)
+        let scorer = try StreamingTableScorer(header: header, schema: schema, model: CompiledEnsemble(file.ensemble), threads: threads, file: name)
+        var settings = ExportSettings(kind: .savings)
+        settings.globs = []
+        let reader = try InputFileReader(path: tablePath, settings: settings, handler: scorer, maxRowBytes: 1 << 20, includeRaw: true,
+            genericColumns: header)
+        let report = try reader.read()
+        if let error = scorer.error { throw error }
+        if let bad = report.rejects.first {
+            throw CustomerHealthError.input(file: name, message: "line \(bad.line): \(bad.reason)")
+        }
+        let p = scorer.probabilities, labels = scorer.labels
+        return Evaluation(rows: labels.count, positives: labels.reduce(0) { $0 + Int($1) },
+            auc: Metrics.rocAUC(scores: p, labels: labels), prAUC: Metrics.averagePrecision(scores: p, labels: labels),
+            logLoss: Metrics.logLoss(probabilities: p, labels: labels), brier: Metrics.brier(probabilities: p, labels: labels),
+            seconds: scorer.scoringSeconds, rowsPerSecond: Double(labels.count) / max(scorer.scoringSeconds, 1e-9))
+    }
+}
+
+/// Scores a labelled table as it is read: rows go through a fixed block of
+/// 65,536 feature rows that is scored and reused, and only each row's label
+/// and probability are kept (9 bytes a row), so memory does not hold the table.
+final class StreamingTableScorer: RowHandler {
+    private let labelIndex: Int
+    private let labelName: String
+    private let numericIndex: [Int]
+    private let categoricalIndex: [Int]
+    private let categories: [[[UInt8]]]
+    private let model: CompiledEnsemble
+    private let threads: Int
+    private let file: String
+    private let featureCount: Int
+    private let blockRows = 1 << 16
+    private var block: [Double]
+    private var filled = 0
+    private(set) var labels: [UInt8] = []
+    private(set) var probabilities: [Double] = []
+    /// The first unreadable label; reported after the file is read.
+    private(set) var error: CustomerHealthError?
+    /// Time spent scoring blocks (not reading).
+    private(set) var scoringSeconds = 0.0
+
+    init(header: [String], schema: LabelledTableSchema, model: CompiledEnsemble, threads: Int, file: String) throws {
+        let index = Dictionary(header.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let label = index[schema.label] else {
+            throw CustomerHealthError.input(file: file, message: "has no label column \"\(schema.label)\"")
+        }
+        for name in schema.numeric + schema.categorical.map(\.0) where index[name] == nil {
+            throw CustomerHealthError.input(file: file, message: "has no column \"\(name)\", which the model was trained with")
+        }
+        labelIndex = label
+        labelName = schema.label
+        numericIndex = schema.numeric.map { index[$0]! }
+        categoricalIndex = schema.categorical.map { index[$0.0]! }
+        categories = schema.categorical.map { $0.1.map { Array($0.utf8) } }
+        featureCount = schema.featureNames.count
+        self.model = model
+        self.threads = max(1, threads)
+        self.file = file
+        block = [Double](repeating: 0, count: blockRows * max(1, featureCount))
+    }
+
+    func handle(_ row: RowView, line: Int) -> RowRejection? {
+        guard error == nil else { return nil }
+        let labelText = row.field(labelIndex)
+        guard let y = LabelledTableReader.parseLabel(bytes: labelText) else {
+            error = CustomerHealthError.input(file: file,
+                message: "line \(line), column \(labelName): \"\(String(decoding: labelText, as: UTF8.self))\" is not a label (0/1, true/false, yes/no)")
+            return nil
+        }
+        labels.append(y)
+        var f = filled * featureCount
+        for j in numericIndex {
+            block[f] = LabelledTableReader.number(bytes: row.field(j)) ?? .nan
+            f += 1
+        }
+        for (c, j) in categoricalIndex.enumerated() {
+            let v = LabelledTableReader.trimmed(bytes: row.field(j))
+            for category in categories[c] {
+                block[f] = v.isEmpty ? .nan : (v.elementsEqual(category) ? 1 : 0)
+                f += 1
+            }
+        }
+        filled += 1
+        if filled == blockRows { flush() }
+        return nil
+    }
+
+    func finish() { flush() }
+
+    private func flush() {
+        guard filled > 0 else { return }
+        let n = filled
+        let start = probabilities.count
+        probabilities.append(contentsOf: repeatElement(0, count: n))
         let clock = ContinuousClock.now
-        let p = file.ensemble.probabilities(rows: matrix, featureCount: table.featureCount, threads: threads)
+        let width = featureCount
+        let compiled = model
+        block.withUnsafeBufferPointer { x in
+            probabilities.withUnsafeMutableBufferPointer { out in
+                let box = UnsafeSendable((x, out))
+                let chunk = max(1024, n / (threads * 4) + 1)
+                DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
+                    let (x, out) = box.value
+                    let lo = k * chunk, hi = min(n, lo + chunk)
+                    compiled.probabilities(x.baseAddress! + lo * width, featureCount: width, count: hi - lo, into: out.baseAddress! + start + lo)
+                }
+            }
+        }
         let d = ContinuousClock.now - clock
-        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        return Evaluation(rows: table.rowCount, positives: table.positives,
-            auc: Metrics.rocAUC(scores: p, labels: table.labels), prAUC: Metrics.averagePrecision(scores: p, labels: table.labels),
-            logLoss: Metrics.logLoss(probabilities: p, labels: table.labels), brier: Metrics.brier(probabilities: p, labels: table.labels),
-            seconds: seconds, rowsPerSecond: Double(table.rowCount) / max(seconds, 1e-9))
+        scoringSeconds += Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        filled = 0
     }
 }
