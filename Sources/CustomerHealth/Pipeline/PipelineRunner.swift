@@ -80,10 +80,11 @@ public struct PipelineRunner: Sendable {
         return d
     }
 
-    /// Feature snapshots of every customer that exists on the as-of day, in customer_id order.
-    public func snapshots(_ data: IngestResult, asOf: CalendarDay) -> [CustomerSnapshot] {
+    /// Feature snapshots of every customer that exists on the as-of day, in
+    /// customer_id order; or of the customers `only` lists (indexes, ascending).
+    public func snapshots(_ data: IngestResult, asOf: CalendarDay, only: [Int]? = nil) -> [CustomerSnapshot] {
         let calculator = FeatureCalculator(data: data, settings: config.scoring)
-        let existing = data.accounts.indices.filter { data.accounts[$0].subscriptionStart <= asOf }
+        let existing = (only ?? Array(data.accounts.indices)).filter { data.accounts[$0].subscriptionStart <= asOf }
         let count = existing.count
         let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
         let modelInputs = config.churn.modelPath != nil

@@ -1,0 +1,278 @@
+import Foundation
+import Logging
+
+/// Settings of watch mode.
+public struct WatchSettings: Sendable, Equatable {
+    /// A health score move smaller than this, with status, churn risk and
+    /// priority unchanged, is not sent.
+    public var minScoreDelta = 1.0
+    /// A new or grown gzip file is read once unmodified for this long.
+    public var settleSeconds = 5.0
+
+    public init() {}
+}
+
+/// What was last sent for a customer: changes are measured against it, so
+/// that slow drift adds up to an update instead of never showing.
+public struct EmittedHealth: Codable, Equatable, Sendable {
+    public var healthScore: Double
+    public var healthStatus: String
+    public var churnProbability: Double?
+    public var churnRisk: String?
+    public var interventionPriority: String
+
+    init(_ s: CustomerScore) {
+        healthScore = (s.healthScore * 10).rounded() / 10
+        healthStatus = s.status.rawValue
+        churnProbability = s.churnProbability.map { ($0 * 10_000).rounded() / 10_000 }
+        churnRisk = s.churnProbability.map { ChurnRisk(probability: $0).rawValue }
+        interventionPriority = s.priority.rawValue
+    }
+
+    func json() -> JSONValue {
+        .object([
+            ("health_score", .number(healthScore, places: 1)),
+            ("health_status", .string(healthStatus)),
+            ("churn_probability", churnProbability.map { .number($0, places: 4) } ?? .null),
+            ("churn_risk", .optionalString(churnRisk)),
+            ("intervention_priority", .string(interventionPriority)),
+        ])
+    }
+}
+
+/// Everything a restart needs to go on without losing or inventing an
+/// update: how far each file was read, what was last sent per customer and
+/// for the KPIs, and the next sequence number.
+public struct WatchCheckpoint: Codable, Equatable, Sendable {
+    public struct FileState: Codable, Equatable, Sendable {
+        public var tracked: TrackedFile
+        public var linesBefore: Int
+        public var insideRejectedLine: Bool
+    }
+    public var version = 1
+    public var files: [FileState] = []
+    public var customers: [String: EmittedHealth] = [:]
+    /// The KPIs last sent, as serialized.
+    public var kpis: String? = nil
+    public var nextSeq = 1
+    public var asOf: String? = nil
+
+    public init() {}
+}
+
+/// Watch mode without its loop: each `step` looks at the input folder once,
+/// reads what landed or grew, re-scores the customers it touched (every
+/// customer when the as-of day moves on) and returns the lines to send.
+/// The caller writes them, then saves `checkpoint`: a crash in between sends
+/// the same lines again, with the same sequence numbers.
+public final class WatchSession {
+    public let config: PipelineConfig
+    public let settings: WatchSettings
+    public private(set) var checkpoint: WatchCheckpoint
+    private let runner: PipelineRunner
+    private let tracker: FileTracker
+    private var live: LiveExports?
+    private var snapshots: [CustomerSnapshot?] = []
+    private var scores: [CustomerScore?] = []
+    /// Messages for the log: files replaced, truncated or gone, and what was done.
+    public private(set) var notices: [String] = []
+
+    public init(config: PipelineConfig, settings: WatchSettings, checkpoint: WatchCheckpoint?, logger: Logger) {
+        self.config = config
+        self.settings = settings
+        self.checkpoint = checkpoint ?? WatchCheckpoint()
+        runner = PipelineRunner(config: config, options: RunOptions(), logger: logger)
+        tracker = FileTracker(settleSeconds: settings.settleSeconds)
+    }
+
+    /// One look at the input folder; the lines to send, in sequence order.
+    public func step(now: Date = Date(), lastUpdated: String) throws -> [String] {
+        notices = []
+        let files = try IngestRunner(config: config, threads: runner.threads, logger: runner.logger).listFiles()
+        let observed = FileTracker.observe(files, now: now)
+        var known: [String: WatchCheckpoint.FileState] = [:]
+        for f in checkpoint.files { known[f.tracked.name] = f }
+        let rank = Dictionary(files.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+
+        if live == nil && !checkpoint.files.isEmpty {
+            // A restart: rebuild the aggregates from exactly the bytes read before it.
+            try rebuild(observed: observed, upTo: known, rank: rank)
+        }
+        let changes = try tracker.changes(observed: observed, known: known.mapValues(\.tracked))
+        var rebuildAll = live == nil
+        var reads: [LiveExports.Read] = []
+        var fresh: [String: FileObservation] = [:]
+        for change in changes {
+            switch change {
+            case .new(let o):
+                if o.file.kind == .accounts { rebuildAll = true; notices.append("\(o.file.name): a new accounts file; reading every file again") }
+                reads.append(.init(file: o.file, resume: nil, stopAt: nil, rank: rank[o.file.name] ?? 0))
+                fresh[o.file.name] = o
+            case .grown(let o, _):
+                if o.file.kind == .accounts { rebuildAll = true; notices.append("\(o.file.name): the accounts file grew; reading every file again") }
+                let k = known[o.file.name]!
+                let gzip = InputFileReader.format(ofName: o.file.name)?.1 ?? false
+                if gzip {
+                    // A gzip file is taken whole: one that grows after it was read is a new version of it.
+                    rebuildAll = true
+                    notices.append("\(o.file.name): the gzip file changed after it was read; reading every file again")
+                }
+                reads.append(.init(file: o.file, resume: .init(offset: k.tracked.offset, linesBefore: k.linesBefore,
+                    insideRejectedLine: k.insideRejectedLine), stopAt: nil, rank: rank[o.file.name] ?? 0))
+                fresh[o.file.name] = o
+            case .settling:
+                continue
+            case .truncated(let name, let read, let size):
+                rebuildAll = true
+                notices.append("\(name): cut to \(size) bytes after \(read) were read; its earlier rows are gone from the state, which is rebuilt from every file as it is now")
+            case .replaced(let name):
+                rebuildAll = true
+                notices.append("\(name): replaced by another file of the same name; the state is rebuilt from every file as it is now")
+            case .vanished(let name):
+                rebuildAll = true
+                notices.append("\(name): gone from the input folder (rotated or deleted); the state is rebuilt from the files still there")
+            }
+        }
+        var touched: [Int]
+        if rebuildAll {
+            touched = try rebuild(observed: observed, upTo: nil, rank: rank)
+        } else if reads.isEmpty {
+            touched = []
+        } else {
+            let (t, consumed) = try live!.add(reads)
+            touched = t
+            for (name, resume) in consumed {
+                guard let o = fresh[name] else { continue }
+                try record(o, resume: resume)
+            }
+        }
+        guard let live else { return [] }
+        let data = live.result()
+        let asOf = try runner.asOfDay(for: data)
+        if checkpoint.asOf != asOf.description {
+            // The day moved on: days since last login grow with no new events.
+            touched = Array(data.accounts.indices)
+        }
+        if snapshots.count != data.accounts.count {
+            snapshots = Array(repeating: nil, count: data.accounts.count)
+            scores = Array(repeating: nil, count: data.accounts.count)
+            touched = Array(data.accounts.indices)
+        }
+        let firstLook = checkpoint.asOf == nil && checkpoint.customers.isEmpty
+        checkpoint.asOf = asOf.description
+        guard !touched.isEmpty else { return [] }
+        let (model, _) = try ChurnModelChooser(runner: runner, data: data).model(asOf: asOf)
+        let fresher = runner.snapshots(data, asOf: asOf, only: touched)
+        let rescored = PipelineRunner.score(fresher, asOf: asOf, settings: config.scoring, threads: runner.threads,
+            model: model?.ensemble, reasonCodes: 0)
+        var index: [String: Int] = [:]
+        for c in touched { index[data.accounts[c].customerID] = c; snapshots[c] = nil; scores[c] = nil }
+        for s in fresher { snapshots[index[s.account.customerID]!] = s }
+        for s in rescored { scores[index[s.customerID]!] = s }
+
+        var lines: [String] = []
+        for c in touched {
+            let id = data.accounts[c].customerID
+            guard let score = scores[c] else {
+                // No longer scored (churned, or not started): nothing more to send for it.
+                checkpoint.customers[id] = nil
+                continue
+            }
+            let now = EmittedHealth(score)
+            let before = checkpoint.customers[id]
+            checkpoint.customers[id] = nil
+            if firstLook {
+                checkpoint.customers[id] = now
+                continue
+            }
+            if let before, abs(now.healthScore - before.healthScore) < settings.minScoreDelta, now.healthStatus == before.healthStatus,
+               now.churnRisk == before.churnRisk, now.interventionPriority == before.interventionPriority {
+                checkpoint.customers[id] = before
+                continue
+            }
+            checkpoint.customers[id] = now
+            var payload = now.json()
+            if case .object(var members) = payload {
+                members.insert(("customer_id", .string(id)), at: 0)
+                members.append(("previous", before?.json() ?? .null))
+                members.append(("last_updated", .string(lastUpdated)))
+                payload = .object(members)
+            }
+            lines.append(line(type: "customer_health_update", data: payload))
+        }
+        let allSnapshots = snapshots.compactMap { $0 }
+        let allScores = scores.compactMap { $0 }
+        let atRisk = OutputRenderers.atRiskOrder(allScores, priorities: config.scoring.atRiskPriorities).count
+        let kpiValue = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: allSnapshots, scores: allScores, atRisk: atRisk)
+        let kpis = kpiValue.serialized()
+        if kpis != checkpoint.kpis {
+            if !firstLook { lines.append(line(type: "kpi_update", data: kpiValue)) }
+            checkpoint.kpis = kpis
+        }
+        return lines
+    }
+
+    /// A heartbeat line: it carries the last sequence number sent and takes none.
+    public func heartbeat(lagSeconds: Double) -> String {
+        JSONValue.object([
+            ("type", .string("heartbeat")), ("seq", .int(checkpoint.nextSeq - 1)),
+            ("files_seen", .int(checkpoint.files.count)), ("lag_seconds", .number(lagSeconds, places: 3)),
+        ]).serialized()
+    }
+
+    private func line(type: String, data: JSONValue) -> String {
+        let seq = checkpoint.nextSeq
+        checkpoint.nextSeq += 1
+        return JSONValue.object([("type", .string(type)), ("seq", .int(seq)), ("data", data)]).serialized()
+    }
+
+    private func record(_ o: FileObservation, resume: InputFileReader.Resume) throws {
+        let state = WatchCheckpoint.FileState(tracked: try FileTracker.track(o, offset: resume.offset), linesBefore: resume.linesBefore,
+            insideRejectedLine: resume.insideRejectedLine)
+        checkpoint.files.removeAll { $0.tracked.name == o.file.name }
+        checkpoint.files.append(state)
+        checkpoint.files.sort { $0.tracked.name < $1.tracked.name }
+    }
+
+    /// Reads the files from scratch: each up to where it was read before
+    /// (`upTo`, after a restart), or every complete file as it is now.
+    /// Returns every customer (all are re-scored).
+    @discardableResult
+    private func rebuild(observed: [FileObservation], upTo: [String: WatchCheckpoint.FileState]?, rank: [String: Int]) throws -> [Int] {
+        var taken = observed.filter { o in
+            if let upTo { return upTo[o.file.name] != nil }
+            return o.age >= settings.settleSeconds || !(InputFileReader.format(ofName: o.file.name)?.1 ?? false)
+        }
+        if let upTo {
+            // A file changed other than by growing since: rebuild from the files as they are.
+            for o in taken {
+                let k = upTo[o.file.name]!.tracked
+                let sameHead = try FileTracker.headHash(path: o.file.path, length: k.headLength) == k.headHash
+                if o.inode != k.inode || o.file.size < k.offset || !sameHead {
+                    return try rebuild(observed: observed, upTo: nil, rank: rank)
+                }
+            }
+            if taken.count != upTo.count { return try rebuild(observed: observed, upTo: nil, rank: rank) }
+        }
+        taken.sort { $0.file.name < $1.file.name }
+        let exports = try LiveExports(config: config, accountFiles: taken.filter { $0.file.kind == .accounts }.map(\.file))
+        let reads = taken.filter { $0.file.kind != .accounts }.map { o in
+            LiveExports.Read(file: o.file, resume: nil, stopAt: upTo.map { $0[o.file.name]!.tracked.offset }, rank: rank[o.file.name] ?? 0)
+        }
+        let (_, consumed) = try exports.add(reads)
+        live = exports
+        snapshots = []
+        scores = []
+        if upTo == nil {
+            checkpoint.files = []
+            for o in taken {
+                if o.file.kind == .accounts {
+                    try record(o, resume: .init(offset: o.file.size, linesBefore: 0))
+                } else if let r = consumed[o.file.name] {
+                    try record(o, resume: r)
+                }
+            }
+        }
+        return Array(exports.accounts.indices)
+    }
+}
