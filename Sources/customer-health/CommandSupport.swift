@@ -20,6 +20,9 @@ enum CommandSupport {
         } catch let error as CustomerHealthError {
             Console.error("error: \(error)")
             exit(error.exitCode)
+        } catch is StreamClosed {
+            // The consumer went away (broken pipe): nothing to report.
+            exit(0)
         } catch let error as ExitCode {
             exit(error.rawValue)
         } catch {

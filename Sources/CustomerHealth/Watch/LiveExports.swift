@@ -32,24 +32,48 @@ final class LiveExports {
         store = IngestAccumulator(customerCount: accounts.count)
     }
 
-    /// Reads the new rows of some event files. Returns the customers they
-    /// touched and, per file name, where the next read of it starts.
-    func add(_ reads: [Read]) throws -> (touched: [Int], consumed: [String: InputFileReader.Resume]) {
+    /// What one batch did.
+    struct BatchOutcome {
+        /// The customers with new rows, in index order.
+        var touched: [Int]
+        /// Per file name: where the next read of it starts.
+        var consumed: [String: InputFileReader.Resume]
+        /// This batch's rows and rejects, per file read.
+        var reports: [FileReport]
+        /// Files that could not be read (a corrupt gzip file, say), with why;
+        /// none of their rows were kept.
+        var failed: [(name: String, error: CustomerHealthError)]
+    }
+
+    /// Reads the new rows of some event files. Each file goes into
+    /// aggregates of its own first, so a file that fails half-way leaves
+    /// nothing behind when `skipFailures` is set (it is reported instead).
+    func add(_ reads: [Read], skipFailures: Bool = false) throws -> BatchOutcome {
         let batch = IngestAccumulator(customerCount: accounts.count)
-        var consumed: [String: InputFileReader.Resume] = [:]
+        var outcome = BatchOutcome(touched: [], consumed: [:], reports: [], failed: [])
         for read in reads {
             let settings = config.exports[read.file.kind] ?? ExportSettings(kind: read.file.kind)
             let fieldReader = FieldReader(settings: settings, dateFormat: config.dateFormat)
+            let own = IngestAccumulator(customerCount: accounts.count)
             guard let handler = IngestRunner.rowHandler(for: read.file.kind, reader: fieldReader, customers: directory,
-                accumulator: batch, fileRank: read.rank) else { continue }
-            let reader = try InputFileReader(path: read.file.path, settings: settings, handler: handler,
-                maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
+                accumulator: own, fileRank: read.rank) else { continue }
             let gzip = InputFileReader.format(ofName: read.file.name)?.1 ?? false
-            reader.wholeRecordsOnly = !gzip
-            reader.resume = read.resume
-            reader.stopAt = read.stopAt
-            let report = try reader.read()
-            consumed[read.file.name] = gzip ? .init(offset: report.size, linesBefore: 0) : reader.consumed
+            let report: FileReport
+            let reader: InputFileReader
+            do {
+                reader = try InputFileReader(path: read.file.path, settings: settings, handler: handler,
+                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
+                reader.wholeRecordsOnly = !gzip
+                reader.resume = read.resume
+                reader.stopAt = read.stopAt
+                report = try reader.read()
+            } catch let error as CustomerHealthError where skipFailures {
+                outcome.failed.append((read.file.name, error))
+                continue
+            }
+            batch.merge(own)
+            outcome.consumed[read.file.name] = gzip ? .init(offset: report.size, linesBefore: 0) : reader.consumed
+            outcome.reports.append(report)
             var total = reports[read.file.name] ?? FileReport(export: read.file.kind, path: read.file.path, name: read.file.name,
                 size: 0, sha256: "")
             total.size = report.size
@@ -60,9 +84,9 @@ final class LiveExports {
             total.rejects += report.rejects
             reports[read.file.name] = total
         }
-        let touched = batch.touchedCustomers()
+        outcome.touched = batch.touchedCustomers()
         store.merge(batch)
-        return (touched, consumed)
+        return outcome
     }
 
     /// The aggregates as they stand, for features and scores.

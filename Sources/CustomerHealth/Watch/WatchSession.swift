@@ -76,6 +76,11 @@ public final class WatchSession {
     private var scores: [CustomerScore?] = []
     /// Messages for the log: files replaced, truncated or gone, and what was done.
     public private(set) var notices: [String] = []
+    /// How long ago the newest file read by the last step was last modified
+    /// (nil: it read nothing): the start of that batch's delivery lag.
+    public private(set) var newestReadAge: Double?
+    /// Rows rejected by the last step, for the rejects file.
+    public private(set) var newRejects: [RejectRecord] = []
 
     public init(config: PipelineConfig, settings: WatchSettings, checkpoint: WatchCheckpoint?, logger: Logger) {
         self.config = config
@@ -88,6 +93,8 @@ public final class WatchSession {
     /// One look at the input folder; the lines to send, in sequence order.
     public func step(now: Date = Date(), lastUpdated: String) throws -> [String] {
         notices = []
+        newRejects = []
+        newestReadAge = nil
         let files = try IngestRunner(config: config, threads: runner.threads, logger: runner.logger).listFiles()
         let observed = FileTracker.observe(files, now: now)
         var known: [String: WatchCheckpoint.FileState] = [:]
@@ -105,7 +112,10 @@ public final class WatchSession {
         for change in changes {
             switch change {
             case .new(let o):
-                if o.file.kind == .accounts { rebuildAll = true; notices.append("\(o.file.name): a new accounts file; reading every file again") }
+                if o.file.kind == .accounts && live != nil {
+                    rebuildAll = true
+                    notices.append("\(o.file.name): a new accounts file; reading every file again")
+                }
                 reads.append(.init(file: o.file, resume: nil, stopAt: nil, rank: rank[o.file.name] ?? 0))
                 fresh[o.file.name] = o
             case .grown(let o, _):
@@ -133,17 +143,24 @@ public final class WatchSession {
                 notices.append("\(name): gone from the input folder (rotated or deleted); the state is rebuilt from the files still there")
             }
         }
+        newestReadAge = fresh.values.map(\.age).min()
         var touched: [Int]
         if rebuildAll {
             touched = try rebuild(observed: observed, upTo: nil, rank: rank)
         } else if reads.isEmpty {
             touched = []
         } else {
-            let (t, consumed) = try live!.add(reads)
-            touched = t
-            for (name, resume) in consumed {
+            let outcome = try live!.add(reads, skipFailures: true)
+            touched = outcome.touched
+            for (name, resume) in outcome.consumed {
                 guard let o = fresh[name] else { continue }
                 try record(o, resume: resume)
+            }
+            newRejects += outcome.reports.flatMap(\.rejects)
+            for (name, error) in outcome.failed {
+                // Skipped for good: recorded as read, so that it is not tried again until it changes.
+                notices.append("\(error); skipped, the stream goes on without its rows")
+                if let o = fresh[name] { try record(o, resume: .init(offset: o.file.size, linesBefore: 0)) }
             }
         }
         guard let live else { return [] }
@@ -255,11 +272,25 @@ public final class WatchSession {
             if taken.count != upTo.count { return try rebuild(observed: observed, upTo: nil, rank: rank) }
         }
         taken.sort { $0.file.name < $1.file.name }
+        guard taken.contains(where: { $0.file.kind == .accounts }) else {
+            // Every accounts file is still being written: nothing to score yet.
+            notices.append("no accounts file has settled yet (unmodified for \(settings.settleSeconds) s); waiting")
+            live = nil
+            return []
+        }
         let exports = try LiveExports(config: config, accountFiles: taken.filter { $0.file.kind == .accounts }.map(\.file))
         let reads = taken.filter { $0.file.kind != .accounts }.map { o in
             LiveExports.Read(file: o.file, resume: nil, stopAt: upTo.map { $0[o.file.name]!.tracked.offset }, rank: rank[o.file.name] ?? 0)
         }
-        let (_, consumed) = try exports.add(reads)
+        let outcome = try exports.add(reads, skipFailures: true)
+        let consumed = outcome.consumed
+        if upTo == nil { newRejects += outcome.reports.flatMap(\.rejects) }
+        for (name, error) in outcome.failed {
+            notices.append("\(error); skipped, the stream goes on without its rows")
+            if upTo == nil, let o = taken.first(where: { $0.file.name == name }) {
+                try record(o, resume: .init(offset: o.file.size, linesBefore: 0))
+            }
+        }
         live = exports
         snapshots = []
         scores = []

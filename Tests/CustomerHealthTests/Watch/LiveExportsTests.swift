@@ -32,7 +32,7 @@ final class LiveExportsTests: XCTestCase {
         }
         // The first half of the files, then the rest, each batch knowing whom it touched.
         let half = events.count / 2
-        let (touched, _) = try live.add(events.prefix(half).map { read($0) })
+        let touched = try live.add(events.prefix(half).map { read($0) }).touched
         XCTAssertFalse(touched.isEmpty)
         XCTAssertEqual(touched, touched.sorted())
         _ = try live.add(events.dropFirst(half).map { read($0) })
@@ -43,8 +43,7 @@ final class LiveExportsTests: XCTestCase {
             try handle.write(contentsOf: Data(bytes[cuts[k - 1]..<cuts[k]]))
             try handle.close()
             let file = InputFile(kind: .activity, path: growingURL.path, name: growingURL.lastPathComponent, size: cuts[k])
-            let (_, consumed) = try live.add([read(file, resume: resume)])
-            resume = consumed[file.name]
+            resume = try live.add([read(file, resume: resume)]).consumed[file.name]
         }
         XCTAssertEqual(resume?.offset, bytes.count)
 

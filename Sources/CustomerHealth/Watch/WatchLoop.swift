@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How `watch` runs: where its state lives, where lines go, how often it looks.
+public struct WatchOptions: Sendable {
+    /// Holds checkpoint.json and rejects.jsonl.
+    public var stateDirectory: String
+    /// A file to append lines to, or "-" for standard output.
+    public var emitPath = "-"
+    public var pollSeconds = 1.0
+    public var heartbeatSeconds = 30.0
+    /// Look once, send what changed, save the checkpoint and return.
+    public var once = false
+
+    public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
+}
+
+/// The consumer closed the stream (a broken pipe): watch ends quietly.
+public struct StreamClosed: Error {}
+
+/// SIGTERM and SIGINT ask the loop to stop after the current batch.
+public enum WatchStop {
+    static let requested = Atomic<Bool>(false)
+
+    public static func install() {
+        signal(SIGTERM) { _ in WatchStop.requested.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in WatchStop.requested.store(true, ordering: .relaxed) }
+    }
+
+    static var isRequested: Bool { requested.load(ordering: .relaxed) }
+}
+
+/// The watch loop: look, send, checkpoint, sleep; a heartbeat when quiet.
+/// Lines are written whole with blocking writes, so a slow consumer holds
+/// the loop back instead of letting lines pile up in memory.
+public final class WatchLoop {
+    let session: WatchSession
+    let options: WatchOptions
+    let logger: Logger
+    private let fd: Int32
+    private var lastLine = ContinuousClock.now
+    private var lastLag = 0.0
+
+    var checkpointPath: String { (options.stateDirectory as NSString).appendingPathComponent("checkpoint.json") }
+    var rejectsPath: String { (options.stateDirectory as NSString).appendingPathComponent("rejects.jsonl") }
+
+    public init(config: PipelineConfig, settings: WatchSettings, options: WatchOptions, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: options.stateDirectory, withIntermediateDirectories: true)
+        let path = (options.stateDirectory as NSString).appendingPathComponent("checkpoint.json")
+        var checkpoint: WatchCheckpoint? = nil
+        if let data = FileManager.default.contents(atPath: path) {
+            do {
+                checkpoint = try JSONDecoder().decode(WatchCheckpoint.self, from: data)
+            } catch {
+                throw CustomerHealthError.input(file: path,
+                    message: "is not a watch checkpoint this customer-health can read (\(error)); move it away to start the stream again from the exports")
+            }
+        }
+        session = WatchSession(config: config, settings: settings, checkpoint: checkpoint, logger: logger)
+        if options.emitPath == "-" {
+            fd = 1
+        } else {
+            fd = open(options.emitPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            if fd < 0 {
+                throw CustomerHealthError.output(path: options.emitPath, message: "cannot be opened for appending: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    deinit { if fd != 1 { close(fd) } }
+
+    /// Runs until stopped (SIGTERM, SIGINT), or once with `options.once`.
+    public func run() throws {
+        while true {
+            let started = ContinuousClock.now
+            let stamp = ISO8601DateFormatter().string(from: Date())
+            let lines = try session.step(lastUpdated: stamp)
+            for notice in session.notices { logger.warning("\(notice)") }
+            try send(lines)
+            if !session.newRejects.isEmpty { try appendRejects(session.newRejects) }
+            try saveCheckpoint()
+            if let age = session.newestReadAge {
+                lastLag = age + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+                    + Double((ContinuousClock.now - started).components.seconds)
+            }
+            if options.once || WatchStop.isRequested { return }
+            // Sleep in short slices, so that a stop request is served promptly.
+            let wake = ContinuousClock.now + .milliseconds(Int(options.pollSeconds * 1000))
+            while ContinuousClock.now < wake && !WatchStop.isRequested {
+                if ContinuousClock.now - lastLine >= .milliseconds(Int(options.heartbeatSeconds * 1000)) {
+                    try send([session.heartbeat(lagSeconds: lastLag)])
+                }
+                usleep(50_000)
+            }
+            if WatchStop.isRequested {
+                try saveCheckpoint()
+                return
+            }
+        }
+    }
+
+    private func send(_ lines: [String]) throws {
+        for line in lines {
+            var text = line + "\n"
+            try text.withUTF8 { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        if errno == EPIPE { throw StreamClosed() }
+                        throw CustomerHealthError.output(path: options.emitPath, message: "write failed: \(String(cString: strerror(errno)))")
+                    }
+                    offset += n
+                }
+            }
+            lastLine = ContinuousClock.now
+        }
+    }
+
+    private func appendRejects(_ rejects: [RejectRecord]) throws {
+        var text = ""
+        for r in rejects { r.json().write(to: &text, pretty: false, indent: 0); text += "\n" }
+        let out = open(rejectsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard out >= 0 else { throw CustomerHealthError.output(path: rejectsPath, message: "cannot be opened: \(String(cString: strerror(errno)))") }
+        defer { close(out) }
+        try text.withUTF8 { b in
+            var offset = 0
+            while offset < b.count {
+                let n = write(out, b.baseAddress! + offset, b.count - offset)
+                if n < 0 { if errno == EINTR { continue }; throw CustomerHealthError.output(path: rejectsPath, message: String(cString: strerror(errno))) }
+                offset += n
+            }
+        }
+    }
+
+    private func saveCheckpoint() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(session.checkpoint)
+        try PipelineRunner.writeAtomically(String(decoding: data, as: UTF8.self), to: checkpointPath)
+    }
+}
