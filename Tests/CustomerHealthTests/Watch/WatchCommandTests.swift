@@ -1,0 +1,166 @@
+import Foundation
+import XCTest
+@testable import CustomerHealth
+
+/// `watch` through the real executable: the stream, restarts after kill -9,
+/// stopping on SIGTERM, a closed pipe.
+final class WatchCommandTests: XCTestCase {
+    var root: URL!
+
+    override func setUpWithError() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("watch-cli-\(UUID().uuidString)")
+        var options = SyntheticExportOptions()
+        options.customers = 90
+        options.days = 50
+        options.seed = 8
+        options.endDate = "2026-11-20"
+        _ = try SyntheticExportGenerator.generate(options: options, to: root.appendingPathComponent("a").path)
+        try settle(root.appendingPathComponent("a/exports"))
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
+
+    /// Makes every file in a folder look written an hour ago.
+    private func settle(_ folder: URL) throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)],
+                                                  ofItemAtPath: folder.appendingPathComponent(name).path)
+        }
+    }
+
+    private func pipeline(_ name: String) throws -> String {
+        let path = root.appendingPathComponent("\(name).yaml").path
+        try "input: \(name)/exports\noutput: \(name)/output\nmax_reject_ratio: 1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Day `k` of new activity (the 21st onwards) for every other customer, plus one bad row.
+    private func drop(_ k: Int, into folder: URL, settled: Bool = true) throws {
+        let day = String(format: "2026-11-%02d", 20 + k)
+        var csv = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
+        for i in stride(from: k, through: 90, by: 2) {
+            let id = String(format: "cust_%06d", i)
+            csv += "\(id),\(id)-u01,\(day)T09:00:00Z,login,,\n\(id),\(id)-u01,\(day)T10:00:00Z,work_order_completed,,900\n"
+        }
+        csv += "cust_000001,u,\(day)T25:00:00Z,login,,\n"
+        let url = folder.appendingPathComponent("exports/activity-\(day).csv")
+        try csv.write(to: url, atomically: true, encoding: .utf8)
+        if settled { try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: url.path) }
+    }
+
+    /// The lines of a stream file by seq, without `last_updated` (a wall-clock time).
+    private func bySeq(_ url: URL) throws -> [Int: String] {
+        var out: [Int: String] = [:]
+        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+            let seq = try XCTUnwrap(object["seq"] as? Int)
+            guard object["type"] as? String != "heartbeat" else { continue }
+            let stable = line.replacingOccurrences(of: #", "last_updated": "[^"]*""#, with: "", options: .regularExpression)
+            if let earlier = out[seq] { XCTAssertEqual(earlier, stable, "seq \(seq) was sent twice with other content") }
+            out[seq] = stable
+        }
+        return out
+    }
+
+    func testStreamOfNewFilesWithRejectsAndNothingTwice() throws {
+        let p = try pipeline("a")
+        let state = root.appendingPathComponent("a/state").path
+        let base = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
+        XCTAssertEqual(base.status, 0, base.transcript)
+        XCTAssertEqual(base.stdout, "", "the first look is the baseline")
+        try drop(1, into: root.appendingPathComponent("a"))
+        // A half-written file under a .part name is never read.
+        try "customer_id,user_id,occurred_at,event_type,feature,duration_s\ncust_000003,x,2026-11-21T09:00:00Z,login,,\n"
+            .write(to: root.appendingPathComponent("a/exports/activity-2026-11-22.csv.part"), atomically: true, encoding: .utf8)
+        let next = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
+        XCTAssertEqual(next.status, 0, next.transcript)
+        let lines = next.stdout.split(separator: "\n")
+        XCTAssertGreaterThan(lines.count, 1)
+        XCTAssertTrue(lines.first!.hasPrefix("{\"type\": \"customer_health_update\", \"seq\": 1,"), String(lines.first!))
+        XCTAssertTrue(lines.last!.hasPrefix("{\"type\": \"kpi_update\", \"seq\": \(lines.count),"), String(lines.last!))
+        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+        XCTAssertTrue(saved.files.contains { $0.tracked.name == "activity-2026-11-21.csv" })
+        XCTAssertFalse(saved.files.contains { $0.tracked.name.hasSuffix(".part") }, "a .part file is never read")
+        let rejects = try String(contentsOfFile: state + "/rejects.jsonl", encoding: .utf8)
+        XCTAssertEqual(rejects.split(separator: "\n").count, 1)
+        XCTAssertTrue(rejects.contains("\"file\": \"activity-2026-11-21.csv\"") && rejects.contains("occurred_at"), rejects)
+        let again = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
+        XCTAssertEqual(again.stdout, "", "nothing changed since the checkpoint")
+    }
+
+    /// kill -9 at random points while batches are processed: after restarts,
+    /// the stream holds exactly the updates of a run that never crashed, a
+    /// repeated line always with its first seq and content.
+    func testKillNineAtRandomPointsLosesAndInventsNothing() throws {
+        try FileManager.default.copyItem(at: root.appendingPathComponent("a"), to: root.appendingPathComponent("b"))
+        try settle(root.appendingPathComponent("b/exports"))
+        let binary = try CLI.binary()
+        func watchOnce(_ name: String, killAfter: Double?) throws {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["watch", try pipeline(name), "--once", "--quiet", "--state", root.appendingPathComponent("\(name)/state").path,
+                                 "--emit", root.appendingPathComponent("\(name)/stream.ndjson").path]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            if let killAfter {
+                usleep(useconds_t(killAfter * 1_000_000))
+                kill(process.processIdentifier, SIGKILL)
+            }
+            process.waitUntilExit()
+        }
+        var rng = SeededGenerator(seed: 77)
+        try watchOnce("a", killAfter: nil)
+        try watchOnce("b", killAfter: nil)
+        for k in 1...3 {
+            try drop(k, into: root.appendingPathComponent("a"))
+            try drop(k, into: root.appendingPathComponent("b"))
+            try watchOnce("a", killAfter: nil)
+            for _ in 0..<4 { try watchOnce("b", killAfter: 0.05 + rng.uniform() * 0.6) }
+            try watchOnce("b", killAfter: nil)
+        }
+        let clean = try bySeq(root.appendingPathComponent("a/stream.ndjson"))
+        let crashed = try bySeq(root.appendingPathComponent("b/stream.ndjson"))
+        XCTAssertFalse(clean.isEmpty)
+        XCTAssertEqual(crashed.count, clean.count)
+        for (seq, line) in clean {
+            let other = crashed[seq]?.replacingOccurrences(of: "/b/", with: "/a/")
+            XCTAssertEqual(other, line, "seq \(seq)")
+        }
+    }
+
+    func testSigtermStopsAfterTheBatchAndAClosedPipeExitsQuietly() throws {
+        let p = try pipeline("a")
+        let state = root.appendingPathComponent("a/state").path
+        let process = Process()
+        process.executableURL = try CLI.binary()
+        process.arguments = ["watch", p, "--quiet", "--state", state, "--poll", "0.1", "--heartbeat", "0.3",
+                             "--emit", root.appendingPathComponent("a/stream.ndjson").path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let checkpoint = state + "/checkpoint.json"
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: checkpoint) && waited < 300 { usleep(100_000); waited += 1 }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint))
+        try drop(1, into: root.appendingPathComponent("a"))
+        let stream = root.appendingPathComponent("a/stream.ndjson")
+        waited = 0
+        while !((try? String(contentsOf: stream, encoding: .utf8)) ?? "").contains("kpi_update") && waited < 300 { usleep(100_000); waited += 1 }
+        usleep(500_000)
+        let text = try String(contentsOf: stream, encoding: .utf8)
+        XCTAssertTrue(text.contains("\"type\": \"heartbeat\""), "a quiet stream sends heartbeats")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(process.terminationReason, .exit)
+        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: checkpoint)))
+        XCTAssertEqual(saved.asOf, "2026-11-21")
+
+        try drop(2, into: root.appendingPathComponent("a"))
+        let closed = try CLI.runWithClosedStdout(["watch", p, "--once", "--quiet", "--state", state])
+        XCTAssertEqual(closed.status, 0, closed.transcript)
+        XCTAssertEqual(closed.stderr, "")
+    }
+}
