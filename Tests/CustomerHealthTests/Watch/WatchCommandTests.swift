@@ -163,4 +163,92 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(closed.status, 0, closed.transcript)
         XCTAssertEqual(closed.stderr, "")
     }
+
+    /// scores.jsonl of a batch run on folder `name` as it is now.
+    private func batchScores(_ name: String) throws -> [String: [String: Any]] {
+        let out = root.appendingPathComponent("\(name)/batch-\(UUID().uuidString)")
+        let r = try CLI.run(["run", try pipeline(name), "--quiet", "--output", out.path])
+        XCTAssertEqual(r.status, 0, r.transcript)
+        var scores: [String: [String: Any]] = [:]
+        for line in try String(contentsOf: out.appendingPathComponent("latest/scores.jsonl"), encoding: .utf8).split(separator: "\n") {
+            let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            scores[o["customer_id"] as! String] = o
+        }
+        return scores
+    }
+
+    private func priority(_ score: [String: Any]) -> String? {
+        (score["recommendations"] as? [String: Any])?["intervention_priority"] as? String
+    }
+
+    /// The stream of a batch is the difference of the batch runs before and after it.
+    func testTheStreamIsTheDifferenceOfTwoBatchRuns() throws {
+        let p = try pipeline("a")
+        let state = root.appendingPathComponent("a/state").path
+        let before = try batchScores("a")
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        try drop(1, into: root.appendingPathComponent("a"))
+        let r = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
+        XCTAssertEqual(r.status, 0, r.transcript)
+        let after = try batchScores("a")
+        var sent: [String: [String: Any]] = [:]
+        for line in r.stdout.split(separator: "\n") {
+            let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            guard o["type"] as? String == "customer_health_update", let data = o["data"] as? [String: Any] else { continue }
+            sent[data["customer_id"] as! String] = data
+        }
+        var expected: Set<String> = []
+        for (id, now) in after {
+            guard let then = before[id] else { expected.insert(id); continue }
+            let moved = abs((now["health_score"] as! Double) - (then["health_score"] as! Double)) >= 1 - 1e-9
+            if moved || now["health_status"] as? String != then["health_status"] as? String || priority(now) != priority(then) {
+                expected.insert(id)
+            }
+        }
+        XCTAssertFalse(expected.isEmpty)
+        XCTAssertEqual(Set(sent.keys), expected)
+        for (id, data) in sent {
+            XCTAssertEqual(data["health_score"] as? Double, after[id]?["health_score"] as? Double, id)
+            XCTAssertEqual(data["health_status"] as? String, after[id]?["health_status"] as? String, id)
+            XCTAssertEqual(data["intervention_priority"] as? String, priority(after[id]!), id)
+            let previous = data["previous"] as? [String: Any]
+            XCTAssertEqual(previous?["health_score"] as? Double, before[id]?["health_score"] as? Double, id)
+        }
+    }
+
+    /// A file cut short, then one rotated away: each is a warning and a
+    /// rebuild, after which the state is a batch run's on the files as they are.
+    func testTruncatedAndVanishedFilesRebuildTheStateWithAWarning() throws {
+        let p = try pipeline("a")
+        let state = root.appendingPathComponent("a/state").path
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        try drop(1, into: root.appendingPathComponent("a"))
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+
+        func assertStateIsBatch(_ what: String) throws {
+            let batch = try batchScores("a")
+            let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+            XCTAssertEqual(Set(saved.customers.keys), Set(batch.keys), what)
+            for (id, score) in batch {
+                XCTAssertEqual(saved.customers[id]?.healthStatus, score["health_status"] as? String, "\(what): \(id)")
+                XCTAssertLessThan(abs((saved.customers[id]?.healthScore ?? -99) - (score["health_score"] as! Double)), 1, "\(what): \(id)")
+            }
+        }
+        let file = root.appendingPathComponent("a/exports/activity-2026-11-21.csv")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.truncate(atOffset: UInt64(text.split(separator: "\n").prefix(11).joined(separator: "\n").utf8.count + 1))
+        try handle.close()
+        let cut = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
+        XCTAssertEqual(cut.status, 0, cut.transcript)
+        XCTAssertTrue(cut.stderr.contains("activity-2026-11-21.csv: cut to"), cut.stderr)
+        try assertStateIsBatch("after truncation")
+
+        try FileManager.default.moveItem(at: file, to: root.appendingPathComponent("a/rotated.csv"))
+        let gone = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
+        XCTAssertEqual(gone.status, 0, gone.transcript)
+        XCTAssertTrue(gone.stderr.contains("activity-2026-11-21.csv: gone from the input folder"), gone.stderr)
+        XCTAssertTrue(gone.stdout.contains("\"as_of\": \"2026-11-20\""), "the as-of day went back with the rotated day")
+        try assertStateIsBatch("after rotation")
+    }
 }
