@@ -251,4 +251,50 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertTrue(gone.stdout.contains("\"as_of\": \"2026-11-20\""), "the as-of day went back with the rotated day")
         try assertStateIsBatch("after rotation")
     }
+
+    private func residentKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+        }
+        return 0
+    }
+
+    /// A consumer that stops reading holds the stream back: watch waits on
+    /// the full pipe with flat memory, and when the consumer reads again
+    /// every line arrives, numbered without a gap.
+    func testAStoppedConsumerHoldsTheStreamBackAndLosesNothing() throws {
+        let p = try pipeline("a")
+        let state = root.appendingPathComponent("a/state").path
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        let pipe = Pipe()
+        let process = Process()
+        process.executableURL = try CLI.binary()
+        process.arguments = ["watch", p, "--quiet", "--state", state, "--poll", "0.1", "--heartbeat", "3600", "--min-score-delta", "0"]
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Nobody reads the pipe while four days land: about 90 lines of 400 bytes each, past the pipe's 64 KiB.
+        for k in 1...4 {
+            try drop(k, into: root.appendingPathComponent("a"))
+            usleep(700_000)
+        }
+        let early = residentKiB(process.processIdentifier)
+        usleep(1_500_000)
+        let late = residentKiB(process.processIdentifier)
+        XCTAssertGreaterThan(early, 0)
+        XCTAssertLessThanOrEqual(late, early + early / 10, "memory grew while the consumer was stopped: \(early) -> \(late) KiB")
+        XCTAssertTrue(process.isRunning)
+        kill(process.processIdentifier, SIGTERM)
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let seqs = try text.split(separator: "\n").map { line in
+            try XCTUnwrap((JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["seq"] as? Int)
+        }
+        XCTAssertGreaterThan(text.utf8.count, 65_536, "the pipe was full")
+        XCTAssertEqual(seqs, Array(1...seqs.count))
+        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+        XCTAssertEqual(saved.nextSeq, seqs.count + 1)
+    }
 }
