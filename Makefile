@@ -36,6 +36,7 @@ test: deps
 bench: build
 	bash bench/run.sh
 	bash bench/model_bench.sh
+	python3 bench/watch_bench.py
 
 # Regenerates the committed sample data (deterministic: same bytes every time).
 sample-data: build
