@@ -34,23 +34,23 @@ struct WatchCommand: ParsableCommand {
     @Argument(help: "The pipeline file (YAML), e.g. pipelines/nightly.yaml.")
     var pipeline: String
 
-    @Option(name: .long, help: ArgumentHelp("Folder for the checkpoint and rejects (default: OUTPUT/.watch).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Folder for the checkpoint and rejects (default: the pipeline's watch.state, or OUTPUT/.watch).", valueName: "dir"))
     var state: String?
 
     @Option(name: .long, help: ArgumentHelp("Append lines to this file, or - for standard output.", valueName: "file"))
     var emit = "-"
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between looks at the input folder.", valueName: "seconds"))
-    var poll = 1.0
+    @Option(name: .long, help: ArgumentHelp("Seconds between looks at the input folder (default: watch.poll_seconds, 1).", valueName: "seconds"))
+    var poll: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds of quiet before a heartbeat line.", valueName: "seconds"))
-    var heartbeat = 30.0
+    @Option(name: .long, help: ArgumentHelp("Seconds of quiet before a heartbeat line (default: watch.heartbeat_seconds, 30).", valueName: "seconds"))
+    var heartbeat: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a new file must stay unmodified before it is read.", valueName: "seconds"))
-    var settle = 5.0
+    @Option(name: .long, help: ArgumentHelp("Seconds a new file must stay unmodified before it is read (default: watch.settle_seconds, 5).", valueName: "seconds"))
+    var settle: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Smallest health-score move that is sent on its own.", valueName: "points"))
-    var minScoreDelta = 1.0
+    @Option(name: .long, help: ArgumentHelp("Smallest health-score move that is sent on its own (default: watch.min_score_delta, 1).", valueName: "points"))
+    var minScoreDelta: Double?
 
     @Flag(name: .long, help: "Look once, send what changed, save the checkpoint and exit.")
     var once = false
@@ -59,7 +59,7 @@ struct WatchCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if poll <= 0 || heartbeat <= 0 || settle < 0 || minScoreDelta < 0 {
+        if (poll ?? 1) <= 0 || (heartbeat ?? 1) <= 0 || (settle ?? 0) < 0 || (minScoreDelta ?? 0) < 0 {
             throw ValidationError("--poll and --heartbeat must be above 0; --settle and --min-score-delta at least 0")
         }
     }
@@ -67,13 +67,14 @@ struct WatchCommand: ParsableCommand {
     func run() throws {
         CommandSupport.bootstrapLogging(quiet: quiet)
         let config = try PipelineConfig.load(path: pipeline)
-        var settings = WatchSettings()
-        settings.minScoreDelta = minScoreDelta
-        settings.settleSeconds = settle
-        var options = WatchOptions(stateDirectory: state ?? (config.outputDirectory as NSString).appendingPathComponent(".watch"))
+        var settings = config.watch
+        if let minScoreDelta { settings.minScoreDelta = minScoreDelta }
+        if let settle { settings.settleSeconds = settle }
+        var options = WatchOptions(stateDirectory: state ?? settings.stateDirectory
+            ?? (config.outputDirectory as NSString).appendingPathComponent(".watch"))
         options.emitPath = emit
-        options.pollSeconds = poll
-        options.heartbeatSeconds = heartbeat
+        options.pollSeconds = poll ?? settings.pollSeconds
+        options.heartbeatSeconds = heartbeat ?? settings.heartbeatSeconds
         options.once = once
         WatchStop.install()
         let loop = try WatchLoop(config: config, settings: settings, options: options, logger: Logger(label: "customer-health"))

@@ -30,6 +30,7 @@ public struct PipelineConfig: Sendable {
     public var scoring = ScoringSettings()
     public var kpis = KPISettings()
     public var churn = ChurnSettings()
+    public var watch = WatchSettings()
 
     /// Reads a pipeline file. Relative paths inside it are relative to the
     /// file's own folder, so a crontab can run it from anywhere.
@@ -123,6 +124,7 @@ public struct PipelineConfig: Sendable {
         config.scoring = try ScoringSettings.load(try root.child("scoring"))
         config.kpis = try KPISettings.load(try root.child("kpis"))
         config.churn = try ChurnSettings.load(try root.child("churn"), resolve: resolve)
+        config.watch = try WatchSettings.load(try root.child("watch"), resolve: resolve)
         try root.checkUnknownKeys()
         return config
     }

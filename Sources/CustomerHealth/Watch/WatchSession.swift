@@ -1,15 +1,29 @@
 import Foundation
 import Logging
 
-/// Settings of watch mode.
+/// Settings of watch mode (the pipeline's `watch:` section).
 public struct WatchSettings: Sendable, Equatable {
     /// A health score move smaller than this, with status, churn risk and
     /// priority unchanged, is not sent.
     public var minScoreDelta = 1.0
-    /// A new or grown gzip file is read once unmodified for this long.
+    /// A new file (or a grown gzip file) is read once unmodified for this long.
     public var settleSeconds = 5.0
+    public var pollSeconds = 1.0
+    public var heartbeatSeconds = 30.0
+    /// The checkpoint's folder; nil: OUTPUT/.watch.
+    public var stateDirectory: String? = nil
 
     public init() {}
+
+    static func load(_ node: ConfigNode, resolve: (String) -> String) throws -> WatchSettings {
+        var w = WatchSettings()
+        w.minScoreDelta = try node.double("min_score_delta", default: w.minScoreDelta, range: 0...100)
+        w.settleSeconds = try node.double("settle_seconds", default: w.settleSeconds, range: 0...86_400)
+        w.pollSeconds = try node.double("poll_seconds", default: w.pollSeconds, range: 0.01...3600)
+        w.heartbeatSeconds = try node.double("heartbeat_seconds", default: w.heartbeatSeconds, range: 0.1...86_400)
+        w.stateDirectory = try node.string("state").map(resolve)
+        return w
+    }
 }
 
 /// What was last sent for a customer: changes are measured against it, so

@@ -144,4 +144,16 @@ final class PipelineConfigTests: XCTestCase {
         assertError("input: x\nchurn:\n  random_forest: {trees: 0}\n", contains: ["trees"])
         assertError("input: x\nchurn:\n  retrain_every: weekly\n", contains: ["retrain_every", "weekly"])
     }
+
+    func testWatchSettings() throws {
+        let c = try parse("input: x\nwatch: {min_score_delta: 2.5, settle_seconds: 0, poll_seconds: 0.2, heartbeat_seconds: 10, state: st}\n")
+        XCTAssertEqual(c.watch.minScoreDelta, 2.5)
+        XCTAssertEqual(c.watch.settleSeconds, 0)
+        XCTAssertEqual(c.watch.pollSeconds, 0.2)
+        XCTAssertEqual(c.watch.heartbeatSeconds, 10)
+        XCTAssertEqual(c.watch.stateDirectory, "/base/st")
+        XCTAssertEqual(try parse("input: x\n").watch, WatchSettings())
+        assertError("input: x\nwatch: {heartbeat: 5}\n", contains: ["watch.heartbeat"])
+        assertError("input: x\nwatch: {poll_seconds: 0}\n", contains: ["poll_seconds"])
+    }
 }
