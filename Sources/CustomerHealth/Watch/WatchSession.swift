@@ -216,8 +216,11 @@ public final class WatchSession {
                 checkpoint.customers[id] = now
                 continue
             }
-            if let before, abs(now.healthScore - before.healthScore) < settings.minScoreDelta, now.healthStatus == before.healthStatus,
-               now.churnRisk == before.churnRisk, now.interventionPriority == before.interventionPriority {
+            // Nothing sent when nothing changed as sent, or when the score moved
+            // less than the threshold with status, risk and priority the same.
+            if let before, now == before || (abs(now.healthScore - before.healthScore) < settings.minScoreDelta
+                && now.healthStatus == before.healthStatus && now.churnRisk == before.churnRisk
+                && now.interventionPriority == before.interventionPriority) {
                 checkpoint.customers[id] = before
                 continue
             }

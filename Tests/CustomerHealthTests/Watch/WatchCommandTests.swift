@@ -207,6 +207,8 @@ final class WatchCommandTests: XCTestCase {
         }
         XCTAssertFalse(expected.isEmpty)
         XCTAssertEqual(Set(sent.keys), expected)
+        // The day moved on: customers without a new row were scored again too.
+        XCTAssertTrue(sent.keys.contains { Int($0.dropFirst(5))! % 2 == 0 }, "no customer without new rows was sent")
         for (id, data) in sent {
             XCTAssertEqual(data["health_score"] as? Double, after[id]?["health_score"] as? Double, id)
             XCTAssertEqual(data["health_status"] as? String, after[id]?["health_status"] as? String, id)
@@ -296,5 +298,47 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(seqs, Array(1...seqs.count))
         let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
         XCTAssertEqual(saved.nextSeq, seqs.count + 1)
+    }
+
+    /// A plain file that grows is read on in whole lines; a line still being
+    /// written waits; a corrupt gzip file is reported and skipped, and the
+    /// stream goes on.
+    func testGrowingHalfWrittenAndCorruptFiles() throws {
+        let p = try pipeline("a")
+        let state = root.appendingPathComponent("a/state").path
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        try drop(1, into: root.appendingPathComponent("a"))
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        let file = root.appendingPathComponent("a/exports/activity-2026-11-21.csv")
+        func append(_ text: String) throws {
+            let h = try FileHandle(forWritingTo: file)
+            try h.seekToEnd()
+            try h.write(contentsOf: Data(text.utf8))
+            try h.close()
+        }
+        var burst = ""
+        for _ in 0..<30 { burst += "cust_000004,cust_000004-u03,2026-11-21T15:00:00Z,feature_use,reports,300\n" }
+        try append(burst + "cust_000006,cust_000006-u01,2026-11-21T16:00:00Z,wor")
+        // --min-score-delta 0: every customer scored again is sent, so the lines show who was read.
+        let grown = try CLI.run(["watch", p, "--once", "--quiet", "--state", state, "--min-score-delta", "0"])
+        XCTAssertEqual(grown.status, 0, grown.transcript)
+        XCTAssertTrue(grown.stdout.contains("\"customer_id\": \"cust_000004\""), grown.stdout)
+        XCTAssertFalse(grown.stdout.contains("\"cust_000006\""), "the half-written line is not read yet")
+        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+        let tracked = try XCTUnwrap(saved.files.first { $0.tracked.name == "activity-2026-11-21.csv" })
+        let whole = try String(contentsOf: file, encoding: .utf8)
+        XCTAssertEqual(tracked.tracked.offset, whole.utf8.count - "cust_000006,cust_000006-u01,2026-11-21T16:00:00Z,wor".utf8.count)
+
+        // A gzip file cut short lands: reported, skipped, nothing of it kept; the stream goes on.
+        let good = try Data(contentsOf: root.appendingPathComponent("a/exports/activity-2026-11-20.csv.gz"))
+        let corrupt = root.appendingPathComponent("a/exports/activity-2026-11-22.csv.gz")
+        try good.prefix(good.count / 2).write(to: corrupt)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: corrupt.path)
+        try append("k_order_completed,,600\n")
+        let next = try CLI.run(["watch", p, "--once", "--state", state, "--min-score-delta", "0"])
+        XCTAssertEqual(next.status, 0, next.transcript)
+        XCTAssertTrue(next.stderr.contains("activity-2026-11-22.csv.gz") && next.stderr.contains("skipped"), next.stderr)
+        XCTAssertTrue(next.stdout.contains("\"customer_id\": \"cust_000006\""), "the completed line is read")
+        XCTAssertFalse(next.stdout.contains("\"customer_id\": \"cust_000004\""), "only the customers of new rows are scored again")
     }
 }
