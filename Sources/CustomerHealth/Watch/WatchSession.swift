@@ -130,6 +130,13 @@ public final class WatchSession {
                     rebuildAll = true
                     notices.append("\(o.file.name): a new accounts file; reading every file again")
                 }
+                if o.file.kind == .tickets && live != nil
+                    && known.values.contains(where: { $0.tracked.export == ExportKind.tickets.rawValue && $0.tracked.name > o.file.name }) {
+                    // Ticket updates with equal times are decided by file-name order: one
+                    // that lands out of order is placed right by reading every file again.
+                    rebuildAll = true
+                    notices.append("\(o.file.name): a tickets file that sorts before ones already read; reading every file again")
+                }
                 reads.append(.init(file: o.file, resume: nil, stopAt: nil, rank: rank[o.file.name] ?? 0))
                 fresh[o.file.name] = o
             case .grown(let o, _):

@@ -114,4 +114,17 @@ final class WatchSessionTests: XCTestCase {
             XCTAssertEqual(sent.interventionPriority, s.priority.rawValue, s.customerID)
         }
     }
+
+    /// A tickets file landing out of name order is read with every other
+    /// file again, so equal-time ticket updates are decided as in `run`.
+    func testATicketsFileOutOfNameOrderRebuilds() throws {
+        let s = try session(nil)
+        XCTAssertEqual(try s.step(lastUpdated: "t0"), [])
+        let url = exports.appendingPathComponent("tickets-0000.jsonl")
+        try "{\"ticket_id\": \"LATE-1\", \"customer_id\": \"cust_000005\", \"opened_at\": \"2026-11-19T10:00:00Z\"}\n"
+            .write(to: url, atomically: true, encoding: .utf8)
+        _ = try s.step(now: Date(timeIntervalSinceNow: 3600), lastUpdated: "t1")
+        XCTAssertTrue(s.notices.contains { $0.contains("tickets-0000.jsonl: a tickets file that sorts before") }, "\(s.notices)")
+        XCTAssertTrue(s.checkpoint.files.contains { $0.tracked.name == "tickets-0000.jsonl" })
+    }
 }
