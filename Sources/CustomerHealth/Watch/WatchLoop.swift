@@ -45,6 +45,8 @@ public final class WatchLoop {
     private let fd: Int32
     private var lastLine = ContinuousClock.now
     private var lastLag = 0.0
+    /// The checkpoint as last saved: a quiet look saves nothing.
+    private var saved: WatchCheckpoint?
 
     var checkpointPath: String { (options.stateDirectory as NSString).appendingPathComponent("checkpoint.json") }
     var rejectsPath: String { (options.stateDirectory as NSString).appendingPathComponent("rejects.jsonl") }
@@ -142,9 +144,11 @@ public final class WatchLoop {
     }
 
     private func saveCheckpoint() throws {
+        if saved == session.checkpoint { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(session.checkpoint)
         try PipelineRunner.writeAtomically(String(decoding: data, as: UTF8.self), to: checkpointPath)
+        saved = session.checkpoint
     }
 }
