@@ -117,7 +117,7 @@ final class WatchCommandTests: XCTestCase {
             try drop(k, into: root.appendingPathComponent("a"))
             try drop(k, into: root.appendingPathComponent("b"))
             try watchOnce("a", killAfter: nil)
-            for _ in 0..<4 { try watchOnce("b", killAfter: 0.05 + rng.uniform() * 0.6) }
+            for _ in 0..<6 { try watchOnce("b", killAfter: 0.05 + rng.uniform() * 0.6) }
             try watchOnce("b", killAfter: nil)
         }
         let clean = try bySeq(root.appendingPathComponent("a/stream.ndjson"))
@@ -281,6 +281,14 @@ final class WatchCommandTests: XCTestCase {
             try drop(k, into: root.appendingPathComponent("a"))
             usleep(700_000)
         }
+        // Wait until watch is blocked writing to the full pipe, then watch its memory.
+        let wchan = "/proc/\(process.processIdentifier)/wchan"
+        var waited = 0
+        while !(((try? String(contentsOfFile: wchan, encoding: .utf8)) ?? "").contains("pipe_write")) && waited < 150 {
+            usleep(100_000)
+            waited += 1
+        }
+        XCTAssertTrue(((try? String(contentsOfFile: wchan, encoding: .utf8)) ?? "").contains("pipe_write"), "watch never blocked on the pipe")
         let early = residentKiB(process.processIdentifier)
         usleep(1_500_000)
         let late = residentKiB(process.processIdentifier)
