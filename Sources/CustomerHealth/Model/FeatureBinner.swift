@@ -82,8 +82,30 @@ public struct FeatureBinner: Sendable, Equatable {
         data.withUnsafeMutableBufferPointer { d in
             let box = UnsafeSendable(d)
             DispatchQueue.concurrentPerform(iterations: table.featureCount) { f in
-                let column = table.columns[f]
-                for i in 0..<n { box.value[f * n + i] = bin(column[i], feature: f) }
+                // bin(v) without branches: the edges padded with +infinity to 2^steps values,
+                // a fixed number of halving steps; the count of edges < v, at most the edge
+                // count (only v = +infinity counts the padding: inf - inf has the sign bit set).
+                let e = edges[f]
+                var steps = 0
+                while (1 << steps) < e.count + 1 { steps += 1 }
+                let padded = e + repeatElement(Double.infinity, count: (1 << steps) - e.count)
+                let c = e.count
+                let out = box.value.baseAddress! + f * n
+                table.columns[f].withUnsafeBufferPointer { cb in
+                    padded.withUnsafeBufferPointer { pb in
+                        let t = pb.baseAddress!, column = cb.baseAddress!
+                        for i in 0..<n {
+                            let v = column[i]
+                            var p = 0
+                            var h = (1 << steps) >> 1
+                            while h > 0 {
+                                p &+= h & (Int(bitPattern: UInt((t[p &+ h &- 1] - v).bitPattern)) >> 63)
+                                h >>= 1
+                            }
+                            out[i] = v.isNaN ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(p, c))
+                        }
+                    }
+                }
             }
         }
         return BinnedMatrix(rows: n, features: table.featureCount, data: data)
