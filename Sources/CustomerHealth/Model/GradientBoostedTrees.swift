@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 
 public struct GradientBoostingParameters: Sendable, Equatable {
-    public var learningRate = 0.05
+    public var learningRate = 0.1
     public var maxRounds = 600
     public var maxDepth = 5
     public var minChildWeight = 1.0
@@ -11,7 +11,7 @@ public struct GradientBoostingParameters: Sendable, Equatable {
     public var rowSubsample = 0.8
     public var featureSubsample = 0.9
     /// Stop when validation log loss has not improved for this many rounds.
-    public var earlyStoppingRounds = 40
+    public var earlyStoppingRounds = 20
 
     public init() {}
 }
