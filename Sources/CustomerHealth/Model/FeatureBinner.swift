@@ -36,9 +36,8 @@ public struct FeatureBinner: Sendable, Equatable {
     }
 
     private static func edgesOf(_ column: [Double], rows: [Int], bins: Int) -> [Double] {
-        var values = rows.map { column[$0] }.filter { !$0.isNaN }
+        let values = stableSorted(rows.map { column[$0] }.filter { !$0.isNaN })
         guard !values.isEmpty else { return [] }
-        values.sort()
         var distinct: [Double] = []
         for v in values where distinct.last != v { distinct.append(v) }
         if distinct.count <= bins {
@@ -53,6 +52,42 @@ public struct FeatureBinner: Sendable, Equatable {
             if e.last.map({ v > $0 }) ?? true { e.append(v) }
         }
         return e
+    }
+
+    /// The values (no NaN) in ascending order, equal ones (-0.0 and 0.0 too) in
+    /// their input order: what the stable `sort()` gives, by an LSD radix sort on
+    /// order-preserving keys, 8 bits a pass; a pass whose byte every key shares is skipped.
+    static func stableSorted(_ values: [Double]) -> [Double] {
+        let n = values.count
+        if n < 4096 { return values.sorted() }
+        var keys = [UInt64](repeating: 0, count: n), keys2 = keys
+        var bits = [UInt64](repeating: 0, count: n), bits2 = bits
+        var counts = [Int](repeating: 0, count: 8 * 256)
+        for i in 0..<n {
+            let b = (values[i] + 0).bitPattern  // -0.0 + 0 is 0.0: the two tie
+            let k = b >> 63 == 1 ? ~b : b | (1 << 63)
+            keys[i] = k
+            bits[i] = values[i].bitPattern
+            for byte in 0..<8 { counts[byte * 256 + Int((k >> UInt64(8 * byte)) & 255)] += 1 }
+        }
+        for byte in 0..<8 {
+            let c = byte * 256
+            if counts[(c)..<(c + 256)].contains(n) { continue }
+            var offsets = [Int](repeating: 0, count: 256)
+            var sum = 0
+            for d in 0..<256 { offsets[d] = sum; sum += counts[c + d] }
+            let shift = UInt64(8 * byte)
+            for i in 0..<n {
+                let d = Int((keys[i] >> shift) & 255)
+                let o = offsets[d]
+                keys2[o] = keys[i]
+                bits2[o] = bits[i]
+                offsets[d] = o + 1
+            }
+            swap(&keys, &keys2)
+            swap(&bits, &bits2)
+        }
+        return bits.map { Double(bitPattern: $0) }
     }
 
     @inline(__always)
@@ -82,8 +117,30 @@ public struct FeatureBinner: Sendable, Equatable {
         data.withUnsafeMutableBufferPointer { d in
             let box = UnsafeSendable(d)
             DispatchQueue.concurrentPerform(iterations: table.featureCount) { f in
-                let column = table.columns[f]
-                for i in 0..<n { box.value[f * n + i] = bin(column[i], feature: f) }
+                // bin(v) without branches: the edges padded with +infinity to 2^steps values,
+                // a fixed number of halving steps; the count of edges < v, at most the edge
+                // count (only v = +infinity counts the padding: inf - inf has the sign bit set).
+                let e = edges[f]
+                var steps = 0
+                while (1 << steps) < e.count + 1 { steps += 1 }
+                let padded = e + repeatElement(Double.infinity, count: (1 << steps) - e.count)
+                let c = e.count
+                let out = box.value.baseAddress! + f * n
+                table.columns[f].withUnsafeBufferPointer { cb in
+                    padded.withUnsafeBufferPointer { pb in
+                        let t = pb.baseAddress!, column = cb.baseAddress!
+                        for i in 0..<n {
+                            let v = column[i]
+                            var p = 0
+                            var h = (1 << steps) >> 1
+                            while h > 0 {
+                                p &+= h & (Int(bitPattern: UInt((t[p &+ h &- 1] - v).bitPattern)) >> 63)
+                                h >>= 1
+                            }
+                            out[i] = v.isNaN ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(p, c))
+                        }
+                    }
+                }
             }
         }
         return BinnedMatrix(rows: n, features: table.featureCount, data: data)

@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 
 public struct GradientBoostingParameters: Sendable, Equatable {
-    public var learningRate = 0.05
+    public var learningRate = 0.1
     public var maxRounds = 600
     public var maxDepth = 5
     public var minChildWeight = 1.0
@@ -11,7 +11,7 @@ public struct GradientBoostingParameters: Sendable, Equatable {
     public var rowSubsample = 0.8
     public var featureSubsample = 0.9
     /// Stop when validation log loss has not improved for this many rounds.
-    public var earlyStoppingRounds = 40
+    public var earlyStoppingRounds = 20
 
     public init() {}
 }
@@ -54,6 +54,8 @@ public struct GradientBoostedTrees: Sendable, Equatable {
         var bestValidationMargin = validationMargin
         // Gradient and hessian of each row, interleaved: gh[2i], gh[2i + 1].
         var gh = [Double](repeating: 0, count: 2 * n)
+        // The same as 32-bit floats with a count of 1, one vector a row: what histograms add up.
+        var ghc = [SIMD4<Float>](repeating: .zero, count: n)
         var trees: [RegressionTree] = []
         var rng = SeededGenerator.derive(seed, 0x6B)
         var losses: [Double] = []
@@ -71,18 +73,22 @@ public struct GradientBoostedTrees: Sendable, Equatable {
             // Gradients in fixed chunks (each row's value depends on that row only).
             margin.withUnsafeBufferPointer { mp in
                 gh.withUnsafeMutableBufferPointer { gp in
+                  ghc.withUnsafeMutableBufferPointer { cp in
                     labels.withUnsafeBufferPointer { lp in
-                        let box = UnsafeSendable((mp, gp, lp))
+                        let box = UnsafeSendable((mp, gp, lp, cp))
                         let chunk = 32_768
                         DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { c in
-                            let (mp, gp, lp) = box.value
+                            let (mp, gp, lp, cp) = box.value
                             for i in (c * chunk)..<min(n, (c + 1) * chunk) {
                                 let prob = 1 / (1 + exp(-mp[i]))
-                                gp[2 * i] = prob - Double(lp[i])
-                                gp[2 * i + 1] = max(prob * (1 - prob), 1e-12)
+                                let g = prob - Double(lp[i]), h = max(prob * (1 - prob), 1e-12)
+                                gp[2 * i] = g
+                                gp[2 * i + 1] = h
+                                cp[i] = SIMD4(Float(g), Float(h), 1, 0)
                             }
                         }
                     }
+                  }
                 }
             }
             var rows: [Int32] = []
@@ -93,9 +99,11 @@ public struct GradientBoostedTrees: Sendable, Equatable {
                 features.shuffle(using: &rng)
                 features = Array(features.prefix(max(1, Int((Double(featureCount) * p.featureSubsample).rounded())))).sorted()
             }
-            let tree = gh.withUnsafeBufferPointer {
-                learner.growBoosted(rows: rows, gh: $0.baseAddress!, features: features, parallel: true,
-                    nodeRanges: &nodeRanges, finalRows: &finalRows)
+            let tree = gh.withUnsafeBufferPointer { g in
+                ghc.withUnsafeBufferPointer { c in
+                    learner.growBoosted(rows: rows, gh: g.baseAddress!, ghc: c.baseAddress!, features: features, parallel: true,
+                        nodeRanges: &nodeRanges, finalRows: &finalRows)
+                }
             }
             trees.append(tree)
             // Sampled rows: their leaf is known from growing; the others walk the tree.

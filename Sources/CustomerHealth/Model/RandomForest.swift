@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 
 public struct RandomForestParameters: Sendable, Equatable {
-    public var trees = 50
+    public var trees = 30
     public var maxDepth = 8
     public var minLeafRows = 50
     /// Features tried per split; nil means sqrt(features).

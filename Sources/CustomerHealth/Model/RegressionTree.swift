@@ -76,7 +76,9 @@ struct TreeGrowthLimits: Sendable {
 ///
 /// Boosting (`growBoosted`): per-row gradient and hessian, every node sees the
 /// same features. A node's histograms live in one contiguous buffer of
-/// [gradient, hessian, count] per bin per feature; only the smaller child's
+/// [gradient, hessian, count, 0] per bin per feature, 32-bit floats added as
+/// one 16-byte vector (row order, so the same sums whatever the thread count;
+/// counts are exact below 2^24 rows); only the smaller child's
 /// are built from its rows, the larger child's are the parent's minus the
 /// smaller's (histogram subtraction, in the parent's buffer).
 ///
@@ -110,7 +112,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
     ///
     /// `leafRows` gets, per node, the range of `rows` (in their final order,
     /// also returned) that reached it: leaves cover every row exactly once.
-    func growBoosted(rows inputRows: [Int32], gh: UnsafePointer<Double>, features: [Int], parallel: Bool,
+    func growBoosted(rows inputRows: [Int32], gh: UnsafePointer<Double>, ghc: UnsafePointer<SIMD4<Float>>, features: [Int], parallel: Bool,
                      nodeRanges: inout [Range<Int>], finalRows: inout [Int32]) -> RegressionTree {
         var tree = RegressionTree()
         let rowCount = inputRows.count
@@ -121,14 +123,14 @@ struct HistogramTreeLearner: @unchecked Sendable {
         _ = inputRows.withUnsafeBufferPointer { memcpy(rows, $0.baseAddress!, rowCount * 4) }
         nodeRanges.removeAll(keepingCapacity: true)
         let k = features.count
-        let slot = Self.binsPerFeature * 3
-        let histDoubles = k * slot
-        var pool: [UnsafeMutablePointer<Double>] = []
+        let slot = Self.binsPerFeature
+        let histEntries = k * slot
+        var pool: [UnsafeMutablePointer<SIMD4<Float>>] = []
         var free: [Int] = []
         defer { for b in pool { b.deallocate() } }
         func take() -> Int {
             if let i = free.popLast() { return i }
-            pool.append(UnsafeMutablePointer<Double>.allocate(capacity: histDoubles))
+            pool.append(UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: histEntries))
             return pool.count - 1
         }
         let featureIndex = features.map { Int32($0) }
@@ -141,7 +143,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
         var rootHist = -1
         if needsHistogram(rowCount, 0) {
             rootHist = take()
-            buildBoosted(rows: UnsafeBufferPointer(start: rows, count: rowCount), gh: gh, features: featureIndex, into: pool[rootHist],
+            buildBoosted(rows: UnsafeBufferPointer(start: rows, count: rowCount), ghc: ghc, features: featureIndex, into: pool[rootHist],
                 parallel: parallel)
         }
         var queue = [Pending(node: root, start: 0, end: rowCount, depth: 0, G: G0, H: H0, hist: rootHist)]
@@ -181,7 +183,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 let needSmaller = smallerIsLeft ? needL : needR
                 let needLarger = smallerIsLeft ? needR : needL
                 let small = take()
-                buildBoosted(rows: UnsafeBufferPointer(start: rows + sStart, count: sEnd - sStart), gh: gh, features: featureIndex,
+                buildBoosted(rows: UnsafeBufferPointer(start: rows + sStart, count: sEnd - sStart), ghc: ghc, features: featureIndex,
                     into: pool[small], parallel: parallel)
                 var large = -1
                 if needLarger {
@@ -190,9 +192,9 @@ struct HistogramTreeLearner: @unchecked Sendable {
                     // Only the bins a feature has (and the missing bin) were ever written.
                     for s in 0..<k {
                         let o = s * slot
-                        for i in o..<(o + 3 * binner.binCount(features[s])) { a[i] -= b[i] }
-                        let m = o + 3 * Int(FeatureBinner.missingBin)
-                        a[m] -= b[m]; a[m + 1] -= b[m + 1]; a[m + 2] -= b[m + 2]
+                        for i in o..<(o + binner.binCount(features[s])) { a[i] -= b[i] }
+                        let m = o + Int(FeatureBinner.missingBin)
+                        a[m] -= b[m]
                     }
                 } else {
                     free.append(p.hist)
@@ -211,29 +213,27 @@ struct HistogramTreeLearner: @unchecked Sendable {
     }
 
     /// Histograms of `rows` for each of `features` (slot s for features[s]), in row order.
-    private func buildBoosted(rows: UnsafeBufferPointer<Int32>, gh: UnsafePointer<Double>, features: [Int32],
-                              into hist: UnsafeMutablePointer<Double>, parallel: Bool) {
+    private func buildBoosted(rows: UnsafeBufferPointer<Int32>, ghc: UnsafePointer<SIMD4<Float>>, features: [Int32],
+                              into hist: UnsafeMutablePointer<SIMD4<Float>>, parallel: Bool) {
         let k = features.count
-        let slot = Self.binsPerFeature * 3
+        let slot = Self.binsPerFeature
         let width = binned.features
-        let box = UnsafeSendable((rows, gh, hist))
+        let box = UnsafeSendable((rows, ghc, hist))
         features.withUnsafeBufferPointer { fb in
             binned.rowMajor.withUnsafeBufferPointer { rm in
                 let fbox = UnsafeSendable((fb, rm))
                 let work: @Sendable (Int, Int) -> Void = { s0, s1 in
-                    let (rows, gh, hist) = box.value
+                    let (rows, ghc, hist) = box.value
                     let (fb, rm) = fbox.value
-                    for s in s0..<s1 { zeroBins(hist + s * slot, feature: Int(fb[s]), stride: 3) }
+                    for s in s0..<s1 { zeroBins(hist + s * slot, feature: Int(fb[s]), stride: 1, zero: .zero) }
                     let data = rm.baseAddress!
                     for r in rows {
                         let ri = Int(r)
-                        let g = gh[2 * ri], h = gh[2 * ri + 1]
+                        let v = ghc[ri]
                         let base = data + ri * width
                         for s in s0..<s1 {
-                            let p = hist + s * slot + Int(base[Int(fb[s])]) * 3
-                            p[0] += g
-                            p[1] += h
-                            p[2] += 1
+                            let p = hist + s * slot + Int(base[Int(fb[s])])
+                            p.pointee += v
                         }
                     }
                 }
@@ -247,10 +247,10 @@ struct HistogramTreeLearner: @unchecked Sendable {
         }
     }
 
-    private func bestBoostedSplit(feature f: Int, hist: UnsafePointer<Double>, G: Double, H: Double, total: Int) -> Split {
+    private func bestBoostedSplit(feature f: Int, hist: UnsafePointer<SIMD4<Float>>, G: Double, H: Double, total: Int) -> Split {
         let bins = binner.binCount(f)
-        let m = Int(FeatureBinner.missingBin) * 3
-        let missingG = hist[m], missingH = hist[m + 1], missingC = Int(hist[m + 2])
+        let mb = hist[Int(FeatureBinner.missingBin)]
+        let missingG = Double(mb[0]), missingH = Double(mb[1]), missingC = Int(mb[2])
         let lambda = limits.lambda
         let parentScore = G * G / (H + lambda)
         let minRows = limits.minLeafRows, minWeight = limits.minChildWeight
@@ -259,9 +259,9 @@ struct HistogramTreeLearner: @unchecked Sendable {
         var CL = 0
         for b in 0..<max(0, bins - 1) {
             // An empty bin moves no row: the same split as the bin before, which came first.
-            let c = hist[3 * b + 2]
-            if c == 0 { continue }
-            GL += hist[3 * b]; HL += hist[3 * b + 1]; CL += Int(c)
+            let e = hist[b]
+            if e[2] == 0 { continue }
+            GL += Double(e[0]); HL += Double(e[1]); CL += Int(e[2])
             // Missing values right, then left.
             do {
                 let cr = total - CL
@@ -317,7 +317,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 features = Array(features.prefix(k)).sorted()
             }
             let k = features.count
-            for s in 0..<k { zeroBins(hist + s * slot, feature: features[s], stride: 2) }
+            for s in 0..<k { zeroBins(hist + s * slot, feature: features[s], stride: 2, zero: 0) }
             features.withUnsafeBufferPointer { fb in
                 binned.rowMajor.withUnsafeBufferPointer { rm in
                     let data = rm.baseAddress!
@@ -391,9 +391,9 @@ struct HistogramTreeLearner: @unchecked Sendable {
     /// Zeroes the bins a feature can have, 0..<binCount and the missing bin,
     /// `stride` values each: the only ones a histogram build writes or a split scan reads.
     @inline(__always)
-    private func zeroBins<T: Numeric>(_ slot: UnsafeMutablePointer<T>, feature: Int, stride: Int) {
-        slot.initialize(repeating: 0, count: stride * binner.binCount(feature))
-        (slot + stride * Int(FeatureBinner.missingBin)).initialize(repeating: 0, count: stride)
+    private func zeroBins<T>(_ slot: UnsafeMutablePointer<T>, feature: Int, stride: Int, zero: T) {
+        slot.initialize(repeating: zero, count: stride * binner.binCount(feature))
+        (slot + stride * Int(FeatureBinner.missingBin)).initialize(repeating: zero, count: stride)
     }
 
     /// Puts the rows of [start, end) that go left first, both sides keeping

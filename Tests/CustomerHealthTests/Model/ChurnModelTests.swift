@@ -157,6 +157,21 @@ final class ChurnModelTests: XCTestCase {
         }
     }
 
+    /// The binner's radix sort gives exactly (bit for bit, -0.0 and 0.0 in
+    /// input order) what the stable `sort()` gives.
+    func testRadixSortEqualsTheStableSort() {
+        var rng = SeededGenerator.derive(7, 1)
+        let pool: [Double] = [0, -0.0, 1, -1, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                              .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 1e-300, -1e300, 0.5, 3]
+        for n in [10, 5000, 20_000] {
+            let values: [Double] = (0..<n).map { i in
+                i % 3 == 0 ? pool[Int(rng.next() % UInt64(pool.count))] : (rng.uniform() - 0.5) * pow(10, Double(rng.next() % 40) - 20)
+            }
+            let expected = values.sorted().map(\.bitPattern)
+            XCTAssertEqual(FeatureBinner.stableSorted(values).map(\.bitPattern), expected, "n \(n)")
+        }
+    }
+
     func testBinsAreQuantilesWithAMissingBin() {
         let (table, _) = Self.knownTable(rows: 5000, seed: 3)
         let binner = FeatureBinner.fit(table, maxBins: 254)
