@@ -160,6 +160,8 @@ def main():
         "",
         "Latency includes the poll interval (50 ms), reading the drop, re-scoring the customers it touched, "
         "writing their lines and the checkpoint.",
+        "",
+        "Resident memory after each drop (MiB): " + " ".join(str(r) for r in rss),
     ]
     text = "\n".join(table) + "\n"
     with open("bench/work/watch-results.md", "w") as f:
