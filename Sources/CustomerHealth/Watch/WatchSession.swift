@@ -118,6 +118,9 @@ public final class WatchSession {
         if live == nil && !checkpoint.files.isEmpty {
             // A restart: rebuild the aggregates from exactly the bytes read before it.
             try rebuild(observed: observed, upTo: known, rank: rank)
+            // A rebuild from the files as they are has recorded them anew.
+            known = [:]
+            for f in checkpoint.files { known[f.tracked.name] = f }
         }
         let changes = try tracker.changes(observed: observed, known: known.mapValues(\.tracked))
         var rebuildAll = live == nil
@@ -153,15 +156,9 @@ public final class WatchSession {
                 fresh[o.file.name] = o
             case .settling:
                 continue
-            case .truncated(let name, let read, let size):
+            case .truncated, .replaced, .vanished:
                 rebuildAll = true
-                notices.append("\(name): cut to \(size) bytes after \(read) were read; its earlier rows are gone from the state, which is rebuilt from every file as it is now")
-            case .replaced(let name):
-                rebuildAll = true
-                notices.append("\(name): replaced by another file of the same name; the state is rebuilt from every file as it is now")
-            case .vanished(let name):
-                rebuildAll = true
-                notices.append("\(name): gone from the input folder (rotated or deleted); the state is rebuilt from the files still there")
+                notices.append(WatchSession.describe(change))
             }
         }
         newestReadAge = fresh.values.map(\.age).min()
@@ -253,6 +250,21 @@ public final class WatchSession {
         return lines
     }
 
+    /// The log message for a file that changed in a way reading on cannot explain.
+    static func describe(_ change: FileChange) -> String {
+        switch change {
+        case .truncated(let name, let read, let size):
+            return "\(name): cut to \(size) bytes after \(read) were read; its earlier rows are gone from the state, which is rebuilt from every file as it is now"
+        case .replaced(let name):
+            return "\(name): replaced by another file of the same name; the state is rebuilt from every file as it is now"
+        case .vanished(let name):
+            return "\(name): gone from the input folder (rotated or deleted); the state is rebuilt from the files still there"
+        case .new(let o): return "\(o.file.name): new"
+        case .grown(let o, _): return "\(o.file.name): grown"
+        case .settling(let name): return "\(name): settling"
+        }
+    }
+
     /// A heartbeat line: it carries the last sequence number sent and takes none.
     public func heartbeat(lagSeconds: Double) -> String {
         JSONValue.object([
@@ -286,14 +298,13 @@ public final class WatchSession {
         }
         if let upTo {
             // A file changed other than by growing since: rebuild from the files as they are.
-            for o in taken {
-                let k = upTo[o.file.name]!.tracked
-                let sameHead = try FileTracker.headHash(path: o.file.path, length: k.headLength) == k.headHash
-                if o.inode != k.inode || o.file.size < k.offset || !sameHead {
-                    return try rebuild(observed: observed, upTo: nil, rank: rank)
-                }
+            let broken = try tracker.changes(observed: observed, known: upTo.mapValues(\.tracked)).filter {
+                switch $0 { case .truncated, .replaced, .vanished: return true; default: return false }
             }
-            if taken.count != upTo.count { return try rebuild(observed: observed, upTo: nil, rank: rank) }
+            if !broken.isEmpty {
+                notices += broken.map(WatchSession.describe)
+                return try rebuild(observed: observed, upTo: nil, rank: rank)
+            }
         }
         taken.sort { $0.file.name < $1.file.name }
         guard taken.contains(where: { $0.file.kind == .accounts }) else {
