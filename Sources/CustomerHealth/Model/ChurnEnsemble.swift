@@ -237,7 +237,6 @@ public enum ChurnTrainer {
         }
         let totalGain = max(importance.reduce(0, +), 1e-300)
         let ranked = zip(train.featureNames, importance.map { $0 / totalGain }).sorted { $0.1 > $1.1 }
-        let d = ContinuousClock.now - clock
         let report = TrainingReport(
             trainRows: train.rowCount, trainPositives: train.positives, validationRows: validation.rowCount,
             validationPositives: validation.positives, memberAUC: memberAUC,
@@ -247,7 +246,7 @@ public enum ChurnTrainer {
             brier: Metrics.brier(probabilities: probabilities, labels: validation.labels),
             calibration: Metrics.calibrationTable(probabilities: probabilities, labels: validation.labels),
             featureImportance: ranked, boostingRounds: history.bestRound,
-            seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            seconds: PipelineRunner.seconds(since: clock))
         return (ensemble, report)
     }
 

@@ -174,8 +174,7 @@ final class StreamingTableScorer: RowHandler {
                 }
             }
         }
-        let d = ContinuousClock.now - clock
-        scoringSeconds += Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        scoringSeconds += PipelineRunner.seconds(since: clock)
         filled = 0
     }
 }

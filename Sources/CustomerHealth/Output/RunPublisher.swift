@@ -153,17 +153,7 @@ public final class RunPublisher {
             throw CustomerHealthError.output(path: path, message: "cannot create: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
-        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw CustomerHealthError.output(path: path, message: "write failed: \(String(cString: strerror(errno)))")
-                }
-                offset += n
-            }
-        }
+        try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
         guard fsync(fd) == 0 else {
             throw CustomerHealthError.output(path: path, message: "fsync failed: \(String(cString: strerror(errno)))")
         }
@@ -206,17 +196,7 @@ public final class OutputFileWriter {
     }
 
     private func flush() throws {
-        try buffer.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset < b.count {
-                let n = Glibc.write(fd, b.baseAddress! + offset, b.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw CustomerHealthError.output(path: path, message: "write failed: \(String(cString: strerror(errno)))")
-                }
-                offset += n
-            }
-        }
+        try buffer.withUnsafeBytes { try writeAll(fd, $0, path: path) }
         buffer.removeAll(keepingCapacity: true)
     }
 

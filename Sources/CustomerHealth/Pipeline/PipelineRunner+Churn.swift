@@ -177,8 +177,7 @@ final class ChurnModelChooser {
         let config = runner.config
         if case .unknown = main {
             if FileManager.default.fileExists(atPath: path) {
-                let file = try runner.loadChurnModel(path: path, retrainHint: "train a new model with: customer-health train \(config.file)")
-                main = .loaded(file, dataThrough: ChurnModelChooser.dataThrough(file))
+                _ = try loadMain(path)
             } else {
                 switch churn.ifMissing {
                 case .skip:
@@ -203,9 +202,8 @@ final class ChurnModelChooser {
             if let data, let latest = data.latestActivityDay, asOf >= latest {
                 runner.logger.info("no churn model at \(path) yet; training one from the exports (churn.if_missing: train)")
                 _ = try runner.train(data: data, exportTable: nil)
-                let file = try runner.loadChurnModel(path: path, retrainHint: "train a new model with: customer-health train \(config.file)")
-                main = .loaded(file, dataThrough: ChurnModelChooser.dataThrough(file))
-                return (file, ChurnModelChooser.manifest(file: (path as NSString).lastPathComponent, model: file, through: ChurnModelChooser.dataThrough(file), pointInTime: false))
+                let (file, through) = try loadMain(path)
+                return (file, ChurnModelChooser.manifest(file: (path as NSString).lastPathComponent, model: file, through: through, pointInTime: false))
             }
         default: break
         }
@@ -214,6 +212,14 @@ final class ChurnModelChooser {
         let chosen = try pointInTimeModel(through: day, asOf: asOf)
         pointInTime[day] = chosen
         return chosen
+    }
+
+    /// Loads the pipeline's model file as the main model.
+    private func loadMain(_ path: String) throws -> (ChurnModelFile, CalendarDay?) {
+        let file = try runner.loadChurnModel(path: path, retrainHint: "train a new model with: customer-health train \(runner.config.file)")
+        let through = ChurnModelChooser.dataThrough(file)
+        main = .loaded(file, dataThrough: through)
+        return (file, through)
     }
 
     private func pointInTimeModel(through day: CalendarDay, asOf: CalendarDay) throws -> (ChurnModelFile?, [(String, JSONValue)]) {

@@ -151,7 +151,7 @@ extension PipelineRunner {
         let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("rejects.jsonl")
         files.append(("rejects.jsonl", .bytes(FileManager.default.contents(atPath: rejectsPath) ?? Data())))
         let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = PipelineRunner.seconds(since: started)
         let source: JSONValue = .object([
             ("features_file", .string((featuresPath as NSString).lastPathComponent)),
             ("size", .int(raw.count)),

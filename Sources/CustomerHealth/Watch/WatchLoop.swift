@@ -89,8 +89,7 @@ public final class WatchLoop {
             if !session.newRejects.isEmpty { try appendRejects(session.newRejects) }
             try saveCheckpoint()
             if let age = session.newestReadAge {
-                lastLag = age + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                    + Double((ContinuousClock.now - started).components.seconds)
+                lastLag = age + PipelineRunner.seconds(since: started)
             }
             if options.once || WatchStop.isRequested { return }
             // Sleep in short slices, so that a stop request is served promptly.
@@ -111,18 +110,7 @@ public final class WatchLoop {
     private func send(_ lines: [String]) throws {
         for line in lines {
             var text = line + "\n"
-            try text.withUTF8 { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        if errno == EPIPE { throw StreamClosed() }
-                        throw CustomerHealthError.output(path: options.emitPath, message: "write failed: \(String(cString: strerror(errno)))")
-                    }
-                    offset += n
-                }
-            }
+            try text.withUTF8 { try writeAll(fd, UnsafeRawBufferPointer($0), path: options.emitPath) }
             lastLine = ContinuousClock.now
         }
     }
@@ -133,14 +121,7 @@ public final class WatchLoop {
         let out = open(rejectsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard out >= 0 else { throw CustomerHealthError.output(path: rejectsPath, message: "cannot be opened: \(String(cString: strerror(errno)))") }
         defer { close(out) }
-        try text.withUTF8 { b in
-            var offset = 0
-            while offset < b.count {
-                let n = write(out, b.baseAddress! + offset, b.count - offset)
-                if n < 0 { if errno == EINTR { continue }; throw CustomerHealthError.output(path: rejectsPath, message: String(cString: strerror(errno))) }
-                offset += n
-            }
-        }
+        try text.withUTF8 { try writeAll(out, UnsafeRawBufferPointer($0), path: rejectsPath) }
     }
 
     private func saveCheckpoint() throws {

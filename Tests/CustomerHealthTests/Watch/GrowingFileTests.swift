@@ -23,12 +23,7 @@ final class GrowingFileTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     private func append(_ name: String, _ text: String) throws {
-        let url = dir.appendingPathComponent(name)
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
-        let h = try FileHandle(forWritingTo: url)
-        try h.seekToEnd()
-        try h.write(contentsOf: Data(text.utf8))
-        try h.close()
+        try appendText(text, to: dir.appendingPathComponent(name))
     }
 
     /// Reads on from `resume`; returns the rows, the report and where to resume next.

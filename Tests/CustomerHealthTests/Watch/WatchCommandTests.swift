@@ -9,24 +9,10 @@ final class WatchCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("watch-cli-\(UUID().uuidString)")
-        var options = SyntheticExportOptions()
-        options.customers = 90
-        options.days = 50
-        options.seed = 8
-        options.endDate = "2026-11-20"
-        _ = try SyntheticExportGenerator.generate(options: options, to: root.appendingPathComponent("a").path)
-        try settle(root.appendingPathComponent("a/exports"))
+        try WatchFixture.generate(customers: 90, days: 50, seed: 8, to: root.appendingPathComponent("a"))
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
-
-    /// Makes every file in a folder look written an hour ago.
-    private func settle(_ folder: URL) throws {
-        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
-            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)],
-                                                  ofItemAtPath: folder.appendingPathComponent(name).path)
-        }
-    }
 
     private func pipeline(_ name: String) throws -> String {
         let path = root.appendingPathComponent("\(name).yaml").path
@@ -46,6 +32,16 @@ final class WatchCommandTests: XCTestCase {
         let url = folder.appendingPathComponent("exports/activity-\(day).csv")
         try csv.write(to: url, atomically: true, encoding: .utf8)
         if settled { try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: url.path) }
+    }
+
+    /// A baseline look, then day 1 landed and streamed: the pipeline and state folder.
+    private func streamedFirstDay() throws -> (String, String) {
+        let p = try pipeline("a")
+        let state = root.appendingPathComponent("a/state").path
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        try drop(1, into: root.appendingPathComponent("a"))
+        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        return (p, state)
     }
 
     /// The lines of a stream file by seq, without `last_updated` (a wall-clock time).
@@ -94,7 +90,7 @@ final class WatchCommandTests: XCTestCase {
     /// repeated line always with its first seq and content.
     func testKillNineAtRandomPointsLosesAndInventsNothing() throws {
         try FileManager.default.copyItem(at: root.appendingPathComponent("a"), to: root.appendingPathComponent("b"))
-        try settle(root.appendingPathComponent("b/exports"))
+        try WatchFixture.settle(root.appendingPathComponent("b/exports"))
         let binary = try CLI.binary()
         func watchOnce(_ name: String, killAfter: Double?) throws {
             let process = Process()
@@ -221,11 +217,7 @@ final class WatchCommandTests: XCTestCase {
     /// A file cut short, then one rotated away: each is a warning and a
     /// rebuild, after which the state is a batch run's on the files as they are.
     func testTruncatedAndVanishedFilesRebuildTheStateWithAWarning() throws {
-        let p = try pipeline("a")
-        let state = root.appendingPathComponent("a/state").path
-        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
-        try drop(1, into: root.appendingPathComponent("a"))
-        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        let (p, state) = try streamedFirstDay()
 
         func assertStateIsBatch(_ what: String) throws {
             let batch = try batchScores("a")
@@ -312,18 +304,9 @@ final class WatchCommandTests: XCTestCase {
     /// written waits; a corrupt gzip file is reported and skipped, and the
     /// stream goes on.
     func testGrowingHalfWrittenAndCorruptFiles() throws {
-        let p = try pipeline("a")
-        let state = root.appendingPathComponent("a/state").path
-        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
-        try drop(1, into: root.appendingPathComponent("a"))
-        XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
+        let (p, state) = try streamedFirstDay()
         let file = root.appendingPathComponent("a/exports/activity-2026-11-21.csv")
-        func append(_ text: String) throws {
-            let h = try FileHandle(forWritingTo: file)
-            try h.seekToEnd()
-            try h.write(contentsOf: Data(text.utf8))
-            try h.close()
-        }
+        func append(_ text: String) throws { try appendText(text, to: file) }
         var burst = ""
         for _ in 0..<30 { burst += "cust_000004,cust_000004-u03,2026-11-21T15:00:00Z,feature_use,reports,300\n" }
         try append(burst + "cust_000006,cust_000006-u01,2026-11-21T16:00:00Z,wor")

@@ -11,17 +11,7 @@ final class WatchSessionTests: XCTestCase {
 
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("watch-\(UUID().uuidString)")
-        var options = SyntheticExportOptions()
-        options.customers = 120
-        options.days = 60
-        options.seed = 4
-        options.endDate = "2026-11-20"
-        _ = try SyntheticExportGenerator.generate(options: options, to: root.path)
-        // Settled: the generator's files were written long ago, as far as watch mode can tell.
-        for name in try FileManager.default.contentsOfDirectory(atPath: exports.path) {
-            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)],
-                                                  ofItemAtPath: exports.appendingPathComponent(name).path)
-        }
+        try WatchFixture.generate(customers: 120, days: 60, seed: 4, to: root)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
@@ -89,12 +79,9 @@ final class WatchSessionTests: XCTestCase {
 
         // A file growing by whole lines: only its customers are looked at, and the last state is the batch run's.
         let grow = exports.appendingPathComponent("activity-2026-11-21.csv")
-        let handle = try FileHandle(forWritingTo: grow)
-        try handle.seekToEnd()
         var more = ""
         for _ in 0..<40 { more += "cust_000002,cust_000002-u05,2026-11-21T15:00:00Z,feature_use,reports,30\n" }
-        try handle.write(contentsOf: Data((more + "cust_000002,half").utf8))
-        try handle.close()
+        try appendText(more + "cust_000002,half", to: grow)
         let grown = try again.step(lastUpdated: "t3")
         for line in grown where line.contains("customer_health_update") { XCTAssertTrue(line.contains("\"cust_000002\""), line) }
 
