@@ -7,12 +7,21 @@ let package = Package(
     products: [
         .executable(name: "customer-health", targets: ["customer-health"]),
         .library(name: "CustomerHealth", targets: ["CustomerHealth"]),
+        .library(name: "CustomerHealthServer", targets: ["CustomerHealthServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The server stack: only CustomerHealthServer (and the executable that
+        // links it) depends on these, so the core library and its tests build
+        // without NIO.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libcsv ships no pkg-config file: the module map links `csv` itself.
@@ -38,10 +47,26 @@ let package = Package(
             ],
             path: "Sources/CustomerHealth"
         ),
+        .target(
+            name: "CustomerHealthServer",
+            dependencies: [
+                "CustomerHealth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/CustomerHealthServer"
+        ),
         .executableTarget(
             name: "customer-health",
             dependencies: [
                 "CustomerHealth",
+                "CustomerHealthServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -51,6 +76,11 @@ let package = Package(
             name: "CustomerHealthTests",
             dependencies: ["CustomerHealth"],
             path: "Tests/CustomerHealthTests"
+        ),
+        .testTarget(
+            name: "CustomerHealthServerTests",
+            dependencies: ["CustomerHealthServer", "CustomerHealth"],
+            path: "Tests/CustomerHealthServerTests"
         ),
     ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CustomerHealth
+import CustomerHealthServer
 import Foundation
 import Logging
 import Synchronization
@@ -20,6 +21,10 @@ enum CommandSupport {
         } catch let error as CustomerHealthError {
             Console.error("error: \(error)")
             exit(error.exitCode)
+        } catch let error as ServeError {
+            Console.error("error: \(error)")
+            if case .settings = error { exit(2) }
+            exit(3)
         } catch is StreamClosed {
             // The consumer went away (broken pipe): nothing to report.
             exit(0)

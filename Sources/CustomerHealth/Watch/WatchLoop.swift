@@ -16,6 +16,10 @@ public struct WatchOptions: Sendable {
     public var heartbeatSeconds = 30.0
     /// Look once, send what changed, save the checkpoint and return.
     public var once = false
+    /// Receives the lines instead of `emitPath` (`serve` broadcasts them).
+    public var lineSink: (@Sendable ([String]) throws -> Void)?
+    /// Asked between looks, beside SIGTERM and SIGINT: stops the loop after the batch.
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
 }
@@ -66,7 +70,9 @@ public final class WatchLoop {
             }
         }
         session = WatchSession(config: config, settings: settings, checkpoint: checkpoint, logger: logger)
-        if options.emitPath == "-" {
+        if options.lineSink != nil {
+            fd = -1
+        } else if options.emitPath == "-" {
             fd = 1
         } else {
             fd = open(options.emitPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -76,7 +82,9 @@ public final class WatchLoop {
         }
     }
 
-    deinit { if fd != 1 { close(fd) } }
+    deinit { if fd > 1 { close(fd) } }
+
+    private var stopRequested: Bool { WatchStop.isRequested || options.shouldStop?() == true }
 
     /// Runs until stopped (SIGTERM, SIGINT), or once with `options.once`.
     public func run() throws {
@@ -91,16 +99,16 @@ public final class WatchLoop {
             if let age = session.newestReadAge {
                 lastLag = age + PipelineRunner.seconds(since: started)
             }
-            if options.once || WatchStop.isRequested { return }
+            if options.once || stopRequested { return }
             // Sleep in short slices, so that a stop request is served promptly.
             let wake = ContinuousClock.now + .milliseconds(Int(options.pollSeconds * 1000))
-            while ContinuousClock.now < wake && !WatchStop.isRequested {
+            while ContinuousClock.now < wake && !stopRequested {
                 if ContinuousClock.now - lastLine >= .milliseconds(Int(options.heartbeatSeconds * 1000)) {
                     try send([session.heartbeat(lagSeconds: lastLag)])
                 }
                 usleep(50_000)
             }
-            if WatchStop.isRequested {
+            if stopRequested {
                 try saveCheckpoint()
                 return
             }
@@ -108,6 +116,13 @@ public final class WatchLoop {
     }
 
     private func send(_ lines: [String]) throws {
+        if let lineSink = options.lineSink {
+            if !lines.isEmpty {
+                try lineSink(lines)
+                lastLine = ContinuousClock.now
+            }
+            return
+        }
         for line in lines {
             var text = line + "\n"
             try text.withUTF8 { try writeAll(fd, UnsafeRawBufferPointer($0), path: options.emitPath) }

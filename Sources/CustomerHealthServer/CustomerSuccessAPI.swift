@@ -1,0 +1,146 @@
+import CustomerHealth
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import HTTPTypes
+import NIOCore
+
+/// The HTTP routes of the customer-success API. Each request takes the
+/// served run once, so its answer comes from one run even while a newer
+/// one is being swapped in.
+struct CustomerSuccessAPI: Sendable {
+    let store: RunStore
+    let metrics: ServerMetrics
+
+    static let maxPageSize = 1000
+    static let defaultPageSize = 100
+
+    func addRoutes(to router: Router<BasicWebSocketRequestContext>) {
+        router.get("/health") { _, _ in health() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        }
+        router.get("/openapi.json") { _, _ in
+            JSONResponse.bytes(OpenAPIDocument.json.utf8, run: nil)
+        }
+        router.get("/api/customer-success/health/:customer_id") { _, context in
+            let run = try requireRun()
+            // Matched exactly against the index; never used to build a path.
+            guard let raw = context.parameters.get("customer_id"), let id = raw.removingPercentEncoding else {
+                throw APIError(.badRequest, "the customer id is not valid percent-encoding")
+            }
+            guard let line = run.scoreLine(id) else {
+                throw APIError(.notFound, "no customer \(JSONValue.string(id).serialized()) in the run as of \(run.asOf)")
+            }
+            return JSONResponse.bytes(line, run: run)
+        }
+        router.get("/api/customer-success/kpis") { _, _ in
+            let run = try requireRun()
+            return JSONResponse.bytes(run.kpis, run: run)
+        }
+        router.get("/api/customer-success/at-risk") { request, _ in
+            try atRisk(request.uri.queryParameters, run: try requireRun())
+        }
+    }
+
+    private func requireRun() throws -> ServedRun {
+        guard let run = store.current else {
+            throw APIError(.serviceUnavailable, store.lastError ?? "no run is loaded yet")
+        }
+        return run
+    }
+
+    private func health() -> Response {
+        guard let run = store.current else {
+            return JSONResponse.value(.object([
+                ("status", .string("unavailable")),
+                ("error", .string(store.lastError ?? "no run is loaded yet")),
+            ]), status: .serviceUnavailable, run: nil)
+        }
+        let age = max(0, Date().timeIntervalSince(run.publishedAt))
+        return JSONResponse.value(.object([
+            ("status", .string("ok")),
+            ("as_of", .string(run.asOf)),
+            ("run", .string(run.runID)),
+            ("published_at", .string(ISO8601DateFormatter().string(from: run.publishedAt))),
+            ("data_age_seconds", .number(age, places: 1)),
+            ("customers", .int(run.customerCount)),
+            ("at_risk", .int(run.atRiskCount)),
+            ("reload_error", .optionalString(store.lastError)),
+        ]), status: .ok, run: run)
+    }
+
+    /// at-risk.json filtered by priority and paged. Entries keep the order
+    /// and the `rank` the run gave them.
+    func atRisk(_ query: FlatDictionary<Substring, Substring>, run: ServedRun) throws -> Response {
+        var priorities: Set<String>? = nil
+        if let text = query["priority"], !text.isEmpty {
+            let wanted = Set(text.split(separator: ",").map { String($0) })
+            let unknown = wanted.subtracting(StreamFilter.priorities)
+            guard unknown.isEmpty else {
+                throw APIError(.badRequest, "priority must be one or more of critical, high, medium, low (comma-separated), not \(unknown.sorted().joined(separator: ", "))")
+            }
+            priorities = wanted
+        }
+        func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let text = query[name[...]] else { return value }
+            guard let n = Int(text), range.contains(n) else {
+                throw APIError(.badRequest, "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
+            }
+            return n
+        }
+        let limit = try integer("limit", default: Self.defaultPageSize, range: 1...Self.maxPageSize)
+        let offset = try integer("offset", default: 0, range: 0...Int(Int32.max))
+        let matching = priorities.map { p in run.atRisk.filter { p.contains($0.priority) } } ?? run.atRisk
+        let page = matching.dropFirst(offset).prefix(limit)
+        var out = Array(#"{"as_of": "#.utf8) + Array(JSONValue.string(run.asOf).serialized().utf8)
+        out += Array(#", "total": \#(matching.count), "offset": \#(offset), "limit": \#(limit), "count": \#(page.count), "customers": ["#.utf8)
+        for (i, entry) in page.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out += entry.json
+        }
+        out += Array("]}".utf8)
+        return JSONResponse.bytes(out, run: run)
+    }
+}
+
+/// An error answered as JSON with its status: {"error": {"status", "message"}}.
+struct APIError: Error {
+    let status: HTTPResponse.Status
+    let message: String
+    var headers: HTTPFields = [:]
+
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.message = message
+        self.headers = headers
+    }
+}
+
+enum JSONResponse {
+    static let runHeader = HTTPField.Name("X-Customer-Health-Run")!
+    static let asOfHeader = HTTPField.Name("X-Customer-Health-As-Of")!
+
+    /// Bytes as they are, with the run that answered named in the headers.
+    static func bytes<Bytes: Sequence>(_ bytes: Bytes, run: ServedRun?, status: HTTPResponse.Status = .ok) -> Response where Bytes.Element == UInt8 {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let run {
+            headers[runHeader] = run.runID
+            headers[asOfHeader] = run.asOf
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func value(_ value: JSONValue, status: HTTPResponse.Status, run: ServedRun?) -> Response {
+        bytes(value.serialized().utf8, run: run, status: status)
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, headers extra: HTTPFields = [:]) -> Response {
+        var response = value(.object([("error", .object([("status", .int(status.code)), ("message", .string(message))]))]),
+                             status: status, run: nil)
+        response.headers.append(contentsOf: extra)
+        return response
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+
+/// Counts every answer and its latency by route template (never by the raw
+/// path, which would make one series per customer id).
+struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            metrics.request(route: context.endpointPath ?? "unmatched", method: request.method.rawValue,
+                            status: response.status.code, duration: ContinuousClock.now - start)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.request(route: context.endpointPath ?? "unmatched", method: request.method.rawValue,
+                            status: status, duration: ContinuousClock.now - start)
+            throw error
+        }
+    }
+}
+
+/// Turns every error into a JSON body with its status, so that clients
+/// always get {"error": {"status", "message"}}.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return JSONResponse.error(error.status, error.message, headers: error.headers)
+        } catch let error as HTTPError {
+            let message = error.body ?? (error.status == .notFound
+                ? "no route \(request.method.rawValue) \(request.uri.path); see /openapi.json"
+                : error.status.reasonPhrase)
+            return JSONResponse.error(error.status, message, headers: error.headers)
+        } catch {
+            logger.error("\(request.method.rawValue) \(request.uri.path): \(error)")
+            return JSONResponse.error(.internalServerError, "internal error; the server log has the details")
+        }
+    }
+}
+
+/// Requires `Authorization: Bearer TOKEN` on every path but `open` ones.
+/// The comparison takes the same time whatever the token sent.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+    let open: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token, !open.contains(request.uri.path) else { return try await next(request, context) }
+        let sent = request.headers[.authorization] ?? ""
+        guard sent.hasPrefix("Bearer "), Self.equalInConstantTime(Array(sent.utf8.dropFirst(7)), Array(token.utf8)) else {
+            throw APIError(.unauthorized, "this server needs a bearer token: send Authorization: Bearer TOKEN",
+                           headers: [.wwwAuthenticate: #"Bearer realm="customer-health""#])
+        }
+        return try await next(request, context)
+    }
+
+    static func equalInConstantTime(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return diff == 0
+    }
+}
+
+/// No route takes a body: one larger than the limit is refused with 413
+/// before it is read further.
+struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let maxBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes {
+            throw APIError(.contentTooLarge, "request bodies are limited to \(maxBytes) bytes; no route of this API takes one")
+        }
+        var request = request
+        _ = try await request.collectBody(upTo: maxBytes)
+        return try await next(request, context)
+    }
+}

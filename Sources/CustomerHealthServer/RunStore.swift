@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The run being served, swapped whole when OUTPUT/latest moves.
+public final class RunStore: Sendable {
+    public let outputDirectory: String
+    private let state = Mutex<(run: ServedRun?, lastError: String?)>((nil, nil))
+    private let logger: Logger
+
+    public init(outputDirectory: String, logger: Logger) {
+        self.outputDirectory = outputDirectory
+        self.logger = logger
+    }
+
+    /// The run to answer one request from; taken once per request.
+    public var current: ServedRun? { state.withLock { $0.run } }
+    /// Why the newest run could not be loaded, while the previous one is served.
+    public var lastError: String? { state.withLock { $0.lastError } }
+
+    /// Loads the run OUTPUT/latest points at if it is not the one served.
+    /// Returns the run when it changed. A run that fails to load is logged and
+    /// the previous one stays; the folder is tried again at the next check.
+    @discardableResult
+    public func refresh() -> ServedRun? {
+        guard let folder = ServedRun.latestFolder(outputDirectory: outputDirectory) else {
+            state.withLock { s in
+                if s.run == nil { s.lastError = ServeError.noRun(outputDirectory: outputDirectory).description }
+            }
+            return nil
+        }
+        if current?.folder == folder { return nil }
+        do {
+            let run = try ServedRun(folder: folder)
+            state.withLock { $0 = (run, nil) }
+            logger.info("serving run \(run.runID): as of \(run.asOf), \(run.customerCount) customers, \(run.atRiskCount) at risk")
+            return run
+        } catch {
+            let message = "\(error)"
+            let isNew = state.withLock { s -> Bool in
+                defer { s.lastError = message }
+                return s.lastError != message
+            }
+            // The link moved while the folder was read (a newer run, or the old
+            // one cleaned up): the next check picks the new one up quietly.
+            if isNew && ServedRun.latestFolder(outputDirectory: outputDirectory) == folder {
+                logger.error("cannot load the newest run; still serving the previous one: \(message)")
+            }
+            return nil
+        }
+    }
+}

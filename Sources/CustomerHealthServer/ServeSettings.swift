@@ -1,0 +1,72 @@
+import CustomerHealth
+import Foundation
+
+/// How `serve` listens, what it serves and its limits.
+public struct ServeSettings: Sendable {
+    /// The run output folder: the server answers from OUTPUT/latest.
+    public var outputDirectory: String
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (reported once listening).
+    public var port = 8012
+    /// When set, every route but /health needs `Authorization: Bearer TOKEN`.
+    public var token: String? = nil
+    /// Seconds between looks at OUTPUT/latest.
+    public var reloadSeconds = 2.0
+    /// Open connections (HTTP and WebSocket); more wait in the listen queue.
+    public var maxConnections = 2048
+    /// Largest request body taken (the API has no route that needs one).
+    public var maxBodyBytes = 1024
+    /// Largest request head (request line and headers).
+    public var maxHeaderBytes = 16 * 1024
+    /// An HTTP connection with no request for this long is closed.
+    public var idleTimeoutSeconds = 60.0
+    public var stream = StreamHub.Limits()
+    /// Runs the watch mode in process and broadcasts its lines when set.
+    public var watch: ServeWatch? = nil
+
+    public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
+
+    /// Loopback names and addresses, the only ones allowed without a token.
+    public var bindsLoopbackOnly: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    public func validate() throws {
+        if !bindsLoopbackOnly && token == nil {
+            throw ServeError.settings("--host \(host) is reachable from other machines: pass --token-file FILE so that requests must carry a bearer token")
+        }
+        if !(0...65535).contains(port) { throw ServeError.settings("--port must be between 0 and 65535") }
+        if reloadSeconds <= 0 { throw ServeError.settings("the reload interval must be above 0 seconds") }
+        if stream.clientBuffer < 1 || stream.replayBuffer < 0 || stream.maxClients < 1 || maxConnections < 1 {
+            throw ServeError.settings("client buffer, max clients and max connections must be at least 1, the replay buffer at least 0")
+        }
+    }
+
+    /// Reads a bearer token: the file's first line, trimmed. It must not be
+    /// empty, and should be readable by its owner only.
+    public static func readToken(path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ServeError.settings("\(path): the token file cannot be read")
+        }
+        let token = String(decoding: data, as: UTF8.self)
+            .split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)?
+            .trimmingCharacters(in: .whitespaces) ?? ""
+        guard token.count >= 16 else {
+            throw ServeError.settings("\(path): the token must be at least 16 characters on the first line (e.g. `openssl rand -hex 32 > \(path)`)")
+        }
+        return token
+    }
+}
+
+/// The watch mode `serve --watch` runs in process.
+public struct ServeWatch: Sendable {
+    public var config: PipelineConfig
+    public var settings: WatchSettings
+    public var options: WatchOptions
+
+    public init(config: PipelineConfig, settings: WatchSettings, options: WatchOptions) {
+        self.config = config
+        self.settings = settings
+        self.options = options
+    }
+}

@@ -1,0 +1,172 @@
+import CustomerHealth
+import Foundation
+import Synchronization
+
+/// Which updates a WebSocket client asked for. Lines about no one customer
+/// (kpi_update, heartbeat, run_loaded) reach every client.
+public struct StreamFilter: Sendable, Equatable {
+    public var customerIDs: Set<String>? = nil
+    public var minPriority: String? = nil
+
+    public init(customerIDs: Set<String>? = nil, minPriority: String? = nil) {
+        self.customerIDs = customerIDs
+        self.minPriority = minPriority
+    }
+
+    /// Intervention priorities, least urgent first.
+    public static let priorities = ["low", "medium", "high", "critical"]
+
+    func accepts(_ message: StreamMessage) -> Bool {
+        guard let customer = message.customerID else { return true }
+        if let customerIDs, !customerIDs.contains(customer) { return false }
+        if let minPriority, let floor = Self.priorities.firstIndex(of: minPriority) {
+            guard let p = message.priority, let rank = Self.priorities.firstIndex(of: p), rank >= floor else { return false }
+        }
+        return true
+    }
+}
+
+/// One line of the stream, with what filters and replay need to know of it.
+struct StreamMessage: Sendable {
+    let text: String
+    let seq: Int?
+    let customerID: String?
+    let priority: String?
+
+    init(line: String) {
+        text = line
+        let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        let data = object?["data"] as? [String: Any]
+        // Only numbered updates are kept for replay; a heartbeat repeats the last seq.
+        seq = object?["type"] as? String == "heartbeat" ? nil : (object?["seq"] as? NSNumber)?.intValue
+        customerID = data?["customer_id"] as? String
+        priority = data?["intervention_priority"] as? String
+    }
+}
+
+/// A connected WebSocket client: its queue of lines to send, bounded so that
+/// one slow client never holds the others back, and the signal that it was
+/// dropped for falling behind.
+public final class StreamClient: Sendable {
+    public let id: Int
+    /// Lines to send before the live ones: the updates missed since `?since=`.
+    public let replay: [String]
+    public let lines: AsyncStream<String>
+    let continuation: AsyncStream<String>.Continuation
+    /// Yields once (then ends) when the client is dropped as too slow.
+    public let dropped: AsyncStream<Void>
+    let droppedContinuation: AsyncStream<Void>.Continuation
+
+    init(id: Int, replay: [String], bufferSize: Int) {
+        self.id = id
+        self.replay = replay
+        (lines, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(bufferSize))
+        (dropped, droppedContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+}
+
+/// Fans the watch stream out to WebSocket clients and keeps the last
+/// numbered updates for clients that reconnect with `?since=SEQ`.
+public final class StreamHub: Sendable {
+    public struct Limits: Sendable {
+        /// Lines queued for one client before it is dropped as too slow.
+        public var clientBuffer = 1024
+        /// Numbered updates kept for `?since=` replay.
+        public var replayBuffer = 10_000
+        public var maxClients = 10_000
+        public init() {}
+    }
+
+    private struct State {
+        var clients: [Int: (client: StreamClient, filter: StreamFilter)] = [:]
+        var nextID = 1
+        /// A ring of the last numbered messages: `ring[(head + i) % capacity]`.
+        var ring: [StreamMessage] = []
+        var head = 0
+        var lastSeq = 0
+    }
+
+    public let limits: Limits
+    private let state = Mutex(State())
+    private let metrics: ServerMetrics?
+
+    public init(limits: Limits = Limits(), metrics: ServerMetrics? = nil) {
+        self.limits = limits
+        self.metrics = metrics
+    }
+
+    public var clientCount: Int { state.withLock { $0.clients.count } }
+
+    /// Registers a client. With `since`, its replay holds the buffered updates
+    /// after that seq that pass the filter, preceded by a `replay_gap` line
+    /// when some of them are no longer buffered. Nil when the hub is full.
+    public func connect(filter: StreamFilter, since: Int?) -> StreamClient? {
+        let client: StreamClient? = state.withLock { s in
+            guard s.clients.count < limits.maxClients else { return nil }
+            var replay: [String] = []
+            if let since, since < s.lastSeq {
+                let buffered = (0..<s.ring.count).map { s.ring[(s.head + $0) % s.ring.count] }
+                let oldest = buffered.first?.seq ?? s.lastSeq + 1
+                if oldest > since + 1 {
+                    replay.append(#"{"type": "replay_gap", "since": \#(since), "oldest_buffered_seq": \#(oldest)}"#)
+                }
+                replay += buffered.filter { ($0.seq ?? 0) > since && filter.accepts($0) }.map(\.text)
+            }
+            let client = StreamClient(id: s.nextID, replay: replay, bufferSize: limits.clientBuffer)
+            s.nextID += 1
+            s.clients[client.id] = (client, filter)
+            return client
+        }
+        if client != nil { metrics?.webSocketConnected() }
+        return client
+    }
+
+    public func update(_ client: StreamClient, filter: StreamFilter) {
+        state.withLock { s in s.clients[client.id]?.filter = filter }
+    }
+
+    public func disconnect(_ client: StreamClient) {
+        let removed = state.withLock { $0.clients.removeValue(forKey: client.id) != nil }
+        client.continuation.finish()
+        client.droppedContinuation.finish()
+        if removed { metrics?.webSocketDisconnected() }
+    }
+
+    /// Sends lines to every client whose filter takes them. A client whose
+    /// queue is full is dropped: its queue ends and its `dropped` signal fires.
+    public func publish(_ lines: [String]) {
+        let messages = lines.map(StreamMessage.init(line:))
+        var slow: [StreamClient] = []
+        var sent = 0
+        state.withLock { s in
+            for m in messages {
+                if let seq = m.seq {
+                    if s.ring.count < limits.replayBuffer {
+                        s.ring.append(m)
+                    } else if limits.replayBuffer > 0 {
+                        s.ring[s.head] = m
+                        s.head = (s.head + 1) % s.ring.count
+                    }
+                    s.lastSeq = max(s.lastSeq, seq)
+                }
+            }
+            for (id, entry) in s.clients {
+                for m in messages where entry.filter.accepts(m) {
+                    if case .dropped = entry.client.continuation.yield(m.text) {
+                        slow.append(entry.client)
+                        s.clients[id] = nil
+                        break
+                    }
+                    sent += 1
+                }
+            }
+        }
+        metrics?.webSocketSent(sent)
+        for client in slow {
+            client.continuation.finish()
+            client.droppedContinuation.yield()
+            client.droppedContinuation.finish()
+            metrics?.webSocketDroppedSlow()
+        }
+    }
+}
