@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // libcsv ships no pkg-config file: the module map links `csv` itself.
@@ -55,6 +56,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -79,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CustomerHealthServerTests",
-            dependencies: ["CustomerHealthServer", "CustomerHealth"],
+            dependencies: ["CustomerHealthServer", "CustomerHealth", .product(name: "Logging", package: "swift-log")],
             path: "Tests/CustomerHealthServerTests"
         ),
     ]

@@ -5,7 +5,12 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `customer-health serve`: the customer-success HTTP API and WebSocket
 /// stream, answered from the newest complete run under OUTPUT.
@@ -16,6 +21,7 @@ public final class HealthServer: Sendable {
     public let metrics: ServerMetrics
     let logger: Logger
     private let stopWatch = Atomic<Bool>(false)
+    private let serviceGroup = Mutex<ServiceGroup?>(nil)
 
     public init(settings: ServeSettings, logger: Logger) throws {
         try settings.validate()
@@ -26,18 +32,22 @@ public final class HealthServer: Sendable {
         hub = StreamHub(limits: settings.stream, metrics: metrics)
     }
 
-    /// Serves until SIGTERM or SIGINT (with `handleSignals`), or until the task is
-    /// cancelled. `onListening` gets the port once the socket is bound.
+    /// Serves until SIGTERM or SIGINT (with `handleSignals`) or `shutdown()`.
+    /// `onListening` gets the port once the socket is bound.
     public func run(handleSignals: Bool = true,
                     onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        Self.raiseOpenFileLimit()
         if store.refresh() != nil { metrics.runLoaded() }
         if store.current == nil { logger.warning("\(store.lastError ?? "no run yet"); /health answers 503 until one is published") }
         // The watch loop is built before the server starts, so that a bad
         // checkpoint or pipeline stops `serve` at once with its error.
         let watchLoop = try settings.watch.map { try makeWatchLoop($0) }
         let app = makeApplication(onListening: onListening)
+        let services = ServiceGroup(configuration: .init(
+            services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+        serviceGroup.withLock { $0 = services }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : []) }
+            group.addTask { try await services.run() }
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(Int(settings.reloadSeconds * 1000)))
@@ -56,6 +66,22 @@ public final class HealthServer: Sendable {
             // loop failing) ends the others.
             try await group.next()
         }
+    }
+
+    /// Each connection holds a descriptor: take the hard limit, not the
+    /// (often 1024) soft one, so that thousands of WebSocket clients fit.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
+
+    /// Stops the server gracefully: open requests are answered, WebSocket
+    /// clients get a close frame (going away), then `run` returns.
+    public func shutdown() async {
+        await serviceGroup.withLock { $0 }?.triggerGracefulShutdown()
     }
 
     private func makeWatchLoop(_ watch: ServeWatch) throws -> WatchLoopBox {

@@ -143,6 +143,10 @@ public final class ServedRun: Sendable {
     static func indexScores(_ bytes: UnsafeRawBufferPointer, path: String) throws -> [String: Range<Int>] {
         let prefix = Array(#"{"customer_id": ""#.utf8)
         var index: [String: Range<Int>] = [:]
+        if bytes.count > 0 && bytes[bytes.count - 1] != 0x0A {
+            let lines = bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } + 1
+            throw ServeError.runInvalid(path: path, line: lines, reason: "is cut off: its last line has no newline")
+        }
         var start = 0, line = 0
         while start < bytes.count {
             line += 1

@@ -6,6 +6,7 @@ import HummingbirdWebSocket
 import HTTPTypes
 import Logging
 import NIOWebSocket
+import ServiceLifecycle
 
 /// `WS /ws/customer-health`: the watch stream, filtered per client.
 ///
@@ -33,7 +34,9 @@ struct StreamEndpoint: Sendable {
                 return
             }
             defer { hub.disconnect(client) }
-            let droppedAsSlow = try await withThrowingTaskGroup(of: Bool.self) { group in
+            // A server shutting down ends the session; the WebSocket layer
+            // then sends the close frame.
+            let droppedAsSlow = try await cancelWhenGracefulShutdown { try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     for line in client.replay { try await outbound.write(.text(line)) }
                     for await line in client.lines { try await outbound.write(.text(line)) }
@@ -54,7 +57,7 @@ struct StreamEndpoint: Sendable {
                 let first = try await group.next() ?? false
                 group.cancelAll()
                 return first
-            }
+            } }
             if droppedAsSlow {
                 logger.warning("dropped a WebSocket client that fell \(hub.limits.clientBuffer) lines behind")
                 // The close frame may not get through to a client that stopped
