@@ -47,7 +47,13 @@ public final class HealthServer: Sendable {
             services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
         serviceGroup.withLock { $0 = services }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
+            group.addTask { [settings] in
+                do {
+                    try await services.run()
+                } catch let error as IOError {
+                    throw ServeError.cannotListen(address: "\(settings.host):\(settings.port)", reason: String(cString: strerror(error.errnoCode)))
+                }
+            }
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(Int(settings.reloadSeconds * 1000)))

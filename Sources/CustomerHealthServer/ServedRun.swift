@@ -38,6 +38,7 @@ public enum ServeError: Error, CustomStringConvertible, Sendable {
     case runUnreadable(path: String, reason: String)
     case runInvalid(path: String, line: Int?, reason: String)
     case settings(String)
+    case cannotListen(address: String, reason: String)
 
     public var description: String {
         switch self {
@@ -49,6 +50,8 @@ public enum ServeError: Error, CustomStringConvertible, Sendable {
             return "\(path)\(line.map { ": line \($0)" } ?? ""): \(reason)"
         case .settings(let message):
             return message
+        case .cannotListen(let address, let reason):
+            return "cannot listen on \(address): \(reason); pick another --port or --host"
         }
     }
 }

@@ -23,8 +23,11 @@ enum CommandSupport {
             exit(error.exitCode)
         } catch let error as ServeError {
             Console.error("error: \(error)")
-            if case .settings = error { exit(2) }
-            exit(3)
+            switch error {
+            case .settings: exit(2)
+            case .cannotListen: exit(1)
+            default: exit(3)
+            }
         } catch is StreamClosed {
             // The consumer went away (broken pipe): nothing to report.
             exit(0)
