@@ -39,7 +39,12 @@ struct StreamEndpoint: Sendable {
             let droppedAsSlow = try await cancelWhenGracefulShutdown { try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     for line in client.replay { try await outbound.write(.text(line)) }
-                    for await line in client.lines { try await outbound.write(.text(line)) }
+                    for await batch in client.batches {
+                        for line in batch {
+                            try await outbound.write(.text(line))
+                            client.sent()
+                        }
+                    }
                     return false
                 }
                 group.addTask {
@@ -59,11 +64,11 @@ struct StreamEndpoint: Sendable {
                 return first
             } }
             if droppedAsSlow {
-                logger.warning("dropped a WebSocket client that fell \(hub.limits.clientBuffer) lines behind")
+                logger.warning("dropped a WebSocket client that fell more than \(hub.limits.clientBuffer) lines behind")
                 // The close frame may not get through to a client that stopped
                 // reading; the server's close timeout then ends the connection.
                 try? await withTimeout(.seconds(2)) {
-                    try await outbound.close(.policyViolation, reason: "too slow: \(hub.limits.clientBuffer) lines queued")
+                    try await outbound.close(.policyViolation, reason: "too slow: more than \(hub.limits.clientBuffer) lines queued")
                 }
             }
         })

@@ -44,33 +44,43 @@ struct StreamMessage: Sendable {
     }
 }
 
-/// A connected WebSocket client: its queue of lines to send, bounded so that
-/// one slow client never holds the others back, and the signal that it was
-/// dropped for falling behind.
+/// A connected WebSocket client: its queue of batches to send, and the
+/// signal that it was dropped for falling behind.
 public final class StreamClient: Sendable {
     public let id: Int
     /// Lines to send before the live ones: the updates missed since `?since=`.
     public let replay: [String]
-    public let lines: AsyncStream<String>
-    let continuation: AsyncStream<String>.Continuation
+    /// One element per published batch (the lines that pass the filter).
+    public let batches: AsyncStream<[String]>
+    let continuation: AsyncStream<[String]>.Continuation
+    /// Lines queued and not yet handed to the connection.
+    let pending = Atomic<Int>(0)
     /// Yields once (then ends) when the client is dropped as too slow.
     public let dropped: AsyncStream<Void>
     let droppedContinuation: AsyncStream<Void>.Continuation
 
-    init(id: Int, replay: [String], bufferSize: Int) {
+    init(id: Int, replay: [String]) {
         self.id = id
         self.replay = replay
-        (lines, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(bufferSize))
+        // Unbounded here: the hub bounds the queue by `pending`, in lines.
+        (batches, continuation) = AsyncStream.makeStream(of: [String].self)
         (dropped, droppedContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// Called by the writer once a line is on its way to the client.
+    public func sent(_ lines: Int = 1) { pending.subtract(lines, ordering: .relaxed) }
 }
 
 /// Fans the watch stream out to WebSocket clients and keeps the last
 /// numbered updates for clients that reconnect with `?since=SEQ`.
 public final class StreamHub: Sendable {
     public struct Limits: Sendable {
-        /// Lines queued for one client before it is dropped as too slow.
-        public var clientBuffer = 1024
+        /// A client with more lines than this still queued when the next
+        /// batch comes is dropped as too slow. A client that keeps up takes
+        /// any batch whole, however long (a new day can re-score every
+        /// customer at once). Queued lines are shared between clients, so a
+        /// deep queue costs a client little more than an array of references.
+        public var clientBuffer = 50_000
         /// Numbered updates kept for `?since=` replay.
         public var replayBuffer = 10_000
         public var maxClients = 10_000
@@ -112,7 +122,7 @@ public final class StreamHub: Sendable {
                 }
                 replay += buffered.filter { ($0.seq ?? 0) > since && filter.accepts($0) }.map(\.text)
             }
-            let client = StreamClient(id: s.nextID, replay: replay, bufferSize: limits.clientBuffer)
+            let client = StreamClient(id: s.nextID, replay: replay)
             s.nextID += 1
             s.clients[client.id] = (client, filter)
             return client
@@ -132,10 +142,12 @@ public final class StreamHub: Sendable {
         if removed { metrics?.webSocketDisconnected() }
     }
 
-    /// Sends lines to every client whose filter takes them. A client whose
-    /// queue is full is dropped: its queue ends and its `dropped` signal fires.
+    /// Sends lines to every client whose filter takes them, as one batch. A
+    /// client still holding more than `clientBuffer` lines is dropped instead:
+    /// its queue ends and its `dropped` signal fires.
     public func publish(_ lines: [String]) {
         let messages = lines.map(StreamMessage.init(line:))
+        let everything = messages.map(\.text)
         var slow: [StreamClient] = []
         var sent = 0
         state.withLock { s in
@@ -151,14 +163,16 @@ public final class StreamHub: Sendable {
                 }
             }
             for (id, entry) in s.clients {
-                for m in messages where entry.filter.accepts(m) {
-                    if case .dropped = entry.client.continuation.yield(m.text) {
-                        slow.append(entry.client)
-                        s.clients[id] = nil
-                        break
-                    }
-                    sent += 1
+                let batch = entry.filter == StreamFilter() ? everything : messages.filter(entry.filter.accepts).map(\.text)
+                if batch.isEmpty { continue }
+                if entry.client.pending.load(ordering: .relaxed) > limits.clientBuffer {
+                    slow.append(entry.client)
+                    s.clients[id] = nil
+                    continue
                 }
+                entry.client.pending.add(batch.count, ordering: .relaxed)
+                entry.client.continuation.yield(batch)
+                sent += batch.count
             }
         }
         metrics?.webSocketSent(sent)

@@ -27,7 +27,8 @@ struct ServeCommand: ParsableCommand {
             WebSocket client. A client may send {"subscribe": {"customer_ids": [...]}} or \
             {"subscribe": {"min_priority": "high"}}, and may reconnect with ?since=SEQ to get \
             the updates it missed while they are still buffered (--replay-buffer). A client \
-            that falls --client-buffer lines behind is closed (code 1008); the others never wait.
+            that falls more than --client-buffer lines behind is closed (code 1008); the others \
+            never wait.
 
             Listens on 127.0.0.1 unless --host says otherwise; any other address needs \
             --token-file, and then every route but /health needs Authorization: Bearer TOKEN. \
@@ -67,8 +68,8 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "WebSocket clients at most; more are refused with 503.")
     var maxClients = 10_000
 
-    @Option(name: .long, help: ArgumentHelp("Lines queued for one WebSocket client before it is dropped as too slow.", valueName: "lines"))
-    var clientBuffer = 1024
+    @Option(name: .long, help: ArgumentHelp("A WebSocket client with more lines than this still unsent when the next batch comes is dropped as too slow.", valueName: "lines"))
+    var clientBuffer = 50_000
 
     @Option(name: .long, help: ArgumentHelp("Numbered updates kept for clients that reconnect with ?since=SEQ.", valueName: "lines"))
     var replayBuffer = 10_000
@@ -87,11 +88,7 @@ struct ServeCommand: ParsableCommand {
         var outputDirectory = output
         if let watch {
             let config = try PipelineConfig.load(path: watch)
-            var options = WatchOptions(stateDirectory: state ?? config.watch.stateDirectory
-                ?? (config.outputDirectory as NSString).appendingPathComponent(".watch"))
-            options.pollSeconds = config.watch.pollSeconds
-            options.heartbeatSeconds = config.watch.heartbeatSeconds
-            serveWatch = ServeWatch(config: config, settings: config.watch, options: options)
+            serveWatch = ServeWatch(config: config, settings: config.watch, options: WatchOptions(pipeline: config, state: state))
             if outputDirectory == nil { outputDirectory = config.outputDirectory }
         }
         var settings = ServeSettings(outputDirectory: outputDirectory!)

@@ -70,11 +70,10 @@ struct WatchCommand: ParsableCommand {
         var settings = config.watch
         if let minScoreDelta { settings.minScoreDelta = minScoreDelta }
         if let settle { settings.settleSeconds = settle }
-        var options = WatchOptions(stateDirectory: state ?? settings.stateDirectory
-            ?? (config.outputDirectory as NSString).appendingPathComponent(".watch"))
+        var options = WatchOptions(pipeline: config, state: state)
         options.emitPath = emit
-        options.pollSeconds = poll ?? settings.pollSeconds
-        options.heartbeatSeconds = heartbeat ?? settings.heartbeatSeconds
+        if let poll { options.pollSeconds = poll }
+        if let heartbeat { options.heartbeatSeconds = heartbeat }
         options.once = once
         WatchStop.install()
         let loop = try WatchLoop(config: config, settings: settings, options: options, logger: Logger(label: "customer-health"))

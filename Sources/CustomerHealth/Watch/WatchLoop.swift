@@ -22,6 +22,15 @@ public struct WatchOptions: Sendable {
     public var shouldStop: (@Sendable () -> Bool)?
 
     public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
+
+    /// The options a pipeline's `watch:` section gives; `state` overrides its
+    /// state folder (default: watch.state, or OUTPUT/.watch).
+    public init(pipeline config: PipelineConfig, state: String? = nil) {
+        stateDirectory = state ?? config.watch.stateDirectory
+            ?? (config.outputDirectory as NSString).appendingPathComponent(".watch")
+        pollSeconds = config.watch.pollSeconds
+        heartbeatSeconds = config.watch.heartbeatSeconds
+    }
 }
 
 /// The consumer closed the stream (a broken pipe): watch ends quietly.

@@ -80,8 +80,8 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(Self.seq(try recent.nextObject()), 51)
     }
 
-    /// One client stops reading: it is dropped once its queue fills, while a
-    /// reading client receives every line in order.
+    /// One client stops reading: it is dropped once more than its buffer is
+    /// queued, while a reading client receives every line in order.
     func testASlowClientIsDroppedWithoutHoldingTheOthersBack() throws {
         let server = try emptyServer { $0.stream.clientBuffer = 64 }
         defer { server.stop() }
@@ -129,6 +129,20 @@ final class StreamTests: XCTestCase {
         XCTAssertLessThan(lastSeq, 20_000)
     }
 
+    /// A new day can re-score every customer at once: a client that keeps up
+    /// takes a batch far longer than its buffer whole.
+    func testABatchLongerThanTheBufferReachesAClientThatKeepsUp() throws {
+        let server = try emptyServer { $0.stream.clientBuffer = 64 }
+        defer { server.stop() }
+        let client = try WebSocketTestClient(port: server.port)
+        try server.waitUntil("the client is connected") { server.server.hub.clientCount == 1 }
+        server.server.hub.publish((1...5000).map { Self.update(seq: $0, customer: "cust_000001", priority: "low") })
+        for expected in 1...5000 { XCTAssertEqual(Self.seq(try client.nextObject()), expected) }
+        server.server.hub.publish([Self.update(seq: 5001, customer: "cust_000001", priority: "low")])
+        XCTAssertEqual(Self.seq(try client.nextObject()), 5001)
+        XCTAssertEqual(server.server.hub.clientCount, 1)
+    }
+
     func testClientsAboveTheLimitAreRefused() throws {
         let server = try emptyServer { $0.stream.maxClients = 2 }
         defer { server.stop() }
@@ -165,10 +179,9 @@ final class StreamTests: XCTestCase {
         try "input: exports\noutput: output\nmax_reject_ratio: 1\nwatch:\n  settle_seconds: 0\n  poll_seconds: 0.05\n  min_score_delta: 0\n"
             .write(to: pipeline, atomically: true, encoding: .utf8)
         let config = try PipelineConfig.load(path: pipeline.path)
-        var watchOptions = WatchOptions(stateDirectory: root.appendingPathComponent("state").path)
-        watchOptions.pollSeconds = 0.05
         let server = try RunningServer(output: root.appendingPathComponent("output")) {
-            $0.watch = ServeWatch(config: config, settings: config.watch, options: watchOptions)
+            $0.watch = ServeWatch(config: config, settings: config.watch,
+                                  options: WatchOptions(pipeline: config, state: root.appendingPathComponent("state").path))
         }
         defer { server.stop() }
         try server.waitUntil("the baseline checkpoint is saved") {
