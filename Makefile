@@ -37,6 +37,7 @@ bench: build
 	bash bench/run.sh
 	bash bench/model_bench.sh
 	python3 bench/watch_bench.py
+	bash bench/serve_bench.sh
 
 # Regenerates the committed sample data (deterministic: same bytes every time).
 sample-data: build
