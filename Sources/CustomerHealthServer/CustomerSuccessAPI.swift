@@ -12,6 +12,8 @@ import NIOCore
 struct CustomerSuccessAPI: Sendable {
     let store: RunStore
     let metrics: ServerMetrics
+    /// Why the in-process watch loop is not running, while it waits to restart.
+    let watchError: @Sendable () -> String?
 
     static let maxPageSize = 1000
     static let defaultPageSize = 100
@@ -69,6 +71,7 @@ struct CustomerSuccessAPI: Sendable {
             ("customers", .int(run.customerCount)),
             ("at_risk", .int(run.atRiskCount)),
             ("reload_error", .optionalString(store.lastError)),
+            ("watch_error", .optionalString(watchError())),
         ]), status: .ok, run: run)
     }
 

@@ -22,6 +22,8 @@ public final class HealthServer: Sendable {
     let logger: Logger
     private let stopWatch = Atomic<Bool>(false)
     private let serviceGroup = Mutex<ServiceGroup?>(nil)
+    /// The last failure of the in-process watch loop, shown by /health.
+    let watchError = Mutex<String?>(nil)
 
     public init(settings: ServeSettings, logger: Logger) throws {
         try settings.validate()
@@ -36,13 +38,13 @@ public final class HealthServer: Sendable {
     /// `onListening` gets the port once the socket is bound.
     public func run(handleSignals: Bool = true,
                     onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        Self.raiseOpenFileLimit()
+        let maxConnections = Self.fitConnectionsToFileLimit(settings.maxConnections, logger: logger)
         if store.refresh() != nil { metrics.runLoaded() }
         if store.current == nil { logger.warning("\(store.lastError ?? "no run yet"); /health answers 503 until one is published") }
         // The watch loop is built before the server starts, so that a bad
         // checkpoint or pipeline stops `serve` at once with its error.
         let watchLoop = try settings.watch.map { try makeWatchLoop($0) }
-        let app = makeApplication(onListening: onListening)
+        let app = makeApplication(maxConnections: maxConnections, onListening: onListening)
         let services = ServiceGroup(configuration: .init(
             services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
         serviceGroup.withLock { $0 = services }
@@ -63,25 +65,36 @@ public final class HealthServer: Sendable {
                     }
                 }
             }
-            if let watchLoop { group.addTask { try await Self.runOnThread(watchLoop) } }
+            if let watchLoop, let watch = settings.watch { group.addTask { await self.runWatch(watchLoop, watch) } }
             defer {
                 stopWatch.store(true, ordering: .relaxed)
                 group.cancelAll()
             }
-            // The first task to end (the server on a signal, or the watch
-            // loop failing) ends the others.
+            // The server ends first (on a signal or shutdown()), or fails;
+            // either way the others are stopped.
             try await group.next()
         }
     }
 
-    /// Each connection holds a descriptor: take the hard limit, not the
-    /// (often 1024) soft one, so that thousands of WebSocket clients fit.
-    static func raiseOpenFileLimit() {
+    /// Each connection holds a descriptor: takes the hard limit, not the
+    /// (often 1024) soft one, and keeps the connection cap below it with room
+    /// for the watch loop's files, so that a crowd of clients can never make
+    /// the server fail to open an export. Returns the connection cap to use.
+    static func fitConnectionsToFileLimit(_ wanted: Int, logger: Logger) -> Int {
         var limit = rlimit()
-        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return wanted }
+        if limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
+        let reserve = 128
+        let fits = Int(clamping: limit.rlim_cur) - reserve
+        if wanted > fits {
+            logger.warning("the open-file limit is \(limit.rlim_cur): serving at most \(max(fits, 1)) connections instead of \(wanted) (raise it with ulimit -n)")
+            return max(fits, 1)
+        }
+        return wanted
     }
 
     /// Stops the server gracefully: open requests are answered, WebSocket
@@ -99,29 +112,56 @@ public final class HealthServer: Sendable {
     }
 
     /// The watch loop blocks between looks, so it gets a thread of its own
-    /// instead of a cooperative-pool thread.
-    private static func runOnThread(_ box: WatchLoopBox) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread {
-                do {
-                    try box.loop.run()
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
+    /// instead of a cooperative-pool thread. When a look fails (an export
+    /// folder gone for a moment, a full disk), the loop starts again from its
+    /// checkpoint after a pause that doubles up to a minute: the API stays up
+    /// and the stream resumes where it left off (at-least-once, as after a
+    /// restart of `watch`).
+    private func runWatch(_ first: WatchLoopBox, _ watch: ServeWatch) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let thread = Thread { [self] in
+                var loop: WatchLoopBox? = first
+                var pause = 1.0
+                while !stopWatch.load(ordering: .relaxed) {
+                    let started = ContinuousClock.now
+                    do {
+                        let current: WatchLoopBox
+                        if let loop {
+                            current = loop
+                        } else {
+                            // Building the loop rebuilds its state from the
+                            // checkpoint and the files: the failure is over.
+                            current = try makeWatchLoop(watch)
+                            watchError.withLock { $0 = nil }
+                        }
+                        loop = current
+                        try current.loop.run()
+                        break  // run returns only when asked to stop
+                    } catch {
+                        loop = nil
+                        if ContinuousClock.now - started > .seconds(60) { pause = 1 }
+                        watchError.withLock { $0 = "\(error)" }
+                        metrics.watchRestarted()
+                        logger.error("the watch loop failed: \(error); starting it again from its checkpoint in \(Int(pause)) s")
+                        let wake = ContinuousClock.now + .milliseconds(Int(pause * 1000))
+                        while ContinuousClock.now < wake && !stopWatch.load(ordering: .relaxed) { usleep(50_000) }
+                        pause = min(pause * 2, 60)
+                    }
                 }
+                continuation.resume()
             }
             thread.name = "customer-health-watch"
             thread.start()
         }
     }
 
-    func makeApplication(onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+    func makeApplication(maxConnections: Int, onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
         let router = Router(context: BasicWebSocketRequestContext.self)
         router.middlewares.add(RequestMetricsMiddleware(metrics: metrics))
         router.middlewares.add(JSONErrorMiddleware(logger: logger))
         router.middlewares.add(BearerTokenMiddleware(token: settings.token, open: ["/health"]))
         router.middlewares.add(BodyLimitMiddleware(maxBytes: settings.maxBodyBytes))
-        let api = CustomerSuccessAPI(store: store, metrics: metrics)
+        let api = CustomerSuccessAPI(store: store, metrics: metrics, watchError: { [self] in watchError.withLock { $0 } })
         api.addRoutes(to: router)
         StreamEndpoint(hub: hub, logger: logger).addRoute(to: router)
 
@@ -136,7 +176,7 @@ public final class HealthServer: Sendable {
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port),
                 serverName: "customer-health",
-                availableConnectionsDelegate: .maximum(settings.maxConnections, logger: logger)),
+                availableConnectionsDelegate: .maximum(maxConnections, logger: logger)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -137,7 +137,7 @@ enum OpenAPIDocument {
       },
       "Health": {
         "type": "object",
-        "required": ["status", "as_of", "run", "published_at", "data_age_seconds", "customers", "at_risk", "reload_error"],
+        "required": ["status", "as_of", "run", "published_at", "data_age_seconds", "customers", "at_risk", "reload_error", "watch_error"],
         "properties": {
           "status": {"type": "string", "enum": ["ok"]},
           "as_of": {"type": "string", "format": "date"},
@@ -146,7 +146,8 @@ enum OpenAPIDocument {
           "data_age_seconds": {"type": "number"},
           "customers": {"type": "integer"},
           "at_risk": {"type": "integer"},
-          "reload_error": {"type": ["string", "null"], "description": "Why the newest run could not be loaded, while this one is served."}
+          "reload_error": {"type": ["string", "null"], "description": "Why the newest run could not be loaded, while this one is served."},
+          "watch_error": {"type": ["string", "null"], "description": "Why the in-process watch loop (serve --watch) failed, while it waits to start again from its checkpoint."}
         }
       },
       "Unavailable": {

@@ -13,7 +13,8 @@ public struct ServeSettings: Sendable {
     /// Seconds between looks at OUTPUT/latest.
     public var reloadSeconds = 2.0
     /// Open connections (HTTP and WebSocket); more wait in the listen queue.
-    public var maxConnections = 2048
+    /// Lowered at start to fit the open-file limit.
+    public var maxConnections = 4096
     /// Largest request body taken (the API has no route that needs one).
     public var maxBodyBytes = 1024
     /// Largest request head (request line and headers).

@@ -12,6 +12,7 @@ public final class ServerMetrics: Sendable {
     private let webSocketDropped: Counter
     private let webSocketMessages: Counter
     private let reloads: Counter
+    private let watchRestarts: Counter
     private let asOfGauge: Gauge
     private let ageGauge: Gauge
     private let customersGauge: Gauge
@@ -36,6 +37,7 @@ public final class ServerMetrics: Sendable {
         webSocketClients = gauge("customer_health_websocket_clients", "WebSocket clients connected to /ws/customer-health.")
         webSocketDropped = counter("customer_health_websocket_slow_clients_dropped_total", "WebSocket clients closed because their send queue filled.")
         webSocketMessages = counter("customer_health_websocket_messages_queued_total", "Stream lines queued for WebSocket clients.")
+        watchRestarts = counter("customer_health_watch_restarts_total", "Times the in-process watch loop failed and was started again from its checkpoint.")
         reloads = counter("customer_health_serve_runs_loaded_total", "Runs loaded since the server started.")
         asOfGauge = gauge("customer_health_served_as_of_timestamp_seconds", "The as-of day of the run served (Unix time of its midnight UTC).")
         ageGauge = gauge("customer_health_served_run_age_seconds", "Seconds since the run served was published.")
@@ -66,6 +68,7 @@ public final class ServerMetrics: Sendable {
     }
     func webSocketSent(_ n: Int) { if n > 0 { webSocketMessages.increment(by: Int64(n)) } }
     func runLoaded() { reloads.increment() }
+    func watchRestarted() { watchRestarts.increment() }
 
     /// The exposition text, with the served run's gauges read now.
     func render(now: Date = Date()) -> [UInt8] {

@@ -83,7 +83,8 @@ public final class StreamHub: Sendable {
         public var clientBuffer = 50_000
         /// Numbered updates kept for `?since=` replay.
         public var replayBuffer = 10_000
-        public var maxClients = 10_000
+        /// WebSocket clients at most (they also count as connections).
+        public var maxClients = 4000
         public init() {}
     }
 

@@ -62,11 +62,11 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds between looks for a newer run.", valueName: "seconds"))
     var reload = 2.0
 
-    @Option(name: .long, help: "Open connections at most; more wait in the listen queue.")
-    var maxConnections = 2048
+    @Option(name: .long, help: "Open connections at most, WebSocket clients included; more wait in the listen queue. Lowered to fit the open-file limit.")
+    var maxConnections = 4096
 
-    @Option(name: .long, help: "WebSocket clients at most; more are refused with 503.")
-    var maxClients = 10_000
+    @Option(name: .long, help: "WebSocket clients at most; more are refused.")
+    var maxClients = 4000
 
     @Option(name: .long, help: ArgumentHelp("A WebSocket client with more lines than this still unsent when the next batch comes is dropped as too slow.", valueName: "lines"))
     var clientBuffer = 50_000

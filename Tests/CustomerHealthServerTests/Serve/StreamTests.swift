@@ -160,11 +160,10 @@ final class StreamTests: XCTestCase {
         XCTAssertNoThrow(try WebSocketTestClient(port: server.port))
     }
 
-    /// `serve --watch`: a file landing in the input folder reaches the
-    /// subscribed client as the watch mode's own lines.
-    func testTheWatchModeRunsInProcessAndItsLinesReachClients() throws {
+    /// Generated exports ending on 2026-11-20, settled, and a pipeline that
+    /// watches them with no settle time.
+    func watchedExports() throws -> (root: URL, config: PipelineConfig) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ch-serve-watch-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
         var options = SyntheticExportOptions()
         options.customers = 40
         options.days = 40
@@ -178,29 +177,35 @@ final class StreamTests: XCTestCase {
         let pipeline = root.appendingPathComponent("pipeline.yaml")
         try "input: exports\noutput: output\nmax_reject_ratio: 1\nwatch:\n  settle_seconds: 0\n  poll_seconds: 0.05\n  min_score_delta: 0\n"
             .write(to: pipeline, atomically: true, encoding: .utf8)
-        let config = try PipelineConfig.load(path: pipeline.path)
-        let server = try RunningServer(output: root.appendingPathComponent("output")) {
+        return (root, try PipelineConfig.load(path: pipeline.path))
+    }
+
+    func watchingServer(_ root: URL, _ config: PipelineConfig) throws -> RunningServer {
+        let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: try SampleRuns.get().newest)) {
             $0.watch = ServeWatch(config: config, settings: config.watch,
                                   options: WatchOptions(pipeline: config, state: root.appendingPathComponent("state").path))
         }
-        defer { server.stop() }
         try server.waitUntil("the baseline checkpoint is saved") {
             FileManager.default.fileExists(atPath: root.appendingPathComponent("state/checkpoint.json").path)
         }
+        return server
+    }
 
-        let client = try WebSocketTestClient(port: server.port)
-        try client.send(#"{"subscribe": {"customer_ids": ["cust_000002"]}}"#)
-        XCTAssertEqual(try client.nextObject()["type"] as? String, "subscribed")
-
+    /// A day of activity for every customer, renamed into place.
+    func dropDay(_ day: Int, into root: URL) throws {
+        let date = String(format: "2026-11-%02d", day)
         var csv = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
         for i in 1...40 {
             let id = String(format: "cust_%06d", i)
-            csv += "\(id),\(id)-u01,2026-11-21T09:00:00Z,login,,\n\(id),\(id)-u01,2026-11-21T10:00:00Z,work_order_completed,,900\n"
+            csv += "\(id),\(id)-u01,\(date)T09:00:00Z,login,,\n\(id),\(id)-u01,\(date)T10:00:00Z,work_order_completed,,900\n"
         }
-        let staged = root.appendingPathComponent("activity-2026-11-21.csv")
+        let staged = root.appendingPathComponent("activity-\(date).csv")
         try csv.write(to: staged, atomically: true, encoding: .utf8)
-        XCTAssertEqual(rename(staged.path, exports.appendingPathComponent("activity-2026-11-21.csv").path), 0)
+        XCTAssertEqual(rename(staged.path, root.appendingPathComponent("exports/activity-\(date).csv").path), 0)
+    }
 
+    /// Reads until a kpi_update: the types and customers of the lines before.
+    func readBatch(_ client: WebSocketTestClient) throws -> (types: [String], customers: Set<String>) {
         var types: [String] = []
         var customers: Set<String> = []
         while !types.contains("kpi_update") {
@@ -211,7 +216,48 @@ final class StreamTests: XCTestCase {
             if let id = (object["data"] as? [String: Any])?["customer_id"] as? String { customers.insert(id) }
             XCTAssertNotNil(Self.seq(object))
         }
-        XCTAssertEqual(customers, ["cust_000002"], "only the subscribed customer's update, then the KPIs")
-        XCTAssertEqual(types, ["customer_health_update", "kpi_update"])
+        return (types, customers)
+    }
+
+    /// `serve --watch`: a file landing in the input folder reaches the
+    /// subscribed client as the watch mode's own lines.
+    func testTheWatchModeRunsInProcessAndItsLinesReachClients() throws {
+        let (root, config) = try watchedExports()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let server = try watchingServer(root, config)
+        defer { server.stop() }
+        let client = try WebSocketTestClient(port: server.port)
+        try client.send(#"{"subscribe": {"customer_ids": ["cust_000002"]}}"#)
+        XCTAssertEqual(try client.nextObject()["type"] as? String, "subscribed")
+
+        try dropDay(21, into: root)
+        let batch = try readBatch(client)
+        XCTAssertEqual(batch.customers, ["cust_000002"], "only the subscribed customer's update, then the KPIs")
+        XCTAssertEqual(batch.types, ["customer_health_update", "kpi_update"])
+    }
+
+    /// The input folder vanishes for a while: the API stays up, /health says
+    /// why the stream stopped, and the stream resumes once it is back.
+    func testAFailingWatchLoopRestartsFromItsCheckpointWhileTheAPIStaysUp() throws {
+        let (root, config) = try watchedExports()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let server = try watchingServer(root, config)
+        defer { server.stop() }
+        let client = try WebSocketTestClient(port: server.port, path: "/ws/customer-health?customer_ids=cust_000003")
+
+        let exports = root.appendingPathComponent("exports"), away = root.appendingPathComponent("away")
+        XCTAssertEqual(rename(exports.path, away.path), 0)
+        try server.waitUntil("/health reports the watch error") {
+            (try server.get("/health").object()["watch_error"] as? String)?.contains("exports") ?? false
+        }
+        XCTAssertEqual(try server.get("/api/customer-success/kpis").status, 200, "the API stays up")
+        XCTAssertEqual(rename(away.path, exports.path), 0)
+        try server.waitUntil("the loop runs again", timeout: 30) {
+            try server.get("/health").object()["watch_error"] is NSNull
+        }
+        try dropDay(21, into: root)
+        XCTAssertEqual(try readBatch(client).customers, ["cust_000003"])
+        XCTAssertTrue(try server.get("/metrics").text.contains("customer_health_watch_restarts_total "))
+        XCTAssertFalse(try server.get("/metrics").text.contains("customer_health_watch_restarts_total 0"))
     }
 }
