@@ -6,6 +6,32 @@ import HummingbirdWebSocket
 import HTTPTypes
 import NIOCore
 
+/// The paths served, and the route template a path counts under in /metrics.
+enum Routes {
+    static let health = "/health"
+    static let metrics = "/metrics"
+    static let openAPI = "/openapi.json"
+    static let customerPrefix = "/api/customer-success/health/"
+    static let customer = "/api/customer-success/health/{customer_id}"
+    static let kpis = "/api/customer-success/kpis"
+    static let atRisk = "/api/customer-success/at-risk"
+    static let stream = "/ws/customer-health"
+
+    /// The template of a raw path, or "unmatched": computed from the path,
+    /// so that requests refused before routing (401, 413) count under their
+    /// route too, and ids never make a series each.
+    static func template(of path: String) -> String {
+        switch path {
+        case health, metrics, openAPI, kpis, atRisk, stream: return path
+        default:
+            if path.hasPrefix(customerPrefix) && path.count > customerPrefix.count && !path.dropFirst(customerPrefix.count).contains("/") {
+                return customer
+            }
+            return "unmatched"
+        }
+    }
+}
+
 /// The HTTP routes of the customer-success API. Each request takes the
 /// served run once, so its answer comes from one run even while a newer
 /// one is being swapped in.
@@ -19,15 +45,15 @@ struct CustomerSuccessAPI: Sendable {
     static let defaultPageSize = 100
 
     func addRoutes(to router: Router<BasicWebSocketRequestContext>) {
-        router.get("/health") { _, _ in health() }
-        router.get("/metrics") { _, _ in
+        router.get(RouterPath(Routes.health)) { _, _ in health() }
+        router.get(RouterPath(Routes.metrics)) { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
         }
-        router.get("/openapi.json") { _, _ in
+        router.get(RouterPath(Routes.openAPI)) { _, _ in
             JSONResponse.bytes(OpenAPIDocument.json.utf8, run: nil)
         }
-        router.get("/api/customer-success/health/:customer_id") { _, context in
+        router.get(RouterPath(Routes.customerPrefix + ":customer_id")) { _, context in
             let run = try requireRun()
             // Matched exactly against the index; never used to build a path.
             guard let raw = context.parameters.get("customer_id"), let id = raw.removingPercentEncoding else {
@@ -38,11 +64,11 @@ struct CustomerSuccessAPI: Sendable {
             }
             return JSONResponse.bytes(line, run: run)
         }
-        router.get("/api/customer-success/kpis") { _, _ in
+        router.get(RouterPath(Routes.kpis)) { _, _ in
             let run = try requireRun()
             return JSONResponse.bytes(run.kpis, run: run)
         }
-        router.get("/api/customer-success/at-risk") { request, _ in
+        router.get(RouterPath(Routes.atRisk)) { request, _ in
             try atRisk(request.uri.queryParameters, run: try requireRun())
         }
     }

@@ -22,6 +22,7 @@ public final class HealthServer: Sendable {
     let logger: Logger
     private let stopWatch = Atomic<Bool>(false)
     private let serviceGroup = Mutex<ServiceGroup?>(nil)
+    private let pendingConnections = PendingConnections()
     /// The last failure of the in-process watch loop, shown by /health.
     let watchError = Mutex<String?>(nil)
 
@@ -44,9 +45,21 @@ public final class HealthServer: Sendable {
         // The watch loop is built before the server starts, so that a bad
         // checkpoint or pipeline stops `serve` at once with its error.
         let watchLoop = try settings.watch.map { try makeWatchLoop($0) }
+        if let watchLoop { hub.resume(afterSeq: watchLoop.loop.lastSentSeq) }
         let app = makeApplication(maxConnections: maxConnections, onListening: onListening)
-        let services = ServiceGroup(configuration: .init(
-            services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: app),
+                // Shut down first (the group goes in reverse): connections
+                // that never sent a request are closed, not waited for.
+                .init(service: PendingConnectionsCloser(pending: pendingConnections), successTerminationBehavior: .ignore),
+            ],
+            logger: logger)
+        groupConfiguration.gracefulShutdownSignals = handleSignals ? [.sigterm, .sigint] : []
+        // A connection that will not finish (a stalled client) cannot hold
+        // a shutdown for longer than this.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
+        let services = ServiceGroup(configuration: groupConfiguration)
         serviceGroup.withLock { $0 = services }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [settings] in
@@ -59,9 +72,16 @@ public final class HealthServer: Sendable {
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(Int(settings.reloadSeconds * 1000)))
-                    if let run = store.refresh() {
+                    // Loading reads and indexes files: off the concurrency pool,
+                    // which serves the requests meanwhile.
+                    let loaded = await withCheckedContinuation { continuation in
+                        DispatchQueue.global().async { [store] in continuation.resume(returning: store.refresh()) }
+                    }
+                    if let run = loaded {
                         metrics.runLoaded()
-                        hub.publish([#"{"type": "run_loaded", "as_of": "\#(run.asOf)", "customers": \#(run.customerCount)}"#])
+                        hub.publish([JSONValue.object([
+                            ("type", .string("run_loaded")), ("as_of", .string(run.asOf)), ("customers", .int(run.customerCount)),
+                        ]).serialized()])
                     }
                 }
             }
@@ -98,7 +118,7 @@ public final class HealthServer: Sendable {
     }
 
     /// Stops the server gracefully: open requests are answered, WebSocket
-    /// clients get a close frame (going away), then `run` returns.
+    /// clients get a close frame, then `run` returns (within 15 s).
     public func shutdown() async {
         await serviceGroup.withLock { $0 }?.triggerGracefulShutdown()
     }
@@ -156,23 +176,30 @@ public final class HealthServer: Sendable {
     }
 
     func makeApplication(maxConnections: Int, onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
-        let router = Router(context: BasicWebSocketRequestContext.self)
+        let router = Router(context: BasicWebSocketRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.middlewares.add(RequestMetricsMiddleware(metrics: metrics))
         router.middlewares.add(JSONErrorMiddleware(logger: logger))
-        router.middlewares.add(BearerTokenMiddleware(token: settings.token, open: ["/health"]))
+        router.middlewares.add(BearerTokenMiddleware(token: settings.token, open: [Routes.health]))
         router.middlewares.add(BodyLimitMiddleware(maxBytes: settings.maxBodyBytes))
         let api = CustomerSuccessAPI(store: store, metrics: metrics, watchError: { [self] in watchError.withLock { $0 } })
         api.addRoutes(to: router)
         StreamEndpoint(hub: hub, logger: logger).addRoute(to: router)
 
-        var http1 = HTTP1Channel.Configuration(
+        let http1 = HTTP1Channel.Configuration(
             idleTimeout: .milliseconds(Int64(settings.idleTimeoutSeconds * 1000)),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: settings.maxHeaderBytes, maxHeaderListSize: settings.maxHeaderBytes, maxHeaderFieldCount: 100))
-        http1.additionalChannelHandlers = { [] }
         let ws = WebSocketServerConfiguration(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))
+        let webSocketResponder = router.buildResponder()
+        let headTimeout = TimeAmount.milliseconds(Int64(settings.requestHeadTimeoutSeconds * 1000))
+        let maxHeadBytes = settings.maxHeaderBytes, pending = pendingConnections
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(http1: http1, ws: ws)),
+            server: HTTPServerBuilder { responder in
+                DeadlinedUpgradeChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
+                                                        configuration: .init(http1: http1, ws: ws)),
+                    headTimeout: headTimeout, maxHeadBytes: maxHeadBytes, pending: pending)
+            },
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port),
                 serverName: "customer-health",

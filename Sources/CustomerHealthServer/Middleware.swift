@@ -12,12 +12,12 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let start = ContinuousClock.now
         do {
             let response = try await next(request, context)
-            metrics.request(route: context.endpointPath ?? "unmatched", method: request.method.rawValue,
+            metrics.request(route: Routes.template(of: request.uri.path), method: request.method.rawValue,
                             status: response.status.code, duration: ContinuousClock.now - start)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            metrics.request(route: context.endpointPath ?? "unmatched", method: request.method.rawValue,
+            metrics.request(route: Routes.template(of: request.uri.path), method: request.method.rawValue,
                             status: status, duration: ContinuousClock.now - start)
             throw error
         }
@@ -55,7 +55,8 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token, !open.contains(request.uri.path) else { return try await next(request, context) }
         let sent = request.headers[.authorization] ?? ""
-        guard sent.hasPrefix("Bearer "), Self.equalInConstantTime(Array(sent.utf8.dropFirst(7)), Array(token.utf8)) else {
+        // The scheme is case-insensitive (RFC 9110); the token is not.
+        guard sent.prefix(7).lowercased() == "bearer ", Self.equalInConstantTime(Array(sent.utf8.dropFirst(7)), Array(token.utf8)) else {
             throw APIError(.unauthorized, "this server needs a bearer token: send Authorization: Bearer TOKEN",
                            headers: [.wwwAuthenticate: #"Bearer realm="customer-health""#])
         }

@@ -237,9 +237,8 @@ enum OpenAPIDocument {
         ],
         "responses": {
           "101": {"description": "Switching to WebSocket."},
-          "400": {"description": "A parameter is not valid.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-          "401": {"$ref": "#/components/responses/Unauthorized"},
-          "503": {"description": "The stream has its maximum of clients.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+          "400": {"description": "The upgrade was refused: no token, a parameter not valid, or the stream has its maximum of clients. The WebSocket layer sends no body; the server log and /metrics say which."},
+          "426": {"description": "A plain HTTP request: connect with a WebSocket client.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         }
       }
     }

@@ -6,6 +6,9 @@ import Synchronization
 public final class RunStore: Sendable {
     public let outputDirectory: String
     private let state = Mutex<(run: ServedRun?, lastError: String?)>((nil, nil))
+    /// The folder that failed to load and its modification time: it is read
+    /// again only when it changes.
+    private let failed = Mutex<(folder: String, modified: Double)?>(nil)
     private let logger: Logger
 
     public init(outputDirectory: String, logger: Logger) {
@@ -29,13 +32,20 @@ public final class RunStore: Sendable {
             }
             return nil
         }
-        if current?.folder == folder { return nil }
+        if current?.folder == folder {
+            state.withLock { $0.lastError = nil }
+            return nil
+        }
+        let modified = Self.modificationTime(folder)
+        if let failed = failed.withLock({ $0 }), failed.folder == folder, failed.modified == modified { return nil }
         do {
             let run = try ServedRun(folder: folder)
             state.withLock { $0 = (run, nil) }
+            failed.withLock { $0 = nil }
             logger.info("serving run \(run.runID): as of \(run.asOf), \(run.customerCount) customers, \(run.atRiskCount) at risk")
             return run
         } catch {
+            failed.withLock { $0 = (folder, modified) }
             let message = "\(error)"
             let isNew = state.withLock { s -> Bool in
                 defer { s.lastError = message }
@@ -48,5 +58,11 @@ public final class RunStore: Sendable {
             }
             return nil
         }
+    }
+
+    private static func modificationTime(_ path: String) -> Double {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return 0 }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
 }

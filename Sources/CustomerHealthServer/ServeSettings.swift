@@ -1,6 +1,10 @@
 import CustomerHealth
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How `serve` listens, what it serves and its limits.
 public struct ServeSettings: Sendable {
     /// The run output folder: the server answers from OUTPUT/latest.
@@ -17,19 +21,30 @@ public struct ServeSettings: Sendable {
     public var maxConnections = 4096
     /// Largest request body taken (the API has no route that needs one).
     public var maxBodyBytes = 1024
-    /// Largest request head (request line and headers).
+    /// Largest first request head (request line and headers) of a
+    /// connection, and largest header field: more gets 431.
     public var maxHeaderBytes = 16 * 1024
     /// An HTTP connection with no request for this long is closed.
     public var idleTimeoutSeconds = 60.0
+    /// A connection whose first request head has not arrived (whole, within
+    /// the size limit) this long after it opened is closed.
+    public var requestHeadTimeoutSeconds = 10.0
     public var stream = StreamHub.Limits()
     /// Runs the watch mode in process and broadcasts its lines when set.
     public var watch: ServeWatch? = nil
 
     public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
 
-    /// Loopback names and addresses, the only ones allowed without a token.
+    /// Loopback addresses (127.0.0.0/8, ::1) and `localhost`: the only hosts
+    /// allowed without a token.
     public var bindsLoopbackOnly: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" { return true }
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) } == Array(repeating: 0, count: 15) + [1]
+        }
+        return false
     }
 
     public func validate() throws {
@@ -37,7 +52,7 @@ public struct ServeSettings: Sendable {
             throw ServeError.settings("--host \(host) is reachable from other machines: pass --token-file FILE so that requests must carry a bearer token")
         }
         if !(0...65535).contains(port) { throw ServeError.settings("--port must be between 0 and 65535") }
-        if reloadSeconds <= 0 { throw ServeError.settings("the reload interval must be above 0 seconds") }
+        if !(0.01...86_400).contains(reloadSeconds) { throw ServeError.settings("--reload must be from 0.01 to 86400 seconds") }
         if stream.clientBuffer < 1 || stream.replayBuffer < 0 || stream.maxClients < 1 || maxConnections < 1 {
             throw ServeError.settings("client buffer, max clients and max connections must be at least 1, the replay buffer at least 0")
         }
@@ -51,7 +66,7 @@ public struct ServeSettings: Sendable {
         }
         let token = String(decoding: data, as: UTF8.self)
             .split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)?
-            .trimmingCharacters(in: .whitespaces) ?? ""
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         guard token.count >= 16 else {
             throw ServeError.settings("\(path): the token must be at least 16 characters on the first line (e.g. `openssl rand -hex 32 > \(path)`)")
         }

@@ -18,10 +18,12 @@ struct StreamEndpoint: Sendable {
     let hub: StreamHub
     let logger: Logger
 
-    static let path = "/ws/customer-health"
-
     func addRoute(to router: Router<BasicWebSocketRequestContext>) {
-        router.ws(RouterPath(Self.path), shouldUpgrade: { request, _ in
+        router.ws(RouterPath(Routes.stream), shouldUpgrade: { request, _ in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                throw APIError(.upgradeRequired, "\(Routes.stream) is a WebSocket: connect with a WebSocket client (Upgrade: websocket)",
+                               headers: [.upgrade: "websocket"])
+            }
             _ = try Self.connectOptions(request.uri.queryParameters)
             guard hub.clientCount < hub.limits.maxClients else {
                 throw APIError(.serviceUnavailable, "the stream has its maximum of \(hub.limits.maxClients) clients; try again later")
@@ -35,8 +37,10 @@ struct StreamEndpoint: Sendable {
             }
             defer { hub.disconnect(client) }
             // A server shutting down ends the session; the WebSocket layer
-            // then sends the close frame.
-            let droppedAsSlow = try await cancelWhenGracefulShutdown { try await withThrowingTaskGroup(of: Bool.self) { group in
+            // then sends a normal close frame (1000).
+            let droppedAsSlow: Bool
+            do {
+                droppedAsSlow = try await cancelWhenGracefulShutdown { try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     for line in client.replay { try await outbound.write(.text(line)) }
                     for await batch in client.batches {
@@ -63,6 +67,9 @@ struct StreamEndpoint: Sendable {
                 group.cancelAll()
                 return first
             } }
+            } catch is CancellationError {
+                return
+            }
             if droppedAsSlow {
                 logger.warning("dropped a WebSocket client that fell more than \(hub.limits.clientBuffer) lines behind")
                 // The close frame may not get through to a client that stopped

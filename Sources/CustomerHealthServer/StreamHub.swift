@@ -108,18 +108,28 @@ public final class StreamHub: Sendable {
 
     public var clientCount: Int { state.withLock { $0.clients.count } }
 
+    /// Starts the numbering where the watch checkpoint left it, so that a
+    /// client reconnecting after a server restart learns what it missed.
+    public func resume(afterSeq seq: Int) {
+        state.withLock { $0.lastSeq = max($0.lastSeq, seq) }
+    }
+
     /// Registers a client. With `since`, its replay holds the buffered updates
     /// after that seq that pass the filter, preceded by a `replay_gap` line
-    /// when some of them are no longer buffered. Nil when the hub is full.
+    /// when some of them are no longer buffered, or when `since` is ahead of
+    /// the stream (its numbering was reset). Nil when the hub is full.
     public func connect(filter: StreamFilter, since: Int?) -> StreamClient? {
         let client: StreamClient? = state.withLock { s in
             guard s.clients.count < limits.maxClients else { return nil }
             var replay: [String] = []
-            if let since, since < s.lastSeq {
+            if let since, since != s.lastSeq {
                 let buffered = (0..<s.ring.count).map { s.ring[(s.head + $0) % s.ring.count] }
                 let oldest = buffered.first?.seq ?? s.lastSeq + 1
-                if oldest > since + 1 {
-                    replay.append(#"{"type": "replay_gap", "since": \#(since), "oldest_buffered_seq": \#(oldest)}"#)
+                if oldest > since + 1 || since > s.lastSeq {
+                    replay.append(JSONValue.object([
+                        ("type", .string("replay_gap")), ("since", .int(since)),
+                        ("oldest_buffered_seq", .int(oldest)), ("last_seq", .int(s.lastSeq)),
+                    ]).serialized())
                 }
                 replay += buffered.filter { ($0.seq ?? 0) > since && filter.accepts($0) }.map(\.text)
             }
@@ -146,12 +156,19 @@ public final class StreamHub: Sendable {
     /// Sends lines to every client whose filter takes them, as one batch. A
     /// client still holding more than `clientBuffer` lines is dropped instead:
     /// its queue ends and its `dropped` signal fires.
+    /// A numbered line at or below the last seq is dropped: the watch loop
+    /// repeats its last batch when it restarts from its checkpoint.
     public func publish(_ lines: [String]) {
-        let messages = lines.map(StreamMessage.init(line:))
-        let everything = messages.map(\.text)
+        let parsed = lines.map(StreamMessage.init(line:))
         var slow: [StreamClient] = []
         var sent = 0
         state.withLock { s in
+            var messages: [StreamMessage] = []
+            for m in parsed {
+                if let seq = m.seq, seq <= s.lastSeq { continue }
+                messages.append(m)
+            }
+            let everything = messages.map(\.text)
             for m in messages {
                 if let seq = m.seq {
                     if s.ring.count < limits.replayBuffer {

@@ -93,6 +93,9 @@ public final class WatchLoop {
 
     deinit { if fd > 1 { close(fd) } }
 
+    /// The seq of the last numbered line sent (0 before any).
+    public var lastSentSeq: Int { session.checkpoint.nextSeq - 1 }
+
     private var stopRequested: Bool { WatchStop.isRequested || options.shouldStop?() == true }
 
     /// Runs until stopped (SIGTERM, SIGINT), or once with `options.once`.

@@ -75,9 +75,10 @@ final class APITests: XCTestCase {
 
     func testUnknownIdsAndBadParametersGetJSONErrors() throws {
         let runs = try SampleRuns.get()
-        let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: runs.newest))
+        let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: runs.newest)) { $0.requestHeadTimeoutSeconds = 1 }
         defer { server.stop() }
         let cases: [(String, Int, String)] = [
+            ("/ws/customer-health", 426, "is a WebSocket"),
             ("/api/customer-success/health/cust_999999", 404, #"no customer "cust_999999""#),
             // Ids are looked up, never used as paths.
             ("/api/customer-success/health/..%2Fkpis.json", 404, #"no customer "../kpis.json""#),
@@ -101,14 +102,21 @@ final class APITests: XCTestCase {
         let big = try HTTPClient.request(port: server.port, "/api/customer-success/kpis", method: "GET", body: Array(repeating: 0x41, count: 5000))
         XCTAssertEqual(big.status, 413)
         XCTAssertEqual((try big.object()["error"] as? [String: Any])?["status"] as? Int, 413)
-        // A request head above 16 KiB is never served (the connection is
-        // left to the idle timeout); one below is.
-        for (size, served) in [(8_000, true), (40_000, false)] {
-            let socket = try LoopbackSocket(port: server.port, timeoutSeconds: 2)
-            try socket.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: \(String(repeating: "a", count: size))\r\n\r\n")
-            let status = (try? HTTPClient.readAnswer(socket))?.status
-            XCTAssertEqual(status == 200, served, "\(size)-byte header: status \(String(describing: status))")
+        // A request head above 16 KiB gets 431 and its connection is closed;
+        // one below is served. A client that sends nothing is closed once
+        // the first-request deadline passes.
+        for (size, status) in [(8_000, 200), (40_000, 431)] {
+            let socket = try LoopbackSocket(port: server.port, timeoutSeconds: 5)
+            try? socket.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: \(String(repeating: "a", count: size))\r\n\r\n")
+            XCTAssertEqual(try HTTPClient.readAnswer(socket).status, status, "\(size)-byte head")
         }
+        let silent = try LoopbackSocket(port: server.port, timeoutSeconds: 5)
+        let opened = Date()
+        XCTAssertEqual(try silent.readToEnd(), [], "a silent client is closed")
+        XCTAssertLessThan(Date().timeIntervalSince(opened), 4.5)
+
+        // HEAD works wherever GET does (load-balancer checks).
+        XCTAssertEqual(try HTTPClient.request(port: server.port, "/health", method: "HEAD").status, 200)
     }
 
     func testEveryAnswerFitsTheOpenAPIDocument() throws {
@@ -167,6 +175,10 @@ final class APITests: XCTestCase {
             XCTAssertEqual(try server.get(path, token: token).status, 200, path)
         }
         XCTAssertEqual(try server.get("/health").status, 200)
+        XCTAssertEqual(try HTTPClient.request(port: server.port, "/api/customer-success/kpis", headers: ["Authorization": "bearer \(token)"]).status, 200,
+                       "the scheme is case-insensitive")
+        // Refusals count under their route, not as unmatched.
+        XCTAssertTrue(try server.get("/metrics", token: token).text.contains(#"customer_health_http_requests_total{route="/api/customer-success/kpis",method="GET",status="401"} 3"#))
         // The WebSocket layer answers every refused upgrade 400 (it cannot
         // carry another status); no stream without the token.
         XCTAssertThrowsError(try WebSocketTestClient(port: server.port)) { error in
@@ -176,16 +188,27 @@ final class APITests: XCTestCase {
 
         // Anything but loopback needs a token.
         var open = ServeSettings(outputDirectory: "/nonexistent")
+        for host in ["0.0.0.0", "::", "10.1.2.3", "127.example.com", "localhost.example.com", "::2"] {
+            open.host = host
+            XCTAssertThrowsError(try open.validate(), host) { XCTAssertTrue("\($0)".contains("--token-file")) }
+        }
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "0:0:0:0:0:0:0:1", "localhost"] {
+            open.host = host
+            XCTAssertNoThrow(try open.validate(), host)
+        }
         open.host = "0.0.0.0"
-        XCTAssertThrowsError(try open.validate()) { XCTAssertTrue("\($0)".contains("--token-file")) }
         open.token = token
         XCTAssertNoThrow(try open.validate())
+        open.reloadSeconds = .nan
+        XCTAssertThrowsError(try open.validate()) { XCTAssertTrue("\($0)".contains("--reload")) }
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ch-token-\(UUID().uuidString)")
         try "short\n".write(to: dir, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try ServeSettings.readToken(path: dir.path)) { XCTAssertTrue("\($0)".contains("at least 16")) }
         try "\(token)  \nsecond line\n".write(to: dir, atomically: true, encoding: .utf8)
         XCTAssertEqual(try ServeSettings.readToken(path: dir.path), token)
+        try "\(token)\r\n".write(to: dir, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ServeSettings.readToken(path: dir.path), token, "a CRLF file")
     }
 
     /// Requests keep running while OUTPUT/latest flips between two runs:
@@ -266,5 +289,9 @@ final class APITests: XCTestCase {
         let health = try server.get("/health").object()
         XCTAssertEqual(health["as_of"] as? String, "2026-11-23", "the previous run is still served")
         XCTAssertEqual(try server.get("/api/customer-success/health/cust_000001").status, 200)
+
+        // latest goes back to the run served: the error is over.
+        try SampleRuns.point(output, at: runs.newest)
+        try server.waitUntil("the reload error clears") { try server.get("/health").object()["reload_error"] is NSNull }
     }
 }

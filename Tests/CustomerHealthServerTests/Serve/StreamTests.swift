@@ -80,6 +80,31 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(Self.seq(try recent.nextObject()), 51)
     }
 
+    /// The watch loop repeats its last batch after a restart from its
+    /// checkpoint, and a restarted server starts from the checkpoint's seq:
+    /// no client gets a seq twice, and a reconnect learns what it missed.
+    func testRepeatedSeqsAreDroppedAndARestartedStreamSaysWhatIsLost() throws {
+        let server = try emptyServer()
+        defer { server.stop() }
+        server.server.hub.resume(afterSeq: 100)
+        let client = try WebSocketTestClient(port: server.port)
+        try server.waitUntil("the client is connected") { server.server.hub.clientCount == 1 }
+        server.server.hub.publish((99...102).map { Self.update(seq: $0, customer: "cust_000001", priority: "low") })
+        server.server.hub.publish((101...103).map { Self.update(seq: $0, customer: "cust_000001", priority: "low") })
+        XCTAssertEqual(try (0..<3).map { _ in Self.seq(try client.nextObject()) }, [101, 102, 103])
+
+        let behind = try WebSocketTestClient(port: server.port, path: "/ws/customer-health?since=50")
+        let gap = try behind.nextObject()
+        XCTAssertEqual(gap["type"] as? String, "replay_gap")
+        XCTAssertEqual(gap["oldest_buffered_seq"] as? Int, 101)
+        XCTAssertEqual(try (0..<3).map { _ in Self.seq(try behind.nextObject()) }, [101, 102, 103])
+
+        let ahead = try WebSocketTestClient(port: server.port, path: "/ws/customer-health?since=500")
+        let reset = try ahead.nextObject()
+        XCTAssertEqual(reset["type"] as? String, "replay_gap")
+        XCTAssertEqual(reset["last_seq"] as? Int, 103)
+    }
+
     /// One client stops reading: it is dropped once more than its buffer is
     /// queued, while a reading client receives every line in order.
     func testASlowClientIsDroppedWithoutHoldingTheOthersBack() throws {

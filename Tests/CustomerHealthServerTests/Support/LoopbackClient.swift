@@ -104,7 +104,7 @@ enum HTTPClient {
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         if !body.isEmpty { head += "Content-Length: \(body.count)\r\n" }
         try socket.send(Array((head + "\r\n").utf8) + body)
-        return try readAnswer(socket)
+        return method == "HEAD" ? try readHead(socket) : try readAnswer(socket)
     }
 
     static func get(port: Int, _ path: String, token: String? = nil) throws -> HTTPAnswer {

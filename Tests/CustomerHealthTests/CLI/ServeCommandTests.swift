@@ -46,7 +46,23 @@ final class ServeCommandTests: XCTestCase {
             line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         }
         XCTAssertNotNil(line.range(of: #"^customer-health: serving .*/output on http://127\.0\.0\.1:[1-9][0-9]*\n$"#, options: .regularExpression), line)
+        // A client that connected and sent nothing does not hold the
+        // shutdown back (its first-request deadline is 10 s away).
+        let port = Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let idle = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(idle) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            XCTFail("serve did not stop within 5 s of SIGTERM")
+        }
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0)
     }
