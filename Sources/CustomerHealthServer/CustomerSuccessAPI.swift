@@ -56,7 +56,8 @@ struct CustomerSuccessAPI: Sendable {
         router.get(RouterPath(Routes.customerPrefix + ":customer_id")) { _, context in
             let run = try requireRun()
             // Matched exactly against the index; never used to build a path.
-            guard let raw = context.parameters.get("customer_id"), let id = raw.removingPercentEncoding else {
+            guard let raw = context.parameters.get("customer_id"),
+                  let id = raw.contains("%") ? raw.removingPercentEncoding : raw else {
                 throw APIError(.badRequest, "the customer id is not valid percent-encoding")
             }
             guard let line = run.scoreLine(id) else {

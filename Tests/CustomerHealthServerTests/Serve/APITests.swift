@@ -102,6 +102,9 @@ final class APITests: XCTestCase {
         let big = try HTTPClient.request(port: server.port, "/api/customer-success/kpis", method: "GET", body: Array(repeating: 0x41, count: 5000))
         XCTAssertEqual(big.status, 413)
         XCTAssertEqual((try big.object()["error"] as? [String: Any])?["status"] as? Int, 413)
+        let chunked = try LoopbackSocket(port: server.port)
+        try chunked.send("GET /api/customer-success/kpis HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n\(String(repeating: "b", count: 5000))\r\n0\r\n\r\n")
+        XCTAssertEqual(try HTTPClient.readAnswer(chunked).status, 413, "a chunked body is measured too")
         // A request head above 16 KiB gets 431 and its connection is closed;
         // one below is served. A client that sends nothing is closed once
         // the first-request deadline passes.
