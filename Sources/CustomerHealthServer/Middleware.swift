@@ -78,14 +78,17 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let length = request.headers[.contentLength].flatMap { Int($0) }
-        if let length, length > maxBytes {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes {
             throw APIError(.contentTooLarge, "request bodies are limited to \(maxBytes) bytes; no route of this API takes one")
         }
         // Most requests have no body: only a chunked one needs reading to be measured.
         guard request.headers[.transferEncoding] != nil else { return try await next(request, context) }
         var request = request
-        _ = try await request.collectBody(upTo: maxBytes)
+        do {
+            _ = try await request.collectBody(upTo: maxBytes)
+        } catch {
+            throw APIError(.contentTooLarge, "request bodies are limited to \(maxBytes) bytes; no route of this API takes one")
+        }
         return try await next(request, context)
     }
 }
