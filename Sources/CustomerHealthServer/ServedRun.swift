@@ -122,8 +122,7 @@ public final class ServedRun: Sendable {
         scores = try MappedFile(fd: fds["scores.jsonl"]!, path: path("scores.jsonl"))
         scoreLines = try Self.indexScores(scores.bytes, path: path("scores.jsonl"))
 
-        let atRiskBytes = try Self.readAll(fds["at-risk.json"]!, path: path("at-risk.json"))
-        atRisk = try Self.splitAtRisk(atRiskBytes, path: path("at-risk.json"))
+        atRisk = try Self.splitAtRisk(try Self.readAll(fds["at-risk.json"]!, path: path("at-risk.json")), path: path("at-risk.json"))
     }
 
     static func readAll(_ fd: Int32, path: String) throws -> [UInt8] {
@@ -179,16 +178,24 @@ public final class ServedRun: Sendable {
         return index
     }
 
+    /// Splits at-risk.json into its entries, parsing one entry at a time (a
+    /// whole-file parse of a 20 MB list would briefly take several times that).
     static func splitAtRisk(_ bytes: [UInt8], path: String) throws -> [AtRiskEntry] {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any],
-              let customers = object["customers"] as? [[String: Any]],
-              let ranges = JSONBytes.arrayElements(ofKey: "customers", in: bytes),
-              ranges.count == customers.count else {
-            throw ServeError.runInvalid(path: path, line: nil, reason: "is not an at-risk list (an object with a customers array)")
+        func invalid(_ reason: String) -> ServeError { .runInvalid(path: path, line: nil, reason: reason) }
+        guard let ranges = JSONBytes.arrayElements(ofKey: "customers", in: bytes) else {
+            throw invalid("is not an at-risk list (an object with a customers array)")
         }
-        return zip(customers, ranges).map { entry, range in
-            AtRiskEntry(priority: entry["intervention_priority"] as? String ?? "", json: JSONBytes.compact(bytes[range]))
+        var entries: [AtRiskEntry] = []
+        entries.reserveCapacity(ranges.count)
+        for (i, range) in ranges.enumerated() {
+            let json = JSONBytes.compact(bytes[range])
+            guard let entry = (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any],
+                  let priority = entry["intervention_priority"] as? String else {
+                throw invalid("entry \(i + 1) of customers is not an object with an intervention_priority")
+            }
+            entries.append(AtRiskEntry(priority: priority, json: json))
         }
+        return entries
     }
 
     /// The score line of a customer, matched exactly by id.

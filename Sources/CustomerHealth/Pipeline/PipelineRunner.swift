@@ -58,7 +58,7 @@ public struct PipelineRunner: Sendable {
 
     var outputDirectory: String { options.outputDirectory ?? config.outputDirectory }
 
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
+    public static func seconds(since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }

@@ -47,6 +47,9 @@ final class ServedRunTests: XCTestCase {
             ("{\"customer_id\": \"a\"}\n{\"id\": 1}\n", #"{"as_of": "d", "customers": []}"#, #"{"as_of": "d"}"#, "scores.jsonl: line 2: is not a score line"),
             ("{\"customer_id\": \"a\"}\n{\"customer_id\": \"b\", \"hea", #"{"as_of": "d", "customers": []}"#, #"{"as_of": "d"}"#, "scores.jsonl: line 2: is cut off"),
             ("", #"{"as_of": "d", "custo"#, #"{"as_of": "d"}"#, "at-risk.json: is not an at-risk list"),
+            ("", #"{"as_of": "d", "customers": [{"rank": 1, "intervention_priority": "high"}, {"rank": 2}]}"#, #"{"as_of": "d"}"#,
+             "at-risk.json: entry 2 of customers is not an object with an intervention_priority"),
+            ("", #"{"as_of": "d", "customers": [{"rank": 1, "intervention_priority": "high"}, "#, #"{"as_of": "d"}"#, "at-risk.json: is not an at-risk list"),
             ("", #"{"as_of": "d", "customers": []}"#, #"[1]"#, "kpis.json: is not a KPI object"),
         ]
         for (scores, atRisk, kpis, message) in cases {
