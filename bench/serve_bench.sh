@@ -203,6 +203,9 @@ EOF
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 rss_mib() { awk '/^VmRSS:/ { printf "%d", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+# The resident size split: anonymous (the server's own memory) and file pages (scores.jsonl,
+# memory-mapped: page cache the kernel can reclaim).
+rss_split() { awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "%d MiB anonymous + %d MiB file-backed", a / 1024, f / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 # check_sample PORT LABEL: fetches 200 random ids once and compares each answer with its line.
 check_sample() {
@@ -331,11 +334,11 @@ kill -0 "$SERVE_PID" 2>/dev/null || die "serve died during the random-id run (se
 bench_wrk ours-fixed "serve: health/$FIXED_ID (fixed)" "$SHORT" "$BASE/api/customer-success/health/$FIXED_ID" "" "$SERVE_PID"
 bench_wrk ours-kpis "serve: kpis" "$SHORT" "$BASE/api/customer-success/kpis" "" "$SERVE_PID"
 kill -0 "$SERVE_PID" 2>/dev/null || die "serve died during the wrk runs (see $LOGS/serve-http.err)"
-SERVE_RSS=$(rss_mib "$SERVE_PID")
+SERVE_RSS="$(rss_mib "$SERVE_PID") MiB ($(rss_split "$SERVE_PID"))"
 curl -fsS "$BASE/metrics" >"$LOGS/serve-metrics.prom" || true
 kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null && SERVE_EXIT=0 || SERVE_EXIT=$?
 PIDS=()
-log "serve stopped (exit $SERVE_EXIT on SIGTERM); RSS after the runs $SERVE_RSS MiB"
+log "serve stopped (exit $SERVE_EXIT on SIGTERM); RSS after the runs $SERVE_RSS"
 
 # --- the peer: nginx serving the same lines as static files --------------------------------
 
@@ -493,7 +496,7 @@ for kind in ("random", "fixed", "kpis"):
         L.append(f"| ratio serve / nginx, {kind} | {float(a['req_s']) / float(b['req_s']):.2f}x | "
                  f"| {float(a['p99_ms']) / max(0.001, float(b['p99_ms'])):.2f}x (p99) | | | | | |")
 L.append("")
-L.append(f"serve resident memory after the HTTP runs: {serve_rss} MiB; exit status on SIGTERM: {serve_exit}.")
+L.append(f"serve resident memory after the HTTP runs: {serve_rss}; exit status on SIGTERM: {serve_exit}.")
 L.append(f"Sampled answers: {sample_ours}" + ("; " + E["SAMPLE_NGINX"] if E.get("SAMPLE_NGINX") else "") + ".")
 if os.path.exists(ws_path) and os.path.getsize(ws_path):
     ws = json.load(open(ws_path))

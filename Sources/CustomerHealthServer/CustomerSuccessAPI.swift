@@ -57,7 +57,7 @@ struct CustomerSuccessAPI: Sendable {
             let run = try requireRun()
             // Matched exactly against the index; never used to build a path.
             guard let raw = context.parameters.get("customer_id"),
-                  let id = raw.contains("%") ? raw.removingPercentEncoding : raw else {
+                  let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw else {
                 throw APIError(.badRequest, "the customer id is not valid percent-encoding")
             }
             guard let line = run.scoreLine(id) else {

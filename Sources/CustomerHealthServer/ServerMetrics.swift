@@ -7,7 +7,10 @@ import Synchronization
 /// process-wide metrics system), so that each server instance counts alone.
 public final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
-    private let requests = Mutex<[String: (Counter, DurationHistogram)]>([:])
+    private struct RequestKey: Hashable {
+        let route: String, method: String, status: Int
+    }
+    private let requests = Mutex<[RequestKey: (Counter, DurationHistogram)]>([:])
     private let webSocketClients: Gauge
     private let webSocketDropped: Counter
     private let webSocketMessages: Counter
@@ -46,7 +49,7 @@ public final class ServerMetrics: Sendable {
 
     /// Counts one answered request and its latency under its route's template.
     func request(route: String, method: String, status: Int, duration: Duration) {
-        let key = "\(route) \(method) \(status)"
+        let key = RequestKey(route: route, method: method, status: status)
         let (counter, histogram) = requests.withLock { table in
             if let pair = table[key] { return pair }
             let labels = [("route", route), ("method", method), ("status", String(status))]
