@@ -117,12 +117,13 @@ struct CustomerSuccessAPI: Sendable {
         func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
             guard let text = query[name[...]] else { return value }
             guard let n = Int(text), range.contains(n) else {
-                throw APIError(.badRequest, "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
+                let allowed = range.upperBound == Int.max ? "\(range.lowerBound) or more" : "from \(range.lowerBound) to \(range.upperBound)"
+                throw APIError(.badRequest, "\(name) must be a whole number \(allowed), not \"\(text)\"")
             }
             return n
         }
         let limit = try integer("limit", default: Self.defaultPageSize, range: 1...Self.maxPageSize)
-        let offset = try integer("offset", default: 0, range: 0...Int(Int32.max))
+        let offset = try integer("offset", default: 0, range: 0...Int.max)
         let matching = priorities.map { p in run.atRisk.filter { p.contains($0.priority) } } ?? run.atRisk
         let page = matching.dropFirst(offset).prefix(limit)
         var out = Array(#"{"as_of": "#.utf8) + Array(JSONValue.string(run.asOf).serialized().utf8)

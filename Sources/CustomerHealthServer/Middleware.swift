@@ -34,6 +34,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return JSONResponse.error(error.status, error.message, headers: error.headers)
+        } catch let error as HTTPError where error.status == .notFound && Routes.template(of: request.uri.path) != "unmatched" {
+            // A path that exists, asked with another method.
+            return JSONResponse.error(.methodNotAllowed, "\(request.uri.path) answers GET and HEAD only, not \(request.method.rawValue)",
+                                      headers: [.allow: "GET, HEAD"])
         } catch let error as HTTPError {
             let message = error.body ?? (error.status == .notFound
                 ? "no route \(request.method.rawValue) \(request.uri.path); see /openapi.json"

@@ -189,7 +189,7 @@ enum OpenAPIDocument {
       "get": {
         "summary": "The at-risk list (at-risk.json), most urgent first, filtered by priority and paged.",
         "parameters": [
-          {"name": "priority", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated priorities to keep: critical, high, medium, low."},
+          {"name": "priority", "in": "query", "schema": {"type": "string", "pattern": "^((critical|high|medium|low)(,(critical|high|medium|low))*)?$"}, "description": "Comma-separated priorities to keep: critical, high, medium, low; empty or absent keeps all."},
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
         ],

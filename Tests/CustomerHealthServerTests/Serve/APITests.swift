@@ -87,7 +87,7 @@ final class APITests: XCTestCase {
             ("/api/customer-success/health/%ZZ", 400, "percent-encoding"),
             ("/api/customer-success/at-risk?limit=0", 400, "limit must be a whole number from 1 to 1000"),
             ("/api/customer-success/at-risk?limit=abc", 400, "limit must be"),
-            ("/api/customer-success/at-risk?offset=-1", 400, "offset must be"),
+            ("/api/customer-success/at-risk?offset=-1", 400, "offset must be a whole number 0 or more"),
             ("/api/customer-success/at-risk?priority=urgent", 400, "not urgent"),
             ("/api/customer-success/nothing", 404, "no route GET /api/customer-success/nothing"),
         ]
@@ -98,6 +98,11 @@ final class APITests: XCTestCase {
             XCTAssertEqual(error?["status"] as? Int, status, path)
             XCTAssertTrue((error?["message"] as? String)?.contains(message) ?? false, "\(path): \(answer.text)")
         }
+        // A known path with another method: 405 and what is allowed.
+        let post = try HTTPClient.request(port: server.port, "/api/customer-success/kpis", method: "POST")
+        XCTAssertEqual(post.status, 405)
+        XCTAssertEqual(post.headers["allow"], "GET, HEAD")
+        XCTAssertEqual(try HTTPClient.request(port: server.port, "/nothing", method: "DELETE").status, 404)
         // A body is refused: no route takes one.
         let big = try HTTPClient.request(port: server.port, "/api/customer-success/kpis", method: "GET", body: Array(repeating: 0x41, count: 5000))
         XCTAssertEqual(big.status, 413)
