@@ -36,41 +36,14 @@ struct StreamEndpoint: Sendable {
                 return
             }
             defer { hub.disconnect(client) }
-            // A server shutting down ends the session; the WebSocket layer
-            // then sends a normal close frame (1000).
-            let droppedAsSlow: Bool
             do {
-                droppedAsSlow = try await cancelWhenGracefulShutdown { try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    for line in client.replay { try await outbound.write(.text(line)) }
-                    for await batch in client.batches {
-                        for line in batch {
-                            try await outbound.write(.text(line))
-                            client.sent()
-                        }
-                    }
-                    return false
-                }
-                group.addTask {
-                    for try await message in inbound.messages(maxSize: 64 * 1024) {
-                        try await outbound.write(.text(subscribe(client, message)))
-                    }
-                    return false
-                }
-                group.addTask {
-                    for await _ in client.dropped { return true }
-                    return false
-                }
-                // The first task to end decides: the client left, the hub
-                // dropped it, or its queue ended.
-                let first = try await group.next() ?? false
-                group.cancelAll()
-                return first
-            } }
+                // A server shutting down ends the session; the WebSocket
+                // layer then sends a normal close frame (1000).
+                try await cancelWhenGracefulShutdown { try await session(client, inbound, outbound) }
             } catch is CancellationError {
                 return
             }
-            if droppedAsSlow {
+            if client.wasDropped {
                 logger.warning("dropped a WebSocket client that fell more than \(hub.limits.clientBuffer) lines behind")
                 // The close frame may not get through to a client that stopped
                 // reading; the server's close timeout then ends the connection.
@@ -79,6 +52,33 @@ struct StreamEndpoint: Sendable {
                 }
             }
         })
+    }
+
+    /// Sends the client its replay and its batches, and takes its subscribe
+    /// messages, until it leaves, its queue ends, or the hub drops it (which
+    /// also cancels a write stuck on a client that stopped reading).
+    private func session(_ client: StreamClient, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for line in client.replay { try await outbound.write(.text(line)) }
+                for await batch in client.batches {
+                    for line in batch {
+                        try await outbound.write(.text(line))
+                        client.sent()
+                    }
+                }
+            }
+            group.addTask {
+                for try await message in inbound.messages(maxSize: 64 * 1024) {
+                    try await outbound.write(.text(subscribe(client, message)))
+                }
+            }
+            group.addTask {
+                for await _ in client.dropped {}
+            }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 
     /// The filter and `since` of a connection's query.

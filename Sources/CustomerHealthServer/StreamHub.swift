@@ -55,16 +55,25 @@ public final class StreamClient: Sendable {
     let continuation: AsyncStream<[String]>.Continuation
     /// Lines queued and not yet handed to the connection.
     let pending = Atomic<Int>(0)
-    /// Yields once (then ends) when the client is dropped as too slow.
+    /// Ends when the client is dropped as too slow (or disconnected).
     public let dropped: AsyncStream<Void>
     let droppedContinuation: AsyncStream<Void>.Continuation
+    private let droppedFlag = Atomic<Bool>(false)
+    /// Whether the hub dropped the client as too slow.
+    public var wasDropped: Bool { droppedFlag.load(ordering: .relaxed) }
 
     init(id: Int, replay: [String]) {
         self.id = id
         self.replay = replay
         // Unbounded here: the hub bounds the queue by `pending`, in lines.
         (batches, continuation) = AsyncStream.makeStream(of: [String].self)
-        (dropped, droppedContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (dropped, droppedContinuation) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    func drop() {
+        droppedFlag.store(true, ordering: .relaxed)
+        continuation.finish()
+        droppedContinuation.finish()
     }
 
     /// Called by the writer once a line is on its way to the client.
@@ -195,9 +204,7 @@ public final class StreamHub: Sendable {
         }
         metrics?.webSocketSent(sent)
         for client in slow {
-            client.continuation.finish()
-            client.droppedContinuation.yield()
-            client.droppedContinuation.finish()
+            client.drop()
             metrics?.webSocketDroppedSlow()
         }
     }
