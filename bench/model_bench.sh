@@ -46,19 +46,10 @@ LOGS=$WORK/logs
 VENV=bench/.venv-models
 PY=$VENV/bin/python
 
-log() { printf '[model-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'model-bench: error: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=model-bench
+source "$ROOT/bench/lib.sh"
 
 # --- prerequisites ---------------------------------------------------------------
-
-APT_UPDATED=0
-apt_install() {
-    if [[ $(id -u) != 0 ]]; then die "missing: $*; install with:  sudo apt-get install -y $*"; fi
-    command -v apt-get >/dev/null || die "missing: $*, and apt-get is not available to install it"
-    log "installing Debian packages: $*"
-    if [[ $APT_UPDATED == 0 ]]; then apt-get update -qq || die "apt-get update failed"; APT_UPDATED=1; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
-}
 
 [[ -x $BIN ]] || die "$BIN not found: build it first with  swift build -c release --product customer-health  (or run  make bench)"
 "$BIN" train --help 2>/dev/null | grep -q -- '--export-table' || die "this build of customer-health has no 'train --export-table': pull and rebuild"

@@ -59,25 +59,11 @@ CONNECTIONS=${SERVE_CONNECTIONS:-64}
 NPROC=$(nproc 2>/dev/null || echo 2)
 RESULTS=$WORK/serve-results.tsv
 
-log() { printf '[serve-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'serve-bench: error: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=serve-bench
+source "$ROOT/bench/lib.sh"
 
 # --- prerequisites ---------------------------------------------------------------
 
-APT_UPDATED=0
-apt_install() {
-    # apt_install PACKAGE... : installs Debian packages, or says how to when not root.
-    if [[ $(id -u) != 0 ]]; then
-        die "missing: $*; install with:  sudo apt-get install -y $*"
-    fi
-    command -v apt-get >/dev/null || die "missing: $*, and apt-get is not available to install it"
-    log "installing Debian packages: $*"
-    if [[ $APT_UPDATED == 0 ]]; then
-        apt-get update -qq || die "apt-get update failed"
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
-}
 
 [[ -x $BIN ]] || die "$BIN not found: build it first with  swift build -c release --product customer-health  (or run  make bench)"
 "$BIN" serve --help >/dev/null 2>&1 || die "this build of customer-health has no 'serve' subcommand: rebuild"

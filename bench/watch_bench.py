@@ -20,11 +20,13 @@ WB_DROPS (60), BIN (.build/release/customer-health).
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import watch_setup  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
@@ -33,9 +35,8 @@ CUSTOMERS = int(os.environ.get("WB_CUSTOMERS", "10000"))
 DAYS = int(os.environ.get("WB_DAYS", "90"))
 ROWS = int(os.environ.get("WB_ROWS", "100000"))
 DROPS = int(os.environ.get("WB_DROPS", "60"))
-DATA = "bench/work/watch-data"
 WORK = "bench/work/watch"
-END = "2026-11-23"
+END = watch_setup.END
 
 
 def log(message):
@@ -56,23 +57,7 @@ def rss_kib(pid):
 def main():
     if not os.access(BIN, os.X_OK):
         sys.exit(f"watch-bench: {BIN} not found: build it first with  swift build -c release --product customer-health")
-    marker = os.path.join(DATA, f".params-{CUSTOMERS}-{DAYS}")
-    if not os.path.exists(marker):
-        log(f"generating {CUSTOMERS} customers x {DAYS} days into {DATA}")
-        shutil.rmtree(DATA, ignore_errors=True)
-        subprocess.run([BIN, "generate", "--customers", str(CUSTOMERS), "--days", str(DAYS), "--seed", "5",
-                        "--end", END, "--output", DATA], check=True, stdout=subprocess.DEVNULL)
-        open(marker, "w").close()
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    exports = os.path.join(WORK, "exports")
-    shutil.copytree(os.path.join(DATA, "exports"), exports)
-    old = time.time() - 3600
-    for name in os.listdir(exports):
-        os.utime(os.path.join(exports, name), (old, old))
-    pipeline = os.path.join(WORK, "pipeline.yaml")
-    with open(pipeline, "w") as f:
-        f.write("input: exports\noutput: output\nmax_reject_ratio: 1\n")
+    exports, pipeline = watch_setup.prepare(BIN, CUSTOMERS, DAYS, WORK, log=log)
     state = os.path.join(WORK, "state")
     stream = os.path.join(WORK, "stream.ndjson")
 

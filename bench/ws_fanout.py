@@ -49,7 +49,6 @@ import json
 import os
 import random
 import resource
-import shutil
 import socket
 import statistics
 import struct
@@ -59,12 +58,14 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import watch_setup  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
 BIN = os.environ.get("BIN", ".build/release/customer-health")
-DATA = "bench/work/watch-data"          # shared with bench/watch_bench.py
 WORK = "bench/work/serve-ws"
-CUSTOMERS, DAYS, END = 10000, 90, "2026-11-23"
+CUSTOMERS, DAYS, END = 10000, 90, watch_setup.END
 SO_TIMESTAMPNS = 35                     # Linux (asm-generic and x86); not exported by Python's socket module
 WS_PATH = "/ws/customer-health"
 
@@ -368,25 +369,8 @@ def summarize(drops, clock):
 
 
 def setup():
-    marker = os.path.join(DATA, f".params-{CUSTOMERS}-{DAYS}")
-    if not os.path.exists(marker):
-        log(f"generating {CUSTOMERS} customers x {DAYS} days into {DATA}")
-        shutil.rmtree(DATA, ignore_errors=True)
-        subprocess.run([BIN, "generate", "--customers", str(CUSTOMERS), "--days", str(DAYS), "--seed", "5",
-                        "--end", END, "--output", DATA], check=True, stdout=subprocess.DEVNULL)
-        open(marker, "w").close()
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    exports = os.path.join(WORK, "exports")
-    shutil.copytree(os.path.join(DATA, "exports"), exports)
-    old = time.time() - 3600
-    for name in os.listdir(exports):
-        os.utime(os.path.join(exports, name), (old, old))
-    pipeline = os.path.join(WORK, "pipeline.yaml")
-    with open(pipeline, "w") as f:
-        f.write("# Written by bench/ws_fanout.py\ninput: exports\noutput: output\nmax_reject_ratio: 1\n"
-                "watch:\n  settle_seconds: 0\n  poll_seconds: 0.05\n  heartbeat_seconds: 3600\n  min_score_delta: 0\n")
-    return exports, pipeline
+    return watch_setup.prepare(BIN, CUSTOMERS, DAYS, WORK, log=log, pipeline_extra=(
+        "watch:\n  settle_seconds: 0\n  poll_seconds: 0.05\n  heartbeat_seconds: 3600\n  min_score_delta: 0\n"))
 
 
 def main():
