@@ -194,22 +194,8 @@ else
     printf '%s\n' "$HEADER" >"$RESULTS"
 fi
 
-# The machine may be shared: before each measured run, wait (up to BENCH_IDLE_WAIT seconds,
-# default 60; 0 = never) until other processes use less than BENCH_IDLE_CORES (0.3) cores,
-# and record how much CPU they took during the run (the "others" column).
-TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
-cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-wait_idle() {
-    local limit=${BENCH_IDLE_WAIT:-60} waited=0 b1 b2 cores said=0
-    [[ -r /proc/stat ]] || return 0
-    while ((waited < limit)); do
-        b1=$(cpu_busy); sleep 2; b2=$(cpu_busy); waited=$((waited + 2))
-        cores=$(awk -v a="$b1" -v b="$b2" -v t="$TCK" 'BEGIN { printf "%.2f", (b - a) / t / 2 }')
-        if awk -v c="$cores" -v m="${BENCH_IDLE_CORES:-0.3}" 'BEGIN { exit !(c < m) }'; then return 0; fi
-        if ((said == 0)); then log "other processes use $cores cores: waiting up to ${limit} s for the machine to go idle"; said=1; fi
-    done
-    log "still busy ($cores cores used by others) after ${limit} s: measuring anyway (see the 'others' column)"
-}
+# Before each measured run, wait_idle (bench/lib.sh) waits for other processes to go quiet;
+# the "others" column records the CPU they took during the run.
 
 # measure KEY LABEL ROWS GZ_BYTES CSV_BYTES -- COMMAND...: best wall of REPEAT runs (with
 # its user + system CPU seconds and the CPU that other processes took meanwhile), largest
