@@ -88,30 +88,6 @@ DUCKDB_VERSION=$("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)
 
 # --- data ------------------------------------------------------------------------
 
-# gen_data DIR [EXTRA GENERATE OPTIONS...]: generates into DIR unless DIR holds a
-# complete data set made with the same parameters by the same tool version.
-gen_data() {
-    local dir=$1; shift
-    local cmd="customer-health generate --customers $CUSTOMERS --days $DAYS --seed $SEED $*"
-    local stamp="$cmd # $VERSION"
-    if [[ ${BENCH_REGENERATE:-0} != 1 && -f $dir/.bench-params && -d $dir/exports && "$(cat "$dir/.bench-params")" == "$stamp" ]]; then
-        log "reusing $dir ($cmd)"
-        return
-    fi
-    "$BIN" generate --help >/dev/null 2>&1 || die "this build of customer-health has no 'generate' subcommand: pull the commit that adds it and rebuild"
-    rm -rf "$dir" "$dir.tmp"
-    log "generating $dir: $cmd (this takes a few minutes)"
-    local t0=$SECONDS
-    "$BIN" generate --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED" "$@" --output "$dir.tmp" \
-        >"$LOGS/generate-$(basename "$dir").log" 2>&1 \
-        || { tail -20 "$LOGS/generate-$(basename "$dir").log" >&2; die "generate failed: see $LOGS/generate-$(basename "$dir").log"; }
-    ls "$dir.tmp"/exports/activity-*.csv.gz >/dev/null 2>&1 || die "generate wrote no $dir.tmp/exports/activity-*.csv.gz"
-    printf '%s\n' "$stamp" >"$dir.tmp/.bench-params"
-    rm -f "$dir.tmp/.bench-stats"
-    mv "$dir.tmp" "$dir"
-    log "generated $dir in $((SECONDS - t0)) s"
-}
-
 # stats DIR: per export, files, compressed bytes, inflated bytes and rows (newlines, less
 # one header line per CSV file), counted once with the floor program and cached.
 stats() {
@@ -151,35 +127,6 @@ stats "$WORK/data"
 
 # --- pipelines -------------------------------------------------------------------
 
-# pipeline FILE DATA_DIR OUTPUT_DIR all|activity
-pipeline() {
-    local file=$1 data=$2 out=$3 which=$4
-    local none='"no-such-file-*.csv"'
-    cat >"$file" <<EOF
-# Written by bench/run.sh: the benchmark data set $(basename "$data"), ${which} exports.
-# Paths are relative to this file.
-version: 1
-input: $(basename "$data")/exports
-output: $out
-as_of: latest-activity
-threads: 0                  # all cores
-max_reject_ratio: 1         # the benchmark reports rejects, it does not stop on them
-on_corrupt_file: fail
-rejects:
-  include_raw: false
-exports:
-  accounts:
-    files: "accounts*.csv.gz"
-  activity:
-    files: "activity-*.csv.gz"
-  tickets:
-    files: $([[ $which == all ]] && echo '"tickets-*.jsonl.gz"' || echo "$none")
-  uptime:
-    files: $([[ $which == all ]] && echo '"uptime-*.csv.gz"' || echo "$none")
-  savings:
-    files: $([[ $which == all ]] && echo '"savings*.csv.gz"' || echo "$none")
-EOF
-}
 pipeline "$WORK/pipeline.yaml" "$WORK/data" out/all all
 pipeline "$WORK/pipeline-activity.yaml" "$WORK/data" out/activity activity
 pipeline "$WORK/pipeline-2x.yaml" "$WORK/data-2x" out/all-2x all

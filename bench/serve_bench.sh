@@ -98,47 +98,12 @@ trap cleanup EXIT
 
 # --- data and the run to serve -------------------------------------------------------
 
-# The data set of bench/run.sh, reused when its parameters and the tool's version match.
+# The data set of bench/run.sh (gen_data, bench/lib.sh), reused when its parameters and the
+# tool's version match, and the whole pipeline on it (all exports), output in bench/work/serve-out.
 DATA=$WORK/data
-gen_cmd="customer-health generate --customers $CUSTOMERS --days $DAYS --seed $SEED "
-stamp="$gen_cmd # $VERSION"
-if [[ ${BENCH_REGENERATE:-0} != 1 && -f $DATA/.bench-params && -d $DATA/exports && "$(cat "$DATA/.bench-params")" == "$stamp" ]]; then
-    log "reusing $DATA ($gen_cmd)"
-else
-    rm -rf "$DATA" "$DATA.tmp"
-    log "generating $DATA: $gen_cmd (this takes a few minutes)"
-    "$BIN" generate --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED" --output "$DATA.tmp" \
-        >"$LOGS/generate-data.log" 2>&1 || { tail -20 "$LOGS/generate-data.log" >&2; die "generate failed: see $LOGS/generate-data.log"; }
-    printf '%s\n' "$stamp" >"$DATA.tmp/.bench-params"
-    mv "$DATA.tmp" "$DATA"
-fi
-
-# The whole pipeline (all exports), output in bench/work/serve-out.
+gen_data "$DATA"
 PIPELINE=$WORK/pipeline-serve.yaml
-cat >"$PIPELINE" <<EOF
-# Written by bench/serve_bench.sh: the benchmark data set, all exports, for serve.
-# Paths are relative to this file.
-version: 1
-input: data/exports
-output: serve-out
-as_of: latest-activity
-threads: 0
-max_reject_ratio: 1
-on_corrupt_file: fail
-rejects:
-  include_raw: false
-exports:
-  accounts:
-    files: "accounts*.csv.gz"
-  activity:
-    files: "activity-*.csv.gz"
-  tickets:
-    files: "tickets-*.jsonl.gz"
-  uptime:
-    files: "uptime-*.csv.gz"
-  savings:
-    files: "savings*.csv.gz"
-EOF
+pipeline "$PIPELINE" "$DATA" serve-out all
 run_stamp="$(cat "$DATA/.bench-params") # run $VERSION"
 if [[ ${BENCH_REGENERATE:-0} != 1 && -f $OUT/.bench-params && -e $OUT/latest/scores.jsonl && "$(cat "$OUT/.bench-params")" == "$run_stamp" ]]; then
     log "reusing the run in $OUT"

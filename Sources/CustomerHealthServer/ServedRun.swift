@@ -100,7 +100,7 @@ public final class ServedRun: Sendable {
         defer { close(dirFD) }
         var st = stat()
         fstat(dirFD, &st)
-        publishedAt = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        publishedAt = Date(timeIntervalSince1970: st.modifiedSeconds)
         var fds: [String: Int32] = [:]
         defer { for fd in fds.values { close(fd) } }
         for name in ["kpis.json", "scores.jsonl", "at-risk.json"] {
@@ -126,16 +126,10 @@ public final class ServedRun: Sendable {
     }
 
     static func readAll(_ fd: Int32, path: String) throws -> [UInt8] {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ServeError.runUnreadable(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { return out }
-            out.append(contentsOf: chunk[0..<n])
+        do {
+            return Array(try FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data())
+        } catch {
+            throw ServeError.runUnreadable(path: path, reason: "\(error)")
         }
     }
 

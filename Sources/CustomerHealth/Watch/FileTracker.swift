@@ -70,9 +70,8 @@ public struct FileTracker: Sendable {
             guard stat(f.path, &st) == 0 else { return nil }
             var file = f
             file.size = Int(st.st_size)
-            let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
             return FileObservation(file: file, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-                age: max(0, now.timeIntervalSince1970 - modified))
+                age: max(0, now.timeIntervalSince1970 - st.modifiedSeconds))
         }
     }
 
