@@ -81,6 +81,6 @@ public final class RunStore: Sendable {
     private static func modificationTime(_ path: String) -> Double {
         var st = stat()
         guard stat(path, &st) == 0 else { return 0 }
-        return st.modifiedSeconds
+        return modifiedSeconds(st)
     }
 }

@@ -100,7 +100,7 @@ public final class ServedRun: Sendable {
         defer { close(dirFD) }
         var st = stat()
         fstat(dirFD, &st)
-        publishedAt = Date(timeIntervalSince1970: st.modifiedSeconds)
+        publishedAt = Date(timeIntervalSince1970: modifiedSeconds(st))
         var fds: [String: Int32] = [:]
         defer { for fd in fds.values { close(fd) } }
         for name in ["kpis.json", "scores.jsonl", "at-risk.json"] {

@@ -15,7 +15,9 @@ struct TrainCommand: ParsableCommand {
             on the held-out dates, and writes the model named in `churn.model` with a report \
             beside it (<model>.report.json).
 
-            --as-of DATE trains on the data up to DATE only, as a run on that day would have;             runs for earlier days never use a model that saw data after them (they train             point-in-time models instead, see `churn.retrain_every` in docs/pipeline.md).
+            --as-of DATE trains on the data up to DATE only, as a run on that day would have; \
+            runs for earlier days never use a model that saw data after them (they train \
+            point-in-time models instead, see `churn.retrain_every` in docs/pipeline.md).
 
             With --table: the same ensemble on any CSV with a 0/1 (true/false, yes/no) label column; \
             numeric columns stay numbers, text columns are one-hot encoded; the validation rows are \

@@ -68,9 +68,9 @@ struct CustomerActivity: Sendable {
         var s = 0.0
         let words = counts.words
         if !words.isEmpty {
-            let lo = sortedLowerBound(words, UInt32(max(0, from)) << 16)
-            let hi = sortedLowerBound(words, UInt32(to + 1) << 16)
-            if lo < hi { for i in lo..<hi { s += weights[to - Int(words[i] >> 16)] * Double(words[i] & 0x1FFF) } }
+            for i in counts.wordRange(from: from, to: to) {
+                s += weights[to - Int(words[i] >> 16)] * Double(words[i] & EventCounts.countMask)
+            }
         }
         for d in logins.days(from: from, to: to) { s += weights[to - Int(d)] }
         return s
@@ -221,7 +221,7 @@ struct NameTable: Sendable {
 struct EventCounts: Sendable {
     enum Kind: UInt32, CaseIterable { case featureUse = 0, apiCall, mobileSession, dashboardView, workOrder }
     private(set) var words: [UInt32] = []
-    private static let countMask: UInt32 = 0x1FFF
+    static let countMask: UInt32 = 0x1FFF
 
     @inline(__always)
     private func lowerBound(_ key: UInt32) -> Int { sortedLowerBound(words, key) }
@@ -251,15 +251,18 @@ struct EventCounts: Sendable {
         }
     }
 
+    /// The words of days in [from, to] (from <= to, to >= 0).
+    func wordRange(from: Int, to: Int) -> Range<Int> {
+        let lo = lowerBound(UInt32(max(0, from)) << 16)
+        let hi = to >= Int(DayIndex.max) ? words.count : lowerBound(UInt32(to + 1) << 16)
+        return lo..<max(lo, hi)
+    }
+
     /// Events of a type on days in [from, to].
     func count(_ kind: Kind, from: Int, to: Int) -> Int {
         guard from <= to, to >= 0, !words.isEmpty else { return 0 }
-        let lo = lowerBound(UInt32(max(0, from)) << 16)
-        let hi = to >= Int(DayIndex.max) ? words.count : lowerBound(UInt32(to + 1) << 16)
         var s = 0
-        if lo < hi {
-            for i in lo..<hi where (words[i] >> 13) & 7 == kind.rawValue { s += Int(words[i] & EventCounts.countMask) }
-        }
+        for i in wordRange(from: from, to: to) where (words[i] >> 13) & 7 == kind.rawValue { s += Int(words[i] & EventCounts.countMask) }
         return s
     }
 

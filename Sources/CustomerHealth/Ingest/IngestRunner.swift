@@ -12,6 +12,9 @@ public struct InputFile: Sendable, Equatable {
     public var path: String
     public var name: String
     public var size: Int
+
+    /// Gzip files are read whole; plain ones can be read on as they grow.
+    public var isGzip: Bool { InputFileReader.format(ofName: name)?.1 ?? false }
 }
 
 /// Everything read from the exports: accounts in customer_id order, and the

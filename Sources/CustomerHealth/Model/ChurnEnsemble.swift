@@ -343,9 +343,8 @@ public struct CompiledEnsemble: Sendable {
     private var binValues: [Double] = []
     /// Per tree: root index into binNodes and depth (steps to any leaf).
     private var binTrees: [(root: Int32, depth: Int32)] = []
-    /// Bin edges of every feature, one after another.
-    private var edges: [Double] = []
-    private var edgeRanges: [(start: Int, count: Int)] = []
+    /// How many bin edges each feature has.
+    private var edgeCounts: [Int] = []
     /// Every feature's edges padded with +infinity to 2^steps values (at least one
     /// +infinity, so the count of edges < v is at most the edge count).
     private var padded: [Double] = []
@@ -380,8 +379,7 @@ public struct CompiledEnsemble: Sendable {
             let e = binner.edges[f]
             guard e.count <= FeatureBinner.maxValueBins, e.allSatisfy({ $0.isFinite }) else { return false }
             for i in 1..<max(1, e.count) where !(e[i - 1] < e[i]) { return false }
-            edgeRanges.append((edges.count, e.count))
-            edges += e
+            edgeCounts.append(e.count)
             var steps = 0
             while (1 << steps) < e.count + 1 { steps += 1 }
             paddedRanges.append((padded.count, steps))
@@ -441,7 +439,7 @@ public struct CompiledEnsemble: Sendable {
 
     /// Probabilities of `count` rows (row-major, `featureCount` values each): the same as sigmoid(logit(row)).
     public func probabilities(_ x: UnsafePointer<Double>, featureCount: Int, count: Int, into out: UnsafeMutablePointer<Double>) {
-        guard binnable, featureCount == edgeRanges.count else {
+        guard binnable, featureCount == edgeCounts.count else {
             for i in 0..<count { out[i] = Metrics.sigmoid(logit(x + i * featureCount)) }
             return
         }
@@ -474,7 +472,7 @@ public struct CompiledEnsemble: Sendable {
                         let sm = min(32, m - sub)
                         for f in 0..<featureCount {
                             let (s, steps) = paddedRanges[f]
-                            let c = edgeRanges[f].count
+                            let c = edgeCounts[f]
                             let t = pe + s
                             let top = (1 << steps) >> 1
                             let col = x + (start + sub) * featureCount + f

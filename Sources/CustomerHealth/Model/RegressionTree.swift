@@ -107,20 +107,26 @@ struct HistogramTreeLearner: @unchecked Sendable {
 
     // MARK: Boosting
 
+    /// Room for 2 × rows.count row ids: `rows` in the first half (partitioned
+    /// in place as the tree grows), scratch space in the second.
+    static func rowBuffer(copying rows: [Int32]) -> UnsafeMutablePointer<Int32> {
+        let buffer = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, 2 * rows.count))
+        _ = rows.withUnsafeBufferPointer { memcpy(buffer, $0.baseAddress!, rows.count * 4) }
+        return buffer
+    }
+
     /// Builds a boosting tree over distinct `rows` with interleaved per-row
     /// gradient and hessian `gh` (gh[2r], gh[2r + 1]), splitting on `features`.
     ///
-    /// `leafRows` gets, per node, the range of `rows` (in their final order,
+    /// `nodeRanges` gets, per node, the range of `rows` (in their final order,
     /// also returned) that reached it: leaves cover every row exactly once.
     func growBoosted(rows inputRows: [Int32], gh: UnsafePointer<Double>, ghc: UnsafePointer<SIMD4<Float>>, features: [Int], parallel: Bool,
                      nodeRanges: inout [Range<Int>], finalRows: inout [Int32]) -> RegressionTree {
         var tree = RegressionTree()
         let rowCount = inputRows.count
-        let rowsBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, 2 * rowCount))
-        defer { rowsBuffer.deallocate() }
-        let rows = rowsBuffer
-        let scratch = rowsBuffer + rowCount
-        _ = inputRows.withUnsafeBufferPointer { memcpy(rows, $0.baseAddress!, rowCount * 4) }
+        let rows = Self.rowBuffer(copying: inputRows)
+        defer { rows.deallocate() }
+        let scratch = rows + rowCount
         nodeRanges.removeAll(keepingCapacity: true)
         let k = features.count
         let slot = Self.binsPerFeature
@@ -291,11 +297,9 @@ struct HistogramTreeLearner: @unchecked Sendable {
                     rng: inout SeededGenerator) -> RegressionTree {
         var tree = RegressionTree()
         let rowCount = inputRows.count
-        let rowsBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, 2 * rowCount))
-        defer { rowsBuffer.deallocate() }
-        let rows = rowsBuffer
-        let scratch = rowsBuffer + rowCount
-        _ = inputRows.withUnsafeBufferPointer { memcpy(rows, $0.baseAddress!, rowCount * 4) }
+        let rows = Self.rowBuffer(copying: inputRows)
+        defer { rows.deallocate() }
+        let scratch = rows + rowCount
         let width = binned.features
         let maxK = min(limits.featuresPerSplit ?? allowedFeatures.count, allowedFeatures.count)
         let slot = Self.binsPerFeature * 2

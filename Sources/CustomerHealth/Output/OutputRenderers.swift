@@ -90,6 +90,11 @@ public enum OutputRenderers {
         }
     }
 
+    /// How many customers the at-risk list holds (its order is not needed to count it).
+    public static func atRiskCount(_ scores: [CustomerScore], priorities: [InterventionPriority]) -> Int {
+        scores.reduce(0) { $0 + (priorities.contains($1.priority) ? 1 : 0) }
+    }
+
     static func reason(_ s: CustomerScore) -> String {
         s.riskFactors.isEmpty ? "Health score \(JSONValue.number(s.healthScore, places: 1).serialized()) (\(s.status.rawValue))" : s.riskFactors.joined(separator: "; ")
     }

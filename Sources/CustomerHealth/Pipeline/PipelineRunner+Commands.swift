@@ -150,7 +150,7 @@ extension PipelineRunner {
         // Keep the folder complete: the rejects of the run that wrote these features.
         let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("rejects.jsonl")
         files.append(("rejects.jsonl", .bytes(FileManager.default.contents(atPath: rejectsPath) ?? Data())))
-        let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
+        let atRisk = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         let seconds = PipelineRunner.seconds(since: started)
         let source: JSONValue = .object([
             ("features_file", .string((featuresPath as NSString).lastPathComponent)),

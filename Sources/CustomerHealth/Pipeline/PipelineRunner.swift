@@ -132,8 +132,10 @@ public struct PipelineRunner: Sendable {
                 if let model, let x = s.modelInputs {
                     let (bias, phi) = model.contributions(x)
                     probability = Metrics.sigmoid(bias + phi.reduce(0, +))
-                    reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
-                        .prefix(reasonCodes).map { ReasonCode(feature: model.featureNames[$0], value: x[$0], contribution: phi[$0]) }
+                    if reasonCodes > 0 {
+                        reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
+                            .prefix(reasonCodes).map { ReasonCode(feature: model.featureNames[$0], value: x[$0], contribution: phi[$0]) }
+                    }
                 }
                 (box.value.baseAddress! + i).initialize(to: scorer.score(
                     customerID: s.account.customerID, asOf: asOf, features: features,
@@ -222,7 +224,7 @@ public struct PipelineRunner: Sendable {
         let reports = data.files
         files.append(("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }))
         files.sort { $0.0 < $1.0 }
-        let atRiskCount = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities).count
+        let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
         let extra = modelManifest

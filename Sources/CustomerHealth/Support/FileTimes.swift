@@ -2,7 +2,5 @@
 import Glibc
 #endif
 
-extension stat {
-    /// The last modification, in seconds since 1970 (with the nanoseconds).
-    public var modifiedSeconds: Double { Double(st_mtim.tv_sec) + Double(st_mtim.tv_nsec) / 1e9 }
-}
+/// The last modification in `st`, in seconds since 1970 (with the nanoseconds).
+public func modifiedSeconds(_ st: stat) -> Double { Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 }

@@ -71,7 +71,7 @@ public struct FileTracker: Sendable {
             var file = f
             file.size = Int(st.st_size)
             return FileObservation(file: file, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-                age: max(0, now.timeIntervalSince1970 - st.modifiedSeconds))
+                age: max(0, now.timeIntervalSince1970 - modifiedSeconds(st)))
         }
     }
 
@@ -101,8 +101,7 @@ public struct FileTracker: Sendable {
                 continue
             }
             guard o.file.size > k.offset else { continue }
-            let gzip = InputFileReader.format(ofName: name)?.1 ?? false
-            if gzip && !settled { out.append(.settling(name: name)); continue }
+            if o.file.isGzip && !settled { out.append(.settling(name: name)); continue }
             out.append(.grown(o, from: k.offset))
         }
         for name in known.keys.sorted() where !seen.contains(name) { out.append(.vanished(name: name)) }

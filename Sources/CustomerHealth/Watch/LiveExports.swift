@@ -57,7 +57,7 @@ final class LiveExports {
             let own = IngestAccumulator(customerCount: accounts.count)
             guard let handler = IngestRunner.rowHandler(for: read.file.kind, reader: fieldReader, customers: directory,
                 accumulator: own, fileRank: read.rank) else { continue }
-            let gzip = InputFileReader.format(ofName: read.file.name)?.1 ?? false
+            let gzip = read.file.isGzip
             let report: FileReport
             let reader: InputFileReader
             do {
@@ -81,7 +81,8 @@ final class LiveExports {
             total.rowsAccepted += report.rowsAccepted
             total.rowsRejected += report.rowsRejected
             total.rowsUnknownCustomer += report.rowsUnknownCustomer
-            total.rejects += report.rejects
+            // Not the rejects: they go to STATE/rejects.jsonl as they come, and kept
+            // here they would grow with every row the stream ever rejected.
             reports[read.file.name] = total
         }
         outcome.touched = batch.touchedCustomers()

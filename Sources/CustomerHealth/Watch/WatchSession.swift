@@ -145,8 +145,7 @@ public final class WatchSession {
             case .grown(let o, _):
                 if o.file.kind == .accounts { rebuildAll = true; notices.append("\(o.file.name): the accounts file grew; reading every file again") }
                 let k = known[o.file.name]!
-                let gzip = InputFileReader.format(ofName: o.file.name)?.1 ?? false
-                if gzip {
+                if o.file.isGzip {
                     // A gzip file is taken whole: one that grows after it was read is a new version of it.
                     rebuildAll = true
                     notices.append("\(o.file.name): the gzip file changed after it was read; reading every file again")
@@ -166,6 +165,8 @@ public final class WatchSession {
         if rebuildAll {
             touched = try rebuild(observed: observed, upTo: nil, rank: rank)
         } else if reads.isEmpty {
+            // Nothing new since this data was scored: neither are the as-of day and the scores.
+            if let live, snapshots.count == live.accounts.count { return [] }
             touched = []
         } else {
             let outcome = try live!.add(reads, skipFailures: true)
@@ -240,7 +241,7 @@ public final class WatchSession {
         }
         let allSnapshots = snapshots.compactMap { $0 }
         let allScores = scores.compactMap { $0 }
-        let atRisk = OutputRenderers.atRiskOrder(allScores, priorities: config.scoring.atRiskPriorities).count
+        let atRisk = OutputRenderers.atRiskCount(allScores, priorities: config.scoring.atRiskPriorities)
         let kpiValue = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: allSnapshots, scores: allScores, atRisk: atRisk)
         let kpis = kpiValue.serialized()
         if kpis != checkpoint.kpis {
@@ -294,7 +295,7 @@ public final class WatchSession {
     private func rebuild(observed: [FileObservation], upTo: [String: WatchCheckpoint.FileState]?, rank: [String: Int]) throws -> [Int] {
         var taken = observed.filter { o in
             if let upTo { return upTo[o.file.name] != nil }
-            return o.age >= settings.settleSeconds || !(InputFileReader.format(ofName: o.file.name)?.1 ?? false)
+            return o.age >= settings.settleSeconds || !o.file.isGzip
         }
         if let upTo {
             // A file changed other than by growing since: rebuild from the files as they are.
