@@ -7,13 +7,35 @@ import Synchronization
 
 /// Connections still waiting for their first request head: a graceful
 /// shutdown closes them at once instead of waiting for their deadline.
+///
+/// A connection the kernel had queued when the shutdown began may be set up
+/// only after `closeAll`: once closing, `add` closes it there and then, so
+/// that it cannot hold the shutdown for its whole deadline.
 final class PendingConnections: Sendable {
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private struct State {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var closing = false
+    }
+    private let state = Mutex(State())
 
-    func add(_ channel: any Channel) { channels.withLock { $0[ObjectIdentifier(channel)] = channel } }
-    func remove(_ channel: any Channel) { _ = channels.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+    func add(_ channel: any Channel) {
+        let admitted = state.withLock { state in
+            if state.closing { return false }
+            state.channels[ObjectIdentifier(channel)] = channel
+            return true
+        }
+        if !admitted { channel.close(promise: nil) }
+    }
+
+    func remove(_ channel: any Channel) { _ = state.withLock { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) } }
+
     func closeAll() {
-        for channel in channels.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+        let channels = state.withLock { state in
+            state.closing = true
+            defer { state.channels = [:] }
+            return Array(state.channels.values)
+        }
+        for channel in channels { channel.close(promise: nil) }
     }
 }
 
@@ -90,6 +112,17 @@ final class FirstRequestDeadline: ChannelInboundHandler, RemovableChannelHandler
             }
         }
         context.fireChannelRead(data)
+    }
+
+    /// The server's graceful shutdown: a connection that has not sent its
+    /// first head has nothing in flight to finish.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if !done, event is ChannelShouldQuiesceEvent {
+            finish(context)
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -127,6 +127,28 @@ final class APITests: XCTestCase {
         XCTAssertEqual(try HTTPClient.request(port: server.port, "/health", method: "HEAD").status, 200)
     }
 
+    /// Connections that have sent nothing are closed at shutdown, including
+    /// those the kernel queued just before it and the server set up after it
+    /// began: none holds the shutdown for its 10 s first-request deadline.
+    func testAShutdownDoesNotWaitForConnectionsThatSentNothing() throws {
+        let runs = try SampleRuns.get()
+        for round in 0..<5 {
+            let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: runs.newest))
+            let idle = try (0..<16).map { _ in try LoopbackSocket(port: server.port, timeoutSeconds: 8) }
+            let started = Date()
+            server.stop()
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, "round \(round): the shutdown waited for idle connections")
+            // Closed, or reset if still in the listen queue when the
+            // listening socket closed; never left open.
+            for socket in idle {
+                do {
+                    let unread = try socket.readToEnd()
+                    XCTAssertEqual(unread, [], "round \(round): an idle connection is closed")
+                } catch let failure as LoopbackSocket.Failure where failure.description == "recv: errno \(ECONNRESET)" {}
+            }
+        }
+    }
+
     func testEveryAnswerFitsTheOpenAPIDocument() throws {
         let runs = try SampleRuns.get()
         let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: runs.newest))
