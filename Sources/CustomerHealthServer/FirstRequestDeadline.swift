@@ -114,17 +114,6 @@ final class FirstRequestDeadline: ChannelInboundHandler, RemovableChannelHandler
         context.fireChannelRead(data)
     }
 
-    /// The server's graceful shutdown: a connection that has not sent its
-    /// first head has nothing in flight to finish.
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if !done, event is ChannelShouldQuiesceEvent {
-            finish(context)
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         finish(context)
         context.fireChannelInactive()
