@@ -6,13 +6,18 @@ import Logging
 struct BacktestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backtest",
-        abstract: "Check an earlier run's churn probabilities against what happened since.",
+        abstract: "Check an earlier run's health scores and churn probabilities against what happened since.",
         discussion: """
             Reads OUTPUT/<date>/scores.jsonl, reads the current exports, and compares each \
-            customer's churn_probability with whether it churned within the pipeline's horizon \
-            after that date (AUC, log loss, Brier, and a calibration table), so a team can see \
-            whether last month's scores held. When fewer days than the horizon have passed, it \
-            says so: churn still to come counts as none yet.
+            customer's health score and churn_probability with whether it churned within the \
+            pipeline's horizon after that date, by the pipeline's churn definition \
+            (churn_definition): the ROC AUC of the health score (lower health, more churn), and \
+            with a churn model its AUC, log loss, Brier score and a calibration table. Only \
+            customers active on that date by the churn definition count. When fewer days than \
+            the horizon have passed, it says so: churn still to come counts as none yet.
+
+            --labels FILE writes one CSV row per customer counted (customer_id, health_score, \
+            churn_probability, churned), for audits and for tools of your own.
 
             Example:
               customer-health backtest pipelines/nightly.yaml --predictions output/2026-10-23
@@ -24,20 +29,37 @@ struct BacktestCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("An output folder of an earlier run, e.g. output/2026-10-23.", valueName: "dir"))
     var predictions: String
 
+    @Option(name: .long, help: ArgumentHelp("Write each customer's prediction and outcome to this CSV file.", valueName: "file"))
+    var labels: String?
+
     func run() throws {
         CommandSupport.bootstrapLogging(quiet: options.quiet)
         let config = try PipelineConfig.load(path: options.pipeline)
         let runner = PipelineRunner(config: config, options: RunOptions(threads: options.threads), logger: Logger(label: "customer-health"))
         let r = try runner.backtest(predictionsFolder: predictions)
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+        var notes: [String] = []
+        if r.unknownCustomers > 0 { notes.append("\(r.unknownCustomers) no longer in accounts") }
+        if r.notActive > 0 { notes.append("\(r.notActive) not active then by the churn definition, left out") }
         var lines = [
-            "backtest of \(r.asOf): \(r.customers) customers, \(r.churned) churned within \(r.horizonDays) days (\(r.daysObserved) days observed)\(r.unknownCustomers > 0 ? ", \(r.unknownCustomers) no longer in accounts" : "")",
-            "roc_auc \(f(r.auc))  pr_auc \(f(r.prAUC))  log_loss \(f(r.logLoss))  brier \(f(r.brier))",
-            "mean predicted \(f(r.meanPredicted)), observed churn rate \(f(r.observedRate))",
-            "predicted       customers  mean_predicted  observed",
+            "backtest of \(r.asOf): \(r.customers) customers, \(r.churned) churned within \(r.horizonDays) days (\(r.daysObserved) days observed)\(notes.isEmpty ? "" : ", " + notes.joined(separator: ", "))",
+            "health_score roc_auc \(f(r.healthAUC)), observed churn rate \(f(r.observedRate))",
         ]
-        for b in r.calibration where b.count > 0 {
-            lines.append(String(format: "%.1f-%.1f   %10d  %14.4f  %8.4f", b.low, b.high, b.count, b.meanPredicted, b.observedRate))
+        if let m = r.model {
+            lines += [
+                "roc_auc \(f(m.auc))  pr_auc \(f(m.prAUC))  log_loss \(f(m.logLoss))  brier \(f(m.brier))",
+                "mean predicted \(f(m.meanPredicted)), observed churn rate \(f(r.observedRate))",
+                "predicted       customers  mean_predicted  observed",
+            ]
+            for b in m.calibration where b.count > 0 {
+                lines.append(String(format: "%.1f-%.1f   %10d  %14.4f  %8.4f", b.low, b.high, b.count, b.meanPredicted, b.observedRate))
+            }
+        } else {
+            lines.append("no churn_probability in these scores: that run had no churn model")
+        }
+        if let labels {
+            try r.writeLabels(to: labels)
+            lines.append("labels written to \(labels)")
         }
         Console.out(lines.joined(separator: "\n"))
     }

@@ -9,6 +9,8 @@ struct CustomerActivity: Sendable {
     /// each feature used, each training module completed.
     var nameDays: [UInt32] = []
     var counts = EventCounts()
+    /// Named product events (the `events:` vocabulary's `keep`), per day.
+    var products = ProductEventCounts()
     var uptime = UptimeDays()
     var savings = DayTotals()
 
@@ -58,11 +60,12 @@ struct CustomerActivity: Sendable {
 
     /// True when nothing was recorded for the customer.
     var isEmpty: Bool {
-        logins.isEmpty && nameDays.isEmpty && counts.words.isEmpty && uptime.days.isEmpty && savings.isEmpty
+        logins.isEmpty && nameDays.isEmpty && counts.words.isEmpty && products.words.isEmpty && uptime.days.isEmpty && savings.isEmpty
     }
 
-    /// Events on days in [from, to] (the counted kinds, plus one per login
-    /// day), each weighted by `weights[to - day]`: recent use counts more.
+    /// Events on days in [from, to] (the counted kinds and named product
+    /// events, plus one per login day), each weighted by `weights[to - day]`:
+    /// recent use counts more.
     func weightedEvents(from: Int, to: Int, weights: [Double]) -> Double {
         guard from <= to, to >= 0 else { return 0 }
         var s = 0.0
@@ -73,6 +76,20 @@ struct CustomerActivity: Sendable {
             }
         }
         for d in logins.days(from: from, to: to) { s += weights[to - Int(d)] }
+        for w in products.words {
+            let d = ProductEventCounts.day(w)
+            if d >= from && d <= to { s += weights[to - d] * Double(ProductEventCounts.count(w)) }
+        }
+        return s
+    }
+
+    /// Named product events on days in [from, to], all names together.
+    func productEvents(from: Int, to: Int) -> Int {
+        var s = 0
+        for w in products.words {
+            let d = ProductEventCounts.day(w)
+            if d >= from && d <= to { s += ProductEventCounts.count(w) }
+        }
         return s
     }
 
@@ -94,14 +111,31 @@ struct CustomerActivity: Sendable {
         return n
     }
 
-    /// Days on which any user was active (the inactivity churn definition).
-    func activeDays() -> [Int] {
+    /// Days with activity, ascending (the inactivity churn definition):
+    /// days on which any user did anything, or with `filter`, days with an
+    /// event of one of its kinds or product events.
+    func activeDays(_ filter: ActivityFilter? = nil) -> [Int] {
         var out: [Int] = []
-        for key in nameDays where names.kind(Int(key & 0xFFFF)) == .user {
-            let d = Int(key >> 16)
-            if out.last != d { out.append(d) }
+        guard let filter else {
+            for key in nameDays where names.kind(Int(key & 0xFFFF)) == .user {
+                let d = Int(key >> 16)
+                if out.last != d { out.append(d) }
+            }
+            return out
         }
-        return out
+        var days = Set<Int>()
+        if filter.kinds.contains(.login) { for d in logins.days { days.insert(Int(d)) } }
+        let counted = Set(filter.kinds.compactMap(EventCounts.Kind.init))
+        if !counted.isEmpty {
+            for w in counts.words where counted.contains(EventCounts.Kind(rawValue: (w >> 13) & 7)!) { days.insert(Int(w >> 16)) }
+        }
+        if filter.kinds.contains(.trainingCompleted) {
+            for key in nameDays where names.kind(Int(key & 0xFFFF)) == .module { days.insert(Int(key >> 16)) }
+        }
+        if !filter.products.isEmpty {
+            for w in products.words where filter.products.contains(ProductEventCounts.event(w)) { days.insert(ProductEventCounts.day(w)) }
+        }
+        return days.sorted()
     }
 
     mutating func merge(_ o: CustomerActivity) {
@@ -113,6 +147,7 @@ struct CustomerActivity: Sendable {
                 names = o.names
                 nameDays = o.nameDays
                 counts.merge(o.counts)
+                products.merge(o.products)
                 uptime.merge(o.uptime)
                 savings.merge(o.savings)
                 return
@@ -138,6 +173,7 @@ struct CustomerActivity: Sendable {
             }
         }
         counts.merge(o.counts)
+        products.merge(o.products)
         uptime.merge(o.uptime)
         savings.merge(o.savings)
     }
@@ -146,6 +182,7 @@ struct CustomerActivity: Sendable {
     mutating func compact() {
         if nameDays.capacity > nameDays.count + 8 { nameDays = Array(nameDays) }
         counts.compact()
+        products.compact()
         uptime.compact()
     }
 }
@@ -219,7 +256,21 @@ struct NameTable: Sendable {
 /// Event counts per (day, type) in 32-bit words: day << 16 | type << 13 |
 /// count. A (day, type) whose count passes 8,191 continues in another word.
 struct EventCounts: Sendable {
-    enum Kind: UInt32, CaseIterable { case featureUse = 0, apiCall, mobileSession, dashboardView, workOrder }
+    enum Kind: UInt32, CaseIterable {
+        case featureUse = 0, apiCall, mobileSession, dashboardView, workOrder
+
+        /// The counted kind of a built-in event kind (logins and training are kept as days and names).
+        init?(_ kind: EventKind) {
+            switch kind {
+            case .featureUse: self = .featureUse
+            case .apiCall: self = .apiCall
+            case .mobileSession: self = .mobileSession
+            case .dashboardView: self = .dashboardView
+            case .workOrderCompleted: self = .workOrder
+            case .login, .trainingCompleted: return nil
+            }
+        }
+    }
     private(set) var words: [UInt32] = []
     static let countMask: UInt32 = 0x1FFF
 
@@ -277,6 +328,51 @@ struct EventCounts: Sendable {
         for w in other.words {
             increment(Kind(rawValue: (w >> 13) & 7)!, day: DayIndex(w >> 16), by: Int(w & EventCounts.countMask))
         }
+    }
+
+    mutating func compact() { if words.capacity > words.count + 8 { words = Array(words) } }
+}
+
+/// Named product events per (day, event) in 64-bit words: day << 48 |
+/// event number << 32 | count. Sorted, one word per (day, event).
+struct ProductEventCounts: Sendable {
+    private(set) var words: [UInt64] = []
+
+    @inline(__always) static func day(_ w: UInt64) -> Int { Int(w >> 48) }
+    @inline(__always) static func event(_ w: UInt64) -> UInt16 { UInt16(truncatingIfNeeded: w >> 32) }
+    @inline(__always) static func count(_ w: UInt64) -> Int { Int(w & 0xFFFF_FFFF) }
+
+    @inline(__always)
+    mutating func increment(_ event: UInt16, day: DayIndex, by n: Int = 1) {
+        let key = UInt64(day) << 48 | UInt64(event) << 32
+        let i: Int
+        if let last = words.last, last & ~0xFFFF_FFFF < key {
+            i = words.count
+        } else {
+            i = sortedLowerBound(words, key)
+        }
+        if i < words.count && words[i] & ~0xFFFF_FFFF == key {
+            // Counts saturate at 2^32 - 1 events of one name on one day.
+            words[i] = key | UInt64(min(0xFFFF_FFFF, Self.count(words[i]) + n))
+        } else {
+            words.insert(key | UInt64(min(0xFFFF_FFFF, n)), at: i)
+        }
+    }
+
+    /// Events of one product event on days in [from, to].
+    func count(_ event: UInt16, from: Int, to: Int) -> Int {
+        guard from <= to, to >= 0, !words.isEmpty else { return 0 }
+        let lo = sortedLowerBound(words, UInt64(max(0, from)) << 48)
+        let hi = to >= Int(DayIndex.max) ? words.count : sortedLowerBound(words, UInt64(to + 1) << 48)
+        var s = 0
+        for i in lo..<max(lo, hi) where Self.event(words[i]) == event { s += Self.count(words[i]) }
+        return s
+    }
+
+    mutating func merge(_ other: ProductEventCounts) {
+        if other.words.isEmpty { return }
+        if words.isEmpty { words = other.words; return }
+        for w in other.words { increment(Self.event(w), day: DayIndex(Self.day(w)), by: Self.count(w)) }
     }
 
     mutating func compact() { if words.capacity > words.count + 8 { words = Array(words) } }

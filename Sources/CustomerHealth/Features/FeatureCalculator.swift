@@ -13,13 +13,9 @@ public struct FeatureCalculator: Sendable {
         self.settings = settings
     }
 
-    /// True when the customer had started and not churned by `day`.
-    public func isActive(_ customer: Int, on day: CalendarDay) -> Bool {
-        let a = data.accounts[customer]
-        if a.subscriptionStart > day { return false }
-        if let churned = a.churnedAt, churned <= day { return false }
-        return true
-    }
+    /// True when the customer had started and is not churned on `day`, by
+    /// the pipeline's churn definition.
+    public func isActive(_ customer: Int, on day: CalendarDay) -> Bool { data.lifecycles[customer].isActive(on: day) }
 
     public func features(customer c: Int, asOf asOfDay: CalendarDay) -> FeatureVector {
         let agg = data.aggregates.customers[c]
@@ -39,7 +35,7 @@ public struct FeatureCalculator: Sendable {
 
         let used = agg.distinctNames(.feature, from: from, to: t)
         f.featuresUsed30d = used
-        f.featureAdoptionRate = min(1, Double(used) / Double(max(1, account.featuresAvailable)))
+        f.featureAdoptionRate = account.featuresAvailable.map { min(1, Double(used) / Double(max(1, $0))) }
 
         // Tickets: the latest version of each; times after T are not known yet at T.
         let tStartSeconds = Int64(t) * 86400
@@ -78,7 +74,7 @@ public struct FeatureCalculator: Sendable {
 
         let modules = agg.distinctNames(.module, from: 0, to: t)
         f.trainingModulesCompleted = modules
-        f.trainingCompletionRate = account.trainingModules > 0 ? min(1, Double(modules) / Double(account.trainingModules)) : nil
+        f.trainingCompletionRate = account.trainingModules.flatMap { $0 > 0 ? min(1, Double(modules) / Double($0)) : nil }
 
         f.apiCalls30d = agg.counts.count(.apiCall, from: from, to: t)
         f.mobileSessions30d = agg.counts.count(.mobileSession, from: from, to: t)

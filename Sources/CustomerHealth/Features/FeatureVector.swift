@@ -7,7 +7,8 @@ public struct FeatureVector: Sendable, Equatable {
     public var monthlyActiveUsers: Int = 0
     public var dailyActiveUsers: Double = 0
     public var featuresUsed30d: Int = 0
-    public var featureAdoptionRate: Double = 0
+    /// nil when the account's features_available is unknown.
+    public var featureAdoptionRate: Double?
     public var supportTickets30d: Int = 0
     public var avgFirstResponseHours: Double?
     public var uptimePercentage: Double?
@@ -40,7 +41,7 @@ public struct FeatureVector: Sendable, Equatable {
             ("monthly_active_users", .int(monthlyActiveUsers)),
             ("daily_active_users", .double(dailyActiveUsers)),
             ("features_used_30d", .int(featuresUsed30d)),
-            ("feature_adoption_rate", .double(featureAdoptionRate)),
+            ("feature_adoption_rate", featureAdoptionRate.map { .double($0) } ?? .null),
             ("support_tickets_30d", .int(supportTickets30d)),
             ("avg_first_response_hours", avgFirstResponseHours.map { .double($0) } ?? .null),
             ("uptime_percentage", uptimePercentage.map { .double($0) } ?? .null),

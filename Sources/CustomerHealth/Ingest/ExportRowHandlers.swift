@@ -2,33 +2,49 @@ import Synchronization
 import Dispatch
 import Foundation
 
-/// One row of the accounts export, parsed.
+/// One row of the accounts export, parsed. Optional values are unknown:
+/// the export has no such column, or left the field empty.
 public struct AccountRecord: Sendable {
     public var customerID: String
     public var name: String
     public var plan: String
-    public var mrr: Double
+    public var mrr: Double?
     public var subscriptionStart: CalendarDay
     public var churnedAt: CalendarDay?
-    public var seats: Int
-    public var featuresAvailable: Int
-    public var trainingModules: Int
+    public var subscriptionEnd: CalendarDay? = nil
+    public var seats: Int?
+    public var featuresAvailable: Int?
+    public var trainingModules: Int?
     public var acquisitionCost: Double?
     public var nps: Int?
+
+    public init(customerID: String, name: String, plan: String, mrr: Double?, subscriptionStart: CalendarDay, churnedAt: CalendarDay?,
+                subscriptionEnd: CalendarDay? = nil, seats: Int?, featuresAvailable: Int?, trainingModules: Int?,
+                acquisitionCost: Double?, nps: Int?) {
+        self.customerID = customerID
+        self.name = name
+        self.plan = plan
+        self.mrr = mrr
+        self.subscriptionStart = subscriptionStart
+        self.churnedAt = churnedAt
+        self.subscriptionEnd = subscriptionEnd
+        self.seats = seats
+        self.featuresAvailable = featuresAvailable
+        self.trainingModules = trainingModules
+        self.acquisitionCost = acquisitionCost
+        self.nps = nps
+    }
+
+    /// Seats for per-seat figures: the known value, else 1.
+    public var seatsOrOne: Int { max(1, seats ?? 1) }
 }
 
-/// Column indexes into `ExportKind.columns`, named.
-enum Col {
-    enum Accounts { static let id = 0, name = 1, plan = 2, mrr = 3, start = 4, churned = 5, seats = 6, features = 7, training = 8, cac = 9, nps = 10 }
-    enum Activity { static let customer = 0, user = 1, occurred = 2, event = 3, feature = 4, duration = 5 }
-    enum Tickets { static let id = 0, customer = 1, opened = 2, firstResponse = 3, resolved = 4, priority = 5, status = 6 }
-    enum Uptime { static let customer = 0, date = 1, pct = 2 }
-    enum Savings { static let customer = 0, recorded = 1, amount = 2, category = 3 }
-}
-
-/// Shared parsing steps with the column named in every rejection.
+/// Reads the fields of one export's rows by their declared column (type,
+/// range, whether a row may leave it empty), naming the column in every
+/// rejection.
 struct FieldReader {
     let kind: ExportKind
+    let contract: ExportContract
     let timestampFormat: TimestampFormat
     let tokens: [TimestampFormat.Token]
     let dateFormat: TimestampFormat
@@ -36,14 +52,18 @@ struct FieldReader {
 
     init(settings: ExportSettings, dateFormat: TimestampFormat) {
         kind = settings.kind
+        contract = settings.kind.contract
         timestampFormat = settings.timestampFormat
-        if case .pattern(let p) = settings.timestampFormat { tokens = TimestampFormat.compile(p) ?? [] } else { tokens = [] }
+        tokens = settings.timestampFormat.tokens
         let effectiveDate = settings.dateFormat ?? dateFormat
         self.dateFormat = effectiveDate
-        if case .pattern(let p) = effectiveDate { dateTokens = TimestampFormat.compile(p) ?? [] } else { dateTokens = [] }
+        dateTokens = effectiveDate.tokens
     }
 
-    func name(_ column: Int) -> String { kind.columns[column] }
+    @inline(__always)
+    func spec<C: ContractColumn>(_ c: C) -> ExportColumn { contract.columns[c.rawValue] }
+
+    func name<C: ContractColumn>(_ c: C) -> String { spec(c).name }
 
     @inline(__always)
     func quoted(_ f: UnsafeRawBufferPointer) -> String {
@@ -51,34 +71,69 @@ struct FieldReader {
         return "\"\(text)\(f.count > 80 ? "..." : "")\""
     }
 
-    func required(_ row: RowView, _ column: Int) throws(RowRejection) -> UnsafeRawBufferPointer {
-        let f = row.field(column)
+    /// The field's bytes, or nil when the row leaves it blank (or the header
+    /// lacks the column) and the column's value may be empty.
+    @inline(__always)
+    func present<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> UnsafeRawBufferPointer? {
+        let f = row.field(c.rawValue)
         if FieldParser.isBlank(f) {
-            throw RowRejection(column: name(column), code: .missingValue, message: "\(name(column)) is empty")
+            if spec(c).value == .required && row.has(c.rawValue) {
+                throw RowRejection(column: name(c), code: .missingValue, message: "\(name(c)) is empty")
+            }
+            return nil
         }
         return f
     }
 
-    func text(_ row: RowView, _ column: Int) throws(RowRejection) -> String {
-        let f = row.field(column)
-        guard FieldParser.isValidUTF8(f) else {
-            throw RowRejection(column: name(column), code: .invalidUTF8, message: "\(name(column)) is not valid UTF-8")
-        }
-        return String(decoding: f, as: UTF8.self)
-    }
-
-    func utf8(_ row: RowView, _ column: Int) throws(RowRejection) -> UnsafeRawBufferPointer {
-        let f = row.field(column)
-        guard FieldParser.isValidUTF8(f) else {
-            throw RowRejection(column: name(column), code: .invalidUTF8, message: "\(name(column)) is not valid UTF-8")
+    @inline(__always)
+    func required<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> UnsafeRawBufferPointer {
+        let f = row.field(c.rawValue)
+        if FieldParser.isBlank(f) {
+            throw RowRejection(column: name(c), code: .missingValue, message: "\(name(c)) is empty")
         }
         return f
     }
 
-    func timestamp(_ row: RowView, _ column: Int, dateOnly: Bool = false) throws(RowRejection) -> Int64 {
-        let f = try required(row, column)
+    /// The field checked as UTF-8 (possibly empty).
+    @inline(__always)
+    func utf8<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> UnsafeRawBufferPointer {
+        let f = row.field(c.rawValue)
+        guard FieldParser.isValidUTF8(f) else {
+            throw RowRejection(column: name(c), code: .invalidUTF8, message: "\(name(c)) is not valid UTF-8")
+        }
+        return f
+    }
+
+    /// Text: nil when blank and allowed to be; a required blank value is `missing_value`.
+    func text<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> String? {
+        guard try present(row, c) != nil else { return nil }
+        return String(decoding: try utf8(row, c), as: UTF8.self)
+    }
+
+    /// Seconds since 1970 of a timestamp, date, or timestamp-or-date column, as declared.
+    func timestamp<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int64? {
+        guard let f = try present(row, c) else { return nil }
+        switch spec(c).type {
+        case .date: return try instant(f, c, dateOnly: true)
+        case .timestampOrDate:
+            do throws(RowRejection) {
+                return try instant(f, c, dateOnly: false)
+            } catch {
+                if let d = try? instant(f, c, dateOnly: true) { return d }
+                throw error
+            }
+        default: return try instant(f, c, dateOnly: false)
+        }
+    }
+
+    /// The UTC day of a timestamp or date column.
+    func day<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> CalendarDay? {
+        try timestamp(row, c).map { CalendarDay(number: Int32(dayOf($0))) }
+    }
+
+    private func instant<C: ContractColumn>(_ f: UnsafeRawBufferPointer, _ c: C, dateOnly: Bool) throws(RowRejection) -> Int64 {
+        let format = dateOnly ? dateFormat : timestampFormat
         do throws(FieldError) {
-            let format = dateOnly ? dateFormat : timestampFormat
             let seconds = try FieldParser.timestamp(f, format: format, tokens: dateOnly ? dateTokens : tokens)
             let day = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
             guard day >= 0 && day < Int64(DayIndex.max) else {
@@ -86,53 +141,46 @@ struct FieldReader {
             }
             return seconds
         } catch {
-            let expected: String
-            switch dateOnly ? dateFormat : timestampFormat {
-            case .iso8601: expected = dateOnly ? "a date (yyyy-MM-dd)" : "an ISO-8601 timestamp (2026-11-23T10:15:00Z) or a date"
-            case .pattern(let p): expected = "a timestamp in the format \(p)"
-            }
-            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message): expected \(expected)")
+            throw RowRejection(column: name(c), code: .badValue,
+                message: "\(name(c)) \(quoted(f)) \(error.message): expected \(format.expectation(dateOnly: dateOnly))")
         }
     }
 
-    /// A timestamp, or a date in the date format (churned_at may be either).
-    func timestampOrDate(_ row: RowView, _ column: Int) throws(RowRejection) -> Int64? {
-        if FieldParser.isBlank(row.field(column)) { return nil }
-        do throws(RowRejection) {
-            return try timestamp(row, column)
-        } catch {
-            if let d = try? timestamp(row, column, dateOnly: true) { return d }
-            throw error
+    /// An exact decimal in 10^-scale units, checked against its declared minimum.
+    func decimal<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int64? {
+        guard let f = try present(row, c) else { return nil }
+        guard case .decimal(let scale, let minimum) = spec(c).type else { preconditionFailure("\(name(c)) is not a decimal column") }
+        let v: Int64
+        do throws(FieldError) { v = try FieldParser.decimal(f, scale: scale) } catch {
+            throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")
         }
-    }
-
-    func optionalTimestamp(_ row: RowView, _ column: Int) throws(RowRejection) -> Int64? {
-        if FieldParser.isBlank(row.field(column)) { return nil }
-        return try timestamp(row, column)
-    }
-
-    func decimal(_ row: RowView, _ column: Int, scale: Int) throws(RowRejection) -> Int64 {
-        let f = try required(row, column)
-        do throws(FieldError) { return try FieldParser.decimal(f, scale: scale) } catch {
-            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message)")
+        if let minimum, v < minimum {
+            throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) is negative")
         }
+        return v
     }
 
-    func number(_ row: RowView, _ column: Int) throws(RowRejection) -> Double {
-        let f = try required(row, column)
-        do throws(FieldError) { return try FieldParser.double(f) } catch {
-            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message)")
+    /// An amount of money (at least 0), read to six decimals.
+    func amount<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Double? {
+        guard let f = try present(row, c) else { return nil }
+        let v: Double
+        do throws(FieldError) { v = try FieldParser.double(f) } catch {
+            throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")
         }
+        guard v >= 0 else { throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(v) is negative") }
+        return v
     }
 
-    func integer(_ row: RowView, _ column: Int, range: ClosedRange<Int>) throws(RowRejection) -> Int {
-        let f = try required(row, column)
+    /// A whole number within the declared range.
+    func integer<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int? {
+        guard let f = try present(row, c) else { return nil }
+        guard case .integer(let range) = spec(c).type else { preconditionFailure("\(name(c)) is not an integer column") }
         let v: Int
         do throws(FieldError) { v = try FieldParser.integer(f) } catch {
-            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(quoted(f)) \(error.message)")
+            throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")
         }
         guard range.contains(v) else {
-            throw RowRejection(column: name(column), code: .badValue, message: "\(name(column)) \(v) is outside \(range.lowerBound)-\(range.upperBound)")
+            throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(v) is outside \(range.lowerBound)-\(range.upperBound)")
         }
         return v
     }
@@ -141,6 +189,31 @@ struct FieldReader {
 @inline(__always)
 func dayOf(_ seconds: Int64) -> DayIndex {
     DayIndex(truncatingIfNeeded: seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400)
+}
+
+/// What a row handler of an event export works with.
+struct RowHandlerContext {
+    var reader: FieldReader
+    var customers: CustomerDirectory
+    var accumulator: IngestAccumulator
+    /// The file's position in name order among all input files (ticket tie-breaks).
+    var fileRank: Int
+    var events: EventVocabulary
+    var registry: ProductEventRegistry
+}
+
+extension ExportKind {
+    /// The row handler of one of this export's files (accounts are read apart, first).
+    func makeHandler(_ c: RowHandlerContext) -> RowHandler? {
+        switch self {
+        case .activity:
+            return ActivityRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator, vocabulary: c.events, registry: c.registry)
+        case .tickets: return TicketsRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator, fileRank: c.fileRank)
+        case .uptime: return UptimeRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator)
+        case .savings: return SavingsRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator)
+        case .accounts: return nil
+        }
+    }
 }
 
 /// Parses accounts rows. Accounts files are snapshots read in name order: a
@@ -161,39 +234,20 @@ final class AccountsRowHandler: RowHandler {
 
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
-            typealias C = Col.Accounts
-            _ = try reader.required(row, C.id)
-            let id = try reader.text(row, C.id).trimmingCharacters(in: .whitespaces)
+            typealias C = AccountsColumn
+            let id = try reader.text(row, C.customerID)!.trimmingCharacters(in: .whitespaces)
             if seen.contains(id) {
                 return RowRejection(column: "customer_id", code: .duplicate, message: "customer_id \"\(id)\" appears twice in this accounts file; the first row is kept")
             }
-            let name = row.has(C.name) ? try reader.text(row, C.name) : ""
-            _ = try reader.required(row, C.plan)
-            let plan = try reader.text(row, C.plan)
-            let mrr = try reader.number(row, C.mrr)
-            guard mrr >= 0 else { return RowRejection(column: "mrr", code: .badValue, message: "mrr \(mrr) is negative") }
-            let start = try reader.timestamp(row, C.start, dateOnly: true)
-            let churned = try reader.timestampOrDate(row, C.churned)
-            let seats = try reader.integer(row, C.seats, range: 1...10_000_000)
-            let features = try reader.integer(row, C.features, range: 1...100_000)
-            let training = try reader.integer(row, C.training, range: 0...100_000)
-            var cac: Double? = nil
-            if row.has(C.cac) && !FieldParser.isBlank(row.field(C.cac)) {
-                let v = try reader.number(row, C.cac)
-                guard v >= 0 else { return RowRejection(column: "acquisition_cost", code: .badValue, message: "acquisition_cost \(v) is negative") }
-                cac = v
-            }
-            var nps: Int? = nil
-            if row.has(C.nps) && !FieldParser.isBlank(row.field(C.nps)) {
-                nps = try reader.integer(row, C.nps, range: 0...10)
-            }
+            let record = AccountRecord(
+                customerID: id, name: try reader.text(row, C.name) ?? "", plan: try reader.text(row, C.plan) ?? "",
+                mrr: try reader.amount(row, C.mrr), subscriptionStart: try reader.day(row, C.subscriptionStart)!,
+                churnedAt: try reader.day(row, C.churnedAt), subscriptionEnd: try reader.day(row, C.subscriptionEnd),
+                seats: try reader.integer(row, C.seats), featuresAvailable: try reader.integer(row, C.featuresAvailable),
+                trainingModules: try reader.integer(row, C.trainingModules), acquisitionCost: try reader.amount(row, C.acquisitionCost),
+                nps: try reader.integer(row, C.nps))
             seen.insert(id)
-            records[id] = (AccountRecord(
-                customerID: id, name: name, plan: plan, mrr: mrr,
-                subscriptionStart: CalendarDay(number: Int32(dayOf(start))),
-                churnedAt: churned.map { CalendarDay(number: Int32(dayOf($0))) },
-                seats: seats, featuresAvailable: features, trainingModules: training,
-                acquisitionCost: cac, nps: nps))
+            records[id] = record
             return nil
         } catch {
             return error
@@ -207,8 +261,8 @@ struct CustomerDirectory: @unchecked Sendable {
     let count: Int
 
     @inline(__always)
-    func index(_ row: RowView, column: Int, reader: FieldReader) throws(RowRejection) -> Int32 {
-        let f = row.field(column)
+    func index<C: ContractColumn>(_ row: RowView, column: C, reader: FieldReader) throws(RowRejection) -> Int32 {
+        let f = row.field(column.rawValue)
         if let i = table.find(f) { return Int32(i) }
         if FieldParser.isBlank(f) {
             throw RowRejection(column: "customer_id", code: .missingValue, message: "customer_id is empty")
@@ -260,7 +314,21 @@ final class IngestAccumulator: @unchecked Sendable {
     var tickets: [TicketVersion] = []
     var latestActivityDay: Int = -1
     var earliestActivityDay: Int = Int.max
-    var eventCounts = [Int](repeating: 0, count: EventType.allCases.count)
+    var eventCounts = [Int](repeating: 0, count: EventKind.allCases.count)
+    /// The first day with an event of each built-in kind (Int.max: none yet).
+    var firstKindDay = [Int](repeating: Int.max, count: EventKind.allCases.count)
+    /// The first day with a row of each export (Int.max: none yet).
+    var firstExportDay = [Int](repeating: Int.max, count: ExportKind.allCases.count)
+    /// Events per named product event, by registry number.
+    var productEventCounts: [Int] = []
+    /// Events whose name `events:` says to ignore.
+    var ignoredEvents = 0
+
+    @inline(__always)
+    func sawExportRow(_ kind: ExportKind, day: Int) {
+        let k = kind.index
+        if day < firstExportDay[k] { firstExportDay[k] = day }
+    }
 
     init(customerCount: Int) {
         self.customerCount = customerCount
@@ -325,6 +393,13 @@ final class IngestAccumulator: @unchecked Sendable {
         latestActivityDay = max(latestActivityDay, other.latestActivityDay)
         earliestActivityDay = min(earliestActivityDay, other.earliestActivityDay)
         for i in 0..<eventCounts.count { eventCounts[i] += other.eventCounts[i] }
+        for i in 0..<firstKindDay.count { firstKindDay[i] = min(firstKindDay[i], other.firstKindDay[i]) }
+        for i in 0..<firstExportDay.count { firstExportDay[i] = min(firstExportDay[i], other.firstExportDay[i]) }
+        if productEventCounts.count < other.productEventCounts.count {
+            productEventCounts += [Int](repeating: 0, count: other.productEventCounts.count - productEventCounts.count)
+        }
+        for (i, n) in other.productEventCounts.enumerated() { productEventCounts[i] += n }
+        ignoredEvents += other.ignoredEvents
     }
 }
 
@@ -348,13 +423,25 @@ final class ActivityRowHandler: RowHandler {
     let reader: FieldReader
     let customers: CustomerDirectory
     let acc: IngestAccumulator
+    private var events: EventResolver
+    private let loginsFromActivity: Bool
     /// Where events go; nil: straight into `acc` (one worker).
     var store: ActivityStore?
+    private(set) var failure: CustomerHealthError?
+
+    /// What a pending event adds besides its user's active day.
+    enum Effect: UInt8 {
+        case login, featureUse, apiCall, mobileSession, dashboardView, workOrderCompleted, trainingCompleted, product
+
+        init(_ kind: EventKind) { self = Effect(rawValue: kind.rawValue)! }
+    }
 
     /// A parsed event waiting to be added to its customer's series.
     struct PendingEvent {
         var customer: Int32
-        var event: EventType
+        var effect: Effect
+        var alsoLogin: Bool
+        var product: UInt16
         var day: DayIndex
         var userHash: UInt64
         var featureHash: UInt64
@@ -387,9 +474,10 @@ final class ActivityRowHandler: RowHandler {
             for i in 0..<b.count {
                 let state = customers + Int(b[i].customer)
                 touched &+= Int(state.pointee.nameDays.last ?? 0)
-                switch b[i].event {
+                switch b[i].effect {
                 case .login: touched &+= Int(state.pointee.logins.days.last ?? 0)
                 case .trainingCompleted, .featureUse: break
+                case .product: touched &+= Int(truncatingIfNeeded: state.pointee.products.words.last ?? 0)
                 default: touched &+= Int(state.pointee.counts.words.last ?? 0)
                 }
             }
@@ -403,7 +491,8 @@ final class ActivityRowHandler: RowHandler {
                 } else {
                     state.pointee.insertName(.user, hash: e.userHash, day: e.day)
                 }
-                switch e.event {
+                if e.alsoLogin { state.pointee.logins.insert(e.day) }
+                switch e.effect {
                 case .login: state.pointee.logins.insert(e.day)
                 case .featureUse:
                     state.pointee.insertName(.feature, hash: e.featureHash, day: e.day)
@@ -413,58 +502,98 @@ final class ActivityRowHandler: RowHandler {
                 case .dashboardView: state.pointee.counts.increment(.dashboardView, day: e.day)
                 case .workOrderCompleted: state.pointee.counts.increment(.workOrder, day: e.day)
                 case .trainingCompleted: state.pointee.insertName(.module, hash: e.featureHash, day: e.day)
+                case .product: state.pointee.products.increment(e.product, day: e.day)
                 }
             }
         }
     }
 
-    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator) {
+    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator, vocabulary: EventVocabulary,
+         registry: ProductEventRegistry) {
         self.reader = reader
         self.customers = customers
         self.acc = accumulator
+        events = EventResolver(vocabulary: vocabulary, registry: registry)
+        loginsFromActivity = vocabulary.loginsFromActivity
         batch.reserveCapacity(ActivityRowHandler.batchSize)
     }
 
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
-            typealias C = Col.Activity
-            let customer = try customers.index(row, column: C.customer, reader: reader)
-            _ = try reader.required(row, C.user)
-            let user = try reader.utf8(row, C.user)
-            let seconds = try reader.timestamp(row, C.occurred)
-            let day = dayOf(seconds)
-            let eventField = row.field(C.event)
-            guard let event = EventType.parse(eventField) else {
-                if FieldParser.isBlank(eventField) {
-                    return RowRejection(column: "event_type", code: .missingValue, message: "event_type is empty")
-                }
-                return RowRejection(column: "event_type", code: .badValue,
-                    message: "unknown event_type \(reader.quoted(eventField)); expected one of \(EventType.allNames)")
+            typealias C = ActivityColumn
+            let customer = try customers.index(row, column: C.customerID, reader: reader)
+            let user = try reader.utf8(row, C.userID)
+            if FieldParser.isBlank(user) { return RowRejection(column: "user_id", code: .missingValue, message: "user_id is empty") }
+            let day = dayOf(try reader.timestamp(row, C.occurredAt)!)
+            let eventField = try reader.required(row, C.eventType)
+            guard let action = events.action(eventField) else {
+                failure = .input(file: reader.kind.rawValue,
+                    message: "more than \(ProductEventRegistry.capacity) distinct event names are kept as named product events; map them to built-in kinds or ignore them with `events:` in the pipeline file (docs/pipeline.md#events)")
+                return RowRejection(column: "event_type", code: .badValue, message: "too many distinct event names")
             }
+            var effect: Effect
+            var product: UInt16 = 0
             var feature = UnsafeRawBufferPointer(start: nil, count: 0)
-            if event == .featureUse || event == .trainingCompleted {
-                guard !FieldParser.isBlank(row.field(C.feature)) else {
-                    return RowRejection(column: "feature", code: .missingValue,
-                        message: event == .featureUse ? "feature is empty: a feature_use event must name the feature"
-                            : "feature is empty: a training_completed event must name the training module")
+            switch action {
+            case .reject:
+                _ = try reader.utf8(row, C.eventType)
+                return RowRejection(column: "event_type", code: .badValue,
+                    message: "unknown event_type \(reader.quoted(eventField)); expected one of \(EventKind.allCases.map(\.name).joined(separator: ", ")), or map the name with `events:` in the pipeline file (docs/pipeline.md#events)")
+            case .ignore:
+                _ = try reader.utf8(row, C.eventType)
+                try checkDuration(row)
+                acc.ignoredEvents += 1
+                return nil
+            case .product(let id):
+                _ = try reader.utf8(row, C.eventType)
+                effect = .product
+                product = id
+            case .featureNamed:
+                effect = .featureUse
+                feature = try reader.utf8(row, C.eventType)
+            case .kind(let kind, let mapped):
+                effect = Effect(kind)
+                if kind.namesSomething {
+                    if FieldParser.isBlank(row.field(C.feature.rawValue)) {
+                        guard mapped else {
+                            return RowRejection(column: "feature", code: .missingValue,
+                                message: kind == .featureUse ? "feature is empty: a feature_use event must name the feature"
+                                    : "feature is empty: a training_completed event must name the training module")
+                        }
+                        feature = try reader.utf8(row, C.eventType)
+                    } else {
+                        feature = try reader.utf8(row, C.feature)
+                    }
                 }
-                feature = try reader.utf8(row, C.feature)
             }
-            if row.has(C.duration) && !FieldParser.isBlank(row.field(C.duration)) {
-                let d = try reader.decimal(row, C.duration, scale: 3)
-                if d < 0 { return RowRejection(column: "duration_s", code: .badValue, message: "duration_s is negative") }
-            }
+            try checkDuration(row)
             batch.append(PendingEvent(
-                customer: customer, event: event, day: day, userHash: ByteKeyTable.hash(user),
-                featureHash: feature.count > 0 ? ByteKeyTable.hash(feature) : 0))
+                customer: customer, effect: effect, alsoLogin: loginsFromActivity, product: product, day: day,
+                userHash: ByteKeyTable.hash(user), featureHash: feature.count > 0 ? ByteKeyTable.hash(feature) : 0))
             if batch.count == ActivityRowHandler.batchSize { flush() }
-            acc.eventCounts[Int(event.rawValue)] += 1
-            if Int(day) > acc.latestActivityDay { acc.latestActivityDay = Int(day) }
-            if Int(day) < acc.earliestActivityDay { acc.earliestActivityDay = Int(day) }
+            let d = Int(day)
+            if effect == .product {
+                if Int(product) >= acc.productEventCounts.count {
+                    acc.productEventCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.productEventCounts.count)
+                }
+                acc.productEventCounts[Int(product)] += 1
+            } else {
+                let k = Int(effect.rawValue)
+                acc.eventCounts[k] += 1
+                if d < acc.firstKindDay[k] { acc.firstKindDay[k] = d }
+            }
+            if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] { acc.firstKindDay[Int(EventKind.login.rawValue)] = d }
+            if d > acc.latestActivityDay { acc.latestActivityDay = d }
+            if d < acc.earliestActivityDay { acc.earliestActivityDay = d }
             return nil
         } catch {
             return error
         }
+    }
+
+    @inline(__always)
+    private func checkDuration(_ row: RowView) throws(RowRejection) {
+        if row.has(ActivityColumn.duration.rawValue) { _ = try reader.decimal(row, ActivityColumn.duration) }
     }
 }
 
@@ -483,13 +612,13 @@ final class TicketsRowHandler: RowHandler {
 
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
-            typealias C = Col.Tickets
-            _ = try reader.required(row, C.id)
-            let ticketID = try reader.utf8(row, C.id)
-            let customer = try customers.index(row, column: C.customer, reader: reader)
-            let opened = try reader.timestamp(row, C.opened)
-            let first = row.has(C.firstResponse) ? try reader.optionalTimestamp(row, C.firstResponse) : nil
-            let resolved = row.has(C.resolved) ? try reader.optionalTimestamp(row, C.resolved) : nil
+            typealias C = TicketsColumn
+            _ = try reader.required(row, C.ticketID)
+            let ticketID = try reader.utf8(row, C.ticketID)
+            let customer = try customers.index(row, column: C.customerID, reader: reader)
+            let opened = try reader.timestamp(row, C.openedAt)!
+            let first = try reader.timestamp(row, C.firstResponseAt)
+            let resolved = try reader.timestamp(row, C.resolvedAt)
             if let first, first < opened {
                 return RowRejection(column: "first_response_at", code: .badValue, message: "first_response_at is before opened_at")
             }
@@ -497,8 +626,9 @@ final class TicketsRowHandler: RowHandler {
                 return RowRejection(column: "resolved_at", code: .badValue, message: "resolved_at is before opened_at")
             }
             // Priority and status are checked but not kept: no score reads them.
-            if row.has(C.priority) { _ = try reader.utf8(row, C.priority) }
-            if row.has(C.status) { _ = try reader.utf8(row, C.status) }
+            _ = try reader.utf8(row, C.priority)
+            _ = try reader.utf8(row, C.status)
+            acc.sawExportRow(.tickets, day: Int(dayOf(opened)))
             let id = acc.ticketTable.findOrInsert(ticketID)
             acc.tickets.append(TicketVersion(
                 ticket: Int32(id), customer: customer, fileRank: Int32(fileRank), line: Int32(clamping: line), opened: opened,
@@ -524,14 +654,15 @@ final class UptimeRowHandler: RowHandler {
 
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
-            typealias C = Col.Uptime
-            let customer = try customers.index(row, column: C.customer, reader: reader)
-            let day = dayOf(try reader.timestamp(row, C.date, dateOnly: true))
-            let milli = try reader.decimal(row, C.pct, scale: 3)
+            typealias C = UptimeColumn
+            let customer = try customers.index(row, column: C.customerID, reader: reader)
+            let day = dayOf(try reader.timestamp(row, C.date)!)
+            let milli = try reader.decimal(row, C.uptimePct)!
             guard milli >= 0 && milli <= 100_000 else {
                 return RowRejection(column: "uptime_pct", code: .badValue,
-                    message: "uptime_pct \(reader.quoted(row.field(C.pct))) is outside 0-100")
+                    message: "uptime_pct \(reader.quoted(row.field(C.uptimePct.rawValue))) is outside 0-100")
             }
+            acc.sawExportRow(.uptime, day: Int(day))
             guard acc.customers[Int(customer)].uptime.add(day, milli: milli) else {
                 return RowRejection(column: "date", code: .duplicate,
                     message: "more than \(UptimeDays.maxReadingsPerDay) uptime readings for this customer and day; uptime is a daily export")
@@ -556,15 +687,16 @@ final class SavingsRowHandler: RowHandler {
 
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
-            typealias C = Col.Savings
-            let customer = try customers.index(row, column: C.customer, reader: reader)
-            let day = dayOf(try reader.timestamp(row, C.recorded, dateOnly: true))
-            let amount = try reader.decimal(row, C.amount, scale: 4)
+            typealias C = SavingsColumn
+            let customer = try customers.index(row, column: C.customerID, reader: reader)
+            let day = dayOf(try reader.timestamp(row, C.recordedAt)!)
+            let amount = try reader.decimal(row, C.amount)!
             guard amount >= 0 else {
                 return RowRejection(column: "amount", code: .badValue,
-                    message: "amount \(reader.quoted(row.field(C.amount))) is negative: savings are recorded as positive amounts")
+                    message: "amount \(reader.quoted(row.field(C.amount.rawValue))) is negative: savings are recorded as positive amounts")
             }
-            if row.has(C.category) { _ = try reader.utf8(row, C.category) }
+            _ = try reader.utf8(row, C.category)
+            acc.sawExportRow(.savings, day: Int(day))
             acc.customers[Int(customer)].savings.add(day, amount)
             return nil
         } catch {

@@ -11,6 +11,38 @@ struct FieldError: Error {
 public enum TimestampFormat: Sendable, Equatable {
     case iso8601
     case pattern(String)
+    /// Seconds since 1970-01-01T00:00:00Z (a fraction is dropped).
+    case epochSeconds
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    case epochMilliseconds
+
+    /// Reads a format setting: `iso8601`, `epoch_s`, `epoch_ms` or a pattern; nil when unreadable.
+    public init?(setting: String) {
+        switch setting.lowercased() {
+        case "iso8601": self = .iso8601
+        case "epoch_s": self = .epochSeconds
+        case "epoch_ms": self = .epochMilliseconds
+        default:
+            guard TimestampFormat.compile(setting) != nil else { return nil }
+            self = .pattern(setting)
+        }
+    }
+
+    /// The compiled tokens of a pattern (empty for the other formats).
+    var tokens: [Token] {
+        if case .pattern(let p) = self { return TimestampFormat.compile(p) ?? [] }
+        return []
+    }
+
+    /// What a value should look like, for rejection messages.
+    func expectation(dateOnly: Bool) -> String {
+        switch self {
+        case .iso8601: return dateOnly ? "a date (yyyy-MM-dd)" : "an ISO-8601 timestamp (2026-11-23T10:15:00Z) or a date"
+        case .pattern(let p): return dateOnly ? "a date in the format \(p)" : "a timestamp in the format \(p)"
+        case .epochSeconds: return "seconds since 1970-01-01 (epoch_s)"
+        case .epochMilliseconds: return "milliseconds since 1970-01-01 (epoch_ms)"
+        }
+    }
 
     struct Token: Sendable, Equatable {
         enum Kind: Sendable, Equatable { case year, month, day, hour, minute, second, fraction, literal(UInt8) }
@@ -58,7 +90,35 @@ enum FieldParser {
         switch format {
         case .iso8601: return try iso8601(f)
         case .pattern: return try patterned(f, tokens: tokens)
+        case .epochSeconds: return try epoch(f, perSecond: 1)
+        case .epochMilliseconds: return try epoch(f, perSecond: 1000)
         }
+    }
+
+    /// Whole units since the epoch, optionally with a fraction (dropped),
+    /// as seconds. At most 15 digits: anything longer is past 2149 anyway.
+    static func epoch(_ f: UnsafeRawBufferPointer, perSecond: Int64) throws(FieldError) -> Int64 {
+        var i = 0
+        var end = f.count
+        while i < end && f[i] == 0x20 { i += 1 }
+        while end > i && f[end - 1] == 0x20 { end -= 1 }
+        if i < end && f[i] == 0x2B { i += 1 }
+        var value: Int64 = 0
+        var digits = 0
+        while i < end, f[i] &- 48 < 10 {
+            digits += 1
+            if digits > 15 { throw FieldError(message: "is too large") }
+            value = value * 10 + Int64(f[i] &- 48)
+            i += 1
+        }
+        if i < end && f[i] == 0x2E {
+            i += 1
+            while i < end, f[i] &- 48 < 10 { i += 1 }
+        }
+        guard digits > 0, i == end else {
+            throw FieldError(message: i < end && f[i] == 0x2D ? "is negative" : "is not a whole number of \(perSecond == 1 ? "seconds" : "milliseconds")")
+        }
+        return value / perSecond
     }
 
     @inline(__always)

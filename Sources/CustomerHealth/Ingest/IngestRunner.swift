@@ -30,14 +30,22 @@ public final class IngestResult: @unchecked Sendable {
     let ticketStart: [Int]
     let ticketOffsets: [Int]
     let ticketsOfCustomer: [Int32]
+    /// The named product events met, by registry number.
+    public let registry: ProductEventRegistry
+    /// Each customer's lifecycle under the pipeline's churn definition, over
+    /// the whole history (ask it with `known(asOf:)` for what a day knew).
+    public let lifecycles: [CustomerLifecycle]
 
     /// `keepTickets`: leave the ticket versions in the accumulator (watch
     /// mode adds to it later); otherwise they are taken out and sorted in
     /// place, not copied.
-    init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport], keepTickets: Bool = false) {
+    init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport], registry: ProductEventRegistry,
+         churn: ChurnDefinition, threads: Int, keepTickets: Bool = false) {
         self.accounts = accounts
         self.aggregates = aggregates
         self.files = files
+        self.registry = registry
+        lifecycles = churn.lifecycles(accounts: accounts, aggregates: aggregates, registry: registry, threads: threads)
         let n = accounts.count
         var versions = aggregates.tickets
         if !keepTickets { aggregates.tickets = [] }
@@ -76,6 +84,23 @@ public final class IngestResult: @unchecked Sendable {
     public var rowsRejected: Int { files.reduce(0) { $0 + $1.rowsRejected } }
     public var rowsUnknownCustomer: Int { files.reduce(0) { $0 + $1.rowsUnknownCustomer } }
     var eventCounts: [Int] { aggregates.eventCounts }
+
+    /// Named product events and their counts, by name.
+    public var productEventCounts: [(name: String, events: Int)] {
+        let names = registry.names
+        return names.indices.map { (names[$0], $0 < aggregates.productEventCounts.count ? aggregates.productEventCounts[$0] : 0) }
+            .filter { $0.1 > 0 }
+            .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+    }
+
+    /// What the exports hold as of a day: which sources have data on or before it.
+    public func sources(asOf day: CalendarDay) -> DataSources {
+        let t = Int(day.number)
+        var s = DataSources()
+        for k in EventKind.allCases where aggregates.firstKindDay[Int(k.rawValue)] <= t { s.eventKinds.insert(k) }
+        for e in ExportKind.allCases where aggregates.firstExportDay[e.index] <= t { s.exports.insert(e) }
+        return s
+    }
 }
 
 /// Reads every export of a pipeline: lists the files, reads accounts first
@@ -110,7 +135,7 @@ public struct IngestRunner: Sendable {
         var files: [InputFile] = []
         var claimed: [String: ExportKind] = [:]
         for kind in ExportKind.allCases {
-            let settings = config.exports[kind] ?? ExportSettings(kind: kind)
+            let settings = config.exportSettings(kind)
             for name in names {
                 // Files still being written by the exporter are never read.
                 if name.hasSuffix(".tmp") || name.hasSuffix(".part") || name.hasPrefix(".") { continue }
@@ -130,7 +155,7 @@ public struct IngestRunner: Sendable {
             }
         }
         for kind in [ExportKind.accounts, .activity] where !files.contains(where: { $0.kind == kind }) {
-            let globs = (config.exports[kind] ?? ExportSettings(kind: kind)).globs.joined(separator: ", ")
+            let globs = (config.exportSettings(kind)).globs.joined(separator: ", ")
             throw CustomerHealthError.input(file: dir, message: "no \(kind.rawValue) export: no file matches \(globs)")
         }
         return files
@@ -164,7 +189,7 @@ public struct IngestRunner: Sendable {
     /// builds the customer table every other row joins to.
     func readAccounts(files: [InputFile], skipping: Set<String> = []) throws -> ([AccountRecord], CustomerDirectory, [FileReport]) {
         var reports: [FileReport] = []
-        let accountSettings = config.exports[.accounts] ?? ExportSettings(kind: .accounts)
+        let accountSettings = config.exportSettings(.accounts)
         let accountsHandler = AccountsRowHandler(reader: reader(for: accountSettings), seen: [])
         for file in files where file.kind == .accounts && !skipping.contains(file.path) {
             accountsHandler.startFile()
@@ -187,18 +212,6 @@ public struct IngestRunner: Sendable {
         return (accounts, CustomerDirectory(table: table, count: accounts.count), reports)
     }
 
-    /// The row handler of an event export's file.
-    static func rowHandler(for kind: ExportKind, reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator,
-                           fileRank: Int) -> RowHandler? {
-        switch kind {
-        case .activity: return ActivityRowHandler(reader: reader, customers: customers, accumulator: accumulator)
-        case .tickets: return TicketsRowHandler(reader: reader, customers: customers, accumulator: accumulator, fileRank: fileRank)
-        case .uptime: return UptimeRowHandler(reader: reader, customers: customers, accumulator: accumulator)
-        case .savings: return SavingsRowHandler(reader: reader, customers: customers, accumulator: accumulator)
-        case .accounts: return nil
-        }
-    }
-
     private func read(files: [InputFile], skipping: Set<String>) throws -> IngestResult {
         var reports: [FileReport] = []
         for file in files where skipping.contains(file.path) {
@@ -217,6 +230,7 @@ public struct IngestRunner: Sendable {
         // With several workers, activity goes to one shared store of its own;
         // the other exports stay in per-worker accumulators, merged below.
         let store: ActivityStore? = workerCount > 1 ? ActivityStore(accumulator: IngestAccumulator(customerCount: accounts.count)) : nil
+        let registry = ProductEventRegistry()
         let failed = Atomic<Bool>(false)
         let config = self.config
         let progress = self.progress
@@ -227,10 +241,10 @@ public struct IngestRunner: Sendable {
             for j in chunks[worker] {
                 if failed.load(ordering: .relaxed) { return }
                 let (rank, file) = jobs[j]
-                let settings = config.exports[file.kind] ?? ExportSettings(kind: file.kind)
-                let fieldReader = FieldReader(settings: settings, dateFormat: config.dateFormat)
-                guard let handler = IngestRunner.rowHandler(for: file.kind, reader: fieldReader, customers: directory, accumulator: acc,
-                    fileRank: rank) else { continue }
+                let settings = config.exportSettings(file.kind)
+                let context = RowHandlerContext(reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
+                    accumulator: acc, fileRank: rank, events: config.events, registry: registry)
+                guard let handler = file.kind.makeHandler(context) else { continue }
                 (handler as? ActivityRowHandler)?.store = store
                 do {
                     let reader = try InputFileReader(path: file.path, settings: settings, handler: handler,
@@ -262,7 +276,8 @@ public struct IngestRunner: Sendable {
         merged.compact(threads: threads)
         for w in 0..<workerCount { reports.append(contentsOf: slots.reports[w]) }
         reports.sort { ($0.export, $0.name) < ($1.export, $1.name) }
-        return IngestResult(accounts: accounts, aggregates: merged, files: reports)
+        return IngestResult(accounts: accounts, aggregates: merged, files: reports, registry: registry, churn: config.churnDefinition,
+            threads: threads)
     }
 
     /// Splits jobs (in order) into `parts` contiguous runs of similar total size.

@@ -13,12 +13,16 @@ public struct ExportSettings: Sendable {
     public var timestampFormat: TimestampFormat = .iso8601
     /// For date-only columns; nil means the pipeline's `date_format`.
     public var dateFormat: TimestampFormat? = nil
-    /// Contract column name -> the name the export uses.
+    /// Contract column name -> the name the export uses (a CSV header, or a
+    /// JSONL key, which may be a dotted path into nested objects).
     public var columnNames: [String: String] = [:]
+    /// The contract columns the header must have under the pipeline's churn definition.
+    public var requiredColumns: Set<String>
 
-    public init(kind: ExportKind) {
+    public init(kind: ExportKind, churn: ChurnDefinition = ChurnDefinition()) {
         self.kind = kind
         self.globs = kind.defaultGlobs
+        requiredColumns = Set(kind.contract.columns.filter { $0.isRequired(churn: churn) }.map(\.name))
     }
 
     func exportName(of column: String) -> String { columnNames[column] ?? column }
@@ -60,6 +64,8 @@ final class InputFileReader {
 
     // JSONL state.
     private var jsonKeys: [String] = []
+    /// Each key split at its dots, for keys that name a path into nested objects.
+    private var jsonPaths: [[String]] = []
     private var jsonBytes: [UInt8] = []
     private var jsonStarts: [Int] = []
     private var jsonEnds: [Int] = []
@@ -100,6 +106,7 @@ final class InputFileReader {
         self.report = FileReport(export: settings.kind, path: path, name: name, size: 0, sha256: "")
         let keys = settings.kind.columns.map { settings.exportName(of: $0) }
         jsonKeys = keys
+        jsonPaths = keys.map { $0.split(separator: ".", omittingEmptySubsequences: false).map(String.init) }
         jsonMap = Array(0..<keys.count)
     }
 
@@ -310,6 +317,9 @@ final class InputFileReader {
                 start = count
             }
         }
+        if fatal == nil, let failure = handler.failure {
+            if case .input(_, let message) = failure { fatal = CustomerHealthError.input(file: name, message: message) } else { fatal = failure }
+        }
     }
 
     /// A partial line past the limit: reject it now and drop the rest of it as it arrives.
@@ -447,18 +457,24 @@ final class InputFileReader {
                 columnMap.append(p)
             } else {
                 columnMap.append(-1)
-                if !settings.kind.optionalColumns.contains(column) {
+                if settings.requiredColumns.contains(column) {
                     missing.append(exportName == column ? column : "\(exportName) (mapped to \(column))")
                 }
             }
         }
         if !missing.isEmpty {
+            let churnColumns = settings.kind.contract.columns.filter {
+                if case .requiredByChurnDefinition = $0.header { return missing.contains($0.name) } else { return false }
+            }
+            let churnHint = churnColumns.map {
+                " \($0.name) is read by the pipeline's churn definition (\($0.header.docText)); for exports without it, set `churn_definition` (docs/pipeline.md#churn_definition)."
+            }.joined()
             let found = headerNames.joined(separator: ",")
             let delimiterHint = headerNames.count == 1 && found.contains(where: { $0 == ";" || $0 == "\t" })
                 ? " The header looks like it uses another delimiter: set `delimiter` for this export in the pipeline file." : ""
             fatal = CustomerHealthError.input(
                 file: name,
-                message: "line 1: the header has no column \(missing.joined(separator: ", ")); found: \(found). Rename it in the export or map it with `columns:` in the pipeline file.\(delimiterHint)")
+                message: "line 1: the header has no column \(missing.joined(separator: ", ")); found: \(found). Rename it in the export or map it with `columns:` in the pipeline file.\(delimiterHint)\(churnHint)")
         }
     }
 
@@ -491,12 +507,20 @@ final class InputFileReader {
         var map = jsonMap
         for (i, key) in jsonKeys.enumerated() {
             jsonStarts.append(jsonBytes.count)
-            if let value = dict[key] {
+            if var value = InputFileReader.value(in: dict, key: key, path: jsonPaths[i]) {
+                // A one-element list stands for its element: Amplitude writes group ids
+                // as lists, Mixpanel as a value or a list.
+                if let list = value as? [Any], list.count == 1, !(list[0] is [Any]), !(list[0] is [String: Any]) { value = list[0] }
                 switch value {
                 case is NSNull: break
                 case let s as String: jsonBytes.append(contentsOf: s.utf8)
-                case is [Any], is [String: Any]:
-                    reject(line: number, offset: offset, column: key, code: .badValue, message: "\(key) must be a string, a number or null, not a nested value", raw: Array(content), counted: false)
+                case let list as [Any]:
+                    reject(line: number, offset: offset, column: key, code: .badValue,
+                        message: "\(key) is a list of \(list.count) values, not one value; map one element with a path such as \(key).0", raw: Array(content), counted: false)
+                    return
+                case is [String: Any]:
+                    reject(line: number, offset: offset, column: key, code: .badValue,
+                        message: "\(key) is an object, not a value; map the value inside it with a dotted path such as \(key).id", raw: Array(content), counted: false)
                     return
                 case let n as NSNumber:
                     // Foundation on Linux hands JSON true/false back as NSNumber of type "c".
@@ -513,7 +537,7 @@ final class InputFileReader {
             }
             jsonEnds.append(jsonBytes.count)
         }
-        for (i, column) in settings.kind.columns.enumerated() where map[i] < 0 && !settings.kind.optionalColumns.contains(column) {
+        for (i, column) in settings.kind.columns.enumerated() where map[i] < 0 && settings.requiredColumns.contains(column) {
             let key = settings.exportName(of: column)
             reject(line: number, offset: offset, column: key, code: .missingValue, message: "the object has no key \"\(key)\"", raw: Array(content), counted: false)
             return
@@ -532,6 +556,25 @@ final class InputFileReader {
         } else {
             report.rowsAccepted += 1
         }
+    }
+
+    /// The value under `key`: the key itself when the object has it, else
+    /// the path of its dot-separated parts through nested objects (and
+    /// arrays, by a whole-number part such as `groups.company.0`).
+    static func value(in dict: [String: Any], key: String, path: [String]) -> Any? {
+        if let v = dict[key] { return v }
+        guard path.count > 1 else { return nil }
+        var current: Any = dict
+        for part in path {
+            if let d = current as? [String: Any], let v = d[part] {
+                current = v
+            } else if let a = current as? [Any], let i = Int(part), i >= 0, i < a.count {
+                current = a[i]
+            } else {
+                return nil
+            }
+        }
+        return current
     }
 
     private static func jsonErrorText(_ error: Error) -> String {

@@ -43,10 +43,13 @@ protocol RowHandler: AnyObject {
     func handle(_ row: RowView, line: Int) -> RowRejection?
     /// Called once the file has been read completely.
     func finish()
+    /// A problem that stops the whole run (checked after each block of rows).
+    var failure: CustomerHealthError? { get }
 }
 
 extension RowHandler {
     func finish() {}
+    var failure: CustomerHealthError? { nil }
 }
 
 /// A rejected row as it appears in rejects.jsonl.

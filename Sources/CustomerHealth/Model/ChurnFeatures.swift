@@ -33,7 +33,7 @@ public enum ChurnFeatures {
         var x = vector(f, account: account)
         let agg = calculator.data.aggregates.customers[c]
         let t = Int(asOf.number)
-        let seats = Double(max(1, account.seats))
+        let seats = Double(account.seatsOrOne)
         // Days the customer could have been active: from its start (or the
         // first day of history) up to the as-of day, at most 365 of them.
         let start = max(Int(account.subscriptionStart.number), calculator.data.earliestActivityDay ?? Int(account.subscriptionStart.number))
@@ -56,9 +56,9 @@ public enum ChurnFeatures {
         let savingsRecords = agg.savings.count(from: t - 364, to: t)
         x.append(savingsRecords > 0 ? Double(agg.savings.total(from: t - 364, to: t)) / 10_000 / Double(savingsRecords) / seats : .nan)
         x.append(Double(agg.distinctNames(.user, from: t - 13, to: t)) / seats)
-        x.append(min(1, Double(agg.distinctNames(.feature, from: t - 89, to: t)) / Double(max(1, account.featuresAvailable))))
+        x.append(account.featuresAvailable.map { min(1, Double(agg.distinctNames(.feature, from: t - 89, to: t)) / Double(max(1, $0))) } ?? .nan)
         let featureUse30 = agg.counts.count(.featureUse, from: t - 29, to: t)
-        var events30 = agg.logins.count(from: t - 29, to: t)
+        var events30 = agg.logins.count(from: t - 29, to: t) + agg.productEvents(from: t - 29, to: t)
         for kind in EventCounts.Kind.allCases { events30 += agg.counts.count(kind, from: t - 29, to: t) }
         x.append(events30 > 0 ? Double(featureUse30) / Double(events30) : .nan)
         let from90 = max(start, t - 89)
@@ -67,13 +67,13 @@ public enum ChurnFeatures {
     }
 
     static func vector(_ f: FeatureVector, account: AccountRecord) -> [Double] {
-        let seats = Double(max(1, account.seats))
+        let seats = Double(account.seatsOrOne)
         return [
             f.daysSinceLastLogin.map(Double.init) ?? .nan, Double(f.monthlyActiveUsers), f.dailyActiveUsers,
-            f.featureAdoptionRate, Double(f.supportTickets30d), f.avgFirstResponseHours ?? .nan, f.uptimePercentage ?? .nan,
+            f.featureAdoptionRate ?? .nan, Double(f.supportTickets30d), f.avgFirstResponseHours ?? .nan, f.uptimePercentage ?? .nan,
             f.costSavingsAchieved, f.trainingCompletionRate ?? .nan, Double(f.apiCalls30d), Double(f.workOrders30d),
             f.monthsSinceSubscriptionStart,
-            seats, Double(f.logins30d), Double(f.monthlyActiveUsers) / seats, f.dailyActiveUsers / seats,
+            account.seats.map(Double.init) ?? .nan, Double(f.logins30d), Double(f.monthlyActiveUsers) / seats, f.dailyActiveUsers / seats,
             Double(f.supportTickets30d) / seats, f.costSavingsAchieved / seats, Double(f.workOrders30d) / seats,
             Double(f.featuresUsed30d),
         ]

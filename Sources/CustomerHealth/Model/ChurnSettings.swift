@@ -12,8 +12,6 @@ public struct ChurnSettings: Sendable, Equatable {
     public var horizonDays = 30
     /// Observation dates: every N days back from the newest eligible date, or month ends.
     public var observeEvery: ReplayStep = .days(30)
-    /// Churn for exports without churned_at: no activity for this many days.
-    public var inactivityDays: Int? = nil
     public var validationDates = 2
     public var minPositives = 200
     public var onInsufficientData: Insufficient = .stop
@@ -40,7 +38,9 @@ public struct ChurnSettings: Sendable, Equatable {
         let every = try node.string("observe_every", default: "30d")
         guard let step = ReplayStep(every) else { throw node.failure("expected a step such as 30d or 1m (month ends), found \"\(every)\"", key: "observe_every") }
         s.observeEvery = step
-        if node.has("inactivity_days") { s.inactivityDays = try node.int("inactivity_days", default: 0, range: 1...3650) }
+        if node.has("inactivity_days") {
+            throw node.failure("churn.inactivity_days has moved: write  churn_definition: {from: inactivity, inactivity_days: N}  at the top level of the pipeline, so that every command (run, the KPIs, the at-risk list, backtest), not only training, uses it", key: "inactivity_days")
+        }
         s.validationDates = try node.int("validation_dates", default: 2, range: 1...1000)
         s.minPositives = try node.int("min_positives", default: 200, range: 0...100_000_000)
         let insufficient = try node.string("on_insufficient_data", default: "stop")
@@ -85,12 +85,12 @@ public struct ChurnSettings: Sendable, Equatable {
 
     /// A digest of every setting that changes what training produces, so a
     /// cached point-in-time model trained under other settings is retrained.
-    func trainingFingerprint(windowDays: Int) -> String {
+    func trainingFingerprint(windowDays: Int, definition: ChurnDefinition, events: EventVocabulary) -> String {
         let t = training
         let g = t.gradientBoosting, f = t.randomForest
         return [
             "tool \(PipelineRunner.toolVersion)", "schema \(ChurnEnsemble.schemaVersion)", "window \(windowDays)",
-            "horizon \(horizonDays)", "observe \(observeEvery)", "inactivity \(inactivityDays.map(String.init) ?? "-")",
+            "horizon \(horizonDays)", "observe \(observeEvery)", "churn \(definition.summary)", "events \(events.summary)",
             "validation \(validationDates)", "min_positives \(minPositives)", "seed \(seed)",
             "gb \(g.learningRate) \(g.maxRounds) \(g.maxDepth) \(g.minChildWeight) \(g.minLeafRows) \(g.lambda) \(g.rowSubsample) \(g.featureSubsample) \(g.earlyStoppingRounds)",
             "rf \(f.trees) \(f.maxDepth) \(f.minLeafRows) \(f.featuresPerSplit.map(String.init) ?? "sqrt") \(f.sampleFraction)",

@@ -45,34 +45,12 @@ public struct TrainingSetBuilder: Sendable {
         }
     }
 
-    /// Activity days of a customer (any event), for the inactivity churn definition.
-    private func activityDays(_ c: Int) -> [Int] {
-        data.aggregates.customers[c].activeDays()
-    }
-
-    /// (already churned at D, churns within (D, D + horizon]).
+    /// (already churned on D, churns within (D, D + horizon]), by the
+    /// pipeline's churn definition: the labels of training and `backtest`.
     func churnState(customer c: Int, on d: CalendarDay) -> (churned: Bool, label: Bool) {
-        let account = data.accounts[c]
-        let t = Int(d.number)
-        if let n = churn.inactivityDays {
-            let days = activityDays(c)
-            let start = Int(account.subscriptionStart.number)
-            let lastBefore = days.last(where: { $0 <= t }) ?? start
-            if t - lastBefore >= n { return (true, false) }
-            // Churn at the first C in (t, t + h] with no activity in [C - n + 1, C].
-            var previous = lastBefore
-            for day in days where day > t {
-                if previous + n <= t + churn.horizonDays && previous + n < day { return (false, true) }
-                previous = day
-                if day > t + churn.horizonDays { break }
-            }
-            return (false, previous + n <= t + churn.horizonDays)
-        }
-        if let churned = account.churnedAt {
-            if churned.number <= d.number { return (true, false) }
-            return (false, Int(churned.number) <= t + churn.horizonDays)
-        }
-        return (false, false)
+        let lifecycle = data.lifecycles[c]
+        if lifecycle.isChurned(on: d) { return (true, false) }
+        return (false, lifecycle.churns(after: d, through: d.adding(days: churn.horizonDays)))
     }
 
     public func build(dates: [CalendarDay], threads: Int) -> TrainingTable {
@@ -89,7 +67,7 @@ public struct TrainingSetBuilder: Sendable {
             let chunk = max(256, n / (max(1, threads) * 8) + 1)
             DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
                 for c in (k * chunk)..<min(n, (k + 1) * chunk) {
-                    guard data.accounts[c].subscriptionStart <= d else { continue }
+                    guard data.lifecycles[c].exists(on: d) else { continue }
                     let state = churnState(customer: c, on: d)
                     if state.churned { continue }
                     let account = data.accounts[c]

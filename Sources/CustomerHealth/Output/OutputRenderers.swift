@@ -17,10 +17,10 @@ public enum OutputRenderers {
             ])),
             ("key_metrics", s.features.displayJSON()),
             ("trends", .object([
-                ("usage", .string(s.trends.usage.rawValue)),
-                ("engagement", .string(s.trends.engagement.rawValue)),
-                ("satisfaction", .string(s.trends.satisfaction.rawValue)),
-                ("value_realization", .string(s.trends.valueRealization.rawValue)),
+                ("usage", .optionalString(s.trends.usage?.rawValue)),
+                ("engagement", .optionalString(s.trends.engagement?.rawValue)),
+                ("satisfaction", .optionalString(s.trends.satisfaction?.rawValue)),
+                ("value_realization", .optionalString(s.trends.valueRealization?.rawValue)),
             ])),
         ]
         if let p = s.churnProbability {
@@ -107,7 +107,7 @@ public enum OutputRenderers {
                 ("customer_id", .string(s.customerID)),
                 ("name", .optionalString(a?.name)),
                 ("plan", .optionalString(a?.plan)),
-                ("mrr", .number(a?.mrr, places: 2)),
+                ("mrr", .number(a?.mrr ?? nil, places: 2)),
                 ("health_score", .number(s.healthScore, places: 1)),
                 ("health_status", .string(s.status.rawValue)),
                 ("intervention_priority", .string(s.priority.rawValue)),
@@ -148,7 +148,7 @@ public enum OutputRenderers {
             let a = accounts[s.customerID]
             let cells = [
                 String(i + 1), s.customerID, a?.name ?? "", a?.plan ?? "",
-                a.map { String(format: "%.2f", $0.mrr) } ?? "",
+                a?.mrr.map { String(format: "%.2f", $0) } ?? "",
                 JSONValue.number(s.healthScore, places: 1).serialized(), s.status.rawValue, s.priority.rawValue,
                 reason(s), s.recommendations.joined(separator: "; "),
             ]
@@ -166,16 +166,20 @@ public enum OutputRenderers {
             ("account", .object([
                 ("name", .string(a.name)),
                 ("plan", .string(a.plan)),
-                ("mrr", .double(a.mrr)),
+                ("mrr", a.mrr.map { .double($0) } ?? .null),
                 ("subscription_start", .string(a.subscriptionStart.description)),
                 // A churn after the as-of day is not known on it.
                 ("churned_at", .optionalString(a.churnedAt.flatMap { $0 <= asOf ? $0.description : nil })),
-                ("seats", .int(a.seats)),
-                ("features_available", .int(a.featuresAvailable)),
-                ("training_modules", .int(a.trainingModules)),
+                ("subscription_end", .optionalString(a.subscriptionEnd?.description)),
+                ("seats", .optionalInt(a.seats)),
+                ("features_available", .optionalInt(a.featuresAvailable)),
+                ("training_modules", .optionalInt(a.trainingModules)),
                 ("acquisition_cost", a.acquisitionCost.map { .double($0) } ?? .null),
                 ("nps", .optionalInt(a.nps)),
             ])),
+            // The churn spells known on the as-of day (by the pipeline's churn
+            // definition), so that rescore recomputes the KPIs exactly.
+            ("churn_spells", .array(s.lifecycle.spells.map { .array([.string($0.from.description), .optionalString($0.until?.description)]) })),
             ("features", s.features?.json() ?? .null),
             ("previous_features", s.previous?.json() ?? .null),
         ]

@@ -124,6 +124,16 @@ final class ConfigNode {
         return out
     }
 
+    /// A mapping of plain values, in the order the file writes it (rules apply in that order).
+    func orderedStringMap(_ key: String) throws -> [(String, String)] {
+        guard let v = value(key) else { return [] }
+        guard let mapping = v.mapping else { throw failure("expected a mapping", key: key) }
+        return try mapping.map { (k, val) in
+            guard let ks = k.scalar?.string, let vs = val.scalar?.string else { throw failure("expected plain names", key: key) }
+            return (ks, vs)
+        }
+    }
+
     func keys() -> [String] {
         node?.mapping?.keys.compactMap { $0.scalar?.string } ?? []
     }

@@ -27,6 +27,10 @@ public struct PipelineConfig: Sendable {
     public var lockWaitSeconds: Double = 0
     public var exports: [ExportKind: ExportSettings] = [:]
     public var dateFormat: TimestampFormat = .iso8601
+    /// How the activity export's event names map to the built-in kinds.
+    public var events = EventVocabulary()
+    /// Who is active on a day, for every command.
+    public var churnDefinition = ChurnDefinition()
     public var scoring = ScoringSettings()
     public var kpis = KPISettings()
     public var churn = ChurnSettings()
@@ -76,17 +80,21 @@ public struct PipelineConfig: Sendable {
         config.rejectsIncludeRaw = try rejects.bool("include_raw", default: true)
         config.maxRowBytes = try root.int("max_row_bytes", default: 1 << 20, range: 1024...(1 << 30))
         config.lockWaitSeconds = try root.double("lock_wait_seconds", default: 0, range: 0...86400)
-        if let df = try root.string("date_format"), df.lowercased() != "iso8601" {
-            guard TimestampFormat.compile(df) != nil else { throw root.failure("unreadable date format \"\(df)\"", key: "date_format") }
-            config.dateFormat = .pattern(df)
+        if let df = try root.string("date_format") {
+            guard let format = TimestampFormat(setting: df) else {
+                throw root.failure("unreadable date format \"\(df)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")
+            }
+            config.dateFormat = format
         }
+        config.churnDefinition = try ChurnDefinition.load(try root.child("churn_definition"))
+        config.events = try EventVocabulary.load(try root.child("events"))
 
         let exports = try root.child("exports")
         for key in exports.keys() where ExportKind(rawValue: key) == nil {
             throw exports.failure("unknown export \"\(key)\"; expected accounts, activity, tickets, uptime or savings", key: key)
         }
         for kind in ExportKind.allCases {
-            var settings = ExportSettings(kind: kind)
+            var settings = ExportSettings(kind: kind, churn: config.churnDefinition)
             let node = try exports.child(kind.rawValue)
             if let globs = try node.stringList("files") { settings.globs = globs }
             if let d = try node.string("delimiter") {
@@ -98,21 +106,17 @@ public struct PipelineConfig: Sendable {
                 default: throw node.failure("expected comma, semicolon, tab or pipe, found \"\(d)\"", key: "delimiter")
                 }
             }
-            if let tf = try node.string("timestamp_format"), tf.lowercased() != "iso8601" {
-                guard TimestampFormat.compile(tf) != nil else {
-                    throw node.failure("unreadable timestamp format \"\(tf)\"; use yyyy MM dd HH mm ss SSS and literal characters, e.g. dd/MM/yyyy HH:mm", key: "timestamp_format")
+            if let tf = try node.string("timestamp_format") {
+                guard let format = TimestampFormat(setting: tf) else {
+                    throw node.failure("unreadable timestamp format \"\(tf)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd HH mm ss SSS and literal characters, e.g. dd/MM/yyyy HH:mm", key: "timestamp_format")
                 }
-                settings.timestampFormat = .pattern(tf)
+                settings.timestampFormat = format
             }
             if let df = try node.string("date_format") {
-                if df.lowercased() == "iso8601" {
-                    settings.dateFormat = .iso8601
-                } else {
-                guard TimestampFormat.compile(df) != nil else {
-                    throw node.failure("unreadable date format \"\(df)\"; use yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")
+                guard let format = TimestampFormat(setting: df) else {
+                    throw node.failure("unreadable date format \"\(df)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")
                 }
-                settings.dateFormat = .pattern(df)
-                }
+                settings.dateFormat = format
             }
             let columns = try node.stringMap("columns")
             for (contract, _) in columns where !kind.columns.contains(contract) {
@@ -124,9 +128,29 @@ public struct PipelineConfig: Sendable {
         config.scoring = try ScoringSettings.load(try root.child("scoring"))
         config.kpis = try KPISettings.load(try root.child("kpis"))
         config.churn = try ChurnSettings.load(try root.child("churn"), resolve: resolve)
+        if let names = config.churnDefinition.activityEvents {
+            // A name that is neither a built-in kind nor a name the vocabulary keeps would never count.
+            for name in names where EventKind(name: name) == nil && config.events.treatment(of: name).0 != .keep {
+                throw CustomerHealthError.pipeline(file: file, path: "churn_definition.activity_events",
+                    message: "\"\(name)\" is neither a built-in kind (\(EventKind.allCases.map(\.name).joined(separator: ", "))) nor an event name that `events:` keeps as a named product event")
+            }
+        }
         config.watch = try WatchSettings.load(try root.child("watch"), resolve: resolve)
         try root.checkUnknownKeys()
         return config
+    }
+}
+
+extension PipelineConfig {
+    /// Every setting that changes what training produces (a cached
+    /// point-in-time model trained under other settings is trained again).
+    var trainingFingerprint: String {
+        churn.trainingFingerprint(windowDays: scoring.windowDays, definition: churnDefinition, events: events)
+    }
+
+    /// How one export's files are read (the defaults when the pipeline sets nothing for it).
+    func exportSettings(_ kind: ExportKind) -> ExportSettings {
+        exports[kind] ?? ExportSettings(kind: kind, churn: churnDefinition)
     }
 }
 

@@ -96,9 +96,9 @@ extension PipelineRunner {
             ("trained_on", .string(config.inputDirectory)),
             ("pipeline_sha256", .string(config.sha256)),
             ("data_through", .string(dataThrough.description)),
-            ("training_fingerprint", .string(ChurnModelFile.hash(churn.trainingFingerprint(windowDays: config.scoring.windowDays)))),
+            ("training_fingerprint", .string(ChurnModelFile.hash(config.trainingFingerprint))),
             ("horizon_days", .int(churn.horizonDays)),
-            ("churn_definition", .string(churn.inactivityDays.map { "no activity for \($0) days" } ?? "accounts.churned_at")),
+            ("churn_definition", .string(config.churnDefinition.summary)),
             ("observation_dates", .array(dates.map { .string($0.description) })),
             ("validation_dates", .array(validationDates.map { .string($0.description) })),
             ("seed", .int(Int(churn.seed))),
@@ -228,7 +228,7 @@ final class ChurnModelChooser {
         let name = "through-\(day).json"
         let path = (folder as NSString).appendingPathComponent(name)
         let shown = "\((folder as NSString).lastPathComponent)/\(name)"
-        let fingerprint = ChurnModelFile.hash(churn.trainingFingerprint(windowDays: config.scoring.windowDays))
+        let fingerprint = ChurnModelFile.hash(config.trainingFingerprint)
         if FileManager.default.fileExists(atPath: path) {
             let file = try runner.loadChurnModel(path: path, retrainHint: "delete \(folder) so that its models are trained again")
             if case .object(let members) = file.metadata, members.contains(where: { $0.0 == "training_fingerprint" && $0.1 == .string(fingerprint) }) {
@@ -312,33 +312,61 @@ public enum TableExport {
     }
 }
 
-/// What `backtest` measured: an earlier run's probabilities against what happened since.
+/// What `backtest` measured: an earlier run's health scores and churn
+/// probabilities against what happened since, by the pipeline's churn definition.
 public struct BacktestResult: Sendable {
     public var asOf: CalendarDay
+    /// Customers scored then and active on that day by the churn definition.
     public var customers: Int
     public var churned: Int
     public var unknownCustomers: Int
+    /// Customers in the scores that the churn definition does not count as
+    /// active on the as-of day (scored by an earlier definition, or the data
+    /// changed since): left out of every figure.
+    public var notActive: Int
     public var daysObserved: Int
     public var horizonDays: Int
-    public var auc: Double?
-    public var prAUC: Double?
-    public var logLoss: Double
-    public var brier: Double
-    public var meanPredicted: Double
+    /// How well the health score ranks churn (lower health, more churn).
+    public var healthAUC: Double?
     public var observedRate: Double
-    public var calibration: [(low: Double, high: Double, count: Int, meanPredicted: Double, observedRate: Double)]
+    /// Nil when that run had no churn model.
+    public var model: ModelSkill?
+
+    public struct ModelSkill: Sendable {
+        public var auc: Double?
+        public var prAUC: Double?
+        public var logLoss: Double
+        public var brier: Double
+        public var meanPredicted: Double
+        public var calibration: [(low: Double, high: Double, count: Int, meanPredicted: Double, observedRate: Double)]
+    }
+
+    /// One row per customer counted: what was predicted and what happened.
+    public var rows: [(customerID: String, healthScore: Double, churnProbability: Double?, churned: Bool)]
+
+    /// Writes `rows` as CSV (customer_id, health_score, churn_probability, churned), atomically.
+    public func writeLabels(to path: String) throws {
+        var csv = "customer_id,health_score,churn_probability,churned\n"
+        for row in rows {
+            let p = row.churnProbability.map { JSONValue.number($0, places: 4).serialized() } ?? ""
+            csv += "\(OutputRenderers.csvCell(row.customerID)),\(JSONValue.number(row.healthScore, places: 1).serialized()),\(p),\(row.churned ? 1 : 0)\n"
+        }
+        try PipelineRunner.writeAtomically(csv, to: path)
+    }
 }
 
 extension PipelineRunner {
-    /// Compares the churn probabilities of OUTPUT/<date>/scores.jsonl with the
-    /// churn that the current exports show in the horizon after that date.
+    /// Compares the health scores and churn probabilities of
+    /// OUTPUT/<date>/scores.jsonl with the churn that the current exports
+    /// show in the horizon after that date, over the customers active on
+    /// that date by the pipeline's churn definition.
     public func backtest(predictionsFolder: String) throws -> BacktestResult {
         let scoresPath = (predictionsFolder as NSString).appendingPathComponent("scores.jsonl")
         guard let data = FileManager.default.contents(atPath: scoresPath) else {
             throw CustomerHealthError.input(file: scoresPath, message: "cannot be read: --predictions must be an output folder such as output/2026-10-23")
         }
-        struct Line: Decodable { var customer_id: String; var as_of: String; var churn_probability: Double? }
-        var predictions: [(String, Double)] = []
+        struct Line: Decodable { var customer_id: String; var as_of: String; var health_score: Double; var churn_probability: Double? }
+        var predictions: [(String, Double, Double?)] = []
         var asOf: CalendarDay? = nil
         var lineNumber = 0
         for raw in data.split(separator: 0x0A) {
@@ -346,39 +374,50 @@ extension PipelineRunner {
             guard let line = try? JSONDecoder().decode(Line.self, from: Data(raw)), let day = CalendarDay(line.as_of) else {
                 throw CustomerHealthError.features(file: scoresPath, line: lineNumber, message: "not a scores.jsonl line written by customer-health")
             }
-            guard let p = line.churn_probability else {
-                throw CustomerHealthError.features(file: scoresPath, line: lineNumber, message: "has no churn_probability: that run had no churn model, so there is nothing to backtest")
+            if let asOf, asOf != day {
+                throw CustomerHealthError.features(file: scoresPath, line: lineNumber, message: "as_of \(day) differs from the first line's \(asOf)")
             }
             asOf = day
-            predictions.append((line.customer_id, p))
+            if let first = predictions.first, (first.2 == nil) != (line.churn_probability == nil) {
+                throw CustomerHealthError.features(file: scoresPath, line: lineNumber, message: "some lines have a churn_probability and others not")
+            }
+            predictions.append((line.customer_id, line.health_score, line.churn_probability))
         }
         guard let asOf, !predictions.isEmpty else { throw CustomerHealthError.input(file: scoresPath, message: "holds no scores") }
         let ingested = try ingest()
         let builder = TrainingSetBuilder(data: ingested, scoring: config.scoring, churn: config.churn)
         var index: [String: Int] = [:]
         for (i, a) in ingested.accounts.enumerated() { index[a.customerID] = i }
-        var probabilities: [Double] = []
-        var labels: [UInt8] = []
+        var rows: [(customerID: String, healthScore: Double, churnProbability: Double?, churned: Bool)] = []
         var unknown = 0
-        for (id, p) in predictions {
+        var notActive = 0
+        for (id, health, p) in predictions {
             guard let c = index[id] else { unknown += 1; continue }
-            let state = builder.churnState(customer: c, on: asOf)
-            probabilities.append(p)
-            labels.append(state.label ? 1 : 0)
+            guard ingested.lifecycles[c].isActive(on: asOf) else { notActive += 1; continue }
+            rows.append((id, health, p, builder.churnState(customer: c, on: asOf).label))
+        }
+        if notActive > 0 {
+            logger.warning("\(notActive) customers of \(scoresPath) are not active on \(asOf) by the churn definition (\(config.churnDefinition.summary)); they are left out")
         }
         let latest = ingested.latestActivityDay ?? asOf
         let observed = max(0, min(config.churn.horizonDays, Int(latest.number - asOf.number)))
         if observed < config.churn.horizonDays {
             logger.warning("only \(observed) of the \(config.churn.horizonDays) days after \(asOf) are in the exports yet: churn still to come is counted as no churn")
         }
+        let labels = rows.map { UInt8($0.churned ? 1 : 0) }
         let churned = labels.reduce(0) { $0 + Int($1) }
+        var skill: BacktestResult.ModelSkill? = nil
+        if predictions.first?.2 != nil {
+            let probabilities = rows.map { $0.churnProbability! }
+            skill = .init(
+                auc: Metrics.rocAUC(scores: probabilities, labels: labels), prAUC: Metrics.averagePrecision(scores: probabilities, labels: labels),
+                logLoss: Metrics.logLoss(probabilities: probabilities, labels: labels), brier: Metrics.brier(probabilities: probabilities, labels: labels),
+                meanPredicted: probabilities.reduce(0, +) / Double(max(1, probabilities.count)),
+                calibration: Metrics.calibrationTable(probabilities: probabilities, labels: labels))
+        }
         return BacktestResult(
-            asOf: asOf, customers: labels.count, churned: churned, unknownCustomers: unknown, daysObserved: observed,
-            horizonDays: config.churn.horizonDays, auc: Metrics.rocAUC(scores: probabilities, labels: labels),
-            prAUC: Metrics.averagePrecision(scores: probabilities, labels: labels),
-            logLoss: Metrics.logLoss(probabilities: probabilities, labels: labels), brier: Metrics.brier(probabilities: probabilities, labels: labels),
-            meanPredicted: probabilities.reduce(0, +) / Double(max(1, probabilities.count)),
-            observedRate: Double(churned) / Double(max(1, labels.count)),
-            calibration: Metrics.calibrationTable(probabilities: probabilities, labels: labels))
+            asOf: asOf, customers: rows.count, churned: churned, unknownCustomers: unknown, notActive: notActive, daysObserved: observed,
+            horizonDays: config.churn.horizonDays, healthAUC: Metrics.rocAUC(scores: rows.map { 100 - $0.healthScore }, labels: labels),
+            observedRate: Double(churned) / Double(max(1, labels.count)), model: skill, rows: rows)
     }
 }

@@ -28,12 +28,13 @@ extension PipelineRunner {
         struct Account: Decodable {
             var name: String
             var plan: String
-            var mrr: Double
+            var mrr: Double?
             var subscription_start: String
             var churned_at: String?
-            var seats: Int
-            var features_available: Int
-            var training_modules: Int
+            var subscription_end: String?
+            var seats: Int?
+            var features_available: Int?
+            var training_modules: Int?
             var acquisition_cost: Double?
             var nps: Int?
         }
@@ -43,7 +44,7 @@ extension PipelineRunner {
             var monthly_active_users: Int
             var daily_active_users: Double
             var features_used_30d: Int
-            var feature_adoption_rate: Double
+            var feature_adoption_rate: Double?
             var support_tickets_30d: Int
             var avg_first_response_hours: Double?
             var uptime_percentage: Double?
@@ -84,6 +85,7 @@ extension PipelineRunner {
         var as_of: String
         var active: Bool
         var account: Account
+        var churn_spells: [[String?]]?
         var features: Features?
         var previous_features: Features?
         var model_inputs: [String: Double?]?
@@ -115,19 +117,49 @@ extension PipelineRunner {
             guard let start = CalendarDay(a.subscription_start) else { throw fail("subscription_start is not a date") }
             let account = AccountRecord(
                 customerID: record.customer_id, name: a.name, plan: a.plan, mrr: a.mrr, subscriptionStart: start,
-                churnedAt: a.churned_at.flatMap(CalendarDay.init), seats: a.seats, featuresAvailable: a.features_available,
+                churnedAt: a.churned_at.flatMap(CalendarDay.init), subscriptionEnd: a.subscription_end.flatMap(CalendarDay.init),
+                seats: a.seats, featuresAvailable: a.features_available,
                 trainingModules: a.training_modules, acquisitionCost: a.acquisition_cost, nps: a.nps)
+            var spells: [CustomerLifecycle.Spell] = []
+            for pair in record.churn_spells ?? [] {
+                guard pair.count == 2, let from = pair[0].flatMap(CalendarDay.init) else { throw fail("churn_spells holds a spell that is not [from, until or null]") }
+                let until = try pair[1].map { text -> CalendarDay in
+                    guard let d = CalendarDay(text) else { throw fail("churn_spells holds \"\(text)\", which is not a date") }
+                    return d
+                }
+                spells.append(.init(from: from, until: until))
+            }
+            if record.churn_spells == nil, let churned = account.churnedAt {
+                // Written before churn spells were: the churned_at definition was the only one.
+                spells = [.init(from: churned, until: nil)]
+            }
+            let lifecycle = CustomerLifecycle(start: start, spells: spells)
             // Model inputs by name; a line without all of them has none.
             let inputs = record.model_inputs.flatMap { m in
                 ChurnFeatures.names.allSatisfy { m[$0] != nil } ? ChurnFeatures.names.map { (m[$0] ?? nil) ?? .nan } : nil
             }
-            let snap = CustomerSnapshot(account: account, active: record.active, features: record.features?.vector,
+            let snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: record.active, features: record.features?.vector,
                 previous: record.previous_features?.vector, modelInputs: inputs)
             if snap.active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
             snapshots.append(snap)
         }
         guard let asOf else { throw CustomerHealthError.features(file: path, line: 0, message: "has no customers") }
         return (asOf, snapshots, data)
+    }
+
+    /// What the run that wrote a features file knew beyond the features: the
+    /// data sources as of its day (which score parts can apply) and its churn
+    /// definition, from the manifest.json beside it.
+    static func runFacts(featuresPath: String) throws -> (DataSources, String) {
+        let path = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: path),
+            let manifest = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let sources = DataSources(json: manifest["data_sources"]), let definition = manifest["churn_definition"] as? String
+        else {
+            throw CustomerHealthError.input(file: path,
+                message: "rescore reads the data sources and churn definition of the run from the manifest.json beside the features file, and this one is missing or was written by an older customer-health; run the day again with  customer-health run PIPELINE --as-of DATE")
+        }
+        return (sources, definition)
     }
 
     /// Recomputes scores, at-risk lists and KPIs from features.jsonl with the
@@ -144,9 +176,15 @@ extension PipelineRunner {
             throw CustomerHealthError.input(file: featuresPath,
                 message: "\(missing.account.customerID) has no model_inputs with every feature the churn model reads (\(ChurnFeatures.names.count)): these features were written without a churn model, or by another version. Run  customer-health run \(config.file) --as-of \(asOf)  instead")
         }
+        let (sources, definition) = try PipelineRunner.runFacts(featuresPath: featuresPath)
+        if definition != config.churnDefinition.summary {
+            throw CustomerHealthError.input(file: featuresPath,
+                message: "these features were computed under the churn definition \"\(definition)\", and the pipeline now says \"\(config.churnDefinition.summary)\": who is active depends on it, so run  customer-health run \(config.file) --as-of \(asOf)  instead")
+        }
+        let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
         let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
-            model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
-        var files = render(snapshots: snaps, scores: scores, asOf: asOf)
+            applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
+        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts)
         // Keep the folder complete: the rejects of the run that wrote these features.
         let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("rejects.jsonl")
         files.append(("rejects.jsonl", .bytes(FileManager.default.contents(atPath: rejectsPath) ?? Data())))
@@ -158,7 +196,9 @@ extension PipelineRunner {
             ("sha256", .string(SHA256.hash(data: raw).map { String(format: "%02x", $0) }.joined())),
         ])
         let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), data: nil, scores: scores, atRisk: atRisk,
-            timings: [("total", seconds)], extra: [("rescored_from", source)] + modelManifest)
+            timings: [("total", seconds)],
+            extra: [("rescored_from", source)]
+                + scoringManifest(sources: sources, parts: parts, asOf: asOf, accounts: snaps.filter(\.active).map(\.account)) + modelManifest)
         files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
         files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
         files.sort { $0.0 < $1.0 }

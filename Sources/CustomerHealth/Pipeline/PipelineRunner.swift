@@ -84,65 +84,52 @@ public struct PipelineRunner: Sendable {
     /// customer_id order; or of the customers `only` lists (indexes, ascending).
     public func snapshots(_ data: IngestResult, asOf: CalendarDay, only: [Int]? = nil) -> [CustomerSnapshot] {
         let calculator = FeatureCalculator(data: data, settings: config.scoring)
-        let existing = (only ?? Array(data.accounts.indices)).filter { data.accounts[$0].subscriptionStart <= asOf }
-        let count = existing.count
+        let existing = (only ?? Array(data.accounts.indices)).filter { data.lifecycles[$0].exists(on: asOf) }
         let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
         let modelInputs = config.churn.modelPath != nil
-        let chunk = max(256, count / (threads * 8) + 1)
-        let chunks = (count + chunk - 1) / chunk
-        // Each slot is initialised exactly once, by one worker, in place: no second copy.
-        return [CustomerSnapshot](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let box = UnsafeSendable(buffer)
-            DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                for i in (k * chunk)..<min(count, (k + 1) * chunk) {
-                    let c = existing[i]
-                    let account = data.accounts[c]
-                    let active = calculator.isActive(c, on: asOf)
-                    var snap = CustomerSnapshot(account: account, active: active, features: nil, previous: nil)
-                    if active {
-                        snap.features = calculator.features(customer: c, asOf: asOf)
-                        snap.previous = calculator.features(customer: c, asOf: trendDay)
-                        if modelInputs {
-                            snap.modelInputs = ChurnFeatures.inputs(snap.features!, account: account, calculator: calculator, customer: c, asOf: asOf)
-                        }
-                    }
-                    (box.value.baseAddress! + i).initialize(to: snap)
+        return ParallelMap.map(count: existing.count, threads: threads) { i in
+            let c = existing[i]
+            let account = data.accounts[c]
+            let lifecycle = data.lifecycles[c].known(asOf: asOf)
+            let active = lifecycle.isActive(on: asOf)
+            var snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: active, features: nil, previous: nil)
+            if active {
+                snap.features = calculator.features(customer: c, asOf: asOf)
+                snap.previous = calculator.features(customer: c, asOf: trendDay)
+                if modelInputs {
+                    snap.modelInputs = ChurnFeatures.inputs(snap.features!, account: account, calculator: calculator, customer: c, asOf: asOf)
                 }
             }
-            initialized = count
+            return snap
         }
+    }
+
+    /// Which score parts apply on `asOf`, from what the exports hold by then.
+    public func applicability(_ data: IngestResult, asOf: CalendarDay) -> ScoreApplicability {
+        ScoreApplicability(sources: data.sources(asOf: asOf), settings: config.scoring.parts)
     }
 
     /// Scores the active snapshots in parallel, keeping customer_id order.
     public static func score(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int,
-                             model: ChurnEnsemble? = nil, reasonCodes: Int = 3) -> [CustomerScore] {
+                             applicability: ScoreApplicability, model: ChurnEnsemble? = nil, reasonCodes: Int = 3) -> [CustomerScore] {
         let active = snapshots.filter(\.active)
         let scorer = HealthScorer(settings: settings)
-        let count = active.count
-        let chunk = max(256, count / (max(1, threads) * 8) + 1)
-        let chunks = (count + chunk - 1) / chunk
-        return [CustomerScore](unsafeUninitializedCapacity: count) { buffer, initialized in
-        let box = UnsafeSendable(buffer)
-        DispatchQueue.concurrentPerform(iterations: chunks) { k in
-            for i in (k * chunk)..<min(count, (k + 1) * chunk) {
-                let s = active[i]
-                let features = s.features ?? FeatureVector()
-                var probability: Double? = nil
-                var reasons: [ReasonCode] = []
-                if let model, let x = s.modelInputs {
-                    let (bias, phi) = model.contributions(x)
-                    probability = Metrics.sigmoid(bias + phi.reduce(0, +))
-                    if reasonCodes > 0 {
-                        reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
-                            .prefix(reasonCodes).map { ReasonCode(feature: model.featureNames[$0], value: x[$0], contribution: phi[$0]) }
-                    }
+        return ParallelMap.map(count: active.count, threads: threads) { i in
+            let s = active[i]
+            let features = s.features ?? FeatureVector()
+            var probability: Double? = nil
+            var reasons: [ReasonCode] = []
+            if let model, let x = s.modelInputs {
+                let (bias, phi) = model.contributions(x)
+                probability = Metrics.sigmoid(bias + phi.reduce(0, +))
+                if reasonCodes > 0 {
+                    reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
+                        .prefix(reasonCodes).map { ReasonCode(feature: model.featureNames[$0], value: x[$0], contribution: phi[$0]) }
                 }
-                (box.value.baseAddress! + i).initialize(to: scorer.score(
-                    customerID: s.account.customerID, asOf: asOf, features: features,
-                    previous: s.previous ?? FeatureVector(), account: s.account, churnProbability: probability, reasonCodes: reasons))
             }
-        }
-        initialized = count
+            return scorer.score(
+                customerID: s.account.customerID, asOf: asOf, features: features, previous: s.previous ?? FeatureVector(),
+                account: s.account, applicability: applicability, churnProbability: probability, reasonCodes: reasons)
         }
     }
 
@@ -196,6 +183,8 @@ public struct PipelineRunner: Sendable {
                     startedAt: Date, ingestSeconds: Double, releaseSeriesAfterFeatures: Bool = false) throws -> RunSummary {
         var t = ContinuousClock.now
         let snaps = snapshots(data, asOf: asOf)
+        let sources = data.sources(asOf: asOf)
+        let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
         // A single-date run needs the per-day series no more: free them before
         // scores and outputs are built, so the two never add up in memory.
         if releaseSeriesAfterFeatures { data.aggregates.releaseSeries(threads: threads) }
@@ -203,11 +192,11 @@ public struct PipelineRunner: Sendable {
 
         t = ContinuousClock.now
         let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
-            model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
+            applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         let scoringSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
-        var files = render(snapshots: snaps, scores: scores, asOf: asOf)
+        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts)
         let inputs: [JSONValue] = data.files.map { f in
             .object([
                 ("export", .string(f.export.rawValue)),
@@ -227,7 +216,7 @@ public struct PipelineRunner: Sendable {
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
-        let extra = modelManifest
+        let extra = scoringManifest(sources: sources, parts: parts, asOf: asOf, accounts: snaps.filter(\.active).map(\.account)) + modelManifest
         let renderStart = t
         var totalSeconds = 0.0
         files.append(("manifest.json", .stream { w in
@@ -261,12 +250,23 @@ public struct PipelineRunner: Sendable {
         }
     }
 
+    /// What the manifest says of scoring: the churn definition, the data
+    /// sources as of the day, and which score parts applied and why.
+    func scoringManifest(sources: DataSources, parts: ScoreApplicability, asOf: CalendarDay, accounts: [AccountRecord]) -> [(String, JSONValue)] {
+        [
+            ("churn_definition", .string(config.churnDefinition.summary)),
+            ("data_sources", sources.json()),
+            ("score_parts", parts.manifestJSON(sources: sources, settings: config.scoring.parts, asOf: asOf, accounts: accounts)),
+        ]
+    }
+
     /// The data outputs shared by `run` and `rescore`.
-    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay) -> [(String, OutputContent)] {
+    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay, parts: ScoreApplicability) -> [(String, OutputContent)] {
         var accounts: [String: AccountRecord] = [:]
         for s in snapshots { accounts[s.account.customerID] = s.account }
         let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
-        let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count)
+        let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count,
+            parts: parts)
         return [
             ("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0) }),
             ("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))),
@@ -296,7 +296,10 @@ public struct PipelineRunner: Sendable {
                 ("reject_ratio", .number(read > 0 ? Double(data.rowsRejected) / Double(read) : 0, places: 6)),
                 ("max_reject_ratio", .double(config.maxRejectRatio)),
             ])))
-            members.append(("events", .object(EventType.allCases.map { ($0.name, .int(data.eventCounts[Int($0.rawValue)])) })))
+            members.append(("events", .object(EventKind.allCases.map { ($0.name, .int(data.eventCounts[Int($0.rawValue)])) })))
+            let products = data.productEventCounts
+            if !products.isEmpty { members.append(("product_events", .object(products.map { ($0.name, .int($0.events)) }))) }
+            if data.aggregates.ignoredEvents > 0 { members.append(("ignored_events", .int(data.aggregates.ignoredEvents))) }
         }
         members += extra
         members.append(("inputs", inputs))

@@ -4,6 +4,8 @@
 /// every score and KPI without the exports.
 public struct CustomerSnapshot: Sendable {
     public var account: AccountRecord
+    /// The customer's start and churn spells as known on the as-of day.
+    public var lifecycle: CustomerLifecycle
     public var active: Bool
     public var features: FeatureVector?
     public var previous: FeatureVector?
@@ -11,8 +13,10 @@ public struct CustomerSnapshot: Sendable {
     /// pipeline has a churn model; features.jsonl keeps them for rescore.
     public var modelInputs: [Double]? = nil
 
-    public init(account: AccountRecord, active: Bool, features: FeatureVector?, previous: FeatureVector?, modelInputs: [Double]? = nil) {
+    public init(account: AccountRecord, lifecycle: CustomerLifecycle, active: Bool, features: FeatureVector?, previous: FeatureVector?,
+                modelInputs: [Double]? = nil) {
         self.account = account
+        self.lifecycle = lifecycle
         self.active = active
         self.features = features
         self.previous = previous
@@ -26,13 +30,14 @@ public struct KPICalculator: Sendable {
 
     public init(settings: KPISettings) { self.settings = settings }
 
-    public func kpis(asOf: CalendarDay, snapshots: [CustomerSnapshot], scores: [CustomerScore], atRisk: Int) -> JSONValue {
+    /// The KPIs on `asOf`; `parts` (the applicable score parts) is listed with them.
+    public func kpis(asOf: CalendarDay, snapshots: [CustomerSnapshot], scores: [CustomerScore], atRisk: Int,
+                     parts: ScoreApplicability? = nil) -> JSONValue {
         let active = snapshots.filter(\.active)
         let t = asOf
-        let churned30 = snapshots.filter { s in
-            guard let c = s.account.churnedAt else { return false }
-            return c <= t && c > t.adding(days: -30)
-        }.count
+        let monthAgo = t.adding(days: -30)
+        let churned30 = snapshots.filter { $0.lifecycle.churns(after: monthAgo, through: t) }.count
+        let returned30 = snapshots.filter { $0.lifecycle.returns(after: monthAgo, through: t) }.count
 
         var distribution: [HealthStatus: Int] = [:]
         var healthSum = 0.0
@@ -48,8 +53,10 @@ public struct KPICalculator: Sendable {
         let npsScore: Double? = surveyed.isEmpty ? nil : 100 * Double(promoters - detractors) / Double(surveyed.count)
         let npsMean: Double? = surveyed.isEmpty ? nil : Double(surveyed.reduce(0, +)) / Double(surveyed.count)
 
-        let mrr = active.reduce(0.0) { $0 + $1.account.mrr }
-        let arpa: Double? = active.isEmpty ? nil : mrr / Double(active.count)
+        // Customers whose MRR is unknown are left out of the sums and means.
+        let paying = active.compactMap(\.account.mrr)
+        let mrr: Double? = paying.isEmpty && !active.isEmpty ? nil : paying.reduce(0.0, +)
+        let arpa: Double? = paying.isEmpty ? nil : mrr! / Double(paying.count)
         let r30 = retention(snapshots, asOf: t, days: 30)
         let r90 = retention(snapshots, asOf: t, days: 90)
         let r365 = retention(snapshots, asOf: t, days: 365)
@@ -80,6 +87,7 @@ public struct KPICalculator: Sendable {
                 ("active_customers", .int(active.count)),
                 ("at_risk_customers", .int(atRisk)),
                 ("churned_customers_30d", .int(churned30)),
+                ("returned_customers_30d", .int(returned30)),
             ])),
             ("health_metrics", .object([
                 ("avg_health_score", .number(avgHealth, places: 1)),
@@ -107,20 +115,19 @@ public struct KPICalculator: Sendable {
             ])),
         ]
         if !churnMetrics.isEmpty { result.append(("churn_metrics", .object(churnMetrics))) }
+        if let parts { result.append(("score_parts", parts.json())) }
         return .object(result)
     }
 
-    /// Of the customers active `days` before the as-of day, the share still active on it.
+    /// Of the customers active `days` before the as-of day, the share active
+    /// on it (one who churned and came back in between counts as kept).
     func retention(_ snapshots: [CustomerSnapshot], asOf t: CalendarDay, days: Int) -> Double? {
         let start = t.adding(days: -days)
         var cohort = 0
         var kept = 0
-        for s in snapshots {
-            let a = s.account
-            guard a.subscriptionStart <= start else { continue }
-            if let c = a.churnedAt, c <= start { continue }
+        for s in snapshots where s.lifecycle.isActive(on: start) {
             cohort += 1
-            if a.churnedAt.map({ $0 > t }) ?? true { kept += 1 }
+            if s.lifecycle.isActive(on: t) { kept += 1 }
         }
         return cohort > 0 ? Double(kept) / Double(cohort) : nil
     }

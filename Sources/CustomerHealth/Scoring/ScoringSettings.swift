@@ -84,6 +84,9 @@ public struct ScoringSettings: Sendable, Equatable {
 
     public var atRiskPriorities: [InterventionPriority] = [.critical, .high]
 
+    /// `scoring.parts`: parts forced on or off (the rest are `auto`).
+    public var parts: [ScorePart: PartSetting] = [:]
+
     public init() {}
 
     static func load(_ node: ConfigNode) throws -> ScoringSettings {
@@ -191,6 +194,17 @@ public struct ScoringSettings: Sendable, Equatable {
                 }
                 return v
             }
+        }
+        let parts = try node.child("parts")
+        for key in parts.keys() {
+            guard let part = ScorePart.allCases.first(where: { $0.key == key }) else {
+                throw parts.failure("unknown score part \"\(key)\"; the parts are \(ScorePart.allCases.map(\.key).joined(separator: ", "))", key: key)
+            }
+            let value = try parts.string(key, default: "auto")
+            guard let setting = PartSetting(rawValue: value) else {
+                throw parts.failure("expected auto, on or off, found \"\(value)\"", key: key)
+            }
+            s.parts[part] = setting
         }
         return s
     }

@@ -9,6 +9,8 @@ final class LiveExports {
     let accounts: [AccountRecord]
     let directory: CustomerDirectory
     let store: IngestAccumulator
+    /// The named product events of every read, numbered once for the life of the stream.
+    let registry = ProductEventRegistry()
     /// Row counts and rejects per file, summed over every read of it.
     private(set) var reports: [String: FileReport] = [:]
     private var accountReports: [FileReport]
@@ -52,11 +54,11 @@ final class LiveExports {
         let batch = IngestAccumulator(customerCount: accounts.count)
         var outcome = BatchOutcome(touched: [], consumed: [:], reports: [], failed: [])
         for read in reads {
-            let settings = config.exports[read.file.kind] ?? ExportSettings(kind: read.file.kind)
-            let fieldReader = FieldReader(settings: settings, dateFormat: config.dateFormat)
+            let settings = config.exportSettings(read.file.kind)
             let own = IngestAccumulator(customerCount: accounts.count)
-            guard let handler = IngestRunner.rowHandler(for: read.file.kind, reader: fieldReader, customers: directory,
-                accumulator: own, fileRank: read.rank) else { continue }
+            let context = RowHandlerContext(reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
+                accumulator: own, fileRank: read.rank, events: config.events, registry: registry)
+            guard let handler = read.file.kind.makeHandler(context) else { continue }
             let gzip = read.file.isGzip
             let report: FileReport
             let reader: InputFileReader
@@ -93,6 +95,7 @@ final class LiveExports {
     /// The aggregates as they stand, for features and scores.
     func result() -> IngestResult {
         let files = (accountReports + reports.values).sorted { ($0.export, $0.name) < ($1.export, $1.name) }
-        return IngestResult(accounts: accounts, aggregates: store, files: files, keepTickets: true)
+        return IngestResult(accounts: accounts, aggregates: store, files: files, registry: registry, churn: config.churnDefinition,
+            threads: ProcessInfo.processInfo.activeProcessorCount, keepTickets: true)
     }
 }

@@ -88,6 +88,8 @@ public final class WatchSession {
     private var live: LiveExports?
     private var snapshots: [CustomerSnapshot?] = []
     private var scores: [CustomerScore?] = []
+    /// The score parts the scores were computed with.
+    private var lastParts: ScoreApplicability?
     /// Messages for the log: files replaced, truncated or gone, and what was done.
     public private(set) var notices: [String] = []
     /// How long ago the newest file read by the last step was last modified
@@ -194,13 +196,19 @@ public final class WatchSession {
             scores = Array(repeating: nil, count: data.accounts.count)
             touched = Array(data.accounts.indices)
         }
+        let parts = runner.applicability(data, asOf: asOf)
+        if parts != lastParts {
+            // A source appeared (or a part was forced): every score reads it.
+            touched = Array(data.accounts.indices)
+            lastParts = parts
+        }
         let firstLook = checkpoint.asOf == nil && checkpoint.customers.isEmpty
         checkpoint.asOf = asOf.description
         guard !touched.isEmpty else { return [] }
         let (model, _) = try ChurnModelChooser(runner: runner, data: data).model(asOf: asOf)
         let fresher = runner.snapshots(data, asOf: asOf, only: touched)
         let rescored = PipelineRunner.score(fresher, asOf: asOf, settings: config.scoring, threads: runner.threads,
-            model: model?.ensemble, reasonCodes: 0)
+            applicability: parts, model: model?.ensemble, reasonCodes: 0)
         var index: [String: Int] = [:]
         for c in touched { index[data.accounts[c].customerID] = c; snapshots[c] = nil; scores[c] = nil }
         for s in fresher { snapshots[index[s.account.customerID]!] = s }
@@ -242,7 +250,8 @@ public final class WatchSession {
         let allSnapshots = snapshots.compactMap { $0 }
         let allScores = scores.compactMap { $0 }
         let atRisk = OutputRenderers.atRiskCount(allScores, priorities: config.scoring.atRiskPriorities)
-        let kpiValue = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: allSnapshots, scores: allScores, atRisk: atRisk)
+        let kpiValue = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: allSnapshots, scores: allScores, atRisk: atRisk,
+            parts: parts)
         let kpis = kpiValue.serialized()
         if kpis != checkpoint.kpis {
             if !firstLook { lines.append(line(type: "kpi_update", data: kpiValue)) }

@@ -117,7 +117,7 @@ final class FeatureCalculatorTests: XCTestCase {
     func testFeatureAdoption() throws {
         let f = try features("c1")
         XCTAssertEqual(f.featuresUsed30d, 2, "reports and alerts")
-        XCTAssertEqual(f.featureAdoptionRate, 0.2, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(f.featureAdoptionRate), 0.2, accuracy: 1e-12)
     }
 
     func testEventCountsInTheWindow() throws {

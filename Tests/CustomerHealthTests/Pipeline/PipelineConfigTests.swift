@@ -139,7 +139,8 @@ final class PipelineConfigTests: XCTestCase {
         // Another setting gives another fingerprint, so cached point-in-time models are retrained.
         var other = c.churn
         other.training.gradientBoosting.maxDepth = 4
-        XCTAssertNotEqual(other.trainingFingerprint(windowDays: 30), c.churn.trainingFingerprint(windowDays: 30))
+        XCTAssertNotEqual(other.trainingFingerprint(windowDays: 30, definition: c.churnDefinition, events: c.events),
+                          c.churn.trainingFingerprint(windowDays: 30, definition: c.churnDefinition, events: c.events))
         assertError("input: x\nchurn:\n  gradient_boosting: {max_depht: 3}\n", contains: ["churn.gradient_boosting", "max_depht"])
         assertError("input: x\nchurn:\n  random_forest: {trees: 0}\n", contains: ["trees"])
         assertError("input: x\nchurn:\n  retrain_every: weekly\n", contains: ["retrain_every", "weekly"])

@@ -14,9 +14,13 @@ final class RescoreTests: XCTestCase {
         for name in Self.rescored + ["features.jsonl", "rejects.jsonl"] {
             files[name] = try Data(contentsOf: latest.appendingPathComponent(name))
         }
-        // Keep a copy of features.jsonl outside OUTPUT: rescore replaces the run folder.
-        let copy = f.root.appendingPathComponent("features-copy.jsonl")
+        // Keep a copy of features.jsonl, with the manifest that rescore reads beside it,
+        // outside OUTPUT: rescore replaces the run folder.
+        let kept = f.root.appendingPathComponent("kept")
+        try FileManager.default.createDirectory(at: kept, withIntermediateDirectories: true)
+        let copy = kept.appendingPathComponent("features.jsonl")
         try files["features.jsonl"]!.write(to: copy)
+        try Data(contentsOf: latest.appendingPathComponent("manifest.json")).write(to: kept.appendingPathComponent("manifest.json"))
         return (date, files, copy)
     }
 
@@ -63,6 +67,24 @@ final class RescoreTests: XCTestCase {
             XCTAssertEqual(JSON.double(line["health_score"])!, expected, accuracy: 0.11, "\(line["customer_id"] ?? "")")
         }
         XCTAssertEqual(try o.data("features.jsonl"), original["features.jsonl"], "the features themselves are unchanged")
+    }
+
+    func testRescoreNeedsTheRunsManifestAndItsChurnDefinition() throws {
+        let f = try ExportsFolder()
+        try SyntheticExports.write(to: f)
+        try f.writePipeline()
+        let (_, _, copy) = try runAndKeep(f)
+        // The churn definition decides who is active: features of another definition are refused.
+        try f.writePipeline("churn_definition: {from: inactivity, inactivity_days: 20}\n")
+        let changed = try CLI.run(["rescore", f.pipelinePath, "--quiet", "--features", copy.path])
+        XCTAssertEqual(changed.status, 3, changed.transcript)
+        XCTAssertTrue(changed.stderr.contains("accounts.churned_at") && changed.stderr.contains("no activity for 20 days"), changed.stderr)
+        // Without the manifest beside it, the data sources of the run are unknown.
+        try f.writePipeline()
+        try FileManager.default.removeItem(at: copy.deletingLastPathComponent().appendingPathComponent("manifest.json"))
+        let lone = try CLI.run(["rescore", f.pipelinePath, "--quiet", "--features", copy.path])
+        XCTAssertEqual(lone.status, 3, lone.transcript)
+        XCTAssertTrue(lone.stderr.contains("manifest.json"), lone.stderr)
     }
 
     func testRescoreOfAMissingOrForeignFileFails() throws {

@@ -18,7 +18,7 @@ final class HealthScorerTests: XCTestCase {
         f.daysSinceLastLogin = login
         f.monthlyActiveUsers = monthly
         f.dailyActiveUsers = daily
-        return scorer.components(f, account: account()).usage
+        return scorer.components(f, account: account()).usage!
     }
 
     func testRecencyPoints() {
@@ -229,9 +229,9 @@ final class HealthScorerTests: XCTestCase {
         f.daysToFirstValue = 251
         let s = scorer.score(customerID: a.customerID, asOf: CalendarDay("2026-09-27")!, features: f, previous: f, account: a)
         XCTAssertEqual(s.components.usage, 100)
-        XCTAssertEqual(s.components.engagement, 49.49, accuracy: 0.01)
-        XCTAssertEqual(s.components.satisfaction, 91.78, accuracy: 0.01)
-        XCTAssertEqual(s.components.valueRealization, 47.52, accuracy: 0.01)
+        XCTAssertEqual(s.components.engagement!, 49.49, accuracy: 0.01)
+        XCTAssertEqual(s.components.satisfaction!, 91.78, accuracy: 0.01)
+        XCTAssertEqual(s.components.valueRealization!, 47.52, accuracy: 0.01)
         XCTAssertEqual(s.healthScore, 74.8)
         XCTAssertEqual(s.status, .good)
         XCTAssertEqual(s.priority, .low)

@@ -11,7 +11,9 @@ final class KPICalculatorTests: XCTestCase {
                               churnedAt: churned.map { CalendarDay($0)! }, seats: 1, featuresAvailable: 1, trainingModules: 0,
                               acquisitionCost: cac, nps: nps)
         let active = churned.map { CalendarDay($0)! > t } ?? true
-        return CustomerSnapshot(account: a, active: active, features: active ? FeatureVector() : nil, previous: active ? FeatureVector() : nil)
+        let lifecycle = CustomerLifecycle(start: a.subscriptionStart, spells: a.churnedAt.map { [.init(from: $0, until: nil)] } ?? [])
+            .known(asOf: t)
+        return CustomerSnapshot(account: a, lifecycle: lifecycle, active: active, features: active ? FeatureVector() : nil, previous: active ? FeatureVector() : nil)
     }
 
     private func kpis(_ snaps: [CustomerSnapshot], scores: [CustomerScore] = [], atRisk: Int = 0) throws -> [String: Any] {
