@@ -19,11 +19,18 @@ struct GenerateCommand: ParsableCommand {
         with a probability that rises steeply as h falls. truth.csv.gz holds h and the exact \
         probability of churning within 30 days at every month end (docs/generator.md).
 
+        --profile shapes the exports like another product's, over the same hidden process \
+        (docs/generator.md#profiles):
+        \(SyntheticProfile.allCases.map { "  \($0.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \($0.summary)" }.joined(separator: "\n"))
+        Each writes DIR/pipeline.yaml, a pipeline that reads its exports:
+          customer-health run DIR/pipeline.yaml
+
         The same options give byte-identical files whatever --threads is.
 
         Examples:
           customer-health generate --output data/sample
           customer-health generate --customers 100000 --seed 7 --output /tmp/big
+          customer-health generate --profile inactivity --customers 5000 --days 365 --output /tmp/lapsing
         """
     )
 
@@ -51,7 +58,13 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("gzip level, 0 (store) to 9 (smallest); 1 is fastest.", valueName: "level"))
     var gzipLevel: Int = 1
 
+    @Option(help: ArgumentHelp("Shape of the exports: \(SyntheticProfile.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
+    var profile: String = SyntheticProfile.standard.rawValue
+
     func validate() throws {
+        guard SyntheticProfile(rawValue: profile) != nil else {
+            throw ValidationError("--profile must be one of \(SyntheticProfile.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(profile)\"")
+        }
         do {
             try makeOptions().validate()
         } catch let error as SyntheticExportError {
@@ -67,7 +80,8 @@ struct GenerateCommand: ParsableCommand {
             endDate: end,
             activityRate: activityRate,
             threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
-            gzipLevel: gzipLevel)
+            gzipLevel: gzipLevel,
+            profile: SyntheticProfile(rawValue: profile) ?? .standard)
     }
 
     func run() throws {
@@ -79,11 +93,16 @@ struct GenerateCommand: ParsableCommand {
         func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_000_000) }
         print("Wrote \(summary.files.count) files (\(megabytes(summary.totalBytes))) to \(output) in \(String(format: "%.1f", seconds)) s")
         print("  window    \(summary.windowStart) to \(summary.windowEnd) (\(days) day\(days == 1 ? "" : "s"))")
-        print("  customers \(summary.customers), \(summary.churnedCustomers) churned during the window")
+        if SyntheticProfile(rawValue: profile)?.lapses == true {
+            print("  customers \(summary.customers), \(summary.churnedCustomers) went quiet during the window, \(summary.returnedCustomers) of them came back")
+        } else {
+            print("  customers \(summary.customers), \(summary.churnedCustomers) churned during the window")
+        }
         for kind in ["accounts", "activity", "tickets", "uptime", "savings", "truth"] {
             let files = count(kind)
             let label = kind.padding(toLength: 9, withPad: " ", startingAt: 0)
             print("  \(label) \(rows[kind] ?? 0) rows in \(files) file\(files == 1 ? "" : "s")")
         }
+        print("  pipeline  \((output as NSString).appendingPathComponent("pipeline.yaml")) reads them")
     }
 }

@@ -28,13 +28,15 @@ public enum SyntheticExportGenerator {
         let writer = Writer(world: world, population: population, exports: exportsDirectory, root: directory)
 
         // Pass 2: every file is an independent task; the biggest go first.
-        var tasks: [@Sendable () throws -> WrittenFile] = []
-        for month in world.months.indices { tasks.append { try writer.writeUptime(month: month) } }
+        var tasks: [@Sendable () throws -> WrittenFile?] = []
+        let profile = world.profile
+        if profile.writesUptime { for month in world.months.indices { tasks.append { try writer.writeUptime(month: month) } } }
         for day in 0..<world.days { tasks.append { try writer.writeActivity(day: day) } }
         tasks.append { try writer.writeTruth() }
-        for month in world.months.indices { tasks.append { try writer.writeTickets(month: month) } }
-        tasks.append { try writer.writeSavings() }
+        if profile.writesTickets { for month in world.months.indices { tasks.append { try writer.writeTickets(month: month) } } }
+        if profile.writesSavings { tasks.append { try writer.writeSavings() } }
         tasks.append { try writer.writeAccounts() }
+        tasks.append { try writer.writePipeline() }
         let jobs = tasks
         let results = SyntheticSlots<WrittenFile?>(count: jobs.count, repeating: nil)
         try SyntheticParallel.run(tasks: jobs.count, threads: world.threads) { index in
@@ -50,12 +52,25 @@ public enum SyntheticExportGenerator {
         }
         files.sort { $0.path < $1.path }
         var churned = 0
-        for c in 0..<world.customers where population.customers[c].churned { churned += 1 }
+        var returned = 0
+        for c in 0..<world.customers {
+            if profile.lapses {
+                let quiet = population.lapses[c]
+                if !quiet.isEmpty { churned += 1 }
+                // Back after its first lapse: the customer has a subscribed day after it.
+                if let day = quiet.first, (Int(day) + 1..<world.days).contains(where: { population.health[$0 * world.customers + c] != SyntheticPopulation.notSubscribed }) {
+                    returned += 1
+                }
+            } else if population.customers[c].churned {
+                churned += 1
+            }
+        }
         return SyntheticExportSummary(
             directory: directory,
             files: files,
             customers: world.customers,
             churnedCustomers: churned,
+            returnedCustomers: returned,
             windowStart: SyntheticCalendar.dateString(world.windowStart),
             windowEnd: SyntheticCalendar.dateString(world.windowEnd))
     }
@@ -76,6 +91,7 @@ public enum SyntheticExportGenerator {
     private static func isGeneratedExport(_ name: String) -> Bool {
         name == "accounts.csv.gz" || name == "savings.csv.gz"
             || (name.hasPrefix("activity-") && name.hasSuffix(".csv.gz"))
+            || (name.hasPrefix("events-") && (name.hasSuffix(".csv.gz") || name.hasSuffix(".jsonl.gz")))
             || (name.hasPrefix("uptime-") && name.hasSuffix(".csv.gz"))
             || (name.hasPrefix("tickets-") && name.hasSuffix(".jsonl.gz"))
     }
@@ -123,6 +139,8 @@ public enum SyntheticExportGenerator {
         let volumeScale: Double
         /// Cumulative event-type weights per (plan, health index), 7 each.
         let typeCDF: [Double]
+        /// The own-events profile's cumulative event weights per health index, 7 each.
+        let ownTypeCDF: [Double]
         let featureNames: [[UInt8]]
         let eventTypeNames: [[UInt8]]
         /// Tickets sorted by (opened, customer, sequence); position + 1 is the ticket number.
@@ -150,7 +168,11 @@ public enum SyntheticExportGenerator {
             for c in 0..<n {
                 let customer = population.customers[c]
                 total += population.engagement[c]
-                customerDays += max(0, Int(customer.lastDay) - Int(customer.firstDay) + 1)
+                if world.profile.lapses {
+                    for t in 0..<world.days where population.health[t * n + c] != SyntheticPopulation.notSubscribed { customerDays += 1 }
+                } else {
+                    customerDays += max(0, Int(customer.lastDay) - Int(customer.firstDay) + 1)
+                }
             }
             engagementMean = customerDays > 0 && total > 0 ? total / Double(customerDays) : 1
             volumeScale = customerDays > 0 ? Double(n * world.days) / Double(customerDays) : 1
@@ -170,8 +192,26 @@ public enum SyntheticExportGenerator {
                 }
             }
             typeCDF = cdf
+            var own: [Double] = []
+            if world.profile == .ownEvents {
+                for i in 0...100 {
+                    let weights = SyntheticProfile.ownEventWeights(h: Double(i) / 100)
+                    let sum = weights.reduce(0, +)
+                    var running = 0.0
+                    for w in weights {
+                        running += w / sum
+                        own.append(running)
+                    }
+                    own[own.count - 1] = 1
+                }
+            }
+            ownTypeCDF = own
             featureNames = SyntheticWorld.features.map { Array($0.utf8) }
-            eventTypeNames = SyntheticWorld.eventTypes.map { Array($0.utf8) }
+            switch world.profile {
+            case .ownEvents: eventTypeNames = SyntheticProfile.ownEventNames.map { Array($0.utf8) }
+            case .nestedJSONL: eventTypeNames = SyntheticProfile.segmentEventNames.map { Array($0.utf8) }
+            default: eventTypeNames = SyntheticWorld.eventTypes.map { Array($0.utf8) }
+            }
 
             var drafts: [SyntheticTicketDraft] = []
             for chunk in 0..<population.chunkCount { drafts.append(contentsOf: population.tickets[chunk]) }
@@ -249,7 +289,9 @@ public enum SyntheticExportGenerator {
                 if count == 0 { continue }
                 let activeUsers = max(1, Int((seats * (0.12 + 0.83 * h)).rounded()))
                 let breadth = max(1, Int((Double(customer.featuresAvailable) * (0.15 + 0.85 * h)).rounded()))
-                let cdfBase = (Int(customer.plan) * 101 + Int(index)) * 7
+                let own = world.profile == .ownEvents
+                let cdfBase = own ? Int(index) * 7 : (Int(customer.plan) * 101 + Int(index)) * 7
+                let cdf = own ? ownTypeCDF : typeCDF
                 let zone = Int(customer.utcOffsetHours) * 3_600
                 let cut = (t == Int(customer.lastDay) && customer.churned) ? Int(customer.churnSecond) : 86_400
                 for e in 0..<count {
@@ -257,7 +299,7 @@ public enum SyntheticExportGenerator {
                     let second = ((local - zone) % 86_400 + 86_400) % 86_400
                     let u = r.uniform()
                     var type = 6
-                    for j in 0..<6 where u < typeCDF[cdfBase + j] { type = j; break }
+                    for j in 0..<6 where u < cdf[cdfBase + j] { type = j; break }
                     let v = r.uniform()
                     let user = 1 + Int(Double(activeUsers) * v * v)
                     var feature = 0
@@ -287,19 +329,22 @@ public enum SyntheticExportGenerator {
             }
             events.sort { $0.key < $1.key }
 
+            let date = dates[t]
+            switch world.profile {
+            case .ownEvents: return try writeOwnEvents(day: t, events: events)
+            case .nestedJSONL: return try writeSegmentEvents(day: t, events: events)
+            default: break
+            }
             let path = "exports/activity-\(SyntheticCalendar.dateString(world.windowStart + t)).csv.gz"
             let out = try sink(path)
             out.ascii("customer_id,user_id,occurred_at,event_type,feature,duration_s\n")
             let half = events.count / 2
-            let date = dates[t]
             for (row, event) in events.enumerated() {
                 if row == half { try out.startNewMember() }
                 let c = Int(event.customer)
                 customerID(c, to: out)
                 out.byte(UInt8(ascii: ","))
-                customerID(c, to: out)
-                out.ascii("-u")
-                out.int(Int(event.user), width: 2)
+                userID(event, to: out)
                 out.byte(UInt8(ascii: ","))
                 let second = Int(event.key >> 44)
                 if event.offsetMinutes == Int16.min {
@@ -322,12 +367,7 @@ public enum SyntheticExportGenerator {
                 out.byte(UInt8(ascii: ","))
                 out.bytes(eventTypeNames[Int(event.type)])
                 out.byte(UInt8(ascii: ","))
-                if event.type == 1 {
-                    out.bytes(featureNames[Int(event.feature)])
-                } else if event.type == 6 {
-                    out.ascii("module_")
-                    out.twoDigits(Int(event.feature))
-                }
+                featureName(event, to: out)
                 out.byte(UInt8(ascii: ","))
                 if event.duration >= 0 { out.int(Int(event.duration)) }
                 out.byte(UInt8(ascii: "\n"))
@@ -336,6 +376,84 @@ public enum SyntheticExportGenerator {
             if events.isEmpty { try out.startNewMember() }
             try out.close()
             return WrittenFile(path: path, export: "activity", rows: events.count)
+        }
+
+        private func userID(_ event: ActivityEvent, to out: SyntheticByteSink) {
+            customerID(Int(event.customer), to: out)
+            out.ascii("-u")
+            out.int(Int(event.user), width: 2)
+        }
+
+        /// The feature of a feature_use event, the module of a training_completed one.
+        private func featureName(_ event: ActivityEvent, to out: SyntheticByteSink) {
+            if event.type == 1 {
+                out.bytes(featureNames[Int(event.feature)])
+            } else if event.type == 6 {
+                out.ascii("module_")
+                out.twoDigits(Int(event.feature))
+            }
+        }
+
+        /// The own-events product: its own column names and event names, UTC
+        /// times written with a space and no zone, no feature or duration.
+        private func writeOwnEvents(day t: Int, events: [ActivityEvent]) throws -> WrittenFile {
+            let path = "exports/events-\(SyntheticCalendar.dateString(world.windowStart + t)).csv.gz"
+            let out = try sink(path)
+            out.ascii("account_id,user,timestamp,event_name\n")
+            for event in events {
+                customerID(Int(event.customer), to: out)
+                out.byte(UInt8(ascii: ","))
+                userID(event, to: out)
+                out.byte(UInt8(ascii: ","))
+                out.bytes(dates[t])
+                out.byte(UInt8(ascii: " "))
+                clock(Int(event.key >> 44), to: out)
+                out.byte(UInt8(ascii: ","))
+                out.bytes(eventTypeNames[Int(event.type)])
+                out.byte(UInt8(ascii: "\n"))
+                try out.endRow()
+            }
+            try out.close()
+            return WrittenFile(path: path, export: "activity", rows: events.count)
+        }
+
+        /// Segment-style track calls, one JSON object a line, the account in
+        /// context.groupId and the time in epoch milliseconds.
+        private func writeSegmentEvents(day t: Int, events: [ActivityEvent]) throws -> WrittenFile {
+            let path = "exports/events-\(SyntheticCalendar.dateString(world.windowStart + t)).jsonl.gz"
+            let out = try sink(path)
+            for event in events {
+                out.ascii("{\"type\":\"track\",\"event\":\"")
+                out.bytes(eventTypeNames[Int(event.type)])
+                out.ascii("\",\"userId\":\"")
+                userID(event, to: out)
+                out.ascii("\",\"timestamp\":")
+                let seconds = (world.windowStart + t) * 86_400 + Int(event.key >> 44)
+                out.int(seconds * 1_000 + Int(event.key & 0x3FFF) % 1_000)
+                out.ascii(",\"context\":{\"groupId\":\"")
+                customerID(Int(event.customer), to: out)
+                out.ascii("\"},\"properties\":{")
+                if event.type == 1 || event.type == 6 {
+                    out.ascii("\"feature\":\"")
+                    featureName(event, to: out)
+                    out.byte(UInt8(ascii: "\""))
+                }
+                out.ascii("}}\n")
+                try out.endRow()
+            }
+            try out.close()
+            return WrittenFile(path: path, export: "activity", rows: events.count)
+        }
+
+        /// The pipeline that reads the profile's exports.
+        func writePipeline() throws -> WrittenFile? {
+            let path = (root as NSString).appendingPathComponent("pipeline.yaml")
+            do {
+                try world.profile.pipelineYAML().write(toFile: path, atomically: true, encoding: .utf8)
+            } catch {
+                throw SyntheticExportError.io("cannot write \(path): \(error)")
+            }
+            return nil
         }
 
         // MARK: uptime
@@ -436,7 +554,13 @@ public enum SyntheticExportGenerator {
         func writeAccounts() throws -> WrittenFile {
             let path = "exports/accounts.csv.gz"
             let out = try sink(path)
-            out.ascii("customer_id,name,plan,mrr,subscription_start,churned_at,seats,features_available,training_modules,acquisition_cost,nps\n")
+            let profile = world.profile
+            var header = "customer_id,name,plan,mrr,subscription_start"
+            if profile.writesChurnedAt { header += ",churned_at" }
+            if profile.writesSeats { header += ",seats" }
+            if profile.writesFeaturesAvailable { header += ",features_available" }
+            if profile.writesTrainingModules { header += ",training_modules" }
+            out.string(header + ",acquisition_cost,nps\n")
             for c in 0..<world.customers {
                 let customer = population.customers[c]
                 customerID(c, to: out)
@@ -448,16 +572,24 @@ public enum SyntheticExportGenerator {
                 out.cents(Int(customer.mrrCents))
                 out.byte(UInt8(ascii: ","))
                 out.bytes(SyntheticCalendar.dateBytes(Int(customer.startDay)))
-                out.byte(UInt8(ascii: ","))
-                if customer.churned {
-                    timestamp(Int64(world.windowStart + Int(customer.lastDay)) * 86_400 + Int64(customer.churnSecond), to: out)
+                if profile.writesChurnedAt {
+                    out.byte(UInt8(ascii: ","))
+                    if customer.churned {
+                        timestamp(Int64(world.windowStart + Int(customer.lastDay)) * 86_400 + Int64(customer.churnSecond), to: out)
+                    }
                 }
-                out.byte(UInt8(ascii: ","))
-                out.int(Int(customer.seats))
-                out.byte(UInt8(ascii: ","))
-                out.int(Int(customer.featuresAvailable))
-                out.byte(UInt8(ascii: ","))
-                out.int(Int(customer.trainingModules))
+                if profile.writesSeats {
+                    out.byte(UInt8(ascii: ","))
+                    out.int(Int(customer.seats))
+                }
+                if profile.writesFeaturesAvailable {
+                    out.byte(UInt8(ascii: ","))
+                    out.int(profile == .ownEvents ? SyntheticProfile.ownFeatureEvents : Int(customer.featuresAvailable))
+                }
+                if profile.writesTrainingModules {
+                    out.byte(UInt8(ascii: ","))
+                    out.int(Int(customer.trainingModules))
+                }
                 out.byte(UInt8(ascii: ","))
                 if customer.acquisitionCents >= 0 { out.cents(Int(customer.acquisitionCents)) }
                 out.byte(UInt8(ascii: ","))
@@ -482,6 +614,7 @@ public enum SyntheticExportGenerator {
                     if index == SyntheticPopulation.notSubscribed { continue }
                     let customer = population.customers[c]
                     if customer.churned && Int(customer.lastDay) == t { continue }
+                    if population.lapsed(c, on: t) { continue }
                     let key = Int(customer.baseline) * 3 + Int(customer.infraClass)
                     if tables[key] == nil {
                         tables[key] = SyntheticLatentModel.churnProbabilities(

@@ -21,6 +21,8 @@ public struct SyntheticExportOptions: Sendable, Equatable {
     public var threads: Int
     /// zlib level 0 (store) ... 9 (smallest); 1 is fastest.
     public var gzipLevel: Int
+    /// The shape of the exports (the hidden process is the same for all).
+    public var profile: SyntheticProfile
 
     public init(
         customers: Int = 300,
@@ -29,7 +31,8 @@ public struct SyntheticExportOptions: Sendable, Equatable {
         endDate: String = "2026-11-23",
         activityRate: Double = 1.1,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-        gzipLevel: Int = 1
+        gzipLevel: Int = 1,
+        profile: SyntheticProfile = .standard
     ) {
         self.customers = customers
         self.days = days
@@ -38,6 +41,7 @@ public struct SyntheticExportOptions: Sendable, Equatable {
         self.activityRate = activityRate
         self.threads = threads
         self.gzipLevel = gzipLevel
+        self.profile = profile
     }
 
     /// Throws `SyntheticExportError.invalidOption` for values the generator cannot use.
@@ -87,8 +91,11 @@ public struct SyntheticExportSummary: Sendable {
     public let files: [File]
     /// Number of customers in accounts.csv.gz.
     public let customers: Int
-    /// Customers whose `churned_at` falls inside the window.
+    /// Customers whose `churned_at` falls inside the window (profiles with
+    /// lapses: customers who went quiet at least once).
     public let churnedCustomers: Int
+    /// Profiles with lapses: customers who went quiet and came back.
+    public let returnedCustomers: Int
     /// First and last simulated day, `yyyy-MM-dd`.
     public let windowStart: String
     public let windowEnd: String

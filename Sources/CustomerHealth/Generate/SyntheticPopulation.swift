@@ -72,6 +72,7 @@ struct SyntheticWorld: Sendable {
     let activityRate: Double
     let gzipLevel: Int
     let threads: Int
+    let profile: SyntheticProfile
     /// First and last day of the window, days since 1970-01-01.
     let windowStart: Int
     let windowEnd: Int
@@ -160,6 +161,7 @@ struct SyntheticWorld: Sendable {
         activityRate = options.activityRate
         gzipLevel = options.gzipLevel
         threads = options.threads
+        profile = options.profile
         windowEnd = end
         windowStart = end - options.days + 1
         idWidth = max(6, String(options.customers).count)
@@ -313,6 +315,9 @@ final class SyntheticPopulation: @unchecked Sendable {
     let chunkSize = 2_048
     let tickets: SyntheticSlots<[SyntheticTicketDraft]>
     let savings: SyntheticSlots<[SyntheticSaving]>
+    /// Profiles whose churned customers go quiet and may come back: the
+    /// window days on which each customer went quiet (its last active day).
+    let lapses: SyntheticSlots<[Int32]>
 
     static let notSubscribed: UInt8 = 255
 
@@ -325,7 +330,11 @@ final class SyntheticPopulation: @unchecked Sendable {
         let chunks = (n + chunkSize - 1) / chunkSize
         tickets = SyntheticSlots(count: chunks, repeating: [])
         savings = SyntheticSlots(count: chunks, repeating: [])
+        lapses = SyntheticSlots(count: world.profile.lapses ? n : 0, repeating: [])
     }
+
+    /// True when customer `c` went quiet at the end of window day `t`.
+    func lapsed(_ c: Int, on t: Int) -> Bool { world.profile.lapses && lapses[c].contains(Int32(t)) }
 
     var chunkCount: Int { tickets.count }
 
@@ -370,8 +379,18 @@ final class SyntheticPopulation: @unchecked Sendable {
         var last = world.days - 1
         let seatScale = Double(customer.seats).squareRoot()
         var engagementSum = 0.0
+        let lapses = world.profile.lapses
+        var quietDays: [Int32] = []
+        var quiet = false
         if first < world.days {
             for t in first..<world.days {
+                if quiet {
+                    // Gone quiet: no activity, tickets, uptime or savings until it comes back, afresh at its baseline.
+                    path[t] = Self.notSubscribed
+                    guard r.uniform() < SyntheticProfile.returnProbability else { continue }
+                    quiet = false
+                    h = baseline
+                }
                 let level = world.uptime(c, day: t, infraClass: infra).level
                 h = SyntheticLatentModel.transition(h, baseline: baseline, penalty: penalties[level], u1: r.uniform(), u2: r.uniform())
                 health[t * n + c] = UInt8(h)
@@ -379,12 +398,18 @@ final class SyntheticPopulation: @unchecked Sendable {
                 levels[t] = UInt8(level)
                 engagementSum += seatScale * SyntheticWorld.engagement(h: Double(h) / 100)
                 if r.uniform() < hazard[h] {
+                    if lapses {
+                        quietDays.append(Int32(t))
+                        quiet = true
+                        continue
+                    }
                     last = t
                     customer.churnSecond = Int32(r.int(below: 1_440) * 60)
                     break
                 }
             }
         }
+        if lapses { self.lapses[c] = quietDays }
         customer.lastDay = Int32(last)
         customers[c] = customer
         engagement[c] = engagementSum
@@ -401,7 +426,7 @@ final class SyntheticPopulation: @unchecked Sendable {
         let seatFactor = pow(Double(customer.seats), 0.3)
         let offset = Int(customer.utcOffsetHours) * 3_600
         var sequence: Int32 = 0
-        for t in Int(customer.firstDay)...Int(customer.lastDay) {
+        for t in Int(customer.firstDay)...Int(customer.lastDay) where path[t] != Self.notSubscribed {
             let h = Double(path[t]) / 100
             let level = Int(levels[t])
             let sick = 1 - h
@@ -454,10 +479,13 @@ final class SyntheticPopulation: @unchecked Sendable {
             guard lo <= hi else { continue }
             for _ in 0..<count {
                 let t = lo + r.int(below: hi - lo + 1)
+                // A quiet customer records no savings (only profiles with lapses have quiet days).
+                if path[t] == Self.notSubscribed { continue }
                 var total = 0
+                var days = 0
                 let from = max(first, t - 29)
-                for d in from...t { total += Int(path[d]) }
-                let mean = Double(total) / Double(t - from + 1) / 100
+                for d in from...t where path[d] != Self.notSubscribed { total += Int(path[d]); days += 1 }
+                let mean = Double(total) / Double(days) / 100
                 var pick = r.uniform()
                 var category = SyntheticWorld.savingsCategories.count - 1
                 for (k, share) in SyntheticWorld.savingsCategoryShares.enumerated() {

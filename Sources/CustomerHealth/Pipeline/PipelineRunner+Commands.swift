@@ -182,7 +182,8 @@ extension PipelineRunner {
                 message: "these features were computed under the churn definition \"\(definition)\", and the pipeline now says \"\(config.churnDefinition.summary)\": who is active depends on it, so run  customer-health run \(config.file) --as-of \(asOf)  instead")
         }
         let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
-        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
+        let scoring = config.scoring.resolvingTargets(from: snaps)
+        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts)
         // Keep the folder complete: the rejects of the run that wrote these features.
@@ -198,7 +199,7 @@ extension PipelineRunner {
         let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), data: nil, scores: scores, atRisk: atRisk,
             timings: [("total", seconds)],
             extra: [("rescored_from", source)]
-                + scoringManifest(sources: sources, parts: parts, asOf: asOf, accounts: snaps.filter(\.active).map(\.account)) + modelManifest)
+                + scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, accounts: snaps.filter(\.active).map(\.account)) + modelManifest)
         files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
         files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
         files.sort { $0.0 < $1.0 }

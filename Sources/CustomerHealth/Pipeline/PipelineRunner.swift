@@ -185,13 +185,14 @@ public struct PipelineRunner: Sendable {
         let snaps = snapshots(data, asOf: asOf)
         let sources = data.sources(asOf: asOf)
         let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
+        let scoring = config.scoring.resolvingTargets(from: snaps)
         // A single-date run needs the per-day series no more: free them before
         // scores and outputs are built, so the two never add up in memory.
         if releaseSeriesAfterFeatures { data.aggregates.releaseSeries(threads: threads) }
         let featureSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
-        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: threads,
+        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         let scoringSeconds = PipelineRunner.seconds(since: t)
 
@@ -216,7 +217,8 @@ public struct PipelineRunner: Sendable {
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
-        let extra = scoringManifest(sources: sources, parts: parts, asOf: asOf, accounts: snaps.filter(\.active).map(\.account)) + modelManifest
+        let extra = scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, accounts: snaps.filter(\.active).map(\.account))
+            + modelManifest
         let renderStart = t
         var totalSeconds = 0.0
         files.append(("manifest.json", .stream { w in
@@ -252,11 +254,13 @@ public struct PipelineRunner: Sendable {
 
     /// What the manifest says of scoring: the churn definition, the data
     /// sources as of the day, and which score parts applied and why.
-    func scoringManifest(sources: DataSources, parts: ScoreApplicability, asOf: CalendarDay, accounts: [AccountRecord]) -> [(String, JSONValue)] {
+    func scoringManifest(sources: DataSources, parts: ScoreApplicability, scoring: ScoringSettings, asOf: CalendarDay,
+                         accounts: [AccountRecord]) -> [(String, JSONValue)] {
         [
             ("churn_definition", .string(config.churnDefinition.summary)),
             ("data_sources", sources.json()),
             ("score_parts", parts.manifestJSON(sources: sources, settings: config.scoring.parts, asOf: asOf, accounts: accounts)),
+            ("score_targets", scoring.targetsJSON()),
         ]
     }
 

@@ -115,7 +115,7 @@ public struct KPICalculator: Sendable {
             ])),
         ]
         if !churnMetrics.isEmpty { result.append(("churn_metrics", .object(churnMetrics))) }
-        if let parts { result.append(("score_parts", parts.json())) }
+        if let parts { result.append(("score_parts", parts.json(accounts: active.map(\.account)))) }
         return .object(result)
     }
 

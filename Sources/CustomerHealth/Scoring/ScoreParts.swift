@@ -174,10 +174,17 @@ public struct ScoreApplicability: Sendable, Equatable {
         parts.filter { p in forced.contains(p) || p.accountValues.allSatisfy { $0.isKnown(account) } }
     }
 
-    /// kpis.json's `score_parts`: each component's parts, true when applicable.
-    func json() -> JSONValue {
-        .object(ScoreComponent.allCases.map { c in
-            (c.rawValue, .object(ScorePart.allCases.filter { $0.component == c }.map { ($0.rawValue, .bool(parts.contains($0))) }))
+    /// The parts that apply to at least one of `accounts`.
+    public func inEffect(for accounts: [AccountRecord]) -> Set<ScorePart> {
+        parts.filter { p in forced.contains(p) || accounts.contains { a in p.accountValues.allSatisfy { $0.isKnown(a) } } }
+    }
+
+    /// kpis.json's `score_parts`: each component's parts, true when the part
+    /// applies to at least one of the scored customers.
+    func json(accounts: [AccountRecord]) -> JSONValue {
+        let used = inEffect(for: accounts)
+        return .object(ScoreComponent.allCases.map { c in
+            (c.rawValue, .object(ScorePart.allCases.filter { $0.component == c }.map { ($0.rawValue, .bool(used.contains($0))) }))
         })
     }
 

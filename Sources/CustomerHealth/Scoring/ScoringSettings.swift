@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every weight and threshold of the health score, with the documented
 /// defaults (docs/scoring.md explains each). The pipeline file's `scoring:`
 /// section overrides any of them.
@@ -87,6 +89,11 @@ public struct ScoringSettings: Sendable, Equatable {
     /// `scoring.parts`: parts forced on or off (the rest are `auto`).
     public var parts: [ScorePart: PartSetting] = [:]
 
+    /// Per-seat volume targets left to the data (`auto`, the default): each
+    /// is set from the portfolio on the as-of day by `resolvingTargets`; the
+    /// number in its field until then is the seed's (the field-service product's).
+    public var autoTargets: Set<VolumeTarget> = Set(VolumeTarget.allCases)
+
     public init() {}
 
     static func load(_ node: ConfigNode) throws -> ScoringSettings {
@@ -128,9 +135,9 @@ public struct ScoringSettings: Sendable, Equatable {
         s.adoptionPoints = try e.double("adoption_points", default: s.adoptionPoints, range: 0...100)
         s.adoptionTarget = try e.double("adoption_target", default: s.adoptionTarget, range: 0.01...1)
         s.apiPoints = try e.double("api_points", default: s.apiPoints, range: 0...100)
-        s.apiCallsPerSeatTarget = try e.double("api_calls_per_seat_target", default: s.apiCallsPerSeatTarget, range: 0.001...1e9)
+        try s.loadTarget(.apiCallsPerSeat, e, "api_calls_per_seat_target")
         s.mobilePoints = try e.double("mobile_points", default: s.mobilePoints, range: 0...100)
-        s.mobileSessionsPerSeatTarget = try e.double("mobile_sessions_per_seat_target", default: s.mobileSessionsPerSeatTarget, range: 0.001...1e9)
+        try s.loadTarget(.mobileSessionsPerSeat, e, "mobile_sessions_per_seat_target")
         s.trainingPoints = try e.double("training_points", default: s.trainingPoints, range: 0...100)
         try checkTotal(e, [s.adoptionPoints, s.apiPoints, s.mobilePoints, s.trainingPoints])
 
@@ -153,7 +160,7 @@ public struct ScoringSettings: Sendable, Equatable {
         s.roiPoints = try v.double("roi_points", default: s.roiPoints, range: 0...100)
         s.roiTarget = try v.double("roi_target", default: s.roiTarget, range: 0.001...1e6)
         s.workOrderPoints = try v.double("work_order_points", default: s.workOrderPoints, range: 0...100)
-        s.workOrdersPerSeatTarget = try v.double("work_orders_per_seat_target", default: s.workOrdersPerSeatTarget, range: 0.001...1e9)
+        try s.loadTarget(.workOrdersPerSeat, v, "work_orders_per_seat_target")
         s.timeToValuePoints = try v.double("time_to_value_points", default: s.timeToValuePoints, range: 0...100)
         s.timeToValueGoodDays = try v.double("time_to_value_good_days", default: s.timeToValueGoodDays, range: 0...36500)
         s.timeToValueBadDays = try v.double("time_to_value_bad_days", default: s.timeToValueBadDays, range: 0...36500)
@@ -209,10 +216,93 @@ public struct ScoringSettings: Sendable, Equatable {
         return s
     }
 
+    /// A per-seat target: `auto` (the default) or a number.
+    private mutating func loadTarget(_ target: VolumeTarget, _ node: ConfigNode, _ key: String) throws {
+        if let text = try node.string(key), text.trimmingCharacters(in: .whitespaces) != "auto" {
+            self[target] = try node.double(key, default: self[target], range: 0.001...1e9)
+            autoTargets.remove(target)
+        }
+    }
+
+    public subscript(_ target: VolumeTarget) -> Double {
+        get {
+            switch target {
+            case .apiCallsPerSeat: return apiCallsPerSeatTarget
+            case .mobileSessionsPerSeat: return mobileSessionsPerSeatTarget
+            case .workOrdersPerSeat: return workOrdersPerSeatTarget
+            }
+        }
+        set {
+            switch target {
+            case .apiCallsPerSeat: apiCallsPerSeatTarget = newValue
+            case .mobileSessionsPerSeat: mobileSessionsPerSeatTarget = newValue
+            case .workOrdersPerSeat: workOrdersPerSeatTarget = newValue
+            }
+        }
+    }
+
+    /// The settings with each `auto` target set from the active customers'
+    /// features on the as-of day: the 75th percentile of the per-seat rate
+    /// among customers with known seats who used it at all, rounded to two
+    /// significant figures (so that a trickle of new rows seldom moves it).
+    /// Nobody used it: the seed's number stays (and the part earns nothing).
+    public func resolvingTargets(from snapshots: [CustomerSnapshot]) -> ScoringSettings {
+        var s = self
+        for target in VolumeTarget.allCases where autoTargets.contains(target) {
+            var rates: [Double] = []
+            for snap in snapshots where snap.active {
+                guard let f = snap.features, let seats = snap.account.seats else { continue }
+                let count = target.count(f)
+                if count > 0 { rates.append(Double(count) / Double(max(1, seats))) }
+            }
+            guard !rates.isEmpty else { continue }
+            rates.sort()
+            let p75 = rates[min(rates.count - 1, (rates.count * 3) / 4)]
+            s[target] = ScoringSettings.twoSignificantFigures(p75)
+        }
+        return s
+    }
+
+    static func twoSignificantFigures(_ v: Double) -> Double {
+        guard v > 0 else { return v }
+        let scale = pow(10, 1 - floor(log10(v)))
+        return (v * scale).rounded() / scale
+    }
+
+    /// The targets as used, for the manifest: each with whether it came from the data.
+    func targetsJSON() -> JSONValue {
+        .object(VolumeTarget.allCases.map { t in
+            (t.key, .object([("value", .number(self[t], places: 6)), ("auto", .bool(autoTargets.contains(t)))]))
+        })
+    }
+
     private static func checkTotal(_ node: ConfigNode, _ parts: [Double]) throws {
         let total = parts.reduce(0, +)
         if abs(total - 100) > 1e-9 {
             throw node.failure("the points of this component must add up to 100, they add up to \(total)")
+        }
+    }
+}
+
+/// The per-seat volume targets, which default to `auto`: what counts as a
+/// lot of API calls, mobile sessions or work orders depends on the product.
+public enum VolumeTarget: String, CaseIterable, Sendable {
+    case apiCallsPerSeat, mobileSessionsPerSeat, workOrdersPerSeat
+
+    /// The setting's key, under its component.
+    public var key: String {
+        switch self {
+        case .apiCallsPerSeat: return "engagement.api_calls_per_seat_target"
+        case .mobileSessionsPerSeat: return "engagement.mobile_sessions_per_seat_target"
+        case .workOrdersPerSeat: return "value_realization.work_orders_per_seat_target"
+        }
+    }
+
+    func count(_ f: FeatureVector) -> Int {
+        switch self {
+        case .apiCallsPerSeat: return f.apiCalls30d
+        case .mobileSessionsPerSeat: return f.mobileSessions30d
+        case .workOrdersPerSeat: return f.workOrders30d
         }
     }
 }

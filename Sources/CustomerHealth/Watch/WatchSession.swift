@@ -88,8 +88,9 @@ public final class WatchSession {
     private var live: LiveExports?
     private var snapshots: [CustomerSnapshot?] = []
     private var scores: [CustomerScore?] = []
-    /// The score parts the scores were computed with.
+    /// The score parts and settings (auto targets resolved) the scores were computed with.
     private var lastParts: ScoreApplicability?
+    private var lastScoring: ScoringSettings?
     /// Messages for the log: files replaced, truncated or gone, and what was done.
     public private(set) var notices: [String] = []
     /// How long ago the newest file read by the last step was last modified
@@ -207,11 +208,21 @@ public final class WatchSession {
         guard !touched.isEmpty else { return [] }
         let (model, _) = try ChurnModelChooser(runner: runner, data: data).model(asOf: asOf)
         let fresher = runner.snapshots(data, asOf: asOf, only: touched)
-        let rescored = PipelineRunner.score(fresher, asOf: asOf, settings: config.scoring, threads: runner.threads,
-            applicability: parts, model: model?.ensemble, reasonCodes: 0)
         var index: [String: Int] = [:]
-        for c in touched { index[data.accounts[c].customerID] = c; snapshots[c] = nil; scores[c] = nil }
+        for c in touched { index[data.accounts[c].customerID] = c; snapshots[c] = nil }
         for s in fresher { snapshots[index[s.account.customerID]!] = s }
+        // Auto targets come from every active customer: when they move, every score does.
+        let scoring = config.scoring.resolvingTargets(from: snapshots.compactMap { $0 })
+        if scoring != lastScoring {
+            if lastScoring != nil && touched.count < data.accounts.count {
+                touched = Array(data.accounts.indices)
+                for c in touched { index[data.accounts[c].customerID] = c }
+            }
+            lastScoring = scoring
+        }
+        let rescored = PipelineRunner.score(touched.compactMap { snapshots[$0] }, asOf: asOf, settings: scoring, threads: runner.threads,
+            applicability: parts, model: model?.ensemble, reasonCodes: 0)
+        for c in touched { scores[c] = nil }
         for s in rescored { scores[index[s.customerID]!] = s }
 
         var lines: [String] = []
@@ -231,7 +242,8 @@ public final class WatchSession {
             }
             // Nothing sent when nothing changed as sent, or when the score moved
             // less than the threshold with status, risk and priority the same.
-            if let before, now == before || (abs(now.healthScore - before.healthScore) < settings.minScoreDelta
+            // Scores are rounded to tenths: a move of exactly the threshold is sent, whatever its last bit.
+            if let before, now == before || (abs(now.healthScore - before.healthScore) < settings.minScoreDelta - 1e-9
                 && now.healthStatus == before.healthStatus && now.churnRisk == before.churnRisk
                 && now.interventionPriority == before.interventionPriority) {
                 checkpoint.customers[id] = before

@@ -56,7 +56,7 @@ final class LiveExportsTests: XCTestCase {
         pipeline.progress = nil
         func scores(_ data: IngestResult) -> String {
             let snaps = pipeline.snapshots(data, asOf: asOf)
-            return OutputRenderers.scoresJSONL(PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring, threads: 2,
+            return OutputRenderers.scoresJSONL(PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring.resolvingTargets(from: snaps), threads: 2,
                 applicability: pipeline.applicability(data, asOf: asOf)))
         }
         XCTAssertEqual(scores(liveData), scores(batch))

@@ -14,11 +14,19 @@ final class WatchCommandTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    private func pipeline(_ name: String) throws -> String {
+    private func pipeline(_ name: String, _ extra: String = "") throws -> String {
         let path = root.appendingPathComponent("\(name).yaml").path
-        try "input: \(name)/exports\noutput: \(name)/output\nmax_reject_ratio: 1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try ("input: \(name)/exports\noutput: \(name)/output\nmax_reject_ratio: 1\n" + extra).write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
+
+    /// Fixed per-seat targets: a customer's score then moves only with its own rows.
+    static let fixedTargets = """
+        scoring:
+          engagement: {api_calls_per_seat_target: 20, mobile_sessions_per_seat_target: 4}
+          value_realization: {work_orders_per_seat_target: 2}
+
+        """
 
     /// Day `k` of new activity (the 21st onwards) for every other customer, plus one bad row.
     private func drop(_ k: Int, into folder: URL, settled: Bool = true) throws {
@@ -36,7 +44,7 @@ final class WatchCommandTests: XCTestCase {
 
     /// A baseline look, then day 1 landed and streamed: the pipeline and state folder.
     private func streamedFirstDay() throws -> (String, String) {
-        let p = try pipeline("a")
+        let p = try pipeline("a", Self.fixedTargets)
         let state = root.appendingPathComponent("a/state").path
         XCTAssertEqual(try CLI.run(["watch", p, "--once", "--quiet", "--state", state]).status, 0)
         try drop(1, into: root.appendingPathComponent("a"))
@@ -161,9 +169,9 @@ final class WatchCommandTests: XCTestCase {
     }
 
     /// scores.jsonl of a batch run on folder `name` as it is now.
-    private func batchScores(_ name: String) throws -> [String: [String: Any]] {
+    private func batchScores(_ name: String, _ extra: String = "") throws -> [String: [String: Any]] {
         let out = root.appendingPathComponent("\(name)/batch-\(UUID().uuidString)")
-        let r = try CLI.run(["run", try pipeline(name), "--quiet", "--output", out.path])
+        let r = try CLI.run(["run", try pipeline(name, extra), "--quiet", "--output", out.path])
         XCTAssertEqual(r.status, 0, r.transcript)
         var scores: [String: [String: Any]] = [:]
         for line in try String(contentsOf: out.appendingPathComponent("latest/scores.jsonl"), encoding: .utf8).split(separator: "\n") {
@@ -220,7 +228,7 @@ final class WatchCommandTests: XCTestCase {
         let (p, state) = try streamedFirstDay()
 
         func assertStateIsBatch(_ what: String) throws {
-            let batch = try batchScores("a")
+            let batch = try batchScores("a", Self.fixedTargets)
             let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
             XCTAssertEqual(Set(saved.customers.keys), Set(batch.keys), what)
             for (id, score) in batch {

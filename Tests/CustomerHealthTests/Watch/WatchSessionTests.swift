@@ -92,7 +92,8 @@ final class WatchSessionTests: XCTestCase {
         try String(text.dropLast("cust_000002,half".count)).write(to: grow, atomically: true, encoding: .utf8)
         let data = try runner.ingest()
         let asOf = try runner.asOfDay(for: data)
-        let batch = PipelineRunner.score(runner.snapshots(data, asOf: asOf), asOf: asOf, settings: batchConfig.scoring, threads: 2,
+        let snaps = runner.snapshots(data, asOf: asOf)
+        let batch = PipelineRunner.score(snaps, asOf: asOf, settings: batchConfig.scoring.resolvingTargets(from: snaps), threads: 2,
                                         applicability: runner.applicability(data, asOf: asOf))
         XCTAssertEqual(Set(again.checkpoint.customers.keys), Set(batch.map(\.customerID)))
         for s in batch {
