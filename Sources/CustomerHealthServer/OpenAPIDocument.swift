@@ -26,10 +26,11 @@ enum OpenAPIDocument {
       },
       "ComponentScores": {
         "type": "object",
+        "description": "Each component 0-100; null for a component none of whose parts applies to the exports (it is left out of the health score).",
         "required": ["usage", "engagement", "satisfaction", "value_realization"],
         "properties": {
-          "usage": {"type": "number"}, "engagement": {"type": "number"},
-          "satisfaction": {"type": "number"}, "value_realization": {"type": "number"}
+          "usage": {"type": ["number", "null"]}, "engagement": {"type": ["number", "null"]},
+          "satisfaction": {"type": ["number", "null"]}, "value_realization": {"type": ["number", "null"]}
         }
       },
       "CustomerHealth": {
@@ -43,7 +44,7 @@ enum OpenAPIDocument {
           "health_status": {"type": "string", "enum": ["excellent", "good", "warning", "critical", "churn_risk"]},
           "component_scores": {"$ref": "#/components/schemas/ComponentScores"},
           "key_metrics": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
-          "trends": {"type": "object", "additionalProperties": {"type": "string"}},
+          "trends": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
           "churn_probability": {"type": ["number", "null"]},
           "churn_risk": {"type": ["string", "null"], "enum": ["low", "medium", "high", "critical", null]},
           "reason_codes": {
@@ -76,7 +77,8 @@ enum OpenAPIDocument {
             "required": ["total_customers", "active_customers", "at_risk_customers", "churned_customers_30d"],
             "properties": {
               "total_customers": {"type": "integer"}, "active_customers": {"type": "integer"},
-              "at_risk_customers": {"type": "integer"}, "churned_customers_30d": {"type": "integer"}
+              "at_risk_customers": {"type": "integer"}, "churned_customers_30d": {"type": "integer"},
+              "returned_customers_30d": {"type": "integer"}
             }
           },
           "health_metrics": {
@@ -93,6 +95,11 @@ enum OpenAPIDocument {
           "financial_metrics": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
           "retention_rates": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
           "churn_rates": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+          "score_parts": {
+            "type": "object",
+            "description": "Per component, each part of the health score: true when it applied to at least one scored customer.",
+            "additionalProperties": {"type": "object", "additionalProperties": {"type": "boolean"}}
+          },
           "churn_metrics": {
             "type": "object",
             "properties": {

@@ -63,14 +63,17 @@ struct SchemaValidator {
         case "object": return value is [String: Any]
         case "array": return value is [Any]
         case "string": return value is String
-        // The document has no booleans; numbers are NSNumbers from JSONSerialization.
-        case "number": return value is NSNumber
+        // JSONSerialization hands back numbers and booleans alike as NSNumber; a boolean's type is "c".
+        case "boolean": return (value as? NSNumber).map(isBoolean) ?? false
+        case "number": return (value as? NSNumber).map { !isBoolean($0) } ?? false
         case "integer":
-            guard let n = value as? NSNumber else { return false }
+            guard let n = value as? NSNumber, !isBoolean(n) else { return false }
             return n.doubleValue == n.doubleValue.rounded()
         default: return false
         }
     }
+
+    private static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
 
     private static func equal(_ a: Any, _ b: Any) -> Bool {
         if a is NSNull && b is NSNull { return true }
