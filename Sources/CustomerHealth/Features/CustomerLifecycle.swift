@@ -110,7 +110,9 @@ public struct CustomerLifecycle: Sendable, Equatable {
 
     /// What is known on `d`: spells begun by then, a return after it not yet.
     public func known(asOf d: CalendarDay) -> CustomerLifecycle {
-        CustomerLifecycle(start: start, spells: spells.compactMap { s in
+        // Usually nothing is after d: share the spells rather than copy them.
+        if spells.allSatisfy({ $0.from <= d && ($0.until.map { $0 <= d } ?? true) }) { return self }
+        return CustomerLifecycle(start: start, spells: spells.compactMap { s in
             guard s.from <= d else { return nil }
             return Spell(from: s.from, until: s.until.flatMap { $0 <= d ? $0 : nil })
         })

@@ -6,9 +6,7 @@
 public enum ExportKind: String, CaseIterable, Sendable, Comparable {
     case accounts, activity, tickets, uptime, savings
 
-    public static func < (a: ExportKind, b: ExportKind) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-    }
+    public static func < (a: ExportKind, b: ExportKind) -> Bool { a.index < b.index }
 
     /// This export's contract.
     public var contract: ExportContract {
@@ -27,8 +25,17 @@ public enum ExportKind: String, CaseIterable, Sendable, Comparable {
     /// Default file globs, matched against names in the input folder.
     public var defaultGlobs: [String] { ["csv", "csv.gz", "jsonl", "jsonl.gz"].map { "\(rawValue)*.\($0)" } }
 
-    /// Position in `allCases`, for per-export arrays.
-    var index: Int { Int(ExportKind.allCases.firstIndex(of: self)!) }
+    /// Position in `allCases`, for per-export arrays (a switch: `allCases`
+    /// builds an array at every call, and rows ask for this).
+    var index: Int {
+        switch self {
+        case .accounts: return 0
+        case .activity: return 1
+        case .tickets: return 2
+        case .uptime: return 3
+        case .savings: return 4
+        }
+    }
 
     /// Accounts and activity are needed; the other exports may be absent
     /// (their score parts are then not applicable: docs/scoring.md).

@@ -45,6 +45,10 @@ public struct AccountRecord: Sendable {
 struct FieldReader {
     let kind: ExportKind
     let contract: ExportContract
+    /// Per column, from the contract: read once here so that the row loop
+    /// touches plain values, not the declarations' strings.
+    private let types: [ColumnType]
+    private let valueRequired: [Bool]
     let timestampFormat: TimestampFormat
     let tokens: [TimestampFormat.Token]
     let dateFormat: TimestampFormat
@@ -53,6 +57,8 @@ struct FieldReader {
     init(settings: ExportSettings, dateFormat: TimestampFormat) {
         kind = settings.kind
         contract = settings.kind.contract
+        types = contract.columns.map(\.type)
+        valueRequired = contract.columns.map { $0.value == .required }
         timestampFormat = settings.timestampFormat
         tokens = settings.timestampFormat.tokens
         let effectiveDate = settings.dateFormat ?? dateFormat
@@ -77,7 +83,7 @@ struct FieldReader {
     func present<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> UnsafeRawBufferPointer? {
         let f = row.field(c.rawValue)
         if FieldParser.isBlank(f) {
-            if spec(c).value == .required && row.has(c.rawValue) {
+            if valueRequired[c.rawValue] && row.has(c.rawValue) {
                 throw RowRejection(column: name(c), code: .missingValue, message: "\(name(c)) is empty")
             }
             return nil
@@ -113,7 +119,7 @@ struct FieldReader {
     /// Seconds since 1970 of a timestamp, date, or timestamp-or-date column, as declared.
     func timestamp<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int64? {
         guard let f = try present(row, c) else { return nil }
-        switch spec(c).type {
+        switch types[c.rawValue] {
         case .date: return try instant(f, c, dateOnly: true)
         case .timestampOrDate:
             do throws(RowRejection) {
@@ -149,7 +155,7 @@ struct FieldReader {
     /// An exact decimal in 10^-scale units, checked against its declared minimum.
     func decimal<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int64? {
         guard let f = try present(row, c) else { return nil }
-        guard case .decimal(let scale, let minimum) = spec(c).type else { preconditionFailure("\(name(c)) is not a decimal column") }
+        guard case .decimal(let scale, let minimum) = types[c.rawValue] else { preconditionFailure("\(name(c)) is not a decimal column") }
         let v: Int64
         do throws(FieldError) { v = try FieldParser.decimal(f, scale: scale) } catch {
             throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")
@@ -174,7 +180,7 @@ struct FieldReader {
     /// A whole number within the declared range.
     func integer<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int? {
         guard let f = try present(row, c) else { return nil }
-        guard case .integer(let range) = spec(c).type else { preconditionFailure("\(name(c)) is not an integer column") }
+        guard case .integer(let range) = types[c.rawValue] else { preconditionFailure("\(name(c)) is not an integer column") }
         let v: Int
         do throws(FieldError) { v = try FieldParser.integer(f) } catch {
             throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")

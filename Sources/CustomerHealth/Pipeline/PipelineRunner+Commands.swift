@@ -199,7 +199,7 @@ extension PipelineRunner {
         let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), data: nil, scores: scores, atRisk: atRisk,
             timings: [("total", seconds)],
             extra: [("rescored_from", source)]
-                + scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, accounts: snaps.filter(\.active).map(\.account)) + modelManifest)
+                + scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps)) + modelManifest)
         files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
         files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
         files.sort { $0.0 < $1.0 }

@@ -112,10 +112,11 @@ public struct PipelineRunner: Sendable {
     /// Scores the active snapshots in parallel, keeping customer_id order.
     public static func score(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int,
                              applicability: ScoreApplicability, model: ChurnEnsemble? = nil, reasonCodes: Int = 3) -> [CustomerScore] {
-        let active = snapshots.filter(\.active)
+        // Indexes, not copies of the snapshots (each is half a kilobyte).
+        let active = snapshots.indices.filter { snapshots[$0].active }
         let scorer = HealthScorer(settings: settings)
         return ParallelMap.map(count: active.count, threads: threads) { i in
-            let s = active[i]
+            let s = snapshots[active[i]]
             let features = s.features ?? FeatureVector()
             var probability: Double? = nil
             var reasons: [ReasonCode] = []
@@ -217,7 +218,7 @@ public struct PipelineRunner: Sendable {
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
-        let extra = scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, accounts: snaps.filter(\.active).map(\.account))
+        let extra = scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps))
             + modelManifest
         let renderStart = t
         var totalSeconds = 0.0
@@ -255,20 +256,22 @@ public struct PipelineRunner: Sendable {
     /// What the manifest says of scoring: the churn definition, the data
     /// sources as of the day, and which score parts applied and why.
     func scoringManifest(sources: DataSources, parts: ScoreApplicability, scoring: ScoringSettings, asOf: CalendarDay,
-                         accounts: [AccountRecord]) -> [(String, JSONValue)] {
+                         coverage: PartCoverage) -> [(String, JSONValue)] {
         [
             ("churn_definition", .string(config.churnDefinition.summary)),
             ("data_sources", sources.json()),
-            ("score_parts", parts.manifestJSON(sources: sources, settings: config.scoring.parts, asOf: asOf, accounts: accounts)),
+            ("score_parts", parts.manifestJSON(sources: sources, settings: config.scoring.parts, asOf: asOf, coverage: coverage)),
             ("score_targets", scoring.targetsJSON()),
         ]
     }
 
     /// The data outputs shared by `run` and `rescore`.
     func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay, parts: ScoreApplicability) -> [(String, OutputContent)] {
-        var accounts: [String: AccountRecord] = [:]
-        for s in snapshots { accounts[s.account.customerID] = s.account }
         let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
+        // The accounts of the at-risk customers only: the list is what needs them.
+        let listed = Set(atRisk.map(\.customerID))
+        var accounts: [String: AccountRecord] = [:]
+        for s in snapshots where listed.contains(s.account.customerID) { accounts[s.account.customerID] = s.account }
         let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count,
             parts: parts)
         return [

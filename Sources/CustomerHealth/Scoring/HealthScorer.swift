@@ -111,14 +111,14 @@ public struct HealthScorer: Sendable {
     /// Each component from its applicable parts. A part that does not apply
     /// gives its points to the others of its component, in proportion to
     /// theirs; a component none of whose parts applies is nil.
-    public func components(_ f: FeatureVector, account: AccountRecord, parts: Set<ScorePart>) -> ComponentScores {
+    public func components(_ f: FeatureVector, account: AccountRecord, parts: ScorePartMask) -> ComponentScores {
         var result = ComponentScores(usage: nil, engagement: nil, satisfaction: nil, valueRealization: nil)
-        for c in ScoreComponent.allCases {
+        for c in ScoreComponent.ordered {
             var earned = 0.0
             var applicableMax = 0.0
             var allMax = 0.0
             var all = true
-            for p in ScorePart.allCases where p.component == c {
+            for p in c.parts {
                 let (maxPoints, got) = points(p, f, account: account)
                 allMax += maxPoints
                 if parts.contains(p) {
@@ -143,7 +143,7 @@ public struct HealthScorer: Sendable {
 
     /// The seed's scoring with every part applicable.
     public func components(_ f: FeatureVector, account: AccountRecord) -> ComponentScores {
-        components(f, account: account, parts: Set(ScorePart.allCases))
+        components(f, account: account, parts: ScorePartMask(Set(ScorePart.allCases)))
     }
 
     static func clamp(_ v: Double) -> Double { min(100, max(0, v)) }
@@ -174,7 +174,7 @@ public struct HealthScorer: Sendable {
         } else {
             var sum = 0.0
             var weights = 0.0
-            for k in ScoreComponent.allCases { if let v = c[k] { sum += weight(k) * v; weights += weight(k) } }
+            for k in ScoreComponent.ordered { if let v = c[k] { sum += weight(k) * v; weights += weight(k) } }
             raw = weights > 0 ? sum / weights : 0
         }
         // Round once, here, so status and every output read the same number.
@@ -234,7 +234,7 @@ public struct HealthScorer: Sendable {
 
     /// Risk factors and recommendations, by the rules of docs/scoring.md, in
     /// a fixed order. A rule about a part that does not apply never fires.
-    func advice(_ f: FeatureVector, account: AccountRecord, score: CustomerScore, parts: Set<ScorePart>) -> ([String], [String]) {
+    func advice(_ f: FeatureVector, account: AccountRecord, score: CustomerScore, parts: ScorePartMask) -> ([String], [String]) {
         let s = settings
         var risks: [String] = []
         var recs: [String] = []

@@ -33,7 +33,8 @@ public struct KPICalculator: Sendable {
     /// The KPIs on `asOf`; `parts` (the applicable score parts) is listed with them.
     public func kpis(asOf: CalendarDay, snapshots: [CustomerSnapshot], scores: [CustomerScore], atRisk: Int,
                      parts: ScoreApplicability? = nil) -> JSONValue {
-        let active = snapshots.filter(\.active)
+        // Indexes, not copies: a snapshot is half a kilobyte, and there may be a hundred thousand.
+        let active = snapshots.indices.filter { snapshots[$0].active }
         let t = asOf
         let monthAgo = t.adding(days: -30)
         let churned30 = snapshots.filter { $0.lifecycle.churns(after: monthAgo, through: t) }.count
@@ -47,14 +48,14 @@ public struct KPICalculator: Sendable {
         }
         let avgHealth: Double? = scores.isEmpty ? nil : healthSum / Double(scores.count)
 
-        let surveyed = active.compactMap(\.account.nps)
+        let surveyed = active.compactMap { snapshots[$0].account.nps }
         let promoters = surveyed.filter { $0 >= 9 }.count
         let detractors = surveyed.filter { $0 <= 6 }.count
         let npsScore: Double? = surveyed.isEmpty ? nil : 100 * Double(promoters - detractors) / Double(surveyed.count)
         let npsMean: Double? = surveyed.isEmpty ? nil : Double(surveyed.reduce(0, +)) / Double(surveyed.count)
 
         // Customers whose MRR is unknown are left out of the sums and means.
-        let paying = active.compactMap(\.account.mrr)
+        let paying = active.compactMap { snapshots[$0].account.mrr }
         let mrr: Double? = paying.isEmpty && !active.isEmpty ? nil : paying.reduce(0.0, +)
         let arpa: Double? = paying.isEmpty ? nil : mrr! / Double(paying.count)
         let r30 = retention(snapshots, asOf: t, days: 30)
@@ -115,7 +116,7 @@ public struct KPICalculator: Sendable {
             ])),
         ]
         if !churnMetrics.isEmpty { result.append(("churn_metrics", .object(churnMetrics))) }
-        if let parts { result.append(("score_parts", parts.json(accounts: active.map(\.account)))) }
+        if let parts { result.append(("score_parts", parts.json(parts.coverage(of: snapshots)))) }
         return .object(result)
     }
 

@@ -38,6 +38,20 @@ public struct DataSources: Sendable, Equatable {
 public enum ScoreComponent: String, CaseIterable, Sendable {
     case usage, engagement, satisfaction
     case valueRealization = "value_realization"
+
+    static let ordered = allCases
+
+    var index: Int {
+        switch self {
+        case .usage: return 0
+        case .engagement: return 1
+        case .satisfaction: return 2
+        case .valueRealization: return 3
+        }
+    }
+
+    /// This component's parts, in order.
+    var parts: [ScorePart] { ScorePart.byComponent[index] }
 }
 
 /// An account value a score part divides by or compares with.
@@ -54,6 +68,33 @@ public enum AccountValue: String, Sendable {
         case .trainingModules: return a.trainingModules != nil
         }
     }
+
+    var bit: UInt8 {
+        switch self {
+        case .seats: return 1
+        case .mrr: return 2
+        case .featuresAvailable: return 4
+        case .trainingModules: return 8
+        }
+    }
+
+    /// The account values a record has, as bits (one test per customer, no allocation).
+    static func known(_ a: AccountRecord) -> UInt8 {
+        (a.seats != nil ? 1 : 0) | (a.mrr != nil ? 2 : 0) | (a.featuresAvailable != nil ? 4 : 0) | (a.trainingModules != nil ? 8 : 0)
+    }
+}
+
+/// A set of score parts in 16 bits: asked for every customer, so it must not allocate.
+public struct ScorePartMask: Sendable, Equatable {
+    var bits: UInt16
+
+    public init(_ parts: Set<ScorePart>) { bits = parts.reduce(0) { $0 | $1.bit } }
+    init(bits: UInt16) { self.bits = bits }
+
+    @inline(__always)
+    public func contains(_ p: ScorePart) -> Bool { bits & p.bit != 0 }
+
+    public var set: Set<ScorePart> { Set(ScorePart.allCases.filter(contains)) }
 }
 
 /// The parts of the component scores, each declared once with the data it
@@ -80,6 +121,39 @@ public enum ScorePart: String, CaseIterable, Sendable {
 
     /// `component.part`, as in `scoring.parts` and the outputs.
     public var key: String { "\(component.rawValue).\(rawValue)" }
+
+    /// Each component's parts, in order: built once (`allCases` makes a new
+    /// array at every call, and scoring asks for them for every customer).
+    static let byComponent: [[ScorePart]] = ScoreComponent.allCases.map { c in allCases.filter { $0.component == c } }
+
+    var bit: UInt16 {
+        switch self {
+        case .recency: return 1 << 0
+        case .activity: return 1 << 1
+        case .dailyUsers: return 1 << 2
+        case .adoption: return 1 << 3
+        case .api: return 1 << 4
+        case .mobile: return 1 << 5
+        case .training: return 1 << 6
+        case .tickets: return 1 << 7
+        case .response: return 1 << 8
+        case .uptime: return 1 << 9
+        case .roi: return 1 << 10
+        case .workOrders: return 1 << 11
+        case .timeToValue: return 1 << 12
+        }
+    }
+
+    /// `accountValues` as bits.
+    var accountBits: UInt8 {
+        switch self {
+        case .adoption: return AccountValue.featuresAvailable.bit
+        case .api, .mobile, .tickets, .workOrders: return AccountValue.seats.bit
+        case .training: return AccountValue.trainingModules.bit
+        case .roi: return AccountValue.mrr.bit
+        default: return 0
+        }
+    }
 
     /// The event kinds of which at least one must have been seen (empty: none needed).
     var eventKinds: [EventKind] {
@@ -134,6 +208,13 @@ public enum ScorePart: String, CaseIterable, Sendable {
     }
 }
 
+/// How many active customers there are, and how many of them lack the
+/// account values each part needs.
+public struct PartCoverage: Sendable, Equatable {
+    public var customers = 0
+    public var lacking: [ScorePart: Int] = [:]
+}
+
 /// What `scoring.parts` says of a part.
 public enum PartSetting: String, Sendable {
     /// Applicable when its data exists (the default).
@@ -151,6 +232,8 @@ public struct ScoreApplicability: Sendable, Equatable {
     public var parts: Set<ScorePart>
     /// Parts forced on: they apply even to customers lacking their account values.
     public var forced: Set<ScorePart>
+    /// For each combination of known account values (4 bits), the parts that apply.
+    private var byKnownValues: [ScorePartMask] = []
 
     public init(sources: DataSources, settings: [ScorePart: PartSetting]) {
         var parts = Set<ScorePart>()
@@ -164,32 +247,48 @@ public struct ScoreApplicability: Sendable, Equatable {
         }
         self.parts = parts
         self.forced = forced
+        byKnownValues = (0..<16).map { known in
+            ScorePartMask(parts.filter { p in forced.contains(p) || p.accountBits & UInt8(known) == p.accountBits })
+        }
     }
 
     /// Every part, as the seed scored (and as customer-health scored before parts could be left out).
-    public static var all: ScoreApplicability { ScoreApplicability(sources: .all, settings: [:]) }
+    public static let all = ScoreApplicability(sources: .all, settings: [:])
 
     /// The parts that apply to one customer.
-    public func parts(for account: AccountRecord) -> Set<ScorePart> {
-        parts.filter { p in forced.contains(p) || p.accountValues.allSatisfy { $0.isKnown(account) } }
+    @inline(__always)
+    public func parts(for account: AccountRecord) -> ScorePartMask { byKnownValues[Int(AccountValue.known(account))] }
+
+    /// How many of the active customers lack the account values of each
+    /// part, in one pass (without copying the snapshots).
+    public func coverage(of snapshots: [CustomerSnapshot]) -> PartCoverage {
+        var c = PartCoverage()
+        var byKnown = [Int](repeating: 0, count: 16)
+        for i in snapshots.indices where snapshots[i].active { byKnown[Int(AccountValue.known(snapshots[i].account))] += 1 }
+        c.customers = byKnown.reduce(0, +)
+        for p in ScorePart.allCases where p.accountBits != 0 {
+            let lacking = (0..<16).filter { UInt8($0) & p.accountBits != p.accountBits }.reduce(0) { $0 + byKnown[$1] }
+            if lacking > 0 { c.lacking[p] = lacking }
+        }
+        return c
     }
 
-    /// The parts that apply to at least one of `accounts`.
-    public func inEffect(for accounts: [AccountRecord]) -> Set<ScorePart> {
-        parts.filter { p in forced.contains(p) || accounts.contains { a in p.accountValues.allSatisfy { $0.isKnown(a) } } }
+    /// The parts that apply to at least one customer.
+    public func inEffect(_ coverage: PartCoverage) -> Set<ScorePart> {
+        parts.filter { p in forced.contains(p) || (coverage.lacking[p] ?? 0) < coverage.customers }
     }
 
     /// kpis.json's `score_parts`: each component's parts, true when the part
     /// applies to at least one of the scored customers.
-    func json(accounts: [AccountRecord]) -> JSONValue {
-        let used = inEffect(for: accounts)
+    func json(_ coverage: PartCoverage) -> JSONValue {
+        let used = inEffect(coverage)
         return .object(ScoreComponent.allCases.map { c in
             (c.rawValue, .object(ScorePart.allCases.filter { $0.component == c }.map { ($0.rawValue, .bool(used.contains($0))) }))
         })
     }
 
     /// The manifest's account of each part: applicable or not, and why.
-    func manifestJSON(sources: DataSources, settings: [ScorePart: PartSetting], asOf: CalendarDay, accounts: [AccountRecord]) -> JSONValue {
+    func manifestJSON(sources: DataSources, settings: [ScorePart: PartSetting], asOf: CalendarDay, coverage: PartCoverage) -> JSONValue {
         .array(ScorePart.allCases.map { p in
             let setting = settings[p] ?? .auto
             var why: String
@@ -200,7 +299,7 @@ public struct ScoreApplicability: Sendable, Equatable {
             }
             var members: [(String, JSONValue)] = [("part", .string(p.key)), ("applicable", .bool(parts.contains(p))), ("why", .string(why))]
             if parts.contains(p) && !forced.contains(p) {
-                let lacking = accounts.filter { a in !p.accountValues.allSatisfy { $0.isKnown(a) } }.count
+                let lacking = coverage.lacking[p] ?? 0
                 if lacking > 0 {
                     members.append(("customers_without_it", .int(lacking)))
                     members.append(("because", .string("their account has no \(p.accountValues.map(\.rawValue).joined(separator: " or "))")))

@@ -60,8 +60,8 @@ final class ScorePartsTests: XCTestCase {
 
     func testACustomerWithoutAnAccountValueLosesOnlyThoseParts() {
         let parts = ScoreApplicability(sources: .all, settings: [:])
-        XCTAssertEqual(parts.parts(for: account(seats: nil)), Set(ScorePart.allCases).subtracting([.api, .mobile, .tickets, .workOrders]))
-        XCTAssertEqual(parts.parts(for: account(mrr: nil)), Set(ScorePart.allCases).subtracting([.roi]))
+        XCTAssertEqual(parts.parts(for: account(seats: nil)).set, Set(ScorePart.allCases).subtracting([.api, .mobile, .tickets, .workOrders]))
+        XCTAssertEqual(parts.parts(for: account(mrr: nil)).set, Set(ScorePart.allCases).subtracting([.roi]))
         let forced = ScoreApplicability(sources: .all, settings: [.api: .on, .uptime: .off])
         XCTAssertTrue(forced.parts(for: account(seats: nil)).contains(.api), "forced on applies whatever the account lacks")
         XCTAssertFalse(forced.parts.contains(.uptime))
