@@ -180,30 +180,12 @@ public enum SyntheticExportGenerator {
             var cdf: [Double] = []
             cdf.reserveCapacity(3 * 101 * 7)
             for plan in 0..<3 {
-                for i in 0...100 {
-                    let weights = SyntheticWorld.eventWeights(h: Double(i) / 100, plan: plan)
-                    let sum = weights.reduce(0, +)
-                    var running = 0.0
-                    for w in weights {
-                        running += w / sum
-                        cdf.append(running)
-                    }
-                    cdf[cdf.count - 1] = 1
-                }
+                for i in 0...100 { cdf += Writer.cumulative(SyntheticWorld.eventWeights(h: Double(i) / 100, plan: plan)) }
             }
             typeCDF = cdf
             var own: [Double] = []
             if world.profile == .ownEvents {
-                for i in 0...100 {
-                    let weights = SyntheticProfile.ownEventWeights(h: Double(i) / 100)
-                    let sum = weights.reduce(0, +)
-                    var running = 0.0
-                    for w in weights {
-                        running += w / sum
-                        own.append(running)
-                    }
-                    own[own.count - 1] = 1
-                }
+                for i in 0...100 { own += Writer.cumulative(SyntheticProfile.ownEventWeights(h: Double(i) / 100)) }
             }
             ownTypeCDF = own
             featureNames = SyntheticWorld.features.map { Array($0.utf8) }
@@ -238,6 +220,18 @@ public enum SyntheticExportGenerator {
             for chunk in 0..<population.chunkCount { allSavings.append(contentsOf: population.savings[chunk]) }
             allSavings.sort { ($0.day, $0.customer, $0.sequence) < ($1.day, $1.customer, $1.sequence) }
             savings = allSavings
+        }
+
+        /// Cumulative shares of the weights, the last exactly 1.
+        static func cumulative(_ weights: [Double]) -> [Double] {
+            let sum = weights.reduce(0, +)
+            var running = 0.0
+            var out = weights.map { w -> Double in
+                running += w / sum
+                return running
+            }
+            out[out.count - 1] = 1
+            return out
         }
 
         private func sink(_ relativePath: String) throws -> SyntheticByteSink {

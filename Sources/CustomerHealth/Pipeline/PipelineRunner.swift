@@ -67,7 +67,16 @@ public struct PipelineRunner: Sendable {
     public func ingest() throws -> IngestResult {
         var runner = IngestRunner(config: config, threads: threads, logger: logger)
         runner.progress = progress
-        return try runner.run()
+        let data = try runner.run()
+        // A name that never occurs counts no activity: every customer would look gone.
+        for name in config.churnDefinition.activityEvents ?? [] {
+            let events = EventKind(name: name).map { data.eventCounts[Int($0.rawValue)] }
+                ?? data.productEventCounts.first(where: { $0.name == name })?.events ?? 0
+            if events == 0 {
+                logger.warning("churn_definition.activity_events: no \"\(name)\" event in the exports, so it counts no activity; check the name against the manifest's events and product_events")
+            }
+        }
+        return data
     }
 
     /// The as-of day: the option, the pipeline's date, or the newest activity day.

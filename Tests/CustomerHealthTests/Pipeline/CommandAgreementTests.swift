@@ -76,15 +76,7 @@ final class CommandAgreementTests: XCTestCase {
     }
 
     static func shell(_ command: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        String(decoding: try SyntheticGenTestSupport.run(["sh", "-c", command]).output, as: UTF8.self)
     }
 
     func check(profile: String, editPipeline: (String) -> String = { $0 }, inactivity: Int?) throws {
