@@ -83,6 +83,26 @@ struct CustomerActivity: Sendable {
         return s
     }
 
+    /// (name, day) pairs of a kind in the 7, 28 and 90 days ending on `t` (modules completed,
+    /// say), and the latest such day on or before `t`.
+    func nameWindowCounts(_ kind: NameKind, t: Int) -> (Int, Int, Int, Int?) {
+        var c7 = 0, c28 = 0, c90 = 0
+        var last: Int? = nil
+        let range = nameDayRange(from: t - 89, to: t)
+        for i in range where names.kind(Int(nameDays[i] & 0xFFFF)) == kind {
+            let d = Int(nameDays[i] >> 16)
+            c90 += 1
+            if d > t - 28 { c28 += 1 }
+            if d > t - 7 { c7 += 1 }
+            last = d
+        }
+        if last == nil && !nameDays.isEmpty && t >= 0 {
+            var i = (range.isEmpty ? nameDayRange(from: 0, to: t).upperBound : range.lowerBound) - 1
+            while i >= 0 { if names.kind(Int(nameDays[i] & 0xFFFF)) == kind { last = Int(nameDays[i] >> 16); break }; i -= 1 }
+        }
+        return (c7, c28, c90, last)
+    }
+
     /// Named product events on days in [from, to], all names together.
     func productEvents(from: Int, to: Int) -> Int {
         var s = 0
@@ -317,6 +337,26 @@ struct EventCounts: Sendable {
         return s
     }
 
+    /// Events of a kind in the 7, 28 and 90 days ending on `t`, and the latest day with one on or before `t`.
+    func windowCounts(_ kind: Kind, t: Int) -> (Int, Int, Int, Int?) {
+        var c7 = 0, c28 = 0, c90 = 0
+        var last: Int? = nil
+        guard !words.isEmpty, t >= 0 else { return (0, 0, 0, nil) }
+        let range = wordRange(from: t - 89, to: t)
+        for i in range where (words[i] >> 13) & 7 == kind.rawValue {
+            let d = Int(words[i] >> 16), n = Int(words[i] & EventCounts.countMask)
+            c90 += n
+            if d > t - 28 { c28 += n }
+            if d > t - 7 { c7 += n }
+            last = d
+        }
+        if last == nil {
+            var i = range.lowerBound - 1
+            while i >= 0 { if (words[i] >> 13) & 7 == kind.rawValue { last = Int(words[i] >> 16); break }; i -= 1 }
+        }
+        return (c7, c28, c90, last)
+    }
+
     func firstDay(_ kind: Kind) -> Int? {
         for w in words where (w >> 13) & 7 == kind.rawValue { return Int(w >> 16) }
         return nil
@@ -367,6 +407,27 @@ struct ProductEventCounts: Sendable {
         var s = 0
         for i in lo..<max(lo, hi) where Self.event(words[i]) == event { s += Self.count(words[i]) }
         return s
+    }
+
+    /// Events of one name in the 7, 28 and 90 days ending on `t`, and the latest day with one on or before `t`.
+    func windowCounts(_ event: UInt16, t: Int) -> (Int, Int, Int, Int?) {
+        var c7 = 0, c28 = 0, c90 = 0
+        var last: Int? = nil
+        guard !words.isEmpty, t >= 0 else { return (0, 0, 0, nil) }
+        let lo = sortedLowerBound(words, UInt64(max(0, t - 89)) << 48)
+        let hi = t >= Int(DayIndex.max) ? words.count : sortedLowerBound(words, UInt64(t + 1) << 48)
+        for i in lo..<max(lo, hi) where Self.event(words[i]) == event {
+            let d = Self.day(words[i]), n = Self.count(words[i])
+            c90 += n
+            if d > t - 28 { c28 += n }
+            if d > t - 7 { c7 += n }
+            last = d
+        }
+        if last == nil {
+            var i = lo - 1
+            while i >= 0 { if Self.event(words[i]) == event { last = Self.day(words[i]); break }; i -= 1 }
+        }
+        return (c7, c28, c90, last)
     }
 
     mutating func merge(_ other: ProductEventCounts) {

@@ -25,6 +25,8 @@ public struct ChurnSettings: Sendable, Equatable {
     /// The members' hyperparameters (`gradient_boosting:`, `random_forest:`,
     /// `logistic_regression:`); the seed is `seed`.
     public var training = ChurnTrainingParameters()
+    /// Inputs derived from the product's events (`event_features:`).
+    public var eventFeatures = EventFeatureSettings()
 
     public init() {}
 
@@ -53,6 +55,9 @@ public struct ChurnSettings: Sendable, Equatable {
         s.retrainEvery = r
         s.historyFolder = try node.string("history_models").map(resolve)
         s.training = try ChurnTrainingParameters.load(node)
+        let ef = try node.child("event_features")
+        s.eventFeatures.productEvents = try ef.int("product_events", default: s.eventFeatures.productEvents, range: 0...1000)
+        s.eventFeatures.maxInputs = try ef.int("max_inputs", default: s.eventFeatures.maxInputs, range: 0...500)
         s.training.seed = s.seed
         return s
     }
@@ -95,8 +100,19 @@ public struct ChurnSettings: Sendable, Equatable {
             "gb \(g.learningRate) \(g.maxRounds) \(g.maxDepth) \(g.minChildWeight) \(g.minLeafRows) \(g.lambda) \(g.rowSubsample) \(g.featureSubsample) \(g.earlyStoppingRounds)",
             "rf \(f.trees) \(f.maxDepth) \(f.minLeafRows) \(f.featuresPerSplit.map(String.init) ?? "sqrt") \(f.sampleFraction)",
             "lr \(t.logisticLambda)", "features \(ChurnFeatures.names.joined(separator: ","))",
+            "event features \(eventFeatures.productEvents) \(eventFeatures.maxInputs) \(EventStatistic.allCases.map(\.rawValue).joined(separator: ","))",
         ].joined(separator: "; ")
     }
+}
+
+/// How many inputs the model may derive from the product's events.
+public struct EventFeatureSettings: Sendable, Equatable {
+    /// Named product events considered, the most frequent first.
+    public var productEvents = 20
+    /// Event-derived inputs kept after screening on the training dates (0: none).
+    public var maxInputs = 24
+
+    public init() {}
 }
 
 extension ChurnTrainingParameters {

@@ -28,7 +28,7 @@ public enum OutputRenderers {
             members.append(("churn_risk", .string(ChurnRisk(probability: p).rawValue)))
             members.append(("reason_codes", .array(s.reasonCodes.map { r in
                 .object([("feature", .string(r.feature)), ("value", ChurnFeatures.display(r.feature, r.value)),
-                         ("contribution", .number(r.contribution, places: 4))])
+                         ("contribution", .number(r.contribution, places: 4)), ("description", .string(r.description))])
             })))
         }
         members.append(("recommendations", .object([
@@ -48,10 +48,10 @@ public enum OutputRenderers {
         }
     }
 
-    public static func writeFeatures(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, to w: OutputFileWriter) throws {
+    public static func writeFeatures(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, inputNames: [String], to w: OutputFileWriter) throws {
         for s in snapshots {
             var line = ""
-            featureLine(s, asOf: asOf).write(to: &line, pretty: false, indent: 0)
+            featureLine(s, asOf: asOf, inputNames: inputNames).write(to: &line, pretty: false, indent: 0)
             line += "\n"
             try w.write(line)
         }
@@ -157,7 +157,7 @@ public enum OutputRenderers {
         return out
     }
 
-    public static func featureLine(_ s: CustomerSnapshot, asOf: CalendarDay) -> JSONValue {
+    public static func featureLine(_ s: CustomerSnapshot, asOf: CalendarDay, inputNames: [String]) -> JSONValue {
         let a = s.account
         var members: [(String, JSONValue)] = [
             ("customer_id", .string(a.customerID)),
@@ -184,16 +184,16 @@ public enum OutputRenderers {
             ("previous_features", s.previous?.json() ?? .null),
         ]
         if let x = s.modelInputs {
-            members.append(("model_inputs", .object(zip(ChurnFeatures.names, x).map { ($0, $1.isNaN ? .null : .double($1)) })))
+            members.append(("model_inputs", .object(zip(inputNames, x).map { ($0, $1.isNaN ? .null : .double($1)) })))
         }
         return .object(members)
     }
 
-    public static func featuresJSONL(_ snapshots: [CustomerSnapshot], asOf: CalendarDay) -> String {
+    public static func featuresJSONL(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, inputNames: [String] = []) -> String {
         var out = ""
         out.reserveCapacity(snapshots.count * 1200)
         for s in snapshots {
-            featureLine(s, asOf: asOf).write(to: &out, pretty: false, indent: 0)
+            featureLine(s, asOf: asOf, inputNames: inputNames).write(to: &out, pretty: false, indent: 0)
             out += "\n"
         }
         return out

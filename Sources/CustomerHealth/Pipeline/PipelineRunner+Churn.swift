@@ -58,7 +58,7 @@ extension PipelineRunner {
     /// too few churn events (as `churn.on_insufficient_data` says).
     func trainModel(data: IngestResult, through: CalendarDay?, exportTable: String?) throws -> TrainedModel {
         let churn = config.churn
-        let builder = TrainingSetBuilder(data: data, scoring: config.scoring, churn: churn)
+        let builder = TrainingSetBuilder(data: data, scoring: config.scoring, churn: churn, events: config.events)
         let latest = data.latestActivityDay.map { through.map { min($0, through!) } ?? $0 }
         let dataThrough = latest ?? through ?? CalendarDay(number: 0)
         let dates = builder.observationDates(through: latest)
@@ -68,11 +68,16 @@ extension PipelineRunner {
                 message: "the exports hold too little history\(upTo) to train on: \(dates.count) observation date(s); training needs at least two, each with \(config.scoring.windowDays) days of history before it and \(churn.horizonDays) days after it")
         }
         let buildStart = ContinuousClock.now
-        let table = builder.build(dates: dates, threads: threads)
-        logger.info("training table: \(table.rowCount) rows over \(dates.count) observation dates, built in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s")
         let heldOut = min(churn.validationDates, dates.count - 1)
         let validationDates = Array(dates.suffix(heldOut))
         let firstValidation = validationDates.first!
+        let rows = builder.rows(dates: dates)
+        // Inputs from the product's events, chosen on the training dates only.
+        let (eventInputs, ranking) = builder.selectEventInputs(
+            trainingRows: rows.filter { $0.date < firstValidation }, productEvents: churn.eventFeatures.productEvents,
+            maxInputs: churn.eventFeatures.maxInputs, seed: churn.seed, threads: threads)
+        let table = builder.build(rows: rows, threads: threads, inputs: ChurnFeatures.fixed + eventInputs)
+        logger.info("training table: \(table.rowCount) rows over \(dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), built in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s")
         var trainRows: [Int] = []
         var validationRows: [Int] = []
         for i in 0..<table.rowCount { if table.dates![i] >= firstValidation { validationRows.append(i) } else { trainRows.append(i) } }
@@ -102,6 +107,10 @@ extension PipelineRunner {
             ("observation_dates", .array(dates.map { .string($0.description) })),
             ("validation_dates", .array(validationDates.map { .string($0.description) })),
             ("seed", .int(Int(churn.seed))),
+            ("event_inputs", .object([
+                ("chosen", .array(eventInputs.map { .string($0.name) })),
+                ("screened", .array(ranking.prefix(60).map { .object([("input", .string($0.0)), ("auc_distance_from_half", .number($0.1, places: 4))]) })),
+            ])),
             ("report", report.json()),
         ])
         return TrainedModel(file: ChurnModelFile(ensemble: ensemble, metadata: metadata), report: report, dataThrough: dataThrough,
@@ -132,16 +141,10 @@ extension PipelineRunner {
         } catch {
             throw CustomerHealthError.input(file: path, message: error.description.replacingOccurrences(of: "\(path): ", with: "") + ". Nothing was scored with it.")
         }
-        let theirs = file.ensemble.featureNames
-        guard theirs == ChurnFeatures.names else {
-            let missing = ChurnFeatures.names.filter { !theirs.contains($0) }
-            let unknown = theirs.filter { !ChurnFeatures.names.contains($0) }
-            var difference: [String] = []
-            if !unknown.isEmpty { difference.append("it reads \(unknown.joined(separator: ", ")), which this customer-health does not compute") }
-            if !missing.isEmpty { difference.append("it lacks \(missing.joined(separator: ", "))") }
-            if difference.isEmpty { difference.append("its features are in another order") }
+        let unknown = ChurnFeatures.unknown(in: file.ensemble.featureNames)
+        guard unknown.isEmpty else {
             throw CustomerHealthError.input(file: path,
-                message: "the model's \(theirs.count) features do not match the \(ChurnFeatures.names.count) this customer-health computes: \(difference.joined(separator: "; ")); \(retrainHint)")
+                message: "the model reads \(unknown.joined(separator: ", ")), which this customer-health does not compute; \(retrainHint)")
         }
         return file
     }
@@ -385,7 +388,7 @@ extension PipelineRunner {
         }
         guard let asOf, !predictions.isEmpty else { throw CustomerHealthError.input(file: scoresPath, message: "holds no scores") }
         let ingested = try ingest()
-        let builder = TrainingSetBuilder(data: ingested, scoring: config.scoring, churn: config.churn)
+        let builder = TrainingSetBuilder(data: ingested, scoring: config.scoring, churn: config.churn, events: config.events)
         var index: [String: Int] = [:]
         for (i, a) in ingested.accounts.enumerated() { index[a.customerID] = i }
         var rows: [(customerID: String, healthScore: Double, churnProbability: Double?, churned: Bool)] = []

@@ -91,8 +91,23 @@ extension PipelineRunner {
         var model_inputs: [String: Double?]?
     }
 
-    /// Reads features.jsonl back into snapshots.
-    public static func readFeatures(path: String) throws -> (CalendarDay, [CustomerSnapshot], Data) {
+    /// The as-of day of a features file (its first line's).
+    static func featuresAsOf(path: String) throws -> CalendarDay {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
+        }
+        struct First: Decodable { var as_of: String }
+        let line = data.split(separator: 0x0A).first ?? Data()
+        guard let first = try? JSONDecoder().decode(First.self, from: Data(line)), let day = CalendarDay(first.as_of) else {
+            throw CustomerHealthError.features(file: path, line: 1, message: "not a features line written by customer-health run")
+        }
+        return day
+    }
+
+    /// Reads features.jsonl back into snapshots; with `inputNames` (a churn
+    /// model's), each active snapshot's model inputs in that order, or none
+    /// when its line lacks one of them.
+    public static func readFeatures(path: String, inputNames: [String] = ChurnFeatures.names) throws -> (CalendarDay, [CustomerSnapshot], Data) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
         }
@@ -136,7 +151,7 @@ extension PipelineRunner {
             let lifecycle = CustomerLifecycle(start: start, spells: spells)
             // Model inputs by name; a line without all of them has none.
             let inputs = record.model_inputs.flatMap { m in
-                ChurnFeatures.names.allSatisfy { m[$0] != nil } ? ChurnFeatures.names.map { (m[$0] ?? nil) ?? .nan } : nil
+                inputNames.allSatisfy { m[$0] != nil } ? inputNames.map { (m[$0] ?? nil) ?? .nan } : nil
             }
             let snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: record.active, features: record.features?.vector,
                 previous: record.previous_features?.vector, modelInputs: inputs)
@@ -167,14 +182,16 @@ extension PipelineRunner {
     public func rescore(featuresPath: String) throws -> RunSummary {
         let started = ContinuousClock.now
         let startedAt = Date()
-        let (asOf, snaps, raw) = try PipelineRunner.readFeatures(path: featuresPath)
+        let day = try PipelineRunner.featuresAsOf(path: featuresPath)
         let publisher = RunPublisher(outputDirectory: outputDirectory)
         try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
         defer { publisher.unlock() }
-        let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: asOf)
+        let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: day)
+        let inputNames = model?.ensemble.featureNames ?? []
+        let (asOf, snaps, raw) = try PipelineRunner.readFeatures(path: featuresPath, inputNames: inputNames)
         if model != nil, let missing = snaps.first(where: { $0.active && $0.modelInputs == nil }) {
             throw CustomerHealthError.input(file: featuresPath,
-                message: "\(missing.account.customerID) has no model_inputs with every feature the churn model reads (\(ChurnFeatures.names.count)): these features were written without a churn model, or by another version. Run  customer-health run \(config.file) --as-of \(asOf)  instead")
+                message: "\(missing.account.customerID) has no model_inputs with every input the churn model reads (\(inputNames.count)): these features were written without a churn model, with another one, or by another version. Run  customer-health run \(config.file) --as-of \(asOf)  instead")
         }
         let (sources, definition) = try PipelineRunner.runFacts(featuresPath: featuresPath)
         if definition != config.churnDefinition.summary {
@@ -185,7 +202,7 @@ extension PipelineRunner {
         let scoring = config.scoring.resolvingTargets(from: snaps)
         let scores = PipelineRunner.score(snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
-        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts)
+        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: inputNames)
         // Keep the folder complete: the rejects of the run that wrote these features.
         let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("rejects.jsonl")
         files.append(("rejects.jsonl", .bytes(FileManager.default.contents(atPath: rejectsPath) ?? Data())))

@@ -91,11 +91,13 @@ public struct PipelineRunner: Sendable {
 
     /// Feature snapshots of every customer that exists on the as-of day, in
     /// customer_id order; or of the customers `only` lists (indexes, ascending).
-    public func snapshots(_ data: IngestResult, asOf: CalendarDay, only: [Int]? = nil) -> [CustomerSnapshot] {
+    /// With `modelInputs` (a churn model's input names), each active snapshot
+    /// also carries the model's inputs, in that order.
+    public func snapshots(_ data: IngestResult, asOf: CalendarDay, only: [Int]? = nil, modelInputs names: [String]? = nil) -> [CustomerSnapshot] {
         let calculator = FeatureCalculator(data: data, settings: config.scoring)
         let existing = (only ?? Array(data.accounts.indices)).filter { data.lifecycles[$0].exists(on: asOf) }
         let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
-        let modelInputs = config.churn.modelPath != nil
+        let modelInputs = names.map { $0.compactMap(ChurnFeatures.input(named:)) }
         return ParallelMap.map(count: existing.count, threads: threads) { i in
             let c = existing[i]
             let account = data.accounts[c]
@@ -105,8 +107,8 @@ public struct PipelineRunner: Sendable {
             if active {
                 snap.features = calculator.features(customer: c, asOf: asOf)
                 snap.previous = calculator.features(customer: c, asOf: trendDay)
-                if modelInputs {
-                    snap.modelInputs = ChurnFeatures.inputs(snap.features!, account: account, calculator: calculator, customer: c, asOf: asOf)
+                if let modelInputs {
+                    snap.modelInputs = ChurnFeatures.inputs(modelInputs, features: snap.features!, account: account, data: data, customer: c, asOf: asOf)
                 }
             }
             return snap
@@ -133,8 +135,12 @@ public struct PipelineRunner: Sendable {
                 let (bias, phi) = model.contributions(x)
                 probability = Metrics.sigmoid(bias + phi.reduce(0, +))
                 if reasonCodes > 0 {
+                    let byName = Dictionary(zip(model.featureNames, x), uniquingKeysWith: { a, _ in a })
                     reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
-                        .prefix(reasonCodes).map { ReasonCode(feature: model.featureNames[$0], value: x[$0], contribution: phi[$0]) }
+                        .prefix(reasonCodes).map { j in
+                            ReasonCode(feature: model.featureNames[j], value: x[j], contribution: phi[j],
+                                description: ChurnFeatures.describe(model.featureNames[j], x[j], inputs: byName))
+                        }
                 }
             }
             return scorer.score(
@@ -192,7 +198,7 @@ public struct PipelineRunner: Sendable {
                     publisher: RunPublisher, started: ContinuousClock.Instant,
                     startedAt: Date, ingestSeconds: Double, releaseSeriesAfterFeatures: Bool = false) throws -> RunSummary {
         var t = ContinuousClock.now
-        let snaps = snapshots(data, asOf: asOf)
+        let snaps = snapshots(data, asOf: asOf, modelInputs: model?.ensemble.featureNames)
         let sources = data.sources(asOf: asOf)
         let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
         let scoring = config.scoring.resolvingTargets(from: snaps)
@@ -207,7 +213,7 @@ public struct PipelineRunner: Sendable {
         let scoringSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
-        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts)
+        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: model?.ensemble.featureNames ?? [])
         let inputs: [JSONValue] = data.files.map { f in
             .object([
                 ("export", .string(f.export.rawValue)),
@@ -275,7 +281,8 @@ public struct PipelineRunner: Sendable {
     }
 
     /// The data outputs shared by `run` and `rescore`.
-    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay, parts: ScoreApplicability) -> [(String, OutputContent)] {
+    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay, parts: ScoreApplicability,
+                inputNames: [String]) -> [(String, OutputContent)] {
         let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
         // The accounts of the at-risk customers only: the list is what needs them.
         let listed = Set(atRisk.map(\.customerID))
@@ -288,7 +295,7 @@ public struct PipelineRunner: Sendable {
             ("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))),
             ("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8))),
             ("kpis.json", .bytes(Data((kpis.serialized(pretty: true) + "\n").utf8))),
-            ("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, to: $0) }),
+            ("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, inputNames: inputNames, to: $0) }),
         ]
     }
 

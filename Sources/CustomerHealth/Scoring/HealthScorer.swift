@@ -49,6 +49,15 @@ public struct ReasonCode: Sendable, Equatable {
     public var feature: String
     public var value: Double
     public var contribution: Double
+    /// The input and its value in words: "API calls in 28 days: 14, down from 40 a month over 90 days".
+    public var description: String
+
+    public init(feature: String, value: Double, contribution: Double, description: String) {
+        self.feature = feature
+        self.value = value
+        self.contribution = contribution
+        self.description = description
+    }
 }
 
 /// Turns feature vectors into component scores, the overall score, status,
@@ -275,9 +284,8 @@ public struct HealthScorer: Sendable {
 
         if let p = score.churnProbability, ChurnRisk(probability: p) == .high || ChurnRisk(probability: p) == .critical {
             // The model's strongest reasons, in the words of the features they come from.
-            let drivers = score.reasonCodes.filter { $0.contribution > 0 }.prefix(2)
-                .map { "\($0.feature.replacingOccurrences(of: "_", with: " ")) \(ChurnFeatures.display($0.feature, $0.value).serialized())" }
-            let why = drivers.isEmpty ? "" : ", driven by " + drivers.joined(separator: " and ")
+            let drivers = score.reasonCodes.filter { $0.contribution > 0 }.prefix(2).map(\.description)
+            let why = drivers.isEmpty ? "" : ", driven by " + drivers.joined(separator: "; ")
             risks.append("Churn probability \(Int((p * 100).rounded()))%\(why)")
         }
         if score.priority == .critical || score.priority == .high {

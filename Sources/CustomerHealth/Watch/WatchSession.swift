@@ -207,7 +207,7 @@ public final class WatchSession {
         checkpoint.asOf = asOf.description
         guard !touched.isEmpty else { return [] }
         let (model, _) = try ChurnModelChooser(runner: runner, data: data).model(asOf: asOf)
-        let fresher = runner.snapshots(data, asOf: asOf, only: touched)
+        let fresher = runner.snapshots(data, asOf: asOf, only: touched, modelInputs: model?.ensemble.featureNames)
         var index: [String: Int] = [:]
         for c in touched { index[data.accounts[c].customerID] = c; snapshots[c] = nil }
         for s in fresher { snapshots[index[s.account.customerID]!] = s }
