@@ -37,17 +37,7 @@ public struct ChurnModelFile: Sendable {
             ("bin_edges", .array(e.binner.edges.map { .array($0.map { .double($0) }) })),
             ("member_weights", .object(ChurnEnsemble.Member.allCases.map { ($0.rawValue, .double(e.weights[$0] ?? 0)) })),
             ("calibration", .object([("method", .string("platt (stacked)")), ("intercept", .double(e.intercept))])),
-            ("gradient_boosting", .object([
-                ("base_score", .double(e.gradientBoosting.baseScore)),
-                ("trees", .array(e.gradientBoosting.trees.map(ChurnModelFile.treeJSON))),
-            ])),
-            ("random_forest", .object([("trees", .array(e.randomForest.trees.map(ChurnModelFile.treeJSON)))])),
-            ("logistic_regression", .object([
-                ("means", .array(e.logisticRegression.means.map { .double($0) })),
-                ("scales", .array(e.logisticRegression.scales.map { .double($0) })),
-                ("weights", .array(e.logisticRegression.weights.map { .double($0) })),
-                ("intercept", .double(e.logisticRegression.intercept)),
-            ])),
+        ] + e.members.map { ($0.kind.rawValue, $0.json()) } + [
             ("metadata", metadata),
         ]
     }
@@ -155,9 +145,10 @@ public struct ChurnModelFile: Sendable {
         let lr = record.logistic_regression
         let ensemble = ChurnEnsemble(
             featureNames: record.feature_names, binner: FeatureBinner(edges: record.bin_edges),
-            gradientBoosting: GradientBoostedTrees(baseScore: record.gradient_boosting.base_score, trees: boosting),
-            randomForest: RandomForest(trees: forest),
-            logisticRegression: LogisticRegression(means: lr.means, scales: lr.scales, weights: lr.weights, intercept: lr.intercept),
+            members: [
+                GradientBoostedTrees(baseScore: record.gradient_boosting.base_score, trees: boosting), RandomForest(trees: forest),
+                LogisticRegression(means: lr.means, scales: lr.scales, weights: lr.weights, intercept: lr.intercept),
+            ],
             weights: weights, intercept: record.calibration.intercept)
         let metadata = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["metadata"]
         var file = ChurnModelFile(ensemble: ensemble, metadata: metadata.map(JSONValue.from) ?? .null)

@@ -114,9 +114,9 @@ final class ChurnModelTests: XCTestCase {
         var margins: [[Double]] = [[], [], []]
         for i in 0..<validation.rowCount {
             validation.row(i).withUnsafeBufferPointer { x in
-                margins[0].append(model.gradientBoosting.margin(x.baseAddress!))
-                margins[1].append(model.randomForest.margin(x.baseAddress!))
-                margins[2].append(model.logisticRegression.margin(x.baseAddress!))
+                margins[0].append(model.member(.gradientBoosting)!.margin(x.baseAddress!))
+                margins[1].append(model.member(.randomForest)!.margin(x.baseAddress!))
+                margins[2].append(model.member(.logisticRegression)!.margin(x.baseAddress!))
             }
         }
         for k in 0..<3 {

@@ -1,0 +1,176 @@
+import Dispatch
+import Foundation
+
+/// Trains the churn ensemble: each member on the training rows, then the
+/// combination on the validation rows, which no member trained on.
+///
+/// The combination is chosen on data it was not fitted on: the validation
+/// rows are split in two halves by customer; every non-empty subset of
+/// members (the single members included, each with its own calibration) is
+/// fitted on one half and scored on the other, both ways round, and the
+/// subset with the best out-of-half ROC AUC wins. A combination must beat
+/// the best single member by more than 0.0005 to be chosen; otherwise that
+/// member alone is used. The winner is then fitted on all validation rows.
+/// So the ensemble is never below its best member on held-out data, and the
+/// report says which subset was chosen and why.
+public enum ChurnTrainer {
+    /// A combination must beat the best single member by more than this (ROC AUC) to be chosen.
+    static let combinationMargin = 0.0005
+
+    public static func train(train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters) -> (ChurnEnsemble, TrainingReport) {
+        let clock = ContinuousClock.now
+        let binner = FeatureBinner.fit(train, seed: p.seed)
+        let input = MemberTrainingInput(train: train, validation: validation, binnedTrain: binner.transform(train),
+            binnedValidation: binner.transform(validation), binner: binner, parameters: p)
+        let kinds = ChurnEnsemble.Member.allCases
+        final class Results: @unchecked Sendable { var trained = [TrainedMember?](repeating: nil, count: ChurnEnsemble.Member.allCases.count) }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: kinds.count) { k in results.trained[k] = kinds[k].train(input) }
+        let trained = results.trained.map { $0! }
+        var margins: [ChurnEnsemble.Member: [Double]] = [:]
+        for t in trained { margins[t.member.kind] = t.validationMargins }
+
+        let choice = chooseCombination(margins: margins, labels: validation.labels, ids: validation.rowIDs, seed: p.seed)
+        let ensemble = ChurnEnsemble(featureNames: train.featureNames, binner: binner, members: trained.map { $0.member },
+            weights: choice.weights, intercept: choice.intercept)
+        let probabilities = (0..<validation.rowCount).map { i in
+            Metrics.sigmoid(ensemble.logit(margins: Dictionary(uniqueKeysWithValues: kinds.map { ($0, margins[$0]![i]) })))
+        }
+        var memberAUC: [ChurnEnsemble.Member: Double] = [:]
+        for m in kinds { memberAUC[m] = Metrics.rocAUC(scores: margins[m]!, labels: validation.labels) ?? .nan }
+        var importance = [Double](repeating: 0, count: train.featureCount)
+        for t in trained { t.member.gains(into: &importance) }
+        let totalGain = max(importance.reduce(0, +), 1e-300)
+        let ranked = zip(train.featureNames, importance.map { $0 / totalGain }).sorted { $0.1 > $1.1 }
+        let report = TrainingReport(
+            trainRows: train.rowCount, trainPositives: train.positives, validationRows: validation.rowCount,
+            validationPositives: validation.positives, memberAUC: memberAUC,
+            ensembleAUC: Metrics.rocAUC(scores: probabilities, labels: validation.labels) ?? .nan,
+            ensemblePRAUC: Metrics.averagePrecision(scores: probabilities, labels: validation.labels) ?? .nan,
+            logLoss: Metrics.logLoss(probabilities: probabilities, labels: validation.labels),
+            brier: Metrics.brier(probabilities: probabilities, labels: validation.labels),
+            calibration: Metrics.calibrationTable(probabilities: probabilities, labels: validation.labels),
+            featureImportance: ranked, boostingRounds: trained.compactMap { $0.rounds }.first ?? 0,
+            seconds: PipelineRunner.seconds(since: clock), combination: choice.report)
+        return (ensemble, report)
+    }
+
+    /// The members' combination, chosen on held-out halves of the validation rows (above).
+    static func chooseCombination(margins: [ChurnEnsemble.Member: [Double]], labels: [UInt8], ids: [String], seed: UInt64)
+        -> (weights: [ChurnEnsemble.Member: Double], intercept: Double, report: CombinationReport)
+    {
+        let kinds = ChurnEnsemble.Member.allCases
+        let n = labels.count
+        // Halves by customer, so that one customer's rows on two dates never sit on both sides.
+        let half = ids.map { id -> Int in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+            for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            return Int(SyntheticRandom.mix(h) & 1)
+        }
+        func both(_ side: Int) -> Bool {
+            let rows = (0..<n).filter { half[$0] == side }
+            let positives = rows.reduce(0) { $0 + Int(labels[$1]) }
+            return positives > 0 && positives < rows.count
+        }
+        let crossFit = both(0) && both(1)
+        var candidates: [CombinationReport.Candidate] = []
+        for mask in 1..<(1 << kinds.count) {
+            let chosen = kinds.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element)
+            let columns = chosen.map { margins[$0]! }
+            var heldOut = [Double](repeating: 0, count: n)
+            var fitted = true
+            if crossFit {
+                for side in 0...1 {
+                    let fitRows = (0..<n).filter { half[$0] != side }
+                    guard let fit = stack(columns.map { c in fitRows.map { c[$0] } }, labels: fitRows.map { labels[$0] }) else { fitted = false; break }
+                    for i in 0..<n where half[i] == side {
+                        var z = fit.intercept
+                        for (k, c) in columns.enumerated() { z += fit.coefficients[k] * c[i] }
+                        heldOut[i] = z
+                    }
+                }
+            } else if let fit = stack(columns, labels: labels) {
+                // Too few rows to hold any out: scored on the rows it was fitted on (the report says so).
+                for i in 0..<n {
+                    var z = fit.intercept
+                    for (k, c) in columns.enumerated() { z += fit.coefficients[k] * c[i] }
+                    heldOut[i] = z
+                }
+            } else {
+                fitted = false
+            }
+            guard fitted else { continue }
+            candidates.append(.init(members: chosen, auc: Metrics.rocAUC(scores: heldOut, labels: labels) ?? 0.5,
+                logLoss: Metrics.logLoss(margins: heldOut, labels: labels)))
+        }
+        let singles = candidates.filter { $0.members.count == 1 }
+        let bestSingle = singles.max { ($0.auc, -$0.logLoss) < ($1.auc, -$1.logLoss) }
+        let bestCombination = candidates.filter { $0.members.count > 1 }.max { ($0.auc, -$0.logLoss) < ($1.auc, -$1.logLoss) }
+        var winner = bestSingle ?? candidates.first
+        var reason = "no combination could be fitted; the best single member is used"
+        if let single = bestSingle {
+            reason = "\(single.members[0].rawValue) alone: no combination beat its held-out ROC AUC \(JSONValue.number(single.auc, places: 4).serialized()) by more than \(combinationMargin)"
+            if let combo = bestCombination, combo.auc > single.auc + combinationMargin {
+                winner = combo
+                reason = "\(combo.members.map(\.rawValue).joined(separator: " + ")): held-out ROC AUC \(JSONValue.number(combo.auc, places: 4).serialized()) against \(JSONValue.number(single.auc, places: 4).serialized()) for the best single member, \(single.members[0].rawValue)"
+            }
+        }
+        if !crossFit { reason += " (too few churn events to hold half of the validation rows out: compared on the rows they were fitted on)" }
+        var weights = Dictionary(uniqueKeysWithValues: kinds.map { ($0, 0.0) })
+        var intercept = 0.0
+        if let winner, let fit = stack(winner.members.map { margins[$0]! }, labels: labels) {
+            for (k, m) in winner.members.enumerated() { weights[m] = fit.coefficients[k] }
+            intercept = fit.intercept
+        } else {
+            weights[.gradientBoosting] = 1
+        }
+        return (weights, intercept, CombinationReport(candidates: candidates, chosen: winner?.members ?? [.gradientBoosting], reason: reason,
+            crossFitted: crossFit))
+    }
+
+    /// Logistic regression of the labels on member margins with non-negative
+    /// coefficients (a negative one drops the fit: that subset is covered by a smaller one).
+    static func stack(_ columns: [[Double]], labels: [UInt8]) -> (coefficients: [Double], intercept: Double, loss: Double)? {
+        let k = columns.count
+        let n = labels.count
+        guard n > 0 else { return nil }
+        var beta = [Double](repeating: 0, count: k + 1)
+        for j in 1...k { beta[j] = 1 / Double(k) }
+        let dims = k + 1
+        for _ in 0..<100 {
+            var grad = [Double](repeating: 0, count: dims)
+            var hess = [Double](repeating: 0, count: dims * dims)
+            for i in 0..<n {
+                var z = beta[0]
+                for j in 0..<k { z += beta[j + 1] * columns[j][i] }
+                let p = Metrics.sigmoid(z)
+                let r = p - Double(labels[i])
+                let w = max(p * (1 - p), 1e-12)
+                for a in 0..<dims {
+                    let xa = a == 0 ? 1 : columns[a - 1][i]
+                    grad[a] += r * xa
+                    for b in a..<dims {
+                        let xb = b == 0 ? 1 : columns[b - 1][i]
+                        hess[a * dims + b] += w * xa * xb
+                    }
+                }
+            }
+            // A tiny ridge keeps collinear members (they usually are) solvable.
+            for a in 0..<dims { hess[a * dims + a] += 1e-6 * Double(n) ; grad[a] += a == 0 ? 0 : 1e-6 * Double(n) * beta[a] }
+            for a in 0..<dims { for b in 0..<a { hess[a * dims + b] = hess[b * dims + a] } }
+            guard let step = LinearAlgebra.solve(hess, grad, dims) else { return nil }
+            var change = 0.0
+            for j in 0..<dims { beta[j] -= step[j]; change = max(change, abs(step[j])) }
+            if change < 1e-10 { break }
+        }
+        guard beta[1...].allSatisfy({ $0 >= 0 && $0.isFinite }), beta[0].isFinite else { return nil }
+        var margins = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            var z = beta[0]
+            for j in 0..<k { z += beta[j + 1] * columns[j][i] }
+            margins[i] = z
+        }
+        return (Array(beta[1...]), beta[0], Metrics.logLoss(margins: margins, labels: labels))
+    }
+}
+
