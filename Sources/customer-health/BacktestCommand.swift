@@ -44,7 +44,11 @@ struct BacktestCommand: ParsableCommand {
         var lines = [
             "backtest of \(r.asOf): \(r.customers) customers, \(r.churned) churned within \(r.horizonDays) days (\(r.daysObserved) days observed)\(notes.isEmpty ? "" : ", " + notes.joined(separator: ", "))",
             "health_score roc_auc \(f(r.healthAUC)), observed churn rate \(f(r.observedRate))",
+            "  components: " + r.componentAUC.map { "\($0.0) \(f($0.1))" }.joined(separator: ", "),
         ]
+        if !r.partAUC.isEmpty {
+            lines.append("  parts: " + r.partAUC.filter { $0.1 != nil }.map { "\($0.0) \(f($0.1))" }.joined(separator: ", "))
+        }
         if let m = r.model {
             lines += [
                 "roc_auc \(f(m.auc))  pr_auc \(f(m.prAUC))  log_loss \(f(m.logLoss))  brier \(f(m.brier))",

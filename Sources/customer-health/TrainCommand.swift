@@ -83,6 +83,7 @@ struct TrainCommand: ParsableCommand {
         let through = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
         let outcome = try runner.train(exportTable: exportTable, through: through)
         var text = TrainCommand.describe(outcome.report, modelPath: outcome.modelPath, modelBytes: outcome.modelBytes)
+        text += "\n" + TrainCommand.describe(healthScore: outcome.healthScore)
         text += "\n  observation dates: \(outcome.observationDates.first!) ... \(outcome.observationDates.last!) (\(outcome.observationDates.count)), validation: \(outcome.validationDates.map(\.description).joined(separator: ", "))"
         text += "\n  report: \(outcome.reportPath)"
         if let exportTable { text += "\n  table: \(exportTable)" }
@@ -98,9 +99,29 @@ struct TrainCommand: ParsableCommand {
             "  ensemble     \(f(r.ensembleAUC))   \(f(r.ensemblePRAUC))   \(f(r.logLoss))    \(f(r.brier))",
         ]
         for m in ChurnEnsemble.Member.allCases { lines.append("  \(m.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)) AUC \(f(r.memberAUC[m]))") }
+        lines.append("  combination: \(r.combination.reason)")
         lines.append("  top features: " + r.featureImportance.prefix(5).map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))
         lines.append("  model: \(modelPath) (\(modelBytes / 1024) KiB, \(r.boostingRounds) boosting rounds)")
         return lines.joined(separator: "\n")
+    }
+
+    /// The health score's lines: its validation AUC, its components', and the suggestion.
+    static func describe(healthScore: JSONValue) -> String {
+        func number(_ v: JSONValue?) -> String {
+            if case .double(let d) = v { return String(format: "%.4f", d) }
+            if case .int(let i) = v { return String(i) }
+            return "n/a"
+        }
+        guard case .object(let members) = healthScore else { return "" }
+        let m = Dictionary(members, uniquingKeysWith: { a, _ in a })
+        var components: [String] = []
+        if case .object(let c)? = m["components_roc_auc"] { components = c.map { "\($0.0) \(number($0.1))" } }
+        var text = "  health score ROC AUC \(number(m["roc_auc"])) on the validation dates (\(components.joined(separator: ", ")))"
+        if case .object(let s)? = m["suggested_weights"] {
+            let sm = Dictionary(s, uniquingKeysWith: { a, _ in a })
+            text += "\n  suggested part weights (fitted on the training dates, not applied): validation ROC AUC \(number(sm["validation_roc_auc"])); see the report's health_score"
+        }
+        return text
     }
 }
 

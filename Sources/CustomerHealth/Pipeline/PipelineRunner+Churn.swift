@@ -5,6 +5,8 @@ public struct TrainOutcome: Sendable {
     public var modelPath: String
     public var reportPath: String
     public var report: TrainingReport
+    /// The health score's own skill on the validation dates (the report's `health_score`).
+    public var healthScore: JSONValue
     public var observationDates: [CalendarDay]
     public var validationDates: [CalendarDay]
     public var modelBytes: Int
@@ -34,12 +36,14 @@ extension PipelineRunner {
             members.insert(("data_through", .string(trained.dataThrough.description)), at: 1)
             members.insert(("observation_dates", .array(trained.observationDates.map { .string($0.description) })), at: 2)
             members.insert(("validation_dates", .array(trained.validationDates.map { .string($0.description) })), at: 3)
+            members.append(("health_score", trained.healthScore))
             if !trained.warnings.isEmpty { members.append(("warnings", .array(trained.warnings.map { .string($0) }))) }
             reportJSON = .object(members)
         }
         try PipelineRunner.writeAtomically(reportJSON.serialized(pretty: true) + "\n", to: reportPath)
-        return TrainOutcome(modelPath: modelPath, reportPath: reportPath, report: trained.report, observationDates: trained.observationDates,
-            validationDates: trained.validationDates, modelBytes: text.utf8.count, warnings: trained.warnings)
+        return TrainOutcome(modelPath: modelPath, reportPath: reportPath, report: trained.report, healthScore: trained.healthScore,
+            observationDates: trained.observationDates, validationDates: trained.validationDates, modelBytes: text.utf8.count,
+            warnings: trained.warnings)
     }
 
     /// A model trained in memory, with what it was trained on.
@@ -50,6 +54,7 @@ extension PipelineRunner {
         var observationDates: [CalendarDay]
         var validationDates: [CalendarDay]
         var warnings: [String]
+        var healthScore: JSONValue
     }
 
     /// Trains the ensemble on the observation dates whose horizon ends by
@@ -97,6 +102,13 @@ extension PipelineRunner {
             try TableExport.write(table, split: table.dates!.map { $0 >= firstValidation ? "validation" : "train" }, to: exportTable)
         }
         let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: churn.training)
+        // The health score on the same validation dates, and the part weights that would have ranked
+        // best on the latest training dates (at most three: each date is a full scoring of the portfolio).
+        let trainingDates = Array(dates.filter { $0 < firstValidation }.suffix(3))
+        let healthScore = HealthScoreSkill.report(
+            validation: HealthScoreSkill.rows(runner: self, data: data, dates: validationDates, builder: builder),
+            training: HealthScoreSkill.rows(runner: self, data: data, dates: trainingDates, builder: builder),
+            validationDates: validationDates, trainingDates: trainingDates)
         let metadata: JSONValue = .object([
             ("trained_on", .string(config.inputDirectory)),
             ("pipeline_sha256", .string(config.sha256)),
@@ -112,9 +124,10 @@ extension PipelineRunner {
                 ("screened", .array(ranking.prefix(60).map { .object([("input", .string($0.0)), ("auc_distance_from_half", .number($0.1, places: 4))]) })),
             ])),
             ("report", report.json()),
+            ("health_score", healthScore),
         ])
         return TrainedModel(file: ChurnModelFile(ensemble: ensemble, metadata: metadata), report: report, dataThrough: dataThrough,
-            observationDates: dates, validationDates: validationDates, warnings: warnings)
+            observationDates: dates, validationDates: validationDates, warnings: warnings, healthScore: healthScore)
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
@@ -331,6 +344,10 @@ public struct BacktestResult: Sendable {
     public var horizonDays: Int
     /// How well the health score ranks churn (lower health, more churn).
     public var healthAUC: Double?
+    /// The same for each component (from scores.jsonl) and each part (recomputed from the
+    /// run's features.jsonl with the pipeline's current scoring settings), nil where none applied.
+    public var componentAUC: [(String, Double?)] = []
+    public var partAUC: [(String, Double?)] = []
     public var observedRate: Double
     /// Nil when that run had no churn model.
     public var model: ModelSkill?
@@ -368,8 +385,12 @@ extension PipelineRunner {
         guard let data = FileManager.default.contents(atPath: scoresPath) else {
             throw CustomerHealthError.input(file: scoresPath, message: "cannot be read: --predictions must be an output folder such as output/2026-10-23")
         }
-        struct Line: Decodable { var customer_id: String; var as_of: String; var health_score: Double; var churn_probability: Double? }
+        struct Components: Decodable { var usage: Double?; var engagement: Double?; var satisfaction: Double?; var value_realization: Double? }
+        struct Line: Decodable {
+            var customer_id: String; var as_of: String; var health_score: Double; var churn_probability: Double?; var component_scores: Components
+        }
         var predictions: [(String, Double, Double?)] = []
+        var componentsByID: [String: [Double?]] = [:]
         var asOf: CalendarDay? = nil
         var lineNumber = 0
         for raw in data.split(separator: 0x0A) {
@@ -385,6 +406,8 @@ extension PipelineRunner {
                 throw CustomerHealthError.features(file: scoresPath, line: lineNumber, message: "some lines have a churn_probability and others not")
             }
             predictions.append((line.customer_id, line.health_score, line.churn_probability))
+            let c = line.component_scores
+            componentsByID[line.customer_id] = [c.usage, c.engagement, c.satisfaction, c.value_realization]
         }
         guard let asOf, !predictions.isEmpty else { throw CustomerHealthError.input(file: scoresPath, message: "holds no scores") }
         let ingested = try ingest()
@@ -418,9 +441,36 @@ extension PipelineRunner {
                 meanPredicted: probabilities.reduce(0, +) / Double(max(1, probabilities.count)),
                 calibration: Metrics.calibrationTable(probabilities: probabilities, labels: labels))
         }
-        return BacktestResult(
+        var result = BacktestResult(
             asOf: asOf, customers: rows.count, churned: churned, unknownCustomers: unknown, notActive: notActive, daysObserved: observed,
             horizonDays: config.churn.horizonDays, healthAUC: Metrics.rocAUC(scores: rows.map { 100 - $0.healthScore }, labels: labels),
             observedRate: Double(churned) / Double(max(1, labels.count)), model: skill, rows: rows)
+        let outcome = Dictionary(rows.map { ($0.customerID, UInt8($0.churned ? 1 : 0)) }, uniquingKeysWith: { a, _ in a })
+        func auc(_ values: [(String, Double?)]) -> Double? {
+            var s: [Double] = [], y: [UInt8] = []
+            for (id, v) in values { if let v, let label = outcome[id] { s.append(-v); y.append(label) } }
+            return Metrics.rocAUC(scores: s, labels: y)
+        }
+        result.componentAUC = ScoreComponent.ordered.enumerated().map { (k, c) in
+            (c.rawValue, auc(componentsByID.map { ($0.key, $0.value[k]) }))
+        }
+        // The parts, from the run's features (when they are beside its scores).
+        let featuresPath = (predictionsFolder as NSString).appendingPathComponent("features.jsonl")
+        if FileManager.default.fileExists(atPath: featuresPath), let (sources, _) = try? PipelineRunner.runFacts(featuresPath: featuresPath),
+            let (_, snaps, _) = try? PipelineRunner.readFeatures(path: featuresPath, inputNames: []) {
+            let applicability = ScoreApplicability(sources: sources, settings: config.scoring.parts)
+            let scorer = HealthScorer(settings: config.scoring.resolvingTargets(from: snaps))
+            var fractions: [[(String, Double?)]] = Array(repeating: [], count: ScorePart.allCases.count)
+            for s in snaps where s.active {
+                guard let f = s.features else { continue }
+                let parts = applicability.parts(for: s.account)
+                for (k, p) in ScorePart.allCases.enumerated() {
+                    let (maximum, earned) = scorer.points(p, f, account: s.account)
+                    fractions[k].append((s.account.customerID, parts.contains(p) && maximum > 0 ? earned / maximum : nil))
+                }
+            }
+            result.partAUC = ScorePart.allCases.enumerated().map { ($1.key, auc(fractions[$0])) }
+        }
+        return result
     }
 }
