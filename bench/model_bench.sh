@@ -27,10 +27,36 @@
 # MB_REGENERATE (0), BIN (.build/release/customer-health).
 # Needs: the release build, python3 with venv and pip (PyPI reachable), /usr/bin/time
 # (installed with apt-get when missing and running as root).
+#
+# Profiles (issue 11): MB_PROFILES (default "default own-events sparse") runs the whole
+# comparison once per kind of data, each on its own data set and table:
+#   default     the generator's field-service product;
+#   own-events  a product with its own event names whose actions differ in what they say
+#               (some grow with health, failed exports with trouble): generate --profile own-events;
+#   sparse      little signal: the default product with a tenth of the events (--activity-rate 0.11).
+# The tables go to bench/work/model-results-PROFILE.md and together to bench/work/model-results.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+
+if [[ -z ${MB_PROFILE:-} ]]; then
+    for profile in ${MB_PROFILES:-default own-events sparse}; do
+        MB_PROFILE=$profile bash "$0" || exit 1
+    done
+    for profile in ${MB_PROFILES:-default own-events sparse}; do
+        cat "bench/work/model-results-$profile.md"; echo
+    done >bench/work/model-results.md
+    echo "[model-bench] every profile's table: bench/work/model-results.md" >&2
+    exit 0
+fi
+PROFILE=$MB_PROFILE
+case $PROFILE in
+    default) GEN_PROFILE=default; ACTIVITY_RATE=1.1 ;;
+    own-events) GEN_PROFILE=own-events; ACTIVITY_RATE=1.1 ;;
+    sparse) GEN_PROFILE=default; ACTIVITY_RATE=0.11 ;;
+    *) echo "unknown MB_PROFILE $PROFILE (default, own-events, sparse)" >&2; exit 2 ;;
+esac
 
 BIN=${BIN:-.build/release/customer-health}
 CUSTOMERS=${MB_CUSTOMERS:-26000}
@@ -40,8 +66,8 @@ SCORE_ROWS=${MB_SCORE_ROWS:-1000000}
 SCORE_REPEAT=${MB_SCORE_REPEAT:-3}
 PEERS=${MB_PEERS:-hgb,rf,lightgbm,xgboost}
 NPROC=$(nproc 2>/dev/null || echo 2)
-DATA=bench/work/model-data
-WORK=bench/work/model
+DATA=bench/work/model-data-$PROFILE
+WORK=bench/work/model-$PROFILE
 LOGS=$WORK/logs
 VENV=bench/.venv-models
 PY=$VENV/bin/python
@@ -98,7 +124,7 @@ timed() {
 
 # --- 1. data with a known answer, the training table -----------------------------
 
-GEN="customer-health generate --customers $CUSTOMERS --days $DAYS --seed $SEED"
+GEN="customer-health generate --profile $GEN_PROFILE --activity-rate $ACTIVITY_RATE --customers $CUSTOMERS --days $DAYS --seed $SEED"
 STAMP="$GEN # $VERSION"
 if [[ ${MB_REGENERATE:-0} != 1 && -f $DATA/.bench-params && -f $DATA/truth.csv.gz && "$(cat "$DATA/.bench-params")" == "$STAMP" ]]; then
     log "reusing $DATA ($GEN)"
@@ -106,7 +132,8 @@ else
     rm -rf "$DATA" "$DATA.tmp"
     log "generating $DATA: $GEN (a few minutes)"
     t0=$SECONDS
-    "$BIN" generate --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED" --output "$DATA.tmp" \
+    "$BIN" generate --profile "$GEN_PROFILE" --activity-rate "$ACTIVITY_RATE" --customers "$CUSTOMERS" --days "$DAYS" \
+        --seed "$SEED" --output "$DATA.tmp" \
         >"$LOGS/generate.log" 2>&1 || { tail -20 "$LOGS/generate.log" >&2; die "generate failed: see $LOGS/generate.log"; }
     [[ -f $DATA.tmp/truth.csv.gz ]] || die "generate wrote no $DATA.tmp/truth.csv.gz"
     printf '%s\n' "$STAMP" >"$DATA.tmp/.bench-params"
@@ -114,13 +141,10 @@ else
     log "generated $DATA in $((SECONDS - t0)) s"
 fi
 
-cat >"$WORK/pipeline.yaml" <<EOF
-# Written by bench/model_bench.sh. Paths are relative to this file.
-version: 1
-input: ../model-data/exports
-output: out
+# The profile's own pipeline (its exports, event names, churn definition), with the benchmark's churn section.
+sed -n '/^churn:$/q;p' "$DATA/pipeline.yaml" | sed "s|^input: exports|input: $ROOT/$DATA/exports|; s|^output: output|output: out|; s|^max_reject_ratio: .*|max_reject_ratio: 0.01|" >"$WORK/pipeline.yaml"
+cat >>"$WORK/pipeline.yaml" <<EOF
 threads: 0
-max_reject_ratio: 0.01
 churn:
   model: pipeline-model.json
   if_missing: stop
@@ -188,8 +212,8 @@ done
     --table-train-log "$LOGS/table-train.out" --table-train-time "$LOGS/table-train.time" \
     --eval-log "$LOGS/evaluate.out" --score-log "$LOGS/score.out" --score-time "$LOGS/score.time" \
     --table-model "$WORK/table-model.json" --pipeline-model "$WORK/pipeline-model.json" \
-    --out bench/work/model-results.md \
-    --meta "tool=$VERSION" "customers=$CUSTOMERS" "days=$DAYS" "seed=$SEED" "features=$FEATURES" \
+    --out "bench/work/model-results-$PROFILE.md" \
+    --meta "tool=$VERSION" "profile=$PROFILE" "customers=$CUSTOMERS" "days=$DAYS" "seed=$SEED" "features=$FEATURES" \
         "cores=$NPROC" "score_repeat=$SCORE_REPEAT" "load=${LOADS[*]}" \
         "machine=$(uname -m) $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs || true)"
-log "table written to bench/work/model-results.md; logs in $LOGS/"
+log "table written to bench/work/model-results-$PROFILE.md; logs in $LOGS/"

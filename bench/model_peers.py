@@ -373,8 +373,8 @@ def cmd_report(a):
     meta = dict(kv.split("=", 1) for kv in a.meta)
     v = peers["versions"]
     out = []
-    out.append("# customer-health churn model vs. peers (bench/model_bench.sh)\n")
-    out.append(f"Data: `customer-health generate --customers {meta.get('customers')} --days {meta.get('days')} "
+    out.append(f"# customer-health churn model vs. peers, profile {meta.get('profile', 'default')} (bench/model_bench.sh)\n")
+    out.append(f"Data: `customer-health generate --profile ...` ({meta.get('profile', 'default')}), `--customers {meta.get('customers')} --days {meta.get('days')} "
                f"--seed {meta.get('seed')}`; training table from `train PIPELINE --export-table` "
                f"(observe_every 1m, horizon 30 d, {len(truth['validation_dates'])} validation dates: "
                f"{', '.join(truth['validation_dates'])}).  ")

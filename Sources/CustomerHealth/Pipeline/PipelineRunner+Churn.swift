@@ -308,10 +308,15 @@ final class ChurnModelChooser {
 /// Writes a training table as CSV (for the benchmark's peers and for audits).
 public enum TableExport {
     public static func write(_ table: TrainingTable, split: [String]?, to path: String) throws {
-        var out = "customer_id,as_of," + (split != nil ? "split," : "") + "label," + table.featureNames.joined(separator: ",") + "\n"
+        // RFC 4180 quoting: input names of product events hold quotes, ids may hold commas.
+        func cell(_ text: String) -> String {
+            text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        }
+        var out = "customer_id,as_of," + (split != nil ? "split," : "") + "label," + table.featureNames.map(cell).joined(separator: ",") + "\n"
         out.reserveCapacity(table.rowCount * 120)
         for i in 0..<table.rowCount {
-            out += table.rowIDs[i]
+            out += cell(table.rowIDs[i])
             out += ","
             out += table.dates.map { $0[i].description } ?? ""
             out += ","
