@@ -24,57 +24,103 @@ public struct FeatureVector: Sendable, Equatable {
 
     public init() {}
 
-    /// The names used in features.jsonl and scores.jsonl's key_metrics.
-    public static let fieldNames = [
-        "days_since_last_login", "logins_30d", "monthly_active_users", "daily_active_users",
-        "features_used_30d", "feature_adoption_rate", "support_tickets_30d", "avg_first_response_hours",
-        "uptime_percentage", "cost_savings_achieved", "training_modules_completed", "training_completion_rate",
-        "api_calls_30d", "mobile_sessions_30d", "dashboard_views_30d", "work_orders_completed_30d",
-        "months_since_subscription_start", "days_to_first_value",
+    /// Every metric, declared once: its name in features.jsonl and key_metrics,
+    /// where it lives, and the decimals key_metrics shows (nil: features.jsonl
+    /// only). json(), displayJSON() and `rescore`'s reading all go through it.
+    static let fields: [FeatureField] = [
+        FeatureField("days_since_last_login", .optionalInt(\.daysSinceLastLogin), shown: 0),
+        FeatureField("logins_30d", .int(\.logins30d)),
+        FeatureField("monthly_active_users", .int(\.monthlyActiveUsers), shown: 0),
+        FeatureField("daily_active_users", .double(\.dailyActiveUsers), shown: 2),
+        FeatureField("features_used_30d", .int(\.featuresUsed30d)),
+        FeatureField("feature_adoption_rate", .optionalDouble(\.featureAdoptionRate), shown: 4),
+        FeatureField("support_tickets_30d", .int(\.supportTickets30d), shown: 0),
+        FeatureField("avg_first_response_hours", .optionalDouble(\.avgFirstResponseHours), shown: 2),
+        FeatureField("uptime_percentage", .optionalDouble(\.uptimePercentage), shown: 3),
+        FeatureField("cost_savings_achieved", .double(\.costSavingsAchieved), shown: 2),
+        FeatureField("training_modules_completed", .int(\.trainingModulesCompleted)),
+        FeatureField("training_completion_rate", .optionalDouble(\.trainingCompletionRate), shown: 4),
+        FeatureField("api_calls_30d", .int(\.apiCalls30d), shown: 0),
+        FeatureField("mobile_sessions_30d", .int(\.mobileSessions30d), shown: 0),
+        FeatureField("dashboard_views_30d", .int(\.dashboardViews30d), shown: 0),
+        FeatureField("work_orders_completed_30d", .int(\.workOrders30d), shown: 0),
+        FeatureField("months_since_subscription_start", .double(\.monthsSinceSubscriptionStart), shown: 1),
+        FeatureField("days_to_first_value", .optionalInt(\.daysToFirstValue)),
     ]
 
+    /// The names used in features.jsonl and scores.jsonl's key_metrics.
+    public static let fieldNames = fields.map(\.name)
+
     /// Full precision, for features.jsonl (rescoring must reproduce the run).
-    public func json() -> JSONValue {
-        .object([
-            ("days_since_last_login", .optionalInt(daysSinceLastLogin)),
-            ("logins_30d", .int(logins30d)),
-            ("monthly_active_users", .int(monthlyActiveUsers)),
-            ("daily_active_users", .double(dailyActiveUsers)),
-            ("features_used_30d", .int(featuresUsed30d)),
-            ("feature_adoption_rate", featureAdoptionRate.map { .double($0) } ?? .null),
-            ("support_tickets_30d", .int(supportTickets30d)),
-            ("avg_first_response_hours", avgFirstResponseHours.map { .double($0) } ?? .null),
-            ("uptime_percentage", uptimePercentage.map { .double($0) } ?? .null),
-            ("cost_savings_achieved", .double(costSavingsAchieved)),
-            ("training_modules_completed", .int(trainingModulesCompleted)),
-            ("training_completion_rate", trainingCompletionRate.map { .double($0) } ?? .null),
-            ("api_calls_30d", .int(apiCalls30d)),
-            ("mobile_sessions_30d", .int(mobileSessions30d)),
-            ("dashboard_views_30d", .int(dashboardViews30d)),
-            ("work_orders_completed_30d", .int(workOrders30d)),
-            ("months_since_subscription_start", .double(monthsSinceSubscriptionStart)),
-            ("days_to_first_value", .optionalInt(daysToFirstValue)),
-        ])
-    }
+    public func json() -> JSONValue { .object(FeatureVector.fields.map { ($0.name, $0.json(self)) }) }
 
     /// Rounded for people and dashboards, for scores.jsonl.
     public func displayJSON() -> JSONValue {
-        .object([
-            ("days_since_last_login", .optionalInt(daysSinceLastLogin)),
-            ("monthly_active_users", .int(monthlyActiveUsers)),
-            ("daily_active_users", .number(dailyActiveUsers, places: 2)),
-            ("feature_adoption_rate", .number(featureAdoptionRate, places: 4)),
-            ("support_tickets_30d", .int(supportTickets30d)),
-            ("avg_first_response_hours", .number(avgFirstResponseHours, places: 2)),
-            ("uptime_percentage", .number(uptimePercentage, places: 3)),
-            ("cost_savings_achieved", .number(costSavingsAchieved, places: 2)),
-            ("training_completion_rate", .number(trainingCompletionRate, places: 4)),
-            ("api_calls_30d", .int(apiCalls30d)),
-            ("mobile_sessions_30d", .int(mobileSessions30d)),
-            ("dashboard_views_30d", .int(dashboardViews30d)),
-            ("work_orders_completed_30d", .int(workOrders30d)),
-            ("months_since_subscription_start", .number(monthsSinceSubscriptionStart, places: 1)),
-        ])
+        .object(FeatureVector.fields.compactMap { f in f.shown.map { (f.name, f.display(self, places: $0)) } })
     }
 
+    /// A vector read back from features.jsonl's values by name; the name of
+    /// the first required metric that is missing, or that cannot be held.
+    init(values: [String: Double?]) throws(FeatureField.Missing) {
+        self.init()
+        for f in FeatureVector.fields { try f.set(&self, values[f.name] ?? nil) }
+    }
+}
+
+/// One metric of `FeatureVector`.
+struct FeatureField: Sendable {
+    enum Slot: Sendable {
+        case int(WritableKeyPath<FeatureVector, Int> & Sendable)
+        case optionalInt(WritableKeyPath<FeatureVector, Int?> & Sendable)
+        case double(WritableKeyPath<FeatureVector, Double> & Sendable)
+        case optionalDouble(WritableKeyPath<FeatureVector, Double?> & Sendable)
+    }
+
+    struct Missing: Error { var name: String }
+
+    let name: String
+    let slot: Slot
+    /// Decimals in key_metrics (0: a whole number); nil: not shown there.
+    let shown: Int?
+
+    init(_ name: String, _ slot: Slot, shown: Int? = nil) {
+        self.name = name
+        self.slot = slot
+        self.shown = shown
+    }
+
+    func json(_ v: FeatureVector) -> JSONValue {
+        switch slot {
+        case .int(let k): return .int(v[keyPath: k])
+        case .optionalInt(let k): return .optionalInt(v[keyPath: k])
+        case .double(let k): return .double(v[keyPath: k])
+        case .optionalDouble(let k): return v[keyPath: k].map { .double($0) } ?? .null
+        }
+    }
+
+    func display(_ v: FeatureVector, places: Int) -> JSONValue {
+        switch slot {
+        case .int(let k): return .int(v[keyPath: k])
+        case .optionalInt(let k): return .optionalInt(v[keyPath: k])
+        case .double(let k): return .number(v[keyPath: k], places: places)
+        case .optionalDouble(let k): return .number(v[keyPath: k], places: places)
+        }
+    }
+
+    func set(_ v: inout FeatureVector, _ value: Double?) throws(Missing) {
+        func whole(_ d: Double) throws(Missing) -> Int {
+            guard d == d.rounded(), abs(d) < 1e15 else { throw Missing(name: name) }
+            return Int(d)
+        }
+        switch slot {
+        case .int(let k):
+            guard let value else { throw Missing(name: name) }
+            v[keyPath: k] = try whole(value)
+        case .optionalInt(let k): v[keyPath: k] = try value.map { (d: Double) throws(Missing) -> Int in try whole(d) }
+        case .double(let k):
+            guard let value else { throw Missing(name: name) }
+            v[keyPath: k] = value
+        case .optionalDouble(let k): v[keyPath: k] = value
+        }
+    }
 }

@@ -38,56 +38,13 @@ extension PipelineRunner {
             var acquisition_cost: Double?
             var nps: Int?
         }
-        struct Features: Decodable {
-            var days_since_last_login: Int?
-            var logins_30d: Int
-            var monthly_active_users: Int
-            var daily_active_users: Double
-            var features_used_30d: Int
-            var feature_adoption_rate: Double?
-            var support_tickets_30d: Int
-            var avg_first_response_hours: Double?
-            var uptime_percentage: Double?
-            var cost_savings_achieved: Double
-            var training_modules_completed: Int
-            var training_completion_rate: Double?
-            var api_calls_30d: Int
-            var mobile_sessions_30d: Int
-            var dashboard_views_30d: Int
-            var work_orders_completed_30d: Int
-            var months_since_subscription_start: Double
-            var days_to_first_value: Int?
-
-            var vector: FeatureVector {
-                var f = FeatureVector()
-                f.daysSinceLastLogin = days_since_last_login
-                f.logins30d = logins_30d
-                f.monthlyActiveUsers = monthly_active_users
-                f.dailyActiveUsers = daily_active_users
-                f.featuresUsed30d = features_used_30d
-                f.featureAdoptionRate = feature_adoption_rate
-                f.supportTickets30d = support_tickets_30d
-                f.avgFirstResponseHours = avg_first_response_hours
-                f.uptimePercentage = uptime_percentage
-                f.costSavingsAchieved = cost_savings_achieved
-                f.trainingModulesCompleted = training_modules_completed
-                f.trainingCompletionRate = training_completion_rate
-                f.apiCalls30d = api_calls_30d
-                f.mobileSessions30d = mobile_sessions_30d
-                f.dashboardViews30d = dashboard_views_30d
-                f.workOrders30d = work_orders_completed_30d
-                f.monthsSinceSubscriptionStart = months_since_subscription_start
-                f.daysToFirstValue = days_to_first_value
-                return f
-            }
-        }
         var customer_id: String
         var as_of: String
         var active: Bool
         var account: Account
         var churn_spells: [[String?]]?
-        var features: Features?
-        var previous_features: Features?
+        var features: [String: Double?]?
+        var previous_features: [String: Double?]?
         var model_inputs: [String: Double?]?
     }
 
@@ -153,8 +110,14 @@ extension PipelineRunner {
             let inputs = record.model_inputs.flatMap { m in
                 inputNames.allSatisfy { m[$0] != nil } ? inputNames.map { (m[$0] ?? nil) ?? .nan } : nil
             }
-            let snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: record.active, features: record.features?.vector,
-                previous: record.previous_features?.vector, modelInputs: inputs)
+            func vector(_ values: [String: Double?]?) throws -> FeatureVector? {
+                guard let values else { return nil }
+                do throws(FeatureField.Missing) { return try FeatureVector(values: values) } catch {
+                    throw fail("\(error.name) is missing or not a number of its kind")
+                }
+            }
+            let snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: record.active, features: try vector(record.features),
+                previous: try vector(record.previous_features), modelInputs: inputs)
             if snap.active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
             snapshots.append(snap)
         }
