@@ -23,7 +23,7 @@
 #      writes it to bench/work/model-results.md (and model-results.json).
 #
 # Settings (environment): MB_CUSTOMERS (26000), MB_DAYS (365), MB_SEED (11), MB_SCORE_ROWS
-# (1000000), MB_SCORE_REPEAT (3: scoring is the best of N), MB_PEERS (hgb,rf,lightgbm,xgboost),
+# (1000000), MB_SCORE_REPEAT (3: scoring is the best of N), MB_PEERS (hgb,rf,logreg,lightgbm,xgboost),
 # MB_REGENERATE (0), BIN (.build/release/customer-health).
 # Needs: the release build, python3 with venv and pip (PyPI reachable), /usr/bin/time
 # (installed with apt-get when missing and running as root).
@@ -64,7 +64,7 @@ DAYS=${MB_DAYS:-365}
 SEED=${MB_SEED:-11}
 SCORE_ROWS=${MB_SCORE_ROWS:-1000000}
 SCORE_REPEAT=${MB_SCORE_REPEAT:-3}
-PEERS=${MB_PEERS:-hgb,rf,lightgbm,xgboost}
+PEERS=${MB_PEERS:-hgb,rf,logreg,lightgbm,xgboost}
 NPROC=$(nproc 2>/dev/null || echo 2)
 DATA=bench/work/model-data-$PROFILE
 WORK=bench/work/model-$PROFILE

@@ -135,6 +135,10 @@ def load_xy(path, label, id_col, columns=None):
         df = pd.get_dummies(df, columns=text, dummy_na=False, dtype=np.float32)
     if columns is not None:
         df = df.reindex(columns=columns, fill_value=0)
+    else:
+        # A column no training row has (per-seat inputs of a product without
+        # seats) carries nothing, and HistGradientBoosting's binning fails on it.
+        df = df.dropna(axis=1, how="all")
     return df.astype(np.float64).to_numpy(), y, list(df.columns)
 
 
@@ -171,6 +175,19 @@ def make_peers(seed, threads, es_rounds):
         m.rounds_ = 100
         return m
 
+    def logreg(X, y, Xv, yv):
+        # Plain L2 logistic regression: missing cells imputed by the median,
+        # inputs standardised (what a notebook would do first).
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        m = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                          LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+        m.fit(X, y)
+        m.rounds_ = m[-1].n_iter_[0]
+        return m
+
     def lgb_fit(X, y, Xv, yv):
         import lightgbm as lgb
         m = lgb.LGBMClassifier(
@@ -204,6 +221,7 @@ def make_peers(seed, threads, es_rounds):
     return {
         "hgb": ("scikit-learn HistGradientBoosting (lr 0.1, 31 leaves, early stop on validation)", hgb, pickled, "pkl"),
         "rf": ("scikit-learn RandomForest (100 trees, depth 16, leaf 20, sqrt features)", rf, pickled, "pkl"),
+        "logreg": ("scikit-learn LogisticRegression (L2, C 1, median-imputed, standardised)", logreg, pickled, "pkl"),
         "lightgbm": ("LightGBM (lr 0.1, 31 leaves, early stop on validation)", lgb_fit, lgb_size, "txt"),
         "xgboost": ("XGBoost hist (lr 0.1, depth 6, early stop on validation)", xgb_fit, xgb_size, "json"),
     }
@@ -328,7 +346,8 @@ def cmd_report(a):
     def size(v):
         return "n/a" if v is None else (f"{v / 1e6:.2f} MB" if v >= 1e5 else f"{v / 1e3:.0f} kB")
 
-    names = {"hgb": "sklearn HistGradientBoosting", "rf": "sklearn RandomForest", "lightgbm": "LightGBM",
+    names = {"hgb": "sklearn HistGradientBoosting", "rf": "sklearn RandomForest",
+             "logreg": "sklearn LogisticRegression", "lightgbm": "LightGBM",
              "xgboost": "XGBoost (hist)"}
     rows = []  # model, train s, (whole command s), AUC, PR AUC, log loss, Brier, rows/s, size
     for k, r in peers["peers"].items():
@@ -351,7 +370,10 @@ def cmd_report(a):
     aims.append((f"ROC AUC >= best peer ({best_name} {best['roc_auc']:.4f})",
                  f"{auc:.4f} ({auc - best['roc_auc']:+.4f})", auc >= best["roc_auc"]))
     gap = truth["roc_auc"] - auc
-    aims.append((f"ROC AUC within 0.005 of truth ({truth['roc_auc']:.4f})", f"{auc:.4f} (gap {gap:+.4f})", abs(gap) <= 0.005))
+    aims.append((f"ROC AUC within 0.01 of truth ({truth['roc_auc']:.4f})", f"{auc:.4f} (gap {gap:+.4f})", gap <= 0.01))
+    best_member, best_member_auc = max(((k, x) for k, x in ttrain["members"].items() if x is not None), key=lambda x: x[1])
+    aims.append((f"ensemble >= its best member ({best_member} {best_member_auc:.4f})",
+                 f"{ttrain['roc_auc']:.4f} ({ttrain['roc_auc'] - best_member_auc:+.4f})", ttrain["roc_auc"] >= best_member_auc))
     if lgb:
         aims.append((f"training no slower than LightGBM ({lgb['train_seconds']:.2f} s)",
                      f"{ttrain['learn_seconds']:.2f} s learning ({ttrain['learn_seconds'] / lgb['train_seconds']:.1f}x); "
@@ -408,7 +430,7 @@ def cmd_report(a):
     out.append("AUC gaps to the truth (positive: below the truth):\n")
     out.append(table([[n, f"{g:+.4f}"] for n, g in gaps], ["", "gap"]))
     out.append("")
-    out.append("Aims (issue 3):\n")
+    out.append("Aims (issue 11):\n")
     out.append(table([[n, m, "PASS" if ok else "FAIL"] for n, m, ok in aims], ["aim", "measured", "result"]))
     text = "\n".join(out) + "\n"
     print(text)
@@ -443,7 +465,7 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--early-stopping-rounds", type=int, default=50)
-    p.add_argument("--only", default="", help="comma-separated subset of hgb,rf,lightgbm,xgboost")
+    p.add_argument("--only", default="", help="comma-separated subset of hgb,rf,logreg,lightgbm,xgboost")
     p = sub.add_parser("report")
     for k in ("truth-json", "peers-json", "pipeline-train-log", "pipeline-train-time", "table-train-log",
               "table-train-time", "eval-log", "score-log", "score-time", "table-model", "out"):
