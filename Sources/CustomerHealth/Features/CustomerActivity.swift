@@ -11,6 +11,10 @@ struct CustomerActivity: Sendable {
     var counts = EventCounts()
     /// Named product events (the `events:` vocabulary's `keep`), per day.
     var products = ProductEventCounts()
+    /// Events mapped to `feature` by `events:`, per day and name (registry
+    /// numbers): counted in `counts` as feature_use too, kept apart here so
+    /// that nothing counts them twice.
+    var namedFeatures = ProductEventCounts()
     var uptime = UptimeDays()
     var savings = DayTotals()
 
@@ -60,7 +64,8 @@ struct CustomerActivity: Sendable {
 
     /// True when nothing was recorded for the customer.
     var isEmpty: Bool {
-        logins.isEmpty && nameDays.isEmpty && counts.words.isEmpty && products.words.isEmpty && uptime.days.isEmpty && savings.isEmpty
+        logins.isEmpty && nameDays.isEmpty && counts.words.isEmpty && products.words.isEmpty && namedFeatures.words.isEmpty
+            && uptime.days.isEmpty && savings.isEmpty
     }
 
     /// Events on days in [from, to] (the counted kinds and named product
@@ -154,6 +159,7 @@ struct CustomerActivity: Sendable {
         }
         if !filter.products.isEmpty {
             for w in products.words where filter.products.contains(ProductEventCounts.event(w)) { days.insert(ProductEventCounts.day(w)) }
+            for w in namedFeatures.words where filter.products.contains(ProductEventCounts.event(w)) { days.insert(ProductEventCounts.day(w)) }
         }
         return days.sorted()
     }
@@ -168,6 +174,7 @@ struct CustomerActivity: Sendable {
                 nameDays = o.nameDays
                 counts.merge(o.counts)
                 products.merge(o.products)
+                namedFeatures.merge(o.namedFeatures)
                 uptime.merge(o.uptime)
                 savings.merge(o.savings)
                 return
@@ -194,6 +201,7 @@ struct CustomerActivity: Sendable {
         }
         counts.merge(o.counts)
         products.merge(o.products)
+        namedFeatures.merge(o.namedFeatures)
         uptime.merge(o.uptime)
         savings.merge(o.savings)
     }
@@ -203,6 +211,7 @@ struct CustomerActivity: Sendable {
         if nameDays.capacity > nameDays.count + 8 { nameDays = Array(nameDays) }
         counts.compact()
         products.compact()
+        namedFeatures.compact()
         uptime.compact()
     }
 }

@@ -156,7 +156,7 @@ public struct EventVocabulary: Sendable, Equatable {
     }
 }
 
-/// The named product events of one ingest, numbered as they are first met.
+/// The named product events of one ingest (kept, or mapped to `feature`), numbered as they are first met.
 /// Numbers depend on the order in which workers meet names, so nothing is
 /// ever written by number: every output lists product events by name.
 public final class ProductEventRegistry: @unchecked Sendable {
@@ -192,8 +192,9 @@ enum EventAction: Equatable {
     /// A built-in kind; `mapped`: the name came through a rule and stands in for an empty feature.
     case kind(EventKind, mapped: Bool)
     case product(UInt16)
-    /// feature_use with the event name as the feature.
-    case featureNamed
+    /// feature_use with the event name as the feature; also counted by name
+    /// (its registry number), so that the model can tell the names apart.
+    case featureNamed(UInt16)
     case ignore
     case reject
 }
@@ -226,7 +227,9 @@ struct EventResolver {
         case .keep:
             guard let id = registry.id(for: name) else { return nil }
             a = .product(id)
-        case .feature: a = .featureNamed
+        case .feature:
+            guard let id = registry.id(for: name) else { return nil }
+            a = .featureNamed(id)
         case .ignore: a = .ignore
         case .reject: a = .reject
         }

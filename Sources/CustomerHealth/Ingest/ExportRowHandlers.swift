@@ -327,6 +327,8 @@ final class IngestAccumulator: @unchecked Sendable {
     var firstExportDay = [Int](repeating: Int.max, count: ExportKind.allCases.count)
     /// Events per named product event, by registry number.
     var productEventCounts: [Int] = []
+    /// Events per event name mapped to `feature`, by registry number.
+    var namedFeatureCounts: [Int] = []
     /// Events whose name `events:` says to ignore.
     var ignoredEvents = 0
 
@@ -405,6 +407,10 @@ final class IngestAccumulator: @unchecked Sendable {
             productEventCounts += [Int](repeating: 0, count: other.productEventCounts.count - productEventCounts.count)
         }
         for (i, n) in other.productEventCounts.enumerated() { productEventCounts[i] += n }
+        if namedFeatureCounts.count < other.namedFeatureCounts.count {
+            namedFeatureCounts += [Int](repeating: 0, count: other.namedFeatureCounts.count - namedFeatureCounts.count)
+        }
+        for (i, n) in other.namedFeatureCounts.enumerated() { namedFeatureCounts[i] += n }
         ignoredEvents += other.ignoredEvents
     }
 }
@@ -447,6 +453,8 @@ final class ActivityRowHandler: RowHandler {
         var customer: Int32
         var effect: Effect
         var alsoLogin: Bool
+        /// A feature_use whose event name is a feature (`events:` map `feature`): also counted under `product`.
+        var namedFeature: Bool
         var product: UInt16
         var day: DayIndex
         var userHash: UInt64
@@ -503,6 +511,7 @@ final class ActivityRowHandler: RowHandler {
                 case .featureUse:
                     state.pointee.insertName(.feature, hash: e.featureHash, day: e.day)
                     state.pointee.counts.increment(.featureUse, day: e.day)
+                    if e.namedFeature { state.pointee.namedFeatures.increment(e.product, day: e.day) }
                 case .apiCall: state.pointee.counts.increment(.apiCall, day: e.day)
                 case .mobileSession: state.pointee.counts.increment(.mobileSession, day: e.day)
                 case .dashboardView: state.pointee.counts.increment(.dashboardView, day: e.day)
@@ -539,6 +548,7 @@ final class ActivityRowHandler: RowHandler {
             }
             var effect: Effect
             var product: UInt16 = 0
+            var namedFeature = false
             var feature = UnsafeRawBufferPointer(start: nil, count: 0)
             switch action {
             case .reject:
@@ -554,9 +564,11 @@ final class ActivityRowHandler: RowHandler {
                 _ = try reader.utf8(row, C.eventType)
                 effect = .product
                 product = id
-            case .featureNamed:
+            case .featureNamed(let id):
                 effect = .featureUse
                 feature = try reader.utf8(row, C.eventType)
+                product = id
+                namedFeature = true
             case .kind(let kind, let mapped):
                 effect = Effect(kind)
                 if kind.namesSomething {
@@ -574,10 +586,16 @@ final class ActivityRowHandler: RowHandler {
             }
             try checkDuration(row)
             batch.append(PendingEvent(
-                customer: customer, effect: effect, alsoLogin: loginsFromActivity, product: product, day: day,
+                customer: customer, effect: effect, alsoLogin: loginsFromActivity, namedFeature: namedFeature, product: product, day: day,
                 userHash: ByteKeyTable.hash(user), featureHash: feature.count > 0 ? ByteKeyTable.hash(feature) : 0))
             if batch.count == ActivityRowHandler.batchSize { flush() }
             let d = Int(day)
+            if namedFeature {
+                if Int(product) >= acc.namedFeatureCounts.count {
+                    acc.namedFeatureCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.namedFeatureCounts.count)
+                }
+                acc.namedFeatureCounts[Int(product)] += 1
+            }
             if effect == .product {
                 if Int(product) >= acc.productEventCounts.count {
                     acc.productEventCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.productEventCounts.count)

@@ -93,6 +93,15 @@ public final class IngestResult: @unchecked Sendable {
             .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
     }
 
+    /// Event names mapped to `feature` and their counts, by name.
+    public var namedFeatureEventCounts: [(name: String, events: Int)] {
+        let names = registry.names
+        let counts = aggregates.namedFeatureCounts
+        return names.indices.map { (names[$0], $0 < counts.count ? counts[$0] : 0) }
+            .filter { $0.1 > 0 }
+            .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+    }
+
     /// What the exports hold as of a day: which sources have data on or before it.
     public func sources(asOf day: CalendarDay) -> DataSources {
         let t = Int(day.number)

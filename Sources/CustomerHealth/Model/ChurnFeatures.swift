@@ -274,7 +274,9 @@ struct EventWindowCounts {
             (c7, c28, c90, last) = agg.nameWindowCounts(.module, t: t)
         case .product(let name):
             guard let id = c.registry.id(of: name) else { return }
+            // A name is kept or mapped to `feature`, never both: one of the two holds it.
             (c7, c28, c90, last) = agg.products.windowCounts(id, t: t)
+            if c90 == 0 && last == nil { (c7, c28, c90, last) = agg.namedFeatures.windowCounts(id, t: t) }
         }
     }
 

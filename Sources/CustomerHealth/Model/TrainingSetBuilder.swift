@@ -94,7 +94,7 @@ public struct TrainingSetBuilder: Sendable {
 
     /// The event-derived inputs a model reads: candidates for every built-in
     /// kind the exports hold and the `productEvents` most frequent named
-    /// product events, each ranked by how well it alone separates churners on
+    /// product events (kept, or mapped to `feature`: each such name apart), each ranked by how well it alone separates churners on
     /// a sample of up to 20,000 training rows (ROC AUC away from 0.5; never a
     /// validation row), the best `maxInputs` kept. Bounded cost: the
     /// candidates are at most (7 + productEvents) x 6, computed on the sample.
@@ -109,7 +109,7 @@ public struct TrainingSetBuilder: Sendable {
             if kinds[Int(builtIn.rawValue)] > 0 { sources.append(.counted(kind)) }
         }
         if kinds[Int(EventKind.trainingCompleted.rawValue)] > 0 { sources.append(.training) }
-        for (name, _) in data.productEventCounts.sorted(by: { $0.events > $1.events || ($0.events == $1.events && $0.name < $1.name) })
+        for (name, _) in (data.productEventCounts + data.namedFeatureEventCounts).sorted(by: { $0.events > $1.events || ($0.events == $1.events && $0.name < $1.name) })
             .prefix(productEvents) { sources.append(.product(name)) }
         var candidates: [ModelInput] = []
         for source in sources {

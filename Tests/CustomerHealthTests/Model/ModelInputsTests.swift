@@ -54,6 +54,9 @@ final class ModelInputsTests: XCTestCase {
         let chosen = try XCTUnwrap(((model["metadata"] as? [String: Any])?["event_inputs"] as? [String: Any])?["chosen"] as? [String])
         XCTAssertEqual(chosen, derived)
         XCTAssertTrue(derived.contains { $0.hasSuffix(":\"Export Failed\"") } || derived.contains { $0.hasSuffix(":login") }, "\(derived)")
+        // Names mapped to `feature` are candidates of their own: each says which feature is used.
+        let screened = try XCTUnwrap(((model["metadata"] as? [String: Any])?["event_inputs"] as? [String: Any])?["screened"] as? [[String: Any]])
+        XCTAssertTrue(screened.contains { ($0["input"] as? String)?.hasSuffix(":\"Report Exported\"") == true }, "\(screened)")
 
         let o = try RunOutputs(folder: root.appendingPathComponent("output/latest"))
         // features.jsonl keeps the model's inputs under their names, in the model's order.
