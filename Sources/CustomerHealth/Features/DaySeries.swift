@@ -91,7 +91,10 @@ struct DaySet: Sendable {
 /// Per-day totals of an integer quantity (events, milli-percent, 1/10000 of a currency unit).
 ///
 /// Integers, not floating point, so that sums do not depend on the order in
-/// which files or threads added them: outputs stay byte-identical.
+/// which files or threads added them: outputs stay byte-identical. Sums
+/// saturate at `Int64.max` (and counts at `UInt32.max`) instead of trapping:
+/// the values added are never negative, so a saturated sum is the same
+/// whatever the order, and `isSaturated` lets the run warn about it.
 struct DayTotals: Sendable {
     private(set) var days: [DayIndex] = []
     private(set) var totals: [Int64] = []
@@ -100,8 +103,8 @@ struct DayTotals: Sendable {
     @inline(__always)
     mutating func add(_ day: DayIndex, _ value: Int64) {
         if let last = days.last, last == day {
-            totals[totals.count - 1] += value
-            counts[counts.count - 1] += 1
+            totals[totals.count - 1] = Self.sum(totals[totals.count - 1], value)
+            counts[counts.count - 1] = Self.sum(counts[counts.count - 1], 1)
             return
         }
         if days.isEmpty || days.last! < day {
@@ -110,7 +113,7 @@ struct DayTotals: Sendable {
         }
         let i = DaySet.lowerBound(days, day)
         if i < days.count && days[i] == day {
-            totals[i] += value; counts[i] += 1
+            totals[i] = Self.sum(totals[i], value); counts[i] = Self.sum(counts[i], 1)
         } else {
             days.insert(day, at: i); totals.insert(value, at: i); counts.insert(1, at: i)
         }
@@ -131,7 +134,8 @@ struct DayTotals: Sendable {
             } else if i == days.count || other.days[j] < days[i] {
                 merged.days.append(other.days[j]); merged.totals.append(other.totals[j]); merged.counts.append(other.counts[j]); j += 1
             } else {
-                merged.days.append(days[i]); merged.totals.append(totals[i] + other.totals[j]); merged.counts.append(counts[i] + other.counts[j])
+                merged.days.append(days[i]); merged.totals.append(Self.sum(totals[i], other.totals[j]))
+                merged.counts.append(Self.sum(counts[i], other.counts[j]))
                 i += 1; j += 1
             }
         }
@@ -148,8 +152,23 @@ struct DayTotals: Sendable {
     /// Sum of the values on days in [from, to].
     func total(from: Int, to: Int) -> Int64 {
         var s: Int64 = 0
-        for i in range(from: from, to: to) { s += totals[i] }
+        for i in range(from: from, to: to) { s = Self.sum(s, totals[i]) }
         return s
+    }
+
+    /// True when the total of all days reached `Int64.max` and was held there.
+    var isSaturated: Bool { total(from: 0, to: Int(DayIndex.max)) == .max }
+
+    @inline(__always)
+    static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+        let (r, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : r
+    }
+
+    @inline(__always)
+    static func sum(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        let (r, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : r
     }
 
     /// Number of values added on days in [from, to].

@@ -71,10 +71,15 @@ public struct PipelineRunner: Sendable {
         // A name that never occurs counts no activity: every customer would look gone.
         for name in config.churnDefinition.activityEvents ?? [] {
             let events = EventKind(name: name).map { data.eventCounts[Int($0.rawValue)] }
-                ?? data.productEventCounts.first(where: { $0.name == name })?.events ?? 0
+                ?? (data.productEventCounts + data.namedFeatureEventCounts).first(where: { $0.name == name })?.events ?? 0
             if events == 0 {
                 logger.warning("churn_definition.activity_events: no \"\(name)\" event in the exports, so it counts no activity; check the name against the manifest's events and product_events")
             }
+        }
+        // Sums saturate rather than trap (docs/data-contract.md, "Largest values"); say where.
+        let saturated = data.accounts.indices.filter { data.aggregates.customers[$0].savings.isSaturated }
+        if let first = saturated.first {
+            logger.warning("savings: the amounts of \(saturated.count) customer(s) (first \(data.accounts[first].customerID)) add up past the largest total held (922,337,203,685,477.5807), so their savings are held at that total; check the savings export's amount column for ids or timestamps")
         }
         return data
     }
