@@ -29,7 +29,7 @@ public final class RunPublisher {
         let path = (outputDirectory as NSString).appendingPathComponent(".lock")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CustomerHealthError.output(path: path, message: "cannot create the lock file: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: path, message: "cannot create the lock file: \(IOFailure.describe(errno))")
         }
         let deadline = Date().addingTimeInterval(waitSeconds)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -46,7 +46,7 @@ public final class RunPublisher {
         let note = "pid \(getpid()) since \(ISO8601DateFormatter().string(from: Date()))\n"
         _ = ftruncate(fd, 0)
         _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
-        cleanAbandonedRuns()
+        removeWhatDeadRunsLeft()
     }
 
     public func unlock() {
@@ -59,12 +59,37 @@ public final class RunPublisher {
 
     var runsDirectory: String { (outputDirectory as NSString).appendingPathComponent(".runs") }
 
+    /// What a run killed while publishing leaves, removed by the next one
+    /// (which holds the lock, so no run of its own is half-way): new links not
+    /// yet renamed into place (`<date>.link.<pid>`, `latest.link.<pid>`),
+    /// temporaries of standalone files whose writer is gone, and run folders
+    /// under .runs that no link points to.
+    private func removeWhatDeadRunsLeft() {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory)) ?? [] {
+            let path = (outputDirectory as NSString).appendingPathComponent(entry)
+            if Self.isNewLink(entry) {
+                var st = stat()
+                if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK { unlink(path) }
+            } else if entry.hasSuffix(".tmp"), let dot = entry.dropLast(4).lastIndex(of: ".") {
+                AtomicFile.removeStaleTemporaries(of: (outputDirectory as NSString).appendingPathComponent(String(entry[..<dot])))
+            }
+        }
+        cleanAbandonedRuns()
+    }
+
+    /// `<name>.link.<pid>`: a link made by `replaceLink` before its rename.
+    static func isNewLink(_ entry: String) -> Bool {
+        guard let r = entry.range(of: ".link.", options: .backwards) else { return false }
+        let pid = entry[r.upperBound...]
+        return !pid.isEmpty && pid.allSatisfy(\.isASCII) && pid.allSatisfy(\.isNumber)
+    }
+
     /// Folders under .runs that no date link points to: left by killed runs or replaced runs.
     private func cleanAbandonedRuns() {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: runsDirectory) else { return }
         var referenced: Set<String> = []
-        for entry in (try? fm.contentsOfDirectory(atPath: outputDirectory)) ?? [] {
+        for entry in (try? fm.contentsOfDirectory(atPath: outputDirectory)) ?? [] where !Self.isNewLink(entry) {
             let p = (outputDirectory as NSString).appendingPathComponent(entry)
             if let dest = try? fm.destinationOfSymbolicLink(atPath: p) {
                 referenced.insert((dest as NSString).lastPathComponent)
@@ -82,15 +107,21 @@ public final class RunPublisher {
         let unique = "\(name).\(getpid()).\(UInt64(Date().timeIntervalSince1970 * 1_000_000))"
         let runDir = (runsDirectory as NSString).appendingPathComponent(unique)
         try makeDirectory(runDir)
-        for (file, content) in files {
-            let path = (runDir as NSString).appendingPathComponent(file)
-            switch content {
-            case .bytes(let data): try writeDurably(data, to: path)
-            case .stream(let produce):
-                let writer = try OutputFileWriter(path: path)
-                try produce(writer)
-                try writer.close()
+        do {
+            for (file, content) in files {
+                let path = (runDir as NSString).appendingPathComponent(file)
+                switch content {
+                case .bytes(let data): try writeDurably(data, to: path)
+                case .stream(let produce):
+                    let writer = try OutputFileWriter(path: path)
+                    try produce(writer)
+                    try writer.close()
+                }
             }
+        } catch {
+            // A full disk, say: give the space back now, not at the next run.
+            try? FileManager.default.removeItem(atPath: runDir)
+            throw error
         }
         fsyncDirectory(runDir)
         fsyncDirectory(runsDirectory)
@@ -105,11 +136,7 @@ public final class RunPublisher {
     public func writeStandalone(name: String, data: Data) throws -> String {
         try makeDirectory(outputDirectory)
         let path = (outputDirectory as NSString).appendingPathComponent(name)
-        let tmp = path + ".\(getpid()).tmp"
-        try writeDurably(data, to: tmp)
-        guard rename(tmp, path) == 0 else {
-            throw CustomerHealthError.output(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
-        }
+        try AtomicFile.write(data, to: path)
         return path
     }
 
@@ -122,11 +149,11 @@ public final class RunPublisher {
         let tmp = linkPath + ".link.\(getpid())"
         unlink(tmp)
         guard symlink(target, tmp) == 0 else {
-            throw CustomerHealthError.output(path: tmp, message: "cannot create a link: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: tmp, message: "cannot create a link: \(IOFailure.describe(errno))")
         }
         guard rename(tmp, linkPath) == 0 else {
             unlink(tmp)
-            throw CustomerHealthError.output(path: linkPath, message: "cannot publish the run: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: linkPath, message: "cannot publish the run: \(IOFailure.describe(errno))")
         }
     }
 
@@ -150,12 +177,12 @@ public final class RunPublisher {
     private func writeDurably(_ data: Data, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CustomerHealthError.output(path: path, message: "cannot create: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: path, message: "cannot create: \(IOFailure.describe(errno))")
         }
         defer { close(fd) }
         try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
         guard fsync(fd) == 0 else {
-            throw CustomerHealthError.output(path: path, message: "fsync failed: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: path, message: "fsync failed: \(IOFailure.describe(errno))")
         }
     }
 
@@ -182,7 +209,7 @@ public final class OutputFileWriter {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CustomerHealthError.output(path: path, message: "cannot create: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: path, message: "cannot create: \(IOFailure.describe(errno))")
         }
         buffer.reserveCapacity(1 << 20)
     }
@@ -205,7 +232,7 @@ public final class OutputFileWriter {
         closed = true
         defer { Glibc.close(fd) }
         guard fsync(fd) == 0 else {
-            throw CustomerHealthError.output(path: path, message: "fsync failed: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: path, message: "fsync failed: \(IOFailure.describe(errno))")
         }
     }
 }

@@ -131,18 +131,7 @@ extension PipelineRunner {
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let tmp = path + ".\(getpid()).tmp"
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
-            guard rename(tmp, path) == 0 else {
-                throw CustomerHealthError.output(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw CustomerHealthError.output(path: path, message: "cannot write: \(error.localizedDescription)")
-        }
+        try AtomicFile.write(Data(text.utf8), to: path)
     }
 
     /// Reads a model file and checks it fits this pipeline; every failure

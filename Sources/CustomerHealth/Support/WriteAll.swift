@@ -13,7 +13,7 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws
         if n < 0 {
             if errno == EINTR { continue }
             if errno == EPIPE { throw StreamClosed() }
-            throw CustomerHealthError.output(path: path, message: "write failed: \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.output(path: path, message: "write failed: \(IOFailure.describe(errno))")
         }
         offset += n
     }

@@ -10,6 +10,8 @@ struct CLIResult {
     var status: Int32
     var stdout: String
     var stderr: String
+    /// True when a signal ended the process (`status` is then the signal).
+    var killed = false
 
     /// Both streams, for failure messages.
     var transcript: String { "exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
@@ -53,10 +55,16 @@ enum CLI {
 
     /// Runs the executable with `arguments`; stdout and stderr go to files so
     /// that no pipe can fill up and block it.
-    static func run(_ arguments: [String], stdout: FileHandle? = nil) throws -> CLIResult {
+    /// With `wrapper` (`strace ...`), runs `wrapper + [executable] + arguments`.
+    static func run(_ arguments: [String], stdout: FileHandle? = nil, wrapper: [String] = []) throws -> CLIResult {
         let process = Process()
-        process.executableURL = try binary()
-        process.arguments = arguments
+        if let tool = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = Array(wrapper.dropFirst()) + [try binary().path] + arguments
+        } else {
+            process.executableURL = try binary()
+            process.arguments = arguments
+        }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ch-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -76,7 +84,8 @@ enum CLI {
         return CLIResult(
             status: process.terminationStatus,
             stdout: String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self),
-            stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self))
+            stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self),
+            killed: process.terminationReason == .uncaughtSignal)
     }
 
     /// Runs with stdout connected to a pipe whose read end is already closed,
