@@ -185,20 +185,18 @@ public final class HealthServer: Sendable {
         api.addRoutes(to: router)
         StreamEndpoint(hub: hub, logger: logger).addRoute(to: router)
 
-        let http1 = HTTP1Channel.Configuration(
-            idleTimeout: .milliseconds(Int64(settings.idleTimeoutSeconds * 1000)),
-            httpDecoderConfiguration: .init(maxHeaderFieldSize: settings.maxHeaderBytes, maxHeaderListSize: settings.maxHeaderBytes, maxHeaderFieldCount: 100))
-        let ws = WebSocketServerConfiguration(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))
+        let http1 = Self.http1Configuration(settings)
+        let ws = Self.webSocketConfiguration(settings)
         let webSocketResponder = router.buildResponder()
-        let headTimeout = TimeAmount.milliseconds(Int64(settings.requestHeadTimeoutSeconds * 1000))
-        let maxHeadBytes = settings.maxHeaderBytes, pending = pendingConnections
+        let limits = ConnectionLimits(settings)
+        let pending = pendingConnections
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in
-                DeadlinedUpgradeChannel(
+                GuardedUpgradeChannel(
                     inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
                                                         configuration: .init(http1: http1, ws: ws)),
-                    headTimeout: headTimeout, maxHeadBytes: maxHeadBytes, pending: pending)
+                    limits: limits, pending: pending)
             },
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port),
@@ -206,6 +204,37 @@ public final class HealthServer: Sendable {
                 availableConnectionsDelegate: .maximum(maxConnections, logger: logger)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
+    }
+}
+
+extension HealthServer {
+    static func timeAmount(seconds: Double) -> TimeAmount { .milliseconds(Int64((seconds * 1000).rounded())) }
+
+    static func http1Configuration(_ settings: ServeSettings) -> HTTP1Channel.Configuration {
+        HTTP1Channel.Configuration(
+            idleTimeout: timeAmount(seconds: settings.idleTimeoutSeconds),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: settings.maxHeaderBytes, maxHeaderListSize: settings.maxHeaderBytes, maxHeaderFieldCount: 100))
+    }
+
+    /// Text messages must be valid UTF-8 (RFC 6455, 8.1): the connection is
+    /// closed with 1007 otherwise, instead of the text being repaired.
+    static func webSocketConfiguration(_ settings: ServeSettings) -> WebSocketServerConfiguration {
+        WebSocketServerConfiguration(
+            maxFrameSize: 64 * 1024,
+            autoPing: .enabled(timePeriod: .milliseconds(Int64((settings.webSocketPingSeconds * 1000).rounded()))),
+            closeTimeout: .milliseconds(Int64((settings.webSocketCloseTimeoutSeconds * 1000).rounded())),
+            validateUTF8: true)
+    }
+}
+
+extension ConnectionLimits {
+    init(_ settings: ServeSettings) {
+        self.init(
+            firstHeadTimeout: HealthServer.timeAmount(seconds: settings.requestHeadTimeoutSeconds),
+            maxHeadBytes: settings.maxHeaderBytes,
+            bodyTimeout: HealthServer.timeAmount(seconds: settings.requestBodyTimeoutSeconds),
+            linger: HealthServer.timeAmount(seconds: settings.lingerSeconds),
+            sendStall: HealthServer.timeAmount(seconds: settings.sendStallTimeoutSeconds))
     }
 }
 

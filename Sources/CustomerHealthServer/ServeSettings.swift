@@ -26,9 +26,27 @@ public struct ServeSettings: Sendable {
     public var maxHeaderBytes = 16 * 1024
     /// An HTTP connection with no request for this long is closed.
     public var idleTimeoutSeconds = 60.0
-    /// A connection whose first request head has not arrived (whole, within
-    /// the size limit) this long after it opened is closed.
+    /// A connection whose first request head has not been decoded (whole,
+    /// within the size limit) this long after it opened is closed.
     public var requestHeadTimeoutSeconds = 10.0
+    /// A request whose body has not arrived whole this long after its head
+    /// closes its connection.
+    public var requestBodyTimeoutSeconds = 10.0
+    /// While the connection to a client takes no more output (it does not
+    /// read its answers), at least one byte of them must leave this often,
+    /// or the connection is closed.
+    public var sendStallTimeoutSeconds = 60.0
+    /// Once the server has sent a connection's last answer and shut its side
+    /// (HTTP/1.0, `Connection: close`, a request it could not parse), it
+    /// waits this long at most for the client to close its side, dropping
+    /// what still comes, then closes the connection.
+    public var lingerSeconds = 2.0
+    /// The server pings each WebSocket client this often; a client that has
+    /// not answered a ping by the next one is closed.
+    public var webSocketPingSeconds = 30.0
+    /// After its close frame, the server waits this long for the client's
+    /// before it closes the connection.
+    public var webSocketCloseTimeoutSeconds = 5.0
     public var stream = StreamHub.Limits()
     /// Runs the watch mode in process and broadcasts its lines when set.
     public var watch: ServeWatch? = nil
@@ -55,6 +73,11 @@ public struct ServeSettings: Sendable {
         if !(0.01...86_400).contains(reloadSeconds) { throw ServeError.settings("--reload must be from 0.01 to 86400 seconds") }
         if stream.clientBuffer < 1 || stream.replayBuffer < 0 || stream.maxClients < 1 || maxConnections < 1 {
             throw ServeError.settings("client buffer, max clients and max connections must be at least 1, the replay buffer at least 0")
+        }
+        let deadlines = [idleTimeoutSeconds, requestHeadTimeoutSeconds, requestBodyTimeoutSeconds, sendStallTimeoutSeconds,
+                         lingerSeconds, webSocketPingSeconds, webSocketCloseTimeoutSeconds]
+        if !deadlines.allSatisfy({ (0.001...86_400).contains($0) }) {
+            throw ServeError.settings("the connection timeouts must be from 0.001 to 86400 seconds")
         }
     }
 

@@ -88,6 +88,8 @@ struct HTTPAnswer {
     var status: Int
     var headers: [String: String]
     var body: [UInt8]
+    /// The status line's version ("HTTP/1.1").
+    var version = ""
     var text: String { String(decoding: body, as: UTF8.self) }
     func json() throws -> Any { try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) }
     func object() throws -> [String: Any] {
@@ -220,6 +222,132 @@ extension HTTPClient {
                 headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             }
         }
-        return HTTPAnswer(status: status, headers: headers, body: [])
+        return HTTPAnswer(status: status, headers: headers, body: [], version: String(parts[0]))
+    }
+}
+
+extension LoopbackSocket {
+    /// How a connection ended: what the server sent, when it shut its side
+    /// (end of stream), and when the connection was closed for good (nil:
+    /// still open when the client gave up).
+    struct Ending {
+        var received: [UInt8] = []
+        var endOfStreamAt: Date?
+        var closedAt: Date?
+        var text: String { String(decoding: received, as: UTF8.self) }
+    }
+
+    enum StreamState { case open, endOfStream, reset }
+
+    /// Bytes that never make a whole request: sent after the end of the
+    /// stream to tell a closed connection (the kernel answers with a reset)
+    /// from one the server has only shut its side of.
+    static let incompleteRequest = Array("GET /".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 4096)
+
+    /// Sends without throwing: false once the server has closed (or reset)
+    /// the connection.
+    func trySend(_ bytes: [UInt8]) -> Bool { (try? send(bytes)) != nil }
+
+    func shutdownWrite() { _ = shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Reads what the server sends for up to `seconds`, returning early at
+    /// the end of the stream or a reset.
+    func drain(for seconds: Double, into received: inout [UInt8]) -> StreamState {
+        received += pending
+        pending = []
+        let until = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let left = until.timeIntervalSinceNow
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&entry, 1, left <= 0 ? 0 : Int32((left * 1000).rounded(.up)))
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { return .open }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 {
+                received += buffer[0..<n]
+                continue
+            }
+            if n == 0 { return .endOfStream }
+            if errno == EAGAIN || errno == EINTR { continue }
+            return .reset
+        }
+    }
+
+    /// Waits until the server closes the connection or `giveUp` passes,
+    /// polling. After the end of the stream it sends `probe` a byte every
+    /// 20 ms: a closed connection answers with a reset.
+    func waitForClose(until giveUp: Date, probe: [UInt8] = LoopbackSocket.incompleteRequest) -> Ending {
+        var ending = Ending()
+        switch drain(for: giveUp.timeIntervalSinceNow, into: &ending.received) {
+        case .open: return ending
+        case .reset:
+            ending.closedAt = Date()
+            return ending
+        case .endOfStream:
+            ending.endOfStreamAt = Date()
+        }
+        var sent = 0
+        while Date() < giveUp {
+            guard trySend([probe[sent % probe.count]]) else {
+                ending.closedAt = Date()
+                return ending
+            }
+            sent += 1
+            usleep(20_000)
+            if drain(for: 0, into: &ending.received) == .reset {
+                ending.closedAt = Date()
+                return ending
+            }
+        }
+        return ending
+    }
+
+    /// Sends `bytes` one at a time, `interval` seconds apart (the bytes
+    /// themselves probe for a close), then waits, until the server closes the
+    /// connection or `giveUp` passes.
+    func trickle(_ bytes: [UInt8], every interval: Double, until giveUp: Date) -> Ending {
+        var ending = Ending()
+        for byte in bytes where Date() < giveUp {
+            guard trySend([byte]) else {
+                ending.closedAt = Date()
+                return ending
+            }
+            switch drain(for: min(interval, giveUp.timeIntervalSinceNow), into: &ending.received) {
+            case .open:
+                continue
+            case .reset:
+                ending.closedAt = Date()
+                return ending
+            case .endOfStream:
+                ending.endOfStreamAt = ending.endOfStreamAt ?? Date()
+                usleep(20_000)
+            }
+        }
+        let rest = waitForClose(until: giveUp)
+        ending.received += rest.received
+        ending.endOfStreamAt = ending.endOfStreamAt ?? rest.endOfStreamAt
+        ending.closedAt = rest.closedAt
+        return ending
+    }
+}
+
+extension WebSocketTestClient {
+    /// The start of a frame that announces 65,535 bytes: never whole, so
+    /// probing with it cannot end the connection.
+    static let incompleteFrame: [UInt8] = [0x81, 0xFE, 0xFF, 0xFF] + [UInt8](repeating: 0x61, count: 4096)
+
+    /// A text frame as a client must not send it: unmasked.
+    static func unmaskedTextFrame(_ text: String) -> [UInt8] {
+        let payload = Array(text.utf8)
+        precondition(payload.count < 126)
+        return [0x81, UInt8(payload.count)] + payload
+    }
+
+    /// A masked text frame whose payload is `payload`, valid UTF-8 or not.
+    static func maskedTextFrame(_ payload: [UInt8]) -> [UInt8] {
+        precondition(payload.count < 126)
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        return [0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
     }
 }
