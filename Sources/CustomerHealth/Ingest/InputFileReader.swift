@@ -32,6 +32,12 @@ public struct ExportSettings: Sendable {
 /// the bytes as stored, gzip members inflated in turn, physical lines split
 /// out and handed to libcsv (CSV) or to the JSON parser (JSONL).
 ///
+/// A physical line ends at LF, at CRLF (one line end) or at a CR not followed
+/// by LF (old Mac exports): the same bytes libcsv ends an unquoted record at,
+/// so that line numbers, byte offsets and the records agree whatever the
+/// file uses. Only regular files (or symlinks to them) are opened, never
+/// blocking (a FIFO would block open(2) until a writer came).
+///
 /// Memory is bounded by the block size plus the longest record allowed
 /// (`maxRowBytes`): nothing here holds more than one record of the file.
 final class InputFileReader {
@@ -49,10 +55,19 @@ final class InputFileReader {
 
     // Line splitting state.
     private var carry: [UInt8] = []
+    /// `carry` is a whole line ending in a CR that ended a read block: an LF
+    /// at the start of the next block belongs to the same line end.
+    private var carryEndsWithCR = false
     private var skippingOverlongLine = false
+    /// The overlong line being skipped ended in a CR that ended a block: skip an LF after it.
+    private var skipLFAfterCR = false
     private var lineNumber = 0
     private var streamOffset = 0
     private var sawFirstBytes = false
+    /// The first bytes of the stream, while fewer than 3 of them have come
+    /// (a block can be that short, e.g. a gzip member of 1 byte): enough to
+    /// tell a byte-order mark.
+    private var bomProbe: [UInt8] = []
 
     // CSV state.
     private var csv: CSVRecordReader?
@@ -142,19 +157,19 @@ final class InputFileReader {
     /// Reads the whole file. Row problems become rejects; problems with the
     /// file itself (missing, unreadable, corrupt gzip, bad header) throw.
     func read() throws -> FileReport {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let reason = errno == ENOENT
-                ? "no longer exists: it was listed but deleted or moved before it could be read"
-                : "cannot be opened: \(String(cString: strerror(errno)))"
-            throw CustomerHealthError.input(file: name, message: reason)
-        }
+        let fd = try InputFileReader.openRegularFile(path: path, name: name)
         defer { close(fd) }
         if format == .csv {
             csv = try CSVRecordReader(delimiter: settings.delimiter, maxRowBytes: maxRowBytes)
             csv?.onRecord = { [unowned self] reader in self.csvRecord(reader) }
-            csv?.onMalformed = { [unowned self] line, offset, code, message, raw in
-                self.reject(line: line, offset: offset, column: nil, code: code, message: message, raw: raw)
+            csv?.onMalformed = { [unowned self] problem in
+                // Before the header, the header itself is what cannot be read:
+                // the file stops there (the next line is not a header).
+                guard self.headerSeen else {
+                    if self.fatal == nil { self.fatal = self.headerProblem(problem) }
+                    return
+                }
+                self.reject(line: problem.line, offset: problem.offset, column: nil, code: problem.code, message: problem.message, raw: problem.raw)
             }
         }
         if let resume, resume.offset > 0 {
@@ -218,6 +233,67 @@ final class InputFileReader {
         return report
     }
 
+    /// Opens `path` for reading when it is a regular file or a symlink to
+    /// one, and throws an input error naming the file otherwise: a FIFO, a
+    /// socket, a device or a directory matched by a glob is an unreadable file
+    /// (exit 3, or skipped under `on_corrupt_file: skip`). stat(2) first, so
+    /// that nothing else is ever opened (opening a FIFO blocks until a writer
+    /// comes; opening a device can do things); then open(2) with O_NONBLOCK
+    /// and fstat(2) of what was opened, in case the name was replaced in
+    /// between; then O_NONBLOCK is cleared.
+    static func openRegularFile(path: String, name: String) throws -> Int32 {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            let e = errno
+            var link = stat()
+            if e == ENOENT, lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK {
+                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+                throw CustomerHealthError.input(file: name, message: "cannot be opened: it is a symlink to \(target), which does not exist")
+            }
+            throw CustomerHealthError.input(file: name, message: e == ENOENT
+                ? "no longer exists: it was listed but deleted or moved before it could be read"
+                : "cannot be opened: \(String(cString: strerror(e)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw notRegular(path: path, name: name, mode: st.st_mode) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        if fd < 0 {
+            let e = errno
+            throw CustomerHealthError.input(file: name, message: e == ENOENT
+                ? "no longer exists: it was listed but deleted or moved before it could be read"
+                : "cannot be opened: \(String(cString: strerror(e)))")
+        }
+        var opened = stat()
+        guard fstat(fd, &opened) == 0 else {
+            let e = errno
+            close(fd)
+            throw CustomerHealthError.input(file: name, message: "cannot be read: fstat failed: \(String(cString: strerror(e)))")
+        }
+        guard (opened.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw notRegular(path: path, name: name, mode: opened.st_mode)
+        }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        return fd
+    }
+
+    private static func notRegular(path: String, name: String, mode: mode_t) -> CustomerHealthError {
+        let what: String
+        switch mode & S_IFMT {
+        case S_IFIFO: what = "a FIFO (named pipe)"
+        case S_IFSOCK: what = "a socket"
+        case S_IFCHR: what = "a character device"
+        case S_IFBLK: what = "a block device"
+        case S_IFDIR: what = "a directory"
+        default: what = "a special file"
+        }
+        var link = stat()
+        let viaLink = lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
+        let target = viaLink ? " (\((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"))" : ""
+        return CustomerHealthError.input(file: name,
+            message: "is \(viaLink ? "a symlink to " : "")\(what)\(target), not a regular file: only regular files and symlinks to them are read")
+    }
+
     /// read(2) in 1 MiB blocks, SHA-256 of the stored bytes, gzip members
     /// inflated in turn; `sink` gets the decompressed bytes.
     static func decode(fd: Int32, name: String, compressed: Bool, limit: Int? = nil,
@@ -273,39 +349,111 @@ final class InputFileReader {
                 progressBytes = 0
             }
         }
-        var start = 0
-        let count = data.count
-        if !sawFirstBytes && count > 0 {
-            sawFirstBytes = true
+        if !sawFirstBytes {
             // A UTF-8 byte order mark is not part of the first column's name.
-            if count >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
-                start = 3
-                streamOffset = 3
+            // It may come split over blocks: hold the first bytes until three.
+            let take = min(3 - bomProbe.count, data.count)
+            bomProbe.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[0..<take]))
+            if bomProbe.count < 3 && bomProbe.elementsEqual(InputFileReader.bom.prefix(bomProbe.count)) { return }
+            try endBOMProbe()
+            try split(UnsafeRawBufferPointer(rebasing: data[take...]))
+        } else {
+            try split(data)
+        }
+        if fatal == nil, let failure = handler.failure {
+            if case .input(_, let message) = failure { fatal = CustomerHealthError.input(file: name, message: message) } else { fatal = failure }
+        }
+    }
+
+    private static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    /// The first bytes are known: skip a byte-order mark, or read them as text.
+    private func endBOMProbe() throws {
+        sawFirstBytes = true
+        let probe = bomProbe
+        bomProbe = []
+        if probe == InputFileReader.bom {
+            streamOffset += 3
+        } else {
+            try probe.withUnsafeBytes { try split($0) }
+        }
+    }
+
+    /// Splits decompressed bytes into physical lines (ending at LF, CRLF or
+    /// a lone CR) and hands each to `line`. A line that goes on past the
+    /// block waits in `carry`; so does one ending in a CR that ends the block,
+    /// until the next block tells whether an LF follows.
+    private func split(_ data: UnsafeRawBufferPointer) throws {
+        guard let base = data.baseAddress, data.count > 0 else { return }
+        let count = data.count
+        var start = 0
+        if carryEndsWithCR {
+            carryEndsWithCR = false
+            if base.load(as: UInt8.self) == 0x0A {
+                carry.append(0x0A)
+                start = 1
+            }
+            try lineFromCarry()
+            if fatal != nil { return }
+        } else if skipLFAfterCR {
+            skipLFAfterCR = false
+            if base.load(as: UInt8.self) == 0x0A {
+                streamOffset += 1
+                start = 1
             }
         }
-        guard let base = data.baseAddress else { return }
+        // Where the next LF and CR are (count: none in the rest of the block),
+        // found with memchr and kept until passed, so that a file without CRs
+        // (or LFs) is not searched for them again on every line.
+        var nextLF = -1
+        var nextCR = -1
         while start < count {
-            let remaining = count - start
-            let found = memchr(base + start, 0x0A, remaining)
-            if let found {
-                let end = base.distance(to: UnsafeRawPointer(found)) + 1
-                if skippingOverlongLine {
-                    skippingOverlongLine = false
-                    streamOffset += end - start
-                    start = end
-                    continue
+            let first = base.load(fromByteOffset: start, as: UInt8.self)
+            if (first == 0x0A || first == 0x0D) && carry.isEmpty && !skippingOverlongLine {
+                if recordsIdle {
+                    // Blank lines between records: counted, not parsed. libcsv would skip them.
+                    let end = InputFileReader.blankRun(base, from: start, count: count, lines: &lineNumber)
+                    if end > start {
+                        streamOffset += end - start
+                        start = end
+                        continue
+                    }
+                    // Only a CR at the end of the block: the general case below holds it.
+                } else if let csv {
+                    // Line breaks inside a quoted field: one call to libcsv for the run.
+                    var lines = 0
+                    let end = InputFileReader.blankRun(base, from: start, count: count, lines: &lines)
+                    if end > start,
+                       try csv.feedLineBreaks(UnsafeRawBufferPointer(rebasing: data[start..<end]), firstNumber: lineNumber + 1, offset: streamOffset) {
+                        lineNumber += lines
+                        streamOffset += end - start
+                        start = end
+                        if fatal != nil { return }
+                        continue
+                    }
                 }
-                if carry.isEmpty {
-                    try line(UnsafeRawBufferPointer(rebasing: data[start..<end]))
-                } else {
-                    carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[start..<end]))
-                    let whole = carry
-                    carry.removeAll(keepingCapacity: true)
-                    try whole.withUnsafeBytes { try line($0) }
+            }
+            if nextLF < start { nextLF = InputFileReader.find(0x0A, base, from: start, count: count) }
+            if nextCR < start { nextCR = InputFileReader.find(0x0D, base, from: start, count: count) }
+            let end: Int
+            if nextCR < nextLF {
+                guard nextCR + 1 < count else {
+                    // A CR ends the block: whether an LF follows is for the next block to say.
+                    if skippingOverlongLine {
+                        skippingOverlongLine = false
+                        skipLFAfterCR = true
+                        streamOffset += count - start
+                    } else {
+                        carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[start..<count]))
+                        carryEndsWithCR = true
+                    }
+                    return
                 }
-                start = end
-                if fatal != nil { return }
+                end = nextCR + 1 == nextLF ? nextLF + 1 : nextCR + 1
+            } else if nextLF < count {
+                end = nextLF + 1
             } else {
+                // No line end in the rest of the block.
                 if !skippingOverlongLine {
                     carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[start..<count]))
                     if carry.count > maxRowBytes {
@@ -314,12 +462,75 @@ final class InputFileReader {
                 } else {
                     streamOffset += count - start
                 }
-                start = count
+                return
+            }
+            if skippingOverlongLine {
+                skippingOverlongLine = false
+                streamOffset += end - start
+                start = end
+                continue
+            }
+            if carry.isEmpty {
+                try line(UnsafeRawBufferPointer(rebasing: data[start..<end]))
+            } else {
+                carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[start..<end]))
+                try lineFromCarry()
+            }
+            start = end
+            if fatal != nil { return }
+        }
+    }
+
+    /// True when no record is open: a blank line is then nothing but a line.
+    private var recordsIdle: Bool { format == .jsonl || csv?.isIdle == true }
+
+    private func lineFromCarry() throws {
+        let whole = carry
+        carry.removeAll(keepingCapacity: true)
+        try whole.withUnsafeBytes { try line($0) }
+    }
+
+    @inline(__always)
+    private static func find(_ byte: UInt8, _ base: UnsafeRawPointer, from: Int, count: Int) -> Int {
+        guard let p = memchr(base + from, Int32(byte), count - from) else { return count }
+        return base.distance(to: UnsafeRawPointer(p))
+    }
+
+    /// The end of the run of line breaks at `from`, counting its lines (LF,
+    /// CRLF and CR each end one). Stops before a CR that is the block's last
+    /// byte. Eight bytes at a time through runs of one kind.
+    @inline(__always)
+    private static func blankRun(_ base: UnsafeRawPointer, from: Int, count: Int, lines: inout Int) -> Int {
+        let lf8: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
+        let cr8: UInt64 = 0x0D0D_0D0D_0D0D_0D0D
+        let crlf4: UInt64 = 0x0A0D_0A0D_0A0D_0A0D  // "\r\n" four times, little-endian
+        var i = from
+        var n = 0
+        while i < count {
+            if i + 8 < count {
+                let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self).littleEndian
+                if word == lf8 { n += 8; i += 8; continue }
+                if word == crlf4 { n += 4; i += 8; continue }
+                if word == cr8 {
+                    // Eight line ends; the last CR's may be a CRLF (i + 8 < count: its next byte is here).
+                    n += 8; i += 8
+                    if base.load(fromByteOffset: i, as: UInt8.self) == 0x0A { i += 1 }
+                    continue
+                }
+            }
+            let b = base.load(fromByteOffset: i, as: UInt8.self)
+            if b == 0x0A {
+                n += 1; i += 1
+            } else if b == 0x0D {
+                guard i + 1 < count else { break }
+                n += 1
+                i += base.load(fromByteOffset: i + 1, as: UInt8.self) == 0x0A ? 2 : 1
+            } else {
+                break
             }
         }
-        if fatal == nil, let failure = handler.failure {
-            if case .input(_, let message) = failure { fatal = CustomerHealthError.input(file: name, message: message) } else { fatal = failure }
-        }
+        lines += n
+        return i
     }
 
     /// A partial line past the limit: reject it now and drop the rest of it as it arrives.
@@ -359,17 +570,32 @@ final class InputFileReader {
     private func readHeaderLine(fd: Int32) throws {
         var bytes: [UInt8] = []
         var block = [UInt8](repeating: 0, count: 64 << 10)
-        while !bytes.contains(0x0A) {
+        var end: Int? = nil
+        while true {
+            // The header ends at its first LF, CRLF or lone CR (a CR needs the byte after it).
+            if let i = bytes.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
+                if bytes[i] == 0x0A { end = i; break }
+                if i + 1 < bytes.count { end = bytes[i + 1] == 0x0A ? i + 1 : i; break }
+            }
+            if bytes.count > maxRowBytes { break }
             let n = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
+            guard n > 0 else {
+                // The end of the file: a CR as its last byte still ends the line.
+                if let i = bytes.firstIndex(of: 0x0D), i == bytes.count - 1 { end = i }
+                break
+            }
             bytes += block[0..<n]
-            if bytes.count > maxRowBytes { break }
         }
-        guard let end = bytes.firstIndex(of: 0x0A) else {
+        guard let end else {
             throw CustomerHealthError.input(file: name, message: "has no complete header line to resume after")
         }
         try bytes[...end].withUnsafeBytes { try consume($0) }
+        if carryEndsWithCR {
+            // The line is known to end there: no LF follows its CR.
+            carryEndsWithCR = false
+            try lineFromCarry()
+        }
         if let fatal { throw fatal }
         guard headerSeen else {
             throw CustomerHealthError.input(file: name, message: "the header line could not be read again to resume")
@@ -377,9 +603,11 @@ final class InputFileReader {
     }
 
     /// The end of what is there now, in watch mode: the complete lines and
-    /// records were taken; the rest is left for the next read.
+    /// records were taken; the rest is left for the next read (a line ending
+    /// in a CR at the very end too, as its LF may still come).
     private func endOfWholeRecords() throws {
         carry.removeAll()
+        carryEndsWithCR = false
         if format == .csv, let open = csv?.openRecordStart {
             consumed = Resume(offset: open.offset, linesBefore: open.line)
         } else {
@@ -391,13 +619,18 @@ final class InputFileReader {
     }
 
     private func endOfInput() throws {
+        if !sawFirstBytes && !bomProbe.isEmpty {
+            // Fewer than three bytes in all, the start of a byte-order mark: text after all.
+            try endBOMProbe()
+        }
+        carryEndsWithCR = false
+        skipLFAfterCR = false
         if !carry.isEmpty {
-            let whole = carry
-            carry.removeAll()
-            try whole.withUnsafeBytes { try line($0) }
+            try lineFromCarry()
         }
         if format == .csv {
             try csv?.finish()
+            if fatal != nil { return }
             if !headerSeen {
                 throw CustomerHealthError.input(file: name, message: "has no header row: the first line must name the columns (\(settings.kind.columns.joined(separator: ",")))")
             }
@@ -472,10 +705,57 @@ final class InputFileReader {
             let found = headerNames.joined(separator: ",")
             let delimiterHint = headerNames.count == 1 && found.contains(where: { $0 == ";" || $0 == "\t" })
                 ? " The header looks like it uses another delimiter: set `delimiter` for this export in the pipeline file." : ""
+            // A header "record" over several lines is most often a quote never closed on the header line.
+            var spanHint = ""
+            if reader.recordLineCount > 1 {
+                let first = reader.recordFirstLine()
+                let at = CSVRecordReader.openingQuote(in: first, delimiter: settings.delimiter)
+                spanHint = " The header runs over lines \(reader.recordStartLine)-\(reader.recordStartLine + reader.recordLineCount - 1)"
+                    + (at.map { ": the quote at line \(reader.recordStartLine), column \($0 + 1) (byte offset \(reader.recordStartOffset + $0)) opens a field that closes only on a later line" } ?? "")
+                    + "; the header line is: \(Self.lineText(first))."
+            }
             fatal = CustomerHealthError.input(
                 file: name,
-                message: "line 1: the header has no column \(missing.joined(separator: ", ")); found: \(found). Rename it in the export or map it with `columns:` in the pipeline file.\(delimiterHint)\(churnHint)")
+                message: "line \(reader.recordStartLine): the header has no column \(missing.joined(separator: ", ")); found: \(found). Rename it in the export or map it with `columns:` in the pipeline file.\(delimiterHint)\(churnHint)\(spanHint)")
         }
+    }
+
+    /// A line as text for a message: without its line break, at most 2 KiB.
+    private static func lineText(_ bytes: [UInt8]) -> String {
+        var cut = Array(bytes.prefix(2048))
+        while let last = cut.last, last == 0x0A || last == 0x0D { cut.removeLast() }
+        return String(decoding: cut, as: UTF8.self) + (bytes.count > 2048 ? "..." : "")
+    }
+
+    /// The header cannot be read: say where and show it. (Rejecting it as a
+    /// row would make the next line the header, and the error would then
+    /// show that line as the header found.)
+    private func headerProblem(_ p: CSVRecordReader.Malformed) -> CustomerHealthError {
+        let text = Self.lineText(p.raw)
+        let quote = UInt8(ascii: "\"")
+        func at(_ i: Int) -> String { "line \(p.line), column \(i + 1) (byte offset \(p.offset + i))" }
+        let message: String
+        switch p.detail {
+        case .lineTooLong:
+            message = "line \(p.line): the header line is longer than \(maxRowBytes) bytes (max_row_bytes), so it cannot be read; it begins: \(text)"
+        case .stoppedAt(let i):
+            if i < p.raw.count && p.raw[i] == quote && !(p.raw[..<i].last(where: { $0 != 0x20 && $0 != 0x09 }) == quote) {
+                message = "\(at(i)): malformed quoting in the header: a quote inside a field that does not start with one (RFC 4180: quote the whole name and double the quote, or remove it); the header line is: \(text)"
+            } else {
+                // Text after the quote that closed a quoted field: point at that quote.
+                let closing = p.raw[..<min(i, p.raw.count)].lastIndex(of: quote) ?? i
+                message = "\(at(closing)): malformed quoting in the header: the quote here closes a quoted field, but text follows it at column \(i + 1) (RFC 4180: a quoted field ends at its closing quote); the header line is: \(text)"
+            }
+        case .unclosedQuote:
+            let why = p.code == .rowTooLong
+                ? "it would run on past max_row_bytes (\(maxRowBytes) bytes)" : p.message
+            if let i = CSVRecordReader.openingQuote(in: p.raw, delimiter: settings.delimiter) {
+                message = "\(at(i)): malformed quoting in the header: the quote here opens a field that is not closed on the header line, so the header would swallow the rows after it (\(why)); the header line is: \(text)"
+            } else {
+                message = "line \(p.line): malformed quoting in the header: a quote opens a field that is not closed on the header line (\(why)); the header line is: \(text)"
+            }
+        }
+        return CustomerHealthError.input(file: name, message: message)
     }
 
     // MARK: JSONL records
