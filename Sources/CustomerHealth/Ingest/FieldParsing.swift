@@ -265,12 +265,13 @@ enum FieldParser {
 
     static func integer(_ f: UnsafeRawBufferPointer) throws(FieldError) -> Int {
         let scaled = try decimal(f, scale: 0)
-        var hasPoint = false
-        for b in f where b == 0x2E { hasPoint = true }
-        if hasPoint {
-            // "12.0" is an integer written by a spreadsheet; "12.5" is not.
-            let fine = try decimal(f, scale: 4)
-            guard fine % 10000 == 0 else { throw FieldError(message: "is not a whole number") }
+        // "12.0" is an integer written by a spreadsheet; "12.5" is not, nor is
+        // ".99999", which rounding alone would take for 1.
+        var inFraction = false
+        for b in f {
+            if b == 0x2E { inFraction = true } else if inFraction && b != 0x30 && b != 0x20 {
+                throw FieldError(message: "is not a whole number")
+            }
         }
         return Int(scaled)
     }

@@ -130,6 +130,10 @@ final class FieldParsingTests: XCTestCase {
         XCTAssertEqual(try integer("12"), 12)
         XCTAssertEqual(try integer("12.0"), 12)
         XCTAssertThrowsError(try integer("12.5"))
+        // Found by Fuzz/run.sh (fields): rounding took these for whole numbers.
+        XCTAssertThrowsError(try integer(".99999"))
+        XCTAssertThrowsError(try integer("12.00001"))
+        XCTAssertEqual(try integer(" 7.000 "), 7)
         XCTAssertThrowsError(try integer("twelve"))
     }
 
