@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libcsv-dev zlib1g-dev
 BIN := .build/release/customer-health
 
-.PHONY: all deps build run test bench sample-data clean
+.PHONY: all deps build run test fuzz bench sample-data clean
 
 all: build
 
@@ -33,6 +33,10 @@ test: DEB_PACKAGES += strace
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+# libFuzzer targets (docs/fuzzing.md): FUZZ_SECONDS per target (60; CI runs 5).
+fuzz: deps
+	bash Fuzz/run.sh
 
 bench: build
 	bash bench/run.sh
