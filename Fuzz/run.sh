@@ -93,8 +93,14 @@ cd "$FUZZ_DIR"
 echo "== building the fuzz targets (release, -sanitize=fuzzer,address, -enable-testing) into Fuzz/.build"
 build_start=$(date +%s)
 for attempt in 1 2 3; do
+    # --sanitize=fuzzer --sanitize=address instruments the C modules (clang
+    # adds -fsanitize flags up) and links libFuzzer and ASan; for Swift it
+    # passes -sanitize=fuzzer and -sanitize=address as two flags, in no fixed
+    # order, and swiftc keeps only the last one: -sanitize=fuzzer,address,
+    # passed after them, gives the Swift modules both coverage and ASan.
     "$SWIFT" build -c release --scratch-path "$FUZZ_DIR/.build" \
-        --sanitize=fuzzer --sanitize=address -Xswiftc -enable-testing > "$WORK/build.log" 2>&1
+        --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address \
+        -Xswiftc -enable-testing > "$WORK/build.log" 2>&1
     grep -E "error|warning: .*Fuzz/|Build complete" "$WORK/build.log" | sed 's/^/   /' | head -40
     grep -q "Build complete" "$WORK/build.log" && break
     # A source file edited while it was compiled: build again.
@@ -103,6 +109,15 @@ for attempt in 1 2 3; do
     exit 2
 done
 { echo "commit: $(git -C "$REPO" rev-parse HEAD 2>/dev/null)"; git -C "$REPO" status --short -- Sources 2>/dev/null; } > "$WORK/source-state.txt"
+# The Swift code must carry both libFuzzer's coverage counters and ASan's checks.
+objects="$FUZZ_DIR/.build/x86_64-unknown-linux-gnu/release/CustomerHealth.build"
+if [[ -d "$objects" ]]; then
+    sample="$(ls "$objects"/*.o | head -1)"
+    if ! objdump -h "$sample" | grep -q __sancov_cntrs || ! nm "$sample" | grep -q __asan_; then
+        echo "the Swift modules are not instrumented for both coverage and ASan ($sample); see $WORK/build.log" >&2
+        exit 2
+    fi
+fi
 echo "   built in $(( $(date +%s) - build_start )) s"
 [[ "$mode" == build ]] && exit 0
 
