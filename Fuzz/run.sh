@@ -40,7 +40,7 @@ for arg in "$@"; do
     case "$arg" in
         --replay-only) mode=replay ;;
         --build-only) mode=build ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) [[ -n "${MAX_LEN[$arg]:-}" ]] || { echo "unknown target: $arg (targets: ${ALL_TARGETS[*]})" >&2; exit 2; }
            targets+=("$arg") ;;
     esac
