@@ -6,15 +6,9 @@ import XCTest
 
 /// A deterministic random source (SplitMix64): the same seed, the same cases.
 struct ReaderTestRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var source: SeededRandom
+    init(seed: UInt64) { source = SeededRandom(seed: seed) }
+    mutating func next() -> UInt64 { source.next() }
     mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
     mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
     mutating func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }

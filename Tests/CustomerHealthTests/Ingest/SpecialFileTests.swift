@@ -25,41 +25,8 @@ final class SpecialFileTests: XCTestCase {
 
     /// Runs the executable; kills it (SIGKILL) when it outlives `timeout`.
     static func runWithWatchdog(_ arguments: [String], timeout: Double = watchdogSeconds) throws -> TimedResult {
-        let process = Process()
-        process.executableURL = try CLI.binary()
-        process.arguments = arguments
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ch-special-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let outURL = scratch.appendingPathComponent("stdout")
-        let errURL = scratch.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let outHandle = try FileHandle(forWritingTo: outURL)
-        let errHandle = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var timedOut = false
-        while process.isRunning {
-            if Date() > deadline {
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-                break
-            }
-            usleep(20_000)
-        }
-        process.waitUntilExit()
-        try outHandle.close()
-        try errHandle.close()
-        return TimedResult(
-            result: CLIResult(
-                status: process.terminationStatus,
-                stdout: String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self),
-                stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)),
-            timedOut: timedOut)
+        let result = try CLI.run(arguments, timeout: timeout)
+        return TimedResult(result: result, timedOut: result.timedOut)
     }
 
     enum Special: CaseIterable {

@@ -12,6 +12,8 @@ struct CLIResult {
     var stderr: String
     /// True when a signal ended the process (`status` is then the signal).
     var killed = false
+    /// True when it outlived the `timeout` it was given and was killed for it.
+    var timedOut = false
 
     /// Both streams, for failure messages.
     var transcript: String { "exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
@@ -55,8 +57,10 @@ enum CLI {
 
     /// Runs the executable with `arguments`; stdout and stderr go to files so
     /// that no pipe can fill up and block it.
-    /// With `wrapper` (`strace ...`), runs `wrapper + [executable] + arguments`.
-    static func run(_ arguments: [String], stdout: FileHandle? = nil, wrapper: [String] = []) throws -> CLIResult {
+    /// With `wrapper` (`strace ...`), runs `wrapper + [executable] + arguments`;
+    /// with `timeout`, kills it (SIGKILL) when it runs longer.
+    static func run(_ arguments: [String], stdout: FileHandle? = nil, wrapper: [String] = [],
+                    timeout: Double? = nil) throws -> CLIResult {
         let process = Process()
         if let tool = wrapper.first {
             process.executableURL = URL(fileURLWithPath: tool)
@@ -78,6 +82,18 @@ enum CLI {
         process.standardError = errHandle
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        var timedOut = false
+        if let timeout {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning {
+                if Date() > deadline {
+                    timedOut = true
+                    kill(process.processIdentifier, SIGKILL)
+                    break
+                }
+                usleep(20_000)
+            }
+        }
         process.waitUntilExit()
         try outHandle.close()
         try errHandle.close()
@@ -85,7 +101,7 @@ enum CLI {
             status: process.terminationStatus,
             stdout: String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self),
             stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self),
-            killed: process.terminationReason == .uncaughtSignal)
+            killed: process.terminationReason == .uncaughtSignal, timedOut: timedOut)
     }
 
     /// Runs with stdout connected to a pipe whose read end is already closed,
