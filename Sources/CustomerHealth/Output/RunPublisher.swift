@@ -123,11 +123,11 @@ public final class RunPublisher {
             try? FileManager.default.removeItem(atPath: runDir)
             throw error
         }
-        fsyncDirectory(runDir)
-        fsyncDirectory(runsDirectory)
+        AtomicFile.fsyncDirectory(runDir)
+        AtomicFile.fsyncDirectory(runsDirectory)
         try replaceLink(named: name, target: ".runs/\(unique)")
         try updateLatest()
-        fsyncDirectory(outputDirectory)
+        AtomicFile.fsyncDirectory(outputDirectory)
         cleanAbandonedRuns()
         return (outputDirectory as NSString).appendingPathComponent(name)
     }
@@ -184,11 +184,6 @@ public final class RunPublisher {
         guard fsync(fd) == 0 else {
             throw CustomerHealthError.output(path: path, message: "fsync failed: \(IOFailure.describe(errno))")
         }
-    }
-
-    private func fsyncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
     }
 }
 
