@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libcsv-dev zlib1g-dev
 BIN := .build/release/customer-health
 
-.PHONY: all deps build run test fuzz bench sample-data clean
+.PHONY: all deps build run test fuzz fuzz-ci bench sample-data clean
 
 all: build
 
@@ -36,7 +36,11 @@ test: deps
 
 # libFuzzer targets (docs/fuzzing.md): FUZZ_SECONDS per target (60; CI runs 5).
 fuzz: deps
-	bash Fuzz/run.sh
+	SWIFT=$(SWIFT) bash Fuzz/run.sh
+
+# The short pass CI runs on every change: replays Fuzz/regressions, then 5 s per target.
+fuzz-ci: deps
+	SWIFT=$(SWIFT) FUZZ_SECONDS=5 bash Fuzz/run.sh
 
 bench: build
 	bash bench/run.sh
@@ -51,4 +55,4 @@ sample-data: build
 	$(BIN) generate --customers 300 --days 180 --seed 42 --output sample-data
 
 clean:
-	rm -rf .build output
+	rm -rf .build output Fuzz/.build Fuzz/.work
