@@ -558,7 +558,7 @@ final class ActivityRowHandler: RowHandler {
             case .ignore:
                 _ = try reader.utf8(row, C.eventType)
                 try checkDuration(row)
-                acc.ignoredEvents += 1
+                if row.isOwned { acc.ignoredEvents += 1 }
                 return nil
             case .product(let id):
                 _ = try reader.utf8(row, C.eventType)
@@ -585,11 +585,23 @@ final class ActivityRowHandler: RowHandler {
                 }
             }
             try checkDuration(row)
+            let d = Int(day)
+            // Another shard's customer: only what spans all customers (the
+            // first day of each kind, the newest and oldest activity day).
+            guard row.isOwned else {
+                if effect != .product {
+                    let k = Int(effect.rawValue)
+                    if d < acc.firstKindDay[k] { acc.firstKindDay[k] = d }
+                }
+                if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] { acc.firstKindDay[Int(EventKind.login.rawValue)] = d }
+                if d > acc.latestActivityDay { acc.latestActivityDay = d }
+                if d < acc.earliestActivityDay { acc.earliestActivityDay = d }
+                return nil
+            }
             batch.append(PendingEvent(
                 customer: customer, effect: effect, alsoLogin: loginsFromActivity, namedFeature: namedFeature, product: product, day: day,
                 userHash: ByteKeyTable.hash(user), featureHash: feature.count > 0 ? ByteKeyTable.hash(feature) : 0))
             if batch.count == ActivityRowHandler.batchSize { flush() }
-            let d = Int(day)
             if namedFeature {
                 if Int(product) >= acc.namedFeatureCounts.count {
                     acc.namedFeatureCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.namedFeatureCounts.count)
@@ -687,6 +699,7 @@ final class UptimeRowHandler: RowHandler {
                     message: "uptime_pct \(reader.quoted(row.field(C.uptimePct.rawValue))) is outside 0-100")
             }
             acc.sawExportRow(.uptime, day: Int(day))
+            guard row.isOwned else { return nil }
             guard acc.customers[Int(customer)].uptime.add(day, milli: milli) else {
                 return RowRejection(column: "date", code: .duplicate,
                     message: "more than \(UptimeDays.maxReadingsPerDay) uptime readings for this customer and day; uptime is a daily export")
@@ -721,6 +734,7 @@ final class SavingsRowHandler: RowHandler {
             }
             _ = try reader.utf8(row, C.category)
             acc.sawExportRow(.savings, day: Int(day))
+            guard row.isOwned else { return nil }
             acc.customers[Int(customer)].savings.add(day, amount)
             return nil
         } catch {

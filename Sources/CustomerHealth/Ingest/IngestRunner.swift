@@ -120,11 +120,15 @@ public struct IngestRunner: Sendable {
     public var threads: Int
     public var logger: Logger
     public var progress: (@Sendable (Int, Int) -> Void)?
+    /// In a sharded run, the shard: every row is read, but only its own
+    /// customers' rows are counted and accumulated (ShardSpec).
+    public var shard: ShardSpec?
 
-    public init(config: PipelineConfig, threads: Int, logger: Logger) {
+    public init(config: PipelineConfig, threads: Int, logger: Logger, shard: ShardSpec? = nil) {
         self.config = config
         self.threads = max(1, threads)
         self.logger = logger
+        self.shard = shard
     }
 
     /// Lists the files of each export, sorted by name so that the order in
@@ -203,9 +207,10 @@ public struct IngestRunner: Sendable {
         for file in files where file.kind == .accounts && !skipping.contains(file.path) {
             accountsHandler.startFile()
             do {
-                let r = try InputFileReader(path: file.path, settings: accountSettings, handler: accountsHandler,
-                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw).read()
-                reports.append(r)
+                let reader = try InputFileReader(path: file.path, settings: accountSettings, handler: accountsHandler,
+                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
+                reader.shard = shard
+                reports.append(try reader.read())
             } catch let error as CustomerHealthError {
                 if config.onCorruptFile == .skip, case .input = error { throw CorruptFileFailure(path: file.path, error: error) }
                 throw error
@@ -245,6 +250,7 @@ public struct IngestRunner: Sendable {
         let progress = self.progress
         let totalBytes = jobs.reduce(0) { $0 + $1.element.size }
         let threads = self.threads
+        let shard = self.shard
         DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
             let acc = slots.accumulators[worker]
             for j in chunks[worker] {
@@ -261,6 +267,7 @@ public struct IngestRunner: Sendable {
                     // One file holding most of the bytes gets its inflating on a thread of its own.
                     reader.pipelined = threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
                     reader.progress = progress
+                    reader.shard = shard
                     let r = try reader.read()
                     slots.reports[worker].append(r)
                 } catch {

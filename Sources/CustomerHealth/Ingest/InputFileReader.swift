@@ -129,6 +129,13 @@ final class InputFileReader {
     /// the parsing thread through a small bounded queue, so that one large
     /// file uses both cores. The queue holds at most a few MiB.
     var pipelined = false
+    /// In a sharded run, the shard reading: rows of other shards' customers
+    /// still go through the handler (for what spans all customers: the
+    /// newest activity day, ticket versions, event names) but are neither
+    /// counted nor rejected here; their own shard counts them.
+    var shard: ShardSpec? = nil
+    /// The contract column holding the customer id (ownership of a row).
+    private lazy var customerColumn: Int = settings.kind.contract.columns.firstIndex { $0.name == "customer_id" } ?? 0
     /// Called every few MB of decompressed input with (rows, bytes) since the last call.
     var progress: (@Sendable (Int, Int) -> Void)?
     private var progressBytes = 0
@@ -646,20 +653,24 @@ final class InputFileReader {
             readHeader(reader)
             return
         }
-        report.rowsRead += 1
         if reader.fieldCount != headerFieldCount {
             reject(line: reader.recordStartLine, offset: reader.recordStartOffset, column: nil, code: .fieldCount,
-                message: "expected \(headerFieldCount) fields as in the header, found \(reader.fieldCount)", raw: reader.rawText(), counted: false)
+                message: "expected \(headerFieldCount) fields as in the header, found \(reader.fieldCount)", raw: reader.rawText())
             return
         }
+        var owned = true
         let rejection: RowRejection? = reader.withFields { bytes, starts, ends in
             columnMap.withUnsafeBufferPointer { map in
-                handler.handle(RowView(bytes: bytes, starts: starts, ends: ends, columnMap: map), line: reader.recordStartLine)
+                let row = RowView(bytes: bytes, starts: starts, ends: ends, columnMap: map)
+                if let shard { owned = shard.ownsRow(customerField: row.field(customerColumn)) }
+                return handler.handle(row.owned(owned), line: reader.recordStartLine)
             }
         }
+        guard owned else { return }
+        report.rowsRead += 1
         if let rejection {
             reject(line: reader.recordStartLine, offset: reader.recordStartOffset, column: rejection.column.map(settings.exportName(of:)),
-                code: rejection.code, message: rejection.message, raw: reader.rawText(), counted: false)
+                code: rejection.code, message: rejection.message, raw: reader.rawText(), counted: false, placed: true)
         } else {
             report.rowsAccepted += 1
         }
@@ -822,17 +833,24 @@ final class InputFileReader {
             reject(line: number, offset: offset, column: key, code: .missingValue, message: "the object has no key \"\(key)\"", raw: Array(content), counted: false)
             return
         }
+        var owned = true
         let rejection: RowRejection? = jsonBytes.withUnsafeBytes { b in
             jsonStarts.withUnsafeBufferPointer { s in
                 jsonEnds.withUnsafeBufferPointer { e in
                     map.withUnsafeBufferPointer { m in
-                        handler.handle(RowView(bytes: b, starts: s, ends: e, columnMap: m), line: number)
+                        let row = RowView(bytes: b, starts: s, ends: e, columnMap: m)
+                        if let shard { owned = shard.ownsRow(customerField: row.field(customerColumn)) }
+                        return handler.handle(row.owned(owned), line: number)
                     }
                 }
             }
         }
+        guard owned else {
+            report.rowsRead -= 1
+            return
+        }
         if let rejection {
-            reject(line: number, offset: offset, column: rejection.column.map(settings.exportName(of:)), code: rejection.code, message: rejection.message, raw: Array(content), counted: false)
+            reject(line: number, offset: offset, column: rejection.column.map(settings.exportName(of:)), code: rejection.code, message: rejection.message, raw: Array(content), counted: false, placed: true)
         } else {
             report.rowsAccepted += 1
         }
@@ -864,7 +882,16 @@ final class InputFileReader {
 
     // MARK: Rejects
 
-    private func reject(line: Int, offset: Int, column: String?, code: RowRejection.Code, message: String, raw: [UInt8], counted: Bool = true) {
+    /// `counted`: the row is not yet in rowsRead. `placed`: the row reached
+    /// its handler, so its shard is known (and is this one).
+    private func reject(line: Int, offset: Int, column: String?, code: RowRejection.Code, message: String, raw: [UInt8], counted: Bool = true,
+                        placed: Bool = false) {
+        // Records rejected before their fields were read have no customer to
+        // place them by: in a sharded run they are shard 0's.
+        if !placed, let shard, !shard.ownsRowsWithoutCustomer {
+            if !counted { report.rowsRead -= 1 }
+            return
+        }
         // Malformed records never reached the handler, so they are counted here.
         if counted { report.rowsRead += 1 }
         if code == .unknownCustomer { report.rowsUnknownCustomer += 1 } else { report.rowsRejected += 1 }

@@ -7,6 +7,23 @@ struct RowView {
     let ends: UnsafeBufferPointer<Int>
     /// Contract column index -> field index in this record, or -1 when absent.
     let columnMap: UnsafeBufferPointer<Int>
+    /// Whether this run owns the row's customer: false only in a sharded
+    /// run, for another shard's customer. Such a row may change only what
+    /// spans all customers (ShardSpec), never a customer's totals or counts.
+    var isOwned = true
+
+    init(bytes: UnsafeRawBufferPointer, starts: UnsafeBufferPointer<Int>, ends: UnsafeBufferPointer<Int>, columnMap: UnsafeBufferPointer<Int>) {
+        self.bytes = bytes
+        self.starts = starts
+        self.ends = ends
+        self.columnMap = columnMap
+    }
+
+    func owned(_ owned: Bool) -> RowView {
+        var row = self
+        row.isOwned = owned
+        return row
+    }
 
     @inline(__always)
     func field(_ column: Int) -> UnsafeRawBufferPointer {

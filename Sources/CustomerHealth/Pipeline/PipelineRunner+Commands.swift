@@ -176,12 +176,12 @@ extension PipelineRunner {
             ("size", .int(raw.count)),
             ("sha256", .string(SHA256.hash(data: raw).map { String(format: "%02x", $0) }.joined())),
         ])
-        let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), data: nil, scores: scores, atRisk: atRisk,
+        let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), facts: nil, scores: scores, atRisk: atRisk,
             timings: [("total", seconds)],
             extra: [("rescored_from", source)]
                 + scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps)) + modelManifest)
         files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
-        files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, data: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
+        files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, facts: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
         files.sort { $0.0 < $1.0 }
         let path = try publisher.publish(name: asOf.description, files: files)
         return RunSummary(outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRisk, rowsRead: 0,

@@ -63,25 +63,26 @@ public struct PipelineRunner: Sendable {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
-    /// Reads every input.
-    public func ingest() throws -> IngestResult {
-        var runner = IngestRunner(config: config, threads: threads, logger: logger)
+    /// Reads every input (in a sharded run, `shard`'s customers' rows).
+    public func ingest(shard: ShardSpec? = nil) throws -> IngestResult {
+        var runner = IngestRunner(config: config, threads: threads, logger: logger, shard: shard)
         runner.progress = progress
         let data = try runner.run()
-        // A name that never occurs counts no activity: every customer would look gone.
-        for name in config.churnDefinition.activityEvents ?? [] {
-            let events = EventKind(name: name).map { data.eventCounts[Int($0.rawValue)] }
-                ?? (data.productEventCounts + data.namedFeatureEventCounts).first(where: { $0.name == name })?.events ?? 0
-            if events == 0 {
-                logger.warning("churn_definition.activity_events: no \"\(name)\" event in the exports, so it counts no activity; check the name against the manifest's events and product_events")
-            }
-        }
+        // A shard sees only its own customers' events: the merge warns.
+        if shard == nil { warnAboutActivityEvents(data.facts) }
         // Sums saturate rather than trap (docs/data-contract.md, "Largest values"); say where.
         let saturated = data.accounts.indices.filter { data.aggregates.customers[$0].savings.isSaturated }
         if let first = saturated.first {
             logger.warning("savings: the amounts of \(saturated.count) customer(s) (first \(data.accounts[first].customerID)) add up past the largest total held (922,337,203,685,477.5807), so their savings are held at that total; check the savings export's amount column for ids or timestamps")
         }
         return data
+    }
+
+    /// A name that never occurs counts no activity: every customer would look gone.
+    func warnAboutActivityEvents(_ facts: IngestFacts) {
+        for name in config.churnDefinition.activityEvents ?? [] where facts.events(named: name) == 0 {
+            logger.warning("churn_definition.activity_events: no \"\(name)\" event in the exports, so it counts no activity; check the name against the manifest's events and product_events")
+        }
     }
 
     /// The as-of day: the option, the pipeline's date, or the newest activity day.
@@ -167,7 +168,7 @@ public struct PipelineRunner: Sendable {
         let ingestSeconds = PipelineRunner.seconds(since: t)
         let asOf = try asOfDay(for: data)
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
-        try checkRejects(data, asOf: asOf, publisher: publisher)
+        try checkRejects(data.facts, asOf: asOf, publisher: publisher)
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: data).model(asOf: asOf)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         return try publishDay(data, asOf: asOf, model: model, modelManifest: modelManifest, publisher: publisher, started: started,
@@ -187,7 +188,7 @@ public struct PipelineRunner: Sendable {
         let ingestSeconds = PipelineRunner.seconds(since: t)
         let dates = every.dates(from: from, to: to)
         logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates")
-        try checkRejects(data, asOf: to, publisher: publisher)
+        try checkRejects(data.facts, asOf: to, publisher: publisher)
         _ = started
         let chooser = ChurnModelChooser(runner: self, data: data)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
@@ -202,24 +203,34 @@ public struct PipelineRunner: Sendable {
     func publishDay(_ data: IngestResult, asOf: CalendarDay, model: ChurnModelFile?, modelManifest: [(String, JSONValue)],
                     publisher: RunPublisher, started: ContinuousClock.Instant,
                     startedAt: Date, ingestSeconds: Double, releaseSeriesAfterFeatures: Bool = false) throws -> RunSummary {
-        var t = ContinuousClock.now
+        let t = ContinuousClock.now
         let snaps = snapshots(data, asOf: asOf, modelInputs: model?.ensemble.featureNames)
         let sources = data.sources(asOf: asOf)
-        let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
-        let scoring = config.scoring.resolvingTargets(from: snaps)
         // A single-date run needs the per-day series no more: free them before
         // scores and outputs are built, so the two never add up in memory.
         if releaseSeriesAfterFeatures { data.aggregates.releaseSeries(threads: threads) }
         let featureSeconds = PipelineRunner.seconds(since: t)
+        return try publish(snapshots: snaps, facts: data.facts, sources: sources, asOf: asOf, model: model, modelManifest: modelManifest,
+            publisher: publisher, started: started, startedAt: startedAt, timings: [("ingest", ingestSeconds), ("features", featureSeconds)])
+    }
 
-        t = ContinuousClock.now
+    /// Scores the snapshots of one as-of day and publishes its folder: the
+    /// end of `run` and `replay`, and the whole of a sharded run's merge.
+    /// `timings` (seconds of the stages before) lead the manifest's timings.
+    func publish(snapshots snaps: [CustomerSnapshot], facts: IngestFacts, sources: DataSources, asOf: CalendarDay, model: ChurnModelFile?,
+                 modelManifest: [(String, JSONValue)], publisher: RunPublisher, started: ContinuousClock.Instant, startedAt: Date,
+                 timings: [(String, Double)], extraManifest: [(String, JSONValue)] = []) throws -> RunSummary {
+        let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
+        let scoring = config.scoring.resolvingTargets(from: snaps)
+
+        var t = ContinuousClock.now
         let scores = PipelineRunner.score(snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         let scoringSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
         var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: model?.ensemble.featureNames ?? [])
-        let inputs: [JSONValue] = data.files.map { f in
+        let inputs: [JSONValue] = facts.files.map { f in
             .object([
                 ("export", .string(f.export.rawValue)),
                 ("file", .string(f.name)),
@@ -232,43 +243,43 @@ public struct PipelineRunner: Sendable {
                 ("skipped", .optionalString(f.skipped)),
             ])
         }
-        let reports = data.files
+        let reports = facts.files
         files.append(("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }))
         files.sort { $0.0 < $1.0 }
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
         let extra = scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps))
-            + modelManifest
+            + modelManifest + extraManifest
         let renderStart = t
         var totalSeconds = 0.0
         files.append(("manifest.json", .stream { w in
             let renderSeconds = PipelineRunner.seconds(since: renderStart)
             totalSeconds = PipelineRunner.seconds(since: started)
             let manifest = self.manifestJSON(
-                asOf: asOf, startedAt: startedAt, inputs: .array(inputs), data: data, scores: scores, atRisk: atRiskCount,
-                timings: [("ingest", ingestSeconds), ("features", featureSeconds), ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)],
+                asOf: asOf, startedAt: startedAt, inputs: .array(inputs), facts: facts, scores: scores, atRisk: atRiskCount,
+                timings: timings + [("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)],
                 extra: extra)
             try w.write(manifest.serialized(pretty: true) + "\n")
         }))
         files.append(("metrics.prom", .stream { w in
-            try w.write(self.metrics(asOf: asOf, data: data, scores: scores, atRisk: atRiskCount, seconds: totalSeconds))
+            try w.write(self.metrics(asOf: asOf, facts: facts, scores: scores, atRisk: atRiskCount, seconds: totalSeconds))
         }))
         let path = try publisher.publish(name: asOf.description, files: files)
         return RunSummary(
-            outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: data.rowsRead,
-            rowsRejected: data.rowsRejected, rowsUnknownCustomer: data.rowsUnknownCustomer, files: data.files.count,
+            outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: facts.rowsRead,
+            rowsRejected: facts.rowsRejected, rowsUnknownCustomer: facts.rowsUnknownCustomer, files: facts.files.count,
             seconds: totalSeconds)
     }
 
     /// Stops the run, before anything is published, when too many rows were rejected.
-    func checkRejects(_ data: IngestResult, asOf: CalendarDay, publisher: RunPublisher) throws {
-        let read = data.rowsRead
-        let rejected = data.rowsRejected
+    func checkRejects(_ facts: IngestFacts, asOf: CalendarDay, publisher: RunPublisher) throws {
+        let read = facts.rowsRead
+        let rejected = facts.rowsRejected
         guard read > 0 else { return }
         let ratio = Double(rejected) / Double(read)
         if ratio > config.maxRejectRatio {
-            let path = try publisher.writeStandalone(name: "rejects-\(asOf).jsonl", data: Data(OutputRenderers.rejectsJSONL(data.files).utf8))
+            let path = try publisher.writeStandalone(name: "rejects-\(asOf).jsonl", data: Data(OutputRenderers.rejectsJSONL(facts.files).utf8))
             throw CustomerHealthError.tooManyRejects(rejected: rejected, read: read, ratio: ratio, limit: config.maxRejectRatio, rejectsFile: path)
         }
     }
@@ -304,7 +315,7 @@ public struct PipelineRunner: Sendable {
         ]
     }
 
-    func manifestJSON(asOf: CalendarDay, startedAt: Date, inputs: JSONValue, data: IngestResult?, scores: [CustomerScore],
+    func manifestJSON(asOf: CalendarDay, startedAt: Date, inputs: JSONValue, facts data: IngestFacts?, scores: [CustomerScore],
                       atRisk: Int, timings: [(String, Double)], extra: [(String, JSONValue)] = []) -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("tool", .string("customer-health")),
@@ -325,9 +336,9 @@ public struct PipelineRunner: Sendable {
                 ("max_reject_ratio", .double(config.maxRejectRatio)),
             ])))
             members.append(("events", .object(EventKind.allCases.map { ($0.name, .int(data.eventCounts[Int($0.rawValue)])) })))
-            let products = data.productEventCounts
+            let products = data.productEvents
             if !products.isEmpty { members.append(("product_events", .object(products.map { ($0.name, .int($0.events)) }))) }
-            if data.aggregates.ignoredEvents > 0 { members.append(("ignored_events", .int(data.aggregates.ignoredEvents))) }
+            if data.ignoredEvents > 0 { members.append(("ignored_events", .int(data.ignoredEvents))) }
         }
         members += extra
         members.append(("inputs", inputs))
@@ -335,7 +346,7 @@ public struct PipelineRunner: Sendable {
         return .object(members)
     }
 
-    func metrics(asOf: CalendarDay, data: IngestResult?, scores: [CustomerScore], atRisk: Int, seconds: Double) -> String {
+    func metrics(asOf: CalendarDay, facts data: IngestFacts?, scores: [CustomerScore], atRisk: Int, seconds: Double) -> String {
         var out = ""
         func metric(_ name: String, _ help: String, _ type: String = "gauge", _ samples: [(String, String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

@@ -40,13 +40,15 @@ public struct KPICalculator: Sendable {
         let churned30 = snapshots.filter { $0.lifecycle.churns(after: monthAgo, through: t) }.count
         let returned30 = snapshots.filter { $0.lifecycle.returns(after: monthAgo, through: t) }.count
 
+        // Every sum below is exact (ExactSum): the same customers give the
+        // same KPIs in any order, on one machine or merged from shards.
         var distribution: [HealthStatus: Int] = [:]
-        var healthSum = 0.0
+        var healthSum = ExactSum(scale: 10)
         for s in scores {
             distribution[s.status, default: 0] += 1
-            healthSum += s.healthScore
+            healthSum.add(s.healthScore)
         }
-        let avgHealth: Double? = scores.isEmpty ? nil : healthSum / Double(scores.count)
+        let avgHealth: Double? = scores.isEmpty ? nil : healthSum.mean(of: scores.count)
 
         let surveyed = active.compactMap { snapshots[$0].account.nps }
         let promoters = surveyed.filter { $0 >= 9 }.count
@@ -56,8 +58,9 @@ public struct KPICalculator: Sendable {
 
         // Customers whose MRR is unknown are left out of the sums and means.
         let paying = active.compactMap { snapshots[$0].account.mrr }
-        let mrr: Double? = paying.isEmpty && !active.isEmpty ? nil : paying.reduce(0.0, +)
-        let arpa: Double? = paying.isEmpty ? nil : mrr! / Double(paying.count)
+        let mrrSum = ExactSum(money: paying)
+        let mrr: Double? = paying.isEmpty && !active.isEmpty ? nil : mrrSum.value
+        let arpa: Double? = paying.isEmpty ? nil : mrrSum.mean(of: paying.count)
         let r30 = retention(snapshots, asOf: t, days: 30)
         let r90 = retention(snapshots, asOf: t, days: 90)
         let r365 = retention(snapshots, asOf: t, days: 365)
@@ -66,7 +69,7 @@ public struct KPICalculator: Sendable {
         if let c = churn30, c > 0 { lifetime = min(settings.maxLifetimeMonths, 1 / c) }
         let clv = arpa.map { $0 * lifetime }
         let cacs = snapshots.compactMap(\.account.acquisitionCost)
-        let cac: Double? = cacs.isEmpty ? nil : cacs.reduce(0, +) / Double(cacs.count)
+        let cac: Double? = cacs.isEmpty ? nil : ExactSum(money: cacs).mean(of: cacs.count)
         var ratio: Double? = nil
         if let clv, let cac, cac > 0 { ratio = clv / cac }
 
@@ -74,10 +77,14 @@ public struct KPICalculator: Sendable {
         let probabilities = scores.compactMap(\.churnProbability)
         if !probabilities.isEmpty {
             var bands: [ChurnRisk: Int] = [:]
-            for p in probabilities { bands[ChurnRisk(probability: p), default: 0] += 1 }
+            var sum = ExactSum(scale: ExactSum.probabilityScale)
+            for p in probabilities {
+                bands[ChurnRisk(probability: p), default: 0] += 1
+                sum.add(p)
+            }
             churnMetrics = [
-                ("avg_churn_probability", .number(probabilities.reduce(0, +) / Double(probabilities.count), places: 4)),
-                ("expected_churned_customers_in_horizon", .number(probabilities.reduce(0, +), places: 1)),
+                ("avg_churn_probability", .number(sum.mean(of: probabilities.count), places: 4)),
+                ("expected_churned_customers_in_horizon", .number(sum.value, places: 1)),
                 ("churn_risk_distribution", .object([ChurnRisk.low, .medium, .high, .critical].map { ($0.rawValue, .int(bands[$0] ?? 0)) })),
             ]
         }
@@ -132,4 +139,41 @@ public struct KPICalculator: Sendable {
         }
         return cohort > 0 ? Double(kept) / Double(cohort) : nil
     }
+}
+
+/// A sum of decimal values in exact integer arithmetic: each value is held
+/// in units of 1/scale (scores in tenths, money in the millionths that
+/// parsing keeps, probabilities in 10^-12), so the total does not depend on
+/// the order of the additions, and partial sums add up to the same total.
+struct ExactSum: Sendable {
+    static let moneyScale: Int64 = 1_000_000
+    static let probabilityScale: Int64 = 1_000_000_000_000
+
+    let scale: Int64
+    private(set) var units: Int128 = 0
+
+    init(scale: Int64) { self.scale = scale }
+
+    /// Amounts of money, read with six decimals (FieldParser.double).
+    init<S: Sequence>(money values: S) where S.Element == Double {
+        self.init(scale: ExactSum.moneyScale)
+        for v in values { add(v) }
+    }
+
+    /// Adds `value` rounded to the scale's units (values past 2^63 units are held at the limit).
+    mutating func add(_ value: Double) {
+        let scaled = (value * Double(scale)).rounded()
+        guard scaled.isFinite else { return }
+        units += Int128(max(-9.2e18, min(9.2e18, scaled)))
+    }
+
+    mutating func add(_ other: ExactSum) {
+        precondition(other.scale == scale)
+        units += other.units
+    }
+
+    /// The total as a Double: the exact integer total, rounded once.
+    var value: Double { Double(units) / Double(scale) }
+
+    func mean(of count: Int) -> Double { Double(units) / Double(scale) / Double(count) }
 }

@@ -80,4 +80,35 @@ final class KPICalculatorTests: XCTestCase {
         XCTAssertTrue((k["retention_rates"] as? [String: Any])?["retention_30d"] is NSNull)
         XCTAssertEqual(JSON.int((k["overview"] as? [String: Any])?["total_customers"]), 0)
     }
+
+    /// Sums are exact: the order of the customers (a run's, or a merge of
+    /// shards') never changes a digit. Summed as Doubles, 9e12 plus a
+    /// thousand cents loses cents one way round and not the other.
+    func testSumsDoNotDependOnTheOrderOfTheCustomers() throws {
+        var snaps = [snap("big", start: "2025-01-01", mrr: 9_000_000_000_000, cac: 9_000_000_000_000)]
+        snaps += (0..<1000).map { snap(String(format: "s%04d", $0), start: "2025-01-01", mrr: 0.01, cac: 0.01) }
+        var naive = 0.0
+        for s in snaps { naive += s.account.mrr! }
+        var reversedNaive = 0.0
+        for s in snaps.reversed() { reversedNaive += s.account.mrr! }
+        XCTAssertNotEqual(naive, reversedNaive, "the case is one where Double sums depend on order")
+        let forward = try kpis(snaps)
+        let backward = try kpis(snaps.reversed())
+        let money = try XCTUnwrap(forward["financial_metrics"] as? [String: Any])
+        XCTAssertEqual(JSON.double(money["monthly_recurring_revenue"]), 9_000_000_000_010)
+        XCTAssertEqual(try JSONSerialization.data(withJSONObject: forward, options: .sortedKeys),
+                       try JSONSerialization.data(withJSONObject: backward, options: .sortedKeys))
+    }
+
+    func testExactSumAddsPartialSums() {
+        var whole = ExactSum(scale: 10)
+        var a = ExactSum(scale: 10), b = ExactSum(scale: 10)
+        for (i, v) in [72.3, 55.1, 99.9, 0.1, 12.7].enumerated() {
+            whole.add(v)
+            if i % 2 == 0 { a.add(v) } else { b.add(v) }
+        }
+        a.add(b)
+        XCTAssertEqual(a.value, whole.value)
+        XCTAssertEqual(whole.value, 240.1)
+    }
 }

@@ -59,9 +59,13 @@ enum CLI {
     /// that no pipe can fill up and block it.
     /// With `wrapper` (`strace ...`), runs `wrapper + [executable] + arguments`;
     /// with `timeout`, kills it (SIGKILL) when it runs longer.
+    /// `environment`: variables set (over this process's) for the run.
     static func run(_ arguments: [String], stdout: FileHandle? = nil, wrapper: [String] = [],
-                    timeout: Double? = nil) throws -> CLIResult {
+                    timeout: Double? = nil, environment: [String: String] = [:]) throws -> CLIResult {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let tool = wrapper.first {
             process.executableURL = URL(fileURLWithPath: tool)
             process.arguments = Array(wrapper.dropFirst()) + [try binary().path] + arguments
