@@ -63,66 +63,86 @@ extension PipelineRunner {
 
     /// Reads features.jsonl back into snapshots; with `inputNames` (a churn
     /// model's), each active snapshot's model inputs in that order, or none
-    /// when its line lacks one of them.
-    public static func readFeatures(path: String, inputNames: [String] = ChurnFeatures.names) throws -> (CalendarDay, [CustomerSnapshot], Data) {
+    /// when its line lacks one of them. Lines are decoded on `threads` threads.
+    public static func readFeatures(path: String, inputNames: [String] = ChurnFeatures.names, threads: Int = 1) throws
+        -> (CalendarDay, [CustomerSnapshot], Data)
+    {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
         }
-        var snapshots: [CustomerSnapshot] = []
-        var asOf: CalendarDay? = nil
-        var lineNumber = 0
-        let decoder = JSONDecoder()
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
-            lineNumber += 1
-            if line.isEmpty { continue }
-            func fail(_ m: String) -> CustomerHealthError { .features(file: path, line: lineNumber, message: m) }
-            let record: FeatureLine
+        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+        let decoded: [Result<(CalendarDay, CustomerSnapshot)?, CustomerHealthError>] = ParallelMap.map(count: lines.count, threads: threads) { i in
+            if lines[i].isEmpty { return .success(nil) }
             do {
-                record = try decoder.decode(FeatureLine.self, from: Data(line))
+                return .success(try decodeFeatureLine(Data(lines[i]), number: i + 1, path: path, inputNames: inputNames))
+            } catch let error as CustomerHealthError {
+                return .failure(error)
             } catch {
-                throw fail("not a features line written by customer-health run: \(error)")
+                return .failure(.features(file: path, line: i + 1, message: "\(error)"))
             }
-            guard let day = CalendarDay(record.as_of) else { throw fail("as_of \"\(record.as_of)\" is not a date") }
-            if let asOf, asOf != day { throw fail("as_of \(day) differs from the first line's \(asOf)") }
+        }
+        var snapshots: [CustomerSnapshot] = []
+        snapshots.reserveCapacity(lines.count)
+        var asOf: CalendarDay? = nil
+        for (i, result) in decoded.enumerated() {
+            guard let (day, snap) = try result.get() else { continue }
+            if let asOf, asOf != day {
+                throw CustomerHealthError.features(file: path, line: i + 1, message: "as_of \(day) differs from the first line's \(asOf)")
+            }
             asOf = day
-            let a = record.account
-            guard let start = CalendarDay(a.subscription_start) else { throw fail("subscription_start is not a date") }
-            let account = AccountRecord(
-                customerID: record.customer_id, name: a.name, plan: a.plan, mrr: a.mrr, subscriptionStart: start,
-                churnedAt: a.churned_at.flatMap(CalendarDay.init), subscriptionEnd: a.subscription_end.flatMap(CalendarDay.init),
-                seats: a.seats, featuresAvailable: a.features_available,
-                trainingModules: a.training_modules, acquisitionCost: a.acquisition_cost, nps: a.nps)
-            var spells: [CustomerLifecycle.Spell] = []
-            for pair in record.churn_spells ?? [] {
-                guard pair.count == 2, let from = pair[0].flatMap(CalendarDay.init) else { throw fail("churn_spells holds a spell that is not [from, until or null]") }
-                let until = try pair[1].map { text -> CalendarDay in
-                    guard let d = CalendarDay(text) else { throw fail("churn_spells holds \"\(text)\", which is not a date") }
-                    return d
-                }
-                spells.append(.init(from: from, until: until))
-            }
-            if record.churn_spells == nil, let churned = account.churnedAt {
-                // Written before churn spells were: the churned_at definition was the only one.
-                spells = [.init(from: churned, until: nil)]
-            }
-            let lifecycle = CustomerLifecycle(start: start, spells: spells)
-            // Model inputs by name; a line without all of them has none.
-            let inputs = record.model_inputs.flatMap { m in
-                inputNames.allSatisfy { m[$0] != nil } ? inputNames.map { (m[$0] ?? nil) ?? .nan } : nil
-            }
-            func vector(_ values: [String: Double?]?) throws -> FeatureVector? {
-                guard let values else { return nil }
-                do throws(FeatureField.Missing) { return try FeatureVector(values: values) } catch {
-                    throw fail("\(error.name) is missing or not a number of its kind")
-                }
-            }
-            let snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: record.active, features: try vector(record.features),
-                previous: try vector(record.previous_features), modelInputs: inputs)
-            if snap.active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
             snapshots.append(snap)
         }
         guard let asOf else { throw CustomerHealthError.features(file: path, line: 0, message: "has no customers") }
         return (asOf, snapshots, data)
+    }
+
+    /// One line of features.jsonl as a snapshot, and its as-of day.
+    private static func decodeFeatureLine(_ line: Data, number lineNumber: Int, path: String, inputNames: [String]) throws
+        -> (CalendarDay, CustomerSnapshot)
+    {
+        func fail(_ m: String) -> CustomerHealthError { .features(file: path, line: lineNumber, message: m) }
+        let record: FeatureLine
+        do {
+            record = try JSONDecoder().decode(FeatureLine.self, from: line)
+        } catch {
+            throw fail("not a features line written by customer-health run: \(error)")
+        }
+        guard let day = CalendarDay(record.as_of) else { throw fail("as_of \"\(record.as_of)\" is not a date") }
+        let a = record.account
+        guard let start = CalendarDay(a.subscription_start) else { throw fail("subscription_start is not a date") }
+        let account = AccountRecord(
+            customerID: record.customer_id, name: a.name, plan: a.plan, mrr: a.mrr, subscriptionStart: start,
+            churnedAt: a.churned_at.flatMap(CalendarDay.init), subscriptionEnd: a.subscription_end.flatMap(CalendarDay.init),
+            seats: a.seats, featuresAvailable: a.features_available,
+            trainingModules: a.training_modules, acquisitionCost: a.acquisition_cost, nps: a.nps)
+        var spells: [CustomerLifecycle.Spell] = []
+        for pair in record.churn_spells ?? [] {
+            guard pair.count == 2, let from = pair[0].flatMap(CalendarDay.init) else { throw fail("churn_spells holds a spell that is not [from, until or null]") }
+            let until = try pair[1].map { text -> CalendarDay in
+                guard let d = CalendarDay(text) else { throw fail("churn_spells holds \"\(text)\", which is not a date") }
+                return d
+            }
+            spells.append(.init(from: from, until: until))
+        }
+        if record.churn_spells == nil, let churned = account.churnedAt {
+            // Written before churn spells were: the churned_at definition was the only one.
+            spells = [.init(from: churned, until: nil)]
+        }
+        let lifecycle = CustomerLifecycle(start: start, spells: spells)
+        // Model inputs by name; a line without all of them has none.
+        let inputs = record.model_inputs.flatMap { m in
+            inputNames.allSatisfy { m[$0] != nil } ? inputNames.map { (m[$0] ?? nil) ?? .nan } : nil
+        }
+        func vector(_ values: [String: Double?]?) throws -> FeatureVector? {
+            guard let values else { return nil }
+            do throws(FeatureField.Missing) { return try FeatureVector(values: values) } catch {
+                throw fail("\(error.name) is missing or not a number of its kind")
+            }
+        }
+        let snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: record.active, features: try vector(record.features),
+            previous: try vector(record.previous_features), modelInputs: inputs)
+        if snap.active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
+        return (day, snap)
     }
 
     /// What the run that wrote a features file knew beyond the features: the
@@ -151,7 +171,7 @@ extension PipelineRunner {
         defer { publisher.unlock() }
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: day)
         let inputNames = model?.ensemble.featureNames ?? []
-        let (asOf, snaps, raw) = try PipelineRunner.readFeatures(path: featuresPath, inputNames: inputNames)
+        let (asOf, snaps, raw) = try PipelineRunner.readFeatures(path: featuresPath, inputNames: inputNames, threads: threads)
         if model != nil, let missing = snaps.first(where: { $0.active && $0.modelInputs == nil }) {
             throw CustomerHealthError.input(file: featuresPath,
                 message: "\(missing.account.customerID) has no model_inputs with every input the churn model reads (\(inputNames.count)): these features were written without a churn model, with another one, or by another version. Run  customer-health run \(config.file) --as-of \(asOf)  instead")

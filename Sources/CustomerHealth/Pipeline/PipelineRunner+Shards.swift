@@ -147,7 +147,7 @@ extension PipelineRunner {
         let inputNames = model?.ensemble.featureNames ?? []
         var snaps: [CustomerSnapshot] = []
         for shard in shards where shard.snapshotCount > 0 {
-            let (day, part, _) = try PipelineRunner.readFeatures(path: shard.featuresPath, inputNames: inputNames)
+            let (day, part, _) = try PipelineRunner.readFeatures(path: shard.featuresPath, inputNames: inputNames, threads: threads)
             guard day == asOf else { throw CustomerHealthError.input(file: shard.featuresPath, message: "holds features as of \(day), not \(asOf)") }
             guard part.count == shard.snapshotCount else {
                 throw CustomerHealthError.input(file: shard.featuresPath, message: "holds \(part.count) customers, shard.json says \(shard.snapshotCount)")
