@@ -89,6 +89,25 @@ struct FeatureField: Sendable {
         self.shown = shown
     }
 
+    /// The field's value in SnapshotCodec's binary form.
+    func encode(_ v: FeatureVector, into w: inout ByteWriter) {
+        switch slot {
+        case .int(let k): w.i64(v[keyPath: k])
+        case .optionalInt(let k): w.optional(v[keyPath: k]) { $0.i64($1) }
+        case .double(let k): w.f64(v[keyPath: k])
+        case .optionalDouble(let k): w.optional(v[keyPath: k]) { $0.f64($1) }
+        }
+    }
+
+    func decode(into v: inout FeatureVector, from r: inout ByteReader) throws(ByteReader.End) {
+        switch slot {
+        case .int(let k): v[keyPath: k] = try r.i64()
+        case .optionalInt(let k): v[keyPath: k] = try r.optional { r throws(ByteReader.End) in try r.i64() }
+        case .double(let k): v[keyPath: k] = try r.f64()
+        case .optionalDouble(let k): v[keyPath: k] = try r.optional { r throws(ByteReader.End) in try r.f64() }
+        }
+    }
+
     func json(_ v: FeatureVector) -> JSONValue {
         switch slot {
         case .int(let k): return .int(v[keyPath: k])

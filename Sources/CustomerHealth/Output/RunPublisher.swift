@@ -217,6 +217,11 @@ public final class OutputFileWriter {
         if buffer.count >= 1 << 20 { try flush() }
     }
 
+    public func write(bytes: [UInt8]) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
     private func flush() throws {
         try buffer.withUnsafeBytes { try writeAll(fd, $0, path: path) }
         buffer.removeAll(keepingCapacity: true)

@@ -10,7 +10,7 @@ import Glibc
 /// - shard.json: what every shard must agree on (`agreed`: pipeline, as-of
 ///   day, history, inputs and checksums, churn model) and this shard's own
 ///   counts (`counts`: rows per file, events), which the merge adds up;
-/// - features.jsonl: its customers' snapshots, lines as run writes them;
+/// - snapshots.bin: its customers' snapshots (SnapshotCodec), exact to the bit;
 /// - rejects.jsonl: the rejected rows it owns;
 /// - _SUCCESS, written last: each file's size and SHA-256.
 /// The folder is written under a temporary name and renamed into place, so
@@ -18,7 +18,7 @@ import Glibc
 public enum ShardResult {
     public static let format = "customer-health-shard/1"
     public static let marker = "_SUCCESS"
-    static let dataFiles = ["features.jsonl", "rejects.jsonl", "shard.json"]
+    static let dataFiles = ["rejects.jsonl", "shard.json", "snapshots.bin"]
 
     // MARK: Writing
 
@@ -38,7 +38,7 @@ public enum ShardResult {
                 let path = (tmp as NSString).appendingPathComponent(name)
                 let writer = try OutputFileWriter(path: path)
                 switch content {
-                case .bytes(let data): try writer.write(bytes: data)
+                case .bytes(let data): try writer.write(bytes: Array(data))
                 case .stream(let produce): try produce(writer)
                 }
                 try writer.close()
@@ -155,7 +155,7 @@ public enum ShardResult {
         /// shard.json's `agreed` object, as parsed (compared across shards).
         var agreed: [String: Any]
         var counts: [String: Any]
-        var featuresPath: String
+        var snapshotsPath: String
         var rejects: [RejectRecord]
 
         var snapshotCount: Int { counts["snapshots"] as? Int ?? 0 }
@@ -245,7 +245,7 @@ public enum ShardResult {
         }
         let rejects = try readRejects((folder as NSString).appendingPathComponent("rejects.jsonl"))
         return Loaded(spec: spec, folder: folder, agreed: agreed, counts: counts,
-            featuresPath: (folder as NSString).appendingPathComponent("features.jsonl"), rejects: rejects)
+            snapshotsPath: (folder as NSString).appendingPathComponent("snapshots.bin"), rejects: rejects)
     }
 
     private struct RejectLine: Decodable {
@@ -271,11 +271,5 @@ public enum ShardResult {
             out.append(RejectRecord(file: r.file, line: r.line, byteOffset: r.byte_offset, column: r.column, code: r.code, reason: r.reason, raw: r.raw))
         }
         return out
-    }
-}
-
-extension OutputFileWriter {
-    func write(bytes data: Data) throws {
-        try write(String(decoding: data, as: UTF8.self))
     }
 }

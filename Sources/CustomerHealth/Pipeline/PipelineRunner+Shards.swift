@@ -44,7 +44,7 @@ extension PipelineRunner {
             snapshots: snaps.count)
         let reports = facts.files
         let path = try ShardResult.write(directory: resultsDirectory, spec: spec, header: header, files: [
-            ("features.jsonl", .stream { try OutputRenderers.writeFeatures(snaps, asOf: asOf, inputNames: inputNames ?? [], to: $0) }),
+            ("snapshots.bin", .stream { try SnapshotCodec.write(snaps, to: $0) }),
             ("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }),
         ])
         return ShardRunSummary(resultPath: path, shard: spec, asOf: asOf, customers: snaps.filter(\.active).count, rowsRead: facts.rowsRead,
@@ -144,13 +144,16 @@ extension PipelineRunner {
 
         let facts = try PipelineRunner.mergedFacts(shards, inputs: agreed["inputs"])
         // Customers: each shard's, in customer_id order as one run lists them.
-        let inputNames = model?.ensemble.featureNames ?? []
+        let inputCount = model?.ensemble.featureNames.count
         var snaps: [CustomerSnapshot] = []
-        for shard in shards where shard.snapshotCount > 0 {
-            let (day, part, _) = try PipelineRunner.readFeatures(path: shard.featuresPath, inputNames: inputNames, threads: threads)
-            guard day == asOf else { throw CustomerHealthError.input(file: shard.featuresPath, message: "holds features as of \(day), not \(asOf)") }
+        for shard in shards {
+            let part = try SnapshotCodec.read(path: shard.snapshotsPath)
             guard part.count == shard.snapshotCount else {
-                throw CustomerHealthError.input(file: shard.featuresPath, message: "holds \(part.count) customers, shard.json says \(shard.snapshotCount)")
+                throw CustomerHealthError.input(file: shard.snapshotsPath, message: "holds \(part.count) customers, shard.json says \(shard.snapshotCount)")
+            }
+            if let inputCount, let wrong = part.first(where: { $0.active && $0.modelInputs?.count != inputCount }) {
+                throw CustomerHealthError.input(file: shard.snapshotsPath,
+                    message: "\(wrong.account.customerID) has no model inputs for the churn model (\(inputCount)): the shard scored without it; run the shards again")
             }
             snaps += part
         }

@@ -224,6 +224,36 @@ final class ShardedRunTests: XCTestCase {
         }
     }
 
+    /// Other products' exports: named events, no churned_at (inactivity:
+    /// who is active depends on the first and newest activity day of all
+    /// customers), nested JSONL activity, two exports only.
+    func testOtherProfilesShardAlike() throws {
+        for profile in ["own-events", "inactivity", "nested-jsonl", "two-exports"] {
+            let dir = Self.root.appendingPathComponent("profile-\(profile)")
+            let g = try CLI.run(["generate", "--profile", profile, "--customers", "150", "--days", "90", "--seed", "3", "--output", dir.path])
+            XCTAssertEqual(g.status, 0, g.transcript)
+            let pipeline = dir.appendingPathComponent("pipeline.yaml").path
+            // Without a churn model: the profile's pipeline would train one in the run, and shards never train.
+            let text = try String(contentsOfFile: pipeline, encoding: .utf8)
+            if let churn = text.range(of: "\nchurn:") {
+                try String(text[..<churn.lowerBound] + "\n").write(toFile: pipeline, atomically: true, encoding: .utf8)
+            }
+            let run = try CLI.run(["run", pipeline, "--output", dir.appendingPathComponent("run").path, "--quiet"])
+            XCTAssertEqual(run.status, 0, run.transcript)
+            for k in 0..<3 {
+                let r = try CLI.run(["run", pipeline, "--shard", "\(k)/3", "--shard-output", dir.appendingPathComponent("shards").path, "--quiet"])
+                XCTAssertEqual(r.status, 0, "\(profile): \(r.transcript)")
+            }
+            let merge = try CLI.run(["merge", pipeline, "--shards", dir.appendingPathComponent("shards").path,
+                                     "--output", dir.appendingPathComponent("merged").path, "--quiet"])
+            XCTAssertEqual(merge.status, 0, "\(profile): \(merge.transcript)")
+            for name in Self.dataFiles {
+                XCTAssertEqual(try text(dir.appendingPathComponent("merged/latest").path, name),
+                               try text(dir.appendingPathComponent("run/latest").path, name), "\(profile): \(name)")
+            }
+        }
+    }
+
     // MARK: What the merge refuses
 
     func testMergeRefusesMissingIncompleteAndDisagreeingShards() throws {
@@ -243,12 +273,12 @@ final class ShardedRunTests: XCTestCase {
         try FileManager.default.moveItem(atPath: aside, toPath: dir + "/shard-1-of-3")
 
         // Altered or cut short: the listing in _SUCCESS does not match.
-        let features = dir + "/shard-2-of-3/features.jsonl"
+        let features = dir + "/shard-2-of-3/snapshots.bin"
         let original = try Data(contentsOf: URL(fileURLWithPath: features))
         try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: features))
         r = try merge()
         XCTAssertEqual(r.status, 3, r.transcript)
-        XCTAssertTrue(r.stderr.contains("shard-2-of-3") && r.stderr.contains("features.jsonl differs from what _SUCCESS lists"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("shard-2-of-3") && r.stderr.contains("snapshots.bin differs from what _SUCCESS lists"), r.stderr)
         XCTAssertFalse(published())
         try original.write(to: URL(fileURLWithPath: features))
 
