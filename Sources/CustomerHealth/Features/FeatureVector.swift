@@ -99,12 +99,12 @@ struct FeatureField: Sendable {
         }
     }
 
-    func decode(into v: inout FeatureVector, from r: inout ByteReader) throws(ByteReader.End) {
+    func decode(into v: inout FeatureVector, from r: inout ByteReader) throws {
         switch slot {
         case .int(let k): v[keyPath: k] = try r.i64()
-        case .optionalInt(let k): v[keyPath: k] = try r.optional { r throws(ByteReader.End) in try r.i64() }
+        case .optionalInt(let k): v[keyPath: k] = try r.optional { r in try r.i64() }
         case .double(let k): v[keyPath: k] = try r.f64()
-        case .optionalDouble(let k): v[keyPath: k] = try r.optional { r throws(ByteReader.End) in try r.f64() }
+        case .optionalDouble(let k): v[keyPath: k] = try r.optional { r in try r.f64() }
         }
     }
 

@@ -35,12 +35,13 @@ enum SnapshotCodec {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
         }
+        guard data.starts(with: magic) else {
+            throw CustomerHealthError.input(file: path, message: "is not a snapshot file of this version of customer-health")
+        }
         return try data.withUnsafeBytes { raw throws(CustomerHealthError) -> [CustomerSnapshot] in
             var r = ByteReader(raw)
-            do throws(ByteReader.End) {
-                guard try r.bytes(magic.count).elementsEqual(magic) else {
-                    throw CustomerHealthError.input(file: path, message: "is not a snapshot file of this version of customer-health")
-                }
+            do {
+                _ = try r.bytes(magic.count)
                 let count = Int(try r.u64())
                 guard count <= raw.count else { throw ByteReader.End() }
                 var out: [CustomerSnapshot] = []
@@ -83,7 +84,7 @@ enum SnapshotCodec {
         }
     }
 
-    private static func decode(_ r: inout ByteReader) throws(ByteReader.End) -> CustomerSnapshot {
+    private static func decode(_ r: inout ByteReader) throws -> CustomerSnapshot {
         let account = AccountRecord(
             customerID: try r.string(), name: try r.string(), plan: try r.string(), mrr: try r.optional { try $0.f64() },
             subscriptionStart: CalendarDay(number: try r.i32()), churnedAt: try r.optional { CalendarDay(number: try $0.i32()) },
@@ -98,14 +99,14 @@ enum SnapshotCodec {
             spells.append(.init(from: CalendarDay(number: try r.i32()), until: try r.optional { CalendarDay(number: try $0.i32()) }))
         }
         let active = try r.u8() == 1
-        func vector(_ r: inout ByteReader) throws(ByteReader.End) -> FeatureVector {
+        func vector(_ r: inout ByteReader) throws -> FeatureVector {
             var v = FeatureVector()
             for f in FeatureVector.fields { try f.decode(into: &v, from: &r) }
             return v
         }
-        let features = try r.optional { r throws(ByteReader.End) in try vector(&r) }
-        let previous = try r.optional { r throws(ByteReader.End) in try vector(&r) }
-        let inputs: [Double]? = try r.optional { r throws(ByteReader.End) in
+        let features = try r.optional { r in try vector(&r) }
+        let previous = try r.optional { r in try vector(&r) }
+        let inputs: [Double]? = try r.optional { r in
             let n = Int(try r.u32())
             guard n <= r.remaining else { throw ByteReader.End() }
             var x: [Double] = []
@@ -158,24 +159,24 @@ struct ByteReader {
     var remaining: Int { raw.count - offset }
     var atEnd: Bool { offset == raw.count }
 
-    mutating func bytes(_ n: Int) throws(End) -> UnsafeRawBufferPointer {
+    mutating func bytes(_ n: Int) throws -> UnsafeRawBufferPointer {
         guard n >= 0, n <= remaining else { throw End() }
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: raw[offset..<offset + n])
     }
-    mutating func u8() throws(End) -> UInt8 { try bytes(1)[0] }
-    mutating func u32() throws(End) -> UInt32 { UInt32(littleEndian: try bytes(4).loadUnaligned(as: UInt32.self)) }
-    mutating func u64() throws(End) -> UInt64 { UInt64(littleEndian: try bytes(8).loadUnaligned(as: UInt64.self)) }
-    mutating func i32() throws(End) -> Int32 { Int32(bitPattern: try u32()) }
-    mutating func i64() throws(End) -> Int { Int(Int64(bitPattern: try u64())) }
-    mutating func f64() throws(End) -> Double { Double(bitPattern: try u64()) }
-    mutating func string() throws(End) -> String {
+    mutating func u8() throws -> UInt8 { try bytes(1)[0] }
+    mutating func u32() throws -> UInt32 { UInt32(littleEndian: try bytes(4).loadUnaligned(as: UInt32.self)) }
+    mutating func u64() throws -> UInt64 { UInt64(littleEndian: try bytes(8).loadUnaligned(as: UInt64.self)) }
+    mutating func i32() throws -> Int32 { Int32(bitPattern: try u32()) }
+    mutating func i64() throws -> Int { Int(Int64(bitPattern: try u64())) }
+    mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
+    mutating func string() throws -> String {
         let n = Int(try u32())
         let b = try bytes(n)
         guard let s = String(validating: b.assumingMemoryBound(to: UInt8.self), as: UTF8.self) else { throw End() }
         return s
     }
-    mutating func optional<T>(_ body: (inout ByteReader) throws(End) -> T) throws(End) -> T? {
+    mutating func optional<T>(_ body: (inout ByteReader) throws -> T) throws -> T? {
         switch try u8() {
         case 0: return nil
         case 1: return try body(&self)
