@@ -47,6 +47,7 @@ bench: build
 	bash bench/model_bench.sh
 	python3 bench/watch_bench.py
 	bash bench/serve_bench.sh
+	bash bench/shards_bench.sh
 	python3 bench/profile_eval.py
 
 # Regenerates the committed sample data (deterministic: same bytes every time).

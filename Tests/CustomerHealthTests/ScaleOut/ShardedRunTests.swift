@@ -234,9 +234,9 @@ final class ShardedRunTests: XCTestCase {
             XCTAssertEqual(g.status, 0, g.transcript)
             let pipeline = dir.appendingPathComponent("pipeline.yaml").path
             // Without a churn model: the profile's pipeline would train one in the run, and shards never train.
-            let text = try String(contentsOfFile: pipeline, encoding: .utf8)
-            if let churn = text.range(of: "\nchurn:") {
-                try String(text[..<churn.lowerBound] + "\n").write(toFile: pipeline, atomically: true, encoding: .utf8)
+            let yaml = try String(contentsOfFile: pipeline, encoding: .utf8)
+            if let churn = yaml.range(of: "\nchurn:") {
+                try String(yaml[..<churn.lowerBound] + "\n").write(toFile: pipeline, atomically: true, encoding: .utf8)
             }
             let run = try CLI.run(["run", pipeline, "--output", dir.appendingPathComponent("run").path, "--quiet"])
             XCTAssertEqual(run.status, 0, run.transcript)
