@@ -45,6 +45,7 @@ fuzz-ci: deps
 bench: build
 	bash bench/run.sh
 	bash bench/model_bench.sh
+	bash bench/trainer_memory.sh
 	python3 bench/watch_bench.py
 	bash bench/serve_bench.sh
 	bash bench/shards_bench.sh

@@ -23,11 +23,21 @@ struct TrainCommand: ParsableCommand {
             numeric columns stay numbers, text columns are one-hot encoded; the validation rows are \
             a seeded stratified split, or --validation FILE.
 
+            At scale (docs/model.md, "Training at scale"): with --shard K/N and --parts-output DIR, \
+            a shard builds only its customers' rows of the training table (by the hash of \
+            customer_id that sharded runs use) and writes DIR/train-part-K-of-N/; it never fits a \
+            model. --shard auto reads K and N from the array job's environment, as `run --shard` \
+            does. Then --from-parts DIR checks that all N parts are there, complete and agree, \
+            joins them and fits the model: the same file, byte for byte, that one machine's \
+            `train` writes. Give every shard the same --as-of (or none).
+
             Examples:
               customer-health train pipelines/nightly.yaml
               customer-health train pipelines/nightly.yaml --export-table /tmp/training.csv
               customer-health train pipelines/nightly.yaml --as-of 2026-10-01
               customer-health train --table churn.csv.gz --label churned --id customer --model model.json
+              customer-health train pipelines/nightly.yaml --shard 2/8 --parts-output /shared/training
+              customer-health train pipelines/nightly.yaml --from-parts /shared/training
             """
     )
 
@@ -61,6 +71,15 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores). The model file never depends on it.")
     var threads: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Build only shard K of N's part of the training table (0-based K), or `auto` to read them from the job's environment; needs --parts-output.", valueName: "K/N|auto"))
+    var shard: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where train --shard writes its part (train-part-K-of-N/), for --from-parts.", valueName: "dir"))
+    var partsOutput: String?
+
+    @Option(name: .long, help: ArgumentHelp("Fit the model on the parts of the training table in this folder (written by train --shard).", valueName: "dir"))
+    var fromParts: String?
+
     @Flag(name: .long, help: "Log warnings and errors only.")
     var quiet = false
 
@@ -69,6 +88,14 @@ struct TrainCommand: ParsableCommand {
         if table != nil && pipeline != nil { throw ValidationError("give either a pipeline file or --table, not both") }
         if table != nil && asOf != nil { throw ValidationError("--as-of applies to pipeline training; a table has no dates") }
         if table != nil && (label == nil || model == nil) { throw ValidationError("--table needs --label COLUMN and --model OUT.json") }
+        if table != nil && (shard != nil || fromParts != nil) { throw ValidationError("--shard and --from-parts apply to pipeline training, not to --table") }
+        if shard != nil && partsOutput == nil { throw ValidationError("--shard needs --parts-output DIR: a shard writes its part of the training table, for train --from-parts") }
+        if shard == nil && partsOutput != nil { throw ValidationError("--parts-output is for train --shard K/N (or --shard auto)") }
+        if shard != nil && fromParts != nil { throw ValidationError("give either --shard (build one part) or --from-parts (fit on all of them), not both") }
+        if shard != nil && exportTable != nil { throw ValidationError("--export-table writes the whole table: give it to --from-parts, not to a shard") }
+        if fromParts != nil && asOf != nil {
+            throw ValidationError("--as-of applies to the parts: give the same --as-of to every train --shard; --from-parts uses what they cover")
+        }
     }
 
     func run() throws {
@@ -81,7 +108,23 @@ struct TrainCommand: ParsableCommand {
         let config = try PipelineConfig.load(path: pipeline!)
         let runner = PipelineRunner(config: config, options: RunOptions(threads: threads), logger: Logger(label: "customer-health"))
         let through = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
-        let outcome = try runner.train(exportTable: exportTable, through: through)
+        if let shard, let partsOutput {
+            let spec: ShardSpec
+            do {
+                spec = shard == "auto" ? try ShardSpec.fromEnvironment(ProcessInfo.processInfo.environment) : try ShardSpec(parsing: shard)
+            } catch let error as ShardSpecError {
+                throw ValidationError(error.message)
+            }
+            let s = try runner.writeTrainingPart(spec, partsDirectory: partsOutput, through: through)
+            Console.out("""
+                customer-health: training part \(s.shard): \(s.rows) rows of \(s.customers) customers (\(s.positives) churned) over \(s.observationDates.count) observation dates in \(String(format: "%.2f", s.seconds)) s
+                  columns: \(ChurnFeatures.names.count) inputs and \(s.candidates) candidate inputs from the product's events
+                  part:    \(s.path)/  (fit with: customer-health train \(pipeline!) --from-parts \(partsOutput))
+                """)
+            return
+        }
+        let outcome = try fromParts.map { try runner.trainFromParts(directory: $0, exportTable: exportTable) }
+            ?? runner.train(exportTable: exportTable, through: through)
         var text = TrainCommand.describe(outcome.report, modelPath: outcome.modelPath, modelBytes: outcome.modelBytes)
         text += "\n" + TrainCommand.describe(healthScore: outcome.healthScore)
         text += "\n  observation dates: \(outcome.observationDates.first!) ... \(outcome.observationDates.last!) (\(outcome.observationDates.count)), validation: \(outcome.validationDates.map(\.description).joined(separator: ", "))"

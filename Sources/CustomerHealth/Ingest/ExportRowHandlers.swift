@@ -331,6 +331,13 @@ final class IngestAccumulator: @unchecked Sendable {
     var namedFeatureCounts: [Int] = []
     /// Events whose name `events:` says to ignore.
     var ignoredEvents = 0
+    /// The same event counts over every accepted row, this shard's customers
+    /// or not: what spans all customers (the choice of the churn model's
+    /// event-derived inputs), equal in every shard. Unsharded, they equal the
+    /// counts above.
+    var allRowsEventCounts = [Int](repeating: 0, count: EventKind.allCases.count)
+    var allRowsProductEventCounts: [Int] = []
+    var allRowsNamedFeatureCounts: [Int] = []
 
     @inline(__always)
     func sawExportRow(_ kind: ExportKind, day: Int) {
@@ -412,6 +419,34 @@ final class IngestAccumulator: @unchecked Sendable {
         }
         for (i, n) in other.namedFeatureCounts.enumerated() { namedFeatureCounts[i] += n }
         ignoredEvents += other.ignoredEvents
+        for i in 0..<allRowsEventCounts.count { allRowsEventCounts[i] += other.allRowsEventCounts[i] }
+        IngestAccumulator.add(other.allRowsProductEventCounts, to: &allRowsProductEventCounts)
+        IngestAccumulator.add(other.allRowsNamedFeatureCounts, to: &allRowsNamedFeatureCounts)
+    }
+
+    /// Adds counts by registry number, growing `total` as needed.
+    static func add(_ counts: [Int], to total: inout [Int]) {
+        if total.count < counts.count { total += [Int](repeating: 0, count: counts.count - total.count) }
+        for (i, n) in counts.enumerated() { total[i] += n }
+    }
+
+    /// Counts one accepted event of any customer (`allRows*` counters).
+    @inline(__always)
+    func countForAllRows(effect: ActivityRowHandler.Effect, product: UInt16, namedFeature: Bool) {
+        if namedFeature {
+            if Int(product) >= allRowsNamedFeatureCounts.count {
+                allRowsNamedFeatureCounts += [Int](repeating: 0, count: Int(product) + 1 - allRowsNamedFeatureCounts.count)
+            }
+            allRowsNamedFeatureCounts[Int(product)] += 1
+        }
+        if effect == .product {
+            if Int(product) >= allRowsProductEventCounts.count {
+                allRowsProductEventCounts += [Int](repeating: 0, count: Int(product) + 1 - allRowsProductEventCounts.count)
+            }
+            allRowsProductEventCounts[Int(product)] += 1
+        } else {
+            allRowsEventCounts[Int(effect.rawValue)] += 1
+        }
     }
 }
 
@@ -586,8 +621,10 @@ final class ActivityRowHandler: RowHandler {
             }
             try checkDuration(row)
             let d = Int(day)
+            acc.countForAllRows(effect: effect, product: product, namedFeature: namedFeature)
             // Another shard's customer: only what spans all customers (the
-            // first day of each kind, the newest and oldest activity day).
+            // first day of each kind, the newest and oldest activity day,
+            // the all-rows event counts).
             guard row.isOwned else {
                 if effect != .product {
                     let k = Int(effect.rawValue)

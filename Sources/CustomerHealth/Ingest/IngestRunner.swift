@@ -93,6 +93,23 @@ public final class IngestResult: @unchecked Sendable {
             .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
     }
 
+    /// Events per built-in kind over every accepted row, in a sharded run
+    /// the other shards' customers' too (equal in every shard; unsharded,
+    /// `eventCounts`).
+    var allRowsEventCounts: [Int] { aggregates.allRowsEventCounts }
+
+    /// Named product events and event names mapped to `feature`, with their
+    /// counts over every accepted row, by name (equal in every shard).
+    var allRowsProductEventCounts: [(name: String, events: Int)] { named(aggregates.allRowsProductEventCounts) }
+    var allRowsNamedFeatureEventCounts: [(name: String, events: Int)] { named(aggregates.allRowsNamedFeatureCounts) }
+
+    private func named(_ counts: [Int]) -> [(name: String, events: Int)] {
+        let names = registry.names
+        return names.indices.map { (names[$0], $0 < counts.count ? counts[$0] : 0) }
+            .filter { $0.1 > 0 }
+            .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+    }
+
     /// Event names mapped to `feature` and their counts, by name.
     public var namedFeatureEventCounts: [(name: String, events: Int)] {
         let names = registry.names

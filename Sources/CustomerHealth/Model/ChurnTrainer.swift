@@ -18,19 +18,47 @@ public enum ChurnTrainer {
     static let combinationMargin = 0.0005
 
     public static func train(train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters) -> (ChurnEnsemble, TrainingReport) {
+        self.train(train: train, validation: validation, parameters: p, releasingValues: false)
+    }
+
+    /// Trains in the order that keeps memory low (docs/model.md, "Training at
+    /// scale"): the bins of every value (row-major), the logistic regression
+    /// (the only member that reads values, standardised on the fly), then,
+    /// with `releasingValues`, the tables' values are freed before the trees
+    /// grow from the bins, the forest a bounded number of trees at a time.
+    /// The members do not depend on each other, so the order changes nothing
+    /// in the model. With `releasingValues` the caller must not read the
+    /// tables' values afterwards (labels and ids stay).
+    static func train(train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters,
+                      releasingValues: Bool) -> (ChurnEnsemble, TrainingReport) {
         let clock = ContinuousClock.now
         let binner = FeatureBinner.fit(train, seed: p.seed)
-        let input = MemberTrainingInput(train: train, validation: validation, binnedTrain: binner.transform(train),
-            binnedValidation: binner.transform(validation), binner: binner, parameters: p)
+        var binnedTrain = binner.transform(train)
+        let binnedValidation = binner.transform(validation)
+        let linear = LogisticRegression.trainMember(train: train, validation: validation, lambda: p.logisticLambda)
+        if releasingValues {
+            train.values.release()
+            validation.values.release()
+        }
+        // Splits partition the training rows by one feature's column; validation rows are only walked (row-major).
+        binnedTrain.addColumnMajor()
+        let input = MemberTrainingInput(trainLabels: train.labels, validationLabels: validation.labels, binnedTrain: binnedTrain,
+            binnedValidation: binnedValidation, binner: binner, parameters: p)
         let kinds = ChurnEnsemble.Member.allCases
         final class Results: @unchecked Sendable { var trained = [TrainedMember?](repeating: nil, count: ChurnEnsemble.Member.allCases.count) }
         let results = Results()
-        DispatchQueue.concurrentPerform(iterations: kinds.count) { k in results.trained[k] = kinds[k].train(input) }
+        results.trained[kinds.firstIndex(of: .logisticRegression)!] = linear
+        let trees: [ChurnEnsemble.Member] = [.gradientBoosting, .randomForest]
+        DispatchQueue.concurrentPerform(iterations: trees.count) { k in
+            let trained = trees[k] == .gradientBoosting ? GradientBoostedTrees.trainMember(input) : RandomForest.trainMember(input)
+            results.trained[kinds.firstIndex(of: trees[k])!] = trained
+        }
         let trained = results.trained.map { $0! }
         var margins: [ChurnEnsemble.Member: [Double]] = [:]
         for t in trained { margins[t.member.kind] = t.validationMargins }
 
-        let choice = chooseCombination(margins: margins, labels: validation.labels, ids: validation.rowIDs, seed: p.seed)
+        let choice = chooseCombination(margins: margins, labels: validation.labels,
+            halves: validation.rowIDs.perRow { ChurnTrainer.half(of: $0, seed: p.seed) }, seed: p.seed)
         let ensemble = ChurnEnsemble(featureNames: train.featureNames, binner: binner, members: trained.map { $0.member },
             weights: choice.weights, intercept: choice.intercept)
         let probabilities = (0..<validation.rowCount).map { i in
@@ -59,14 +87,23 @@ public enum ChurnTrainer {
     static func chooseCombination(margins: [ChurnEnsemble.Member: [Double]], labels: [UInt8], ids: [String], seed: UInt64)
         -> (weights: [ChurnEnsemble.Member: Double], intercept: Double, report: CombinationReport)
     {
+        chooseCombination(margins: margins, labels: labels, halves: ids.map { half(of: $0, seed: seed) }, seed: seed)
+    }
+
+    /// The half of the validation rows a row id falls in: halves by customer,
+    /// so that one customer's rows on two dates never sit on both sides.
+    static func half(of id: String, seed: UInt64) -> UInt8 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return UInt8(SyntheticRandom.mix(h) & 1)
+    }
+
+    static func chooseCombination(margins: [ChurnEnsemble.Member: [Double]], labels: [UInt8], halves: [UInt8], seed: UInt64)
+        -> (weights: [ChurnEnsemble.Member: Double], intercept: Double, report: CombinationReport)
+    {
         let kinds = ChurnEnsemble.Member.allCases
         let n = labels.count
-        // Halves by customer, so that one customer's rows on two dates never sit on both sides.
-        let half = ids.map { id -> Int in
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
-            for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            return Int(SyntheticRandom.mix(h) & 1)
-        }
+        let half = halves.map { Int($0) }
         func both(_ side: Int) -> Bool {
             let rows = (0..<n).filter { half[$0] == side }
             let positives = rows.reduce(0) { $0 + Int(labels[$1]) }

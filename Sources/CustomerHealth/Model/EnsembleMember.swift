@@ -1,10 +1,12 @@
 import Foundation
 
-/// What every member trains on: the training rows (raw and binned), the
-/// validation rows it must not train on, and the settings.
+/// What the tree members train on: the training rows' bins and labels, the
+/// validation rows' (which they must not train on), and the settings. The
+/// raw values are not here: trees need only the bins, and the logistic
+/// regression, which needs the values, is fitted before them.
 struct MemberTrainingInput: @unchecked Sendable {
-    let train: TrainingTable
-    let validation: TrainingTable
+    let trainLabels: [UInt8]
+    let validationLabels: [UInt8]
     let binnedTrain: BinnedMatrix
     let binnedValidation: BinnedMatrix
     let binner: FeatureBinner
@@ -41,18 +43,6 @@ extension EnsembleMember {
     public func gains(into importance: inout [Double]) {}
 }
 
-extension ChurnEnsemble.Member {
-    /// Trains this member (members train side by side: each depends only on
-    /// its inputs and its own seeded streams).
-    func train(_ input: MemberTrainingInput) -> TrainedMember {
-        switch self {
-        case .gradientBoosting: return GradientBoostedTrees.trainMember(input)
-        case .randomForest: return RandomForest.trainMember(input)
-        case .logisticRegression: return LogisticRegression.trainMember(input)
-        }
-    }
-}
-
 extension GradientBoostedTrees: EnsembleMember {
     public var kind: ChurnEnsemble.Member { .gradientBoosting }
 
@@ -68,12 +58,12 @@ extension GradientBoostedTrees: EnsembleMember {
 
     static func trainMember(_ input: MemberTrainingInput) -> TrainedMember {
         let (model, history) = GradientBoostedTrees.train(
-            train: input.binnedTrain, labels: input.train.labels, validation: input.binnedValidation, validationLabels: input.validation.labels,
+            train: input.binnedTrain, labels: input.trainLabels, validation: input.binnedValidation, validationLabels: input.validationLabels,
             binner: input.binner, parameters: input.parameters.gradientBoosting, seed: input.parameters.seed)
         var margins = history.validationMargins
-        if margins.count != input.validation.rowCount {
+        if margins.count != input.validationLabels.count {
             // The same sums, in the same order, as `margin`, with trees walked on bin indices.
-            margins = [Double](repeating: model.baseScore, count: input.validation.rowCount)
+            margins = [Double](repeating: model.baseScore, count: input.validationLabels.count)
             for t in model.trees { GradientBoostedTrees.addTree(t, binned: input.binnedValidation, binner: input.binner, to: &margins) }
         }
         return TrainedMember(member: model, validationMargins: margins, rounds: history.bestRound)
@@ -92,9 +82,9 @@ extension RandomForest: EnsembleMember {
     public func gains(into importance: inout [Double]) { for t in trees { t.addGains(into: &importance) } }
 
     static func trainMember(_ input: MemberTrainingInput) -> TrainedMember {
-        let model = RandomForest.train(train: input.binnedTrain, labels: input.train.labels, binner: input.binner,
+        let model = RandomForest.train(train: input.binnedTrain, labels: input.trainLabels, binner: input.binner,
             parameters: input.parameters.randomForest, seed: input.parameters.seed)
-        var margins = [Double](repeating: 0, count: input.validation.rowCount)
+        var margins = [Double](repeating: 0, count: input.validationLabels.count)
         for t in model.trees { GradientBoostedTrees.addTree(t, binned: input.binnedValidation, binner: input.binner, to: &margins) }
         if !model.trees.isEmpty { let k = Double(model.trees.count); for i in margins.indices { margins[i] /= k } }
         return TrainedMember(member: model, validationMargins: margins, rounds: nil)
@@ -115,17 +105,11 @@ extension LogisticRegression: EnsembleMember {
         ([], 0, self)
     }
 
-    static func trainMember(_ input: MemberTrainingInput) -> TrainedMember {
-        let model = LogisticRegression.train(input.train, lambda: input.parameters.logisticLambda)
-        let v = input.validation
-        var margins: [Double] = []
-        margins.reserveCapacity(v.rowCount)
-        var x = [Double](repeating: 0, count: v.featureCount)
-        for i in 0..<v.rowCount {
-            for j in 0..<v.featureCount { x[j] = v.columns[j][i] }
-            margins.append(x.withUnsafeBufferPointer { model.margin($0.baseAddress!) })
-        }
-        return TrainedMember(member: model, validationMargins: margins, rounds: nil)
+    /// Fits on the training rows' values (standardised on the fly) and gives
+    /// the margins of the validation rows.
+    static func trainMember(train: TrainingTable, validation: TrainingTable, lambda: Double) -> TrainedMember {
+        let model = LogisticRegression.train(train, lambda: lambda)
+        return TrainedMember(member: model, validationMargins: model.margins(validation), rounds: nil)
     }
 }
 

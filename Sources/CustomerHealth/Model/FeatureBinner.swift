@@ -17,11 +17,9 @@ public struct FeatureBinner: Sendable, Equatable {
     public static func fit(_ table: TrainingTable, maxBins: Int = 254, sample: Int = 200_000, seed: UInt64 = 1) -> FeatureBinner {
         var rng = SeededGenerator.derive(seed, 0xB1)
         let n = table.rowCount
-        var rows = Array(0..<n)
-        if n > sample {
-            rows.shuffle(using: &rng)
-            rows = Array(rows.prefix(sample)).sorted()
-        }
+        // The rows of a seeded shuffle's first `sample` places, in row order
+        // (drawn without holding a shuffled copy of every row index).
+        let rows = n > sample ? rng.shuffledPrefix(of: n, count: sample).sorted() : Array(0..<n)
         let bins = max(2, min(maxBins, maxValueBins))
         let edgesPerFeature = UnsafeMutableBufferPointer<[Double]>.allocate(capacity: table.featureCount)
         edgesPerFeature.initialize(repeating: [])
@@ -30,13 +28,13 @@ public struct FeatureBinner: Sendable, Equatable {
         let sampleRows = rows
         // Features in parallel: each one's edges depend on its column only.
         DispatchQueue.concurrentPerform(iterations: table.featureCount) { f in
-            box.value[f] = edgesOf(table.columns[f], rows: sampleRows, bins: bins)
+            box.value[f] = edgesOf(sampleRows.map { table.value(row: $0, feature: f) }, bins: bins)
         }
         return FeatureBinner(edges: Array(edgesPerFeature))
     }
 
-    private static func edgesOf(_ column: [Double], rows: [Int], bins: Int) -> [Double] {
-        let values = stableSorted(rows.map { column[$0] }.filter { !$0.isNaN })
+    private static func edgesOf(_ sampled: [Double], bins: Int) -> [Double] {
+        let values = stableSorted(sampled.filter { !$0.isNaN })
         guard !values.isEmpty else { return [] }
         var distinct: [Double] = []
         for v in values where distinct.last != v { distinct.append(v) }
@@ -110,62 +108,88 @@ public struct FeatureBinner: Sendable, Equatable {
 
     public func binCount(_ feature: Int) -> Int { edges[feature].count + 1 }
 
-    /// Bins of a whole table, column-major.
+    /// Bins of a whole table, row-major (`rowMajor[row * features + feature]`).
+    /// The column-major copy that splits read is made later
+    /// (`BinnedMatrix.addColumnMajor`), once the raw values are freed.
     public func transform(_ table: TrainingTable) -> BinnedMatrix {
         let n = table.rowCount
-        var data = [UInt8](repeating: 0, count: n * table.featureCount)
-        data.withUnsafeMutableBufferPointer { d in
+        let width = table.featureCount
+        // bin(v) without branches: the edges padded with +infinity to 2^steps values,
+        // a fixed number of halving steps; the count of edges < v, at most the edge
+        // count (only v = +infinity counts the padding: inf - inf has the sign bit set).
+        let padded: [(steps: Int, edges: [Double], count: Int)] = edges.map { e in
+            var steps = 0
+            while (1 << steps) < e.count + 1 { steps += 1 }
+            return (steps, e + repeatElement(Double.infinity, count: (1 << steps) - e.count), e.count)
+        }
+        var out = [UInt8](repeating: 0, count: n * width)
+        out.withUnsafeMutableBufferPointer { d in
             let box = UnsafeSendable(d)
-            DispatchQueue.concurrentPerform(iterations: table.featureCount) { f in
-                // bin(v) without branches: the edges padded with +infinity to 2^steps values,
-                // a fixed number of halving steps; the count of edges < v, at most the edge
-                // count (only v = +infinity counts the padding: inf - inf has the sign bit set).
-                let e = edges[f]
-                var steps = 0
-                while (1 << steps) < e.count + 1 { steps += 1 }
-                let padded = e + repeatElement(Double.infinity, count: (1 << steps) - e.count)
-                let c = e.count
-                let out = box.value.baseAddress! + f * n
-                table.columns[f].withUnsafeBufferPointer { cb in
-                    padded.withUnsafeBufferPointer { pb in
-                        let t = pb.baseAddress!, column = cb.baseAddress!
-                        for i in 0..<n {
-                            let v = column[i]
+            let block = 4096
+            // Blocks of rows in parallel: each block's bytes are written by one worker.
+            DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
+                let lo = b * block, hi = Swift.min(n, lo + block)
+                let values = UnsafeMutablePointer<Double>.allocate(capacity: hi - lo)
+                defer { values.deallocate() }
+                let out = box.value.baseAddress!
+                for f in 0..<width {
+                    table.copy(feature: f, rows: lo..<hi, into: values)
+                    let (steps, pe, c) = padded[f]
+                    pe.withUnsafeBufferPointer { pb in
+                        let t = pb.baseAddress!
+                        for i in lo..<hi {
+                            let v = values[i - lo]
                             var p = 0
                             var h = (1 << steps) >> 1
                             while h > 0 {
                                 p &+= h & (Int(bitPattern: UInt((t[p &+ h &- 1] - v).bitPattern)) >> 63)
                                 h >>= 1
                             }
-                            out[i] = v.isNaN ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(p, c))
+                            out[i * width + f] = v.isNaN ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(p, c))
                         }
                     }
                 }
             }
         }
-        return BinnedMatrix(rows: n, features: table.featureCount, data: data)
+        return BinnedMatrix(rows: n, features: width, rowMajor: out)
     }
 }
 
-/// Bin indices, column-major: data[feature * rows + row], and the same
-/// row-major: rowMajor[row * features + feature] (histograms read a row's
-/// bins together).
+/// Bin indices, row-major: rowMajor[row * features + feature] (histograms
+/// and tree walks read a row's bins together); and, once added, the same
+/// column-major: data[feature * rows + row] (splits partition the rows of a
+/// node by one feature's column).
 public struct BinnedMatrix: Sendable {
     public let rows: Int
     public let features: Int
-    public let data: [UInt8]
     public let rowMajor: [UInt8]
+    public private(set) var data: [UInt8] = []
 
-    public init(rows: Int, features: Int, data: [UInt8]) {
+    public init(rows: Int, features: Int, rowMajor: [UInt8]) {
         self.rows = rows
         self.features = features
-        self.data = data
-        var t = [UInt8](repeating: 0, count: rows * features)
-        t.withUnsafeMutableBufferPointer { out in
-            data.withUnsafeBufferPointer { d in
-                for f in 0..<features { for i in 0..<rows { out[i * features + f] = d[f * rows + i] } }
+        self.rowMajor = rowMajor
+    }
+
+    /// Adds the column-major copy.
+    public mutating func addColumnMajor() {
+        guard data.isEmpty && rows * features > 0 else { return }
+        let n = rows, w = features
+        data = [UInt8](unsafeUninitializedCapacity: n * w) { out, initialized in
+            rowMajor.withUnsafeBufferPointer { rm in
+                let box = UnsafeSendable((out, rm))
+                // Blocks of rows (which stay in cache while their columns are written).
+                let block = 8192
+                DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
+                    let (out, rm) = box.value
+                    let lo = b * block, hi = Swift.min(n, lo + block)
+                    for f in 0..<w {
+                        let o = out.baseAddress! + f * n, r = rm.baseAddress! + f
+                        for i in lo..<hi { o[i] = r[i * w] }
+                    }
+                }
             }
+            initialized = n * w
         }
-        rowMajor = t
     }
 }

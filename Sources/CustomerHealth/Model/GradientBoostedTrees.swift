@@ -45,6 +45,8 @@ public struct GradientBoostedTrees: Sendable, Equatable {
 
     public static func train(train: BinnedMatrix, labels: [UInt8], validation: BinnedMatrix?, validationLabels: [UInt8]?,
                              binner: FeatureBinner, parameters p: GradientBoostingParameters, seed: UInt64) -> (GradientBoostedTrees, History) {
+        var train = train
+        train.addColumnMajor()
         let n = train.rows
         let positives = Double(labels.reduce(0) { $0 + Int($1) })
         let rate = min(max(positives / Double(max(n, 1)), 1e-6), 1 - 1e-6)
@@ -155,12 +157,15 @@ public struct GradientBoostedTrees: Sendable, Equatable {
             }
             binThreshold[node] = lo
         }
-        binned.data.withUnsafeBufferPointer { data in
+        // Row-major: a row's bins sit together, so a walk touches one cache line.
+        let w = binned.features
+        binned.rowMajor.withUnsafeBufferPointer { data in
             for i in 0..<n {
                 if let skip, skip[i] { continue }
+                let row = data.baseAddress! + i * w
                 var node = 0
                 while tree.feature[node] >= 0 {
-                    let b = data[Int(tree.feature[node]) * n + i]
+                    let b = row[Int(tree.feature[node])]
                     let goLeft = b == FeatureBinner.missingBin ? tree.missingLeft[node] : Int(b) <= binThreshold[node]
                     node = Int(goLeft ? tree.left[node] : tree.right[node])
                 }

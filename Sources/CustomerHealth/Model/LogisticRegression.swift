@@ -25,57 +25,93 @@ public struct LogisticRegression: Sendable, Equatable {
         return scale * intercept
     }
 
+    /// Rows standardised at a time: the Newton step reads the table in blocks of
+    /// this many rows, standardised on the fly, instead of a dense standardised
+    /// copy of the whole table (docs/model.md, "Training at scale").
+    static let blockRows = 1024
+
     public static func train(_ table: TrainingTable, lambda: Double = 1.0, iterations: Int = 50) -> LogisticRegression {
         let d = table.featureCount
         let n = table.rowCount
+        let block = min(blockRows, max(1, n))
         var means = [Double](repeating: 0, count: d)
         var scales = [Double](repeating: 1, count: d)
+        // Each column's mean and standard deviation, summed in row order.
+        let column = UnsafeMutablePointer<Double>.allocate(capacity: block)
+        defer { column.deallocate() }
         for j in 0..<d {
             var s = 0.0, c = 0.0
-            for v in table.columns[j] where !v.isNaN { s += v; c += 1 }
+            for lo in stride(from: 0, to: n, by: block) {
+                let hi = min(n, lo + block)
+                table.copy(feature: j, rows: lo..<hi, into: column)
+                for i in 0..<(hi - lo) where !column[i].isNaN { s += column[i]; c += 1 }
+            }
             let m = c > 0 ? s / c : 0
             var ss = 0.0
-            for v in table.columns[j] where !v.isNaN { ss += (v - m) * (v - m) }
+            for lo in stride(from: 0, to: n, by: block) {
+                let hi = min(n, lo + block)
+                table.copy(feature: j, rows: lo..<hi, into: column)
+                for i in 0..<(hi - lo) where !column[i].isNaN { let v = column[i]; ss += (v - m) * (v - m) }
+            }
             means[j] = m
             let sd = c > 1 ? (ss / (c - 1)).squareRoot() : 0
             scales[j] = sd > 1e-12 ? sd : 1
-        }
-        // Design matrix with an intercept column.
-        var x = [Double](repeating: 0, count: n * (d + 1))
-        for i in 0..<n {
-            x[i * (d + 1)] = 1
-            for j in 0..<d {
-                let v = table.columns[j][i]
-                x[i * (d + 1) + j + 1] = v.isNaN ? 0 : (v - means[j]) / scales[j]
-            }
         }
         var beta = [Double](repeating: 0, count: d + 1)
         let rate = Double(table.positives) / Double(max(1, n))
         beta[0] = log(max(rate, 1e-6) / max(1 - rate, 1e-6))
         let k = d + 1
+        // One block of the design matrix (an intercept column, then the
+        // standardised inputs), and each row's residual and weight.
+        let x = UnsafeMutablePointer<Double>.allocate(capacity: block * k)
+        let rw = UnsafeMutablePointer<Double>.allocate(capacity: 2 * block)
+        defer { x.deallocate(); rw.deallocate() }
+        let meansC = means, scalesC = scales
+        // The Hessian's rows are shared out among workers: each entry is
+        // summed over the rows in row order, by one worker, so the sums are
+        // those of one thread going row by row, whatever the thread count.
+        let workers = min(k, 8)
         for _ in 0..<iterations {
             var grad = [Double](repeating: 0, count: k)
             var hess = [Double](repeating: 0, count: k * k)
-            // The same sums in the same order as plain array code, without bounds checks.
-            x.withUnsafeBufferPointer { xb in
-                beta.withUnsafeBufferPointer { bb in
-                    table.labels.withUnsafeBufferPointer { lb in
-                        grad.withUnsafeMutableBufferPointer { gb in
-                            hess.withUnsafeMutableBufferPointer { hb in
-                                let beta = bb.baseAddress!, grad = gb.baseAddress!, hess = hb.baseAddress!
-                                for i in 0..<n {
-                                    let row = xb.baseAddress! + i * k
+            beta.withUnsafeBufferPointer { bb in
+                table.labels.withUnsafeBufferPointer { lb in
+                    grad.withUnsafeMutableBufferPointer { gb in
+                        hess.withUnsafeMutableBufferPointer { hb in
+                            let box = UnsafeSendable((x, rw, bb.baseAddress!, lb.baseAddress!, gb.baseAddress!, hb.baseAddress!))
+                            for lo in stride(from: 0, to: n, by: block) {
+                                let rows = min(n, lo + block) - lo
+                                for i in 0..<rows { x[i * k] = 1 }
+                                for j in 0..<d {
+                                    table.copy(feature: j, rows: lo..<(lo + rows), into: column)
+                                    let m = meansC[j], sc = scalesC[j]
+                                    for i in 0..<rows {
+                                        let v = column[i]
+                                        x[i * k + j + 1] = v.isNaN ? 0 : (v - m) / sc
+                                    }
+                                }
+                                let (x, rw, beta, labels, _, _) = box.value
+                                for i in 0..<rows {
+                                    let row = x + i * k
                                     var z = 0.0
                                     for j in 0..<k { z += beta[j] * row[j] }
                                     let p = 1 / (1 + exp(-z))
-                                    let r = p - Double(lb[i])
-                                    let w = max(p * (1 - p), 1e-12)
-                                    for a in 0..<k {
-                                        let xa = row[a]
-                                        grad[a] += r * xa
-                                        let wa = w * xa
+                                    rw[2 * i] = p - Double(labels[lo + i])
+                                    rw[2 * i + 1] = max(p * (1 - p), 1e-12)
+                                }
+                                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                                    let (x, rw, _, _, grad, hess) = box.value
+                                    for a in stride(from: worker, to: k, by: workers) {
                                         let h = hess + a * k
-                                        for b in a..<k { h[b] += wa * row[b] }
+                                        var g = grad[a]
+                                        for i in 0..<rows {
+                                            let row = x + i * k
+                                            let xa = row[a]
+                                            g += rw[2 * i] * xa
+                                            let wa = rw[2 * i + 1] * xa
+                                            for b in a..<k { h[b] += wa * row[b] }
+                                        }
+                                        grad[a] = g
                                     }
                                 }
                             }
@@ -94,6 +130,27 @@ public struct LogisticRegression: Sendable, Equatable {
             if change < 1e-8 { break }
         }
         return LogisticRegression(means: means, scales: scales, weights: Array(beta[1...]), intercept: beta[0])
+    }
+
+    /// Margins of every row of `table`, in blocks of rows in parallel.
+    func margins(_ table: TrainingTable) -> [Double] {
+        let n = table.rowCount, d = table.featureCount
+        let block = LogisticRegression.blockRows
+        return [Double](unsafeUninitializedCapacity: n) { out, initialized in
+            let box = UnsafeSendable(out)
+            DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
+                let lo = b * block, hi = min(n, lo + block)
+                let columns = UnsafeMutablePointer<Double>.allocate(capacity: max(1, (hi - lo) * d))
+                defer { columns.deallocate() }
+                for j in 0..<d { table.copy(feature: j, rows: lo..<hi, into: columns + j * (hi - lo)) }
+                var x = [Double](repeating: 0, count: d)
+                for i in lo..<hi {
+                    for j in 0..<d { x[j] = columns[j * (hi - lo) + i - lo] }
+                    box.value[i] = x.withUnsafeBufferPointer { margin($0.baseAddress!) }
+                }
+            }
+            initialized = n
+        }
     }
 }
 

@@ -19,6 +19,10 @@ public struct RandomForestParameters: Sendable, Equatable {
 public struct RandomForest: Sendable, Equatable {
     public var trees: [RegressionTree]
 
+    /// Trees grown at once: a bound on the forest's memory (each growing tree
+    /// holds about 16 bytes per training row), not on its result.
+    static let maxTreesAtOnce = 8
+
     public func margin(_ x: UnsafePointer<Double>) -> Double {
         guard !trees.isEmpty else { return 0 }
         var s = 0.0
@@ -37,6 +41,8 @@ public struct RandomForest: Sendable, Equatable {
     /// own seeded stream, so the forest is the same whatever the thread count.
     public static func train(train: BinnedMatrix, labels: [UInt8], binner: FeatureBinner, parameters p: RandomForestParameters,
                              seed: UInt64) -> RandomForest {
+        var train = train
+        train.addColumnMajor()
         let n = train.rows
         let featureCount = train.features
         let perSplit = p.featuresPerSplit ?? max(1, Int(Double(featureCount).squareRoot().rounded()))
@@ -52,18 +58,23 @@ public struct RandomForest: Sendable, Equatable {
         defer { results.deallocate() }
         let box = UnsafeSendable(results)
         let sampleSize = max(1, Int(Double(n) * p.sampleFraction))
-        DispatchQueue.concurrentPerform(iterations: p.trees) { t in
-            var rng = SeededGenerator.derive(seed, UInt64(t) + 5000)
-            // The bootstrap as weights: how often each row was drawn.
-            var weights = [Int32](repeating: 0, count: n)
-            for _ in 0..<sampleSize { weights[Int(rng.next() % UInt64(n))] += 1 }
-            var rows: [Int32] = []
-            rows.reserveCapacity(n)
-            for i in 0..<n where weights[i] > 0 { rows.append(Int32(i)) }
-            box.value[t] = weights.withUnsafeBufferPointer { w in
-                labels.withUnsafeBufferPointer { y in
-                    learner.growForest(rows: rows, weights: w.baseAddress!, labels: y.baseAddress!,
-                        allowedFeatures: Array(0..<featureCount), rng: &rng)
+        // At most `maxTreesAtOnce` trees grow at a time: each holds its bootstrap
+        // weights and row lists (about 16 bytes a training row) while it grows.
+        let workers = min(p.trees, RandomForest.maxTreesAtOnce)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for t in stride(from: worker, to: p.trees, by: workers) {
+                var rng = SeededGenerator.derive(seed, UInt64(t) + 5000)
+                // The bootstrap as weights: how often each row was drawn.
+                var weights = [Int32](repeating: 0, count: n)
+                for _ in 0..<sampleSize { weights[Int(rng.next() % UInt64(n))] += 1 }
+                var rows: [Int32] = []
+                rows.reserveCapacity(n)
+                for i in 0..<n where weights[i] > 0 { rows.append(Int32(i)) }
+                box.value[t] = weights.withUnsafeBufferPointer { w in
+                    labels.withUnsafeBufferPointer { y in
+                        learner.growForest(rows: rows, weights: w.baseAddress!, labels: y.baseAddress!,
+                            allowedFeatures: Array(0..<featureCount), rng: &rng)
+                    }
                 }
             }
         }

@@ -406,6 +406,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
     /// Returns where the right ones start.
     private func partition(_ rows: UnsafeMutablePointer<Int32>, scratch: UnsafeMutablePointer<Int32>, start: Int, end: Int,
                            split: Split) -> Int {
+        precondition(binned.data.count == binned.rows * binned.features, "splits need the column-major bins (BinnedMatrix.addColumnMajor)")
         let column = split.feature * binned.rows
         let bin = split.bin
         let missingLeft = split.missingLeft

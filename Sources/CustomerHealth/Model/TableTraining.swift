@@ -8,29 +8,32 @@ public enum TableTraining {
         public var featureNames: [String]
     }
 
+    /// Trains on a CSV table. The table is read straight into columns (no
+    /// copy of its text, no second copy for the split) and its values are
+    /// freed as soon as the trees no longer need them (docs/model.md, "Training at scale").
     public static func train(tablePath: String, label: String, id: String?, validationPath: String?, modelPath: String,
                              seed: UInt64, validationShare: Double = 0.2) throws -> Outcome {
-        let (header, rows) = try LabelledTableReader.readCSV(path: tablePath)
-        let schema = try LabelledTableReader.schema(header: header, rows: rows, label: label, id: id)
         let name = (tablePath as NSString).lastPathComponent
-        let full = try LabelledTableReader.table(header: header, rows: rows, schema: schema, file: name)
+        let loaded = try LabelledTableLoader.load(path: tablePath, label: label, id: id, schema: nil,
+            validationShare: validationPath == nil ? validationShare : nil, seed: seed)
+        let schema = loaded.schema
         let train: TrainingTable
         let validation: TrainingTable
         if let validationPath {
-            let (vh, vr) = try LabelledTableReader.readCSV(path: validationPath)
-            train = full
-            validation = try LabelledTableReader.table(header: vh, rows: vr, schema: schema, file: (validationPath as NSString).lastPathComponent)
+            train = loaded.table
+            validation = try LabelledTableLoader.load(path: validationPath, label: label, id: id, schema: schema, validationShare: nil,
+                seed: seed).table
         } else {
-            let split = LabelledTableReader.stratifiedSplit(full, validationShare: validationShare, seed: seed)
-            train = full.subset(split.train)
-            validation = full.subset(split.validation)
+            let start = loaded.validationStart ?? loaded.table.rowCount
+            train = loaded.table.slice(0..<start)
+            validation = loaded.table.slice(start..<loaded.table.rowCount)
         }
         guard train.positives > 0, train.positives < train.rowCount, validation.positives > 0, validation.positives < validation.rowCount else {
             throw CustomerHealthError.input(file: name, message: "both the training and the validation rows need examples of both labels (training: \(train.positives) of \(train.rowCount) positive; validation: \(validation.positives) of \(validation.rowCount))")
         }
         var parameters = ChurnTrainingParameters()
         parameters.seed = seed
-        let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: parameters)
+        let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: parameters, releasingValues: true)
         let metadata: JSONValue = .object([
             ("trained_on", .string(name)),
             ("table_schema", schema.json()),

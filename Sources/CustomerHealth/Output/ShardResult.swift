@@ -24,126 +24,18 @@ public enum ShardResult {
 
     /// Writes the result of `spec` under `directory` and returns its folder.
     static func write(directory: String, spec: ShardSpec, header: JSONValue, files: [(String, OutputContent)]) throws -> String {
-        try makeDirectory(directory)
-        let final = (directory as NSString).appendingPathComponent(spec.folderName)
-        removeAbandonedTemporaries(directory: directory, spec: spec)
-        let host = hostName
-        let tmp = (directory as NSString).appendingPathComponent(".\(spec.folderName).tmp.\(host).\(getpid())")
-        try? FileManager.default.removeItem(atPath: tmp)
-        try makeDirectory(tmp)
-        var listing: [(String, JSONValue)] = []
-        do {
-            let all = files + [("shard.json", .bytes(Data((header.serialized(pretty: true) + "\n").utf8)))]
-            for (name, content) in all.sorted(by: { $0.0 < $1.0 }) {
-                let path = (tmp as NSString).appendingPathComponent(name)
-                let writer = try OutputFileWriter(path: path)
-                switch content {
-                case .bytes(let data): try writer.write(bytes: Array(data))
-                case .stream(let produce): try produce(writer)
-                }
-                try writer.close()
-                let (size, sha) = try checksum(path)
-                listing.append((name, .object([("size", .int(size)), ("sha256", .string(sha))])))
+        let folder = try AtomicResultFolder(directory: directory, name: spec.folderName)
+        defer { folder.abandon() }
+        let all = files + [("shard.json", .bytes(Data((header.serialized(pretty: true) + "\n").utf8)))]
+        for (name, content) in all {
+            let writer = try OutputFileWriter(path: folder.path(name))
+            switch content {
+            case .bytes(let data): try writer.write(bytes: Array(data))
+            case .stream(let produce): try produce(writer)
             }
-            let marker = JSONValue.object([("format", .string(format)), ("files", .object(listing))])
-            let writer = try OutputFileWriter(path: (tmp as NSString).appendingPathComponent(ShardResult.marker))
-            try writer.write(marker.serialized(pretty: true) + "\n")
             try writer.close()
-            AtomicFile.fsyncDirectory(tmp)
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw error
         }
-        try install(tmp, at: final)
-        AtomicFile.fsyncDirectory(directory)
-        return final
-    }
-
-    /// Renames the finished folder into place. When a result is already
-    /// there (the same shard ran twice: a retried pod, a second pod for one
-    /// index), an identical one is kept as it is, and a different one (older
-    /// inputs) is replaced.
-    private static func install(_ tmp: String, at final: String) throws {
-        if rename(tmp, final) == 0 { return }
-        let code = errno
-        guard code == ENOTEMPTY || code == EEXIST else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw CustomerHealthError.output(path: final, message: "cannot rename the shard result into place: \(IOFailure.describe(code))")
-        }
-        let ours = FileManager.default.contents(atPath: (tmp as NSString).appendingPathComponent(marker))
-        let theirs = FileManager.default.contents(atPath: (final as NSString).appendingPathComponent(marker))
-        if ours == theirs {
-            try? FileManager.default.removeItem(atPath: tmp)
-            return
-        }
-        let old = final + ".old.\(getpid())"
-        guard rename(final, old) == 0 else {
-            let reason = IOFailure.describe(errno)
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw CustomerHealthError.output(path: final, message: "cannot move the previous shard result aside: \(reason)")
-        }
-        guard rename(tmp, final) == 0 else {
-            let reason = IOFailure.describe(errno)
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw CustomerHealthError.output(path: final, message: "cannot rename the shard result into place: \(reason)")
-        }
-        try? FileManager.default.removeItem(atPath: old)
-    }
-
-    /// Temporary folders of this shard left by a killed run: those of dead
-    /// processes on this host, and any a day old (another host's pod).
-    private static func removeAbandonedTemporaries(directory: String, spec: ShardSpec) {
-        let host = hostName
-        let prefix = ".\(spec.folderName).tmp."
-        let oldPrefix = "\(spec.folderName).old."
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-            let path = (directory as NSString).appendingPathComponent(entry)
-            if entry.hasPrefix(oldPrefix), let pid = Int32(entry.dropFirst(oldPrefix.count)), !AtomicFile.processExists(pid) {
-                try? FileManager.default.removeItem(atPath: path)
-                continue
-            }
-            guard entry.hasPrefix(prefix) else { continue }
-            let rest = entry.dropFirst(prefix.count)
-            if let dot = rest.lastIndex(of: "."), rest[..<dot] == host, let pid = Int32(rest[rest.index(after: dot)...]) {
-                if !AtomicFile.processExists(pid) { try? FileManager.default.removeItem(atPath: path) }
-                continue
-            }
-            if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                Date().timeIntervalSince(modified) > 86_400 {
-                try? FileManager.default.removeItem(atPath: path)
-            }
-        }
-    }
-
-    /// This machine's name (a pod's name on Kubernetes), without any DNS lookup.
-    private static var hostName: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "localhost" : name.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".", with: "_")
-    }
-
-    private static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw CustomerHealthError.output(path: path, message: "cannot create the folder: \(error.localizedDescription)")
-        }
-    }
-
-    /// Size and SHA-256 of a file, read in blocks.
-    static func checksum(_ path: String) throws -> (Int, String) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CustomerHealthError.input(file: path, message: "cannot be read")
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        var size = 0
-        while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
-            hasher.update(data: block)
-            size += block.count
-        }
-        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return try folder.finish(format: format, files: all.map(\.0))
     }
 
     // MARK: Reading
@@ -214,24 +106,8 @@ public enum ShardResult {
 
     private static func load(folder: String, spec: ShardSpec) throws -> Loaded {
         func fail(_ message: String) -> CustomerHealthError { .input(file: folder, message: message) }
-        let markerPath = (folder as NSString).appendingPathComponent(marker)
-        guard let markerData = FileManager.default.contents(atPath: markerPath),
-            let listing = (try? JSONSerialization.jsonObject(with: markerData)) as? [String: Any],
-            listing["format"] as? String == format, let files = listing["files"] as? [String: Any]
-        else {
-            throw fail("is not a complete shard result (no readable \(marker)); run shard \(spec) again")
-        }
-        for name in dataFiles {
-            guard let entry = files[name] as? [String: Any], let size = entry["size"] as? Int, let sha = entry["sha256"] as? String else {
-                throw fail("\(marker) does not list \(name); run shard \(spec) again")
-            }
-            let path = (folder as NSString).appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: path) else { throw fail("\(name) is missing; run shard \(spec) again") }
-            let (actualSize, actualSHA) = try checksum(path)
-            guard actualSize == size, actualSHA == sha else {
-                throw fail("\(name) differs from what \(marker) lists (\(actualSize) bytes, expected \(size)): it was altered or cut short; run shard \(spec) again")
-            }
-        }
+        try AtomicResultFolder.verify(folder: folder, format: format, required: dataFiles, rerun: "run shard \(spec) again",
+            outcome: "nothing was published")
         let headerPath = (folder as NSString).appendingPathComponent("shard.json")
         guard let header = (try? JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: headerPath) ?? Data())) as? [String: Any],
             header["format"] as? String == format,

@@ -20,21 +20,31 @@ struct HealthScoreSkill {
         for (i, a) in data.accounts.enumerated() { index[a.customerID] = i }
         var out: [Row] = []
         for d in dates {
-            let snaps = runner.snapshots(data, asOf: d)
-            let applicability = runner.applicability(data, asOf: d)
-            let scorer = HealthScorer(settings: runner.config.scoring.resolvingTargets(from: snaps))
-            for s in snaps where s.active {
-                guard let f = s.features, let c = index[s.account.customerID] else { continue }
-                let parts = applicability.parts(for: s.account)
-                let components = scorer.components(f, account: s.account, parts: parts)
-                let fractions: [Double?] = ScorePart.allCases.map { p in
-                    guard parts.contains(p) else { return nil }
-                    let (maximum, earned) = scorer.points(p, f, account: s.account)
-                    return maximum > 0 ? earned / maximum : nil
-                }
-                out.append(Row(health: scorer.overall(components), components: ScoreComponent.ordered.map { components[$0] }, parts: fractions,
-                    label: builder.churnState(customer: c, on: d).label ? 1 : 0))
+            out += rows(runner.snapshots(data, asOf: d), applicability: runner.applicability(data, asOf: d), scoring: runner.config.scoring) {
+                index[$0.account.customerID].map { builder.churnState(customer: $0, on: d).label ? 1 : 0 }
             }
+        }
+        return out
+    }
+
+    /// One date's rows: the active customers among `snapshots` (all
+    /// customers of the date, for the portfolio's targets), scored as `run`
+    /// scores them, each with its label (nil: left out).
+    static func rows(_ snapshots: [CustomerSnapshot], applicability: ScoreApplicability, scoring: ScoringSettings,
+                     label: (CustomerSnapshot) -> UInt8?) -> [Row] {
+        let scorer = HealthScorer(settings: scoring.resolvingTargets(from: snapshots))
+        var out: [Row] = []
+        for s in snapshots where s.active {
+            guard let f = s.features, let y = label(s) else { continue }
+            let parts = applicability.parts(for: s.account)
+            let components = scorer.components(f, account: s.account, parts: parts)
+            let fractions: [Double?] = ScorePart.allCases.map { p in
+                guard parts.contains(p) else { return nil }
+                let (maximum, earned) = scorer.points(p, f, account: s.account)
+                return maximum > 0 ? earned / maximum : nil
+            }
+            out.append(Row(health: scorer.overall(components), components: ScoreComponent.ordered.map { components[$0] }, parts: fractions,
+                label: y))
         }
         return out
     }

@@ -27,6 +27,11 @@ extension PipelineRunner {
             throw CustomerHealthError.pipeline(file: config.file, path: "churn.model", message: "no model file is set: add `churn: {model: models/churn-model.json}` to the pipeline")
         }
         let trained = try trainModel(data: data, through: through, exportTable: exportTable)
+        return try write(trained, to: modelPath)
+    }
+
+    /// Writes a trained model to `path` and its report beside it.
+    func write(_ trained: TrainedModel, to modelPath: String) throws -> TrainOutcome {
         let text = trained.file.serialized()
         try PipelineRunner.writeAtomically(text, to: modelPath)
         let reportPath = (modelPath as NSString).deletingPathExtension + ".report.json"
@@ -57,11 +62,25 @@ extension PipelineRunner {
         var healthScore: JSONValue
     }
 
-    /// Trains the ensemble on the observation dates whose horizon ends by
-    /// `through` (default: the newest activity day). Throws
-    /// `CustomerHealthError.input` when the history is too short or holds
-    /// too few churn events (as `churn.on_insufficient_data` says).
-    func trainModel(data: IngestResult, through: CalendarDay?, exportTable: String?) throws -> TrainedModel {
+    /// What a training covers: its observation dates, the validation dates
+    /// held out of them, and the last day of data it may see.
+    struct TrainingPlan {
+        var dates: [CalendarDay]
+        var validationDates: [CalendarDay]
+        var dataThrough: CalendarDay
+        /// " up to DATE" for messages, or "".
+        var upTo: String
+
+        var firstValidation: CalendarDay { validationDates.first! }
+        /// The training dates the health score's suggested weights are fitted
+        /// on: the three latest (each is a full scoring of the portfolio).
+        var healthScoreTrainingDates: [CalendarDay] { Array(dates.filter { $0 < firstValidation }.suffix(3)) }
+    }
+
+    /// The observation and validation dates of a training on `data` up to
+    /// `through` (default: the newest activity day). Throws when the history
+    /// holds fewer than two observation dates.
+    func trainingPlan(data: IngestResult, through: CalendarDay?) throws -> TrainingPlan {
         let churn = config.churn
         let builder = TrainingSetBuilder(data: data, scoring: config.scoring, churn: churn, events: config.events)
         let latest = data.latestActivityDay.map { through.map { min($0, through!) } ?? $0 }
@@ -72,24 +91,52 @@ extension PipelineRunner {
             throw CustomerHealthError.input(file: config.inputDirectory,
                 message: "the exports hold too little history\(upTo) to train on: \(dates.count) observation date(s); training needs at least two, each with \(config.scoring.windowDays) days of history before it and \(churn.horizonDays) days after it")
         }
-        let buildStart = ContinuousClock.now
         let heldOut = min(churn.validationDates, dates.count - 1)
-        let validationDates = Array(dates.suffix(heldOut))
-        let firstValidation = validationDates.first!
-        let rows = builder.rows(dates: dates)
+        return TrainingPlan(dates: dates, validationDates: Array(dates.suffix(heldOut)), dataThrough: dataThrough, upTo: upTo)
+    }
+
+    /// Trains the ensemble on the observation dates whose horizon ends by
+    /// `through` (default: the newest activity day). Throws
+    /// `CustomerHealthError.input` when the history is too short or holds
+    /// too few churn events (as `churn.on_insufficient_data` says).
+    func trainModel(data: IngestResult, through: CalendarDay?, exportTable: String?) throws -> TrainedModel {
+        let churn = config.churn
+        let builder = TrainingSetBuilder(data: data, scoring: config.scoring, churn: churn, events: config.events)
+        let plan = try trainingPlan(data: data, through: through)
+        let buildStart = ContinuousClock.now
+        let firstValidation = plan.firstValidation
+        let rows = builder.rows(dates: plan.dates)
+        let trainCount = rows.firstIndex { $0.date >= firstValidation } ?? rows.count
         // Inputs from the product's events, chosen on the training dates only.
         let (eventInputs, ranking) = builder.selectEventInputs(
-            trainingRows: rows.filter { $0.date < firstValidation }, productEvents: churn.eventFeatures.productEvents,
+            trainingRows: Array(rows[..<trainCount]), productEvents: churn.eventFeatures.productEvents,
             maxInputs: churn.eventFeatures.maxInputs, seed: churn.seed, threads: threads)
         let table = builder.build(rows: rows, threads: threads, inputs: ChurnFeatures.fixed + eventInputs)
-        logger.info("training table: \(table.rowCount) rows over \(dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), built in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s")
-        var trainRows: [Int] = []
-        var validationRows: [Int] = []
-        for i in 0..<table.rowCount { if table.dates![i] >= firstValidation { validationRows.append(i) } else { trainRows.append(i) } }
-        let train = table.subset(trainRows)
-        let validation = table.subset(validationRows)
+        logger.info("training table: \(table.rowCount) rows over \(plan.dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), built in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s")
+        return try fitModel(table: table, trainCount: trainCount, plan: plan, eventInputs: eventInputs.map(\.name), ranking: ranking,
+            exportTable: exportTable) {
+            // The health score on the same validation dates, and the part weights that would have ranked best on the latest training dates.
+            HealthScoreSkill.report(
+                validation: HealthScoreSkill.rows(runner: self, data: data, dates: plan.validationDates, builder: builder),
+                training: HealthScoreSkill.rows(runner: self, data: data, dates: plan.healthScoreTrainingDates, builder: builder),
+                validationDates: plan.validationDates, trainingDates: plan.healthScoreTrainingDates)
+        }
+    }
+
+    /// Fits the ensemble on a training table (rows date by date, the first
+    /// `trainCount` before the validation dates) and describes it: what
+    /// `train` and `train --from-parts` share, so that both write the same
+    /// model from the same rows. The table's values are freed during training.
+    func fitModel(table: TrainingTable, trainCount: Int, plan: TrainingPlan, eventInputs: [String], ranking: [(String, Double)],
+                  exportTable: String?, healthScore: () throws -> JSONValue) throws -> TrainedModel {
+        let churn = config.churn
+        let upTo = plan.upTo
+        var table = table
+        let train = table.slice(0..<trainCount)
+        let validation = table.slice(trainCount..<table.rowCount)
         var warnings: [String] = []
-        let customers = Set(table.rowIDs).count
+        let customers = table.rowIDs.distinctCount
+        let dates = plan.dates
         if table.positives < churn.minPositives || train.positives == 0 || validation.positives == 0 {
             let message = "too little to learn from\(upTo): \(table.rowCount) rows of \(customers) customers over \(dates.count) observation dates hold \(table.positives) churn events (\(train.positives) for training, \(validation.positives) held out for validation); the pipeline asks for at least \(churn.minPositives) (churn.min_positives)"
             if churn.onInsufficientData == .stop || train.positives == 0 || validation.positives == 0 {
@@ -99,35 +146,31 @@ extension PipelineRunner {
             logger.warning("\(warnings.last!)")
         }
         if let exportTable {
-            try TableExport.write(table, split: table.dates!.map { $0 >= firstValidation ? "validation" : "train" }, to: exportTable)
+            let split = (0..<table.rowCount).map { $0 < trainCount ? "train" : "validation" }
+            try TableExport.write(table, split: split, to: exportTable)
         }
-        let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: churn.training)
-        // The health score on the same validation dates, and the part weights that would have ranked
-        // best on the latest training dates (at most three: each date is a full scoring of the portfolio).
-        let trainingDates = Array(dates.filter { $0 < firstValidation }.suffix(3))
-        let healthScore = HealthScoreSkill.report(
-            validation: HealthScoreSkill.rows(runner: self, data: data, dates: validationDates, builder: builder),
-            training: HealthScoreSkill.rows(runner: self, data: data, dates: trainingDates, builder: builder),
-            validationDates: validationDates, trainingDates: trainingDates)
+        table.dates = nil
+        let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: churn.training, releasingValues: true)
+        let healthScore = try healthScore()
         let metadata: JSONValue = .object([
             ("trained_on", .string(config.inputDirectory)),
             ("pipeline_sha256", .string(config.sha256)),
-            ("data_through", .string(dataThrough.description)),
+            ("data_through", .string(plan.dataThrough.description)),
             ("training_fingerprint", .string(ChurnModelFile.hash(config.trainingFingerprint))),
             ("horizon_days", .int(churn.horizonDays)),
             ("churn_definition", .string(config.churnDefinition.summary)),
             ("observation_dates", .array(dates.map { .string($0.description) })),
-            ("validation_dates", .array(validationDates.map { .string($0.description) })),
+            ("validation_dates", .array(plan.validationDates.map { .string($0.description) })),
             ("seed", .int(Int(churn.seed))),
             ("event_inputs", .object([
-                ("chosen", .array(eventInputs.map { .string($0.name) })),
+                ("chosen", .array(eventInputs.map { .string($0) })),
                 ("screened", .array(ranking.prefix(60).map { .object([("input", .string($0.0)), ("auc_distance_from_half", .number($0.1, places: 4))]) })),
             ])),
             ("report", report.json()),
             ("health_score", healthScore),
         ])
-        return TrainedModel(file: ChurnModelFile(ensemble: ensemble, metadata: metadata), report: report, dataThrough: dataThrough,
-            observationDates: dates, validationDates: validationDates, warnings: warnings, healthScore: healthScore)
+        return TrainedModel(file: ChurnModelFile(ensemble: ensemble, metadata: metadata), report: report, dataThrough: plan.dataThrough,
+            observationDates: dates, validationDates: plan.validationDates, warnings: warnings, healthScore: healthScore)
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {

@@ -522,9 +522,9 @@ final class ShardSpecTests: XCTestCase {
             XCTAssertEqual(Int(((spark % 256) + 256) % 256), bucket, id)
         }
         // The field form trims spaces around the id, as the accounts join does.
-        var field = Array("  cust_000001\t".utf8)
+        let field = Array("  cust_000001\t".utf8)
         field.withUnsafeBytes { XCTAssertEqual(ShardSpec.bucket(ofField: $0), 247) }
-        var nbsp = Array("\u{00A0}acme\u{00A0}".utf8)
+        let nbsp = Array("\u{00A0}acme\u{00A0}".utf8)
         nbsp.withUnsafeBytes { XCTAssertEqual(ShardSpec.bucket(ofField: $0), 195) }
         let spec = try! ShardSpec(index: 3, count: 4)
         XCTAssertTrue(spec.owns(customerID: "cust_000001"), "bucket 247 is shard 3 of 4")
