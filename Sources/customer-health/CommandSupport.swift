@@ -57,6 +57,15 @@ enum CommandSupport {
         }
     }
 
+    /// `--shard K/N`, or `--shard auto` from the array job's environment; a bad value is a usage error (exit 2).
+    static func shardSpec(_ text: String) throws -> ShardSpec {
+        do {
+            return text == "auto" ? try ShardSpec.fromEnvironment(ProcessInfo.processInfo.environment) : try ShardSpec(parsing: text)
+        } catch let error as ShardSpecError {
+            throw ValidationError(error.message)
+        }
+    }
+
     static func parseDate(_ text: String, option: String) throws -> CalendarDay {
         guard let day = CalendarDay(text) else {
             throw ValidationError("\(option) expects a date as yyyy-MM-dd, got \"\(text)\"")

@@ -53,12 +53,7 @@ struct RunCommand: ParsableCommand {
         let config = try PipelineConfig.load(path: options.pipeline)
         let asOfDay = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
         if let shard, let shardOutput {
-            let spec: ShardSpec
-            do {
-                spec = shard == "auto" ? try ShardSpec.fromEnvironment(ProcessInfo.processInfo.environment) : try ShardSpec(parsing: shard)
-            } catch let error as ShardSpecError {
-                throw ValidationError(error.message)
-            }
+            let spec = try CommandSupport.shardSpec(shard)
             let runner = PipelineRunner(
                 config: config,
                 options: RunOptions(asOf: asOfDay, threads: options.threads, keepDataUntilExit: true),

@@ -109,12 +109,7 @@ struct TrainCommand: ParsableCommand {
         let runner = PipelineRunner(config: config, options: RunOptions(threads: threads), logger: Logger(label: "customer-health"))
         let through = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
         if let shard, let partsOutput {
-            let spec: ShardSpec
-            do {
-                spec = shard == "auto" ? try ShardSpec.fromEnvironment(ProcessInfo.processInfo.environment) : try ShardSpec(parsing: shard)
-            } catch let error as ShardSpecError {
-                throw ValidationError(error.message)
-            }
+            let spec = try CommandSupport.shardSpec(shard)
             let s = try runner.writeTrainingPart(spec, partsDirectory: partsOutput, through: through)
             Console.out("""
                 customer-health: training part \(s.shard): \(s.rows) rows of \(s.customers) customers (\(s.positives) churned) over \(s.observationDates.count) observation dates in \(String(format: "%.2f", s.seconds)) s
