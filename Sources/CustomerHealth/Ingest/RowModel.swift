@@ -106,4 +106,12 @@ public struct FileReport: Sendable {
     public var rowsUnknownCustomer = 0
     public var skipped: String? = nil
     public var rejects: [RejectRecord] = []
+
+    /// Which file this is (what shards and training parts must agree on): export, name, size, SHA-256, skipped.
+    var identityJSON: JSONValue {
+        .object([
+            ("export", .string(export.rawValue)), ("file", .string(name)), ("size", .int(size)),
+            ("sha256", sha256.isEmpty ? .null : .string(sha256)), ("skipped", .optionalString(skipped)),
+        ])
+    }
 }

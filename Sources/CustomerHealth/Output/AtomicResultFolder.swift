@@ -81,6 +81,26 @@ final class AtomicResultFolder {
         try? FileManager.default.removeItem(atPath: old)
     }
 
+    /// The finished folders named `PREFIX<K>-of-<N>` in `directory`: the
+    /// indexes K found for each count N.
+    static func scan(directory: String, prefix: String) -> [Int: Set<Int>] {
+        var found: [Int: Set<Int>] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(prefix) {
+            let parts = entry.dropFirst(prefix.count).split(separator: "-")
+            guard parts.count == 3, parts[1] == "of", let k = Int(parts[0]), let n = Int(parts[2]) else { continue }
+            found[n, default: []].insert(k)
+        }
+        return found
+    }
+
+    /// The temporaries of the `missing` folders of count `count`: folders
+    /// being written, or left by a killed run.
+    static func temporaries(directory: String, prefix: String, missing: [Int], count: Int) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { e in
+            missing.contains { e.hasPrefix(".\(prefix)\($0)-of-\(count).tmp.") }
+        }.sorted()
+    }
+
     /// This machine's name (a pod's name on Kubernetes), without any DNS lookup.
     static var hostName: String {
         var buffer = [CChar](repeating: 0, count: 256)

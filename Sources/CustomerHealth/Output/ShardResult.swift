@@ -17,7 +17,6 @@ import Glibc
 /// it is there complete or not at all; a shard run twice leaves one result.
 public enum ShardResult {
     public static let format = "customer-health-shard/1"
-    public static let marker = "_SUCCESS"
     static let dataFiles = ["rejects.jsonl", "shard.json", "snapshots.bin"]
 
     // MARK: Writing
@@ -61,13 +60,7 @@ public enum ShardResult {
             throw CustomerHealthError.input(file: directory,
                 message: "no such folder: --shards must name the folder the shards wrote to (their --shard-output)")
         }
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        var found: [Int: Set<Int>] = [:]
-        for entry in entries {
-            let parts = entry.split(separator: "-")
-            guard parts.count == 4, parts[0] == "shard", parts[2] == "of", let k = Int(parts[1]), let n = Int(parts[3]) else { continue }
-            found[n, default: []].insert(k)
-        }
+        let found = AtomicResultFolder.scan(directory: directory, prefix: ShardSpec.folderPrefix)
         let n: Int
         if let count {
             n = count
@@ -90,7 +83,7 @@ public enum ShardResult {
         var missing: [Int] = []
         for k in 0..<n where !(found[n]?.contains(k) ?? false) { missing.append(k) }
         if !missing.isEmpty {
-            let running = entries.filter { e in missing.contains { e.hasPrefix(".shard-\($0)-of-\(n).tmp.") } }
+            let running = AtomicResultFolder.temporaries(directory: directory, prefix: ShardSpec.folderPrefix, missing: missing, count: n)
             let list = missing.prefix(10).map(String.init).joined(separator: ", ") + (missing.count > 10 ? ", ..." : "")
             throw CustomerHealthError.input(file: directory,
                 message: "\(missing.count) of \(n) shard results are missing (shard \(list)): nothing was published. "

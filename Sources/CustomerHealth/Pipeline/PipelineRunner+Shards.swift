@@ -54,12 +54,6 @@ extension PipelineRunner {
     /// shard.json: `agreed` must be equal in every shard; `counts` add up.
     private func shardHeader(spec: ShardSpec, asOf: CalendarDay, data: IngestResult, facts: IngestFacts, modelManifest: [(String, JSONValue)],
                              owned: Int, snapshots: Int) -> JSONValue {
-        let inputs: [JSONValue] = facts.files.map { f in
-            .object([
-                ("export", .string(f.export.rawValue)), ("file", .string(f.name)), ("size", .int(f.size)),
-                ("sha256", f.sha256.isEmpty ? .null : .string(f.sha256)), ("skipped", .optionalString(f.skipped)),
-            ])
-        }
         let fileCounts: [JSONValue] = facts.files.map { f in
             .object([
                 ("file", .string(f.name)), ("rows_read", .int(f.rowsRead)), ("rows_accepted", .int(f.rowsAccepted)),
@@ -70,10 +64,7 @@ extension PipelineRunner {
         let model = modelManifest.first { $0.0 == "churn_model" }?.1 ?? .null
         return .object([
             ("format", .string(ShardResult.format)),
-            ("shard", .object([
-                ("index", .int(spec.index)), ("count", .int(spec.count)), ("buckets", .int(ShardSpec.bucketCount)),
-                ("hash", .string("xxh64 seed 42 of the trimmed customer_id, modulo 256; shard = bucket modulo count")),
-            ])),
+            ("shard", spec.json),
             ("agreed", .object([
                 ("tool_version", .string(PipelineRunner.toolVersion)),
                 ("pipeline_sha256", .string(config.sha256)),
@@ -84,7 +75,7 @@ extension PipelineRunner {
                 ("churn_model", model),
                 ("data_sources", data.sources(asOf: asOf).json()),
                 ("customers_in_accounts", .int(data.accounts.count)),
-                ("inputs", .array(inputs)),
+                ("inputs", .array(facts.files.map(\.identityJSON))),
             ])),
             ("counts", .object([
                 ("customers", .int(owned)),

@@ -191,19 +191,10 @@ extension PipelineRunner {
     private func trainingPartHeader(spec: ShardSpec, data: IngestResult, plan: TrainingPlan, through: CalendarDay?, candidates: [String],
                                     healthDates: [JSONValue], owned: Int, customers: Int, rows: Int, perDate: [Int], trainCount: Int,
                                     positives: Int, sample: Int, healthCounts: [Int], columns: [(String, Bool)]) -> JSONValue {
-        let inputs: [JSONValue] = data.files.map { f in
-            .object([
-                ("export", .string(f.export.rawValue)), ("file", .string(f.name)), ("size", .int(f.size)),
-                ("sha256", f.sha256.isEmpty ? .null : .string(f.sha256)), ("skipped", .optionalString(f.skipped)),
-            ])
-        }
         func days(_ list: [CalendarDay]) -> JSONValue { .array(list.map { .string($0.description) }) }
         return .object([
             ("format", .string(TrainingParts.format)),
-            ("part", .object([
-                ("index", .int(spec.index)), ("count", .int(spec.count)), ("buckets", .int(ShardSpec.bucketCount)),
-                ("hash", .string("xxh64 seed 42 of the trimmed customer_id, modulo 256; shard = bucket modulo count")),
-            ])),
+            ("part", spec.json),
             ("agreed", .object([
                 ("tool_version", .string(PipelineRunner.toolVersion)),
                 ("pipeline_sha256", .string(config.sha256)),
@@ -216,7 +207,7 @@ extension PipelineRunner {
                 ("validation_dates", days(plan.validationDates)),
                 ("churn_definition", .string(config.churnDefinition.summary)),
                 ("customers_in_accounts", .int(data.accounts.count)),
-                ("inputs", .array(inputs)),
+                ("inputs", .array(data.files.map(\.identityJSON))),
                 ("fixed_inputs", .array(ChurnFeatures.names.map { .string($0) })),
                 ("event_input_candidates", .array(candidates.map { .string($0) })),
                 ("health_score_dates", .array(healthDates)),
@@ -389,13 +380,7 @@ extension TrainingParts {
             throw CustomerHealthError.input(file: directory,
                 message: "no such folder: --from-parts must name the folder the parts were written to (the --parts-output of train --shard)")
         }
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        var found: [Int: Set<Int>] = [:]
-        for entry in entries where entry.hasPrefix(folderPrefix) {
-            let parts = entry.dropFirst(folderPrefix.count).split(separator: "-")
-            guard parts.count == 3, parts[1] == "of", let k = Int(parts[0]), let n = Int(parts[2]) else { continue }
-            found[n, default: []].insert(k)
-        }
+        let found = AtomicResultFolder.scan(directory: directory, prefix: folderPrefix)
         guard !found.isEmpty else {
             throw CustomerHealthError.input(file: directory,
                 message: "holds no training part (train-part-K-of-N folders): build them first, each with  customer-health train PIPELINE --shard K/N --parts-output \(directory); nothing was written")
@@ -410,7 +395,7 @@ extension TrainingParts {
         }
         let missing = (0..<n).filter { !(found[n]?.contains($0) ?? false) }
         if !missing.isEmpty {
-            let running = entries.filter { e in missing.contains { e.hasPrefix(".\(folderPrefix)\($0)-of-\(n).tmp.") } }
+            let running = AtomicResultFolder.temporaries(directory: directory, prefix: folderPrefix, missing: missing, count: n)
             let list = missing.prefix(10).map(String.init).joined(separator: ", ") + (missing.count > 10 ? ", ..." : "")
             throw CustomerHealthError.input(file: directory,
                 message: "\(missing.count) of \(n) training parts are missing (part \(list)): nothing was written. "

@@ -38,7 +38,16 @@ public struct ShardSpec: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(index)/\(count)" }
     /// The folder a shard result is published as: shard-K-of-N.
-    public var folderName: String { "shard-\(index)-of-\(count)" }
+    public var folderName: String { "\(ShardSpec.folderPrefix)\(index)-of-\(count)" }
+    static let folderPrefix = "shard-"
+
+    /// How a shard's files say which shard they are.
+    var json: JSONValue {
+        .object([
+            ("index", .int(index)), ("count", .int(count)), ("buckets", .int(ShardSpec.bucketCount)),
+            ("hash", .string("xxh64 seed 42 of the trimmed customer_id, modulo 256; shard = bucket modulo count")),
+        ])
+    }
 
     /// The engines whose array jobs `--shard auto` understands: the variable
     /// holding the index and the one holding the count. Kubernetes gives no

@@ -348,34 +348,8 @@ enum SlurmShell {
         }
         process.environment = environment
         if let cwd { process.currentDirectoryURL = cwd }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ch-shell-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let out = scratch.appendingPathComponent("out"), err = scratch.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var timedOut = false
-        while process.isRunning {
-            if Date() > deadline {
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-                break
-            }
-            usleep(20_000)
-        }
-        process.waitUntilExit()
-        try outHandle.close()
-        try errHandle.close()
-        var stderr = String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self)
-        if timedOut { stderr += "\n(killed after \(Int(timeout)) s)" }
-        return Result(status: timedOut ? -1 : process.terminationStatus,
-                      stdout: String(decoding: (try? Data(contentsOf: out)) ?? Data(), as: UTF8.self),
-                      stderr: stderr)
+        let r = try CLI.finish(process, timeout: timeout)
+        return Result(status: r.timedOut ? -1 : r.status, stdout: r.stdout,
+                      stderr: r.timedOut ? r.stderr + "\n(killed after \(Int(timeout)) s)" : r.stderr)
     }
 }

@@ -73,6 +73,13 @@ enum CLI {
             process.executableURL = try binary()
             process.arguments = arguments
         }
+        return try finish(process, stdout: stdout, timeout: timeout)
+    }
+
+    /// Runs a configured process to its end: stdout (unless given) and
+    /// stderr go to files, so that no pipe can fill up and block it; with
+    /// `timeout`, it is killed (SIGKILL) when it runs longer.
+    static func finish(_ process: Process, stdout: FileHandle? = nil, timeout: Double?) throws -> CLIResult {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ch-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
