@@ -113,7 +113,9 @@ done
 objects="$FUZZ_DIR/.build/x86_64-unknown-linux-gnu/release/CustomerHealth.build"
 if [[ -d "$objects" ]]; then
     sample="$(ls "$objects"/*.o | head -1)"
-    if ! objdump -h "$sample" | grep -q __sancov_cntrs || ! nm "$sample" | grep -q __asan_; then
+    # grep reads all of its input (no -q): with pipefail, an early exit would
+    # end objdump or nm with SIGPIPE and fail the check on a good object.
+    if ! objdump -h "$sample" | grep __sancov_cntrs >/dev/null || ! nm "$sample" | grep __asan_ >/dev/null; then
         echo "the Swift modules are not instrumented for both coverage and ASan ($sample); see $WORK/build.log" >&2
         exit 2
     fi
