@@ -12,6 +12,10 @@
 # "Cost model"), so N shards spend about N times the ingest CPU of one run and save
 # the per-customer work; what a shard saves is memory and the time per machine.
 #
+# Then the same with a partition: `partition --output` splits the exports into
+# bucket files (its throughput, first time and with nothing new), and N shards
+# reading only their buckets plus a merge, again checked against the run.
+#
 # Settings (environment): BENCH_SHARDS (4), BENCH_CUSTOMERS (100000), BENCH_DAYS (180),
 # BENCH_SEED (7), BENCH_IDLE_WAIT (60), BIN (.build/release/customer-health).
 set -euo pipefail
@@ -67,15 +71,33 @@ for ((k = 0; k < SHARDS; k++)); do
 done
 step merge "merge of $SHARDS shards" -- "$BIN" merge "$P" --shards "$OUT/shards" --output "$OUT/merged" --quiet
 
+# The partitioned path: a second pipeline reads the partition folder.
+PARTED=$OUT/partitioned
+PP=$WORK/shards-partitioned.yaml
+pipeline "$PP" "$D" "shards-out" all
+sed -i "s#^input: .*#input: shards-out/partitioned#" "$PP"
+rm -rf "$PARTED" "$OUT/pshards"
+step partition "partition (first time, all cores)" -- "$BIN" partition "$P" --output "$PARTED" --quiet
+step partition2 "partition again (nothing new)" -- "$BIN" partition "$P" --output "$PARTED" --quiet
+for ((k = 0; k < SHARDS; k++)); do
+    step "pshard$k" "partitioned shard $k/$SHARDS (all cores)" -- "$BIN" run "$PP" --as-of "$AS_OF" --shard "$k/$SHARDS" --shard-output "$OUT/pshards" --quiet
+done
+step pmerge "merge of $SHARDS partitioned shards" -- "$BIN" merge "$PP" --shards "$OUT/pshards" --output "$OUT/pmerged" --quiet
+
 same=yes
 for f in scores.jsonl features.jsonl at-risk.json at-risk.csv kpis.json rejects.jsonl; do
     cmp -s "$OUT/run/$AS_OF/$f" "$OUT/merged/$AS_OF/$f" || { same=no; log "DIFFERS: $f"; }
+    cmp -s "$OUT/run/$AS_OF/$f" "$OUT/pmerged/$AS_OF/$f" || { same=no; log "DIFFERS (partitioned): $f"; }
 done
 shard_bytes=$(du -sb "$OUT/shards" | cut -f1)
+export_bytes=$(cat "$D"/exports/activity-* "$D"/exports/uptime-* "$D"/exports/savings* | wc -c)
+bucket_bytes=$(du -cb "$PARTED"/bucket=* | tail -1 | cut -f1)
+split_rows=$(sed -n 's/.*split: *[0-9]* files, \([0-9]*\) rows.*/\1/p' "$LOGS/partition.out")
 
-python3 - "$RESULTS" "$SHARDS" "$same" "$shard_bytes" "$CUSTOMERS" >"$WORK/shards-results.md" <<'EOF'
+python3 - "$RESULTS" "$SHARDS" "$same" "$shard_bytes" "$CUSTOMERS" "$export_bytes" "$bucket_bytes" "${split_rows:-0}" >"$WORK/shards-results.md" <<'EOF'
 import sys
 path, n, same, shard_bytes, customers = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+export_bytes, bucket_bytes, split_rows = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
 by = {r[0]: r for r in rows}
 print(f"| step | wall s | CPU s | peak RSS MiB |")
@@ -96,7 +118,19 @@ print(f"- merge alone: {float(merge[2]):.2f} s wall, {float(merge[3]):.2f} CPU s
 print(f"- shard results: {shard_bytes / 1e6:.1f} MB on disk ({shard_bytes / customers:.0f} bytes per customer)")
 print(f"- on {n} machines at once, the day would take the slowest shard plus the merge: "
       f"{max(float(s[2]) for s in shards) + float(merge[2]):.2f} s vs {float(run[2]):.2f} s")
-print(f"- merged outputs byte-identical to the run: {same}")
+part, again, pmerge = by["partition"], by["partition2"], by["pmerge"]
+pshards = [by[f"pshard{k}"] for k in range(n)]
+cpu_parted = sum(float(s[3]) for s in pshards) + float(pmerge[3])
+print(f"- partition, first time: {float(part[2]):.2f} s wall, {float(part[3]):.2f} CPU s, {int(part[4]) / 1024:.0f} MiB peak; "
+      f"{split_rows / float(part[2]):,.0f} rows/s, {export_bytes / 1e6 / float(part[2]):.1f} MB/s of gzip exports "
+      f"({split_rows:,} rows, {export_bytes / 1e6:.0f} MB in, {bucket_bytes / 1e6:.0f} MB of bucket files out)")
+print(f"- partition with nothing new: {float(again[2]):.2f} s wall")
+print(f"- {n} partitioned shards + merge: {cpu_parted:.2f} CPU s in all ({cpu_parted / float(run[3]):.2f}x the run's; "
+      f"{(cpu_parted + float(part[3])) / float(run[3]):.2f}x with the first partition); slowest shard {max(float(s[2]) for s in pshards):.2f} s wall, "
+      f"largest {max(int(s[4]) for s in pshards) / 1024:.0f} MiB")
+print(f"- read-all vs partitioned shards: {cpu_sharded / cpu_parted:.2f}x the CPU; slowest shard {max(float(s[2]) for s in shards):.2f} s vs "
+      f"{max(float(s[2]) for s in pshards):.2f} s")
+print(f"- merged outputs (both ways) byte-identical to the run: {same}")
 EOF
 cat "$WORK/shards-results.md"
 [[ $same == yes ]] || die "the merged outputs differ from the run's"

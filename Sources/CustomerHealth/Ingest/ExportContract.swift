@@ -37,6 +37,11 @@ public enum ExportKind: String, CaseIterable, Sendable, Comparable {
         }
     }
 
+    /// Whether `partition` splits this export's files by customer bucket:
+    /// every row is about one customer. Accounts (every shard needs every
+    /// customer) and tickets (a ticket's versions may name several) stay whole.
+    public var isSplitByCustomer: Bool { self == .activity || self == .uptime || self == .savings }
+
     /// Accounts and activity are needed; the other exports may be absent
     /// (their score parts are then not applicable: docs/scoring.md).
     public var isRequired: Bool { self == .accounts || self == .activity }

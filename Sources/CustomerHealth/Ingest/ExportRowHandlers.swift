@@ -206,6 +206,9 @@ struct RowHandlerContext {
     var fileRank: Int
     var events: EventVocabulary
     var registry: ProductEventRegistry
+    /// False when reading bucket files of `partition`: the file's counts
+    /// over all rows come from its partition summary instead.
+    var countsAllRows = true
 }
 
 extension ExportKind {
@@ -213,7 +216,10 @@ extension ExportKind {
     func makeHandler(_ c: RowHandlerContext) -> RowHandler? {
         switch self {
         case .activity:
-            return ActivityRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator, vocabulary: c.events, registry: c.registry)
+            let handler = ActivityRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator, vocabulary: c.events,
+                registry: c.registry)
+            handler.countsAllRows = c.countsAllRows
+            return handler
         case .tickets: return TicketsRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator, fileRank: c.fileRank)
         case .uptime: return UptimeRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator)
         case .savings: return SavingsRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator)
@@ -474,6 +480,7 @@ final class ActivityRowHandler: RowHandler {
     private let loginsFromActivity: Bool
     /// Where events go; nil: straight into `acc` (one worker).
     var store: ActivityStore?
+    var countsAllRows = true
     private(set) var failure: CustomerHealthError?
 
     /// What a pending event adds besides its user's active day.
@@ -621,7 +628,7 @@ final class ActivityRowHandler: RowHandler {
             }
             try checkDuration(row)
             let d = Int(day)
-            acc.countForAllRows(effect: effect, product: product, namedFeature: namedFeature)
+            if countsAllRows { acc.countForAllRows(effect: effect, product: product, namedFeature: namedFeature) }
             // Another shard's customer: only what spans all customers (the
             // first day of each kind, the newest and oldest activity day,
             // the all-rows event counts).

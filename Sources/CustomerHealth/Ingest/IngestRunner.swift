@@ -15,6 +15,18 @@ public struct InputFile: Sendable, Equatable {
 
     /// Gzip files are read whole; plain ones can be read on as they grow.
     public var isGzip: Bool { InputFileReader.format(ofName: name)?.1 ?? false }
+    /// Set when the file is read from the bucket files `partition` wrote.
+    var partition: PartitionedInput? = nil
+}
+
+/// A file read from its bucket files: the partition folder and its entry.
+struct PartitionedInput: Sendable, Equatable {
+    var directory: String
+    var entry: PartitionManifest.Entry
+
+    static func == (a: PartitionedInput, b: PartitionedInput) -> Bool {
+        a.directory == b.directory && a.entry.file == b.entry.file && a.entry.sha256 == b.entry.sha256
+    }
 }
 
 /// Everything read from the exports: accounts in customer_id order, and the
@@ -150,7 +162,15 @@ public struct IngestRunner: Sendable {
 
     /// Lists the files of each export, sorted by name so that the order in
     /// which the file system lists them never matters.
-    public func listFiles() throws -> [InputFile] {
+    public func listFiles() throws -> [InputFile] { try listing().files }
+
+    /// The files of each export, and the partition of the input folder when
+    /// this read uses it: a sharded read of a folder `partition` split in
+    /// place, or any read of a folder it wrote elsewhere (docs/scale-out.md).
+    /// A split file reads from its bucket files while it is still the file
+    /// split (same size and modification time); one changed since, or not
+    /// split yet, is read whole.
+    func listing() throws -> (files: [InputFile], manifest: PartitionManifest?) {
         let dir = config.inputDirectory
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
@@ -162,11 +182,23 @@ public struct IngestRunner: Sendable {
         } catch {
             throw CustomerHealthError.input(file: dir, message: "the input folder cannot be listed: \(error.localizedDescription)")
         }
+        var manifest: PartitionManifest?
+        do {
+            manifest = try PartitionLayout.manifest(in: dir)
+        } catch where shard == nil {
+            // An unsharded read of the exports does not need the partition.
+            logger.warning("\(error)")
+        }
+        if let m = manifest, m.inPlace && shard == nil { manifest = nil }
+        var entries: [String: PartitionManifest.Entry] = [:]
+        for e in manifest?.files ?? [] { entries[e.file] = e }
+        let present = Set(names)
+        let listed = manifest.map { $0.inPlace ? names : Array(present.union(entries.keys)).sorted() } ?? names
         var files: [InputFile] = []
         var claimed: [String: ExportKind] = [:]
         for kind in ExportKind.allCases {
             let settings = config.exportSettings(kind)
-            for name in names {
+            for name in listed {
                 // Files still being written by the exporter are never read.
                 if name.hasSuffix(".tmp") || name.hasSuffix(".part") || name.hasPrefix(".") { continue }
                 guard settings.globs.contains(where: { fnmatch($0, name, 0) == 0 }) else { continue }
@@ -180,23 +212,39 @@ public struct IngestRunner: Sendable {
                 claimed[name] = kind
                 let path = (dir as NSString).appendingPathComponent(name)
                 var st = stat()
-                let size = stat(path, &st) == 0 ? Int(st.st_size) : 0
-                files.append(InputFile(kind: kind, path: path, name: name, size: size))
+                let exists = stat(path, &st) == 0
+                var file = InputFile(kind: kind, path: path, name: name, size: exists ? Int(st.st_size) : 0)
+                if let entry = entries[name], entry.export == kind.rawValue {
+                    if !present.contains(name) {
+                        file.size = entry.size
+                        file.partition = PartitionedInput(directory: dir, entry: entry)
+                    } else if manifest?.inPlace == true {
+                        if exists && Int(st.st_size) == entry.size && modifiedNanoseconds(st) == entry.mtimeNs {
+                            file.partition = PartitionedInput(directory: dir, entry: entry)
+                        } else {
+                            logger.warning("\(name) changed since `customer-health partition` split it: reading it whole; run partition again to split it")
+                        }
+                    }
+                } else if let m = manifest, m.inPlace && kind.isSplitByCustomer,
+                    !m.leftWhole.contains(where: { $0.file == name && $0.size == Int(st.st_size) && $0.mtimeNs == modifiedNanoseconds(st) }) {
+                    logger.warning("\(name) is not split yet: every shard reads it whole; run `customer-health partition` to split it")
+                }
+                files.append(file)
             }
         }
         for kind in [ExportKind.accounts, .activity] where !files.contains(where: { $0.kind == kind }) {
             let globs = (config.exportSettings(kind)).globs.joined(separator: ", ")
             throw CustomerHealthError.input(file: dir, message: "no \(kind.rawValue) export: no file matches \(globs)")
         }
-        return files
+        return (files, manifest)
     }
 
     public func run() throws -> IngestResult {
-        let files = try listFiles()
+        let (files, manifest) = try listing()
         var skip: Set<String> = []
         while true {
             do {
-                return try read(files: files, skipping: skip)
+                return try read(files: files, manifest: manifest, skipping: skip)
             } catch let failure as CorruptFileFailure {
                 // Rows of a corrupt file may already be in a worker's totals;
                 // reading again without it is the only way to leave none behind.
@@ -243,7 +291,8 @@ public struct IngestRunner: Sendable {
         return (accounts, CustomerDirectory(table: table, count: accounts.count), reports)
     }
 
-    private func read(files: [InputFile], skipping: Set<String>) throws -> IngestResult {
+    private func read(files: [InputFile], manifest: PartitionManifest?, skipping: Set<String>) throws -> IngestResult {
+        var files = files
         var reports: [FileReport] = []
         for file in files where skipping.contains(file.path) {
             var r = FileReport(export: file.kind, path: file.path, name: file.name, size: file.size, sha256: "")
@@ -252,6 +301,9 @@ public struct IngestRunner: Sendable {
         }
         let (accounts, directory, accountReports) = try readAccounts(files: files, skipping: skipping)
         reports += accountReports
+        if let manifest, files.contains(where: { $0.partition != nil }) {
+            try checkPartition(manifest, accounts: accountReports, files: &files)
+        }
 
         // Event exports: contiguous runs of files per worker, balanced by size.
         let jobs = files.enumerated().filter { $0.element.kind != .accounts && !skipping.contains($0.element.path) }
@@ -275,9 +327,20 @@ public struct IngestRunner: Sendable {
                 let (rank, file) = jobs[j]
                 let settings = config.exportSettings(file.kind)
                 let context = RowHandlerContext(reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
-                    accumulator: acc, fileRank: rank, events: config.events, registry: registry)
+                    accumulator: acc, fileRank: rank, events: config.events, registry: registry, countsAllRows: file.partition == nil)
                 guard let handler = file.kind.makeHandler(context) else { continue }
                 (handler as? ActivityRowHandler)?.store = store
+                if let part = file.partition {
+                    do {
+                        slots.reports[worker].append(try IngestRunner.readBuckets(of: file, part, settings: settings, handler: handler, config: config,
+                            shard: shard, progress: progress))
+                    } catch {
+                        slots.errors[worker] = (file.path, PartitionReadFailure(error: error))
+                        failed.store(true, ordering: .relaxed)
+                        return
+                    }
+                    continue
+                }
                 do {
                     let reader = try InputFileReader(path: file.path, settings: settings, handler: handler,
                         maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
@@ -296,6 +359,8 @@ public struct IngestRunner: Sendable {
         }
         // Report the first failing file in name order, whichever thread hit it.
         if let (path, error) = slots.allErrors.min(by: { $0.0 < $1.0 }) {
+            // A damaged partition is not a corrupt export: never skipped.
+            if let damage = error as? PartitionReadFailure { throw damage.error }
             if config.onCorruptFile == .skip, let e = error as? CustomerHealthError, case .input = e {
                 throw CorruptFileFailure(path: path, error: e)
             }
@@ -307,10 +372,102 @@ public struct IngestRunner: Sendable {
             slots.accumulators[w].release()
         }
         merged.compact(threads: threads)
+        // What the other buckets of split files add to the values that span all customers.
+        for file in files where !skipping.contains(file.path) { file.partition?.entry.summary.apply(to: merged, registry: registry) }
         for w in 0..<workerCount { reports.append(contentsOf: slots.reports[w]) }
         reports.sort { ($0.export, $0.name) < ($1.export, $1.name) }
         return IngestResult(accounts: accounts, aggregates: merged, files: reports, registry: registry, churn: config.churnDefinition,
             threads: threads)
+    }
+
+    /// Reads one file for `partition`: every record that reaches its handler
+    /// goes to `splitter` with its bucket and counts only toward what spans
+    /// all customers, returned as the file's summary. The report holds the
+    /// records rejected before their customer could be read.
+    func readForPartition(_ file: InputFile, customers: CustomerDirectory, customerCount: Int,
+                          splitter: RecordSplitter) throws -> (FileReport, GlobalSummary) {
+        let acc = IngestAccumulator(customerCount: customerCount)
+        let registry = ProductEventRegistry()
+        let settings = config.exportSettings(file.kind)
+        let context = RowHandlerContext(reader: reader(for: settings), customers: customers, accumulator: acc, fileRank: 0,
+            events: config.events, registry: registry)
+        guard let handler = file.kind.makeHandler(context) else {
+            throw CustomerHealthError.input(file: file.name, message: "\(file.kind.rawValue) files are not split")
+        }
+        let fileReader = try InputFileReader(path: file.path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
+            includeRaw: config.rejectsIncludeRaw)
+        fileReader.splitter = splitter
+        let report = try fileReader.read()
+        return (report, GlobalSummary(acc, registry: registry))
+    }
+
+    struct PartitionReadFailure: Error {
+        var error: Error
+    }
+
+    /// A split file's bucket files that this read owns, read through one
+    /// handler into one report of the original file: its size and checksum,
+    /// its rows and rejects (at their original lines and byte offsets, in
+    /// line order), and, for the shard that owns rows without a customer,
+    /// the records `partition` rejected before reading their customer.
+    static func readBuckets(of file: InputFile, _ part: PartitionedInput, settings: ExportSettings, handler: RowHandler, config: PipelineConfig,
+                            shard: ShardSpec?, progress: (@Sendable (Int, Int) -> Void)?) throws -> FileReport {
+        var report = FileReport(export: file.kind, path: file.path, name: file.name, size: part.entry.size, sha256: part.entry.sha256)
+        for bucket in part.entry.buckets where shard.map({ $0.shard(ofBucket: bucket) == $0.index }) ?? true {
+            let path = PartitionLayout.bucketFile(part.directory, bucket: bucket, name: file.name)
+            let positions = PartitionLayout.positionsFile(part.directory, bucket: bucket, name: file.name)
+            do {
+                let reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
+                    includeRaw: config.rejectsIncludeRaw, displayName: file.name)
+                reader.shard = shard
+                reader.progress = progress
+                reader.positions = { try PartitionPositions(path: positions, name: file.name) }
+                let r = try reader.read()
+                report.rowsRead += r.rowsRead
+                report.rowsAccepted += r.rowsAccepted
+                report.rowsRejected += r.rowsRejected
+                report.rowsUnknownCustomer += r.rowsUnknownCustomer
+                report.rejects += r.rejects
+            } catch let error as CustomerHealthError {
+                guard case .input(_, let message) = error else { throw error }
+                throw CustomerHealthError.input(file: path,
+                    message: "\(message) (a bucket file of \(file.name)): the partition is damaged; run  customer-health partition \(config.file)  again")
+            }
+        }
+        if shard?.ownsRowsWithoutCustomer ?? true, part.entry.unplacedRejects > 0 {
+            let unplaced = try RejectRecord.readLines(path: PartitionLayout.rejectsPath(part.directory, name: file.name))
+            guard unplaced.count == part.entry.unplacedRejects else {
+                throw CustomerHealthError.input(file: PartitionLayout.rejectsPath(part.directory, name: file.name),
+                    message: "holds \(unplaced.count) rejects, the partition manifest says \(part.entry.unplacedRejects): the partition is damaged; run  customer-health partition \(config.file)  again")
+            }
+            report.rowsRead += unplaced.count
+            report.rowsRejected += unplaced.count
+            report.rejects += unplaced
+        }
+        report.rejects.sort { ($0.line, $0.byteOffset) < ($1.line, $1.byteOffset) }
+        return report
+    }
+
+    /// The partition's summaries hold for the pipeline's ingest settings and
+    /// the accounts they were computed with. If either changed, a partition
+    /// in place is set aside (its exports are read whole); one elsewhere,
+    /// whose exports are not there to read, is an error.
+    private func checkPartition(_ manifest: PartitionManifest, accounts: [FileReport], files: inout [InputFile]) throws {
+        let current = accounts.map { PartitionManifest.FileIdentity(file: $0.name, size: $0.size, sha256: $0.sha256) }
+        let why: String
+        if manifest.ingestFingerprint != PartitionLayout.ingestFingerprint(config) {
+            why = "the pipeline's export, event or churn settings changed"
+        } else if manifest.accounts != current {
+            why = "the accounts files changed"
+        } else {
+            return
+        }
+        guard manifest.inPlace else {
+            throw CustomerHealthError.input(file: config.inputDirectory,
+                message: "the partition is out of date: \(why) since `customer-health partition` wrote it. Run partition again into this folder, then the shards")
+        }
+        logger.warning("the partition of \(config.inputDirectory) is out of date (\(why) since it ran): every shard reads the exports whole; run `customer-health partition \(config.file)` before the shards")
+        for i in files.indices { files[i].partition = nil }
     }
 
     /// Splits jobs (in order) into `parts` contiguous runs of similar total size.

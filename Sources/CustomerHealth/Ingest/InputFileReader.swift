@@ -106,14 +106,16 @@ final class InputFileReader {
         self.genericColumns = genericColumns
     }
 
-    init(path: String, settings: ExportSettings, handler: RowHandler, maxRowBytes: Int, includeRaw: Bool) throws {
+    /// `displayName`: the file's name in messages and rejects when it is not the
+    /// path's own (a bucket file of `partition` stands for its original).
+    init(path: String, settings: ExportSettings, handler: RowHandler, maxRowBytes: Int, includeRaw: Bool, displayName: String? = nil) throws {
         self.path = path
-        self.name = (path as NSString).lastPathComponent
+        self.name = displayName ?? (path as NSString).lastPathComponent
         self.settings = settings
         self.handler = handler
         self.maxRowBytes = maxRowBytes
         self.includeRaw = includeRaw
-        guard let (format, compressed) = InputFileReader.format(ofName: name) else {
+        guard let (format, compressed) = InputFileReader.format(ofName: (path as NSString).lastPathComponent) else {
             throw CustomerHealthError.input(file: name, message: "unknown format: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz")
         }
         self.format = format
@@ -134,6 +136,15 @@ final class InputFileReader {
     /// newest activity day, ticket versions, event names) but are neither
     /// counted nor rejected here; their own shard counts them.
     var shard: ShardSpec? = nil
+    /// `partition`: each record that reaches the row handler goes to the
+    /// splitter with its bucket, and then through the handler as another
+    /// shard's row (what spans all customers is all it changes). Records
+    /// rejected before that have no customer: they stay in the report.
+    var splitter: RecordSplitter? = nil
+    /// Reading a bucket file of `partition`: where its records were in the
+    /// original file, for the rejects (loaded at the first reject).
+    var positions: (() throws -> PartitionPositions)? = nil
+    private var loadedPositions: PartitionPositions? = nil
     /// The contract column holding the customer id (ownership of a row).
     private lazy var customerColumn: Int = settings.kind.contract.columns.firstIndex { $0.name == "customer_id" } ?? 0
     /// Called every few MB of decompressed input with (rows, bytes) since the last call.
@@ -651,6 +662,7 @@ final class InputFileReader {
         if !headerSeen {
             headerSeen = true
             readHeader(reader)
+            if fatal == nil { splitter?.header(reader.rawText()) }
             return
         }
         if reader.fieldCount != headerFieldCount {
@@ -662,7 +674,13 @@ final class InputFileReader {
         let rejection: RowRejection? = reader.withFields { bytes, starts, ends in
             columnMap.withUnsafeBufferPointer { map in
                 let row = RowView(bytes: bytes, starts: starts, ends: ends, columnMap: map)
-                if let shard { owned = shard.ownsRow(customerField: row.field(customerColumn)) }
+                if let splitter {
+                    splitter.record(reader.rawText(), line: reader.recordStartLine, offset: reader.recordStartOffset,
+                        bucket: ShardSpec.bucket(ofRowField: row.field(customerColumn)))
+                    owned = false
+                } else if let shard {
+                    owned = shard.ownsRow(customerField: row.field(customerColumn))
+                }
                 return handler.handle(row.owned(owned), line: reader.recordStartLine)
             }
         }
@@ -839,7 +857,12 @@ final class InputFileReader {
                 jsonEnds.withUnsafeBufferPointer { e in
                     map.withUnsafeBufferPointer { m in
                         let row = RowView(bytes: b, starts: s, ends: e, columnMap: m)
-                        if let shard { owned = shard.ownsRow(customerField: row.field(customerColumn)) }
+                        if let splitter {
+                            splitter.record(Array(bytes), line: number, offset: offset, bucket: ShardSpec.bucket(ofRowField: row.field(customerColumn)))
+                            owned = false
+                        } else if let shard {
+                            owned = shard.ownsRow(customerField: row.field(customerColumn))
+                        }
                         return handler.handle(row.owned(owned), line: number)
                     }
                 }
@@ -894,6 +917,14 @@ final class InputFileReader {
         }
         // Malformed records never reached the handler, so they are counted here.
         if counted { report.rowsRead += 1 }
+        var line = line
+        var offset = offset
+        if let positions {
+            if loadedPositions == nil {
+                do { loadedPositions = try positions() } catch { if fatal == nil { fatal = error } }
+            }
+            if let map = loadedPositions { (line, offset) = map.original(offset: offset) }
+        }
         if code == .unknownCustomer { report.rowsUnknownCustomer += 1 } else { report.rowsRejected += 1 }
         var rawText: String? = nil
         if includeRaw {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One record of an export, fields addressed by contract column index.
 ///
 /// Valid only during the handler call: the bytes live in the reader's buffers.
@@ -89,6 +91,35 @@ public struct RejectRecord: Sendable {
             ("reason", .string(reason)),
             ("raw", .optionalString(raw)),
         ])
+    }
+}
+
+extension RejectRecord {
+    private struct Line: Decodable {
+        var file: String
+        var line: Int
+        var byte_offset: Int
+        var column: String?
+        var code: String
+        var reason: String
+        var raw: String?
+    }
+
+    /// The rejects in a rejects.jsonl written by customer-health (a shard's,
+    /// or a partition's records without a customer); none when it is absent.
+    static func readLines(path: String) throws -> [RejectRecord] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        let decoder = JSONDecoder()
+        var out: [RejectRecord] = []
+        var number = 0
+        for line in data.split(separator: 0x0A) {
+            number += 1
+            guard let r = try? decoder.decode(Line.self, from: Data(line)) else {
+                throw CustomerHealthError.features(file: path, line: number, message: "not a rejects line written by customer-health")
+            }
+            out.append(RejectRecord(file: r.file, line: r.line, byteOffset: r.byte_offset, column: r.column, code: r.code, reason: r.reason, raw: r.raw))
+        }
+        return out
     }
 }
 

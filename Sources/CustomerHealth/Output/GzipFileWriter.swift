@@ -78,6 +78,29 @@ public final class GzipFileWriter {
         try openMember()
     }
 
+    /// `bytes` as one complete gzip member: files written a member at a time
+    /// (`partition`'s bucket files) keep one small buffer per file instead
+    /// of one deflate stream each.
+    public static func member(_ bytes: [UInt8], level: Int = 1) throws -> [UInt8] {
+        guard let s = ch_zstream_allocate() else { throw CocoaError(.fileWriteOutOfSpace) }
+        defer { deflateEnd(s); free(s) }
+        guard ch_deflate_init_gzip(s, Int32(level)) == Z_OK else { throw CocoaError(.fileWriteUnknown) }
+        var out = [UInt8](repeating: 0, count: Int(deflateBound(s, UInt(bytes.count))) + 32)
+        var input = bytes
+        let status = input.withUnsafeMutableBufferPointer { inp in
+            out.withUnsafeMutableBufferPointer { o in
+                s.pointee.next_in = inp.baseAddress
+                s.pointee.avail_in = UInt32(inp.count)
+                s.pointee.next_out = o.baseAddress
+                s.pointee.avail_out = UInt32(o.count)
+                return deflate(s, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else { throw CocoaError(.fileWriteUnknown) }
+        out.removeSubrange(Int(s.pointee.total_out)...)
+        return out
+    }
+
     /// Finishes the last member and closes the file.
     public func close() throws {
         try pump(flush: Z_FINISH)

@@ -112,33 +112,8 @@ public enum ShardResult {
         guard shard["index"] as? Int == spec.index, shard["count"] as? Int == spec.count else {
             throw fail("shard.json says it is shard \(shard["index"] ?? "?")/\(shard["count"] ?? "?"), not \(spec): the folder was renamed; run shard \(spec) again")
         }
-        let rejects = try readRejects((folder as NSString).appendingPathComponent("rejects.jsonl"))
+        let rejects = try RejectRecord.readLines(path: (folder as NSString).appendingPathComponent("rejects.jsonl"))
         return Loaded(spec: spec, folder: folder, agreed: agreed, counts: counts,
             snapshotsPath: (folder as NSString).appendingPathComponent("snapshots.bin"), rejects: rejects)
-    }
-
-    private struct RejectLine: Decodable {
-        var file: String
-        var line: Int
-        var byte_offset: Int
-        var column: String?
-        var code: String
-        var reason: String
-        var raw: String?
-    }
-
-    private static func readRejects(_ path: String) throws -> [RejectRecord] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        let decoder = JSONDecoder()
-        var out: [RejectRecord] = []
-        var number = 0
-        for line in data.split(separator: 0x0A) {
-            number += 1
-            guard let r = try? decoder.decode(RejectLine.self, from: Data(line)) else {
-                throw CustomerHealthError.features(file: path, line: number, message: "not a rejects line written by customer-health")
-            }
-            out.append(RejectRecord(file: r.file, line: r.line, byteOffset: r.byte_offset, column: r.column, code: r.code, reason: r.reason, raw: r.raw))
-        }
-        return out
     }
 }

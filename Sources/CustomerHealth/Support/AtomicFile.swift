@@ -71,3 +71,8 @@ enum IOFailure {
         }
     }
 }
+
+/// syncfs(2): writes out everything cached for the file system of `fd`, one
+/// call for many files (Glibc's Swift module does not export it).
+@_silgen_name("syncfs")
+func syncFileSystem(_ fd: Int32) -> Int32

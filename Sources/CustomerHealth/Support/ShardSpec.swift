@@ -140,6 +140,14 @@ public struct ShardSpecError: Error, CustomStringConvertible, Sendable {
 }
 
 extension ShardSpec {
+    /// The bucket a row goes to, from its customer_id field: the id's, or
+    /// bucket 0 (shard 0's for every count) when the field is empty or not UTF-8.
+    @inline(__always)
+    static func bucket(ofRowField field: UnsafeRawBufferPointer) -> Int {
+        if FieldParser.isBlank(field) || !FieldParser.isValidUTF8(field) { return 0 }
+        return bucket(ofField: field)
+    }
+
     /// Whether this shard owns a row, from its customer_id field: by the id's
     /// bucket, or shard 0's when the field is empty or not UTF-8.
     @inline(__always)

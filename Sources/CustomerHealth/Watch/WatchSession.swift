@@ -113,6 +113,10 @@ public final class WatchSession {
         newRejects = []
         newestReadAge = nil
         let files = try IngestRunner(config: config, threads: runner.threads, logger: runner.logger).listFiles()
+        if files.contains(where: { $0.partition != nil }) {
+            throw CustomerHealthError.input(file: config.inputDirectory,
+                message: "is a partition written by `customer-health partition --output`: watch reads exports as they arrive; point its pipeline's `input` at the exports folder")
+        }
         let observed = FileTracker.observe(files, now: now)
         var known: [String: WatchCheckpoint.FileState] = [:]
         for f in checkpoint.files { known[f.tracked.name] = f }

@@ -118,31 +118,31 @@ final class ShardedRunTests: XCTestCase {
         if !all.isEmpty { throw NSError(domain: all.joined(separator: "; "), code: 1) }
     }
 
-    func text(_ folder: String, _ file: String) throws -> String {
+    static func text(_ folder: String, _ file: String) throws -> String {
         try String(contentsOfFile: (folder as NSString).appendingPathComponent(file), encoding: .utf8)
     }
 
     /// manifest.json without what may differ: started_at, timings and `shards`.
-    func comparableManifest(_ folder: String) throws -> NSDictionary {
+    static func comparableManifest(_ folder: String) throws -> NSDictionary {
         let data = try Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
         var m = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         for key in ["started_at", "timings_seconds", "shards"] { m[key] = nil }
         return m as NSDictionary
     }
 
-    func comparableMetrics(_ folder: String) throws -> [String] {
-        try text(folder, "metrics.prom").split(separator: "\n").map(String.init).filter {
+    static func comparableMetrics(_ folder: String) throws -> [String] {
+        try Self.text(folder, "metrics.prom").split(separator: "\n").map(String.init).filter {
             !$0.hasPrefix("customer_health_run_duration_seconds ") && !$0.hasPrefix("customer_health_last_success_timestamp_seconds ")
         }
     }
 
-    func assertSameAsRun(_ folder: String, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func assertSameAsRun(_ folder: String, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let run = Self.path("run/\(Self.asOf)")
         for name in Self.dataFiles {
-            XCTAssertEqual(try text(folder, name), try text(run, name), "\(label): \(name)", file: file, line: line)
+            XCTAssertEqual(try Self.text(folder, name), try Self.text(run, name), "\(label): \(name)", file: file, line: line)
         }
-        XCTAssertEqual(try comparableManifest(folder), try comparableManifest(run), "\(label): manifest.json", file: file, line: line)
-        XCTAssertEqual(try comparableMetrics(folder), try comparableMetrics(run), "\(label): metrics.prom", file: file, line: line)
+        XCTAssertEqual(try Self.comparableManifest(folder), try Self.comparableManifest(run), "\(label): manifest.json", file: file, line: line)
+        XCTAssertEqual(try Self.comparableMetrics(folder), try Self.comparableMetrics(run), "\(label): metrics.prom", file: file, line: line)
     }
 
     // MARK: The contract
@@ -153,11 +153,11 @@ final class ShardedRunTests: XCTestCase {
         for code in ["bad_value", "unknown_customer", "missing_value", "field_count"] {
             XCTAssertTrue(rejects.contains { $0["code"] as? String == code }, "the fixture rejects a row for \(code)")
         }
-        let manifest = try text(run, "manifest.json")
+        let manifest = try Self.text(run, "manifest.json")
         XCTAssertTrue(manifest.contains("uptime-zz-corrupt.csv.gz"), "the corrupt file is listed")
         XCTAssertTrue(manifest.contains("skipped under on_corrupt_file: skip"), "and skipped")
         XCTAssertTrue(manifest.contains("\"churn_model\""), "scored with a churn model")
-        XCTAssertTrue(try text(run, "scores.jsonl").contains("churn_probability"))
+        XCTAssertTrue(try Self.text(run, "scores.jsonl").contains("churn_probability"))
     }
 
     func testShardsPlusMergeEqualOneRunForEveryShardCount() throws {
@@ -166,7 +166,7 @@ final class ShardedRunTests: XCTestCase {
             try Self.runShards(n, into: dir)
             let summary = try Self.runner(output: Self.path("merged-\(n)"), asOf: nil).merge(shardsDirectory: dir)
             XCTAssertEqual(summary.asOf.description, Self.asOf)
-            try assertSameAsRun(Self.path("merged-\(n)/\(Self.asOf)"), "\(n) shards")
+            try Self.assertSameAsRun(Self.path("merged-\(n)/\(Self.asOf)"), "\(n) shards")
             let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.path("merged-\(n)/\(Self.asOf)/manifest.json")))) as? [String: Any]
             XCTAssertEqual((manifest?["shards"] as? [String: Any])?["count"] as? Int, n)
         }
@@ -220,7 +220,7 @@ final class ShardedRunTests: XCTestCase {
         let summary = try make(base + "/merged").merge(shardsDirectory: base + "/shards")
         let day = summary.asOf.description
         for name in Self.dataFiles {
-            XCTAssertEqual(try text(base + "/merged/\(day)", name), try text(base + "/run/\(day)", name), "64 shards: \(name)")
+            XCTAssertEqual(try Self.text(base + "/merged/\(day)", name), try Self.text(base + "/run/\(day)", name), "64 shards: \(name)")
         }
     }
 
@@ -248,8 +248,8 @@ final class ShardedRunTests: XCTestCase {
                                      "--output", dir.appendingPathComponent("merged").path, "--quiet"])
             XCTAssertEqual(merge.status, 0, "\(profile): \(merge.transcript)")
             for name in Self.dataFiles {
-                XCTAssertEqual(try text(dir.appendingPathComponent("merged/latest").path, name),
-                               try text(dir.appendingPathComponent("run/latest").path, name), "\(profile): \(name)")
+                XCTAssertEqual(try Self.text(dir.appendingPathComponent("merged/latest").path, name),
+                               try Self.text(dir.appendingPathComponent("run/latest").path, name), "\(profile): \(name)")
             }
         }
     }
@@ -285,7 +285,7 @@ final class ShardedRunTests: XCTestCase {
         // Whole again, the same folder merges.
         r = try merge()
         XCTAssertEqual(r.status, 0, r.transcript)
-        try assertSameAsRun(out + "/\(Self.asOf)", "after the fix")
+        try Self.assertSameAsRun(out + "/\(Self.asOf)", "after the fix")
     }
 
     /// Shards must score one day. (Without a churn model here: a shard of
@@ -364,7 +364,7 @@ final class ShardedRunTests: XCTestCase {
             XCTAssertEqual(merge.status, 4, merge.transcript)
             XCTAssertFalse(FileManager.default.fileExists(atPath: Self.path("ratio-merge/latest")))
             let name = "rejects-\(Self.asOf).jsonl"
-            XCTAssertEqual(try text(Self.path("ratio-merge"), name), try text(Self.path("ratio-run"), name))
+            XCTAssertEqual(try Self.text(Self.path("ratio-merge"), name), try Self.text(Self.path("ratio-run"), name))
         }
     }
 
@@ -415,7 +415,7 @@ final class ShardedRunTests: XCTestCase {
         XCTAssertEqual(left, [], "the rerun removed what the killed run left")
         let merged = try CLI.run(["merge", Self.pipeline, "--shards", dir, "--output", Self.path("merge-twice")])
         XCTAssertEqual(merged.status, 0, merged.transcript)
-        try assertSameAsRun(Self.path("merge-twice/\(Self.asOf)"), "after a kill and a rerun")
+        try Self.assertSameAsRun(Self.path("merge-twice/\(Self.asOf)"), "after a kill and a rerun")
     }
 
     /// An Indexed Job, simulated: JOB_COMPLETION_INDEX and CH_SHARD_COUNT,
@@ -456,7 +456,7 @@ final class ShardedRunTests: XCTestCase {
         XCTAssertEqual([retry, p2, p3a, p3b].map(\.terminationStatus), [0, 0, 0, 0])
         let merged = try CLI.run(["merge", Self.pipeline, "--shards", dir, "--output", Self.path("indexed-out")])
         XCTAssertEqual(merged.status, 0, merged.transcript)
-        try assertSameAsRun(Self.path("indexed-out/\(Self.asOf)"), "indexed job")
+        try Self.assertSameAsRun(Self.path("indexed-out/\(Self.asOf)"), "indexed job")
     }
 
     func testShardAutoIsAUsageErrorWhenTheEnvironmentSaysNothingOrContradictsItself() throws {
