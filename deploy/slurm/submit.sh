@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # customer-health on Slurm: submit one day's shards as an array job, then the
 # merge, which waits for every shard (--dependency=afterok:<array>) and is
-# cancelled if one fails (--kill-on-invalid-dep=yes). Prints both job ids:
+# cancelled if one fails (--kill-on-invalid-dep=yes). With CH_PARTITION=1, a
+# `customer-health partition` job goes first and the shards wait for it, so
+# that each shard reads only its own buckets (docs/scale-out.md). Prints the
+# job ids:
 #
+#   partition_job=<job id>      (with CH_PARTITION=1)
 #   shards_job=<array job id>
 #   merge_job=<job id>
 #
@@ -18,6 +22,8 @@
 #   CH_LOG_DIR      folder for the jobs' output files        (default: slurm-logs)
 #   CH_SBATCH_ARGS  more sbatch options for both jobs        (e.g. "--partition=batch --time=2:00:00")
 #   CH_RETRIES, CH_RETRY_DELAY   passed on to the jobs (see shards.sbatch)
+#   CH_PARTITION    1: split new exports into the input folder's bucket=NNN/
+#                   folders first (`customer-health partition`)   (default: 0)
 #
 # Paths are made absolute here, so the jobs do not depend on their working
 # folder. The churn model named in the pipeline must exist: shards never train
@@ -70,7 +76,19 @@ extra=(${CH_SBATCH_ARGS:-})
 export CH_BIN=$bin CH_PIPELINE=$pipeline CH_SHARD_COUNT=$count CH_AS_OF=$as_of \
     CH_SHARDS_DIR=$shards_dir CH_OUTPUT=$output
 
-shards_job=$(sbatch --parsable "${extra[@]}" --array="$array" \
+partition=${CH_PARTITION:-0}
+[[ $partition == 0 || $partition == 1 ]] || die "CH_PARTITION must be 0 or 1, got '$partition'"
+after=()
+if [[ $partition == 1 ]]; then
+    partition_job=$(sbatch --parsable "${extra[@]}" --job-name="ch-partition-$as_of" \
+        --output="$log_dir/ch-partition-$as_of-%j.out" \
+        --wrap="exec $(printf '%q' "$bin") partition $(printf '%q' "$pipeline")") || die "sbatch of the partition failed" 1
+    partition_job=${partition_job%%;*}
+    echo "partition_job=$partition_job"
+    after=(--dependency="afterok:$partition_job" --kill-on-invalid-dep=yes)
+fi
+
+shards_job=$(sbatch --parsable "${extra[@]}" "${after[@]}" --array="$array" \
     --job-name="ch-shards-$as_of" --output="$log_dir/ch-shards-$as_of-%A_%a.out" \
     "$here/shards.sbatch") || die "sbatch of the shards failed" 1
 shards_job=${shards_job%%;*}

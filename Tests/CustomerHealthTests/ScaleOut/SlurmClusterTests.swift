@@ -163,6 +163,32 @@ final class SlurmClusterTests: XCTestCase {
         try assertSameOutputs(output.appendingPathComponent(fixture.asOf), fixture.plainDay)
     }
 
+    /// CH_PARTITION=1: a partition job first, the array after it, each
+    /// task reading only its buckets; the same bytes as one run.
+    func testPartitionedSubmissionPublishesWhatOneRunDoes() throws {
+        let fixture = try XCTUnwrap(Self.fixture)
+        let work = fixture.root.appendingPathComponent("partitioned")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        // A copy of the data: the partition goes into its input folder.
+        let data = work.appendingPathComponent("data")
+        let copied = try SlurmShell.run(["cp", "-a", fixture.pipeline.deletingLastPathComponent().path, data.path], timeout: 60)
+        XCTAssertEqual(copied.status, 0, copied.transcript)
+        var copy = fixture
+        copy.pipeline = data.appendingPathComponent("pipeline.yaml")
+        let shards = work.appendingPathComponent("shards")
+        let output = work.appendingPathComponent("output")
+        let ids = try submit(copy, work: work, settings: [
+            "CH_SHARD_COUNT": "3", "CH_SHARDS_DIR": shards.path, "CH_OUTPUT": output.path, "CH_PARTITION": "1",
+        ])
+        let partition = try XCTUnwrap(ids.partition, "submit.sh printed no partition_job")
+        try waitForJobs([partition, ids.shards, ids.merge], fixture)
+        let record = try XCTUnwrap(try jobRecords(partition, fixture).first)
+        XCTAssertEqual(record["JobState"], "COMPLETED", log(of: record))
+        XCTAssertTrue(log(of: record).contains("customer-health: partitioned"), log(of: record))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: data.appendingPathComponent("exports/_partition/manifest.json").path))
+        try assertSameOutputs(output.appendingPathComponent(fixture.asOf), fixture.plainDay)
+    }
+
     func testFailedShardKeepsTheMergeFromRunningUntilItIsRunAgain() throws {
         let fixture = try XCTUnwrap(Self.fixture)
         let work = fixture.root.appendingPathComponent("failed")
@@ -234,6 +260,7 @@ final class SlurmClusterTests: XCTestCase {
     // MARK: - helpers
 
     struct JobIDs {
+        var partition: String?
         var shards: String
         var merge: String
     }
@@ -260,7 +287,7 @@ final class SlurmClusterTests: XCTestCase {
         let shards = try XCTUnwrap(ids["shards_job"], "submit.sh printed no shards_job: \(result.transcript)")
         let merge = try XCTUnwrap(ids["merge_job"], "submit.sh printed no merge_job: \(result.transcript)")
         XCTAssertTrue(Int(shards) != nil && Int(merge) != nil, result.stdout)
-        return JobIDs(shards: shards, merge: merge)
+        return JobIDs(partition: ids["partition_job"], shards: shards, merge: merge)
     }
 
     func sbatch(_ args: [String], env: [String: String], cwd: URL) throws -> String {
