@@ -457,18 +457,56 @@ final class IngestAccumulator: @unchecked Sendable {
 }
 
 /// The one store of activity series that every worker adds to. Workers
-/// parse in parallel and hand over events in batches of 1,024 under a mutex
-/// (one lock per batch, never per row): one copy of the per-customer arrays
-/// instead of one per worker, and no merge of them at the end. The series
-/// are sets and counts, so the order in which batches arrive never matters.
+/// parse in parallel and hand over events in batches of 1,024: one copy of
+/// the per-customer arrays instead of one per worker, and no merge of them
+/// at the end. The customers are split into stripes of consecutive indexes,
+/// each with its own lock; a batch is sorted by stripe (a counting sort) and
+/// each stripe's events applied under its lock, taking free stripes first,
+/// so that workers apply at the same time instead of queueing on one lock.
+/// The series are sets and counts, so the order in which events arrive
+/// never matters.
 final class ActivityStore: @unchecked Sendable {
     let accumulator: IngestAccumulator
-    private let lock = Mutex<Void>(())
+    static let stripeCount = 16
+    private final class Stripe: Sendable { let lock = Mutex<Void>(()) }
+    private let stripes = (0..<ActivityStore.stripeCount).map { _ in Stripe() }
+    /// Customers per stripe (the last may hold fewer).
+    private let stripeWidth: Int
 
-    init(accumulator: IngestAccumulator) { self.accumulator = accumulator }
+    init(accumulator: IngestAccumulator) {
+        self.accumulator = accumulator
+        stripeWidth = max(1, (accumulator.customerCount + ActivityStore.stripeCount - 1) / ActivityStore.stripeCount)
+    }
 
-    func apply(_ batch: inout [ActivityRowHandler.PendingEvent]) {
-        lock.withLock { _ in ActivityRowHandler.apply(&batch, to: accumulator.customers) }
+    /// Applies `batch`, using `scratch` (the caller's, reused) to sort it by stripe.
+    func apply(_ batch: inout [ActivityRowHandler.PendingEvent], scratch: inout [ActivityRowHandler.PendingEvent]) {
+        let n = ActivityStore.stripeCount
+        var start = [Int](repeating: 0, count: n + 1)
+        for e in batch { start[Int(e.customer) / stripeWidth + 1] += 1 }
+        for k in 0..<n { start[k + 1] += start[k] }
+        var next = start
+        if scratch.count < batch.count { scratch = batch }
+        for e in batch {
+            let k = Int(e.customer) / stripeWidth
+            scratch[next[k]] = e
+            next[k] += 1
+        }
+        let customers = accumulator.customers
+        scratch.withUnsafeMutableBufferPointer { sorted in
+            var pending = (0..<n).filter { start[$0] < start[$0 + 1] }
+            // Free stripes first; then wait for the ones another worker holds.
+            var blocked: [Int] = []
+            for k in pending {
+                let slice = UnsafeMutableBufferPointer(rebasing: sorted[start[k]..<start[k + 1]])
+                let done = stripes[k].lock.withLockIfAvailable { _ in ActivityRowHandler.apply(slice, to: customers) } != nil
+                if !done { blocked.append(k) }
+            }
+            pending = blocked
+            for k in pending {
+                let slice = UnsafeMutableBufferPointer(rebasing: sorted[start[k]..<start[k + 1]])
+                stripes[k].lock.withLock { _ in ActivityRowHandler.apply(slice, to: customers) }
+            }
+        }
     }
 }
 
@@ -506,6 +544,7 @@ final class ActivityRowHandler: RowHandler {
 
     static let batchSize = 1024
     private var batch: [PendingEvent] = []
+    private var scratch: [PendingEvent] = []
 
     func finish() { flush() }
 
@@ -515,12 +554,16 @@ final class ActivityRowHandler: RowHandler {
     /// processor overlaps them, since the events of a pass are independent.
     func flush() {
         if batch.isEmpty { return }
-        if let store { store.apply(&batch) } else { ActivityRowHandler.apply(&batch, to: acc.customers) }
+        if let store {
+            store.apply(&batch, scratch: &scratch)
+        } else {
+            batch.withUnsafeMutableBufferPointer { ActivityRowHandler.apply($0, to: acc.customers) }
+        }
         batch.removeAll(keepingCapacity: true)
     }
 
-    static func apply(_ batch: inout [PendingEvent], to customers: UnsafeMutablePointer<CustomerActivity>) {
-        batch.withUnsafeMutableBufferPointer { b in
+    static func apply(_ b: UnsafeMutableBufferPointer<PendingEvent>, to customers: UnsafeMutablePointer<CustomerActivity>) {
+        do {
             // Pass 1: find each event's user slot (touches the customer and its name table).
             for i in 0..<b.count {
                 b[i].userSlot = Int32(customers[Int(b[i].customer)].names.find(NameKind.user.tag(b[i].userHash)) ?? -1)
