@@ -39,30 +39,34 @@ public enum OutputRenderers {
         return .object(members)
     }
 
-    public static func writeScores(_ scores: [CustomerScore], to w: OutputFileWriter) throws {
-        for s in scores {
-            var line = ""
-            scoreLine(s).write(to: &line, pretty: false, indent: 0)
-            line += "\n"
-            try w.write(line)
-        }
+    /// scores.jsonl, rendered on `threads` workers in chunks written in order.
+    public static func writeScores(_ scores: [CustomerScore], to w: OutputFileWriter, threads: Int = 1) throws {
+        try renderInOrder(count: scores.count, threads: threads, render: { range, out in
+            for i in range {
+                scoreLine(scores[i]).write(to: &out, pretty: false, indent: 0)
+                out.append(0x0A)
+            }
+        }, sink: { try w.write(bytes: $0) })
     }
 
-    public static func writeFeatures(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, inputNames: [String], to w: OutputFileWriter) throws {
-        for s in snapshots {
-            var line = ""
-            featureLine(s, asOf: asOf, inputNames: inputNames).write(to: &line, pretty: false, indent: 0)
-            line += "\n"
-            try w.write(line)
-        }
+    /// features.jsonl, rendered on `threads` workers in chunks written in order.
+    public static func writeFeatures(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, inputNames: [String], to w: OutputFileWriter,
+                                     threads: Int = 1) throws {
+        try renderInOrder(count: snapshots.count, threads: threads, render: { range, out in
+            for i in range {
+                featureLine(snapshots[i], asOf: asOf, inputNames: inputNames).write(to: &out, pretty: false, indent: 0)
+                out.append(0x0A)
+            }
+        }, sink: { try w.write(bytes: $0) })
     }
 
     public static func writeRejects(_ files: [FileReport], to w: OutputFileWriter) throws {
+        var line: [UInt8] = []
         for r in rejectsInOrder(files) {
-            var line = ""
+            line.removeAll(keepingCapacity: true)
             r.json().write(to: &line, pretty: false, indent: 0)
-            line += "\n"
-            try w.write(line)
+            line.append(0x0A)
+            try w.write(bytes: line)
         }
     }
 

@@ -307,11 +307,11 @@ public struct PipelineRunner: Sendable {
         let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count,
             parts: parts)
         return [
-            ("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0) }),
+            ("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0, threads: threads) }),
             ("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))),
             ("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8))),
             ("kpis.json", .bytes(Data((kpis.serialized(pretty: true) + "\n").utf8))),
-            ("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, inputNames: inputNames, to: $0) }),
+            ("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, inputNames: inputNames, to: $0, threads: threads) }),
         ]
     }
 

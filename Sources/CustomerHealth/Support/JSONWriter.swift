@@ -28,80 +28,129 @@ public indirect enum JSONValue: Sendable, Equatable {
     public static func optionalString(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
 
     public func serialized(pretty: Bool = false) -> String {
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(256)
         write(to: &out, pretty: pretty, indent: 0)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
+    /// Appends the JSON text to a String (for callers that build text).
     func write(to out: inout String, pretty: Bool, indent: Int) {
+        var bytes: [UInt8] = []
+        write(to: &bytes, pretty: pretty, indent: indent)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the JSON text as UTF-8 bytes: the one writer, which renders
+    /// millions of output lines without building a String per piece.
+    func write(to out: inout [UInt8], pretty: Bool, indent: Int) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
+        case .null: JSONValue.append("null", to: &out)
+        case .bool(let b): JSONValue.append(b ? "true" : "false", to: &out)
+        case .int(let i): JSONValue.appendInt(i, to: &out)
         case .double(let d):
             // Swift prints the shortest representation that reads back exactly.
-            if d.isFinite { out += d.description } else { out += "null" }
+            JSONValue.append(d.isFinite ? d.description : "null", to: &out)
         case .string(let s): JSONValue.writeEscaped(s, to: &out)
         case .array(let items):
-            if items.isEmpty { out += "[]"; return }
-            out += "["
+            if items.isEmpty { JSONValue.append("[]", to: &out); return }
+            out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
-                if i > 0 { out += pretty ? "," : ", " }
-                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+                if i > 0 { JSONValue.separator(pretty: pretty, to: &out) }
+                if pretty { JSONValue.newline(indent: indent + 1, to: &out) }
                 item.write(to: &out, pretty: pretty, indent: indent + 1)
             }
-            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-            out += "]"
+            if pretty { JSONValue.newline(indent: indent, to: &out) }
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            if members.isEmpty { out += "{}"; return }
-            out += "{"
+            if members.isEmpty { JSONValue.append("{}", to: &out); return }
+            out.append(UInt8(ascii: "{"))
             for (i, (key, value)) in members.enumerated() {
-                if i > 0 { out += pretty ? "," : ", " }
-                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+                if i > 0 { JSONValue.separator(pretty: pretty, to: &out) }
+                if pretty { JSONValue.newline(indent: indent + 1, to: &out) }
                 JSONValue.writeEscaped(key, to: &out)
-                out += ": "
+                out.append(UInt8(ascii: ":"))
+                out.append(UInt8(ascii: " "))
                 value.write(to: &out, pretty: pretty, indent: indent + 1)
             }
-            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-            out += "}"
+            if pretty { JSONValue.newline(indent: indent, to: &out) }
+            out.append(UInt8(ascii: "}"))
         }
+    }
+
+    @inline(__always)
+    private static func append(_ s: StaticString, to out: inout [UInt8]) {
+        s.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    @inline(__always)
+    private static func append(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { out.append(contentsOf: $0) }
+    }
+
+    /// Decimal digits of `i`, as String(i) writes them.
+    private static func appendInt(_ i: Int, to out: inout [UInt8]) {
+        if i == Int.min { append(String(i), to: &out); return }
+        if i < 0 { out.append(UInt8(ascii: "-")) }
+        var v = i.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[19 - n] = UInt8(truncatingIfNeeded: v % 10) + 48
+                v /= 10
+                n += 1
+            } while v > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(20 - n)...]))
+        }
+    }
+
+    @inline(__always)
+    private static func separator(pretty: Bool, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: ","))
+        if !pretty { out.append(UInt8(ascii: " ")) }
+    }
+
+    private static func newline(indent: Int, to out: inout [UInt8]) {
+        out.append(0x0A)
+        for _ in 0..<(indent * 2) { out.append(0x20) }
     }
 
     /// Escapes control characters and U+2028/U+2029, so that a line of JSON is
     /// always one line for every consumer (JavaScript included).
-    static func writeEscaped(_ s: String, to out: inout String) {
+    static func writeEscaped(_ s: String, to out: inout [UInt8]) {
+        var s = s
         // Nearly every string needs no escaping: check its bytes and append it whole.
-        var plain = true
-        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F || b == 0xE2 {
-            plain = false
-            break
+        let plain = s.withUTF8 { bytes in
+            for b in bytes where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F || b == 0xE2 { return false }
+            out.append(0x22)
+            out.append(contentsOf: bytes)
+            out.append(0x22)
+            return true
         }
-        if plain {
-            out += "\""
-            out += s
-            out += "\""
-            return
-        }
-        out += "\""
+        if plain { return }
+        var text = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case "\u{2028}": text += "\\u2028"
+            case "\u{2029}": text += "\\u2029"
             default:
                 if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += String(format: "\\u%04x", scalar.value)
+                    text += String(format: "\\u%04x", scalar.value)
                 } else {
-                    out.unicodeScalars.append(scalar)
+                    text.unicodeScalars.append(scalar)
                 }
             }
         }
-        out += "\""
+        text += "\""
+        append(text, to: &out)
     }
 }
 
