@@ -13,9 +13,16 @@ struct ReplayCommand: ParsableCommand {
             writes for that date (manifest.json's started_at and timings aside): only data up \
             to a date counts for it. OUTPUT/latest keeps pointing at the newest date present.
 
+            A year of daily folders is large: --outputs writes only the data files named \
+            (scores, features, at-risk, kpis, rejects; manifest.json and metrics.prom always). \
+            Such folders are marked partial, the manifest lists what they hold, and they never \
+            become OUTPUT/latest. Each date's line ends with the seconds of its stages \
+            (features, scoring, render); the last line gives their mean.
+
             Examples:
               customer-health replay pipelines/nightly.yaml --from 2026-06-01 --to 2026-11-23
               customer-health replay pipelines/nightly.yaml --from 2025-01-31 --to 2026-10-31 --every 1m
+              customer-health replay pipelines/nightly.yaml --from 2025-12-01 --to 2026-11-30 --outputs scores,kpis
             """
     )
 
@@ -30,6 +37,15 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The step between dates: 1d, 7d, 1m (calendar months) ...", valueName: "step"))
     var every: String = "1d"
 
+    @Option(name: .long, help: ArgumentHelp("Write only these data files of each date: some of scores, features, at-risk, kpis, rejects (default: all).", valueName: "list"))
+    var outputs: String?
+
+    func validate() throws {
+        if let outputs {
+            do { _ = try PublishedOutput.parseList(outputs) } catch { throw ValidationError("--outputs: \(error.message)") }
+        }
+    }
+
     func run() throws {
         CommandSupport.bootstrapLogging(quiet: options.quiet)
         let fromDay = try CommandSupport.parseDate(from, option: "--from")
@@ -39,12 +55,21 @@ struct ReplayCommand: ParsableCommand {
         let config = try PipelineConfig.load(path: options.pipeline)
         let runner = PipelineRunner(
             config: config,
-            options: RunOptions(outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait, keepDataUntilExit: true),
+            options: RunOptions(outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait, keepDataUntilExit: true,
+                outputs: try outputs.map { try PublishedOutput.parseList($0) }),
             logger: Logger(label: "customer-health"))
         let summaries = try runner.replay(from: fromDay, to: toDay, every: step)
-        for s in summaries {
-            Console.out("\(s.asOf)\t\(s.customersScored) customers\t\(s.atRisk) at risk\t\(s.outputPath)/")
+        let perDate = ["features", "scoring", "render"]
+        func stages(_ s: RunSummary) -> String {
+            perDate.map { stage in "\(stage) \(String(format: "%.2f", s.stageSeconds.first { $0.stage == stage }?.seconds ?? 0)) s" }.joined(separator: ", ")
         }
-        Console.out("customer-health: replayed \(summaries.count) dates")
+        for s in summaries {
+            Console.out("\(s.asOf)\t\(s.customersScored) customers\t\(s.atRisk) at risk\t\(s.outputPath)/\t\(stages(s))")
+        }
+        let mean = perDate.map { stage in
+            let total = summaries.reduce(0.0) { $0 + ($1.stageSeconds.first { $0.stage == stage }?.seconds ?? 0) }
+            return "\(stage) \(String(format: "%.2f", summaries.isEmpty ? 0 : total / Double(summaries.count))) s"
+        }.joined(separator: ", ")
+        Console.out("customer-health: replayed \(summaries.count) dates; per date: \(mean)")
     }
 }

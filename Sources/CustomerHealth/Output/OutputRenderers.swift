@@ -212,3 +212,37 @@ public enum OutputRenderers {
         return out
     }
 }
+
+/// The data files of a published day, by the names `replay --outputs`
+/// takes. manifest.json and metrics.prom are always written.
+public enum PublishedOutput: String, CaseIterable, Sendable {
+    case scores, features, atRisk = "at-risk", kpis, rejects
+
+    public var fileNames: [String] {
+        switch self {
+        case .scores: return ["scores.jsonl"]
+        case .features: return ["features.jsonl"]
+        case .atRisk: return ["at-risk.json", "at-risk.csv"]
+        case .kpis: return ["kpis.json"]
+        case .rejects: return ["rejects.jsonl"]
+        }
+    }
+
+    /// `scores,kpis` and the like.
+    public static func parseList(_ text: String) throws(OutputListError) -> Set<PublishedOutput> {
+        let names = allCases.map(\.rawValue).joined(separator: ", ")
+        var out: Set<PublishedOutput> = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            guard let o = PublishedOutput(rawValue: part) else { throw OutputListError(message: "unknown output \"\(part)\"; expected some of \(names)") }
+            out.insert(o)
+        }
+        if out.isEmpty { throw OutputListError(message: "name at least one output: \(names)") }
+        return out
+    }
+}
+
+/// An `--outputs` list that names no known output: a usage error.
+public struct OutputListError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+}

@@ -103,7 +103,9 @@ public final class RunPublisher {
     /// Writes `files` as the complete run for `name` (a date) and publishes it.
     /// Large files are streamed to disk as they are rendered, so a run with
     /// 100,000 customers never holds its scores.jsonl in memory.
-    public func publish(name: String, files: [(String, OutputContent)]) throws -> String {
+    /// `partial`: the folder holds only some of the data files (`replay
+    /// --outputs`); it is marked so (`.partial`) and never becomes `latest`.
+    public func publish(name: String, files: [(String, OutputContent)], partial: Bool = false) throws -> String {
         let unique = "\(name).\(getpid()).\(UInt64(Date().timeIntervalSince1970 * 1_000_000))"
         let runDir = (runsDirectory as NSString).appendingPathComponent(unique)
         try makeDirectory(runDir)
@@ -123,6 +125,7 @@ public final class RunPublisher {
             try? FileManager.default.removeItem(atPath: runDir)
             throw error
         }
+        if partial { try writeDurably(Data(), to: (runDir as NSString).appendingPathComponent(RunPublisher.partialMarker)) }
         AtomicFile.fsyncDirectory(runDir)
         AtomicFile.fsyncDirectory(runsDirectory)
         try replaceLink(named: name, target: ".runs/\(unique)")
@@ -159,9 +162,14 @@ public final class RunPublisher {
 
     /// Points `latest` at the newest date folder, which is not always the one
     /// just written (a replay of an old date must not move it backwards).
+    static let partialMarker = ".partial"
+
     private func updateLatest() throws {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory)) ?? []
-        let dates = names.filter { CalendarDay($0) != nil }.sorted()
+        let dates = names.filter {
+            CalendarDay($0) != nil
+                && access((outputDirectory as NSString).appendingPathComponent($0 + "/" + RunPublisher.partialMarker), F_OK) != 0
+        }.sorted()
         guard let newest = dates.last else { return }
         try replaceLink(named: "latest", target: newest)
     }

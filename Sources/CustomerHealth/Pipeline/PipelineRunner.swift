@@ -12,14 +12,18 @@ public struct RunOptions: Sendable {
     /// millions of small per-customer arrays one by one takes seconds; a
     /// command-line run that exits right after can leave that to the kernel.
     public var keepDataUntilExit = false
+    /// Write only these data files of each day (`replay --outputs`); nil: all.
+    /// A day folder written so is marked partial and never becomes `latest`.
+    public var outputs: Set<PublishedOutput>? = nil
 
     public init(asOf: CalendarDay? = nil, outputDirectory: String? = nil, threads: Int? = nil, lockWaitSeconds: Double? = nil,
-                keepDataUntilExit: Bool = false) {
+                keepDataUntilExit: Bool = false, outputs: Set<PublishedOutput>? = nil) {
         self.asOf = asOf
         self.outputDirectory = outputDirectory
         self.threads = threads
         self.lockWaitSeconds = lockWaitSeconds
         self.keepDataUntilExit = keepDataUntilExit
+        self.outputs = outputs
     }
 }
 
@@ -34,6 +38,8 @@ public struct RunSummary: Sendable {
     public var rowsUnknownCustomer: Int
     public var files: Int
     public var seconds: Double
+    /// Seconds per stage (ingest, features, scoring, render), as in the manifest.
+    public var stageSeconds: [(stage: String, seconds: Double)] = []
 }
 
 /// Runs the stages of the nightly pipeline: ingest, features, scoring, outputs.
@@ -245,6 +251,12 @@ public struct PipelineRunner: Sendable {
         }
         let reports = facts.files
         files.append(("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }))
+        var extraManifest = extraManifest
+        if let only = options.outputs {
+            let kept = Set(only.flatMap(\.fileNames))
+            files = files.filter { kept.contains($0.0) }
+            extraManifest.append(("outputs", .array(PublishedOutput.allCases.filter(only.contains).map { .string($0.rawValue) })))
+        }
         files.sort { $0.0 < $1.0 }
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
@@ -253,8 +265,9 @@ public struct PipelineRunner: Sendable {
             + modelManifest + extraManifest
         let renderStart = t
         var totalSeconds = 0.0
+        var renderSeconds = 0.0
         files.append(("manifest.json", .stream { w in
-            let renderSeconds = PipelineRunner.seconds(since: renderStart)
+            renderSeconds = PipelineRunner.seconds(since: renderStart)
             totalSeconds = PipelineRunner.seconds(since: started)
             let manifest = self.manifestJSON(
                 asOf: asOf, startedAt: startedAt, inputs: .array(inputs), facts: facts, scores: scores, atRisk: atRiskCount,
@@ -265,11 +278,11 @@ public struct PipelineRunner: Sendable {
         files.append(("metrics.prom", .stream { w in
             try w.write(self.metrics(asOf: asOf, facts: facts, scores: scores, atRisk: atRiskCount, seconds: totalSeconds))
         }))
-        let path = try publisher.publish(name: asOf.description, files: files)
+        let path = try publisher.publish(name: asOf.description, files: files, partial: options.outputs != nil)
         return RunSummary(
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: facts.rowsRead,
             rowsRejected: facts.rowsRejected, rowsUnknownCustomer: facts.rowsUnknownCustomer, files: facts.files.count,
-            seconds: totalSeconds)
+            seconds: totalSeconds, stageSeconds: (timings + [("scoring", scoringSeconds), ("render", renderSeconds)]).map { ($0.0, $0.1) })
     }
 
     /// Stops the run, before anything is published, when too many rows were rejected.

@@ -21,4 +21,39 @@ final class ReplayTests: XCTestCase {
         }
         XCTAssertEqual(linkTarget(replayOut.appendingPathComponent("latest")), "2026-03-29")
     }
+
+    /// `--outputs` writes only the files named (the same bytes as a full
+    /// replay's), marks the folder partial, and never moves `latest` to it.
+    func testReplayWritesOnlyTheOutputsAskedFor() throws {
+        let f = try ExportsFolder()
+        try SyntheticExports.write(to: f)
+        try f.writePipeline()
+        let out = f.root.appendingPathComponent("replay")
+        let full = try CLI.run(["replay", f.pipelinePath, "--quiet", "--from", "2026-03-01", "--to", "2026-03-15", "--every", "14d",
+                                "--output", out.path])
+        XCTAssertEqual(full.status, 0, full.transcript)
+        let fullScores = try Data(contentsOf: out.appendingPathComponent("2026-03-15/scores.jsonl"))
+        let fullKPIs = try Data(contentsOf: out.appendingPathComponent("2026-03-15/kpis.json"))
+
+        let partial = try CLI.run(["replay", f.pipelinePath, "--quiet", "--from", "2026-03-15", "--to", "2026-03-29", "--every", "14d",
+                                   "--output", out.path, "--outputs", "scores,kpis"])
+        XCTAssertEqual(partial.status, 0, partial.transcript)
+        XCTAssertTrue(partial.stdout.contains("features "), partial.stdout)
+        XCTAssertTrue(partial.stdout.contains("per date: features"), partial.stdout)
+        for date in ["2026-03-15", "2026-03-29"] {
+            let folder = out.appendingPathComponent(date).path
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+            XCTAssertEqual(names, [".partial", "kpis.json", "manifest.json", "metrics.prom", "scores.jsonl"], date)
+            let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/manifest.json"))) as? [String: Any]
+            XCTAssertEqual(manifest?["outputs"] as? [String], ["scores", "kpis"])
+        }
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("2026-03-15/scores.jsonl")), fullScores)
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("2026-03-15/kpis.json")), fullKPIs)
+        XCTAssertEqual(linkTarget(out.appendingPathComponent("latest")), "2026-03-01",
+                       "latest points at the newest complete folder, not at the partial ones")
+
+        let bad = try CLI.run(["replay", f.pipelinePath, "--from", "2026-03-15", "--to", "2026-03-29", "--outputs", "scores,charts"])
+        XCTAssertEqual(bad.status, 2, bad.transcript)
+        XCTAssertTrue(bad.stderr.contains("unknown output \"charts\""), bad.transcript)
+    }
 }
