@@ -235,7 +235,8 @@ public struct PipelineRunner: Sendable {
         let scoringSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
-        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: model?.ensemble.featureNames ?? [])
+        let kept = options.outputs.map { Set($0.flatMap(\.fileNames)) }
+        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: model?.ensemble.featureNames ?? [], only: kept)
         let inputs: [JSONValue] = facts.files.map { f in
             .object([
                 ("export", .string(f.export.rawValue)),
@@ -252,8 +253,7 @@ public struct PipelineRunner: Sendable {
         let reports = facts.files
         files.append(("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }))
         var extraManifest = extraManifest
-        if let only = options.outputs {
-            let kept = Set(only.flatMap(\.fileNames))
+        if let only = options.outputs, let kept {
             files = files.filter { kept.contains($0.0) }
             extraManifest.append(("outputs", .array(PublishedOutput.allCases.filter(only.contains).map { .string($0.rawValue) })))
         }
@@ -309,23 +309,37 @@ public struct PipelineRunner: Sendable {
         ]
     }
 
-    /// The data outputs shared by `run` and `rescore`.
+    /// The data outputs shared by `run` and `rescore`; with `only`, just the
+    /// files it names (the others are not even computed).
     func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay, parts: ScoreApplicability,
-                inputNames: [String]) -> [(String, OutputContent)] {
-        let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
-        // The accounts of the at-risk customers only: the list is what needs them.
-        let listed = Set(atRisk.map(\.customerID))
-        var accounts: [String: AccountRecord] = [:]
-        for s in snapshots where listed.contains(s.account.customerID) { accounts[s.account.customerID] = s.account }
-        let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count,
-            parts: parts)
-        return [
-            ("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0, threads: threads) }),
-            ("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))),
-            ("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8))),
-            ("kpis.json", .bytes(Data((kpis.serialized(pretty: true) + "\n").utf8))),
-            ("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, inputNames: inputNames, to: $0, threads: threads) }),
-        ]
+                inputNames: [String], only: Set<String>? = nil) -> [(String, OutputContent)] {
+        func wanted(_ name: String) -> Bool { only?.contains(name) ?? true }
+        var files: [(String, OutputContent)] = []
+        let threads = self.threads
+        if wanted("scores.jsonl") { files.append(("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0, threads: threads) })) }
+        var atRiskCount: Int? = nil
+        if wanted("at-risk.json") || wanted("at-risk.csv") || wanted("kpis.json") {
+            let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
+            atRiskCount = atRisk.count
+            if wanted("at-risk.json") || wanted("at-risk.csv") {
+                // The accounts of the at-risk customers only: the list is what needs them.
+                let listed = Set(atRisk.map(\.customerID))
+                var accounts: [String: AccountRecord] = [:]
+                for s in snapshots where listed.contains(s.account.customerID) { accounts[s.account.customerID] = s.account }
+                if wanted("at-risk.json") {
+                    files.append(("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))))
+                }
+                if wanted("at-risk.csv") { files.append(("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8)))) }
+            }
+        }
+        if wanted("kpis.json"), let atRiskCount {
+            let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRiskCount, parts: parts)
+            files.append(("kpis.json", .bytes(Data((kpis.serialized(pretty: true) + "\n").utf8))))
+        }
+        if wanted("features.jsonl") {
+            files.append(("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, inputNames: inputNames, to: $0, threads: threads) }))
+        }
+        return files
     }
 
     func manifestJSON(asOf: CalendarDay, startedAt: Date, inputs: JSONValue, facts data: IngestFacts?, scores: [CustomerScore],
