@@ -10,6 +10,7 @@ import sys
 AIM_FEATURES_VS_DUCKDB = 0.6   # tool activity ingest time / DuckDB time
 AIM_RSS_MB = 500               # peak RSS of every tool run, MB (10^6 bytes)
 AIM_RSS_FLAT = 1.2             # peak RSS at 2x rows / at 1x rows
+AIM_REPLAY_PER_DATE = 1.5      # replay: seconds per additional date (issue 14)
 
 
 def mb(n):
@@ -32,6 +33,7 @@ def main():
     p.add_argument("--meta", nargs="*", default=[])
     p.add_argument("--duckdb-out")
     p.add_argument("--manifests", nargs="*", default=[])
+    p.add_argument("--replays", nargs="*", default=[], help="KEY=FILE: replay's output, whose last line gives the seconds per date")
     a = p.parse_args()
 
     meta = dict(m.split("=", 1) for m in a.meta)
@@ -128,6 +130,26 @@ def main():
             f = rows[x]["rss_mb"] / rows[y]["rss_mb"]
             w(f"| RSS flat at twice the rows ({what}; flat = at most {AIM_RSS_FLAT} x) | "
               f"{rows[y]['rss_mb']:.0f} MB -> {rows[x]['rss_mb']:.0f} MB = {f:.2f} x | {'met' if f <= AIM_RSS_FLAT else 'NOT met'} |")
+
+    replays = []
+    for m in a.replays:
+        key, path = m.split("=", 1)
+        if key in rows and os.path.exists(path):
+            with open(path) as f:
+                last = [l for l in f if "per date:" in l]
+            if last:
+                # "... per date: features 0.41 s, scoring 0.12 s, render 1.03 s"
+                parts = [p.strip().split() for p in last[-1].split("per date:", 1)[1].split(",")]
+                stage = {p[0]: float(p[1]) for p in parts if len(p) >= 2}
+                replays.append((rows[key]["label"], stage))
+    if replays:
+        w(f"\n## Replay: seconds per additional date (aim: at most {AIM_REPLAY_PER_DATE} s)\n")
+        w("| replay | features | scoring | render | per date | verdict |")
+        w("|---|--:|--:|--:|--:|---|")
+        for label, stage in replays:
+            total = sum(stage.values())
+            w(f"| {label} | {stage.get('features', 0):.2f} | {stage.get('scoring', 0):.2f} | {stage.get('render', 0):.2f} | {total:.2f} | "
+              f"{'met' if total <= AIM_REPLAY_PER_DATE else 'NOT met'} |")
 
     stages = []
     for m in a.manifests:

@@ -17,6 +17,7 @@
 #        - DuckDB computing the same per-customer activity features (bench/duckdb_features.py,
 #          in its own virtual environment bench/.venv)
 #        - customer-health validate and run on twice the activity rows (memory must stay flat)
+#        - customer-health replay of 5 dates, every file and --outputs scores,kpis (per-date cost)
 #   4. prints one table with rows/s, MB/s and the ratios and aims, and writes it to
 #      bench/work/results.md.
 #
@@ -208,6 +209,16 @@ measure validateAll "tool validate: all exports (ingest, join)" "$ALL_ROWS" "$AL
 SAVE=$WORK/out/activity/latest/manifest.json measure runAct "tool run: accounts + activity (whole pipeline)" "$AA_ROWS" "$AA_GZ" "$AA_CSV" -- "$BIN" run "$WORK/pipeline-activity.yaml"
 SAVE=$WORK/out/all/latest/manifest.json measure runAll "tool run: all exports (whole pipeline)" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- "$BIN" run "$WORK/pipeline.yaml"
 
+# Replay (issue 14): 5 daily dates ending on the newest day, every file, then only
+# scores and kpis. Each date's stage seconds come from the command's own last line.
+REPLAY_TO=$(ls "$D"/exports/activity-*.csv.gz | sed 's/.*activity-\(.*\)\.csv\.gz/\1/' | sort | tail -1)
+REPLAY_FROM=$(date -u -d "$REPLAY_TO -4 days" +%F)
+rm -rf "$WORK/out/replay" "$WORK/out/replay-sk"
+measure replayAll "tool replay: 5 dates, every file (all exports)" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- \
+    "$BIN" replay "$WORK/pipeline.yaml" --from "$REPLAY_FROM" --to "$REPLAY_TO" --output "$WORK/out/replay"
+measure replayScores "tool replay: 5 dates, --outputs scores,kpis" "$ALL_ROWS" "$ALL_GZ" "$ALL_CSV" -- \
+    "$BIN" replay "$WORK/pipeline.yaml" --from "$REPLAY_FROM" --to "$REPLAY_TO" --output "$WORK/out/replay-sk" --outputs scores,kpis
+
 measure duckdb "DuckDB $DUCKDB_VERSION: activity features, $NPROC threads" "$ACT_ROWS" "$ACT_GZ" "$ACT_CSV" -- \
     "$VENV/bin/python" bench/duckdb_features.py "$D/exports/activity-*.csv.gz" --threads "$NPROC" \
     --check "$WORK/out/activity/latest/features.jsonl"
@@ -234,5 +245,6 @@ python3 bench/report.py "$RESULTS" \
         "customers=$CUSTOMERS" "days=$DAYS" "seed=$SEED" "activity_rows=$ACT_ROWS" "activity_rows_2x=$ACT2_ROWS" \
         "activity_files=${#ACT_FILES[@]}" "machine=$(uname -m) $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs || true)" \
     --duckdb-out "$LOGS/duckdb.out" \
+    --replays "replayAll=$LOGS/replayAll.out" "replayScores=$LOGS/replayScores.out" \
     --manifests "runAct=$LOGS/runAct.saved" "runAll=$LOGS/runAll.saved" "run2x=$LOGS/run2x.saved"
 log "table written to $WORK/results.md; logs in $LOGS/"
