@@ -14,15 +14,16 @@ struct ReplayCommand: ParsableCommand {
             to a date counts for it. OUTPUT/latest keeps pointing at the newest date present.
 
             A year of daily folders is large: --outputs writes only the data files named \
-            (scores, features, at-risk, kpis, rejects; manifest.json and metrics.prom always). \
-            Such folders are marked partial, the manifest lists what they hold, and they never \
-            become OUTPUT/latest. Each date's line ends with the seconds of its stages \
+            (scores, features, at-risk, kpis, rejects; manifest.json and metrics.prom always), \
+            and --gzip compresses them (scores.jsonl.gz ...; gzip level 1, one member per chunk \
+            of lines). Such folders are marked partial, the manifest says what they hold, and \
+            they never become OUTPUT/latest (serve reads complete, plain folders). Each date's line ends with the seconds of its stages \
             (features, scoring, render); the last line gives their mean.
 
             Examples:
               customer-health replay pipelines/nightly.yaml --from 2026-06-01 --to 2026-11-23
               customer-health replay pipelines/nightly.yaml --from 2025-01-31 --to 2026-10-31 --every 1m
-              customer-health replay pipelines/nightly.yaml --from 2025-12-01 --to 2026-11-30 --outputs scores,kpis
+              customer-health replay pipelines/nightly.yaml --from 2025-12-01 --to 2026-11-30 --outputs scores,kpis --gzip
             """
     )
 
@@ -40,6 +41,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write only these data files of each date: some of scores, features, at-risk, kpis, rejects (default: all).", valueName: "list"))
     var outputs: String?
 
+    @Flag(name: .long, help: "Write each date's data files gzip-compressed, as scores.jsonl.gz and so on.")
+    var gzip = false
+
     func validate() throws {
         if let outputs {
             do { _ = try PublishedOutput.parseList(outputs) } catch { throw ValidationError("--outputs: \(error.message)") }
@@ -56,7 +60,7 @@ struct ReplayCommand: ParsableCommand {
         let runner = PipelineRunner(
             config: config,
             options: RunOptions(outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait, keepDataUntilExit: true,
-                outputs: try outputs.map { try PublishedOutput.parseList($0) }),
+                outputs: try outputs.map { try PublishedOutput.parseList($0) }, gzipOutputs: gzip),
             logger: Logger(label: "customer-health"))
         let summaries = try runner.replay(from: fromDay, to: toDay, every: step)
         let perDate = ["features", "scoring", "render"]

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Renders each output file's bytes. Pure functions of the scored run, so the
 /// same inputs always give the same bytes.
@@ -41,23 +42,34 @@ public enum OutputRenderers {
 
     /// scores.jsonl, rendered on `threads` workers in chunks written in order.
     public static func writeScores(_ scores: [CustomerScore], to w: OutputFileWriter, threads: Int = 1) throws {
-        try renderInOrder(count: scores.count, threads: threads, render: { range, out in
-            for i in range {
-                scoreLine(scores[i]).write(to: &out, pretty: false, indent: 0)
-                out.append(0x0A)
-            }
-        }, sink: { try w.write(bytes: $0) })
+        try writeLines(count: scores.count, to: w, threads: threads) { i, out in scoreLine(scores[i]).write(to: &out, pretty: false, indent: 0) }
     }
 
     /// features.jsonl, rendered on `threads` workers in chunks written in order.
     public static func writeFeatures(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, inputNames: [String], to w: OutputFileWriter,
                                      threads: Int = 1) throws {
-        try renderInOrder(count: snapshots.count, threads: threads, render: { range, out in
+        try writeLines(count: snapshots.count, to: w, threads: threads) { i, out in
+            featureLine(snapshots[i], asOf: asOf, inputNames: inputNames).write(to: &out, pretty: false, indent: 0)
+        }
+    }
+
+    /// `count` lines, each rendered by `line`, in chunks on `threads`
+    /// workers; a compressed file gets each chunk as a gzip member,
+    /// compressed on the worker that rendered it.
+    private static func writeLines(count: Int, to w: OutputFileWriter, threads: Int,
+                                   line: @Sendable @escaping (Int, inout [UInt8]) -> Void) throws {
+        let gzip = w.compressesMembers
+        let failed = Atomic<Bool>(false)
+        try renderInOrder(count: count, threads: threads, render: { range, out in
             for i in range {
-                featureLine(snapshots[i], asOf: asOf, inputNames: inputNames).write(to: &out, pretty: false, indent: 0)
+                line(i, &out)
                 out.append(0x0A)
             }
-        }, sink: { try w.write(bytes: $0) })
+            if gzip {
+                do { out = try GzipFileWriter.member(out, level: OutputFileWriter.gzipLevel) } catch { failed.store(true, ordering: .relaxed) }
+            }
+        }, sink: { gzip ? try w.write(member: $0) : try w.write(bytes: $0) })
+        if failed.load(ordering: .relaxed) { throw CustomerHealthError.output(path: "scores or features", message: "could not be compressed (out of memory?)") }
     }
 
     public static func writeRejects(_ files: [FileReport], to w: OutputFileWriter) throws {

@@ -207,6 +207,13 @@ public final class OutputFileWriter {
     private let path: String
     private var buffer: [UInt8] = []
     private var closed = false
+    /// The gzip level of compressed outputs (`replay --gzip`): fast, since
+    /// a replay writes hundreds of MB a date.
+    public static let gzipLevel = 1
+    /// Set before writing: the file is gzip, one member per buffer written
+    /// (or per `write(member:)`, for members compressed elsewhere).
+    public var compressesMembers = false
+    private var wroteMember = false
 
     init(path: String) throws {
         self.path = path
@@ -230,13 +237,32 @@ public final class OutputFileWriter {
         if buffer.count >= 1 << 20 { try flush() }
     }
 
+    /// Writes one gzip member compressed by the caller (a file with `compressesMembers`).
+    public func write(member: [UInt8]) throws {
+        try flush()
+        try member.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+        wroteMember = true
+    }
+
     private func flush() throws {
-        try buffer.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+        guard !buffer.isEmpty else { return }
+        if compressesMembers {
+            let member: [UInt8]
+            do { member = try GzipFileWriter.member(buffer, level: OutputFileWriter.gzipLevel) } catch {
+                throw CustomerHealthError.output(path: path, message: "cannot be compressed: \(error)")
+            }
+            try member.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+            wroteMember = true
+        } else {
+            try buffer.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+        }
         buffer.removeAll(keepingCapacity: true)
     }
 
     func close() throws {
         try flush()
+        // An empty gzip file is not gzip: an empty member is.
+        if compressesMembers && !wroteMember { try write(member: try GzipFileWriter.member([], level: OutputFileWriter.gzipLevel)) }
         closed = true
         defer { Glibc.close(fd) }
         guard fsync(fd) == 0 else {

@@ -15,15 +15,19 @@ public struct RunOptions: Sendable {
     /// Write only these data files of each day (`replay --outputs`); nil: all.
     /// A day folder written so is marked partial and never becomes `latest`.
     public var outputs: Set<PublishedOutput>? = nil
+    /// Write each day's data files gzip-compressed, as `<name>.gz` (`replay
+    /// --gzip`); such a folder is marked partial too (`serve` reads plain files).
+    public var gzipOutputs = false
 
     public init(asOf: CalendarDay? = nil, outputDirectory: String? = nil, threads: Int? = nil, lockWaitSeconds: Double? = nil,
-                keepDataUntilExit: Bool = false, outputs: Set<PublishedOutput>? = nil) {
+                keepDataUntilExit: Bool = false, outputs: Set<PublishedOutput>? = nil, gzipOutputs: Bool = false) {
         self.asOf = asOf
         self.outputDirectory = outputDirectory
         self.threads = threads
         self.lockWaitSeconds = lockWaitSeconds
         self.keepDataUntilExit = keepDataUntilExit
         self.outputs = outputs
+        self.gzipOutputs = gzipOutputs
     }
 }
 
@@ -257,6 +261,10 @@ public struct PipelineRunner: Sendable {
             files = files.filter { kept.contains($0.0) }
             extraManifest.append(("outputs", .array(PublishedOutput.allCases.filter(only.contains).map { .string($0.rawValue) })))
         }
+        if options.gzipOutputs {
+            files = files.map { name, content in (name + ".gz", PipelineRunner.gzipped(content)) }
+            extraManifest.append(("compression", .string("gzip")))
+        }
         files.sort { $0.0 < $1.0 }
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
@@ -278,7 +286,7 @@ public struct PipelineRunner: Sendable {
         files.append(("metrics.prom", .stream { w in
             try w.write(self.metrics(asOf: asOf, facts: facts, scores: scores, atRisk: atRiskCount, seconds: totalSeconds))
         }))
-        let path = try publisher.publish(name: asOf.description, files: files, partial: options.outputs != nil)
+        let path = try publisher.publish(name: asOf.description, files: files, partial: options.outputs != nil || options.gzipOutputs)
         return RunSummary(
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: facts.rowsRead,
             rowsRejected: facts.rowsRejected, rowsUnknownCustomer: facts.rowsUnknownCustomer, files: facts.files.count,
@@ -307,6 +315,20 @@ public struct PipelineRunner: Sendable {
             ("score_parts", parts.manifestJSON(sources: sources, settings: config.scoring.parts, asOf: asOf, coverage: coverage)),
             ("score_targets", scoring.targetsJSON()),
         ]
+    }
+
+    /// `content` gzip-compressed: whole bytes as one member; a stream in
+    /// members as it is written (the large files render and compress their
+    /// chunks on every thread: OutputFileWriter.gzipLevel).
+    static func gzipped(_ content: OutputContent) -> OutputContent {
+        switch content {
+        case .bytes(let data): return .bytes(Data((try? GzipFileWriter.member(Array(data), level: OutputFileWriter.gzipLevel)) ?? []))
+        case .stream(let produce):
+            return .stream { w in
+                w.compressesMembers = true
+                try produce(w)
+            }
+        }
     }
 
     /// The data outputs shared by `run` and `rescore`; with `only`, just the

@@ -56,4 +56,29 @@ final class ReplayTests: XCTestCase {
         XCTAssertEqual(bad.status, 2, bad.transcript)
         XCTAssertTrue(bad.stderr.contains("unknown output \"charts\""), bad.transcript)
     }
+
+    /// `--gzip` writes each data file as `<name>.gz`: the same bytes once
+    /// inflated, the folder marked partial.
+    func testReplayCompressesTheOutputsWhenAsked() throws {
+        let f = try ExportsFolder()
+        try SyntheticExports.write(to: f)
+        try f.writePipeline()
+        let plain = f.root.appendingPathComponent("plain")
+        let gz = f.root.appendingPathComponent("gz")
+        let args = ["replay", f.pipelinePath, "--quiet", "--from", "2026-03-15", "--to", "2026-03-29", "--every", "14d", "--threads", "2"]
+        XCTAssertEqual(try CLI.run(args + ["--output", plain.path]).status, 0)
+        let r = try CLI.run(args + ["--output", gz.path, "--gzip"])
+        XCTAssertEqual(r.status, 0, r.transcript)
+        let folder = gz.appendingPathComponent("2026-03-29").path
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(),
+                       [".partial", "at-risk.csv.gz", "at-risk.json.gz", "features.jsonl.gz", "kpis.json.gz", "manifest.json", "metrics.prom",
+                        "rejects.jsonl.gz", "scores.jsonl.gz"])
+        for name in ["scores.jsonl", "features.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "rejects.jsonl"] {
+            let inflated = try SyntheticGenTestSupport.run(["sh", "-c", "gzip -dc '\(folder)/\(name).gz'"]).output
+            XCTAssertEqual(inflated, try Data(contentsOf: plain.appendingPathComponent("2026-03-29/\(name)")), name)
+        }
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/manifest.json"))) as? [String: Any]
+        XCTAssertEqual(manifest?["compression"] as? String, "gzip")
+        XCTAssertNil(linkTarget(gz.appendingPathComponent("latest")), "no complete plain folder: no latest")
+    }
 }
