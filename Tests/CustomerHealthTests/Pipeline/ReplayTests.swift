@@ -3,10 +3,16 @@ import XCTest
 
 /// `replay` writes, for each date, what `run --as-of DATE` writes.
 final class ReplayTests: XCTestCase {
-    func testReplayedDatesMatchSingleRuns() throws {
+    /// The synthetic exports with their pipeline file, in a folder of their own.
+    private func exports() throws -> ExportsFolder {
         let f = try ExportsFolder()
         try SyntheticExports.write(to: f)
         try f.writePipeline()
+        return f
+    }
+
+    func testReplayedDatesMatchSingleRuns() throws {
+        let f = try exports()
         let replayOut = f.root.appendingPathComponent("replay")
         let r = try CLI.run(["replay", f.pipelinePath, "--quiet", "--from", "2026-03-01", "--to", "2026-03-29", "--every", "14d",
                              "--output", replayOut.path, "--threads", "2"])
@@ -25,9 +31,7 @@ final class ReplayTests: XCTestCase {
     /// `--outputs` writes only the files named (the same bytes as a full
     /// replay's), marks the folder partial, and never moves `latest` to it.
     func testReplayWritesOnlyTheOutputsAskedFor() throws {
-        let f = try ExportsFolder()
-        try SyntheticExports.write(to: f)
-        try f.writePipeline()
+        let f = try exports()
         let out = f.root.appendingPathComponent("replay")
         let full = try CLI.run(["replay", f.pipelinePath, "--quiet", "--from", "2026-03-01", "--to", "2026-03-15", "--every", "14d",
                                 "--output", out.path])
@@ -60,9 +64,7 @@ final class ReplayTests: XCTestCase {
     /// `--gzip` writes each data file as `<name>.gz`: the same bytes once
     /// inflated, the folder marked partial.
     func testReplayCompressesTheOutputsWhenAsked() throws {
-        let f = try ExportsFolder()
-        try SyntheticExports.write(to: f)
-        try f.writePipeline()
+        let f = try exports()
         let plain = f.root.appendingPathComponent("plain")
         let gz = f.root.appendingPathComponent("gz")
         let args = ["replay", f.pipelinePath, "--quiet", "--from", "2026-03-15", "--to", "2026-03-29", "--every", "14d", "--threads", "2"]
