@@ -219,14 +219,14 @@ public struct IngestRunner: Sendable {
                         file.size = entry.size
                         file.partition = PartitionedInput(directory: dir, entry: entry)
                     } else if manifest?.inPlace == true {
-                        if exists && Int(st.st_size) == entry.size && modifiedNanoseconds(st) == entry.mtimeNs {
+                        if exists && entry.isUnchanged(st) {
                             file.partition = PartitionedInput(directory: dir, entry: entry)
                         } else {
                             logger.warning("\(name) changed since `customer-health partition` split it: reading it whole; run partition again to split it")
                         }
                     }
                 } else if let m = manifest, m.inPlace && kind.isSplitByCustomer,
-                    !m.leftWhole.contains(where: { $0.file == name && $0.size == Int(st.st_size) && $0.mtimeNs == modifiedNanoseconds(st) }) {
+                    !m.leftWhole.contains(where: { $0.file == name && $0.isUnchanged(st) }) {
                     logger.warning("\(name) is not split yet: every shard reads it whole; run `customer-health partition` to split it")
                 }
                 files.append(file)

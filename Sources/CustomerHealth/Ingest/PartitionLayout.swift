@@ -128,6 +128,20 @@ struct PartitionManifest: Codable, Sendable {
     func entry(named name: String) -> Entry? { files.first { $0.file == name } }
 }
 
+/// A file as partition last saw it: how a later look tells it is unchanged
+/// (same size and modification time, as make and rsync tell).
+protocol PartitionFileStamp {
+    var size: Int { get }
+    var mtimeNs: Int64 { get }
+}
+
+extension PartitionFileStamp {
+    func isUnchanged(_ st: stat) -> Bool { size == Int(st.st_size) && mtimeNs == modifiedNanoseconds(st) }
+}
+
+extension PartitionManifest.Entry: PartitionFileStamp {}
+extension PartitionManifest.LeftWhole: PartitionFileStamp {}
+
 /// What one file adds to the values that span all customers, which a shard
 /// reading only its own buckets cannot see: the first and last activity
 /// day, the first day of each event kind and export, and the event counts

@@ -97,12 +97,12 @@ extension PipelineRunner {
                 includeRaw: config.rejectsIncludeRaw)
             let previous = old?.entry(named: file.name)
             let same = previous.map {
-                $0.export == file.kind.rawValue && $0.size == Int(st.st_size) && $0.mtimeNs == modifiedNanoseconds(st) && $0.split == splitPrint
+                $0.export == file.kind.rawValue && $0.isUnchanged(st) && $0.split == splitPrint
             } ?? false
             if same && summariesCurrent {
                 kept.append(previous!)
             } else if summariesCurrent, let whole = old?.leftWhole.first(where: {
-                $0.file == file.name && $0.size == Int(st.st_size) && $0.mtimeNs == modifiedNanoseconds(st)
+                $0.file == file.name && $0.isUnchanged(st)
             }) {
                 // Could not be read last time, and has not changed since.
                 keptWhole.append(whole)

@@ -99,13 +99,8 @@ extension PipelineRunner {
         let first = shards[0]
         let keys = ["tool_version", "pipeline_sha256", "as_of", "first_activity_day", "last_activity_day", "churn_definition", "churn_model",
                     "data_sources", "customers_in_accounts", "inputs"]
-        for shard in shards.dropFirst() {
-            for key in keys where !PipelineRunner.same(first.agreed[key], shard.agreed[key]) {
-                throw CustomerHealthError.input(file: shard.folder,
-                    message: "disagrees with shard \(first.spec) on \(key) (\(PipelineRunner.shown(shard.agreed[key])) vs \(PipelineRunner.shown(first.agreed[key]))): "
-                        + PipelineRunner.disagreementHint(key) + "; nothing was published")
-            }
-        }
+        try PipelineRunner.requireAgreement(shards.map { ($0.folder, $0.spec.description, $0.agreed) }, on: keys, noun: "shard",
+            hint: PipelineRunner.disagreementHint, outcome: "nothing was published")
         let agreed = first.agreed
         func fail(_ message: String) -> CustomerHealthError { .input(file: first.folder, message: message) }
         guard agreed["pipeline_sha256"] as? String == config.sha256 else {
@@ -221,6 +216,21 @@ extension PipelineRunner {
     }
 
     /// Deep equality of parsed JSON values.
+    /// Every result (a shard's, a training part's) agrees with the first on
+    /// `keys`; the first that does not is an error naming it, the key, both
+    /// values and what to do.
+    static func requireAgreement(_ results: [(folder: String, name: String, agreed: [String: Any])], on keys: [String], noun: String,
+                                 hint: (String) -> String, outcome: String) throws {
+        guard let first = results.first else { return }
+        for result in results.dropFirst() {
+            for key in keys where !same(first.agreed[key], result.agreed[key]) {
+                throw CustomerHealthError.input(file: result.folder,
+                    message: "disagrees with \(noun) \(first.name) on \(key) (\(shown(result.agreed[key])) vs \(shown(first.agreed[key]))): "
+                        + hint(key) + "; \(outcome)")
+            }
+        }
+    }
+
     static func same(_ a: Any?, _ b: Any?) -> Bool {
         switch (a, b) {
         case (nil, nil): return true

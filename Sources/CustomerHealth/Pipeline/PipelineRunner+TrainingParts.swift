@@ -243,13 +243,8 @@ extension PipelineRunner {
         let buildStart = ContinuousClock.now
         let parts = try TrainingParts.loadAll(directory: directory)
         let first = parts[0]
-        for part in parts.dropFirst() {
-            for key in TrainingParts.agreedKeys where !PipelineRunner.same(first.agreed[key], part.agreed[key]) {
-                throw CustomerHealthError.input(file: part.folder,
-                    message: "disagrees with part \(first.spec) on \(key) (\(PipelineRunner.shown(part.agreed[key])) vs \(PipelineRunner.shown(first.agreed[key]))): "
-                        + TrainingParts.disagreementHint(key) + "; nothing was written")
-            }
-        }
+        try PipelineRunner.requireAgreement(parts.map { ($0.folder, $0.spec.description, $0.agreed) }, on: TrainingParts.agreedKeys, noun: "part",
+            hint: TrainingParts.disagreementHint, outcome: "nothing was written")
         let agreed = first.agreed
         func fail(_ message: String) -> CustomerHealthError { .input(file: first.folder, message: message) }
         guard agreed["pipeline_sha256"] as? String == config.sha256 else {
