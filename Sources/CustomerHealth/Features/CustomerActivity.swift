@@ -462,10 +462,11 @@ struct UptimeDays: Sendable {
         let d = Int(day)
         if days.isEmpty { base = d; days.append(0) }
         if d < base {
-            days.insert(contentsOf: [UInt32](repeating: 0, count: base - d), at: 0)
+            days.insert(contentsOf: repeatElement(0, count: base - d), at: 0)
             base = d
         }
-        if d - base >= days.count { days.append(contentsOf: [UInt32](repeating: 0, count: d - base - days.count + 1)) }
+        // repeatElement, not an array: a new day must not allocate (a daily export adds one a row).
+        if d - base >= days.count { days.append(contentsOf: repeatElement(0, count: d - base - days.count + 1)) }
         let w = days[d - base]
         let count = Int(w >> 28)
         if count >= UptimeDays.maxReadingsPerDay { return false }
