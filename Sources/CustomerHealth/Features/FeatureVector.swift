@@ -26,7 +26,8 @@ public struct FeatureVector: Sendable, Equatable {
 
     /// Every metric, declared once: its name in features.jsonl and key_metrics,
     /// where it lives, and the decimals key_metrics shows (nil: features.jsonl
-    /// only). json(), displayJSON() and `rescore`'s reading all go through it.
+    /// only). json(), the writers of features.jsonl and key_metrics and `rescore`'s
+    /// reading all go through it.
     static let fields: [FeatureField] = [
         FeatureField("days_since_last_login", .optionalInt(\.daysSinceLastLogin), shown: 0),
         FeatureField("logins_30d", .int(\.logins30d)),
@@ -54,9 +55,34 @@ public struct FeatureVector: Sendable, Equatable {
     /// Full precision, for features.jsonl (rescoring must reproduce the run).
     public func json() -> JSONValue { .object(FeatureVector.fields.map { ($0.name, $0.json(self)) }) }
 
-    /// Rounded for people and dashboards, for scores.jsonl.
-    public func displayJSON() -> JSONValue {
-        .object(FeatureVector.fields.compactMap { f in f.shown.map { (f.name, f.display(self, places: $0)) } })
+    /// Full precision, as json() writes it, straight into a line of features.jsonl.
+    func write(to w: inout JSONStreamWriter) {
+        // Fields borrowed through a buffer pointer: a `for f in fields` copy retains each name and key path.
+        withUnsafeBytes(of: self) { vector in
+            FeatureVector.fields.withUnsafeBufferPointer { fields in
+                w.object { w in
+                    for i in fields.indices {
+                        w.key(fields[i].name)
+                        fields[i].write(vector, to: &w)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rounded for people and dashboards: scores.jsonl's key_metrics.
+    func writeDisplay(to w: inout JSONStreamWriter) {
+        withUnsafeBytes(of: self) { vector in
+            FeatureVector.fields.withUnsafeBufferPointer { fields in
+                w.object { w in
+                    for i in fields.indices {
+                        guard let places = fields[i].shown else { continue }
+                        w.key(fields[i].name)
+                        fields[i].writeDisplay(vector, places: places, to: &w)
+                    }
+                }
+            }
+        }
     }
 
     /// A vector read back from features.jsonl's values by name; the name of
@@ -83,10 +109,21 @@ struct FeatureField: Sendable {
     /// Decimals in key_metrics (0: a whole number); nil: not shown there.
     let shown: Int?
 
+    /// Where the value is stored in a FeatureVector. The line writers read
+    /// it there: projecting a key path looks type metadata up on every call,
+    /// which showed in profiles of replay (some 50 values a customer a date).
+    private let offset: Int
+
     init(_ name: String, _ slot: Slot, shown: Int? = nil) {
         self.name = name
         self.slot = slot
         self.shown = shown
+        switch slot {
+        case .int(let k): offset = MemoryLayout<FeatureVector>.offset(of: k)!
+        case .optionalInt(let k): offset = MemoryLayout<FeatureVector>.offset(of: k)!
+        case .double(let k): offset = MemoryLayout<FeatureVector>.offset(of: k)!
+        case .optionalDouble(let k): offset = MemoryLayout<FeatureVector>.offset(of: k)!
+        }
     }
 
     /// The field's value in SnapshotCodec's binary form.
@@ -117,12 +154,22 @@ struct FeatureField: Sendable {
         }
     }
 
-    func display(_ v: FeatureVector, places: Int) -> JSONValue {
+    /// `vector`: the bytes of a FeatureVector.
+    func write(_ vector: UnsafeRawBufferPointer, to w: inout JSONStreamWriter) {
         switch slot {
-        case .int(let k): return .int(v[keyPath: k])
-        case .optionalInt(let k): return .optionalInt(v[keyPath: k])
-        case .double(let k): return .number(v[keyPath: k], places: places)
-        case .optionalDouble(let k): return .number(v[keyPath: k], places: places)
+        case .int: w.int(vector.load(fromByteOffset: offset, as: Int.self))
+        case .optionalInt: w.int(vector.load(fromByteOffset: offset, as: Int?.self))
+        case .double: w.double(vector.load(fromByteOffset: offset, as: Double.self))
+        case .optionalDouble: w.double(vector.load(fromByteOffset: offset, as: Double?.self))
+        }
+    }
+
+    func writeDisplay(_ vector: UnsafeRawBufferPointer, places: Int, to w: inout JSONStreamWriter) {
+        switch slot {
+        case .int: w.int(vector.load(fromByteOffset: offset, as: Int.self))
+        case .optionalInt: w.int(vector.load(fromByteOffset: offset, as: Int?.self))
+        case .double: w.number(vector.load(fromByteOffset: offset, as: Double.self), places: places)
+        case .optionalDouble: w.number(vector.load(fromByteOffset: offset, as: Double?.self), places: places)
         }
     }
 

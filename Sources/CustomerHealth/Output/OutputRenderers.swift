@@ -4,52 +4,63 @@ import Synchronization
 /// Renders each output file's bytes. Pure functions of the scored run, so the
 /// same inputs always give the same bytes.
 public enum OutputRenderers {
-    public static func scoreLine(_ s: CustomerScore) -> JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("customer_id", .string(s.customerID)),
-            ("as_of", .string(s.asOf.description)),
-            ("health_score", .number(s.healthScore, places: 1)),
-            ("health_status", .string(s.status.rawValue)),
-            ("component_scores", .object([
-                ("usage", .number(s.components.usage, places: 1)),
-                ("engagement", .number(s.components.engagement, places: 1)),
-                ("satisfaction", .number(s.components.satisfaction, places: 1)),
-                ("value_realization", .number(s.components.valueRealization, places: 1)),
-            ])),
-            ("key_metrics", s.features.displayJSON()),
-            ("trends", .object([
-                ("usage", .optionalString(s.trends.usage?.rawValue)),
-                ("engagement", .optionalString(s.trends.engagement?.rawValue)),
-                ("satisfaction", .optionalString(s.trends.satisfaction?.rawValue)),
-                ("value_realization", .optionalString(s.trends.valueRealization?.rawValue)),
-            ])),
-        ]
-        if let p = s.churnProbability {
-            members.append(("churn_probability", .number(p, places: 4)))
-            members.append(("churn_risk", .string(ChurnRisk(probability: p).rawValue)))
-            members.append(("reason_codes", .array(s.reasonCodes.map { r in
-                .object([("feature", .string(r.feature)), ("value", ChurnFeatures.display(r.feature, r.value)),
-                         ("contribution", .number(r.contribution, places: 4)), ("description", .string(r.description))])
-            })))
+    /// One line of scores.jsonl (without its newline).
+    static func writeScoreLine(_ s: CustomerScore, to w: inout JSONStreamWriter) {
+        w.object { w in
+            w.key("customer_id"); w.string(s.customerID)
+            w.key("as_of"); w.string(s.asOf.description)
+            w.key("health_score"); w.number(s.healthScore, places: 1)
+            w.key("health_status"); w.string(s.status.rawValue)
+            w.key("component_scores")
+            w.object { w in
+                w.key("usage"); w.number(s.components.usage, places: 1)
+                w.key("engagement"); w.number(s.components.engagement, places: 1)
+                w.key("satisfaction"); w.number(s.components.satisfaction, places: 1)
+                w.key("value_realization"); w.number(s.components.valueRealization, places: 1)
+            }
+            w.key("key_metrics"); s.features.writeDisplay(to: &w)
+            w.key("trends")
+            w.object { w in
+                w.key("usage"); w.string(s.trends.usage?.rawValue)
+                w.key("engagement"); w.string(s.trends.engagement?.rawValue)
+                w.key("satisfaction"); w.string(s.trends.satisfaction?.rawValue)
+                w.key("value_realization"); w.string(s.trends.valueRealization?.rawValue)
+            }
+            if let p = s.churnProbability {
+                w.key("churn_probability"); w.number(p, places: 4)
+                w.key("churn_risk"); w.string(ChurnRisk(probability: p).rawValue)
+                w.key("reason_codes")
+                w.array { w in
+                    for r in s.reasonCodes {
+                        w.object { w in
+                            w.key("feature"); w.string(r.feature)
+                            w.key("value"); w.value(ChurnFeatures.display(r.feature, r.value))
+                            w.key("contribution"); w.number(r.contribution, places: 4)
+                            w.key("description"); w.string(r.description)
+                        }
+                    }
+                }
+            }
+            w.key("recommendations")
+            w.object { w in
+                w.key("risk_factors"); w.array { w in for r in s.riskFactors { w.string(r) } }
+                w.key("success_recommendations"); w.array { w in for r in s.recommendations { w.string(r) } }
+                w.key("intervention_priority"); w.string(s.priority.rawValue)
+            }
         }
-        members.append(("recommendations", .object([
-            ("risk_factors", .array(s.riskFactors.map { .string($0) })),
-            ("success_recommendations", .array(s.recommendations.map { .string($0) })),
-            ("intervention_priority", .string(s.priority.rawValue)),
-        ])))
-        return .object(members)
     }
 
     /// scores.jsonl, rendered on `threads` workers in chunks written in order.
     public static func writeScores(_ scores: [CustomerScore], to w: OutputFileWriter, threads: Int = 1) throws {
-        try writeLines(count: scores.count, to: w, threads: threads) { i, out in scoreLine(scores[i]).write(to: &out, pretty: false, indent: 0) }
+        // Through a buffer pointer: Array's subscript would copy the score (a retain per string and list in it).
+        try writeLines(count: scores.count, to: w, threads: threads) { i, w in scores.withUnsafeBufferPointer { writeScoreLine($0[i], to: &w) } }
     }
 
     /// features.jsonl, rendered on `threads` workers in chunks written in order.
     public static func writeFeatures(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, inputNames: [String], to w: OutputFileWriter,
                                      threads: Int = 1) throws {
-        try writeLines(count: snapshots.count, to: w, threads: threads) { i, out in
-            featureLine(snapshots[i], asOf: asOf, inputNames: inputNames).write(to: &out, pretty: false, indent: 0)
+        try writeLines(count: snapshots.count, to: w, threads: threads) { i, w in
+            snapshots.withUnsafeBufferPointer { writeFeatureLine($0[i], asOf: asOf, inputNames: inputNames, to: &w) }
         }
     }
 
@@ -57,20 +68,26 @@ public enum OutputRenderers {
     /// workers; a compressed file gets each chunk as a gzip member,
     /// compressed on the worker that rendered it.
     private static func writeLines(count: Int, to w: OutputFileWriter, threads: Int,
-                                   line: @Sendable @escaping (Int, inout [UInt8]) -> Void) throws {
+                                   line: @Sendable @escaping (Int, inout JSONStreamWriter) -> Void) throws {
         let gzip = w.compressesMembers
-        let failed = Atomic<Bool>(false)
+        let failed = CompressionFailure()
         try renderInOrder(count: count, threads: threads, render: { range, out in
+            var writer = JSONStreamWriter(into: [])
+            swap(&writer.out, &out)
             for i in range {
-                line(i, &out)
-                out.append(0x0A)
+                line(i, &writer)
+                writer.endLine()
             }
+            swap(&writer.out, &out)
             if gzip {
-                do { out = try GzipFileWriter.member(out, level: OutputFileWriter.gzipLevel) } catch { failed.store(true, ordering: .relaxed) }
+                do { out = try GzipFileWriter.member(out, level: OutputFileWriter.gzipLevel) } catch { failed.happened.store(true, ordering: .relaxed) }
             }
         }, sink: { gzip ? try w.write(member: $0) : try w.write(bytes: $0) })
-        if failed.load(ordering: .relaxed) { throw CustomerHealthError.output(path: "scores or features", message: "could not be compressed (out of memory?)") }
+        if failed.happened.load(ordering: .relaxed) { throw CustomerHealthError.output(path: "scores or features", message: "could not be compressed (out of memory?)") }
     }
+
+    /// Set by a worker whose chunk could not be compressed (shared with the workers, hence a class).
+    private final class CompressionFailure: Sendable { let happened = Atomic<Bool>(false) }
 
     public static func writeRejects(_ files: [FileReport], to w: OutputFileWriter) throws {
         var line: [UInt8] = []
@@ -88,13 +105,12 @@ public enum OutputRenderers {
     }
 
     public static func scoresJSONL(_ scores: [CustomerScore]) -> String {
-        var out = ""
-        out.reserveCapacity(scores.count * 900)
+        var w = JSONStreamWriter(into: [])
         for s in scores {
-            scoreLine(s).write(to: &out, pretty: false, indent: 0)
-            out += "\n"
+            writeScoreLine(s, to: &w)
+            w.endLine()
         }
-        return out
+        return String(decoding: w.out, as: UTF8.self)
     }
 
     /// At-risk customers, most urgent first: priority, then lowest health, then id.
@@ -150,16 +166,36 @@ public enum OutputRenderers {
     /// cell starting with = + - @ (or a tab or carriage return) gets a leading
     /// apostrophe, as OWASP recommends against CSV injection.
     static func csvCell(_ text: String) -> String {
-        var t = text
-        if let first = t.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { t = "'" + t }
-        if t.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
-            return "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        return t
+        var out: [UInt8] = []
+        appendCSVCell(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    public static func atRiskCSV(_ atRisk: [CustomerScore], accounts: [String: AccountRecord]) -> String {
-        var out = "rank,customer_id,name,plan,mrr,health_score,health_status,intervention_priority,reason,recommendations\r\n"
+    /// csvCell's bytes, appended. Bytes, not Characters: "\r\n" is one
+    /// Character, equal to neither "\r" nor "\n", so a cell holding a CRLF
+    /// would not be quoted by a Character test.
+    static func appendCSVCell(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes in
+            // The first Unicode scalar is one of these ASCII characters exactly when the first byte is.
+            let defuse = bytes.first.map { $0 == 0x3D || $0 == 0x2B || $0 == 0x2D || $0 == 0x40 || $0 == 0x09 || $0 == 0x0D } ?? false
+            let quoted = bytes.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
+            if quoted { out.append(0x22) }
+            if defuse { out.append(0x27) }
+            if quoted {
+                for b in bytes {
+                    out.append(b)
+                    if b == 0x22 { out.append(0x22) }
+                }
+                out.append(0x22)
+            } else {
+                out.append(contentsOf: bytes)
+            }
+        }
+    }
+
+    public static func atRiskCSV(_ atRisk: [CustomerScore], accounts: [String: AccountRecord]) -> [UInt8] {
+        var out = Array("rank,customer_id,name,plan,mrr,health_score,health_status,intervention_priority,reason,recommendations\r\n".utf8)
         for (i, s) in atRisk.enumerated() {
             let a = accounts[s.customerID]
             let cells = [
@@ -168,51 +204,72 @@ public enum OutputRenderers {
                 JSONValue.number(s.healthScore, places: 1).serialized(), s.status.rawValue, s.priority.rawValue,
                 reason(s), s.recommendations.joined(separator: "; "),
             ]
-            out += cells.map(csvCell).joined(separator: ",") + "\r\n"
+            for (k, cell) in cells.enumerated() {
+                if k > 0 { out.append(0x2C) }
+                appendCSVCell(cell, to: &out)
+            }
+            out.append(0x0D)
+            out.append(0x0A)
         }
         return out
     }
 
-    public static func featureLine(_ s: CustomerSnapshot, asOf: CalendarDay, inputNames: [String]) -> JSONValue {
+    /// One line of features.jsonl (without its newline).
+    static func writeFeatureLine(_ s: CustomerSnapshot, asOf: CalendarDay, inputNames: [String], to w: inout JSONStreamWriter) {
         let a = s.account
-        var members: [(String, JSONValue)] = [
-            ("customer_id", .string(a.customerID)),
-            ("as_of", .string(asOf.description)),
-            ("active", .bool(s.active)),
-            ("account", .object([
-                ("name", .string(a.name)),
-                ("plan", .string(a.plan)),
-                ("mrr", a.mrr.map { .double($0) } ?? .null),
-                ("subscription_start", .string(a.subscriptionStart.description)),
+        w.object { w in
+            w.key("customer_id"); w.string(a.customerID)
+            w.key("as_of"); w.string(asOf.description)
+            w.key("active"); w.bool(s.active)
+            w.key("account")
+            w.object { w in
+                w.key("name"); w.string(a.name)
+                w.key("plan"); w.string(a.plan)
+                w.key("mrr"); w.double(a.mrr)
+                w.key("subscription_start"); w.string(a.subscriptionStart.description)
                 // A churn after the as-of day is not known on it.
-                ("churned_at", .optionalString(a.churnedAt.flatMap { $0 <= asOf ? $0.description : nil })),
-                ("subscription_end", .optionalString(a.subscriptionEnd?.description)),
-                ("seats", .optionalInt(a.seats)),
-                ("features_available", .optionalInt(a.featuresAvailable)),
-                ("training_modules", .optionalInt(a.trainingModules)),
-                ("acquisition_cost", a.acquisitionCost.map { .double($0) } ?? .null),
-                ("nps", .optionalInt(a.nps)),
-            ])),
+                w.key("churned_at"); w.string(a.churnedAt.flatMap { $0 <= asOf ? $0.description : nil })
+                w.key("subscription_end"); w.string(a.subscriptionEnd?.description)
+                w.key("seats"); w.int(a.seats)
+                w.key("features_available"); w.int(a.featuresAvailable)
+                w.key("training_modules"); w.int(a.trainingModules)
+                w.key("acquisition_cost"); w.double(a.acquisitionCost)
+                w.key("nps"); w.int(a.nps)
+            }
             // The churn spells known on the as-of day (by the pipeline's churn
             // definition), so that rescore recomputes the KPIs exactly.
-            ("churn_spells", .array(s.lifecycle.spells.map { .array([.string($0.from.description), .optionalString($0.until?.description)]) })),
-            ("features", s.features?.json() ?? .null),
-            ("previous_features", s.previous?.json() ?? .null),
-        ]
-        if let x = s.modelInputs {
-            members.append(("model_inputs", .object(zip(inputNames, x).map { ($0, $1.isNaN ? .null : .double($1)) })))
+            w.key("churn_spells")
+            w.array { w in
+                for spell in s.lifecycle.spells {
+                    w.array { w in
+                        w.string(spell.from.description)
+                        w.string(spell.until?.description)
+                    }
+                }
+            }
+            w.key("features")
+            if let f = s.features { f.write(to: &w) } else { w.null() }
+            w.key("previous_features")
+            if let f = s.previous { f.write(to: &w) } else { w.null() }
+            if let x = s.modelInputs {
+                w.key("model_inputs")
+                w.object { w in
+                    for (name, value) in zip(inputNames, x) {
+                        w.key(name)
+                        if value.isNaN { w.null() } else { w.double(value) }
+                    }
+                }
+            }
         }
-        return .object(members)
     }
 
     public static func featuresJSONL(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, inputNames: [String] = []) -> String {
-        var out = ""
-        out.reserveCapacity(snapshots.count * 1200)
+        var w = JSONStreamWriter(into: [])
         for s in snapshots {
-            featureLine(s, asOf: asOf, inputNames: inputNames).write(to: &out, pretty: false, indent: 0)
-            out += "\n"
+            writeFeatureLine(s, asOf: asOf, inputNames: inputNames, to: &w)
+            w.endLine()
         }
-        return out
+        return String(decoding: w.out, as: UTF8.self)
     }
 
     public static func rejectsJSONL(_ files: [FileReport]) -> String {

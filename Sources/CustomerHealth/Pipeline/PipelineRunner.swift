@@ -351,7 +351,7 @@ public struct PipelineRunner: Sendable {
                 if wanted("at-risk.json") {
                     files.append(("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))))
                 }
-                if wanted("at-risk.csv") { files.append(("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts).utf8)))) }
+                if wanted("at-risk.csv") { files.append(("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts))))) }
             }
         }
         if wanted("kpis.json"), let atRiskCount {

@@ -29,7 +29,24 @@ public struct CalendarDay: Hashable, Comparable, Sendable, CustomStringConvertib
 
     public var description: String {
         let c = components
-        return String(format: "%04d-%02d-%02d", c.year, c.month, c.day)
+        guard (0...9999).contains(c.year) else { return String(format: "%04d-%02d-%02d", c.year, c.month, c.day) }
+        // Ten ASCII digits and dashes, without String(format:): every output
+        // line has a date, and formatting went through Foundation's CFString.
+        return String(unsafeUninitializedCapacity: 10) { b in
+            func put(_ value: Int, at end: Int, digits: Int) {
+                var v = value
+                for i in stride(from: end, to: end - digits, by: -1) {
+                    b[i] = UInt8(truncatingIfNeeded: v % 10) + 0x30
+                    v /= 10
+                }
+            }
+            put(c.year, at: 3, digits: 4)
+            b[4] = 0x2D
+            put(c.month, at: 6, digits: 2)
+            b[7] = 0x2D
+            put(c.day, at: 9, digits: 2)
+            return 10
+        }
     }
 
     /// Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar.

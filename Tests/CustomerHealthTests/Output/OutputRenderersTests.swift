@@ -26,12 +26,17 @@ final class OutputRenderersTests: XCTestCase {
         XCTAssertEqual(OutputRenderers.csvCell("Acme = good"), "Acme = good", "only the first character matters")
         XCTAssertEqual(OutputRenderers.csvCell("Beta, Inc."), "\"Beta, Inc.\"")
         XCTAssertEqual(OutputRenderers.csvCell("two\nlines"), "\"two\nlines\"")
+        // "\r\n" is one Character: the test for line breaks must look at bytes.
+        XCTAssertEqual(OutputRenderers.csvCell("two\r\nlines"), "\"two\r\nlines\"")
+        XCTAssertEqual(OutputRenderers.csvCell("\r\nfirst"), "\"'\r\nfirst\"")
+        XCTAssertEqual(OutputRenderers.csvCell("Zürich \"Nord\""), "\"Zürich \"\"Nord\"\"\"")
         XCTAssertEqual(OutputRenderers.csvCell(""), "")
     }
 
     func testAtRiskCSVEscapesEveryCell() throws {
         let s = score("=cmd|' /C calc'!A0", health: 20, priority: .critical, risks: ["-1 seats", "No login in 40 days"])
-        let csv = OutputRenderers.atRiskCSV([s], accounts: ["=cmd|' /C calc'!A0": account("=cmd|' /C calc'!A0", name: "@evil", plan: "+plan")])
+        let csv = String(decoding: OutputRenderers.atRiskCSV([s], accounts: ["=cmd|' /C calc'!A0": account("=cmd|' /C calc'!A0", name: "@evil", plan: "+plan")]),
+                         as: UTF8.self)
         let lines = csv.components(separatedBy: "\r\n")
         XCTAssertEqual(lines[0], "rank,customer_id,name,plan,mrr,health_score,health_status,intervention_priority,reason,recommendations")
         XCTAssertEqual(lines[1], "1,'=cmd|' /C calc'!A0,'@evil,'+plan,1234.50,20,churn_risk,critical,'-1 seats; No login in 40 days,Do something")

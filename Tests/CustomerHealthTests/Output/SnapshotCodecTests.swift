@@ -61,8 +61,8 @@ final class SnapshotCodecTests: XCTestCase {
         // What features.jsonl says of them is the same line.
         let asOf = CalendarDay("2026-03-31")!
         for (a, b) in zip(snaps, back) {
-            XCTAssertEqual(OutputRenderers.featureLine(a, asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]).serialized(),
-                           OutputRenderers.featureLine(b, asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]).serialized())
+            XCTAssertEqual(OutputRenderers.featuresJSONL([a], asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]),
+                           OutputRenderers.featuresJSONL([b], asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]))
         }
     }
 

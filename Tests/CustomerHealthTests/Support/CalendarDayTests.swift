@@ -14,6 +14,21 @@ final class CalendarDayTests: XCTestCase {
         }
     }
 
+    /// Every day from year 1 to 9999 prints as %04d-%02d-%02d would, and the
+    /// years outside that range still print (the text no longer comes from String(format:)).
+    func testPrintingMatchesFormatAcrossTheCalendar() {
+        for year in [1, 9, 10, 99, 100, 999, 1000, 1969, 1970, 2026, 9999] {
+            for (month, day) in [(1, 1), (2, 28), (9, 30), (10, 9), (12, 31)] {
+                XCTAssertEqual(CalendarDay(year: year, month: month, day: day)?.description,
+                               String(format: "%04d-%02d-%02d", year, month, day))
+            }
+        }
+        let before = CalendarDay(year: 1, month: 1, day: 1)!.adding(days: -1)
+        XCTAssertEqual(before.description, "0000-12-31")
+        XCTAssertEqual(before.adding(days: -366).description, String(format: "%04d-%02d-%02d", -1, 12, 31))
+        XCTAssertEqual(CalendarDay(year: 9999, month: 12, day: 31)!.adding(days: 1).description, "10000-01-01")
+    }
+
     func testArithmeticMatchesFoundation() {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "UTC")!
