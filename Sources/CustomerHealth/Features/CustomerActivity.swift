@@ -208,7 +208,10 @@ struct CustomerActivity: Sendable {
 
     /// Drops spare capacity once ingest is done: long runs of appends leave up to half of each array unused.
     mutating func compact() {
-        if nameDays.capacity > nameDays.count + 8 { nameDays = Array(nameDays) }
+        shrinkToFit(&nameDays)
+        logins.compact()
+        names.compact()
+        savings.compact()
         counts.compact()
         products.compact()
         namedFeatures.compact()
@@ -266,6 +269,11 @@ struct NameTable: Sendable {
         }
         return hashes.count - 1
     }
+
+    mutating func compact() { shrinkToFit(&hashes) }
+
+    /// Heap bytes held (validate --memory).
+    var heapBytes: Int { CustomerHealth.heapBytes(of: hashes) + CustomerHealth.heapBytes(of: index) }
 
     private mutating func rebuildIndex() {
         var size = 64
@@ -379,7 +387,7 @@ struct EventCounts: Sendable {
         }
     }
 
-    mutating func compact() { if words.capacity > words.count + 8 { words = Array(words) } }
+    mutating func compact() { shrinkToFit(&words) }
 }
 
 /// Named product events per (day, event) in 64-bit words: day << 48 |
@@ -445,7 +453,7 @@ struct ProductEventCounts: Sendable {
         for w in other.words { increment(Self.event(w), day: DayIndex(Self.day(w)), by: Self.count(w)) }
     }
 
-    mutating func compact() { if words.capacity > words.count + 8 { words = Array(words) } }
+    mutating func compact() { shrinkToFit(&words) }
 }
 
 /// Daily uptime readings of one customer, dense from its first reading day:
@@ -500,5 +508,5 @@ struct UptimeDays: Sendable {
         }
     }
 
-    mutating func compact() { if days.capacity > days.count + 8 { days = Array(days) } }
+    mutating func compact() { shrinkToFit(&days) }
 }

@@ -22,6 +22,8 @@ typealias DayIndex = UInt16
 struct DaySet: Sendable {
     private(set) var days: [DayIndex] = []
 
+    mutating func compact() { shrinkToFit(&days) }
+
     @inline(__always)
     mutating func insert(_ day: DayIndex) {
         if let last = days.last {
@@ -99,6 +101,17 @@ struct DayTotals: Sendable {
     private(set) var days: [DayIndex] = []
     private(set) var totals: [Int64] = []
     private(set) var counts: [UInt32] = []
+
+    var count: Int { days.count }
+
+    mutating func compact() {
+        shrinkToFit(&days)
+        shrinkToFit(&totals)
+        shrinkToFit(&counts)
+    }
+
+    /// Heap bytes held (validate --memory).
+    var heapBytes: Int { CustomerHealth.heapBytes(of: days) + CustomerHealth.heapBytes(of: totals) + CustomerHealth.heapBytes(of: counts) }
 
     @inline(__always)
     mutating func add(_ day: DayIndex, _ value: Int64) {

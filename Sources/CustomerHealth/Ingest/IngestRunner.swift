@@ -62,6 +62,8 @@ public final class IngestResult: @unchecked Sendable {
         var versions = aggregates.tickets
         if !keepTickets { aggregates.tickets = [] }
         versions.sort { a, b in a.ticket != b.ticket ? a.ticket < b.ticket : b.supersedes(a) }
+        // Kept for the whole run: without the slack that appending left (up to half as much again).
+        if !keepTickets { shrinkToFit(&versions) }
         let ticketCount = aggregates.ticketTable.count
         var start = [Int](repeating: 0, count: ticketCount + 1)
         for v in versions { start[Int(v.ticket) + 1] += 1 }
@@ -376,8 +378,10 @@ public struct IngestRunner: Sendable {
         for file in files where !skipping.contains(file.path) { file.partition?.entry.summary.apply(to: merged, registry: registry) }
         for w in 0..<workerCount { reports.append(contentsOf: slots.reports[w]) }
         reports.sort { ($0.export, $0.name) < ($1.export, $1.name) }
-        return IngestResult(accounts: accounts, aggregates: merged, files: reports, registry: registry, churn: config.churnDefinition,
+        let result = IngestResult(accounts: accounts, aggregates: merged, files: reports, registry: registry, churn: config.churnDefinition,
             threads: threads)
+        ProcessMemory.returnFreePages()
+        return result
     }
 
     /// Reads one file for `partition`: every record that reaches its handler

@@ -8,6 +8,10 @@ public struct ValidationSummary: Sendable {
     public var ratio: Double
     public var limit: Double
     public var passed: Bool
+    /// What ingest holds in memory, largest store first.
+    public var memory: [MemoryShare]
+    /// The customers in the accounts export.
+    public var customers: Int
 }
 
 extension PipelineRunner {
@@ -19,7 +23,8 @@ extension PipelineRunner {
         let path = try publisher.writeStandalone(name: "validate-rejects.jsonl", data: Data(OutputRenderers.rejectsJSONL(data.files).utf8))
         let ratio = data.rowsRead > 0 ? Double(data.rowsRejected) / Double(data.rowsRead) : 0
         return ValidationSummary(files: data.files, rejectsPath: path, ratio: ratio, limit: config.maxRejectRatio,
-            passed: ratio <= config.maxRejectRatio)
+            passed: ratio <= config.maxRejectRatio, memory: data.memoryFootprint(),
+            customers: data.accounts.count)
     }
 
     /// One line of features.jsonl, as JSONDecoder reads it (its number parsing

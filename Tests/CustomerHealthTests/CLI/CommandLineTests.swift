@@ -85,6 +85,28 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(validate.status, 0, validate.transcript)
     }
 
+    /// validate --memory: a row per store, bytes that add up to the total,
+    /// and the activity store growing with the rows of the exports.
+    func testValidateMemoryPrintsWhatEachStoreHolds() throws {
+        let f = try ExportsFolder()
+        try f.writeSample()
+        try f.writePipeline()
+        let r = try CLI.run(["validate", f.pipelinePath, "--quiet", "--memory"])
+        XCTAssertEqual(r.status, 0, r.transcript)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        guard let header = lines.firstIndex(of: "store\tMB\tentries\tbytes_per_customer") else { return XCTFail(r.stdout) }
+        let rows = lines[(header + 1)...].map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        let stores = rows.filter { $0[2] != "-" }
+        XCTAssertEqual(Set(stores.map { $0[0] }).count, 11, r.stdout)
+        let days = try XCTUnwrap(stores.first { $0[0] == "activity: user, feature and module days" })
+        XCTAssertGreaterThan(Int(days[2]) ?? 0, 0, "the sample's activity has user days")
+        let total = try XCTUnwrap(rows.first { $0[0] == "total held after ingest" })
+        let sum = stores.reduce(0.0) { $0 + Double($1[1])! }
+        XCTAssertEqual(Double(total[1])!, sum, accuracy: 0.1 * Double(stores.count), "the total is the stores' sum")
+        let peak = try XCTUnwrap(rows.first { $0[0] == "peak resident memory of this process" })
+        XCTAssertGreaterThanOrEqual(Double(peak[1])!, Double(total[1])!, "the process holds at least the stores")
+    }
+
     func testBrokenPipeThroughAShellPipeline() throws {
         let f = try ExportsFolder()
         try f.writeSample()
