@@ -86,7 +86,7 @@ public enum IngestHarness {
         var outcome = ReadOutcome()
         do {
             let mode: ReadMode = watch
-                ? .watch(resume: resume.map { .init(offset: $0.offset, linesBefore: $0.lines, insideRejectedLine: $0.insideRejectedLine) }, stopAt: nil)
+                ? .watch(resume: resume.map { InputFileReader.Resume(offset: $0.offset, linesBefore: $0.lines, insideRejectedLine: $0.insideRejectedLine) }, stopAt: nil)
                 : .whole(pipelined: false)
             let reader = try InputFileReader(path: path, settings: settings, handler: handler,
                 maxRowBytes: smallRows ? 1024 : config.maxRowBytes, includeRaw: true, mode: mode)
