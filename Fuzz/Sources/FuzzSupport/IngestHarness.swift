@@ -85,14 +85,11 @@ public enum IngestHarness {
         }
         var outcome = ReadOutcome()
         do {
+            let mode: ReadMode = watch
+                ? .watch(resume: resume.map { InputFileReader.Resume(offset: $0.offset, linesBefore: $0.lines, insideRejectedLine: $0.insideRejectedLine) }, stopAt: nil)
+                : .whole(pipelined: false)
             let reader = try InputFileReader(path: path, settings: settings, handler: handler,
-                maxRowBytes: smallRows ? 1024 : config.maxRowBytes, includeRaw: true)
-            if watch {
-                reader.wholeRecordsOnly = true
-                if let resume {
-                    reader.resume = .init(offset: resume.offset, linesBefore: resume.lines, insideRejectedLine: resume.insideRejectedLine)
-                }
-            }
+                maxRowBytes: smallRows ? 1024 : config.maxRowBytes, includeRaw: true, mode: mode)
             let report = try reader.read()
             outcome.rowsRead = report.rowsRead
             outcome.rowsAccepted = report.rowsAccepted

@@ -1,5 +1,5 @@
 // Fuzz target `gzip`: gzip input (Sources/CustomerHealth/Ingest/GzipInflater.swift
-// and the file reading path, InputFileReader.decode: read(2) blocks, SHA-256,
+// and the file reading path, ByteSource.decode: read(2) blocks, SHA-256,
 // members inflated in turn, the complete-file check).
 //
 // Input: one control byte, then bytes.
@@ -13,7 +13,7 @@
 //   bits 2-4: the inflater's output block size for the direct run (1 << (4 + n)).
 //   bit 5: also read the file as an activity export (.csv.gz) through InputFileReader.
 //
-// Every input is decoded twice: through `InputFileReader.decode` on the file,
+// Every input is decoded twice: through `ByteSource.decode` on the file,
 // and by a GzipInflater fed in small chunks (so that member boundaries and the
 // trailer fall across feed() calls, as they do across 1 MiB blocks of a large file).
 //
@@ -88,7 +88,7 @@ public func fuzzGzip(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     require(fd >= 0, "cannot open \(path)")
     do {
-        let result = try InputFileReader.decode(fd: fd, name: "input.csv.gz", compressed: true) { viaFile! += $0 }
+        let result = try ByteSource.decode(fd: fd, name: "input.csv.gz", compressed: true) { viaFile! += $0 }
         require(result.size == file.count, "decode read \(result.size) of \(file.count) bytes")
         require(result.sha256.count == 64, "sha256 \(result.sha256)")
     } catch is CustomerHealthError {

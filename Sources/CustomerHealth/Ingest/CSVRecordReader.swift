@@ -7,7 +7,7 @@ import Foundation
 /// libcsv does not report positions, so we call `csv_parse` one physical line
 /// at a time: a record can only end at the end of a line, which tells us where
 /// the next one starts. A physical line ends at LF, CRLF or a lone CR, the
-/// three terminators libcsv ends an unquoted record at (InputFileReader splits
+/// three terminators libcsv ends an unquoted record at (LineSplitter splits
 /// them so), so each line holds at most one record end, at its end. Its
 /// callbacks reach this object through an `Unmanaged` context and never
 /// throw; errors are recorded and surfaced after the call.

@@ -275,8 +275,7 @@ public struct IngestRunner: Sendable {
             accountsHandler.startFile()
             do {
                 let reader = try InputFileReader(path: file.path, settings: accountSettings, handler: accountsHandler,
-                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
-                reader.shard = shard
+                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw, options: ReadOptions(rows: RowOwnership(shard)))
                 reports.append(try reader.read())
             } catch let error as CustomerHealthError {
                 if config.onCorruptFile == .skip, case .input = error { throw CorruptFileFailure(path: file.path, error: error) }
@@ -344,12 +343,11 @@ public struct IngestRunner: Sendable {
                     continue
                 }
                 do {
-                    let reader = try InputFileReader(path: file.path, settings: settings, handler: handler,
-                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
                     // One file holding most of the bytes gets its inflating on a thread of its own.
-                    reader.pipelined = threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
-                    reader.progress = progress
-                    reader.shard = shard
+                    let pipelined = threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
+                    let reader = try InputFileReader(path: file.path, settings: settings, handler: handler,
+                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw, mode: .whole(pipelined: pipelined),
+                        options: ReadOptions(rows: RowOwnership(shard), progress: progress))
                     let r = try reader.read()
                     slots.reports[worker].append(r)
                 } catch {
@@ -399,8 +397,7 @@ public struct IngestRunner: Sendable {
             throw CustomerHealthError.input(file: file.name, message: "\(file.kind.rawValue) files are not split")
         }
         let fileReader = try InputFileReader(path: file.path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
-            includeRaw: config.rejectsIncludeRaw)
-        fileReader.splitter = splitter
+            includeRaw: config.rejectsIncludeRaw, options: ReadOptions(rows: .partition(splitter)))
         let report = try fileReader.read()
         return (report, GlobalSummary(acc, registry: registry))
     }
@@ -421,11 +418,9 @@ public struct IngestRunner: Sendable {
             let path = PartitionLayout.bucketFile(part.directory, bucket: bucket, name: file.name)
             let positions = PartitionLayout.positionsFile(part.directory, bucket: bucket, name: file.name)
             do {
+                let origin = BucketOrigin(originalName: file.name, positions: { try PartitionPositions(path: positions, name: file.name) })
                 let reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
-                    includeRaw: config.rejectsIncludeRaw, displayName: file.name)
-                reader.shard = shard
-                reader.progress = progress
-                reader.positions = { try PartitionPositions(path: positions, name: file.name) }
+                    includeRaw: config.rejectsIncludeRaw, options: ReadOptions(rows: RowOwnership(shard), bucket: origin, progress: progress))
                 let r = try reader.read()
                 report.rowsRead += r.rowsRead
                 report.rowsAccepted += r.rowsAccepted

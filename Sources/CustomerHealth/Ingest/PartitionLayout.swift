@@ -199,7 +199,7 @@ struct GlobalSummary: Codable, Equatable, Sendable {
     }
 }
 
-/// Receives the records of a file being split (InputFileReader.splitter).
+/// Receives the records of a file being split (`RowOwnership.partition`).
 protocol RecordSplitter: AnyObject {
     /// The header record, as written in the file (CSV only).
     func header(_ raw: [UInt8])

@@ -62,7 +62,7 @@ public enum LabelledTableReader {
         settings.globs = []
         let collector = Collector(count: header.count)
         let reader = try InputFileReader(path: path, settings: settings, handler: collector, maxRowBytes: 1 << 20, includeRaw: true,
-            genericColumns: header)
+            mode: .anyColumns)
         let report = try reader.read()
         if let bad = report.rejects.first {
             throw CustomerHealthError.input(file: (path as NSString).lastPathComponent, message: "line \(bad.line): \(bad.reason)")
@@ -80,8 +80,7 @@ public enum LabelledTableReader {
         var settings = ExportSettings(kind: .savings)
         settings.globs = []
         let reader = try InputFileReader(path: path, settings: settings, handler: HeaderGrab(), maxRowBytes: 1 << 20, includeRaw: false,
-            genericColumns: [])
-        reader.headerOnly = true
+            mode: .headerOnly)
         _ = try? reader.read()
         guard let header = reader.capturedHeader, !header.isEmpty else {
             throw CustomerHealthError.input(file: (path as NSString).lastPathComponent, message: "has no header row")
@@ -320,7 +319,7 @@ enum LabelledTableLoader {
         var settings = ExportSettings(kind: .savings)
         settings.globs = []
         let reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: 1 << 20, includeRaw: true,
-            genericColumns: header)
+            mode: .anyColumns)
         let report = try reader.read()
         if let bad = report.rejects.first {
             throw CustomerHealthError.input(file: (path as NSString).lastPathComponent, message: "line \(bad.line): \(bad.reason)")

@@ -73,7 +73,7 @@ public enum TableTraining {
         var settings = ExportSettings(kind: .savings)
         settings.globs = []
         let reader = try InputFileReader(path: tablePath, settings: settings, handler: scorer, maxRowBytes: 1 << 20, includeRaw: true,
-            genericColumns: header)
+            mode: .anyColumns)
         let report = try reader.read()
         if let error = scorer.error { throw error }
         if let bad = report.rejects.first {

@@ -111,7 +111,7 @@ public struct FileTracker: Sendable {
     /// SHA-256 of a file's first `length` bytes.
     public static func headHash(path: String, length: Int) throws -> String {
         // Through the reader's open: a FIFO named like an export must not block here either.
-        let handle = FileHandle(fileDescriptor: try InputFileReader.openRegularFile(path: path, name: path), closeOnDealloc: true)
+        let handle = FileHandle(fileDescriptor: try ByteSource.openRegularFile(path: path, name: path), closeOnDealloc: true)
         let data = (try? handle.read(upToCount: length)) ?? Data()
         return SHA256.hash(data: data.prefix(length)).map { String(format: "%02x", $0) }.joined()
     }

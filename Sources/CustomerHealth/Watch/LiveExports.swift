@@ -59,22 +59,18 @@ final class LiveExports {
             let context = RowHandlerContext(reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
                 accumulator: own, fileRank: read.rank, events: config.events, registry: registry)
             guard let handler = read.file.kind.makeHandler(context) else { continue }
-            let gzip = read.file.isGzip
             let report: FileReport
             let reader: InputFileReader
             do {
                 reader = try InputFileReader(path: read.file.path, settings: settings, handler: handler,
-                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw)
-                reader.wholeRecordsOnly = !gzip
-                reader.resume = read.resume
-                reader.stopAt = read.stopAt
+                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw, mode: .watch(resume: read.resume, stopAt: read.stopAt))
                 report = try reader.read()
             } catch let error as CustomerHealthError where skipFailures {
                 outcome.failed.append((read.file.name, error))
                 continue
             }
             batch.merge(own)
-            outcome.consumed[read.file.name] = gzip ? .init(offset: report.size, linesBefore: 0) : reader.consumed
+            outcome.consumed[read.file.name] = reader.consumed
             outcome.reports.append(report)
             var total = reports[read.file.name] ?? FileReport(export: read.file.kind, path: read.file.path, name: read.file.name,
                 size: 0, sha256: "")

@@ -149,9 +149,8 @@ final class LineEndTests: XCTestCase {
     /// Reads whole lines on from `resume`, as watch mode does.
     private func readOn(_ path: String, from resume: InputFileReader.Resume?) throws -> (ReaderFiles.Outcome, InputFileReader.Resume) {
         let handler = CapturingHandler()
-        let reader = try InputFileReader(path: path, settings: ExportSettings(kind: .activity), handler: handler, maxRowBytes: 1 << 20, includeRaw: true)
-        reader.resume = resume
-        reader.wholeRecordsOnly = true
+        let reader = try InputFileReader(path: path, settings: ExportSettings(kind: .activity), handler: handler, maxRowBytes: 1 << 20, includeRaw: true,
+                                         mode: .watch(resume: resume, stopAt: nil))
         let report = try reader.read()
         return (ReaderFiles.Outcome(report: report, rows: handler.rows, lines: handler.lines), reader.consumed)
     }

@@ -84,7 +84,7 @@ enum ReaderFiles {
         let reader: InputFileReader
         if genericCSV && path.lowercased().contains(".csv") {
             reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: maxRowBytes, includeRaw: true,
-                                         genericColumns: [])
+                                         mode: .anyColumns)
         } else {
             reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: maxRowBytes, includeRaw: true)
         }

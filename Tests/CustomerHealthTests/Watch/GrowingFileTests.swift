@@ -31,9 +31,7 @@ final class GrowingFileTests: XCTestCase {
         throws -> ([(line: Int, user: String)], FileReport, InputFileReader.Resume) {
         let handler = Collector()
         let reader = try InputFileReader(path: dir.appendingPathComponent(name).path, settings: ExportSettings(kind: kind),
-            handler: handler, maxRowBytes: 200, includeRaw: true)
-        reader.resume = resume
-        reader.wholeRecordsOnly = true
+            handler: handler, maxRowBytes: 200, includeRaw: true, mode: .watch(resume: resume, stopAt: nil))
         let report = try reader.read()
         return (handler.rows, report, reader.consumed)
     }
@@ -108,9 +106,7 @@ final class GrowingFileTests: XCTestCase {
         try append("activity.csv", "c1,u3,2026-03-01T10:00:00Z,login,,\n")
         let handler = Collector()
         let reader = try InputFileReader(path: dir.appendingPathComponent("activity.csv").path, settings: ExportSettings(kind: .activity),
-            handler: handler, maxRowBytes: 200, includeRaw: true)
-        reader.wholeRecordsOnly = true
-        reader.stopAt = checkpoint.offset
+            handler: handler, maxRowBytes: 200, includeRaw: true, mode: .watch(resume: nil, stopAt: checkpoint.offset))
         _ = try reader.read()
         XCTAssertEqual(handler.rows.map(\.user), ["u1", "u2"])
         XCTAssertEqual(reader.consumed, checkpoint)
