@@ -111,16 +111,8 @@ final class CSVRecordDecoder: RecordDecoder {
         let rejection: RowRejection? = reader.withFields { bytes, starts, ends in
             columnMap.withUnsafeBufferPointer { map in
                 let row = RowView(bytes: bytes, starts: starts, ends: ends, columnMap: map)
-                switch rows {
-                case .all:
-                    break
-                case .shard(let shard):
-                    owned = shard.ownsRow(customerField: row.field(customerColumn))
-                case .partition(let splitter):
-                    splitter.record(reader.rawText(), line: reader.recordStartLine, offset: reader.recordStartOffset,
-                        bucket: ShardSpec.bucket(ofRowField: row.field(customerColumn)))
-                    owned = false
-                }
+                owned = rows.owns(row, customerColumn: customerColumn, raw: { reader.rawText() }, line: reader.recordStartLine,
+                    offset: reader.recordStartOffset)
                 return handler.handle(row.owned(owned), line: reader.recordStartLine)
             }
         }

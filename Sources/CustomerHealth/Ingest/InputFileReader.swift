@@ -313,6 +313,21 @@ enum RowOwnership {
     init(_ shard: ShardSpec?) {
         self = shard.map { .shard($0) } ?? .all
     }
+
+    /// Whether `row` is this read's own, handing it to the splitter first
+    /// when partitioning. `raw`: the record as written (only the splitter asks for it).
+    @inline(__always)
+    func owns(_ row: RowView, customerColumn: Int, raw: () -> [UInt8], line: Int, offset: Int) -> Bool {
+        switch self {
+        case .all:
+            return true
+        case .shard(let shard):
+            return shard.ownsRow(customerField: row.field(customerColumn))
+        case .partition(let splitter):
+            splitter.record(raw(), line: line, offset: offset, bucket: ShardSpec.bucket(ofRowField: row.field(customerColumn)))
+            return false
+        }
+    }
 }
 
 /// A bucket file of `partition` stands for its original file.

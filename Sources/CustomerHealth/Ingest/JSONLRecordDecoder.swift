@@ -125,15 +125,7 @@ final class JSONLRecordDecoder: RecordDecoder {
                 fieldEnds.withUnsafeBufferPointer { e in
                     map.withUnsafeBufferPointer { m in
                         let row = RowView(bytes: b, starts: s, ends: e, columnMap: m)
-                        switch rows {
-                        case .all:
-                            break
-                        case .shard(let shard):
-                            owned = shard.ownsRow(customerField: row.field(customerColumn))
-                        case .partition(let splitter):
-                            splitter.record(Array(bytes), line: number, offset: offset, bucket: ShardSpec.bucket(ofRowField: row.field(customerColumn)))
-                            owned = false
-                        }
+                        owned = rows.owns(row, customerColumn: customerColumn, raw: { Array(bytes) }, line: number, offset: offset)
                         return handler.handle(row.owned(owned), line: number)
                     }
                 }
