@@ -53,13 +53,23 @@ struct CustomerActivity: Sendable {
     func distinctNames(_ kind: NameKind, from: Int, to: Int) -> Int {
         let range = nameDayRange(from: from, to: to)
         if range.isEmpty { return 0 }
-        var seen = [Bool](repeating: false, count: names.count)
-        var n = 0
-        for i in range {
-            let slot = Int(nameDays[i] & 0xFFFF)
-            if !seen[slot] && names.kind(slot) == kind { seen[slot] = true; n += 1 }
+        // The slots seen, as bits in a temporary (stack) buffer: this runs a
+        // few times per customer and date, and an array allocation each time showed in replay's profile.
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (names.count + 63) / 64) { seen in
+            seen.initialize(repeating: 0)
+            var n = 0
+            nameDays.withUnsafeBufferPointer { keys in
+                for i in range {
+                    let slot = Int(keys[i] & 0xFFFF)
+                    let bit: UInt64 = 1 << UInt64(slot & 63)
+                    if seen[slot >> 6] & bit == 0 && names.kind(slot) == kind {
+                        seen[slot >> 6] |= bit
+                        n += 1
+                    }
+                }
+            }
+            return n
         }
-        return n
     }
 
     /// True when nothing was recorded for the customer.

@@ -186,6 +186,15 @@ struct ActivityFilter: Sendable {
 enum ParallelMap {
     static func chunkSize(count: Int, threads: Int) -> Int { max(256, count / (max(1, threads) * 8) + 1) }
 
+    /// A few tasks of their own at once, one a thread; the results in task order.
+    static func run<T>(_ tasks: [@Sendable () -> T]) -> [T] {
+        [T](unsafeUninitializedCapacity: tasks.count) { buffer, initialized in
+            let box = UnsafeSendable(buffer)
+            DispatchQueue.concurrentPerform(iterations: tasks.count) { k in (box.value.baseAddress! + k).initialize(to: tasks[k]()) }
+            initialized = tasks.count
+        }
+    }
+
     static func map<T>(count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
         let chunk = chunkSize(count: count, threads: threads)
         let chunks = (count + chunk - 1) / chunk

@@ -18,22 +18,23 @@ public struct FeatureCalculator: Sendable {
     public func isActive(_ customer: Int, on day: CalendarDay) -> Bool { data.lifecycles[customer].isActive(on: day) }
 
     public func features(customer c: Int, asOf asOfDay: CalendarDay) -> FeatureVector {
-        let agg = data.aggregates.customers[c]
+        // Read in place: a copy of the customer's state retains each of its arrays.
+        let agg = UnsafePointer(data.aggregates.customers + c)
         let account = data.accounts[c]
         let t = Int(asOfDay.number)
         let w = settings.windowDays
         let from = t - w + 1
         var f = FeatureVector()
 
-        if let last = agg.logins.last(onOrBefore: t) { f.daysSinceLastLogin = t - last }
-        f.logins30d = agg.logins.count(from: from, to: t)
+        if let last = agg.pointee.logins.last(onOrBefore: t) { f.daysSinceLastLogin = t - last }
+        f.logins30d = agg.pointee.logins.count(from: from, to: t)
 
         // Users: distinct in the window, and the mean per day over the DAU window.
         let dauFrom = t - settings.dauWindowDays + 1
-        f.monthlyActiveUsers = agg.distinctNames(.user, from: from, to: t)
-        f.dailyActiveUsers = Double(agg.namePairs(.user, from: dauFrom, to: t)) / Double(settings.dauWindowDays)
+        f.monthlyActiveUsers = agg.pointee.distinctNames(.user, from: from, to: t)
+        f.dailyActiveUsers = Double(agg.pointee.namePairs(.user, from: dauFrom, to: t)) / Double(settings.dauWindowDays)
 
-        let used = agg.distinctNames(.feature, from: from, to: t)
+        let used = agg.pointee.distinctNames(.feature, from: from, to: t)
         f.featuresUsed30d = used
         f.featureAdoptionRate = account.featuresAvailable.map { min(1, Double(used) / Double(max(1, $0))) }
 
@@ -64,22 +65,22 @@ public struct FeatureCalculator: Sendable {
         // Uptime: mean of the daily means over the window's days with data.
         var uptimeSum = 0.0
         var uptimeDays = 0
-        for e in agg.uptime.entries(from: from, to: t) where e.count > 0 {
+        for e in agg.pointee.uptime.entries(from: from, to: t) where e.count > 0 {
             uptimeSum += Double(e.sum) / Double(e.count) / 1000
             uptimeDays += 1
         }
         f.uptimePercentage = uptimeDays > 0 ? uptimeSum / Double(uptimeDays) : nil
 
-        f.costSavingsAchieved = Double(agg.savings.total(from: 0, to: t)) / 10_000
+        f.costSavingsAchieved = Double(agg.pointee.savings.total(from: 0, to: t)) / 10_000
 
-        let modules = agg.distinctNames(.module, from: 0, to: t)
+        let modules = agg.pointee.distinctNames(.module, from: 0, to: t)
         f.trainingModulesCompleted = modules
         f.trainingCompletionRate = account.trainingModules.flatMap { $0 > 0 ? min(1, Double(modules) / Double($0)) : nil }
 
-        f.apiCalls30d = agg.counts.count(.apiCall, from: from, to: t)
-        f.mobileSessions30d = agg.counts.count(.mobileSession, from: from, to: t)
-        f.dashboardViews30d = agg.counts.count(.dashboardView, from: from, to: t)
-        f.workOrders30d = agg.counts.count(.workOrder, from: from, to: t)
+        f.apiCalls30d = agg.pointee.counts.count(.apiCall, from: from, to: t)
+        f.mobileSessions30d = agg.pointee.counts.count(.mobileSession, from: from, to: t)
+        f.dashboardViews30d = agg.pointee.counts.count(.dashboardView, from: from, to: t)
+        f.workOrders30d = agg.pointee.counts.count(.workOrder, from: from, to: t)
 
         let start = Int(account.subscriptionStart.number)
         f.monthsSinceSubscriptionStart = Double(max(0, t - start)) / 30.4375
@@ -89,8 +90,8 @@ public struct FeatureCalculator: Sendable {
         // before the exports' history begins, from the first day of history
         // (what happened before it is unknown, not slow).
         var firstValue: Int? = nil
-        if let d = agg.counts.firstDay(.workOrder), d <= t { firstValue = d }
-        if let d = agg.savings.firstDay, d <= t { firstValue = min(firstValue ?? d, d) }
+        if let d = agg.pointee.counts.firstDay(.workOrder), d <= t { firstValue = d }
+        if let d = agg.pointee.savings.firstDay, d <= t { firstValue = min(firstValue ?? d, d) }
         let clockStart = max(start, data.earliestActivityDay ?? start)
         f.daysToFirstValue = firstValue.map { max(0, $0 - clockStart) }
         return f

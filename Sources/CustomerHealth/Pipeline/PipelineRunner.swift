@@ -339,25 +339,30 @@ public struct PipelineRunner: Sendable {
         var files: [(String, OutputContent)] = []
         let threads = self.threads
         if wanted("scores.jsonl") { files.append(("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0, threads: threads) })) }
-        var atRiskCount: Int? = nil
+        // The small files are rendered at the same time, one a thread: each
+        // is a serial pass over the customers, and replay renders every date.
+        var small: [(String, @Sendable () -> Data)] = []
         if wanted("at-risk.json") || wanted("at-risk.csv") || wanted("kpis.json") {
             let atRisk = OutputRenderers.atRiskOrder(scores, priorities: config.scoring.atRiskPriorities)
-            atRiskCount = atRisk.count
             if wanted("at-risk.json") || wanted("at-risk.csv") {
                 // The accounts of the at-risk customers only: the list is what needs them.
                 let listed = Set(atRisk.map(\.customerID))
                 var accounts: [String: AccountRecord] = [:]
                 for s in snapshots where listed.contains(s.account.customerID) { accounts[s.account.customerID] = s.account }
                 if wanted("at-risk.json") {
-                    files.append(("at-risk.json", .bytes(Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8))))
+                    small.append(("at-risk.json", { [accounts] in Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8) }))
                 }
-                if wanted("at-risk.csv") { files.append(("at-risk.csv", .bytes(Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts))))) }
+                if wanted("at-risk.csv") { small.append(("at-risk.csv", { [accounts] in Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts)) })) }
+            }
+            if wanted("kpis.json") {
+                let calculator = KPICalculator(settings: config.kpis)
+                small.append(("kpis.json", {
+                    let kpis = calculator.kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count, parts: parts)
+                    return Data((kpis.serialized(pretty: true) + "\n").utf8)
+                }))
             }
         }
-        if wanted("kpis.json"), let atRiskCount {
-            let kpis = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRiskCount, parts: parts)
-            files.append(("kpis.json", .bytes(Data((kpis.serialized(pretty: true) + "\n").utf8))))
-        }
+        for (name, data) in zip(small.map(\.0), ParallelMap.run(small.map(\.1))) { files.append((name, .bytes(data))) }
         if wanted("features.jsonl") {
             files.append(("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, inputNames: inputNames, to: $0, threads: threads) }))
         }
