@@ -53,7 +53,7 @@ struct MergeCommand: ParsableCommand {
             customer-health: merged \(summary.customersScored) customers as of \(summary.asOf) in \(String(format: "%.2f", summary.seconds)) s
               at risk:   \(summary.atRisk)
               rows read: \(summary.rowsRead) from \(summary.files) files; rejected \(summary.rowsRejected), unknown customer \(summary.rowsUnknownCustomer)
-              outputs:   \(summary.outputPath)/
+            \(summary.outputLines)
             """)
     }
 }

@@ -33,7 +33,7 @@ struct RescoreCommand: ParsableCommand {
         Console.out("""
             customer-health: rescored \(summary.customersScored) customers as of \(summary.asOf)
               at risk:   \(summary.atRisk)
-              outputs:   \(summary.outputPath)/
+            \(summary.outputLines)
             """)
     }
 }

@@ -78,7 +78,7 @@ struct RunCommand: ParsableCommand {
             customer-health: scored \(summary.customersScored) customers as of \(summary.asOf) in \(String(format: "%.2f", summary.seconds)) s
               at risk:   \(summary.atRisk)
               rows read: \(summary.rowsRead) from \(summary.files) files; rejected \(summary.rowsRejected), unknown customer \(summary.rowsUnknownCustomer)
-              outputs:   \(summary.outputPath)/
+            \(summary.outputLines)
             """)
     }
 }

@@ -285,7 +285,7 @@ public enum OutputRenderers {
 /// The data files of a published day, by the names `replay --outputs`
 /// takes. manifest.json and metrics.prom are always written.
 public enum PublishedOutput: String, CaseIterable, Sendable {
-    case scores, features, atRisk = "at-risk", kpis, rejects
+    case scores, features, atRisk = "at-risk", kpis, rejects, report
 
     public var fileNames: [String] {
         switch self {
@@ -294,6 +294,7 @@ public enum PublishedOutput: String, CaseIterable, Sendable {
         case .atRisk: return ["at-risk.json", "at-risk.csv"]
         case .kpis: return ["kpis.json"]
         case .rejects: return ["rejects.jsonl"]
+        case .report: return [RunReport.fileName]
         }
     }
 
@@ -306,6 +307,9 @@ public enum PublishedOutput: String, CaseIterable, Sendable {
             out.insert(o)
         }
         if out.isEmpty { throw OutputListError(message: "name at least one output: \(names)") }
+        if out.contains(.report), !out.isSuperset(of: RunReport.madeFrom) {
+            throw OutputListError(message: "report is made from the scores, kpis and at-risk files: name them too (scores,kpis,at-risk,report)")
+        }
         return out
     }
 }

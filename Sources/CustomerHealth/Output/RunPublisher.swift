@@ -205,6 +205,8 @@ public enum OutputContent {
 public final class OutputFileWriter {
     private let fd: Int32
     private let path: String
+    /// The run folder being written: a later file may read the earlier ones.
+    public var folder: String { (path as NSString).deletingLastPathComponent }
     private var buffer: [UInt8] = []
     private var closed = false
     /// The gzip level of compressed outputs (`replay --gzip`): fast, since

@@ -25,6 +25,8 @@ public struct PipelineConfig: Sendable {
     public var rejectsIncludeRaw = true
     public var maxRowBytes = 1 << 20
     public var lockWaitSeconds: Double = 0
+    /// Whether each run folder gets report.html (docs/report.md).
+    public var writeReport = true
     public var exports: [ExportKind: ExportSettings] = [:]
     public var dateFormat: TimestampFormat = .iso8601
     /// How the activity export's event names map to the built-in kinds.
@@ -80,6 +82,7 @@ public struct PipelineConfig: Sendable {
         config.rejectsIncludeRaw = try rejects.bool("include_raw", default: true)
         config.maxRowBytes = try root.int("max_row_bytes", default: 1 << 20, range: 1024...(1 << 30))
         config.lockWaitSeconds = try root.double("lock_wait_seconds", default: 0, range: 0...86400)
+        config.writeReport = try root.bool("report", default: true)
         if let df = try root.string("date_format") {
             guard let format = TimestampFormat(setting: df) else {
                 throw root.failure("unreadable date format \"\(df)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")

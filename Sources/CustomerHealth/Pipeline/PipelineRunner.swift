@@ -44,6 +44,13 @@ public struct RunSummary: Sendable {
     public var seconds: Double
     /// Seconds per stage (ingest, features, scoring, render), as in the manifest.
     public var stageSeconds: [(stage: String, seconds: Double)] = []
+    /// report.html of the run folder, when one was written.
+    public var reportPath: String?
+
+    /// The lines every command that publishes a run ends with.
+    public var outputLines: String {
+        "  outputs:   \(outputPath)/" + (reportPath.map { "\n  report:    \($0)" } ?? "")
+    }
 }
 
 /// Runs the stages of the nightly pipeline: ingest, features, scoring, outputs.
@@ -266,6 +273,15 @@ public struct PipelineRunner: Sendable {
             extraManifest.append(("compression", .string("gzip")))
         }
         files.sort { $0.0 < $1.0 }
+        // The report reads the files just written into the run folder (it is
+        // made from them alone, as `serve` makes it), so it comes after them;
+        // it stays plain HTML under --gzip: people open it.
+        if config.writeReport, options.outputs?.contains(.report) ?? true {
+            let outputDirectory = config.outputDirectory
+            files.append((RunReport.fileName, .stream { w in
+                try w.write(try RunReport.html(folder: w.folder, outputDirectory: outputDirectory))
+            }))
+        }
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
@@ -290,7 +306,8 @@ public struct PipelineRunner: Sendable {
         return RunSummary(
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: facts.rowsRead,
             rowsRejected: facts.rowsRejected, rowsUnknownCustomer: facts.rowsUnknownCustomer, files: facts.files.count,
-            seconds: totalSeconds, stageSeconds: (timings + [("scoring", scoringSeconds), ("render", renderSeconds)]).map { ($0.0, $0.1) })
+            seconds: totalSeconds, stageSeconds: (timings + [("scoring", scoringSeconds), ("render", renderSeconds)]).map { ($0.0, $0.1) },
+            reportPath: files.contains { $0.0 == RunReport.fileName } ? (path as NSString).appendingPathComponent(RunReport.fileName) : nil)
     }
 
     /// Stops the run, before anything is published, when too many rows were rejected.
