@@ -29,7 +29,7 @@ build: deps
 run: build
 	$(BIN) run pipelines/nightly.yaml
 
-test: DEB_PACKAGES += strace
+test: DEB_PACKAGES += strace chromium
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing

@@ -1,0 +1,71 @@
+import Crypto
+import Foundation
+import XCTest
+
+@testable import CustomerHealth
+
+/// report.html as a file: what `run` and `replay` write, byte for byte
+/// repeatable, escaped, and built from the run folder alone.
+final class ReportFileTests: XCTestCase {
+    func testTheInlinedChartJSIsThePinnedRelease() {
+        let digest = SHA256.hash(data: Data(ChartJSSource.text.utf8)).map { String(format: "%02x", $0) }.joined()
+        XCTAssertEqual(digest, ChartJSSource.sha256, "ChartJSSource.swift no longer holds ThirdParty/chart.js/chart.min.js: run embed.sh")
+        XCTAssertEqual(ChartJSSource.version, "3.9.1")
+        XCTAssertTrue(ChartJSSource.text.hasPrefix("/*!\n * Chart.js v3.9.1"))
+    }
+
+    func testHostileNamesAreEscapedInThePageSource() throws {
+        let fixture = try ReportFixture.shared()
+        let html = try String(contentsOf: fixture.report, encoding: .utf8)
+        XCTAssertFalse(html.contains(ReportFixture.hostileName), "a name went into the page raw")
+        XCTAssertTrue(html.contains("&lt;script&gt;window.pwned=1&lt;/script&gt;"), "the first rows are printed escaped")
+        // The data block can hold no tag: "<" is written as \u003c inside it.
+        let data = try XCTUnwrap(html.range(of: #"<script type="application/json" id="report-data">"#))
+        let end = try XCTUnwrap(html.range(of: "</script>", range: data.upperBound..<html.endIndex))
+        XCTAssertFalse(html[data.upperBound..<end.lowerBound].contains("<"))
+        XCTAssertFalse(html.contains("http://") && html.range(of: #"(src|href)="https?://"#, options: .regularExpression) != nil)
+    }
+
+    func testTheReportIsTheSameWhenRenderedAgainFromTheFolder() throws {
+        let fixture = try ReportFixture.shared()
+        let written = try Data(contentsOf: fixture.report)
+        let again = try RunReport.html(folder: fixture.latest.path, outputDirectory: fixture.output.path)
+        XCTAssertEqual(Data(again.utf8), written)
+        XCTAssertLessThan(written.count, 600_000)
+    }
+
+    func testEachRunComparesWithTheRunBeforeIt() throws {
+        let fixture = try ReportFixture.shared()
+        let first = try String(contentsOf: fixture.output.appendingPathComponent(ReportFixture.dates[0] + "/report.html"), encoding: .utf8)
+        XCTAssertTrue(first.contains("No earlier run in this output folder"))
+        let last = try String(contentsOf: fixture.report, encoding: .utf8)
+        XCTAssertTrue(last.contains("Changes are against the run of \(ReportFixture.dates[1])"))
+        XCTAssertTrue(last.contains(#"id="movers-health-down""#))
+        for date in ReportFixture.dates { XCTAssertTrue(last.contains(#""\#(date)""#), "history lacks \(date)") }
+    }
+
+    func testTheReportNeedsTheFilesItIsMadeFrom() {
+        XCTAssertThrowsError(try PublishedOutput.parseList("kpis,report")) { error in
+            XCTAssertTrue("\(error)".contains("scores,kpis,at-risk,report"), "\(error)")
+        }
+        XCTAssertNoThrow(try PublishedOutput.parseList("scores,kpis,at-risk,report"))
+    }
+
+    func testThePipelineSettingTurnsTheReportOff() throws {
+        let fixture = try ReportFixture.shared()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ch-report-off-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var text = try String(contentsOf: fixture.pipeline, encoding: .utf8)
+        text = text.replacingOccurrences(of: "input: exports", with: "input: \(fixture.root.path)/exports")
+            .replacingOccurrences(of: "output: output", with: "output: \(folder.path)/output\nreport: false")
+            .replacingOccurrences(of: "model: models/", with: "model: \(fixture.root.path)/models/")
+        try Data(text.utf8).write(to: folder.appendingPathComponent("p.yaml"))
+        let result = try CLI.run(["run", folder.appendingPathComponent("p.yaml").path, "--quiet"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.transcript)
+        XCTAssertFalse(result.stdout.contains("report:"), result.stdout)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("output/latest").path)
+        XCTAssertTrue(files.contains("kpis.json"))
+        XCTAssertFalse(files.contains("report.html"))
+    }
+}
