@@ -16,14 +16,20 @@ enum Routes {
     static let kpis = "/api/customer-success/kpis"
     static let atRisk = "/api/customer-success/at-risk"
     static let stream = "/ws/customer-health"
+    static let dashboard = "/"
+    static let customerPagePrefix = "/customers/"
+    static let customerPage = "/customers/{customer_id}"
 
     /// The template of a raw path, or "unmatched": computed from the path,
     /// so that requests refused before routing (401, 413) count under their
     /// route too, and ids never make a series each.
     static func template(of path: String) -> String {
         switch path {
-        case health, metrics, openAPI, kpis, atRisk, stream: return path
+        case health, metrics, openAPI, kpis, atRisk, stream, dashboard: return path
         default:
+            if path.hasPrefix(customerPagePrefix) && path.count > customerPagePrefix.count && !path.dropFirst(customerPagePrefix.count).contains("/") {
+                return customerPage
+            }
             if path.hasPrefix(customerPrefix) && path.count > customerPrefix.count && !path.dropFirst(customerPrefix.count).contains("/") {
                 return customer
             }

@@ -58,6 +58,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token, !open.contains(request.uri.path) else { return try await next(request, context) }
+        if DashboardPages.isPage(request.uri.path) { return try await page(request, context: context, token: token, next: next) }
         let sent = request.headers[.authorization] ?? ""
         // The scheme is case-insensitive (RFC 9110); the token is not.
         guard sent.prefix(7).lowercased() == "bearer ", Self.equalInConstantTime(Array(sent.utf8.dropFirst(7)), Array(token.utf8)) else {
@@ -65,6 +66,35 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
                            headers: [.wwwAuthenticate: #"Bearer realm="customer-health""#])
         }
         return try await next(request, context)
+    }
+
+    /// A browser page: the bearer header, the cookie `/?token=` set, or that
+    /// token itself (answered with the cookie). The cookie opens pages only,
+    /// never the API, so no other site can make a browser call the API with it.
+    private func page(_ request: Request, context: Context, token: String,
+                      next: (Request, Context) async throws -> Response) async throws -> Response {
+        let expected = Array(token.utf8)
+        if let offered = request.uri.queryParameters["token"] {
+            guard Self.equalInConstantTime(Array(offered.utf8), expected) else {
+                throw APIError(.unauthorized, "the token in the address is not this server's")
+            }
+            var response = try await next(request, context)
+            response.headers[.setCookie] = "\(DashboardPages.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict"
+            return response
+        }
+        let header = request.headers[.authorization] ?? ""
+        if header.prefix(7).lowercased() == "bearer ", Self.equalInConstantTime(Array(header.utf8.dropFirst(7)), expected) {
+            return try await next(request, context)
+        }
+        for field in request.headers[values: .cookie] {
+            for pair in field.split(separator: ";") {
+                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == DashboardPages.cookieName, Self.equalInConstantTime(Array(parts[1].utf8), expected) {
+                    return try await next(request, context)
+                }
+            }
+        }
+        throw APIError(.unauthorized, "this page needs the server's token: open /?token=TOKEN once in this browser")
     }
 
     static func equalInConstantTime(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -58,6 +58,7 @@ public enum ServeError: Error, CustomStringConvertible, Sendable {
 
 /// One entry of at-risk.json: its priority (for the filter) and its JSON text.
 struct AtRiskEntry: Sendable {
+    let customerID: String
     let priority: String
     let json: [UInt8]
 }
@@ -187,7 +188,7 @@ public final class ServedRun: Sendable {
                   let priority = entry["intervention_priority"] as? String else {
                 throw invalid("entry \(i + 1) of customers is not an object with an intervention_priority")
             }
-            entries.append(AtRiskEntry(priority: priority, json: json))
+            entries.append(AtRiskEntry(customerID: entry["customer_id"] as? String ?? "", priority: priority, json: json))
         }
         return entries
     }

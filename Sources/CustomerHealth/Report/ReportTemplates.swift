@@ -229,6 +229,12 @@ th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{co
     options: {scales: {y: {min: 0, max: 100, position: "left"},
       y1: {min: 0, max: 1, position: "right", grid: {drawOnChartArea: false}, ticks: {callback: function (v) { return fmt("percent", v); }}}}}});
 
+  // Served by `serve`: reload when the server loads a newer run.
+  if (data.servedRun) setInterval(function () {
+    fetch("/health", {cache: "no-store"}).then(function (r) { return r.json(); }).then(function (h) {
+      if (h.run && h.run !== data.servedRun) location.reload();
+    }).catch(function () {});
+  }, 30000);
   function done() { document.body.setAttribute("data-ready", "true"); }
   if (!data.atRisk) { done(); return; }
 

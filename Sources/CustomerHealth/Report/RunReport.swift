@@ -64,6 +64,7 @@ public struct RunReport {
         view["atRisk"] = atRiskView
         data.append(("atRisk", atRiskData))
         data.append(("customerLink", links.customerPrefix.map { .string($0) } ?? .null))
+        if let runID = links.runID { data.append(("servedRun", .string(runID))) }
         view["data"] = ReportPage.scriptJSON(.object(data))
         view["chartVersion"] = ChartJSSource.version
         return ReportPage.render(body: "run", view: view, links: links)
@@ -298,10 +299,15 @@ public struct ReportLinks: Sendable {
     /// comes from the server's header instead).
     public var served: Bool
 
+    /// The served run: the page asks the server's /health now and then and
+    /// reloads when another run is served.
+    public var runID: String?
+
     public static let none = ReportLinks(customerPrefix: nil, served: false)
 
-    public init(customerPrefix: String?, served: Bool) {
+    public init(customerPrefix: String?, served: Bool, runID: String? = nil) {
         self.customerPrefix = customerPrefix
         self.served = served
+        self.runID = runID
     }
 }
