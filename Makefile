@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libcsv-dev zlib1g-dev
 BIN := .build/release/customer-health
 
-.PHONY: all deps build run test fuzz fuzz-ci bench sample-data clean
+.PHONY: all deps build run test fuzz fuzz-ci bench sample-data screenshots clean
 
 all: build
 
@@ -50,6 +50,12 @@ bench: build
 	bash bench/serve_bench.sh
 	bash bench/shards_bench.sh
 	python3 bench/profile_eval.py
+	python3 bench/report_bench.py
+
+# The screenshots of docs/report.md and the README, from the sample data.
+screenshots: DEB_PACKAGES += chromium
+screenshots: deps build
+	bash docs/screenshots.sh
 
 # Regenerates the committed sample data (deterministic: same bytes every time).
 sample-data: build

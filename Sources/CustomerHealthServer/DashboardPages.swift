@@ -12,12 +12,17 @@ import Synchronization
 /// so `/?token=TOKEN` once sets a cookie that the pages (and only they) accept.
 final class DashboardPages: Sendable {
     let store: RunStore
+    /// Whether `serve --watch` streams: the dashboard then shows the live changes.
+    let streaming: Bool
 
     /// The report of the run last rendered, kept until another run is served:
     /// a 100,000-customer report takes a second or two to make.
     private let rendered = Mutex<(runID: String, html: ByteBuffer)?>(nil)
 
-    init(store: RunStore) { self.store = store }
+    init(store: RunStore, streaming: Bool) {
+        self.store = store
+        self.streaming = streaming
+    }
 
     static let cookieName = "customer_health_token"
     /// What a served page may do: its own inline script and style, and ask the
@@ -26,6 +31,14 @@ final class DashboardPages: Sendable {
 
     static func isPage(_ path: String) -> Bool {
         path == Routes.dashboard || (path.hasPrefix(Routes.customerPagePrefix) && path.count > Routes.customerPagePrefix.count)
+    }
+
+    /// The dashboard's own connection to the stream: the page's cookie is
+    /// accepted there only from a page of this server (Origin equal to the
+    /// Host), so no other site can open the stream with it.
+    static func isDashboardStream(_ request: Request) -> Bool {
+        guard request.uri.path == Routes.stream, let origin = request.headers[.origin], let host = request.head.authority else { return false }
+        return origin == "http://" + host || origin == "https://" + host
     }
 
     func addRoutes(to router: Router<BasicWebSocketRequestContext>) {
@@ -59,7 +72,8 @@ final class DashboardPages: Sendable {
     func dashboard() throws -> ByteBuffer {
         let run = try requireRun()
         if let cached = rendered.withLock({ $0 }), cached.runID == run.runID { return cached.html }
-        let links = ReportLinks(customerPrefix: Routes.customerPagePrefix, served: true, runID: run.runID)
+        let links = ReportLinks(customerPrefix: Routes.customerPagePrefix, served: true, runID: run.runID,
+                                liveStream: streaming ? Routes.stream : nil)
         let html = ByteBuffer(string: try RunReport.html(folder: run.folder, outputDirectory: store.outputDirectory, links: links))
         rendered.withLock { $0 = (run.runID, html) }
         return html

@@ -184,7 +184,7 @@ public final class HealthServer: Sendable {
         let api = CustomerSuccessAPI(store: store, metrics: metrics, watchError: { [self] in watchError.withLock { $0 } })
         api.addRoutes(to: router)
         StreamEndpoint(hub: hub, logger: logger).addRoute(to: router)
-        DashboardPages(store: store).addRoutes(to: router)
+        DashboardPages(store: store, streaming: settings.watch != nil).addRoutes(to: router)
 
         let http1 = Self.http1Configuration(settings)
         let ws = Self.webSocketConfiguration(settings)

@@ -58,7 +58,9 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token, !open.contains(request.uri.path) else { return try await next(request, context) }
-        if DashboardPages.isPage(request.uri.path) { return try await page(request, context: context, token: token, next: next) }
+        if DashboardPages.isPage(request.uri.path) || DashboardPages.isDashboardStream(request) {
+            return try await page(request, context: context, token: token, next: next)
+        }
         let sent = request.headers[.authorization] ?? ""
         // The scheme is case-insensitive (RFC 9110); the token is not.
         guard sent.prefix(7).lowercased() == "bearer ", Self.equalInConstantTime(Array(sent.utf8.dropFirst(7)), Array(token.utf8)) else {

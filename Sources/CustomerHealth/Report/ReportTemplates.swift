@@ -41,6 +41,15 @@ enum ReportTemplates {
 <nav><a href="#kpis">Key figures</a> <a href="#distribution">Distribution</a> <a href="#history">History</a>{{#churn}} <a href="#churn">Churn model</a>{{/churn}} <a href="#movers">Movers</a> <a href="#at-risk">At risk</a></nav>
 </header>
 <main>
+{{#live}}
+<section id="live">
+<h2>Live changes <span class="count" id="live-state">connecting…</span></h2>
+<p class="how">How to read this: the newest changes the server's watch stream sent since this page opened (a customer whose health moved, or whose status, risk band or priority changed), newest first. They are not yet in the figures below, which are the served run's.</p>
+<div class="table-wrap"><table id="live-table"><caption>Latest changes</caption>
+<thead><tr><th scope="col">Time</th><th scope="col">Customer</th><th scope="col">Health</th><th scope="col">Status</th><th scope="col">Churn</th><th scope="col">Priority</th></tr></thead>
+<tbody></tbody></table></div>
+</section>
+{{/live}}
 <section id="kpis">
 <h2>Key figures</h2>
 <div class="tiles">
@@ -188,6 +197,14 @@ th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{co
       default: return grouped(v, 0);
     }
   }
+  function cell(tr, text, numeric, href) {
+    var td = document.createElement("td");
+    if (numeric) td.className = "num";
+    if (href) { var a = document.createElement("a"); a.href = href; a.textContent = text; td.appendChild(a); }
+    else td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
   function make(id, config) {
     var el = document.getElementById(id);
     if (el) new Chart(el, config);
@@ -235,6 +252,28 @@ th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{co
       if (h.run && h.run !== data.servedRun) location.reload();
     }).catch(function () {});
   }, 30000);
+  // Served with --watch: the stream's newest changes, as they come.
+  if (data.liveStream) (function live() {
+    var state = document.getElementById("live-state"), body = document.getElementById("live-table").tBodies[0];
+    var socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + data.liveStream);
+    socket.onopen = function () { state.textContent = "connected"; };
+    socket.onclose = function () { state.textContent = "disconnected; retrying"; setTimeout(live, 5000); };
+    socket.onmessage = function (event) {
+      var line;
+      try { line = JSON.parse(event.data); } catch (e) { return; }
+      if (line.type !== "customer_health_update") return;
+      var d = line.data, p = d.previous || {}, tr = document.createElement("tr");
+      function add(text, numeric, href) { cell(tr, text, numeric, href); }
+      add(d.last_updated || "", false);
+      add(d.customer_id, false, data.customerLink ? data.customerLink + encodeURIComponent(d.customer_id) : null);
+      add((p.health_score !== undefined ? fmt("score", p.health_score) + " → " : "") + fmt("score", d.health_score), true);
+      add((p.health_status && p.health_status !== d.health_status ? p.health_status + " → " : "") + d.health_status, false);
+      add(d.churn_probability === null ? "–" : fmt("probability", d.churn_probability), true);
+      add(d.intervention_priority, false);
+      body.insertBefore(tr, body.firstChild);
+      while (body.rows.length > 50) body.deleteRow(-1);
+    };
+  })();
   function done() { document.body.setAttribute("data-ready", "true"); }
   if (!data.atRisk) { done(); return; }
 
@@ -250,14 +289,6 @@ th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{co
       case "mrr": return r.mrr === null ? -1 : r.mrr;
       default: return r[key];
     }
-  }
-  function cell(tr, text, numeric, href) {
-    var td = document.createElement("td");
-    if (numeric) td.className = "num";
-    if (href) { var a = document.createElement("a"); a.href = href; a.textContent = text; td.appendChild(a); }
-    else td.textContent = text;
-    tr.appendChild(td);
-    return td;
   }
   function list(tr, items) {
     var td = cell(tr, "", false), ul = document.createElement("ul");

@@ -30,6 +30,20 @@ public struct RunReport {
         try RunReport(input: RunReportInput.load(folder: folder, outputDirectory: outputDirectory), links: links).html()
     }
 
+    /// Renders the report of the run `folder` and writes it atomically to
+    /// `path` (default FOLDER/report.html). The earlier runs are the dated
+    /// folders beside `folder` (OUTPUT/<date> links to OUTPUT/.runs/...).
+    public static func write(folder: String, to path: String? = nil) throws -> (path: String, bytes: Int, seconds: Double) {
+        let started = ContinuousClock.now
+        var parent = (folder as NSString).deletingLastPathComponent
+        if (parent as NSString).lastPathComponent == ".runs" { parent = (parent as NSString).deletingLastPathComponent }
+        if parent.isEmpty { parent = "." }
+        let html = try Self.html(folder: folder, outputDirectory: parent)
+        let target = path ?? (folder as NSString).appendingPathComponent(fileName)
+        try AtomicFile.write(Data(html.utf8), to: target)
+        return (target, html.utf8.count, PipelineRunner.seconds(since: started))
+    }
+
     public func html() -> String {
         var data: [(String, JSONValue)] = []
         var view: [String: Any] = [
@@ -65,6 +79,10 @@ public struct RunReport {
         data.append(("atRisk", atRiskData))
         data.append(("customerLink", links.customerPrefix.map { .string($0) } ?? .null))
         if let runID = links.runID { data.append(("servedRun", .string(runID))) }
+        if let stream = links.liveStream {
+            data.append(("liveStream", .string(stream)))
+            view["live"] = true
+        }
         view["data"] = ReportPage.scriptJSON(.object(data))
         view["chartVersion"] = ChartJSSource.version
         return ReportPage.render(body: "run", view: view, links: links)
@@ -302,12 +320,16 @@ public struct ReportLinks: Sendable {
     /// The served run: the page asks the server's /health now and then and
     /// reloads when another run is served.
     public var runID: String?
+    /// The server's WebSocket path of the watch stream (`serve --watch`): the
+    /// page then lists the latest changes as they come.
+    public var liveStream: String?
 
     public static let none = ReportLinks(customerPrefix: nil, served: false)
 
-    public init(customerPrefix: String?, served: Bool, runID: String? = nil) {
+    public init(customerPrefix: String?, served: Bool, runID: String? = nil, liveStream: String? = nil) {
         self.customerPrefix = customerPrefix
         self.served = served
         self.runID = runID
+        self.liveStream = liveStream
     }
 }

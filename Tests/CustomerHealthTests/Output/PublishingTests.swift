@@ -55,7 +55,8 @@ final class PublishingTests: XCTestCase {
         let runs = try FileManager.default.contentsOfDirectory(atPath: f.output.appendingPathComponent(".runs").path)
         XCTAssertEqual(runs.count, 1, "the replaced run's files are cleaned up: \(runs)")
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: f.output.appendingPathComponent(Sample.asOf).path)),
-                       ["scores.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "features.jsonl", "rejects.jsonl", "manifest.json", "metrics.prom"])
+                       ["scores.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "features.jsonl", "rejects.jsonl", "manifest.json", "metrics.prom",
+                        "report.html"])
     }
 
     /// Holds OUTPUT/.lock the way another run would.

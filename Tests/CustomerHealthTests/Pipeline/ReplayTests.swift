@@ -74,11 +74,14 @@ final class ReplayTests: XCTestCase {
         let folder = gz.appendingPathComponent("2026-03-29").path
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(),
                        [".partial", "at-risk.csv.gz", "at-risk.json.gz", "features.jsonl.gz", "kpis.json.gz", "manifest.json", "metrics.prom",
-                        "rejects.jsonl.gz", "scores.jsonl.gz"])
+                        "rejects.jsonl.gz", "report.html", "scores.jsonl.gz"])
         for name in ["scores.jsonl", "features.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "rejects.jsonl"] {
             let inflated = try SyntheticGenTestSupport.run(["sh", "-c", "gzip -dc '\(folder)/\(name).gz'"]).output
             XCTAssertEqual(inflated, try Data(contentsOf: plain.appendingPathComponent("2026-03-29/\(name)")), name)
         }
+        // The report stays plain HTML, made from the compressed files: the same page.
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder + "/report.html")),
+                       try Data(contentsOf: plain.appendingPathComponent("2026-03-29/report.html")))
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/manifest.json"))) as? [String: Any]
         XCTAssertEqual(manifest?["compression"] as? String, "gzip")
         XCTAssertNil(linkTarget(gz.appendingPathComponent("latest")), "no complete plain folder: no latest")

@@ -114,6 +114,70 @@ final class DashboardBrowserTests: XCTestCase {
         for canvas in canvases { XCTAssertGreaterThan((canvas[1] as? NSNumber)?.intValue ?? 0, 200, "\(canvas[0]) is blank") }
     }
 
+    /// `serve --watch`: the dashboard lists what the stream sends after it opened.
+    func testWithWatchTheDashboardListsTheStreamsChanges() throws {
+        let fixture = try ReportFixture.shared()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ch-dashboard-live-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let exports = folder.appendingPathComponent("exports")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: fixture.root.appendingPathComponent("exports"), to: exports)
+        try FileManager.default.copyItem(at: fixture.output, to: folder.appendingPathComponent("output"))
+        var text = try String(contentsOf: fixture.pipeline, encoding: .utf8)
+        text = text.replacingOccurrences(of: "model: models/", with: "model: \(fixture.root.path)/models/")
+            + "\nwatch:\n  settle_seconds: 0\n  poll_seconds: 0.1\n"
+        let pipeline = folder.appendingPathComponent("pipeline.yaml")
+        try Data(text.utf8).write(to: pipeline)
+        let out = folder.appendingPathComponent("stdout")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        let process = Process()
+        process.executableURL = try CLI.binary()
+        process.arguments = ["serve", "--watch", pipeline.path, "--port", "0", "--quiet"]
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        var line = ""
+        for _ in 0..<600 where !line.contains("\n") {
+            usleep(50_000)
+            line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        }
+        let base = String(try XCTUnwrap(line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { line[$0] }, line))
+        let browser = try browser()
+        try browser.viewport(width: 1280, height: 900)
+        try browser.open(base + "/")
+        func poll(_ expression: String, _ what: String) throws -> Any? {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                if let value = try browser.evaluate(expression), (value as? Bool) != false { return value }
+                usleep(100_000)
+            }
+            XCTFail("\(what) within 60 s")
+            return nil
+        }
+        _ = try poll("document.getElementById('live-state').textContent === 'connected'", "the dashboard connects to the stream")
+        // Logins today for the at-risk customers: their recency, and so their health, jumps.
+        let atRisk = try XCTUnwrap(fixture.json("at-risk.json")["customers"] as? [[String: Any]])
+        let ids = atRisk.prefix(10).compactMap { $0["customer_id"] as? String }
+        var csv = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
+        for id in ids { csv += "\(id),\(id)-u01,2026-11-23T23:00:00Z,login,,60\n" }
+        // Compressed beside the exports, then renamed in: the watch never sees half a file.
+        let late = folder.appendingPathComponent("activity-2026-11-23-late.csv")
+        try Data(csv.utf8).write(to: late)
+        try ReportFixture.gzip(["-n", late.path])
+        try FileManager.default.moveItem(at: folder.appendingPathComponent("activity-2026-11-23-late.csv.gz"),
+                                         to: exports.appendingPathComponent("activity-2026-11-23-late.csv.gz"))
+        let shown = try poll("""
+            (function () { var rows = document.querySelectorAll('#live-table tbody tr');
+              return rows.length ? Array.from(rows).map(function (tr) { return tr.cells[1].textContent; }) : false; })()
+            """, "a change shows in the live table") as? [String]
+        XCTAssertTrue(Set(shown ?? []).isSubset(of: Set(ids)) && !(shown ?? []).isEmpty, "\(shown ?? [])")
+        XCTAssertEqual(browser.log.consoleErrors, [])
+    }
+
     func testPagesNeedTheTokenAndTheCookieOpensNoAPI() throws {
         let (base, _) = try serve()
         func status(_ path: String, headers: [String: String] = [:]) throws -> Int {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Remakes the screenshots of docs/report.md and the README from the sample
+# data: five weekly runs replayed into a scratch folder (so the report has
+# history and movers), then headless Chromium on report.html and on serve's
+# pages. `make screenshots` runs it after building.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=.build/release/customer-health
+chromium=$(command -v chromium || command -v chromium-browser)
+scratch=$(mktemp -d)
+trap 'kill "${serve_pid:-0}" 2>/dev/null || true; rm -rf "$scratch"' EXIT
+
+"$bin" replay pipelines/nightly.yaml --output "$scratch/output" --from 2026-10-26 --to 2026-11-23 --every 7d --quiet
+report="$scratch/output/2026-11-23/report.html"
+shot() { # url file width height
+  "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=10000 \
+    --window-size="$3,$4" --screenshot="$2" "$1" >/dev/null 2>&1
+  echo "wrote $2"
+}
+shot "file://$report" docs/img/report.png 1280 2600
+shot "file://$report" docs/img/report-phone.png 390 1800
+
+"$bin" serve --output "$scratch/output" --port 0 --quiet >"$scratch/serve.out" 2>&1 &
+serve_pid=$!
+for _ in $(seq 100); do grep -q http "$scratch/serve.out" && break; sleep 0.1; done
+base=$(grep -o 'http://[0-9.:]*' "$scratch/serve.out")
+customer=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['customers'][0]['customer_id'])" "$scratch/output/2026-11-23/at-risk.json")
+shot "$base/customers/$customer" docs/img/customer.png 1280 1700
