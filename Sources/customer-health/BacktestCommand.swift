@@ -19,8 +19,13 @@ struct BacktestCommand: ParsableCommand {
             --labels FILE writes one CSV row per customer counted (customer_id, health_score, \
             churn_probability, churned), for audits and for tools of your own.
 
+            --html FILE writes the results as a page that opens offline: the figures, the ROC, \
+            precision-recall and calibration plots with their tables, and the health score's \
+            AUCs (docs/model.md, "Model and backtest pages").
+
             Example:
               customer-health backtest pipelines/nightly.yaml --predictions output/2026-10-23
+              customer-health backtest pipelines/nightly.yaml --predictions output/2026-10-23 --html backtest-2026-10-23.html
             """
     )
 
@@ -31,6 +36,9 @@ struct BacktestCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Write each customer's prediction and outcome to this CSV file.", valueName: "file"))
     var labels: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the results as an HTML page (charts and tables, no network needed).", valueName: "file"))
+    var html: String?
 
     func run() throws {
         CommandSupport.bootstrapLogging(quiet: options.quiet)
@@ -64,6 +72,10 @@ struct BacktestCommand: ParsableCommand {
         if let labels {
             try r.writeLabels(to: labels)
             lines.append("labels written to \(labels)")
+        }
+        if let html {
+            try r.writeHTML(to: html, predictions: predictions)
+            lines.append("page written to \(html)")
         }
         Console.out(lines.joined(separator: "\n"))
     }

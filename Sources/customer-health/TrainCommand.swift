@@ -13,7 +13,9 @@ struct TrainCommand: ParsableCommand {
             horizon after it), holds the latest dates out for validation, trains gradient-boosted \
             trees, a random forest and a logistic regression, fits their weights and calibration \
             on the held-out dates, and writes the model named in `churn.model` with a report \
-            beside it (<model>.report.json).
+            beside it (<model>.report.json) and the same report as a page that opens offline \
+            (<model>.report.html: ROC, precision-recall and calibration plots, the members' \
+            AUCs, feature importance, the observation dates).
 
             --as-of DATE trains on the data up to DATE only, as a run on that day would have; \
             runs for earlier days never use a model that saw data after them (they train \
@@ -124,6 +126,7 @@ struct TrainCommand: ParsableCommand {
         text += "\n" + TrainCommand.describe(healthScore: outcome.healthScore)
         text += "\n  observation dates: \(outcome.observationDates.first!) ... \(outcome.observationDates.last!) (\(outcome.observationDates.count)), validation: \(outcome.validationDates.map(\.description).joined(separator: ", "))"
         text += "\n  report: \(outcome.reportPath)"
+        text += "\n  report: \(outcome.reportHTMLPath)"
         if let exportTable { text += "\n  table: \(exportTable)" }
         Console.out(text)
     }

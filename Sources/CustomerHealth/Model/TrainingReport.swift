@@ -17,6 +17,11 @@ public struct TrainingReport: Sendable {
     public var seconds: Double
     /// How the members were combined, and why.
     public var combination: CombinationReport
+    /// The ensemble's ROC curve (false, true positive rate) and precision-recall
+    /// curve (recall, precision) on the validation rows, thinned to at most
+    /// 200 points each (`Metrics.rocCurve`).
+    public var rocCurve: [(x: Double, y: Double)] = []
+    public var prCurve: [(x: Double, y: Double)] = []
 
     public func json() -> JSONValue {
         .object([
@@ -37,6 +42,16 @@ public struct TrainingReport: Sendable {
             })),
             ("feature_importance", .object(featureImportance.map { ($0.0, .number($0.1, places: 6)) })),
         ])
+    }
+
+    /// The curves, for the report file only: `json()` is also stored in the
+    /// model file, whose bytes (and hash, in every run's manifest) stay as
+    /// they were without them.
+    public func curvesJSON() -> [(String, JSONValue)] {
+        func points(_ curve: [(x: Double, y: Double)]) -> JSONValue {
+            .array(curve.map { .array([.number($0.x, places: 6), .number($0.y, places: 6)]) })
+        }
+        return [("roc_curve", points(rocCurve)), ("pr_curve", points(prCurve))]
     }
 }
 

@@ -4,6 +4,8 @@ import Foundation
 public struct TrainOutcome: Sendable {
     public var modelPath: String
     public var reportPath: String
+    /// The report as a page (`ModelReportPage`), beside the JSON report.
+    public var reportHTMLPath: String
     public var report: TrainingReport
     /// The health score's own skill on the validation dates (the report's `health_score`).
     public var healthScore: JSONValue
@@ -30,23 +32,28 @@ extension PipelineRunner {
         return try write(trained, to: modelPath)
     }
 
-    /// Writes a trained model to `path` and its report beside it.
+    /// Writes a trained model to `path` and its report beside it, as JSON and as a page.
     func write(_ trained: TrainedModel, to modelPath: String) throws -> TrainOutcome {
         let text = trained.file.serialized()
         try PipelineRunner.writeAtomically(text, to: modelPath)
         let reportPath = (modelPath as NSString).deletingPathExtension + ".report.json"
+        let reportHTMLPath = (modelPath as NSString).deletingPathExtension + ".report.html"
         var reportJSON = trained.report.json()
         if case .object(var members) = reportJSON {
             members.insert(("model_sha256", .string(trained.file.contentHash)), at: 0)
             members.insert(("data_through", .string(trained.dataThrough.description)), at: 1)
             members.insert(("observation_dates", .array(trained.observationDates.map { .string($0.description) })), at: 2)
             members.insert(("validation_dates", .array(trained.validationDates.map { .string($0.description) })), at: 3)
+            members.append(contentsOf: trained.report.curvesJSON())
             members.append(("health_score", trained.healthScore))
             if !trained.warnings.isEmpty { members.append(("warnings", .array(trained.warnings.map { .string($0) }))) }
             reportJSON = .object(members)
         }
-        try PipelineRunner.writeAtomically(reportJSON.serialized(pretty: true) + "\n", to: reportPath)
-        return TrainOutcome(modelPath: modelPath, reportPath: reportPath, report: trained.report, healthScore: trained.healthScore,
+        let reportText = reportJSON.serialized(pretty: true) + "\n"
+        try PipelineRunner.writeAtomically(reportText, to: reportPath)
+        // Made from the JSON text just written, as anything reading the file later would make it.
+        try PipelineRunner.writeAtomically(try ModelReportPage.html(reportJSON: Data(reportText.utf8), modelPath: modelPath), to: reportHTMLPath)
+        return TrainOutcome(modelPath: modelPath, reportPath: reportPath, reportHTMLPath: reportHTMLPath, report: trained.report, healthScore: trained.healthScore,
             observationDates: trained.observationDates, validationDates: trained.validationDates, modelBytes: text.utf8.count,
             warnings: trained.warnings)
     }

@@ -4,6 +4,9 @@ import Foundation
 /// the page's own script (which receives the format's name).
 enum FigureFormat: String, Sendable {
     case count, money, percent, score, ratio, probability
+    /// A model's skill (ROC AUC, log loss, Brier, a point of a curve): four
+    /// decimals, as `train` and `backtest` print them.
+    case metric
 
     func text(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "–" }
@@ -14,6 +17,7 @@ enum FigureFormat: String, Sendable {
         case .score: return Self.grouped(value, places: 1)
         case .ratio: return Self.grouped(value, places: 2)
         case .probability: return Self.grouped(value * 100, places: 1) + "%"
+        case .metric: return Self.grouped(value, places: 4)
         }
     }
 

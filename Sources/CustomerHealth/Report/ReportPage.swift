@@ -14,6 +14,11 @@ enum ReportPage {
             try library.register(ReportTemplates.table, named: "table")
             try library.register(ReportTemplates.run, named: "run")
             try library.register(ReportTemplates.customer, named: "customer")
+            try library.register(ReportTemplates.model, named: "model")
+            try library.register(ReportTemplates.backtest, named: "backtest")
+            try library.register(ReportTemplates.skill, named: "skill")
+            try library.register(ReportTemplates.curves, named: "curves")
+            try library.register(ReportTemplates.calibration, named: "calibration")
         } catch {
             // The templates are constants of this file: a test renders each.
             preconditionFailure("report template does not parse: \(error)")

@@ -15,7 +15,7 @@ enum ReportTemplates {
 </head>
 <body>
 {{{bodyHTML}}}
-<footer><p>Made by customer-health from the run's own files. Charts drawn with Chart.js {{chartVersion}} (MIT license), inlined: this page needs no network.</p></footer>
+<footer><p>Made by customer-health from {{#madeFrom}}{{.}}{{/madeFrom}}{{^madeFrom}}the run's own files{{/madeFrom}}. Charts drawn with Chart.js {{chartVersion}} (MIT license), inlined: this page needs no network.</p></footer>
 <script type="application/json" id="report-data">{{{data}}}</script>
 <script>{{{chartJS}}}</script>
 <script>{{{script}}}</script>
@@ -274,6 +274,38 @@ th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{co
       while (body.rows.length > 50) body.deleteRow(-1);
     };
   })();
+  // The model's and the backtest's pictures: curves on a linear 0..1 square.
+  function line(label, pairs, color, dashed) {
+    return {label: label, data: pairs.map(function (p) { return {x: p[0], y: p[1]}; }), showLine: true,
+      borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: dashed ? 1 : 2, borderDash: dashed ? [6, 4] : []};
+  }
+  function unitSquare(xTitle, yTitle) {
+    return {scales: {x: {type: "linear", min: 0, max: 1, title: {display: true, text: xTitle}},
+      y: {type: "linear", min: 0, max: 1, title: {display: true, text: yTitle}}}};
+  }
+  if (data.roc) make("chart-roc", {type: "scatter",
+    data: {datasets: [line(data.roc.label, data.roc.points, palette[0]), line("Guessing", [[0, 0], [1, 1]], "#888", true)]},
+    options: unitSquare("False positive rate", "True positive rate")});
+  if (data.pr) make("chart-pr", {type: "scatter",
+    data: {datasets: [line(data.pr.label, data.pr.points, palette[0])].concat(data.pr.baseline === null ? [] :
+      [line("Guessing (churn rate)", [[0, data.pr.baseline], [1, data.pr.baseline]], "#888", true)])},
+    options: unitSquare("Recall", "Precision")});
+  if (data.calibration) {
+    var observed = line("Observed", data.calibration.points, palette[1]);
+    observed.pointRadius = 4;
+    make("chart-calibration", {type: "scatter",
+      data: {datasets: [observed, line("Perfect calibration", [[0, 0], [1, 1]], "#888", true)]},
+      options: unitSquare("Mean predicted probability", "Observed churn rate")});
+  }
+  if (data.memberAUC) make("chart-member-auc", {type: "bar",
+    data: {labels: data.memberAUC.labels, datasets: [{label: "ROC AUC", data: data.memberAUC.values,
+      backgroundColor: data.memberAUC.kinds.map(function (k) { return k === "ensemble" ? palette[0] : k === "health" ? "#888" : palette[2]; })}]},
+    options: {plugins: {legend: {display: false}}, scales: {y: {min: data.memberAUC.min, max: 1}}}});
+  if (data.importance) make("chart-importance", {type: "bar",
+    data: {labels: data.importance.features, datasets: [{label: "Share of gain", data: data.importance.values, backgroundColor: palette[0]}]},
+    options: {indexAxis: "y", plugins: {legend: {display: false}},
+      scales: {x: {ticks: {callback: function (v) { return fmt("percent", v); }}}}}});
+
   function done() { document.body.setAttribute("data-ready", "true"); }
   if (!data.atRisk) { done(); return; }
 
