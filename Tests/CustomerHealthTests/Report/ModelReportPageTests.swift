@@ -152,10 +152,6 @@ final class ModelReportPageTests: XCTestCase {
         try assertOffline(Self.known.html)
     }
 
-    func testChartJSSourceIsThePinnedFile() {
-        XCTAssertEqual(ChurnModelFile.hash(ChartJSSource.text), ChartJSSource.sha256)
-    }
-
     /// A backtest of scores without churn probabilities: the health score alone, no curves.
     func testBacktestPageWithoutAModel() throws {
         let result = BacktestResult(asOf: CalendarDay("2026-10-01")!, customers: 3, churned: 1, unknownCustomers: 0, notActive: 0, daysObserved: 12,
