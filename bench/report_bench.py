@@ -6,74 +6,16 @@ every chart and built the at-risk table (the page sets data-ready on its
 body then). Aims: under 3 s in the browser, under 5 MB.
 
 Reads the run folder that bench/run.sh left in bench/work/out/all/latest.
-Chromium is driven over the DevTools protocol on a pipe (fds 3 and 4)."""
+Chromium is driven over the DevTools protocol (bench/cdp.py)."""
 import json, os, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cdp import Chromium  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build/release/customer-health")
 FOLDER = os.path.join(ROOT, "bench/work/out/all/latest")
 RUNS = 3
-
-
-class Chromium:
-    def __init__(self):
-        exe = next(p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.access(p, os.X_OK))
-        self.profile = tempfile.mkdtemp(prefix="ch-bench-chromium-")
-        to_r, to_w = os.pipe()
-        from_r, from_w = os.pipe()
-
-        def fds():
-            os.dup2(to_r, 3)
-            os.dup2(from_w, 4)
-
-        self.proc = subprocess.Popen(
-            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
-             "--disable-extensions", "--disable-background-networking", "--user-data-dir=" + self.profile, "about:blank"],
-            preexec_fn=fds, pass_fds=(to_r, from_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_r)
-        os.close(from_w)
-        self.w, self.r, self.buf, self.next, self.session = to_w, from_r, b"", 0, None
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        self.call("Page.enable")
-        self.call("Runtime.enable")
-
-    def call(self, method, params=None):
-        self.next += 1
-        msg = {"id": self.next, "method": method, "params": params or {}}
-        if self.session and not method.startswith("Target."):
-            msg["sessionId"] = self.session
-        os.write(self.w, json.dumps(msg).encode() + b"\0")
-        while True:
-            while b"\0" not in self.buf:
-                chunk = os.read(self.r, 1 << 16)
-                if not chunk:
-                    raise RuntimeError("chromium exited")
-                self.buf += chunk
-            raw, self.buf = self.buf.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self.next:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-
-    def evaluate(self, expression):
-        return self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
-
-    def load(self, url, timeout=60):
-        self.call("Page.navigate", {"url": "about:blank"})
-        start = time.monotonic()
-        self.call("Page.navigate", {"url": url})
-        while time.monotonic() - start < timeout:
-            if self.evaluate("document.body && document.body.getAttribute('data-ready')") == "true":
-                return time.monotonic() - start
-            time.sleep(0.01)
-        raise RuntimeError(f"{url} not ready in {timeout} s")
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
-        subprocess.run(["rm", "-rf", self.profile])
 
 
 def main():

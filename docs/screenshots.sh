@@ -6,19 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.build/release/customer-health
-chromium=$(command -v chromium || command -v chromium-browser)
 scratch=$(mktemp -d)
 trap 'kill "${serve_pid:-0}" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 
-"$bin" replay pipelines/nightly.yaml --output "$scratch/output" --from 2026-10-26 --to 2026-11-23 --every 7d --quiet
+"$bin" replay pipelines/nightly.yaml --output "$scratch/output" --from 2026-10-26 --to 2026-11-23 --every 7d --quiet >/dev/null
 report="$scratch/output/2026-11-23/report.html"
-shot() { # url file width height
-  "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=10000 \
-    --window-size="$3,$4" --screenshot="$2" "$1" >/dev/null 2>&1
-  echo "wrote $2"
-}
+shot() { python3 bench/cdp.py shot "$@"; }  # url file width [height] [--mobile]
 shot "file://$report" docs/img/report.png 1280 2600
-shot "file://$report" docs/img/report-phone.png 390 1800
+shot "file://$report" docs/img/report-phone.png 390 1800 --mobile
 
 "$bin" serve --output "$scratch/output" --port 0 --quiet >"$scratch/serve.out" 2>&1 &
 serve_pid=$!

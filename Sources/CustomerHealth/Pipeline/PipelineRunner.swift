@@ -277,7 +277,8 @@ public struct PipelineRunner: Sendable {
         // made from them alone, as `serve` makes it), so it comes after them;
         // it stays plain HTML under --gzip: people open it.
         if config.writeReport, options.outputs?.contains(.report) ?? true {
-            let outputDirectory = config.outputDirectory
+            // The folder this run publishes into (`--output` may override the pipeline's).
+            let outputDirectory = publisher.outputDirectory
             files.append((RunReport.fileName, .stream { w in
                 try w.write(try RunReport.html(folder: w.folder, outputDirectory: outputDirectory))
             }))

@@ -128,19 +128,33 @@ public struct RunReportInput: Sendable {
         let path = (folder as NSString).appendingPathComponent("scores.jsonl")
         let decoder = JSONDecoder()
         var out: [T] = []
-        var lineNumber = 0
-        var start = data.startIndex
-        while start < data.endIndex {
-            let end = data[start...].firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
-            lineNumber += 1
-            if end > start {
-                do {
-                    out.append(try decoder.decode(T.self, from: data[start..<end]))
-                } catch {
-                    throw CustomerHealthError.output(path: path, message: "line \(lineNumber) is not a score line: \(error)")
-                }
+        // Line ends found with memchr on the raw bytes: indexing Data byte by
+        // byte costs an exclusivity check each, most of the report's time.
+        var lines: [Range<Int>] = []
+        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            guard let base = bytes.baseAddress else { return }
+            var start = 0
+            while start < bytes.count {
+                let end = memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
+                lines.append(start..<end)
+                start = end + 1
             }
-            start = data.index(after: end)
+        }
+        lines.removeAll { $0.isEmpty }
+        // Decoded on every core, each line into its own slot: the order stays the file's.
+        let bytes = UnsafeSendable(data)
+        let decoded = ParallelMap.map(count: lines.count, threads: ProcessInfo.processInfo.activeProcessorCount) { [lines] i in
+            let range = lines[i]
+            return Result { try decoder.decode(T.self, from: bytes.value[(bytes.value.startIndex + range.lowerBound)..<(bytes.value.startIndex + range.upperBound)]) }
+        }
+        out.reserveCapacity(decoded.count)
+        for (i, result) in decoded.enumerated() {
+            switch result {
+            case .success(let value): out.append(value)
+            case .failure(let error):
+                let line = data[..<(data.startIndex + lines[i].lowerBound)].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+                throw CustomerHealthError.output(path: path, message: "line \(line) is not a score line: \(error)")
+            }
         }
         return out
     }

@@ -42,6 +42,19 @@ final class ReportFileTests: XCTestCase {
         for date in ReportFixture.dates { XCTAssertTrue(last.contains(#""\#(date)""#), "history lacks \(date)") }
     }
 
+    /// `--output` moves the whole run, history included.
+    func testTheHistoryIsReadFromTheOutputFolderGivenOnTheCommandLine() throws {
+        let fixture = try ReportFixture.shared()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ch-report-output-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLI.run(["replay", fixture.pipeline.path, "--output", folder.path, "--from", ReportFixture.dates[1],
+                                  "--to", ReportFixture.dates[2], "--every", "7d", "--quiet"], timeout: 300)
+        XCTAssertEqual(result.status, 0, result.transcript)
+        let html = try String(contentsOf: folder.appendingPathComponent(ReportFixture.dates[2] + "/report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("Changes are against the run of \(ReportFixture.dates[1])"))
+        XCTAssertFalse(html.contains(#""\#(ReportFixture.dates[0])""#), "a run of the pipeline's own output folder is not this one's history")
+    }
+
     func testTheReportNeedsTheFilesItIsMadeFrom() {
         XCTAssertThrowsError(try PublishedOutput.parseList("kpis,report")) { error in
             XCTAssertTrue("\(error)".contains("scores,kpis,at-risk,report"), "\(error)")
