@@ -20,7 +20,7 @@ struct CustomerHealthCommand: ParsableCommand {
             Exit codes: 0 success; 2 usage or pipeline-file error; 3 inputs missing or \
             unreadable; 4 rejected rows above max_reject_ratio; 1 anything else.
             """,
-        version: PipelineRunner.toolVersion,
+        version: ToolVersion.current,
         subcommands: [RunCommand.self, MergeCommand.self, PartitionCommand.self, RescoreCommand.self, ValidateCommand.self, ReplayCommand.self, TrainCommand.self, EvaluateCommand.self, BacktestCommand.self, ReportCommand.self, WatchCommand.self, ServeCommand.self, GenerateCommand.self]
     )
 

@@ -94,7 +94,7 @@ public struct ChurnSettings: Sendable, Equatable {
         let t = training
         let g = t.gradientBoosting, f = t.randomForest
         return [
-            "tool \(PipelineRunner.toolVersion)", "schema \(ChurnEnsemble.schemaVersion)", "window \(windowDays)",
+            "tool \(ToolVersion.current)", "schema \(ChurnEnsemble.schemaVersion)", "window \(windowDays)",
             "horizon \(horizonDays)", "observe \(observeEvery)", "churn \(definition.summary)", "events \(events.summary)",
             "validation \(validationDates)", "min_positives \(minPositives)", "seed \(seed)",
             "gb \(g.learningRate) \(g.maxRounds) \(g.maxDepth) \(g.minChildWeight) \(g.minLeafRows) \(g.lambda) \(g.rowSubsample) \(g.featureSubsample) \(g.earlyStoppingRounds)",

@@ -66,7 +66,7 @@ extension PipelineRunner {
             ("format", .string(ShardResult.format)),
             ("shard", spec.json),
             ("agreed", .object([
-                ("tool_version", .string(PipelineRunner.toolVersion)),
+                ("tool_version", .string(ToolVersion.current)),
                 ("pipeline_sha256", .string(config.sha256)),
                 ("as_of", .string(asOf.description)),
                 ("first_activity_day", .optionalString(data.earliestActivityDay.map { CalendarDay(number: Int32($0)).description })),
@@ -106,8 +106,8 @@ extension PipelineRunner {
         guard agreed["pipeline_sha256"] as? String == config.sha256 else {
             throw fail("the shards ran with another version of \(config.file) (pipeline_sha256 \(PipelineRunner.shown(agreed["pipeline_sha256"]))): merge with the pipeline file the shards used, or run the shards again")
         }
-        guard agreed["tool_version"] as? String == PipelineRunner.toolVersion else {
-            throw fail("the shards ran customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(PipelineRunner.toolVersion): run the shards and the merge with one version")
+        guard agreed["tool_version"] as? String == ToolVersion.current else {
+            throw fail("the shards ran customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(ToolVersion.current): run the shards and the merge with one version")
         }
         guard let asOfText = agreed["as_of"] as? String, let asOf = CalendarDay(asOfText) else { throw fail("shard.json has no as_of") }
         if let pinned = options.asOf, pinned != asOf {

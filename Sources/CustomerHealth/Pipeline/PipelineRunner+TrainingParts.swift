@@ -196,7 +196,7 @@ extension PipelineRunner {
             ("format", .string(TrainingParts.format)),
             ("part", spec.json),
             ("agreed", .object([
-                ("tool_version", .string(PipelineRunner.toolVersion)),
+                ("tool_version", .string(ToolVersion.current)),
                 ("pipeline_sha256", .string(config.sha256)),
                 ("training_fingerprint", .string(ChurnModelFile.hash(config.trainingFingerprint))),
                 ("through", .optionalString(through?.description)),
@@ -250,8 +250,8 @@ extension PipelineRunner {
         guard agreed["pipeline_sha256"] as? String == config.sha256 else {
             throw fail("the parts were built with another version of \(config.file) (pipeline_sha256 \(PipelineRunner.shown(agreed["pipeline_sha256"]))): fit them with the pipeline file they were built with, or build the parts again; nothing was written")
         }
-        guard agreed["tool_version"] as? String == PipelineRunner.toolVersion, agreed["fixed_inputs"] as? [String] == ChurnFeatures.names else {
-            throw fail("the parts were built by customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(PipelineRunner.toolVersion): build the parts and fit them with one version; nothing was written")
+        guard agreed["tool_version"] as? String == ToolVersion.current, agreed["fixed_inputs"] as? [String] == ChurnFeatures.names else {
+            throw fail("the parts were built by customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(ToolVersion.current): build the parts and fit them with one version; nothing was written")
         }
         func days(_ key: String) throws -> [CalendarDay] {
             guard let list = agreed[key] as? [String] else { throw fail("part.json has no \(key)") }

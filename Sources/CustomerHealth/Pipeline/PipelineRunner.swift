@@ -55,8 +55,6 @@ public struct RunSummary: Sendable {
 
 /// Runs the stages of the nightly pipeline: ingest, features, scoring, outputs.
 public struct PipelineRunner: Sendable {
-    public static let toolVersion = "0.1.0"
-
     public var config: PipelineConfig
     public var options: RunOptions
     public var logger: Logger
@@ -391,7 +389,7 @@ public struct PipelineRunner: Sendable {
                       atRisk: Int, timings: [(String, Double)], extra: [(String, JSONValue)] = []) -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("tool", .string("customer-health")),
-            ("version", .string(PipelineRunner.toolVersion)),
+            ("version", .string(ToolVersion.current)),
             ("pipeline", .object([("file", .string((config.file as NSString).lastPathComponent)), ("sha256", .string(config.sha256))])),
             ("as_of", .string(asOf.description)),
             ("started_at", .string(ISO8601DateFormatter().string(from: startedAt))),

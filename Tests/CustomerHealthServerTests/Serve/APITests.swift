@@ -232,7 +232,7 @@ final class APITests: XCTestCase {
         open.reloadSeconds = .nan
         XCTAssertThrowsError(try open.validate()) { XCTAssertTrue("\($0)".contains("--reload")) }
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ch-token-\(UUID().uuidString)")
+        let dir = Scratch.path("ch-token")
         try "short\n".write(to: dir, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try ServeSettings.readToken(path: dir.path)) { XCTAssertTrue("\($0)".contains("at least 16")) }
         try "\(token)  \nsecond line\n".write(to: dir, atomically: true, encoding: .utf8)

@@ -17,8 +17,7 @@ final class ServedRunTests: XCTestCase {
 
     func folder(scores: String, atRisk: String = #"{"as_of": "2026-11-23", "count": 0, "customers": []}"#,
                 kpis: String = #"{"as_of": "2026-11-23"}"#) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ch-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.folder("ch-run")
         try scores.write(to: dir.appendingPathComponent("scores.jsonl"), atomically: true, encoding: .utf8)
         try atRisk.write(to: dir.appendingPathComponent("at-risk.json"), atomically: true, encoding: .utf8)
         try kpis.write(to: dir.appendingPathComponent("kpis.json"), atomically: true, encoding: .utf8)

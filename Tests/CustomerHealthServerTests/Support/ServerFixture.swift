@@ -30,8 +30,7 @@ enum SampleRuns {
     }
 
     private static func make() throws -> Runs {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ch-serve-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let root = try Scratch.folder("ch-serve")
         let pipeline = root.appendingPathComponent("pipeline.yaml")
         try """
             version: 1
@@ -59,8 +58,7 @@ enum SampleRuns {
 
     /// A fresh output folder whose `latest` points at `run` (or at nothing).
     static func outputFolder(pointingAt run: URL?) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ch-serve-out-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.folder("ch-serve-out")
         if let run { try point(dir, at: run) }
         return dir
     }
