@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libcsv-dev zlib1g-dev
 BIN := .build/release/customer-health
 
-.PHONY: all deps build run test fuzz fuzz-ci bench sample-data screenshots clean
+.PHONY: all deps build run test lint format fuzz fuzz-ci bench sample-data screenshots clean
 
 all: build
 
@@ -33,6 +33,15 @@ test: DEB_PACKAGES += strace chromium
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+# swift-format, shipped with the toolchain, with the committed .swift-format:
+# `make lint` fails on any difference (CI runs it); `make format` fixes them.
+FORMATTED := Sources Tests Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive $(FORMATTED)
+
+format:
+	$(SWIFT) format format --in-place --recursive $(FORMATTED)
 
 # libFuzzer targets (docs/fuzzing.md): FUZZ_SECONDS per target (60; CI runs 5).
 fuzz: deps

@@ -48,7 +48,9 @@ final class PendingConnections: Sendable {
         if !admitted { channel.close(promise: nil) }
     }
 
-    func remove(_ channel: any Channel) { _ = state.withLock { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) } }
+    func remove(_ channel: any Channel) {
+        _ = state.withLock { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
 
     func closeAll() {
         let channels = state.withLock { state in
@@ -174,7 +176,9 @@ final class FirstHeadDeadline: ChannelInboundHandler {
         endDeadline(context.channel)
         let answer = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     private func endDeadline(_ channel: any Channel) {
@@ -385,7 +389,8 @@ final class HTTPConnectionGuard: ChannelDuplexHandler {
             // yet: the upgrade handler passes on what followed the head
             // only after this event.
             do {
-                let decoder = try context.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+                let decoder = try context.pipeline.syncOperations.handler(
+                    type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
                 try context.pipeline.syncOperations.addHandler(MaskedClientFrames(), position: .after(decoder))
             } catch {
                 context.close(promise: nil)
@@ -480,7 +485,8 @@ struct GuardedUpgradeChannel: ServerChildChannel {
     let pending: PendingConnections
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let limits = limits, pending = pending
+        let limits = limits
+        let pending = pending
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(FirstHeadDeadline(limits: limits, pending: pending))
         }.flatMap {

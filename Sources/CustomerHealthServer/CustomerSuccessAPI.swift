@@ -1,9 +1,9 @@
 import CustomerHealth
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
-import HTTPTypes
 import NIOCore
 
 /// The paths served, and the route template a path counts under in /metrics.
@@ -27,10 +27,14 @@ enum Routes {
         switch path {
         case health, metrics, openAPI, kpis, atRisk, stream, dashboard: return path
         default:
-            if path.hasPrefix(customerPagePrefix) && path.count > customerPagePrefix.count && !path.dropFirst(customerPagePrefix.count).contains("/") {
+            if path.hasPrefix(customerPagePrefix) && path.count > customerPagePrefix.count
+                && !path.dropFirst(customerPagePrefix.count).contains("/")
+            {
                 return customerPage
             }
-            if path.hasPrefix(customerPrefix) && path.count > customerPrefix.count && !path.dropFirst(customerPrefix.count).contains("/") {
+            if path.hasPrefix(customerPrefix) && path.count > customerPrefix.count
+                && !path.dropFirst(customerPrefix.count).contains("/")
+            {
                 return customer
             }
             return "unmatched"
@@ -53,8 +57,9 @@ struct CustomerSuccessAPI: Sendable {
     func addRoutes(to router: Router<BasicWebSocketRequestContext>) {
         router.get(RouterPath(Routes.health)) { _, _ in health() }
         router.get(RouterPath(Routes.metrics)) { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
         }
         router.get(RouterPath(Routes.openAPI)) { _, _ in
             JSONResponse.bytes(OpenAPIDocument.json.utf8, run: nil)
@@ -63,11 +68,13 @@ struct CustomerSuccessAPI: Sendable {
             let run = try requireRun()
             // Matched exactly against the index; never used to build a path.
             guard let raw = context.parameters.get("customer_id"),
-                  let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw else {
+                let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw
+            else {
                 throw APIError(.badRequest, "the customer id is not valid percent-encoding")
             }
             guard let line = run.scoreLine(id) else {
-                throw APIError(.notFound, "no customer \(JSONValue.string(id).serialized()) in the run as of \(run.asOf)")
+                throw APIError(
+                    .notFound, "no customer \(JSONValue.string(id).serialized()) in the run as of \(run.asOf)")
             }
             return JSONResponse.bytes(line, run: run)
         }
@@ -89,23 +96,25 @@ struct CustomerSuccessAPI: Sendable {
 
     private func health() -> Response {
         guard let run = store.current else {
-            return JSONResponse.value(.object([
-                ("status", .string("unavailable")),
-                ("error", .string(store.lastError ?? "no run is loaded yet")),
-            ]), status: .serviceUnavailable, run: nil)
+            return JSONResponse.value(
+                .object([
+                    ("status", .string("unavailable")),
+                    ("error", .string(store.lastError ?? "no run is loaded yet")),
+                ]), status: .serviceUnavailable, run: nil)
         }
         let age = max(0, Date().timeIntervalSince(run.publishedAt))
-        return JSONResponse.value(.object([
-            ("status", .string("ok")),
-            ("as_of", .string(run.asOf)),
-            ("run", .string(run.runID)),
-            ("published_at", .string(ISO8601DateFormatter().string(from: run.publishedAt))),
-            ("data_age_seconds", .number(age, places: 1)),
-            ("customers", .int(run.customerCount)),
-            ("at_risk", .int(run.atRiskCount)),
-            ("reload_error", .optionalString(store.lastError)),
-            ("watch_error", .optionalString(watchError())),
-        ]), status: .ok, run: run)
+        return JSONResponse.value(
+            .object([
+                ("status", .string("ok")),
+                ("as_of", .string(run.asOf)),
+                ("run", .string(run.runID)),
+                ("published_at", .string(ISO8601DateFormatter().string(from: run.publishedAt))),
+                ("data_age_seconds", .number(age, places: 1)),
+                ("customers", .int(run.customerCount)),
+                ("at_risk", .int(run.atRiskCount)),
+                ("reload_error", .optionalString(store.lastError)),
+                ("watch_error", .optionalString(watchError())),
+            ]), status: .ok, run: run)
     }
 
     /// at-risk.json filtered by priority and paged. Entries keep the order
@@ -116,14 +125,19 @@ struct CustomerSuccessAPI: Sendable {
             let wanted = Set(text.split(separator: ",").map { String($0) })
             let unknown = wanted.subtracting(StreamFilter.priorities)
             guard unknown.isEmpty else {
-                throw APIError(.badRequest, "priority must be one or more of critical, high, medium, low (comma-separated), not \(unknown.sorted().joined(separator: ", "))")
+                throw APIError(
+                    .badRequest,
+                    "priority must be one or more of critical, high, medium, low (comma-separated), not \(unknown.sorted().joined(separator: ", "))"
+                )
             }
             priorities = wanted
         }
         func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
             guard let text = query[name[...]] else { return value }
             guard let n = Int(text), range.contains(n) else {
-                let allowed = range.upperBound == Int.max ? "\(range.lowerBound) or more" : "from \(range.lowerBound) to \(range.upperBound)"
+                let allowed =
+                    range.upperBound == Int.max
+                    ? "\(range.lowerBound) or more" : "from \(range.lowerBound) to \(range.upperBound)"
                 throw APIError(.badRequest, "\(name) must be a whole number \(allowed), not \"\(text)\"")
             }
             return n
@@ -133,7 +147,9 @@ struct CustomerSuccessAPI: Sendable {
         let matching = priorities.map { p in run.atRisk.filter { p.contains($0.priority) } } ?? run.atRisk
         let page = matching.dropFirst(offset).prefix(limit)
         var out = Array(#"{"as_of": "#.utf8) + Array(JSONValue.string(run.asOf).serialized().utf8)
-        out += Array(#", "total": \#(matching.count), "offset": \#(offset), "limit": \#(limit), "count": \#(page.count), "customers": ["#.utf8)
+        out += Array(
+            #", "total": \#(matching.count), "offset": \#(offset), "limit": \#(limit), "count": \#(page.count), "customers": ["#
+                .utf8)
         for (i, entry) in page.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             out += entry.json
@@ -161,7 +177,8 @@ enum JSONResponse {
     static let asOfHeader = HTTPField.Name("X-Customer-Health-As-Of")!
 
     /// Bytes as they are, with the run that answered named in the headers.
-    static func bytes<Bytes: Sequence>(_ bytes: Bytes, run: ServedRun?, status: HTTPResponse.Status = .ok) -> Response where Bytes.Element == UInt8 {
+    static func bytes<Bytes: Sequence>(_ bytes: Bytes, run: ServedRun?, status: HTTPResponse.Status = .ok) -> Response
+    where Bytes.Element == UInt8 {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let run {
             headers[runHeader] = run.runID
@@ -175,8 +192,9 @@ enum JSONResponse {
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, headers extra: HTTPFields = [:]) -> Response {
-        var response = value(.object([("error", .object([("status", .int(status.code)), ("message", .string(message))]))]),
-                             status: status, run: nil)
+        var response = value(
+            .object([("error", .object([("status", .int(status.code)), ("message", .string(message))]))]),
+            status: status, run: nil)
         response.headers.append(contentsOf: extra)
         return response
     }

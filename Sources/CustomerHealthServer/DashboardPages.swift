@@ -1,8 +1,8 @@
 import CustomerHealth
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
-import HTTPTypes
 import NIOCore
 import Synchronization
 
@@ -27,17 +27,21 @@ final class DashboardPages: Sendable {
     static let cookieName = "customer_health_token"
     /// What a served page may do: its own inline script and style, and ask the
     /// server it came from whether a newer run is loaded. Nothing else.
-    static let contentSecurityPolicy = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     static func isPage(_ path: String) -> Bool {
-        path == Routes.dashboard || (path.hasPrefix(Routes.customerPagePrefix) && path.count > Routes.customerPagePrefix.count)
+        path == Routes.dashboard
+            || (path.hasPrefix(Routes.customerPagePrefix) && path.count > Routes.customerPagePrefix.count)
     }
 
     /// The dashboard's own connection to the stream: the page's cookie is
     /// accepted there only from a page of this server (Origin equal to the
     /// Host), so no other site can open the stream with it.
     static func isDashboardStream(_ request: Request) -> Bool {
-        guard request.uri.path == Routes.stream, let origin = request.headers[.origin], let host = request.head.authority else { return false }
+        guard request.uri.path == Routes.stream, let origin = request.headers[.origin],
+            let host = request.head.authority
+        else { return false }
         return origin == "http://" + host || origin == "https://" + host
     }
 
@@ -51,7 +55,8 @@ final class DashboardPages: Sendable {
         }
         router.get(RouterPath(Routes.customerPagePrefix + ":customer_id")) { _, context in
             guard let raw = context.parameters.get("customer_id"),
-                  let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw else {
+                let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw
+            else {
                 throw APIError(.badRequest, "the customer id is not valid percent-encoding")
             }
             return try self.page(self.customer(id))
@@ -59,22 +64,30 @@ final class DashboardPages: Sendable {
     }
 
     private func page(_ html: ByteBuffer) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: Self.contentSecurityPolicy,
-                                        .cacheControl: "no-store", HTTPField.Name("X-Content-Type-Options")!: "nosniff"],
-                 body: .init(byteBuffer: html))
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .contentSecurityPolicy: Self.contentSecurityPolicy,
+                .cacheControl: "no-store", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            ],
+            body: .init(byteBuffer: html))
     }
 
     private func requireRun() throws -> ServedRun {
-        guard let run = store.current else { throw APIError(.serviceUnavailable, store.lastError ?? "no run is loaded yet") }
+        guard let run = store.current else {
+            throw APIError(.serviceUnavailable, store.lastError ?? "no run is loaded yet")
+        }
         return run
     }
 
     func dashboard() throws -> ByteBuffer {
         let run = try requireRun()
         if let cached = rendered.withLock({ $0 }), cached.runID == run.runID { return cached.html }
-        let links = ReportLinks(customerPrefix: Routes.customerPagePrefix, served: true, runID: run.runID,
-                                liveStream: streaming ? Routes.stream : nil)
-        let html = ByteBuffer(string: try RunReport.html(folder: run.folder, outputDirectory: store.outputDirectory, links: links))
+        let links = ReportLinks(
+            customerPrefix: Routes.customerPagePrefix, served: true, runID: run.runID,
+            liveStream: streaming ? Routes.stream : nil)
+        let html = ByteBuffer(
+            string: try RunReport.html(folder: run.folder, outputDirectory: store.outputDirectory, links: links))
         rendered.withLock { $0 = (run.runID, html) }
         return html
     }
@@ -85,9 +98,10 @@ final class DashboardPages: Sendable {
             throw APIError(.notFound, "no customer \(JSONValue.string(id).serialized()) in the run as of \(run.asOf)")
         }
         let entry = run.atRisk.first { $0.customerID == id }
-        let history = CalendarDay(run.asOf).map {
-            CustomerPage.history(customerID: id, outputDirectory: store.outputDirectory, before: $0)
-        } ?? []
+        let history =
+            CalendarDay(run.asOf).map {
+                CustomerPage.history(customerID: id, outputDirectory: store.outputDirectory, before: $0)
+            } ?? []
         let page = try CustomerPage(scoreLine: Data(line), atRiskEntry: entry.map { Data($0.json) }, history: history)
         return ByteBuffer(string: page.html(dashboard: Routes.dashboard))
     }

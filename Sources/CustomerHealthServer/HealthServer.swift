@@ -9,7 +9,7 @@ import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `customer-health serve`: the customer-success HTTP API and WebSocket
@@ -37,11 +37,15 @@ public final class HealthServer: Sendable {
 
     /// Serves until SIGTERM or SIGINT (with `handleSignals`) or `shutdown()`.
     /// `onListening` gets the port once the socket is bound.
-    public func run(handleSignals: Bool = true,
-                    onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    public func run(
+        handleSignals: Bool = true,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws {
         let maxConnections = Self.fitConnectionsToFileLimit(settings.maxConnections, logger: logger)
         if store.refresh() != nil { metrics.runLoaded() }
-        if store.current == nil { logger.warning("\(store.lastError ?? "no run yet"); /health answers 503 until one is published") }
+        if store.current == nil {
+            logger.warning("\(store.lastError ?? "no run yet"); /health answers 503 until one is published")
+        }
         // The watch loop is built before the server starts, so that a bad
         // checkpoint or pipeline stops `serve` at once with its error.
         let watchLoop = try settings.watch.map { try makeWatchLoop($0) }
@@ -52,7 +56,8 @@ public final class HealthServer: Sendable {
                 .init(service: app),
                 // Shut down first (the group goes in reverse): connections
                 // that never sent a request are closed, not waited for.
-                .init(service: PendingConnectionsCloser(pending: pendingConnections), successTerminationBehavior: .ignore),
+                .init(
+                    service: PendingConnectionsCloser(pending: pendingConnections), successTerminationBehavior: .ignore),
             ],
             logger: logger)
         groupConfiguration.gracefulShutdownSignals = handleSignals ? [.sigterm, .sigint] : []
@@ -66,7 +71,9 @@ public final class HealthServer: Sendable {
                 do {
                     try await services.run()
                 } catch let error as IOError {
-                    throw ServeError.cannotListen(address: "\(settings.host):\(settings.port)", reason: String(cString: strerror(error.errnoCode)))
+                    throw ServeError.cannotListen(
+                        address: "\(settings.host):\(settings.port)", reason: String(cString: strerror(error.errnoCode))
+                    )
                 }
             }
             group.addTask { [self] in
@@ -79,9 +86,12 @@ public final class HealthServer: Sendable {
                     }
                     if let run = loaded {
                         metrics.runLoaded()
-                        hub.publish([JSONValue.object([
-                            ("type", .string("run_loaded")), ("as_of", .string(run.asOf)), ("customers", .int(run.customerCount)),
-                        ]).serialized()])
+                        hub.publish([
+                            JSONValue.object([
+                                ("type", .string("run_loaded")), ("as_of", .string(run.asOf)),
+                                ("customers", .int(run.customerCount)),
+                            ]).serialized()
+                        ])
                     }
                 }
             }
@@ -111,7 +121,9 @@ public final class HealthServer: Sendable {
         let reserve = 128
         let fits = Int(clamping: limit.rlim_cur) - reserve
         if wanted > fits {
-            logger.warning("the open-file limit is \(limit.rlim_cur): serving at most \(max(fits, 1)) connections instead of \(wanted) (raise it with ulimit -n)")
+            logger.warning(
+                "the open-file limit is \(limit.rlim_cur): serving at most \(max(fits, 1)) connections instead of \(wanted) (raise it with ulimit -n)"
+            )
             return max(fits, 1)
         }
         return wanted
@@ -128,7 +140,8 @@ public final class HealthServer: Sendable {
         options.once = false
         options.lineSink = { [hub] lines in hub.publish(lines) }
         options.shouldStop = { [self] in stopWatch.load(ordering: .relaxed) }
-        return WatchLoopBox(try WatchLoop(config: watch.config, settings: watch.settings, options: options, logger: logger))
+        return WatchLoopBox(
+            try WatchLoop(config: watch.config, settings: watch.settings, options: options, logger: logger))
     }
 
     /// The watch loop blocks between looks, so it gets a thread of its own
@@ -162,7 +175,8 @@ public final class HealthServer: Sendable {
                         if ContinuousClock.now - started > .seconds(60) { pause = 1 }
                         watchError.withLock { $0 = "\(error)" }
                         metrics.watchRestarted()
-                        logger.error("the watch loop failed: \(error); starting it again from its checkpoint in \(Int(pause)) s")
+                        logger.error(
+                            "the watch loop failed: \(error); starting it again from its checkpoint in \(Int(pause)) s")
                         let wake = ContinuousClock.now + .milliseconds(Int(pause * 1000))
                         while ContinuousClock.now < wake && !stopWatch.load(ordering: .relaxed) { usleep(50_000) }
                         pause = min(pause * 2, 60)
@@ -175,13 +189,16 @@ public final class HealthServer: Sendable {
         }
     }
 
-    func makeApplication(maxConnections: Int, onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+    func makeApplication(maxConnections: Int, onListening: @escaping @Sendable (Int) -> Void)
+        -> some ApplicationProtocol
+    {
         let router = Router(context: BasicWebSocketRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.middlewares.add(RequestMetricsMiddleware(metrics: metrics))
         router.middlewares.add(JSONErrorMiddleware(logger: logger))
         router.middlewares.add(BearerTokenMiddleware(token: settings.token, open: [Routes.health]))
         router.middlewares.add(BodyLimitMiddleware(maxBytes: settings.maxBodyBytes))
-        let api = CustomerSuccessAPI(store: store, metrics: metrics, watchError: { [self] in watchError.withLock { $0 } })
+        let api = CustomerSuccessAPI(
+            store: store, metrics: metrics, watchError: { [self] in watchError.withLock { $0 } })
         api.addRoutes(to: router)
         StreamEndpoint(hub: hub, logger: logger).addRoute(to: router)
         DashboardPages(store: store, streaming: settings.watch != nil).addRoutes(to: router)
@@ -195,8 +212,9 @@ public final class HealthServer: Sendable {
             router: router,
             server: HTTPServerBuilder { responder in
                 GuardedUpgradeChannel(
-                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
-                                                        configuration: .init(http1: http1, ws: ws)),
+                    inner: HTTP1WebSocketUpgradeChannel(
+                        responder: responder, webSocketResponder: webSocketResponder,
+                        configuration: .init(http1: http1, ws: ws)),
                     limits: limits, pending: pending)
             },
             configuration: .init(
@@ -214,7 +232,9 @@ extension HealthServer {
     static func http1Configuration(_ settings: ServeSettings) -> HTTP1Channel.Configuration {
         HTTP1Channel.Configuration(
             idleTimeout: timeAmount(seconds: settings.idleTimeoutSeconds),
-            httpDecoderConfiguration: .init(maxHeaderFieldSize: settings.maxHeaderBytes, maxHeaderListSize: settings.maxHeaderBytes, maxHeaderFieldCount: 100))
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: settings.maxHeaderBytes, maxHeaderListSize: settings.maxHeaderBytes,
+                maxHeaderFieldCount: 100))
     }
 
     /// Text messages must be valid UTF-8 (RFC 6455, 8.1): the connection is

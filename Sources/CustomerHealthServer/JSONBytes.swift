@@ -10,11 +10,18 @@ enum JSONBytes {
     static func compact(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
-        var inString = false, escaped = false
+        var inString = false
+        var escaped = false
         for c in bytes {
             if inString {
                 out.append(c)
-                if escaped { escaped = false } else if c == backslash { escaped = true } else if c == quote { inString = false }
+                if escaped {
+                    escaped = false
+                } else if c == backslash {
+                    escaped = true
+                } else if c == quote {
+                    inString = false
+                }
             } else if c == quote {
                 inString = true
                 out.append(c)
@@ -30,20 +37,31 @@ enum JSONBytes {
     /// The input must be valid JSON (checked by the caller).
     static func arrayElements(ofKey key: String, in bytes: [UInt8]) -> [Range<Int>]? {
         let wanted = Array(key.utf8)
-        var depth = 0, inString = false, escaped = false
-        var stringStart = 0, lastString: Range<Int>? = nil, currentKey: Range<Int>? = nil
-        var inArray = false, elementStart = 0
+        var depth = 0
+        var inString = false
+        var escaped = false
+        var stringStart = 0
+        var lastString: Range<Int>? = nil
+        var currentKey: Range<Int>? = nil
+        var inArray = false
+        var elementStart = 0
         var elements: [Range<Int>] = []
         func push(_ range: Range<Int>) {
             var r = range
             while r.lowerBound < r.upperBound && isSpace(bytes[r.lowerBound]) { r = (r.lowerBound + 1)..<r.upperBound }
-            while r.lowerBound < r.upperBound && isSpace(bytes[r.upperBound - 1]) { r = r.lowerBound..<(r.upperBound - 1) }
+            while r.lowerBound < r.upperBound && isSpace(bytes[r.upperBound - 1]) {
+                r = r.lowerBound..<(r.upperBound - 1)
+            }
             if !r.isEmpty { elements.append(r) }
         }
         for i in bytes.indices {
             let c = bytes[i]
             if inString {
-                if escaped { escaped = false } else if c == backslash { escaped = true } else if c == quote {
+                if escaped {
+                    escaped = false
+                } else if c == backslash {
+                    escaped = true
+                } else if c == quote {
                     inString = false
                     lastString = (stringStart + 1)..<i
                 }

@@ -8,17 +8,21 @@ import Logging
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let start = ContinuousClock.now
         do {
             let response = try await next(request, context)
-            metrics.request(route: Routes.template(of: request.uri.path), method: request.method.rawValue,
-                            status: response.status.code, duration: ContinuousClock.now - start)
+            metrics.request(
+                route: Routes.template(of: request.uri.path), method: request.method.rawValue,
+                status: response.status.code, duration: ContinuousClock.now - start)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            metrics.request(route: Routes.template(of: request.uri.path), method: request.method.rawValue,
-                            status: status, duration: ContinuousClock.now - start)
+            metrics.request(
+                route: Routes.template(of: request.uri.path), method: request.method.rawValue,
+                status: status, duration: ContinuousClock.now - start)
             throw error
         }
     }
@@ -29,19 +33,26 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             return JSONResponse.error(error.status, error.message, headers: error.headers)
-        } catch let error as HTTPError where error.status == .notFound && Routes.template(of: request.uri.path) != "unmatched" {
+        } catch let error as HTTPError
+            where error.status == .notFound && Routes.template(of: request.uri.path) != "unmatched"
+        {
             // A path that exists, asked with another method.
-            return JSONResponse.error(.methodNotAllowed, "\(request.uri.path) answers GET and HEAD only, not \(request.method.rawValue)",
-                                      headers: [.allow: "GET, HEAD"])
+            return JSONResponse.error(
+                .methodNotAllowed, "\(request.uri.path) answers GET and HEAD only, not \(request.method.rawValue)",
+                headers: [.allow: "GET, HEAD"])
         } catch let error as HTTPError {
-            let message = error.body ?? (error.status == .notFound
-                ? "no route \(request.method.rawValue) \(request.uri.path); see /openapi.json"
-                : error.status.reasonPhrase)
+            let message =
+                error.body
+                ?? (error.status == .notFound
+                    ? "no route \(request.method.rawValue) \(request.uri.path); see /openapi.json"
+                    : error.status.reasonPhrase)
             return JSONResponse.error(error.status, message, headers: error.headers)
         } catch {
             logger.error("\(request.method.rawValue) \(request.uri.path): \(error)")
@@ -56,16 +67,21 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
     let open: Set<String>
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         guard let token, !open.contains(request.uri.path) else { return try await next(request, context) }
         if DashboardPages.isPage(request.uri.path) || DashboardPages.isDashboardStream(request) {
             return try await page(request, context: context, token: token, next: next)
         }
         let sent = request.headers[.authorization] ?? ""
         // The scheme is case-insensitive (RFC 9110); the token is not.
-        guard sent.prefix(7).lowercased() == "bearer ", Self.equalInConstantTime(Array(sent.utf8.dropFirst(7)), Array(token.utf8)) else {
-            throw APIError(.unauthorized, "this server needs a bearer token: send Authorization: Bearer TOKEN",
-                           headers: [.wwwAuthenticate: #"Bearer realm="customer-health""#])
+        guard sent.prefix(7).lowercased() == "bearer ",
+            Self.equalInConstantTime(Array(sent.utf8.dropFirst(7)), Array(token.utf8))
+        else {
+            throw APIError(
+                .unauthorized, "this server needs a bearer token: send Authorization: Bearer TOKEN",
+                headers: [.wwwAuthenticate: #"Bearer realm="customer-health""#])
         }
         return try await next(request, context)
     }
@@ -73,8 +89,10 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     /// A browser page: the bearer header, the cookie `/?token=` set, or that
     /// token itself (answered with the cookie). The cookie opens pages only,
     /// never the API, so no other site can make a browser call the API with it.
-    private func page(_ request: Request, context: Context, token: String,
-                      next: (Request, Context) async throws -> Response) async throws -> Response {
+    private func page(
+        _ request: Request, context: Context, token: String,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let expected = Array(token.utf8)
         if let offered = request.uri.queryParameters["token"] {
             guard Self.equalInConstantTime(Array(offered.utf8), expected) else {
@@ -85,13 +103,17 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         }
         let header = request.headers[.authorization] ?? ""
-        if header.prefix(7).lowercased() == "bearer ", Self.equalInConstantTime(Array(header.utf8.dropFirst(7)), expected) {
+        if header.prefix(7).lowercased() == "bearer ",
+            Self.equalInConstantTime(Array(header.utf8.dropFirst(7)), expected)
+        {
             return try await next(request, context)
         }
         for field in request.headers[values: .cookie] {
             for pair in field.split(separator: ";") {
                 let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0] == DashboardPages.cookieName, Self.equalInConstantTime(Array(parts[1].utf8), expected) {
+                if parts.count == 2, parts[0] == DashboardPages.cookieName,
+                    Self.equalInConstantTime(Array(parts[1].utf8), expected)
+                {
                     return try await next(request, context)
                 }
             }
@@ -113,9 +135,12 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBytes: Int
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes {
-            throw APIError(.contentTooLarge, "request bodies are limited to \(maxBytes) bytes; no route of this API takes one")
+            throw APIError(
+                .contentTooLarge, "request bodies are limited to \(maxBytes) bytes; no route of this API takes one")
         }
         // Most requests have no body: only a chunked one needs reading to be measured.
         guard request.headers[.transferEncoding] != nil else { return try await next(request, context) }
@@ -123,7 +148,8 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             _ = try await request.collectBody(upTo: maxBytes)
         } catch {
-            throw APIError(.contentTooLarge, "request bodies are limited to \(maxBytes) bytes; no route of this API takes one")
+            throw APIError(
+                .contentTooLarge, "request bodies are limited to \(maxBytes) bytes; no route of this API takes one")
         }
         return try await next(request, context)
     }

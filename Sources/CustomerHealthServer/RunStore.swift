@@ -1,11 +1,11 @@
 import CustomerHealth
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The run being served, swapped whole when OUTPUT/latest moves.
 public final class RunStore: Sendable {
@@ -51,7 +51,9 @@ public final class RunStore: Sendable {
             failed.withLock { $0 = nil }
             Self.returnFreedMemory()
             let seconds = PipelineRunner.seconds(since: started)
-            logger.info("serving run \(run.runID): as of \(run.asOf), \(run.customerCount) customers, \(run.atRiskCount) at risk (loaded in \(String(format: "%.2f", seconds)) s)")
+            logger.info(
+                "serving run \(run.runID): as of \(run.asOf), \(run.customerCount) customers, \(run.atRiskCount) at risk (loaded in \(String(format: "%.2f", seconds)) s)"
+            )
             return run
         } catch {
             failed.withLock { $0 = (folder, modified) }

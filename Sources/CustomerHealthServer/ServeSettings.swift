@@ -2,7 +2,7 @@ import CustomerHealth
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How `serve` listens, what it serves and its limits.
@@ -57,7 +57,8 @@ public struct ServeSettings: Sendable {
     /// allowed without a token.
     public var bindsLoopbackOnly: Bool {
         if host == "localhost" { return true }
-        var v4 = in_addr(), v6 = in6_addr()
+        var v4 = in_addr()
+        var v6 = in6_addr()
         if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
         if inet_pton(AF_INET6, host, &v6) == 1 {
             return withUnsafeBytes(of: &v6) { Array($0) } == Array(repeating: 0, count: 15) + [1]
@@ -67,15 +68,22 @@ public struct ServeSettings: Sendable {
 
     public func validate() throws {
         if !bindsLoopbackOnly && token == nil {
-            throw ServeError.settings("--host \(host) is reachable from other machines: pass --token-file FILE so that requests must carry a bearer token")
+            throw ServeError.settings(
+                "--host \(host) is reachable from other machines: pass --token-file FILE so that requests must carry a bearer token"
+            )
         }
         if !(0...65535).contains(port) { throw ServeError.settings("--port must be between 0 and 65535") }
-        if !(0.01...86_400).contains(reloadSeconds) { throw ServeError.settings("--reload must be from 0.01 to 86400 seconds") }
-        if stream.clientBuffer < 1 || stream.replayBuffer < 0 || stream.maxClients < 1 || maxConnections < 1 {
-            throw ServeError.settings("client buffer, max clients and max connections must be at least 1, the replay buffer at least 0")
+        if !(0.01...86_400).contains(reloadSeconds) {
+            throw ServeError.settings("--reload must be from 0.01 to 86400 seconds")
         }
-        let deadlines = [idleTimeoutSeconds, requestHeadTimeoutSeconds, requestBodyTimeoutSeconds, sendStallTimeoutSeconds,
-                         lingerSeconds, webSocketPingSeconds, webSocketCloseTimeoutSeconds]
+        if stream.clientBuffer < 1 || stream.replayBuffer < 0 || stream.maxClients < 1 || maxConnections < 1 {
+            throw ServeError.settings(
+                "client buffer, max clients and max connections must be at least 1, the replay buffer at least 0")
+        }
+        let deadlines = [
+            idleTimeoutSeconds, requestHeadTimeoutSeconds, requestBodyTimeoutSeconds, sendStallTimeoutSeconds,
+            lingerSeconds, webSocketPingSeconds, webSocketCloseTimeoutSeconds,
+        ]
         if !deadlines.allSatisfy({ (0.001...86_400).contains($0) }) {
             throw ServeError.settings("the connection timeouts must be from 0.001 to 86400 seconds")
         }
@@ -87,11 +95,14 @@ public struct ServeSettings: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ServeError.settings("\(path): the token file cannot be read")
         }
-        let token = String(decoding: data, as: UTF8.self)
+        let token =
+            String(decoding: data, as: UTF8.self)
             .split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         guard token.count >= 16 else {
-            throw ServeError.settings("\(path): the token must be at least 16 characters on the first line (e.g. `openssl rand -hex 32 > \(path)`)")
+            throw ServeError.settings(
+                "\(path): the token must be at least 16 characters on the first line (e.g. `openssl rand -hex 32 > \(path)`)"
+            )
         }
         return token
     }

@@ -2,7 +2,7 @@ import CustomerHealth
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A read-only memory map of a file. The run folders a server reads are never
@@ -15,7 +15,9 @@ final class MappedFile: @unchecked Sendable {
 
     init(fd: Int32, path: String) throws {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ServeError.runUnreadable(path: path, reason: String(cString: strerror(errno))) }
+        guard fstat(fd, &st) == 0 else {
+            throw ServeError.runUnreadable(path: path, reason: String(cString: strerror(errno)))
+        }
         count = Int(st.st_size)
         if count == 0 {
             base = nil
@@ -107,7 +109,8 @@ public final class ServedRun: Sendable {
         for name in ["kpis.json", "scores.jsonl", "at-risk.json"] {
             let fd = openat(dirFD, name, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
-                throw ServeError.runUnreadable(path: (folder as NSString).appendingPathComponent(name), reason: String(cString: strerror(errno)))
+                throw ServeError.runUnreadable(
+                    path: (folder as NSString).appendingPathComponent(name), reason: String(cString: strerror(errno)))
             }
             fds[name] = fd
         }
@@ -115,15 +118,18 @@ public final class ServedRun: Sendable {
 
         kpis = try Self.readAll(fds["kpis.json"]!, path: path("kpis.json"))
         guard let kpiObject = (try? JSONSerialization.jsonObject(with: Data(kpis))) as? [String: Any],
-              let asOf = kpiObject["as_of"] as? String else {
-            throw ServeError.runInvalid(path: path("kpis.json"), line: nil, reason: "is not a KPI object with an as_of date")
+            let asOf = kpiObject["as_of"] as? String
+        else {
+            throw ServeError.runInvalid(
+                path: path("kpis.json"), line: nil, reason: "is not a KPI object with an as_of date")
         }
         self.asOf = asOf
 
         scores = try MappedFile(fd: fds["scores.jsonl"]!, path: path("scores.jsonl"))
         scoreLines = try Self.indexScores(scores.bytes, path: path("scores.jsonl"))
 
-        atRisk = try Self.splitAtRisk(try Self.readAll(fds["at-risk.json"]!, path: path("at-risk.json")), path: path("at-risk.json"))
+        atRisk = try Self.splitAtRisk(
+            try Self.readAll(fds["at-risk.json"]!, path: path("at-risk.json")), path: path("at-risk.json"))
     }
 
     static func readAll(_ fd: Int32, path: String) throws -> [UInt8] {
@@ -144,7 +150,8 @@ public final class ServedRun: Sendable {
             let lines = bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } + 1
             throw ServeError.runInvalid(path: path, line: lines, reason: "is cut off: its last line has no newline")
         }
-        var start = 0, line = 0
+        var start = 0
+        var line = 0
         while start < bytes.count {
             line += 1
             var end = start
@@ -156,7 +163,8 @@ public final class ServedRun: Sendable {
                 var q = start + prefix.count
                 while q < end && bytes[q] != JSONBytes.quote && bytes[q] != JSONBytes.backslash { q += 1 }
                 if q < end && bytes[q] == JSONBytes.quote {
-                    id = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + prefix.count)..<q]), as: UTF8.self)
+                    id = String(
+                        decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + prefix.count)..<q]), as: UTF8.self)
                 }
             }
             if id == nil {
@@ -185,10 +193,12 @@ public final class ServedRun: Sendable {
         for (i, range) in ranges.enumerated() {
             let json = JSONBytes.compact(bytes[range])
             guard let entry = (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any],
-                  let priority = entry["intervention_priority"] as? String else {
+                let priority = entry["intervention_priority"] as? String
+            else {
                 throw invalid("entry \(i + 1) of customers is not an object with an intervention_priority")
             }
-            entries.append(AtRiskEntry(customerID: entry["customer_id"] as? String ?? "", priority: priority, json: json))
+            entries.append(
+                AtRiskEntry(customerID: entry["customer_id"] as? String ?? "", priority: priority, json: json))
         }
         return entries
     }

@@ -37,12 +37,20 @@ public final class ServerMetrics: Sendable {
         func counter(_ name: String, _ help: String) -> Counter {
             registry.makeCounter(descriptor: .init(metricName: name, unitName: "", helpText: help))
         }
-        webSocketClients = gauge("customer_health_websocket_clients", "WebSocket clients connected to /ws/customer-health.")
-        webSocketDropped = counter("customer_health_websocket_slow_clients_dropped_total", "WebSocket clients closed because their send queue filled.")
-        webSocketMessages = counter("customer_health_websocket_messages_queued_total", "Stream lines queued for WebSocket clients.")
-        watchRestarts = counter("customer_health_watch_restarts_total", "Times the in-process watch loop failed and was started again from its checkpoint.")
+        webSocketClients = gauge(
+            "customer_health_websocket_clients", "WebSocket clients connected to /ws/customer-health.")
+        webSocketDropped = counter(
+            "customer_health_websocket_slow_clients_dropped_total",
+            "WebSocket clients closed because their send queue filled.")
+        webSocketMessages = counter(
+            "customer_health_websocket_messages_queued_total", "Stream lines queued for WebSocket clients.")
+        watchRestarts = counter(
+            "customer_health_watch_restarts_total",
+            "Times the in-process watch loop failed and was started again from its checkpoint.")
         reloads = counter("customer_health_serve_runs_loaded_total", "Runs loaded since the server started.")
-        asOfGauge = gauge("customer_health_served_as_of_timestamp_seconds", "The as-of day of the run served (Unix time of its midnight UTC).")
+        asOfGauge = gauge(
+            "customer_health_served_as_of_timestamp_seconds",
+            "The as-of day of the run served (Unix time of its midnight UTC).")
         ageGauge = gauge("customer_health_served_run_age_seconds", "Seconds since the run served was published.")
         customersGauge = gauge("customer_health_served_customers", "Customers in the run served.")
     }
@@ -54,8 +62,16 @@ public final class ServerMetrics: Sendable {
             if let pair = table[key] { return pair }
             let labels = [("route", route), ("method", method), ("status", String(status))]
             let pair = (
-                registry.makeCounter(descriptor: .init(metricName: "customer_health_http_requests_total", unitName: "", helpText: "HTTP requests answered, by route template, method and status."), labels: labels),
-                registry.makeDurationHistogram(descriptor: .init(metricName: "customer_health_http_request_duration_seconds", unitName: "", helpText: "Time to answer an HTTP request, by route template, method and status."), labels: labels, buckets: Self.latencyBuckets))
+                registry.makeCounter(
+                    descriptor: .init(
+                        metricName: "customer_health_http_requests_total", unitName: "",
+                        helpText: "HTTP requests answered, by route template, method and status."), labels: labels),
+                registry.makeDurationHistogram(
+                    descriptor: .init(
+                        metricName: "customer_health_http_request_duration_seconds", unitName: "",
+                        helpText: "Time to answer an HTTP request, by route template, method and status."),
+                    labels: labels, buckets: Self.latencyBuckets)
+            )
             table[key] = pair
             return pair
         }

@@ -20,7 +20,9 @@ public struct StreamFilter: Sendable, Equatable {
         guard let customer = message.customerID else { return true }
         if let customerIDs, !customerIDs.contains(customer) { return false }
         if let minPriority, let floor = Self.priorities.firstIndex(of: minPriority) {
-            guard let p = message.priority, let rank = Self.priorities.firstIndex(of: p), rank >= floor else { return false }
+            guard let p = message.priority, let rank = Self.priorities.firstIndex(of: p), rank >= floor else {
+                return false
+            }
         }
         return true
     }
@@ -135,10 +137,11 @@ public final class StreamHub: Sendable {
                 let buffered = (0..<s.ring.count).map { s.ring[(s.head + $0) % s.ring.count] }
                 let oldest = buffered.first?.seq ?? s.lastSeq + 1
                 if oldest > since + 1 || since > s.lastSeq {
-                    replay.append(JSONValue.object([
-                        ("type", .string("replay_gap")), ("since", .int(since)),
-                        ("oldest_buffered_seq", .int(oldest)), ("last_seq", .int(s.lastSeq)),
-                    ]).serialized())
+                    replay.append(
+                        JSONValue.object([
+                            ("type", .string("replay_gap")), ("since", .int(since)),
+                            ("oldest_buffered_seq", .int(oldest)), ("last_seq", .int(s.lastSeq)),
+                        ]).serialized())
                 }
                 replay += buffered.filter { ($0.seq ?? 0) > since && filter.accepts($0) }.map(\.text)
             }
@@ -190,7 +193,8 @@ public final class StreamHub: Sendable {
                 }
             }
             for (id, entry) in s.clients {
-                let batch = entry.filter == StreamFilter() ? everything : messages.filter(entry.filter.accepts).map(\.text)
+                let batch =
+                    entry.filter == StreamFilter() ? everything : messages.filter(entry.filter.accepts).map(\.text)
                 if batch.isEmpty { continue }
                 if entry.client.pending.load(ordering: .relaxed) > limits.clientBuffer {
                     slow.append(entry.client)

@@ -31,19 +31,27 @@ struct BacktestCommand: ParsableCommand {
 
     @OptionGroup var options: PipelineOptions
 
-    @Option(name: .long, help: ArgumentHelp("An output folder of an earlier run, e.g. output/2026-10-23.", valueName: "dir"))
+    @Option(
+        name: .long, help: ArgumentHelp("An output folder of an earlier run, e.g. output/2026-10-23.", valueName: "dir")
+    )
     var predictions: String
 
-    @Option(name: .long, help: ArgumentHelp("Write each customer's prediction and outcome to this CSV file.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Write each customer's prediction and outcome to this CSV file.", valueName: "file"))
     var labels: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write the results as an HTML page (charts and tables, no network needed).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write the results as an HTML page (charts and tables, no network needed).", valueName: "file"))
     var html: String?
 
     func run() throws {
         CommandSupport.bootstrapLogging(quiet: options.quiet)
         let config = try PipelineConfig.load(path: options.pipeline)
-        let runner = PipelineRunner(config: config, options: RunOptions(threads: options.threads), logger: Logger(label: "customer-health"))
+        let runner = PipelineRunner(
+            config: config, options: RunOptions(threads: options.threads), logger: Logger(label: "customer-health"))
         let r = try runner.backtest(predictionsFolder: predictions)
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
         var notes: [String] = []
@@ -55,7 +63,8 @@ struct BacktestCommand: ParsableCommand {
             "  components: " + r.componentAUC.map { "\($0.0) \(f($0.1))" }.joined(separator: ", "),
         ]
         if !r.partAUC.isEmpty {
-            lines.append("  parts: " + r.partAUC.filter { $0.1 != nil }.map { "\($0.0) \(f($0.1))" }.joined(separator: ", "))
+            lines.append(
+                "  parts: " + r.partAUC.filter { $0.1 != nil }.map { "\($0.0) \(f($0.1))" }.joined(separator: ", "))
         }
         if let m = r.model {
             lines += [
@@ -64,7 +73,10 @@ struct BacktestCommand: ParsableCommand {
                 "predicted       customers  mean_predicted  observed",
             ]
             for b in m.calibration where b.count > 0 {
-                lines.append(String(format: "%.1f-%.1f   %10d  %14.4f  %8.4f", b.low, b.high, b.count, b.meanPredicted, b.observedRate))
+                lines.append(
+                    String(
+                        format: "%.1f-%.1f   %10d  %14.4f  %8.4f", b.low, b.high, b.count, b.meanPredicted,
+                        b.observedRate))
             }
         } else {
             lines.append("no churn_probability in these scores: that run had no churn model")

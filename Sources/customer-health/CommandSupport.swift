@@ -6,7 +6,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one place where errors become messages and exit codes.
@@ -60,7 +60,8 @@ enum CommandSupport {
     /// `--shard K/N`, or `--shard auto` from the array job's environment; a bad value is a usage error (exit 2).
     static func shardSpec(_ text: String) throws -> ShardSpec {
         do {
-            return text == "auto" ? try ShardSpec.fromEnvironment(ProcessInfo.processInfo.environment) : try ShardSpec(parsing: text)
+            return text == "auto"
+                ? try ShardSpec.fromEnvironment(ProcessInfo.processInfo.environment) : try ShardSpec(parsing: text)
         } catch let error as ShardSpecError {
             throw ValidationError(error.message)
         }
@@ -125,13 +126,21 @@ struct PipelineOptions: ParsableArguments {
     @Argument(help: "The pipeline file (YAML), e.g. pipelines/nightly.yaml.")
     var pipeline: String
 
-    @Option(name: .long, help: ArgumentHelp("Write under this folder instead of the pipeline's `output`.", valueName: "dir"))
+    @Option(
+        name: .long, help: ArgumentHelp("Write under this folder instead of the pipeline's `output`.", valueName: "dir")
+    )
     var output: String?
 
-    @Option(name: .long, help: "Worker threads (default: the pipeline's `threads`, or all cores). Outputs never depend on it.")
+    @Option(
+        name: .long,
+        help: "Worker threads (default: the pipeline's `threads`, or all cores). Outputs never depend on it.")
     var threads: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for another run's lock on the output folder (default 0: fail at once).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds to wait for another run's lock on the output folder (default 0: fail at once).",
+            valueName: "seconds"))
     var lockWait: Double?
 
     @Flag(name: .long, help: "Log warnings and errors only.")

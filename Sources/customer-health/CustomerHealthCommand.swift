@@ -21,7 +21,11 @@ struct CustomerHealthCommand: ParsableCommand {
             unreadable; 4 rejected rows above max_reject_ratio; 1 anything else.
             """,
         version: ToolVersion.current,
-        subcommands: [RunCommand.self, MergeCommand.self, PartitionCommand.self, RescoreCommand.self, ValidateCommand.self, ReplayCommand.self, TrainCommand.self, EvaluateCommand.self, BacktestCommand.self, ReportCommand.self, WatchCommand.self, ServeCommand.self, GenerateCommand.self]
+        subcommands: [
+            RunCommand.self, MergeCommand.self, PartitionCommand.self, RescoreCommand.self, ValidateCommand.self,
+            ReplayCommand.self, TrainCommand.self, EvaluateCommand.self, BacktestCommand.self, ReportCommand.self,
+            WatchCommand.self, ServeCommand.self, GenerateCommand.self,
+        ]
     )
 
     static func main() {

@@ -28,10 +28,14 @@ struct MergeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The folder the shards wrote to (their --shard-output).", valueName: "dir"))
     var shards: String
 
-    @Option(name: .long, help: ArgumentHelp("How many shards to expect (default: the count in the folder's shard-K-of-N names).", valueName: "N"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How many shards to expect (default: the count in the folder's shard-K-of-N names).", valueName: "N"))
     var shardCount: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Refuse shard results of any other as-of day (yyyy-MM-dd).", valueName: "date"))
+    @Option(
+        name: .long, help: ArgumentHelp("Refuse shard results of any other as-of day (yyyy-MM-dd).", valueName: "date"))
     var asOf: String?
 
     func validate() throws {
@@ -46,10 +50,13 @@ struct MergeCommand: ParsableCommand {
         let asOfDay = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
         let runner = PipelineRunner(
             config: config,
-            options: RunOptions(asOf: asOfDay, outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait),
+            options: RunOptions(
+                asOf: asOfDay, outputDirectory: options.output, threads: options.threads,
+                lockWaitSeconds: options.lockWait),
             logger: Logger(label: "customer-health"))
         let summary = try runner.merge(shardsDirectory: shards, shardCount: shardCount)
-        Console.out("""
+        Console.out(
+            """
             customer-health: merged \(summary.customersScored) customers as of \(summary.asOf) in \(String(format: "%.2f", summary.seconds)) s
               at risk:   \(summary.atRisk)
               rows read: \(summary.rowsRead) from \(summary.files) files; rejected \(summary.rowsRejected), unknown customer \(summary.rowsUnknownCustomer)

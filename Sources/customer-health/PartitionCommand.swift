@@ -34,12 +34,16 @@ struct PartitionCommand: ParsableCommand {
 
     @OptionGroup var options: PipelineOptions
 
-    @Option(name: .long, help: ArgumentHelp("How many hash buckets (256: the only count, kept explicit for scripts).", valueName: "n"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("How many hash buckets (256: the only count, kept explicit for scripts).", valueName: "n"))
     var buckets: Int = ShardSpec.bucketCount
 
     func validate() throws {
         if buckets != ShardSpec.bucketCount {
-            throw ValidationError("--buckets must be \(ShardSpec.bucketCount): shards map buckets to shards by bucket mod N, and exporters reproduce that hash")
+            throw ValidationError(
+                "--buckets must be \(ShardSpec.bucketCount): shards map buckets to shards by bucket mod N, and exporters reproduce that hash"
+            )
         }
     }
 
@@ -47,7 +51,8 @@ struct PartitionCommand: ParsableCommand {
         CommandSupport.bootstrapLogging(quiet: options.quiet)
         let config = try PipelineConfig.load(path: options.pipeline)
         let runner = PipelineRunner(
-            config: config, options: RunOptions(threads: options.threads, lockWaitSeconds: options.lockWait), logger: Logger(label: "customer-health"))
+            config: config, options: RunOptions(threads: options.threads, lockWaitSeconds: options.lockWait),
+            logger: Logger(label: "customer-health"))
         let s = try runner.partition(outputDirectory: options.output)
         let rate = s.seconds > 0 ? Double(s.rowsRead) / s.seconds : 0
         var text = """

@@ -32,13 +32,20 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The first as-of date (yyyy-MM-dd).", valueName: "date"))
     var from: String
 
-    @Option(name: .long, help: ArgumentHelp("The last as-of date (yyyy-MM-dd), included when the steps land on it.", valueName: "date"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The last as-of date (yyyy-MM-dd), included when the steps land on it.", valueName: "date"))
     var to: String
 
-    @Option(name: .long, help: ArgumentHelp("The step between dates: 1d, 7d, 1m (calendar months) ...", valueName: "step"))
+    @Option(
+        name: .long, help: ArgumentHelp("The step between dates: 1d, 7d, 1m (calendar months) ...", valueName: "step"))
     var every: String = "1d"
 
-    @Option(name: .long, help: ArgumentHelp("Write only these data files of each date: some of scores, features, at-risk, kpis, rejects (default: all).", valueName: "list"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write only these data files of each date: some of scores, features, at-risk, kpis, rejects (default: all).",
+            valueName: "list"))
     var outputs: String?
 
     @Flag(name: .long, help: "Write each date's data files gzip-compressed, as scores.jsonl.gz and so on.")
@@ -46,7 +53,9 @@ struct ReplayCommand: ParsableCommand {
 
     func validate() throws {
         if let outputs {
-            do { _ = try PublishedOutput.parseList(outputs) } catch { throw ValidationError("--outputs: \(error.message)") }
+            do { _ = try PublishedOutput.parseList(outputs) } catch {
+                throw ValidationError("--outputs: \(error.message)")
+            }
         }
     }
 
@@ -55,20 +64,27 @@ struct ReplayCommand: ParsableCommand {
         let fromDay = try CommandSupport.parseDate(from, option: "--from")
         let toDay = try CommandSupport.parseDate(to, option: "--to")
         guard fromDay <= toDay else { throw ValidationError("--from \(from) is after --to \(to)") }
-        guard let step = ReplayStep(every) else { throw ValidationError("--every expects a step such as 1d, 7d or 1m, got \"\(every)\"") }
+        guard let step = ReplayStep(every) else {
+            throw ValidationError("--every expects a step such as 1d, 7d or 1m, got \"\(every)\"")
+        }
         let config = try PipelineConfig.load(path: options.pipeline)
         let runner = PipelineRunner(
             config: config,
-            options: RunOptions(outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait, keepDataUntilExit: true,
+            options: RunOptions(
+                outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait,
+                keepDataUntilExit: true,
                 outputs: try outputs.map { try PublishedOutput.parseList($0) }, gzipOutputs: gzip),
             logger: Logger(label: "customer-health"))
         let summaries = try runner.replay(from: fromDay, to: toDay, every: step)
         let perDate = ["features", "scoring", "render"]
         func stages(_ s: RunSummary) -> String {
-            perDate.map { stage in "\(stage) \(String(format: "%.2f", s.stageSeconds.first { $0.stage == stage }?.seconds ?? 0)) s" }.joined(separator: ", ")
+            perDate.map { stage in
+                "\(stage) \(String(format: "%.2f", s.stageSeconds.first { $0.stage == stage }?.seconds ?? 0)) s"
+            }.joined(separator: ", ")
         }
         for s in summaries {
-            Console.out("\(s.asOf)\t\(s.customersScored) customers\t\(s.atRisk) at risk\t\(s.outputPath)/\t\(stages(s))")
+            Console.out(
+                "\(s.asOf)\t\(s.customersScored) customers\t\(s.atRisk) at risk\t\(s.outputPath)/\t\(stages(s))")
         }
         let mean = perDate.map { stage in
             let total = summaries.reduce(0.0) { $0 + ($1.stageSeconds.first { $0.stage == stage }?.seconds ?? 0) }

@@ -28,6 +28,8 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let written = try RunReport.write(folder: folder, to: out)
-        Console.out("customer-health: wrote \(written.path) (\(written.bytes) bytes) in \(String(format: "%.2f", written.seconds)) s")
+        Console.out(
+            "customer-health: wrote \(written.path) (\(written.bytes) bytes) in \(String(format: "%.2f", written.seconds)) s"
+        )
     }
 }

@@ -27,10 +27,12 @@ struct RescoreCommand: ParsableCommand {
         let config = try PipelineConfig.load(path: options.pipeline)
         let runner = PipelineRunner(
             config: config,
-            options: RunOptions(outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait),
+            options: RunOptions(
+                outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait),
             logger: Logger(label: "customer-health"))
         let summary = try runner.rescore(featuresPath: features)
-        Console.out("""
+        Console.out(
+            """
             customer-health: rescored \(summary.customersScored) customers as of \(summary.asOf)
               at risk:   \(summary.atRisk)
             \(summary.outputLines)

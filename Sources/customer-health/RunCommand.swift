@@ -33,18 +33,33 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var options: PipelineOptions
 
-    @Option(name: .long, help: ArgumentHelp("Score as of this day (yyyy-MM-dd): only data up to and including it counts.", valueName: "date"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Score as of this day (yyyy-MM-dd): only data up to and including it counts.", valueName: "date"))
     var asOf: String?
 
-    @Option(name: .long, help: ArgumentHelp("Score only shard K of N (0-based K), or `auto` to read them from the job's environment; needs --shard-output.", valueName: "K/N|auto"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Score only shard K of N (0-based K), or `auto` to read them from the job's environment; needs --shard-output.",
+            valueName: "K/N|auto"))
     var shard: String?
 
-    @Option(name: .long, help: ArgumentHelp("Where a sharded run writes its result (shard-K-of-N/), for `merge --shards`.", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Where a sharded run writes its result (shard-K-of-N/), for `merge --shards`.", valueName: "dir"))
     var shardOutput: String?
 
     func validate() throws {
-        if shard != nil && shardOutput == nil { throw ValidationError("--shard needs --shard-output DIR: a shard writes a result for `merge`, not the outputs") }
-        if shard == nil && shardOutput != nil { throw ValidationError("--shard-output is for sharded runs: add --shard K/N (or --shard auto)") }
+        if shard != nil && shardOutput == nil {
+            throw ValidationError(
+                "--shard needs --shard-output DIR: a shard writes a result for `merge`, not the outputs")
+        }
+        if shard == nil && shardOutput != nil {
+            throw ValidationError("--shard-output is for sharded runs: add --shard K/N (or --shard auto)")
+        }
     }
 
     func run() throws {
@@ -59,7 +74,8 @@ struct RunCommand: ParsableCommand {
                 options: RunOptions(asOf: asOfDay, threads: options.threads, keepDataUntilExit: true),
                 logger: logger)
             let summary = try runner.runShard(spec, resultsDirectory: shardOutput)
-            Console.out("""
+            Console.out(
+                """
                 customer-health: shard \(summary.shard) scored \(summary.customers) customers as of \(summary.asOf) in \(String(format: "%.2f", summary.seconds)) s
                   rows read: \(summary.rowsRead) of its customers; rejected \(summary.rowsRejected)
                   result:    \(summary.resultPath)/  (publish with: customer-health merge \(options.pipeline) --shards \(shardOutput))
@@ -68,13 +84,16 @@ struct RunCommand: ParsableCommand {
         }
         var runner = PipelineRunner(
             config: config,
-            options: RunOptions(asOf: asOfDay, outputDirectory: options.output, threads: options.threads, lockWaitSeconds: options.lockWait, keepDataUntilExit: true),
+            options: RunOptions(
+                asOf: asOfDay, outputDirectory: options.output, threads: options.threads,
+                lockWaitSeconds: options.lockWait, keepDataUntilExit: true),
             logger: logger)
         let progress = Console.stderrIsTerminal ? ProgressLine() : nil
         if let progress { runner.progress = { rows, bytes in progress.update(rows: rows, bytes: bytes) } }
         let summary = try runner.run()
         progress?.finish()
-        Console.out("""
+        Console.out(
+            """
             customer-health: scored \(summary.customersScored) customers as of \(summary.asOf) in \(String(format: "%.2f", summary.seconds)) s
               at risk:   \(summary.atRisk)
               rows read: \(summary.rowsRead) from \(summary.files) files; rejected \(summary.rowsRejected), unknown customer \(summary.rowsUnknownCustomer)

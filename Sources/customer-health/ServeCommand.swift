@@ -41,7 +41,9 @@ struct ServeCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("The run output folder (default: the --watch pipeline's `output`).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The run output folder (default: the --watch pipeline's `output`).", valueName: "dir"))
     var output: String?
 
     @Option(name: .long, help: "Address to listen on. Anything but loopback needs --token-file.")
@@ -50,35 +52,58 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Port to listen on; 0 picks a free one (printed once listening).")
     var port = 8012
 
-    @Option(name: .long, help: ArgumentHelp("Run the watch mode of this pipeline in process and stream its lines over WebSocket.", valueName: "pipeline"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Run the watch mode of this pipeline in process and stream its lines over WebSocket.", valueName: "pipeline"
+        ))
     var watch: String?
 
-    @Option(name: .long, help: ArgumentHelp("Watch state folder (default: the pipeline's watch.state, or OUTPUT/.watch).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Watch state folder (default: the pipeline's watch.state, or OUTPUT/.watch).", valueName: "dir"))
     var state: String?
 
-    @Option(name: .long, help: ArgumentHelp("A file whose first line is the bearer token requests must carry (at least 16 characters).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A file whose first line is the bearer token requests must carry (at least 16 characters).",
+            valueName: "file"))
     var tokenFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Seconds between looks for a newer run.", valueName: "seconds"))
     var reload = 2.0
 
-    @Option(name: .long, help: "Open connections at most, WebSocket clients included; more wait in the listen queue. Lowered to fit the open-file limit.")
+    @Option(
+        name: .long,
+        help:
+            "Open connections at most, WebSocket clients included; more wait in the listen queue. Lowered to fit the open-file limit."
+    )
     var maxConnections = 4096
 
     @Option(name: .long, help: "WebSocket clients at most; more are refused.")
     var maxClients = 4000
 
-    @Option(name: .long, help: ArgumentHelp("A WebSocket client with more lines than this still unsent when the next batch comes is dropped as too slow.", valueName: "lines"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A WebSocket client with more lines than this still unsent when the next batch comes is dropped as too slow.",
+            valueName: "lines"))
     var clientBuffer = 50_000
 
-    @Option(name: .long, help: ArgumentHelp("Numbered updates kept for clients that reconnect with ?since=SEQ.", valueName: "lines"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Numbered updates kept for clients that reconnect with ?since=SEQ.", valueName: "lines"))
     var replayBuffer = 10_000
 
     @Flag(name: .long, help: "Log warnings and errors only.")
     var quiet = false
 
     func validate() throws {
-        if output == nil && watch == nil { throw ValidationError("pass --output DIR (or --watch PIPELINE, whose output is used)") }
+        if output == nil && watch == nil {
+            throw ValidationError("pass --output DIR (or --watch PIPELINE, whose output is used)")
+        }
     }
 
     func run() throws {
@@ -88,7 +113,8 @@ struct ServeCommand: ParsableCommand {
         var outputDirectory = output
         if let watch {
             let config = try PipelineConfig.load(path: watch)
-            serveWatch = ServeWatch(config: config, settings: config.watch, options: WatchOptions(pipeline: config, state: state))
+            serveWatch = ServeWatch(
+                config: config, settings: config.watch, options: WatchOptions(pipeline: config, state: state))
             if outputDirectory == nil { outputDirectory = config.outputDirectory }
         }
         var settings = ServeSettings(outputDirectory: outputDirectory!)
@@ -107,7 +133,8 @@ struct ServeCommand: ParsableCommand {
         // concurrency pool while the main thread waits for it to end.
         let failure = Mutex<(any Error)?>(nil)
         let done = DispatchSemaphore(value: 0)
-        let host = self.host, folder = settings.outputDirectory
+        let host = self.host
+        let folder = settings.outputDirectory
         Task {
             do {
                 try await server.run(onListening: { port in

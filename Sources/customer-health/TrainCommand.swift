@@ -49,10 +49,14 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Train on the data up to this date (yyyy-MM-dd) only.", valueName: "date"))
     var asOf: String?
 
-    @Option(name: .long, help: ArgumentHelp("Also write the training table (with a split column) as CSV.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Also write the training table (with a split column) as CSV.", valueName: "file"))
     var exportTable: String?
 
-    @Option(name: .long, help: ArgumentHelp("Train on this labelled CSV (.csv or .csv.gz) instead of a pipeline.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Train on this labelled CSV (.csv or .csv.gz) instead of a pipeline.", valueName: "file"))
     var table: String?
 
     @Option(name: .long, help: "The label column of --table.")
@@ -61,7 +65,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "An id column of --table (not used as a feature).")
     var id: String?
 
-    @Option(name: .long, help: ArgumentHelp("Validation rows for --table (default: a seeded stratified 20% split).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Validation rows for --table (default: a seeded stratified 20% split).", valueName: "file"))
     var validation: String?
 
     @Option(name: .long, help: ArgumentHelp("Where to write the model with --table.", valueName: "file"))
@@ -73,58 +79,94 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores). The model file never depends on it.")
     var threads: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Build only shard K of N's part of the training table (0-based K), or `auto` to read them from the job's environment; needs --parts-output.", valueName: "K/N|auto"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Build only shard K of N's part of the training table (0-based K), or `auto` to read them from the job's environment; needs --parts-output.",
+            valueName: "K/N|auto"))
     var shard: String?
 
-    @Option(name: .long, help: ArgumentHelp("Where train --shard writes its part (train-part-K-of-N/), for --from-parts.", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Where train --shard writes its part (train-part-K-of-N/), for --from-parts.", valueName: "dir"))
     var partsOutput: String?
 
-    @Option(name: .long, help: ArgumentHelp("Fit the model on the parts of the training table in this folder (written by train --shard).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Fit the model on the parts of the training table in this folder (written by train --shard).",
+            valueName: "dir"))
     var fromParts: String?
 
     @Flag(name: .long, help: "Log warnings and errors only.")
     var quiet = false
 
     func validate() throws {
-        if table == nil && pipeline == nil { throw ValidationError("give a pipeline file, or --table FILE --label COLUMN --model OUT.json") }
+        if table == nil && pipeline == nil {
+            throw ValidationError("give a pipeline file, or --table FILE --label COLUMN --model OUT.json")
+        }
         if table != nil && pipeline != nil { throw ValidationError("give either a pipeline file or --table, not both") }
-        if table != nil && asOf != nil { throw ValidationError("--as-of applies to pipeline training; a table has no dates") }
-        if table != nil && (label == nil || model == nil) { throw ValidationError("--table needs --label COLUMN and --model OUT.json") }
-        if table != nil && (shard != nil || fromParts != nil) { throw ValidationError("--shard and --from-parts apply to pipeline training, not to --table") }
-        if shard != nil && partsOutput == nil { throw ValidationError("--shard needs --parts-output DIR: a shard writes its part of the training table, for train --from-parts") }
-        if shard == nil && partsOutput != nil { throw ValidationError("--parts-output is for train --shard K/N (or --shard auto)") }
-        if shard != nil && fromParts != nil { throw ValidationError("give either --shard (build one part) or --from-parts (fit on all of them), not both") }
-        if shard != nil && exportTable != nil { throw ValidationError("--export-table writes the whole table: give it to --from-parts, not to a shard") }
+        if table != nil && asOf != nil {
+            throw ValidationError("--as-of applies to pipeline training; a table has no dates")
+        }
+        if table != nil && (label == nil || model == nil) {
+            throw ValidationError("--table needs --label COLUMN and --model OUT.json")
+        }
+        if table != nil && (shard != nil || fromParts != nil) {
+            throw ValidationError("--shard and --from-parts apply to pipeline training, not to --table")
+        }
+        if shard != nil && partsOutput == nil {
+            throw ValidationError(
+                "--shard needs --parts-output DIR: a shard writes its part of the training table, for train --from-parts"
+            )
+        }
+        if shard == nil && partsOutput != nil {
+            throw ValidationError("--parts-output is for train --shard K/N (or --shard auto)")
+        }
+        if shard != nil && fromParts != nil {
+            throw ValidationError("give either --shard (build one part) or --from-parts (fit on all of them), not both")
+        }
+        if shard != nil && exportTable != nil {
+            throw ValidationError("--export-table writes the whole table: give it to --from-parts, not to a shard")
+        }
         if fromParts != nil && asOf != nil {
-            throw ValidationError("--as-of applies to the parts: give the same --as-of to every train --shard; --from-parts uses what they cover")
+            throw ValidationError(
+                "--as-of applies to the parts: give the same --as-of to every train --shard; --from-parts uses what they cover"
+            )
         }
     }
 
     func run() throws {
         CommandSupport.bootstrapLogging(quiet: quiet)
         if let table, let label, let model {
-            let outcome = try TableTraining.train(tablePath: table, label: label, id: id, validationPath: validation, modelPath: model, seed: seed)
+            let outcome = try TableTraining.train(
+                tablePath: table, label: label, id: id, validationPath: validation, modelPath: model, seed: seed)
             Console.out(TrainCommand.describe(outcome.report, modelPath: model, modelBytes: outcome.modelBytes))
             return
         }
         let config = try PipelineConfig.load(path: pipeline!)
-        let runner = PipelineRunner(config: config, options: RunOptions(threads: threads), logger: Logger(label: "customer-health"))
+        let runner = PipelineRunner(
+            config: config, options: RunOptions(threads: threads), logger: Logger(label: "customer-health"))
         let through = try asOf.map { try CommandSupport.parseDate($0, option: "--as-of") }
         if let shard, let partsOutput {
             let spec = try CommandSupport.shardSpec(shard)
             let s = try runner.writeTrainingPart(spec, partsDirectory: partsOutput, through: through)
-            Console.out("""
+            Console.out(
+                """
                 customer-health: training part \(s.shard): \(s.rows) rows of \(s.customers) customers (\(s.positives) churned) over \(s.observationDates.count) observation dates in \(String(format: "%.2f", s.seconds)) s
                   columns: \(ChurnFeatures.names.count) inputs and \(s.candidates) candidate inputs from the product's events
                   part:    \(s.path)/  (fit with: customer-health train \(pipeline!) --from-parts \(partsOutput))
                 """)
             return
         }
-        let outcome = try fromParts.map { try runner.trainFromParts(directory: $0, exportTable: exportTable) }
+        let outcome =
+            try fromParts.map { try runner.trainFromParts(directory: $0, exportTable: exportTable) }
             ?? runner.train(exportTable: exportTable, through: through)
         var text = TrainCommand.describe(outcome.report, modelPath: outcome.modelPath, modelBytes: outcome.modelBytes)
         text += "\n" + TrainCommand.describe(healthScore: outcome.healthScore)
-        text += "\n  observation dates: \(outcome.observationDates.first!) ... \(outcome.observationDates.last!) (\(outcome.observationDates.count)), validation: \(outcome.validationDates.map(\.description).joined(separator: ", "))"
+        text +=
+            "\n  observation dates: \(outcome.observationDates.first!) ... \(outcome.observationDates.last!) (\(outcome.observationDates.count)), validation: \(outcome.validationDates.map(\.description).joined(separator: ", "))"
         text += "\n  report: \(outcome.reportPath)"
         text += "\n  report: \(outcome.reportHTMLPath)"
         if let exportTable { text += "\n  table: \(exportTable)" }
@@ -139,9 +181,14 @@ struct TrainCommand: ParsableCommand {
             "  validation   ROC AUC  PR AUC   log loss  Brier",
             "  ensemble     \(f(r.ensembleAUC))   \(f(r.ensemblePRAUC))   \(f(r.logLoss))    \(f(r.brier))",
         ]
-        for m in ChurnEnsemble.Member.allCases { lines.append("  \(m.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)) AUC \(f(r.memberAUC[m]))") }
+        for m in ChurnEnsemble.Member.allCases {
+            lines.append("  \(m.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)) AUC \(f(r.memberAUC[m]))")
+        }
         lines.append("  combination: \(r.combination.reason)")
-        lines.append("  top features: " + r.featureImportance.prefix(5).map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))
+        lines.append(
+            "  top features: "
+                + r.featureImportance.prefix(5).map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(
+                    separator: ", "))
         lines.append("  model: \(modelPath) (\(modelBytes / 1024) KiB, \(r.boostingRounds) boosting rounds)")
         return lines.joined(separator: "\n")
     }
@@ -157,10 +204,12 @@ struct TrainCommand: ParsableCommand {
         let m = Dictionary(members, uniquingKeysWith: { a, _ in a })
         var components: [String] = []
         if case .object(let c)? = m["components_roc_auc"] { components = c.map { "\($0.0) \(number($0.1))" } }
-        var text = "  health score ROC AUC \(number(m["roc_auc"])) on the validation dates (\(components.joined(separator: ", ")))"
+        var text =
+            "  health score ROC AUC \(number(m["roc_auc"])) on the validation dates (\(components.joined(separator: ", ")))"
         if case .object(let s)? = m["suggested_weights"] {
             let sm = Dictionary(s, uniquingKeysWith: { a, _ in a })
-            text += "\n  suggested part weights (fitted on the training dates, not applied): validation ROC AUC \(number(sm["validation_roc_auc"])); see the report's health_score"
+            text +=
+                "\n  suggested part weights (fitted on the training dates, not applied): validation ROC AUC \(number(sm["validation_roc_auc"])); see the report's health_score"
         }
         return text
     }
@@ -176,7 +225,10 @@ struct EvaluateCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("The labelled CSV (.csv or .csv.gz), with the columns the model was trained on.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The labelled CSV (.csv or .csv.gz), with the columns the model was trained on.", valueName: "file"))
     var table: String
 
     @Option(name: .long, help: ArgumentHelp("A model written by `train --table`.", valueName: "file"))
@@ -186,9 +238,11 @@ struct EvaluateCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        let e = try TableTraining.evaluate(tablePath: table, modelPath: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let e = try TableTraining.evaluate(
+            tablePath: table, modelPath: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
-        Console.out("""
+        Console.out(
+            """
             rows \(e.rows) (\(e.positives) positive)
             roc_auc \(f(e.auc))
             pr_auc \(f(e.prAUC))

@@ -38,10 +38,15 @@ struct ValidateCommand: ParsableCommand {
         let summary = try runner.validate()
         var lines = ["file\texport\trows\trejected\tunknown_customer"]
         for f in summary.files {
-            lines.append("\(f.name)\t\(f.export.rawValue)\t\(f.rowsRead)\t\(f.rowsRejected)\t\(f.rowsUnknownCustomer)\(f.skipped.map { "\tskipped: \($0)" } ?? "")")
+            lines.append(
+                "\(f.name)\t\(f.export.rawValue)\t\(f.rowsRead)\t\(f.rowsRejected)\t\(f.rowsUnknownCustomer)\(f.skipped.map { "\tskipped: \($0)" } ?? "")"
+            )
         }
         Console.out(lines.joined(separator: "\n"))
-        Console.out(String(format: "rejected %.4f%% of rows (limit %.4f%%); report: %@", summary.ratio * 100, summary.limit * 100, summary.rejectsPath))
+        Console.out(
+            String(
+                format: "rejected %.4f%% of rows (limit %.4f%%); report: %@", summary.ratio * 100, summary.limit * 100,
+                summary.rejectsPath))
         if memory { Console.out(Self.memoryTable(summary.memory, customers: summary.customers)) }
         if !summary.passed { throw ExitCode(4) }
     }
@@ -54,7 +59,9 @@ struct ValidateCommand: ParsableCommand {
         for s in shares { lines.append("\(s.store)\t\(mb(s.bytes))\t\(s.entries)\t\(perCustomer(s.bytes))") }
         let total = shares.reduce(0) { $0 + $1.bytes }
         lines.append("total held after ingest\t\(mb(total))\t-\t\(perCustomer(total))")
-        if let peak = ProcessMemory.peakResidentBytes { lines.append("peak resident memory of this process\t\(mb(peak))\t-\t-") }
+        if let peak = ProcessMemory.peakResidentBytes {
+            lines.append("peak resident memory of this process\t\(mb(peak))\t-\t-")
+        }
         return lines.joined(separator: "\n")
     }
 }

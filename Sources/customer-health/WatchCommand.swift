@@ -34,22 +34,40 @@ struct WatchCommand: ParsableCommand {
     @Argument(help: "The pipeline file (YAML), e.g. pipelines/nightly.yaml.")
     var pipeline: String
 
-    @Option(name: .long, help: ArgumentHelp("Folder for the checkpoint and rejects (default: the pipeline's watch.state, or OUTPUT/.watch).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Folder for the checkpoint and rejects (default: the pipeline's watch.state, or OUTPUT/.watch).",
+            valueName: "dir"))
     var state: String?
 
     @Option(name: .long, help: ArgumentHelp("Append lines to this file, or - for standard output.", valueName: "file"))
     var emit = "-"
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between looks at the input folder (default: watch.poll_seconds, 1).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds between looks at the input folder (default: watch.poll_seconds, 1).", valueName: "seconds"))
     var poll: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds of quiet before a heartbeat line (default: watch.heartbeat_seconds, 30).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds of quiet before a heartbeat line (default: watch.heartbeat_seconds, 30).", valueName: "seconds"))
     var heartbeat: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a new file must stay unmodified before it is read (default: watch.settle_seconds, 5).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds a new file must stay unmodified before it is read (default: watch.settle_seconds, 5).",
+            valueName: "seconds"))
     var settle: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Smallest health-score move that is sent on its own (default: watch.min_score_delta, 1).", valueName: "points"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Smallest health-score move that is sent on its own (default: watch.min_score_delta, 1).",
+            valueName: "points"))
     var minScoreDelta: Double?
 
     @Flag(name: .long, help: "Look once, send what changed, save the checkpoint and exit.")
@@ -76,7 +94,8 @@ struct WatchCommand: ParsableCommand {
         if let heartbeat { options.heartbeatSeconds = heartbeat }
         options.once = once
         WatchStop.install()
-        let loop = try WatchLoop(config: config, settings: settings, options: options, logger: Logger(label: "customer-health"))
+        let loop = try WatchLoop(
+            config: config, settings: settings, options: options, logger: Logger(label: "customer-health"))
         try loop.run()
     }
 }

@@ -28,7 +28,10 @@ struct CustomerActivity: Sendable {
     mutating func insertNameDay(_ key: UInt32) {
         if let last = nameDays.last {
             if last == key { return }
-            if last < key { nameDays.append(key); return }
+            if last < key {
+                nameDays.append(key)
+                return
+            }
         } else {
             nameDays.append(key)
             return
@@ -74,7 +77,8 @@ struct CustomerActivity: Sendable {
 
     /// True when nothing was recorded for the customer.
     var isEmpty: Bool {
-        logins.isEmpty && nameDays.isEmpty && counts.words.isEmpty && products.words.isEmpty && namedFeatures.words.isEmpty
+        logins.isEmpty && nameDays.isEmpty && counts.words.isEmpty && products.words.isEmpty
+            && namedFeatures.words.isEmpty
             && uptime.days.isEmpty && savings.isEmpty
     }
 
@@ -101,7 +105,9 @@ struct CustomerActivity: Sendable {
     /// (name, day) pairs of a kind in the 7, 28 and 90 days ending on `t` (modules completed,
     /// say), and the latest such day on or before `t`.
     func nameWindowCounts(_ kind: NameKind, t: Int) -> (Int, Int, Int, Int?) {
-        var c7 = 0, c28 = 0, c90 = 0
+        var c7 = 0
+        var c28 = 0
+        var c90 = 0
         var last: Int? = nil
         let range = nameDayRange(from: t - 89, to: t)
         for i in range where names.kind(Int(nameDays[i] & 0xFFFF)) == kind {
@@ -113,7 +119,13 @@ struct CustomerActivity: Sendable {
         }
         if last == nil && !nameDays.isEmpty && t >= 0 {
             var i = (range.isEmpty ? nameDayRange(from: 0, to: t).upperBound : range.lowerBound) - 1
-            while i >= 0 { if names.kind(Int(nameDays[i] & 0xFFFF)) == kind { last = Int(nameDays[i] >> 16); break }; i -= 1 }
+            while i >= 0 {
+                if names.kind(Int(nameDays[i] & 0xFFFF)) == kind {
+                    last = Int(nameDays[i] >> 16)
+                    break
+                }
+                i -= 1
+            }
         }
         return (c7, c28, c90, last)
     }
@@ -141,7 +153,10 @@ struct CustomerActivity: Sendable {
         var last = -1
         for i in nameDayRange(from: from, to: to) where names.kind(Int(nameDays[i] & 0xFFFF)) == .user {
             let d = Int(nameDays[i] >> 16)
-            if d != last { n += 1; last = d }
+            if d != last {
+                n += 1
+                last = d
+            }
         }
         return n
     }
@@ -162,14 +177,20 @@ struct CustomerActivity: Sendable {
         if filter.kinds.contains(.login) { for d in logins.days { days.insert(Int(d)) } }
         let counted = Set(filter.kinds.compactMap(EventCounts.Kind.init))
         if !counted.isEmpty {
-            for w in counts.words where counted.contains(EventCounts.Kind(rawValue: (w >> 13) & 7)!) { days.insert(Int(w >> 16)) }
+            for w in counts.words where counted.contains(EventCounts.Kind(rawValue: (w >> 13) & 7)!) {
+                days.insert(Int(w >> 16))
+            }
         }
         if filter.kinds.contains(.trainingCompleted) {
             for key in nameDays where names.kind(Int(key & 0xFFFF)) == .module { days.insert(Int(key >> 16)) }
         }
         if !filter.products.isEmpty {
-            for w in products.words where filter.products.contains(ProductEventCounts.event(w)) { days.insert(ProductEventCounts.day(w)) }
-            for w in namedFeatures.words where filter.products.contains(ProductEventCounts.event(w)) { days.insert(ProductEventCounts.day(w)) }
+            for w in products.words where filter.products.contains(ProductEventCounts.event(w)) {
+                days.insert(ProductEventCounts.day(w))
+            }
+            for w in namedFeatures.words where filter.products.contains(ProductEventCounts.event(w)) {
+                days.insert(ProductEventCounts.day(w))
+            }
         }
         return days.sorted()
     }
@@ -200,11 +221,20 @@ struct CustomerActivity: Sendable {
             } else {
                 var out: [UInt32] = []
                 out.reserveCapacity(nameDays.count + incoming.count)
-                var i = 0, j = 0
+                var i = 0
+                var j = 0
                 while i < nameDays.count || j < incoming.count {
-                    if j == incoming.count || (i < nameDays.count && nameDays[i] < incoming[j]) { out.append(nameDays[i]); i += 1 }
-                    else if i == nameDays.count || incoming[j] < nameDays[i] { out.append(incoming[j]); j += 1 }
-                    else { out.append(nameDays[i]); i += 1; j += 1 }
+                    if j == incoming.count || (i < nameDays.count && nameDays[i] < incoming[j]) {
+                        out.append(nameDays[i])
+                        i += 1
+                    } else if i == nameDays.count || incoming[j] < nameDays[i] {
+                        out.append(incoming[j])
+                        j += 1
+                    } else {
+                        out.append(nameDays[i])
+                        i += 1
+                        j += 1
+                    }
                 }
                 nameDays = out
             }
@@ -230,7 +260,9 @@ struct CustomerActivity: Sendable {
 }
 
 enum NameKind: UInt64 {
-    case user = 0, feature = 1, module = 2
+    case user = 0
+    case feature = 1
+    case module = 2
 
     /// The name's hash with its kind in the top two bits, so one table holds all three.
     @inline(__always)
@@ -304,7 +336,8 @@ struct NameTable: Sendable {
 /// count. A (day, type) whose count passes 8,191 continues in another word.
 struct EventCounts: Sendable {
     enum Kind: UInt32, CaseIterable {
-        case featureUse = 0, apiCall, mobileSession, dashboardView, workOrder
+        case featureUse = 0
+        case apiCall, mobileSession, dashboardView, workOrder
 
         /// The counted kind of a built-in event kind (logins and training are kept as days and names).
         init?(_ kind: EventKind) {
@@ -337,7 +370,9 @@ struct EventCounts: Sendable {
             } else {
                 start = lowerBound(prefix)
             }
-            if start < words.count && words[start] & ~EventCounts.countMask == prefix && words[start] & EventCounts.countMask < EventCounts.countMask {
+            if start < words.count && words[start] & ~EventCounts.countMask == prefix
+                && words[start] & EventCounts.countMask < EventCounts.countMask
+            {
                 let add = min(Int(EventCounts.countMask - (words[start] & EventCounts.countMask)), remaining)
                 words[start] += UInt32(add)
                 remaining -= add
@@ -360,18 +395,23 @@ struct EventCounts: Sendable {
     func count(_ kind: Kind, from: Int, to: Int) -> Int {
         guard from <= to, to >= 0, !words.isEmpty else { return 0 }
         var s = 0
-        for i in wordRange(from: from, to: to) where (words[i] >> 13) & 7 == kind.rawValue { s += Int(words[i] & EventCounts.countMask) }
+        for i in wordRange(from: from, to: to) where (words[i] >> 13) & 7 == kind.rawValue {
+            s += Int(words[i] & EventCounts.countMask)
+        }
         return s
     }
 
     /// Events of a kind in the 7, 28 and 90 days ending on `t`, and the latest day with one on or before `t`.
     func windowCounts(_ kind: Kind, t: Int) -> (Int, Int, Int, Int?) {
-        var c7 = 0, c28 = 0, c90 = 0
+        var c7 = 0
+        var c28 = 0
+        var c90 = 0
         var last: Int? = nil
         guard !words.isEmpty, t >= 0 else { return (0, 0, 0, nil) }
         let range = wordRange(from: t - 89, to: t)
         for i in range where (words[i] >> 13) & 7 == kind.rawValue {
-            let d = Int(words[i] >> 16), n = Int(words[i] & EventCounts.countMask)
+            let d = Int(words[i] >> 16)
+            let n = Int(words[i] & EventCounts.countMask)
             c90 += n
             if d > t - 28 { c28 += n }
             if d > t - 7 { c7 += n }
@@ -379,7 +419,13 @@ struct EventCounts: Sendable {
         }
         if last == nil {
             var i = range.lowerBound - 1
-            while i >= 0 { if (words[i] >> 13) & 7 == kind.rawValue { last = Int(words[i] >> 16); break }; i -= 1 }
+            while i >= 0 {
+                if (words[i] >> 13) & 7 == kind.rawValue {
+                    last = Int(words[i] >> 16)
+                    break
+                }
+                i -= 1
+            }
         }
         return (c7, c28, c90, last)
     }
@@ -391,7 +437,10 @@ struct EventCounts: Sendable {
 
     mutating func merge(_ other: EventCounts) {
         if other.words.isEmpty { return }
-        if words.isEmpty { words = other.words; return }
+        if words.isEmpty {
+            words = other.words
+            return
+        }
         for w in other.words {
             increment(Kind(rawValue: (w >> 13) & 7)!, day: DayIndex(w >> 16), by: Int(w & EventCounts.countMask))
         }
@@ -438,13 +487,16 @@ struct ProductEventCounts: Sendable {
 
     /// Events of one name in the 7, 28 and 90 days ending on `t`, and the latest day with one on or before `t`.
     func windowCounts(_ event: UInt16, t: Int) -> (Int, Int, Int, Int?) {
-        var c7 = 0, c28 = 0, c90 = 0
+        var c7 = 0
+        var c28 = 0
+        var c90 = 0
         var last: Int? = nil
         guard !words.isEmpty, t >= 0 else { return (0, 0, 0, nil) }
         let lo = sortedLowerBound(words, UInt64(max(0, t - 89)) << 48)
         let hi = t >= Int(DayIndex.max) ? words.count : sortedLowerBound(words, UInt64(t + 1) << 48)
         for i in lo..<max(lo, hi) where Self.event(words[i]) == event {
-            let d = Self.day(words[i]), n = Self.count(words[i])
+            let d = Self.day(words[i])
+            let n = Self.count(words[i])
             c90 += n
             if d > t - 28 { c28 += n }
             if d > t - 7 { c7 += n }
@@ -452,14 +504,23 @@ struct ProductEventCounts: Sendable {
         }
         if last == nil {
             var i = lo - 1
-            while i >= 0 { if Self.event(words[i]) == event { last = Self.day(words[i]); break }; i -= 1 }
+            while i >= 0 {
+                if Self.event(words[i]) == event {
+                    last = Self.day(words[i])
+                    break
+                }
+                i -= 1
+            }
         }
         return (c7, c28, c90, last)
     }
 
     mutating func merge(_ other: ProductEventCounts) {
         if other.words.isEmpty { return }
-        if words.isEmpty { words = other.words; return }
+        if words.isEmpty {
+            words = other.words
+            return
+        }
         for w in other.words { increment(Self.event(w), day: DayIndex(Self.day(w)), by: Self.count(w)) }
     }
 
@@ -478,7 +539,10 @@ struct UptimeDays: Sendable {
     @inline(__always)
     mutating func add(_ day: DayIndex, milli: Int64) -> Bool {
         let d = Int(day)
-        if days.isEmpty { base = d; days.append(0) }
+        if days.isEmpty {
+            base = d
+            days.append(0)
+        }
         if d < base {
             days.insert(contentsOf: repeatElement(0, count: base - d), at: 0)
             base = d
@@ -505,7 +569,10 @@ struct UptimeDays: Sendable {
     }
 
     mutating func merge(_ other: UptimeDays) {
-        if days.isEmpty { self = other; return }
+        if days.isEmpty {
+            self = other
+            return
+        }
         for (i, w) in other.days.enumerated() where w >> 28 > 0 {
             let count = Int(w >> 28)
             let sum = Int64(w & 0x0FFF_FFFF)

@@ -38,11 +38,16 @@ public struct ChurnDefinition: Sendable, Equatable {
         d.source = source
         if source == .inactivity {
             guard node.has("inactivity_days") else {
-                throw node.failure("from: inactivity needs inactivity_days: the number of days without activity that make a churn (for example 60)")
+                throw node.failure(
+                    "from: inactivity needs inactivity_days: the number of days without activity that make a churn (for example 60)"
+                )
             }
             d.inactivityDays = try node.int("inactivity_days", default: 0, range: 1...3650)
             d.activityEvents = try node.stringList("activity_events")
-            if let list = d.activityEvents, list.isEmpty { throw node.failure("list at least one event name, or leave the key out for every event", key: "activity_events") }
+            if let list = d.activityEvents, list.isEmpty {
+                throw node.failure(
+                    "list at least one event name, or leave the key out for every event", key: "activity_events")
+            }
         } else {
             for key in ["inactivity_days", "activity_events"] where node.has(key) {
                 throw node.failure("\(key) applies only to from: inactivity", key: key)
@@ -112,10 +117,12 @@ public struct CustomerLifecycle: Sendable, Equatable {
     public func known(asOf d: CalendarDay) -> CustomerLifecycle {
         // Usually nothing is after d: share the spells rather than copy them.
         if spells.allSatisfy({ $0.from <= d && ($0.until.map { $0 <= d } ?? true) }) { return self }
-        return CustomerLifecycle(start: start, spells: spells.compactMap { s in
-            guard s.from <= d else { return nil }
-            return Spell(from: s.from, until: s.until.flatMap { $0 <= d ? $0 : nil })
-        })
+        return CustomerLifecycle(
+            start: start,
+            spells: spells.compactMap { s in
+                guard s.from <= d else { return nil }
+                return Spell(from: s.from, until: s.until.flatMap { $0 <= d ? $0 : nil })
+            })
     }
 
     /// The spells from the days with activity: churned on the day the
@@ -123,11 +130,15 @@ public struct CustomerLifecycle: Sendable, Equatable {
     /// The clock starts at `clockStart` (the later of the subscription start
     /// and the first day of history: before the history nothing is known).
     /// Spells that would begin after `dataEnd` are not known yet.
-    static func fromActivity(start: CalendarDay, clockStart: Int, activeDays: [Int], days n: Int, dataEnd: Int) -> CustomerLifecycle {
+    static func fromActivity(start: CalendarDay, clockStart: Int, activeDays: [Int], days n: Int, dataEnd: Int)
+        -> CustomerLifecycle
+    {
         var spells: [Spell] = []
         var last = clockStart
         for a in activeDays where a > clockStart {
-            if a - last > n { spells.append(Spell(from: CalendarDay(number: Int32(last + n)), until: CalendarDay(number: Int32(a)))) }
+            if a - last > n {
+                spells.append(Spell(from: CalendarDay(number: Int32(last + n)), until: CalendarDay(number: Int32(a))))
+            }
             last = a
         }
         if last + n <= dataEnd { spells.append(Spell(from: CalendarDay(number: Int32(last + n)), until: nil)) }
@@ -137,7 +148,9 @@ public struct CustomerLifecycle: Sendable, Equatable {
 
 extension ChurnDefinition {
     /// Every customer's lifecycle under this definition, in parallel over customers.
-    func lifecycles(accounts: [AccountRecord], aggregates: IngestAccumulator, registry: ProductEventRegistry, threads: Int)
+    func lifecycles(
+        accounts: [AccountRecord], aggregates: IngestAccumulator, registry: ProductEventRegistry, threads: Int
+    )
         -> [CustomerLifecycle]
     {
         let n = accounts.count
@@ -145,7 +158,8 @@ extension ChurnDefinition {
         case .churnedAt, .subscriptionEnd:
             return accounts.map { a in
                 let end = source == .churnedAt ? a.churnedAt : a.subscriptionEnd
-                return CustomerLifecycle(start: a.subscriptionStart, spells: end.map { [.init(from: $0, until: nil)] } ?? [])
+                return CustomerLifecycle(
+                    start: a.subscriptionStart, spells: end.map { [.init(from: $0, until: nil)] } ?? [])
             }
         case .inactivity:
             let historyStart = aggregates.earliestActivityDay == Int.max ? nil : aggregates.earliestActivityDay
@@ -157,7 +171,8 @@ extension ChurnDefinition {
                 let start = accounts[c].subscriptionStart
                 let clock = max(Int(start.number), historyStart ?? Int(start.number))
                 let active = customers.value[c].activeDays(filter).filter { $0 >= Int(start.number) }
-                return CustomerLifecycle.fromActivity(start: start, clockStart: clock, activeDays: active, days: days, dataEnd: dataEnd)
+                return CustomerLifecycle.fromActivity(
+                    start: start, clockStart: clock, activeDays: active, days: days, dataEnd: dataEnd)
             }
         }
     }
@@ -167,7 +182,11 @@ extension ChurnDefinition {
         guard let names = activityEvents else { return nil }
         var filter = ActivityFilter()
         for name in names {
-            if let k = EventKind(name: name) { filter.kinds.insert(k) } else if let id = registry.id(of: name) { filter.products.insert(id) }
+            if let k = EventKind(name: name) {
+                filter.kinds.insert(k)
+            } else if let id = registry.id(of: name) {
+                filter.products.insert(id)
+            }
         }
         return filter
     }
@@ -190,7 +209,9 @@ enum ParallelMap {
     static func run<T>(_ tasks: [@Sendable () -> T]) -> [T] {
         [T](unsafeUninitializedCapacity: tasks.count) { buffer, initialized in
             let box = UnsafeSendable(buffer)
-            DispatchQueue.concurrentPerform(iterations: tasks.count) { k in (box.value.baseAddress! + k).initialize(to: tasks[k]()) }
+            DispatchQueue.concurrentPerform(iterations: tasks.count) { k in
+                (box.value.baseAddress! + k).initialize(to: tasks[k]())
+            }
             initialized = tasks.count
         }
     }
@@ -201,7 +222,9 @@ enum ParallelMap {
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             let box = UnsafeSendable(buffer)
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                for i in (k * chunk)..<min(count, (k + 1) * chunk) { (box.value.baseAddress! + i).initialize(to: body(i)) }
+                for i in (k * chunk)..<min(count, (k + 1) * chunk) {
+                    (box.value.baseAddress! + i).initialize(to: body(i))
+                }
             }
             initialized = count
         }

@@ -2,7 +2,8 @@
 /// every day series here is a sorted array searched this way.
 @inline(__always)
 func sortedLowerBound<T: Comparable>(_ a: [T], _ key: T) -> Int {
-    var lo = 0, hi = a.count
+    var lo = 0
+    var hi = a.count
     while lo < hi {
         let mid = (lo + hi) >> 1
         if a[mid] < key { lo = mid + 1 } else { hi = mid }
@@ -28,7 +29,10 @@ struct DaySet: Sendable {
     mutating func insert(_ day: DayIndex) {
         if let last = days.last {
             if last == day { return }
-            if last < day { days.append(day); return }
+            if last < day {
+                days.append(day)
+                return
+            }
         } else {
             days.append(day)
             return
@@ -40,19 +44,33 @@ struct DaySet: Sendable {
 
     mutating func merge(_ other: DaySet) {
         if other.days.isEmpty { return }
-        if days.isEmpty { days = other.days; return }
-        if days.last! < other.days.first! { days.append(contentsOf: other.days); return }
-        if other.days.last! < days.first! { days = other.days + days; return }
+        if days.isEmpty {
+            days = other.days
+            return
+        }
+        if days.last! < other.days.first! {
+            days.append(contentsOf: other.days)
+            return
+        }
+        if other.days.last! < days.first! {
+            days = other.days + days
+            return
+        }
         var out: [DayIndex] = []
         out.reserveCapacity(days.count + other.days.count)
-        var i = 0, j = 0
+        var i = 0
+        var j = 0
         while i < days.count || j < other.days.count {
             if j == other.days.count || (i < days.count && days[i] < other.days[j]) {
-                out.append(days[i]); i += 1
+                out.append(days[i])
+                i += 1
             } else if i == days.count || other.days[j] < days[i] {
-                out.append(other.days[j]); j += 1
+                out.append(other.days[j])
+                j += 1
             } else {
-                out.append(days[i]); i += 1; j += 1
+                out.append(days[i])
+                i += 1
+                j += 1
             }
         }
         days = out
@@ -111,7 +129,9 @@ struct DayTotals: Sendable {
     }
 
     /// Heap bytes held (validate --memory).
-    var heapBytes: Int { CustomerHealth.heapBytes(of: days) + CustomerHealth.heapBytes(of: totals) + CustomerHealth.heapBytes(of: counts) }
+    var heapBytes: Int {
+        CustomerHealth.heapBytes(of: days) + CustomerHealth.heapBytes(of: totals) + CustomerHealth.heapBytes(of: counts)
+    }
 
     @inline(__always)
     mutating func add(_ day: DayIndex, _ value: Int64) {
@@ -121,35 +141,54 @@ struct DayTotals: Sendable {
             return
         }
         if days.isEmpty || days.last! < day {
-            days.append(day); totals.append(value); counts.append(1)
+            days.append(day)
+            totals.append(value)
+            counts.append(1)
             return
         }
         let i = DaySet.lowerBound(days, day)
         if i < days.count && days[i] == day {
-            totals[i] = Self.sum(totals[i], value); counts[i] = Self.sum(counts[i], 1)
+            totals[i] = Self.sum(totals[i], value)
+            counts[i] = Self.sum(counts[i], 1)
         } else {
-            days.insert(day, at: i); totals.insert(value, at: i); counts.insert(1, at: i)
+            days.insert(day, at: i)
+            totals.insert(value, at: i)
+            counts.insert(1, at: i)
         }
     }
 
     mutating func merge(_ other: DayTotals) {
         if other.days.isEmpty { return }
-        if days.isEmpty { self = other; return }
+        if days.isEmpty {
+            self = other
+            return
+        }
         if days.last! < other.days.first! {
-            days.append(contentsOf: other.days); totals.append(contentsOf: other.totals); counts.append(contentsOf: other.counts)
+            days.append(contentsOf: other.days)
+            totals.append(contentsOf: other.totals)
+            counts.append(contentsOf: other.counts)
             return
         }
         var merged = DayTotals()
-        var i = 0, j = 0
+        var i = 0
+        var j = 0
         while i < days.count || j < other.days.count {
             if j == other.days.count || (i < days.count && days[i] < other.days[j]) {
-                merged.days.append(days[i]); merged.totals.append(totals[i]); merged.counts.append(counts[i]); i += 1
+                merged.days.append(days[i])
+                merged.totals.append(totals[i])
+                merged.counts.append(counts[i])
+                i += 1
             } else if i == days.count || other.days[j] < days[i] {
-                merged.days.append(other.days[j]); merged.totals.append(other.totals[j]); merged.counts.append(other.counts[j]); j += 1
+                merged.days.append(other.days[j])
+                merged.totals.append(other.totals[j])
+                merged.counts.append(other.counts[j])
+                j += 1
             } else {
-                merged.days.append(days[i]); merged.totals.append(Self.sum(totals[i], other.totals[j]))
+                merged.days.append(days[i])
+                merged.totals.append(Self.sum(totals[i], other.totals[j]))
                 merged.counts.append(Self.sum(counts[i], other.counts[j]))
-                i += 1; j += 1
+                i += 1
+                j += 1
             }
         }
         self = merged
@@ -199,4 +238,3 @@ struct DayTotals: Sendable {
     var firstDay: Int? { days.first.map(Int.init) }
     var isEmpty: Bool { days.isEmpty }
 }
-

@@ -51,7 +51,9 @@ public struct FeatureCalculator: Sendable {
             let ticketIndex = Int(data.ticketsOfCustomer[k])
             let versions = data.ticketVersions[data.ticketStart[ticketIndex]..<data.ticketStart[ticketIndex + 1]]
             // A ticket opened by T whose every update came later counts in its first version.
-            guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }) ?? versions.first, ticket.customer == Int32(c) else { continue }
+            guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }) ?? versions.first,
+                ticket.customer == Int32(c)
+            else { continue }
             guard ticket.opened < tEndSeconds else { continue }
             if ticket.opened >= ticketFromSeconds { tickets += 1 }
             if ticket.opened >= responseFromSeconds, let first = ticket.firstResponse, first < tEndSeconds {
@@ -75,7 +77,9 @@ public struct FeatureCalculator: Sendable {
 
         let modules = agg.pointee.distinctNames(.module, from: 0, to: t)
         f.trainingModulesCompleted = modules
-        f.trainingCompletionRate = account.trainingModules.flatMap { $0 > 0 ? min(1, Double(modules) / Double($0)) : nil }
+        f.trainingCompletionRate = account.trainingModules.flatMap {
+            $0 > 0 ? min(1, Double(modules) / Double($0)) : nil
+        }
 
         f.apiCalls30d = agg.pointee.counts.count(.apiCall, from: from, to: t)
         f.mobileSessions30d = agg.pointee.counts.count(.mobileSession, from: from, to: t)

@@ -14,7 +14,8 @@ public enum SyntheticExportGenerator {
     /// Simulates and writes every file. Same options, same bytes, whatever
     /// `options.threads` is. Export files left in `directory/exports` by an
     /// earlier run (same names or patterns) are removed first.
-    public static func generate(options: SyntheticExportOptions, to directory: String) throws -> SyntheticExportSummary {
+    public static func generate(options: SyntheticExportOptions, to directory: String) throws -> SyntheticExportSummary
+    {
         let world = try SyntheticWorld(options: options)
         let exportsDirectory = (directory as NSString).appendingPathComponent("exports")
         try prepare(directory: directory, exports: exportsDirectory)
@@ -30,10 +31,14 @@ public enum SyntheticExportGenerator {
         // Pass 2: every file is an independent task; the biggest go first.
         var tasks: [@Sendable () throws -> WrittenFile?] = []
         let profile = world.profile
-        if profile.writesUptime { for month in world.months.indices { tasks.append { try writer.writeUptime(month: month) } } }
+        if profile.writesUptime {
+            for month in world.months.indices { tasks.append { try writer.writeUptime(month: month) } }
+        }
         for day in 0..<world.days { tasks.append { try writer.writeActivity(day: day) } }
         tasks.append { try writer.writeTruth() }
-        if profile.writesTickets { for month in world.months.indices { tasks.append { try writer.writeTickets(month: month) } } }
+        if profile.writesTickets {
+            for month in world.months.indices { tasks.append { try writer.writeTickets(month: month) } }
+        }
         if profile.writesSavings { tasks.append { try writer.writeSavings() } }
         tasks.append { try writer.writeAccounts() }
         tasks.append { try writer.writePipeline() }
@@ -58,7 +63,11 @@ public enum SyntheticExportGenerator {
                 let quiet = population.lapses[c]
                 if !quiet.isEmpty { churned += 1 }
                 // Back after its first lapse: the customer has a subscribed day after it.
-                if let day = quiet.first, (Int(day) + 1..<world.days).contains(where: { population.health[$0 * world.customers + c] != SyntheticPopulation.notSubscribed }) {
+                if let day = quiet.first,
+                    (Int(day) + 1..<world.days).contains(where: {
+                        population.health[$0 * world.customers + c] != SyntheticPopulation.notSubscribed
+                    })
+                {
                     returned += 1
                 }
             } else if population.customers[c].churned {
@@ -169,7 +178,9 @@ public enum SyntheticExportGenerator {
                 let customer = population.customers[c]
                 total += population.engagement[c]
                 if world.profile.lapses {
-                    for t in 0..<world.days where population.health[t * n + c] != SyntheticPopulation.notSubscribed { customerDays += 1 }
+                    for t in 0..<world.days where population.health[t * n + c] != SyntheticPopulation.notSubscribed {
+                        customerDays += 1
+                    }
                 } else {
                     customerDays += max(0, Int(customer.lastDay) - Int(customer.firstDay) + 1)
                 }
@@ -180,7 +191,9 @@ public enum SyntheticExportGenerator {
             var cdf: [Double] = []
             cdf.reserveCapacity(3 * 101 * 7)
             for plan in 0..<3 {
-                for i in 0...100 { cdf += Writer.cumulative(SyntheticWorld.eventWeights(h: Double(i) / 100, plan: plan)) }
+                for i in 0...100 {
+                    cdf += Writer.cumulative(SyntheticWorld.eventWeights(h: Double(i) / 100, plan: plan))
+                }
             }
             typeCDF = cdf
             var own: [Double] = []
@@ -293,7 +306,10 @@ public enum SyntheticExportGenerator {
                     let second = ((local - zone) % 86_400 + 86_400) % 86_400
                     let u = r.uniform()
                     var type = 6
-                    for j in 0..<6 where u < cdf[cdfBase + j] { type = j; break }
+                    for j in 0..<6 where u < cdf[cdfBase + j] {
+                        type = j
+                        break
+                    }
                     let v = r.uniform()
                     let user = 1 + Int(Double(activeUsers) * v * v)
                     var feature = 0
@@ -315,10 +331,11 @@ public enum SyntheticExportGenerator {
                     var offset = Int16.min
                     if r.uniform() < 0.03 { offset = Int16(zone != 0 ? zone / 60 : 60) }
                     if second >= cut { continue }
-                    events.append(ActivityEvent(
-                        key: UInt64(second) << 44 | UInt64(c) << 14 | UInt64(e),
-                        customer: Int32(c), duration: Int32(duration), user: UInt16(user),
-                        offsetMinutes: offset, type: UInt8(type), feature: UInt8(feature)))
+                    events.append(
+                        ActivityEvent(
+                            key: UInt64(second) << 44 | UInt64(c) << 14 | UInt64(e),
+                            customer: Int32(c), duration: Int32(duration), user: UInt16(user),
+                            offsetMinutes: offset, type: UInt8(type), feature: UInt8(feature)))
                 }
             }
             events.sort { $0.key < $1.key }
@@ -569,7 +586,9 @@ public enum SyntheticExportGenerator {
                 if profile.writesChurnedAt {
                     out.byte(UInt8(ascii: ","))
                     if customer.churned {
-                        timestamp(Int64(world.windowStart + Int(customer.lastDay)) * 86_400 + Int64(customer.churnSecond), to: out)
+                        timestamp(
+                            Int64(world.windowStart + Int(customer.lastDay)) * 86_400 + Int64(customer.churnSecond),
+                            to: out)
                     }
                 }
                 if profile.writesSeats {

@@ -54,10 +54,12 @@ public struct SyntheticExportOptions: Sendable, Equatable {
         }
         // The hidden-health path takes one byte per customer-day in memory.
         guard customers * days <= 2_000_000_000 else {
-            throw SyntheticExportError.invalidOption("customers x days must stay under 2 billion (got \(customers * days))")
+            throw SyntheticExportError.invalidOption(
+                "customers x days must stay under 2 billion (got \(customers * days))")
         }
         guard SyntheticCalendar.parse(endDate) != nil else {
-            throw SyntheticExportError.invalidOption("end date must be a real date written yyyy-MM-dd (got \"\(endDate)\")")
+            throw SyntheticExportError.invalidOption(
+                "end date must be a real date written yyyy-MM-dd (got \"\(endDate)\")")
         }
         guard activityRate.isFinite, activityRate >= 0, activityRate <= 1_000 else {
             throw SyntheticExportError.invalidOption("activity rate must be between 0 and 1000 (got \(activityRate))")

@@ -125,13 +125,13 @@ struct SyntheticWorld: Sendable {
     /// Relative weights of the event types at health h for a plan.
     static func eventWeights(h: Double, plan: Int) -> [Double] {
         [
-            0.30 + 0.30 * (1 - h),                 // login
-            0.18 + 0.30 * h,                       // feature_use
-            (0.02 + 0.12 * h) * apiFactorByPlan[plan], // api_call
-            0.08 + 0.06 * h,                       // mobile_session
-            0.10 + 0.04 * h,                       // dashboard_view
-            0.05 + 0.15 * h,                       // work_order_completed
-            0.004 + 0.012 * h,                     // training_completed
+            0.30 + 0.30 * (1 - h),  // login
+            0.18 + 0.30 * h,  // feature_use
+            (0.02 + 0.12 * h) * apiFactorByPlan[plan],  // api_call
+            0.08 + 0.06 * h,  // mobile_session
+            0.10 + 0.04 * h,  // dashboard_view
+            0.05 + 0.15 * h,  // work_order_completed
+            0.004 + 0.012 * h,  // training_completed
         ]
     }
 
@@ -224,7 +224,10 @@ struct SyntheticWorld: Sendable {
         var pick = r.uniform()
         var zone = Self.utcOffsets.count - 1
         for (k, share) in Self.utcOffsetShares.enumerated() {
-            if pick < share { zone = k; break }
+            if pick < share {
+                zone = k
+                break
+            }
             pick -= share
         }
         customer.utcOffsetHours = Int8(Self.utcOffsets[zone])
@@ -373,7 +376,8 @@ final class SyntheticPopulation: @unchecked Sendable {
         var h = baseline
         for _ in 0..<SyntheticLatentModel.burnInDays {
             let level = SyntheticLatentModel.level(r.uniform(), infraClass: infra)
-            h = SyntheticLatentModel.transition(h, baseline: baseline, penalty: penalties[level], u1: r.uniform(), u2: r.uniform())
+            h = SyntheticLatentModel.transition(
+                h, baseline: baseline, penalty: penalties[level], u1: r.uniform(), u2: r.uniform())
         }
         let first = Int(customer.firstDay)
         var last = world.days - 1
@@ -392,7 +396,8 @@ final class SyntheticPopulation: @unchecked Sendable {
                     h = baseline
                 }
                 let level = world.uptime(c, day: t, infraClass: infra).level
-                h = SyntheticLatentModel.transition(h, baseline: baseline, penalty: penalties[level], u1: r.uniform(), u2: r.uniform())
+                h = SyntheticLatentModel.transition(
+                    h, baseline: baseline, penalty: penalties[level], u1: r.uniform(), u2: r.uniform())
                 health[t * n + c] = UInt8(h)
                 path[t] = UInt8(h)
                 levels[t] = UInt8(level)
@@ -421,7 +426,10 @@ final class SyntheticPopulation: @unchecked Sendable {
 
     /// Tickets: a Poisson number per subscribed day, more when health is low
     /// and on days with uptime incidents.
-    private func drawTickets(_ c: Int, customer: SyntheticCustomer, path: [UInt8], levels: [UInt8], into tickets: inout [SyntheticTicketDraft]) {
+    private func drawTickets(
+        _ c: Int, customer: SyntheticCustomer, path: [UInt8], levels: [UInt8],
+        into tickets: inout [SyntheticTicketDraft]
+    ) {
         var r = SyntheticRandom.stream(seed: world.seed, tag: SyntheticWorld.tagTickets, c)
         let seatFactor = pow(Double(customer.seats), 0.3)
         let offset = Int(customer.utcOffsetHours) * 3_600
@@ -430,7 +438,8 @@ final class SyntheticPopulation: @unchecked Sendable {
             let h = Double(path[t]) / 100
             let level = Int(levels[t])
             let sick = 1 - h
-            let rate = (0.002 + 0.05 * sick * sick * sick) * seatFactor * world.dayFactor[t]
+            let rate =
+                (0.002 + 0.05 * sick * sick * sick) * seatFactor * world.dayFactor[t]
                 + SyntheticWorld.incidentTicketRate[level]
             let count = r.poisson(rate)
             for _ in 0..<count {
@@ -439,24 +448,33 @@ final class SyntheticPopulation: @unchecked Sendable {
                 var priority: Int
                 let p = r.uniform()
                 let shift = 0.25 * sick
-                if p < 0.35 - shift { priority = 0 }
-                else if p < 0.75 - shift { priority = 1 }
-                else if p < 0.94 - 0.3 * shift { priority = 2 }
-                else { priority = 3 }
+                if p < 0.35 - shift {
+                    priority = 0
+                } else if p < 0.75 - shift {
+                    priority = 1
+                } else if p < 0.94 - 0.3 * shift {
+                    priority = 2
+                } else {
+                    priority = 3
+                }
                 if level >= 2 && r.uniform() < 0.5 { priority = 3 }
                 let slowness = 0.6 + 0.9 * sick
-                let responseDelay = max(60, Int(r.exponential(mean: SyntheticWorld.responseHours[priority] * 3_600 * slowness)))
-                let resolveDelay = max(600, Int(r.exponential(mean: SyntheticWorld.resolutionDays[priority] * 86_400 * (0.6 + 1.2 * sick))))
+                let responseDelay = max(
+                    60, Int(r.exponential(mean: SyntheticWorld.responseHours[priority] * 3_600 * slowness)))
+                let resolveDelay = max(
+                    600, Int(r.exponential(mean: SyntheticWorld.resolutionDays[priority] * 86_400 * (0.6 + 1.2 * sick)))
+                )
                 let closes = r.uniform() < 0.85
                 let closeDelay = 86_400 + r.int(below: 6 * 86_400)
                 if t == Int(customer.lastDay) && customer.churned && second >= Int(customer.churnSecond) { continue }
                 let opened = Int64(world.windowStart + t) * 86_400 + Int64(second)
                 let responded = opened + Int64(responseDelay)
                 let resolved = responded + Int64(resolveDelay)
-                tickets.append(SyntheticTicketDraft(
-                    customer: Int32(c), sequence: sequence, priority: UInt8(priority),
-                    opened: opened, responded: responded, resolved: resolved,
-                    closed: closes ? resolved + Int64(closeDelay) : -1))
+                tickets.append(
+                    SyntheticTicketDraft(
+                        customer: Int32(c), sequence: sequence, priority: UInt8(priority),
+                        opened: opened, responded: responded, resolved: resolved,
+                        closed: closes ? resolved + Int64(closeDelay) : -1))
                 sequence += 1
             }
         }
@@ -464,7 +482,9 @@ final class SyntheticPopulation: @unchecked Sendable {
 
     /// Savings: about one row a month once the customer is 14 days in,
     /// growing with seats and with the square of the last 30 days' mean health.
-    private func drawSavings(_ c: Int, customer: SyntheticCustomer, path: [UInt8], into savings: inout [SyntheticSaving]) {
+    private func drawSavings(
+        _ c: Int, customer: SyntheticCustomer, path: [UInt8], into savings: inout [SyntheticSaving]
+    ) {
         var r = SyntheticRandom.stream(seed: world.seed, tag: SyntheticWorld.tagSavings, c)
         let first = Int(customer.firstDay)
         let eligible = max(first, Int(customer.startDay) + 14 - world.windowStart)
@@ -484,18 +504,27 @@ final class SyntheticPopulation: @unchecked Sendable {
                 var total = 0
                 var days = 0
                 let from = max(first, t - 29)
-                for d in from...t where path[d] != Self.notSubscribed { total += Int(path[d]); days += 1 }
+                for d in from...t where path[d] != Self.notSubscribed {
+                    total += Int(path[d])
+                    days += 1
+                }
                 let mean = Double(total) / Double(days) / 100
                 var pick = r.uniform()
                 var category = SyntheticWorld.savingsCategories.count - 1
                 for (k, share) in SyntheticWorld.savingsCategoryShares.enumerated() {
-                    if pick < share { category = k; break }
+                    if pick < share {
+                        category = k
+                        break
+                    }
                     pick -= share
                 }
-                let amount = 25_000 * seatScale * mean * mean * SyntheticWorld.savingsCategoryScale[category] * exp(0.35 * r.normal())
-                savings.append(SyntheticSaving(
-                    day: Int32(t), customer: Int32(c), sequence: sequence,
-                    category: UInt8(category), cents: Int64(max(0, amount.rounded()))))
+                let amount =
+                    25_000 * seatScale * mean * mean * SyntheticWorld.savingsCategoryScale[category]
+                    * exp(0.35 * r.normal())
+                savings.append(
+                    SyntheticSaving(
+                        day: Int32(t), customer: Int32(c), sequence: sequence,
+                        category: UInt8(category), cents: Int64(max(0, amount.rounded()))))
                 sequence += 1
             }
         }

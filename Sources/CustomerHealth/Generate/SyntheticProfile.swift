@@ -18,9 +18,12 @@ public enum SyntheticProfile: String, CaseIterable, Sendable {
     public var summary: String {
         switch self {
         case .standard: return "field-service product: five exports, the built-in event names, churned_at"
-        case .ownEvents: return "own event and column names, no API/mobile/work-order/training events, no savings; accounts without seats"
+        case .ownEvents:
+            return
+                "own event and column names, no API/mobile/work-order/training events, no savings; accounts without seats"
         case .twoExports: return "accounts and activity only; accounts without features_available and training_modules"
-        case .inactivity: return "no churned_at: churned customers go quiet and some come back (churn = 30 days without activity)"
+        case .inactivity:
+            return "no churned_at: churned customers go quiet and some come back (churn = 30 days without activity)"
         case .nestedJSONL: return "activity as Segment-style nested JSONL with epoch-millisecond timestamps"
         }
     }
@@ -42,7 +45,8 @@ public enum SyntheticProfile: String, CaseIterable, Sendable {
 
     /// The own-events product's event names, with the built-in kind each maps to in its pipeline.
     static let ownEventNames = [
-        "Session Started", "Document Edited", "Report Exported", "Comment Added", "Invite Sent", "Dashboard Viewed", "Export Failed",
+        "Session Started", "Document Edited", "Report Exported", "Comment Added", "Invite Sent", "Dashboard Viewed",
+        "Export Failed",
     ]
 
     /// Relative weights of the own-events product's events at health h:
@@ -50,12 +54,12 @@ public enum SyntheticProfile: String, CaseIterable, Sendable {
     /// exports come with trouble.
     static func ownEventWeights(h: Double) -> [Double] {
         [
-            0.30 + 0.30 * (1 - h),   // Session Started
-            0.20 + 0.25 * h,         // Document Edited
-            0.03 + 0.12 * h,         // Report Exported
-            0.06 + 0.10 * h,         // Comment Added
-            0.005 + 0.04 * h,        // Invite Sent
-            0.10 + 0.04 * h,         // Dashboard Viewed
+            0.30 + 0.30 * (1 - h),  // Session Started
+            0.20 + 0.25 * h,  // Document Edited
+            0.03 + 0.12 * h,  // Report Exported
+            0.06 + 0.10 * h,  // Comment Added
+            0.005 + 0.04 * h,  // Invite Sent
+            0.10 + 0.04 * h,  // Dashboard Viewed
             0.01 + 0.08 * (1 - h) * (1 - h),  // Export Failed
         ]
     }
@@ -65,7 +69,8 @@ public enum SyntheticProfile: String, CaseIterable, Sendable {
 
     /// The nested-JSONL profile's names for the seven built-in kinds (Segment's Object Action style).
     static let segmentEventNames = [
-        "Signed In", "Feature Used", "API Called", "Mobile Session Started", "Dashboard Viewed", "Work Order Completed", "Training Completed",
+        "Signed In", "Feature Used", "API Called", "Mobile Session Started", "Dashboard Viewed", "Work Order Completed",
+        "Training Completed",
     ]
 
     /// The pipeline that reads this profile's exports, written beside them.

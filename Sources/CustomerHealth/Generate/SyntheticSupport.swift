@@ -124,7 +124,8 @@ enum SyntheticCalendar {
             return v
         }
         guard let y = number(0..<4), let m = number(5..<7), let d = number(8..<10),
-              y >= 1, (1...12).contains(m), d >= 1, d <= daysInMonth(year: y, month: m) else { return nil }
+            y >= 1, (1...12).contains(m), d >= 1, d <= daysInMonth(year: y, month: m)
+        else { return nil }
         return day(year: y, month: m, day: d)
     }
 
@@ -253,7 +254,10 @@ final class SyntheticByteSink {
         }
         var digits = 0
         var v = value
-        while v > 0 { digits += 1; v /= 10 }
+        while v > 0 {
+            digits += 1
+            v /= 10
+        }
         v = value
         var i = count + digits - 1
         while v > 0 {
@@ -269,7 +273,10 @@ final class SyntheticByteSink {
     func int(_ value: Int, width: Int) {
         var digits = 1
         var v = value / 10
-        while v > 0 { digits += 1; v /= 10 }
+        while v > 0 {
+            digits += 1
+            v /= 10
+        }
         if digits < width {
             for _ in 0..<(width - digits) { byte(48) }
         }
@@ -300,7 +307,10 @@ final class SyntheticByteSink {
         guard fraction != 0 else { return }
         byte(UInt8(ascii: "."))
         var width = 3
-        while fraction % 10 == 0 { fraction /= 10; width -= 1 }
+        while fraction % 10 == 0 {
+            fraction /= 10
+            width -= 1
+        }
         int(fraction, width: width)
     }
 

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The first layer of reading an input file: its bytes. read(2) in 1 MiB
@@ -31,7 +31,9 @@ final class ByteSource {
     /// Reads from where the file stands to its end, or `limit` bytes on
     /// (as stored), and hands the decompressed bytes to `sink`. Returns the
     /// bytes read and their SHA-256.
-    func read(limit: Int? = nil, into sink: (UnsafeRawBufferPointer) throws -> Void) throws -> (size: Int, sha256: String) {
+    func read(limit: Int? = nil, into sink: (UnsafeRawBufferPointer) throws -> Void) throws -> (
+        size: Int, sha256: String
+    ) {
         try ByteSource.decode(fd: fd, name: name, compressed: compressed, limit: limit, sink: sink)
     }
 
@@ -44,7 +46,10 @@ final class ByteSource {
         let thread = Thread { producer.run() }
         thread.stackSize = 1 << 20
         thread.start()
-        defer { pipe.cancel(); producer.finished.wait() }
+        defer {
+            pipe.cancel()
+            producer.finished.wait()
+        }
         while true {
             switch pipe.take() {
             case .block(let bytes):
@@ -60,7 +65,8 @@ final class ByteSource {
     /// Moves the read position to `offset` (a plain file read on from where an earlier read stopped).
     func seek(to offset: Int) throws {
         guard lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else {
-            throw CustomerHealthError.input(file: name, message: "cannot seek to byte \(offset): \(String(cString: strerror(errno)))")
+            throw CustomerHealthError.input(
+                file: name, message: "cannot seek to byte \(offset): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -74,8 +80,14 @@ final class ByteSource {
         while true {
             // The header ends at its first LF, CRLF or lone CR (a CR needs the byte after it).
             if let i = bytes.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
-                if bytes[i] == 0x0A { end = i; break }
-                if i + 1 < bytes.count { end = bytes[i + 1] == 0x0A ? i + 1 : i; break }
+                if bytes[i] == 0x0A {
+                    end = i
+                    break
+                }
+                if i + 1 < bytes.count {
+                    end = bytes[i + 1] == 0x0A ? i + 1 : i
+                    break
+                }
             }
             if bytes.count > maxBytes { break }
             let n = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
@@ -108,25 +120,31 @@ final class ByteSource {
             var link = stat()
             if e == ENOENT, lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK {
                 let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
-                throw CustomerHealthError.input(file: name, message: "cannot be opened: it is a symlink to \(target), which does not exist")
+                throw CustomerHealthError.input(
+                    file: name, message: "cannot be opened: it is a symlink to \(target), which does not exist")
             }
-            throw CustomerHealthError.input(file: name, message: e == ENOENT
-                ? "no longer exists: it was listed but deleted or moved before it could be read"
-                : "cannot be opened: \(String(cString: strerror(e)))")
+            throw CustomerHealthError.input(
+                file: name,
+                message: e == ENOENT
+                    ? "no longer exists: it was listed but deleted or moved before it could be read"
+                    : "cannot be opened: \(String(cString: strerror(e)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw notRegular(path: path, name: name, mode: st.st_mode) }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let e = errno
-            throw CustomerHealthError.input(file: name, message: e == ENOENT
-                ? "no longer exists: it was listed but deleted or moved before it could be read"
-                : "cannot be opened: \(String(cString: strerror(e)))")
+            throw CustomerHealthError.input(
+                file: name,
+                message: e == ENOENT
+                    ? "no longer exists: it was listed but deleted or moved before it could be read"
+                    : "cannot be opened: \(String(cString: strerror(e)))")
         }
         var opened = stat()
         guard fstat(fd, &opened) == 0 else {
             let e = errno
             close(fd)
-            throw CustomerHealthError.input(file: name, message: "cannot be read: fstat failed: \(String(cString: strerror(e)))")
+            throw CustomerHealthError.input(
+                file: name, message: "cannot be read: fstat failed: \(String(cString: strerror(e)))")
         }
         guard (opened.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
@@ -150,14 +168,19 @@ final class ByteSource {
         var link = stat()
         let viaLink = lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
         let target = viaLink ? " (\((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"))" : ""
-        return CustomerHealthError.input(file: name,
-            message: "is \(viaLink ? "a symlink to " : "")\(what)\(target), not a regular file: only regular files and symlinks to them are read")
+        return CustomerHealthError.input(
+            file: name,
+            message:
+                "is \(viaLink ? "a symlink to " : "")\(what)\(target), not a regular file: only regular files and symlinks to them are read"
+        )
     }
 
     /// read(2) in 1 MiB blocks, SHA-256 of the stored bytes, gzip members
     /// inflated in turn; `sink` gets the decompressed bytes.
-    static func decode(fd: Int32, name: String, compressed: Bool, limit: Int? = nil,
-                       sink: (UnsafeRawBufferPointer) throws -> Void) throws -> (size: Int, sha256: String) {
+    static func decode(
+        fd: Int32, name: String, compressed: Bool, limit: Int? = nil,
+        sink: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> (size: Int, sha256: String) {
         var hasher = SHA256()
         let blockSize = 1 << 20
         let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 16)
@@ -171,7 +194,8 @@ final class ByteSource {
             let n = Glibc.read(fd, block.baseAddress, want)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CustomerHealthError.input(file: name, message: "read failed at byte \(size): \(String(cString: strerror(errno)))")
+                throw CustomerHealthError.input(
+                    file: name, message: "read failed at byte \(size): \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
             let chunk = UnsafeRawBufferPointer(rebasing: block[0..<n])
@@ -181,7 +205,8 @@ final class ByteSource {
                 do {
                     try inflater.feed(chunk, sink: sink)
                 } catch let error as GzipError {
-                    throw CustomerHealthError.input(file: name, message: "corrupt gzip data at byte offset \(error.offset): \(error.detail)")
+                    throw CustomerHealthError.input(
+                        file: name, message: "corrupt gzip data at byte offset \(error.offset): \(error.detail)")
                 }
             } else {
                 try sink(chunk)
@@ -190,8 +215,12 @@ final class ByteSource {
         if let inflater {
             do { try inflater.finish() } catch {
                 switch error.kind {
-                case .empty: throw CustomerHealthError.input(file: name, message: "the file is empty (0 bytes): expected gzip data with a header row")
-                default: throw CustomerHealthError.input(file: name, message: "truncated gzip file at byte offset \(error.offset): \(error.detail)")
+                case .empty:
+                    throw CustomerHealthError.input(
+                        file: name, message: "the file is empty (0 bytes): expected gzip data with a header row")
+                default:
+                    throw CustomerHealthError.input(
+                        file: name, message: "truncated gzip file at byte offset \(error.offset): \(error.detail)")
                 }
             }
         }
@@ -202,7 +231,11 @@ final class ByteSource {
 /// A bounded queue of decompressed blocks between the inflating thread and
 /// the parsing thread. A full queue blocks the producer: memory stays bounded.
 final class BlockPipe: @unchecked Sendable {
-    enum Item { case block([UInt8]), end(Int, String), failure(Error) }
+    enum Item {
+        case block([UInt8])
+        case end(Int, String)
+        case failure(Error)
+    }
     private let condition = NSCondition()
     private var items: [Item] = []
     private let capacity: Int

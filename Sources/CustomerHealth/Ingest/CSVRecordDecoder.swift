@@ -57,7 +57,9 @@ final class CSVRecordDecoder: RecordDecoder {
                 if self.file.fatal == nil { self.file.stop(self.headerProblem(problem)) }
                 return
             }
-            self.file.reject(line: problem.line, offset: problem.offset, column: nil, code: problem.code, message: problem.message, raw: problem.raw)
+            self.file.reject(
+                line: problem.line, offset: problem.offset, column: nil, code: problem.code, message: problem.message,
+                raw: problem.raw)
         }
     }
 
@@ -88,7 +90,11 @@ final class CSVRecordDecoder: RecordDecoder {
         try csv.finish()
         if file.fatal != nil { return }
         if !headerSeen {
-            throw CustomerHealthError.input(file: file.name, message: "has no header row: the first line must name the columns (\(settings.kind.columns.joined(separator: ",")))")
+            throw CustomerHealthError.input(
+                file: file.name,
+                message:
+                    "has no header row: the first line must name the columns (\(settings.kind.columns.joined(separator: ",")))"
+            )
         }
     }
 
@@ -103,15 +109,18 @@ final class CSVRecordDecoder: RecordDecoder {
             return
         }
         if reader.fieldCount != headerFieldCount {
-            file.reject(line: reader.recordStartLine, offset: reader.recordStartOffset, column: nil, code: .fieldCount,
-                message: "expected \(headerFieldCount) fields as in the header, found \(reader.fieldCount)", raw: reader.rawText())
+            file.reject(
+                line: reader.recordStartLine, offset: reader.recordStartOffset, column: nil, code: .fieldCount,
+                message: "expected \(headerFieldCount) fields as in the header, found \(reader.fieldCount)",
+                raw: reader.rawText())
             return
         }
         var owned = true
         let rejection: RowRejection? = reader.withFields { bytes, starts, ends in
             columnMap.withUnsafeBufferPointer { map in
                 let row = RowView(bytes: bytes, starts: starts, ends: ends, columnMap: map)
-                owned = rows.owns(row, customerColumn: customerColumn, raw: { reader.rawText() }, line: reader.recordStartLine,
+                owned = rows.owns(
+                    row, customerColumn: customerColumn, raw: { reader.rawText() }, line: reader.recordStartLine,
                     offset: reader.recordStartOffset)
                 return handler.handle(row.owned(owned), line: reader.recordStartLine)
             }
@@ -119,7 +128,9 @@ final class CSVRecordDecoder: RecordDecoder {
         guard owned else { return }
         file.report.rowsRead += 1
         if let rejection {
-            file.reject(line: reader.recordStartLine, offset: reader.recordStartOffset, column: rejection.column.map(settings.exportName(of:)),
+            file.reject(
+                line: reader.recordStartLine, offset: reader.recordStartOffset,
+                column: rejection.column.map(settings.exportName(of:)),
                 code: rejection.code, message: rejection.message, raw: reader.rawText(), counted: false, placed: true)
         } else {
             file.report.rowsAccepted += 1
@@ -158,26 +169,38 @@ final class CSVRecordDecoder: RecordDecoder {
         }
         if !missing.isEmpty {
             let churnColumns = settings.kind.contract.columns.filter {
-                if case .requiredByChurnDefinition = $0.header { return missing.contains($0.name) } else { return false }
+                if case .requiredByChurnDefinition = $0.header {
+                    return missing.contains($0.name)
+                } else {
+                    return false
+                }
             }
             let churnHint = churnColumns.map {
                 " \($0.name) is read by the pipeline's churn definition (\($0.header.docText)); for exports without it, set `churn_definition` (docs/pipeline.md#churn_definition)."
             }.joined()
             let found = headerNames.joined(separator: ",")
-            let delimiterHint = headerNames.count == 1 && found.contains(where: { $0 == ";" || $0 == "\t" })
-                ? " The header looks like it uses another delimiter: set `delimiter` for this export in the pipeline file." : ""
+            let delimiterHint =
+                headerNames.count == 1 && found.contains(where: { $0 == ";" || $0 == "\t" })
+                ? " The header looks like it uses another delimiter: set `delimiter` for this export in the pipeline file."
+                : ""
             // A header "record" over several lines is most often a quote never closed on the header line.
             var spanHint = ""
             if reader.recordLineCount > 1 {
                 let first = reader.recordFirstLine()
                 let at = CSVRecordReader.openingQuote(in: first, delimiter: settings.delimiter)
-                spanHint = " The header runs over lines \(reader.recordStartLine)-\(reader.recordStartLine + reader.recordLineCount - 1)"
-                    + (at.map { ": the quote at line \(reader.recordStartLine), column \($0 + 1) (byte offset \(reader.recordStartOffset + $0)) opens a field that closes only on a later line" } ?? "")
+                spanHint =
+                    " The header runs over lines \(reader.recordStartLine)-\(reader.recordStartLine + reader.recordLineCount - 1)"
+                    + (at.map {
+                        ": the quote at line \(reader.recordStartLine), column \($0 + 1) (byte offset \(reader.recordStartOffset + $0)) opens a field that closes only on a later line"
+                    } ?? "")
                     + "; the header line is: \(Self.lineText(first))."
             }
-            file.stop(CustomerHealthError.input(
-                file: file.name,
-                message: "line \(reader.recordStartLine): the header has no column \(missing.joined(separator: ", ")); found: \(found). Rename it in the export or map it with `columns:` in the pipeline file.\(delimiterHint)\(churnHint)\(spanHint)"))
+            file.stop(
+                CustomerHealthError.input(
+                    file: file.name,
+                    message:
+                        "line \(reader.recordStartLine): the header has no column \(missing.joined(separator: ", ")); found: \(found). Rename it in the export or map it with `columns:` in the pipeline file.\(delimiterHint)\(churnHint)\(spanHint)"
+                ))
         }
     }
 
@@ -198,22 +221,29 @@ final class CSVRecordDecoder: RecordDecoder {
         let message: String
         switch p.detail {
         case .lineTooLong:
-            message = "line \(p.line): the header line is longer than \(maxRowBytes) bytes (max_row_bytes), so it cannot be read; it begins: \(text)"
+            message =
+                "line \(p.line): the header line is longer than \(maxRowBytes) bytes (max_row_bytes), so it cannot be read; it begins: \(text)"
         case .stoppedAt(let i):
-            if i < p.raw.count && p.raw[i] == quote && !(p.raw[..<i].last(where: { $0 != 0x20 && $0 != 0x09 }) == quote) {
-                message = "\(at(i)): malformed quoting in the header: a quote inside a field that does not start with one (RFC 4180: quote the whole name and double the quote, or remove it); the header line is: \(text)"
+            if i < p.raw.count && p.raw[i] == quote && !(p.raw[..<i].last(where: { $0 != 0x20 && $0 != 0x09 }) == quote)
+            {
+                message =
+                    "\(at(i)): malformed quoting in the header: a quote inside a field that does not start with one (RFC 4180: quote the whole name and double the quote, or remove it); the header line is: \(text)"
             } else {
                 // Text after the quote that closed a quoted field: point at that quote.
                 let closing = p.raw[..<min(i, p.raw.count)].lastIndex(of: quote) ?? i
-                message = "\(at(closing)): malformed quoting in the header: the quote here closes a quoted field, but text follows it at column \(i + 1) (RFC 4180: a quoted field ends at its closing quote); the header line is: \(text)"
+                message =
+                    "\(at(closing)): malformed quoting in the header: the quote here closes a quoted field, but text follows it at column \(i + 1) (RFC 4180: a quoted field ends at its closing quote); the header line is: \(text)"
             }
         case .unclosedQuote:
-            let why = p.code == .rowTooLong
+            let why =
+                p.code == .rowTooLong
                 ? "it would run on past max_row_bytes (\(maxRowBytes) bytes)" : p.message
             if let i = CSVRecordReader.openingQuote(in: p.raw, delimiter: settings.delimiter) {
-                message = "\(at(i)): malformed quoting in the header: the quote here opens a field that is not closed on the header line, so the header would swallow the rows after it (\(why)); the header line is: \(text)"
+                message =
+                    "\(at(i)): malformed quoting in the header: the quote here opens a field that is not closed on the header line, so the header would swallow the rows after it (\(why)); the header line is: \(text)"
             } else {
-                message = "line \(p.line): malformed quoting in the header: a quote opens a field that is not closed on the header line (\(why)); the header line is: \(text)"
+                message =
+                    "line \(p.line): malformed quoting in the header: a quote opens a field that is not closed on the header line (\(why)); the header line is: \(text)"
             }
         }
         return CustomerHealthError.input(file: file.name, message: message)

@@ -105,7 +105,10 @@ final class CSVRecordReader {
     }
 
     private func resetParser() throws {
-        if parserLive { csv_free(parser); parserLive = false }
+        if parserLive {
+            csv_free(parser)
+            parserLive = false
+        }
         guard csv_init(parser, ch_csv_options_strict()) == 0 else {
             throw CustomerHealthError.output(path: "libcsv", message: "csv_init failed: out of memory")
         }
@@ -137,13 +140,16 @@ final class CSVRecordReader {
     }
 
     func withFields<R>(_ body: (UnsafeRawBufferPointer, UnsafeBufferPointer<Int>, UnsafeBufferPointer<Int>) -> R) -> R {
-        body(UnsafeRawBufferPointer(start: fieldBytes, count: byteCount),
+        body(
+            UnsafeRawBufferPointer(start: fieldBytes, count: byteCount),
             UnsafeBufferPointer(start: fieldStarts, count: fieldCount),
             UnsafeBufferPointer(start: fieldEnds, count: fieldCount))
     }
 
     func fieldString(_ i: Int) -> String {
-        String(decoding: UnsafeBufferPointer(start: fieldBytes + fieldStarts[i], count: fieldEnds[i] - fieldStarts[i]), as: UTF8.self)
+        String(
+            decoding: UnsafeBufferPointer(start: fieldBytes + fieldStarts[i], count: fieldEnds[i] - fieldStarts[i]),
+            as: UTF8.self)
     }
 
     /// The raw text of the record just completed (or still open).
@@ -237,13 +243,14 @@ final class CSVRecordReader {
                 var lines = takePending()
                 lines.append(line: number, offset: offset, line)
                 let multiLine = lines.count > 1
-                onMalformed?(Malformed(
-                    line: recordStartLine, offset: recordStartOffset, code: .badQuoting,
-                    message: multiLine
-                        ? "malformed quoting: a quote opened on line \(recordStartLine) is not closed before line \(number)"
-                        : "malformed quoting: a quote inside an unquoted field, or text after a closing quote (RFC 4180)",
-                    raw: Array(lines.bytes(0)),
-                    detail: multiLine ? .unclosedQuote : .stoppedAt(consumed)))
+                onMalformed?(
+                    Malformed(
+                        line: recordStartLine, offset: recordStartOffset, code: .badQuoting,
+                        message: multiLine
+                            ? "malformed quoting: a quote opened on line \(recordStartLine) is not closed before line \(number)"
+                            : "malformed quoting: a quote inside an unquoted field, or text after a closing quote (RFC 4180)",
+                        raw: Array(lines.bytes(0)),
+                        detail: multiLine ? .unclosedQuote : .stoppedAt(consumed)))
                 currentLine = UnsafeRawBufferPointer(start: nil, count: 0)
                 try resetParser()
                 try refeed(lines, from: 1)
@@ -273,7 +280,9 @@ final class CSVRecordReader {
     /// of the record. False when no quoted field is open: feed them line by line.
     func feedLineBreaks(_ run: UnsafeRawBufferPointer, firstNumber: Int, offset: Int) throws -> Bool {
         // An open record at a line's end is always inside a quoted field (FIELD_BEGUN, quoted).
-        guard !atRecordStart, !pending.isEmpty, parser.pointee.pstate == 2, parser.pointee.quoted != 0 else { return false }
+        guard !atRecordStart, !pending.isEmpty, parser.pointee.pstate == 2, parser.pointee.quoted != 0 else {
+            return false
+        }
         let context = Unmanaged.passUnretained(self).toOpaque()
         let consumed = csv_parse(parser, run.baseAddress, run.count, csvFieldCallback, csvRecordCallback, context)
         guard consumed == run.count else {
@@ -303,10 +312,12 @@ final class CSVRecordReader {
     /// its first one, so that one stray quote costs one row, not the file.
     private func overflow() throws {
         let lines = takePending()
-        onMalformed?(Malformed(
-            line: recordStartLine, offset: recordStartOffset, code: .rowTooLong,
-            message: "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed",
-            raw: Array(lines.bytes(0)), detail: .unclosedQuote))
+        onMalformed?(
+            Malformed(
+                line: recordStartLine, offset: recordStartOffset, code: .rowTooLong,
+                message:
+                    "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed",
+                raw: Array(lines.bytes(0)), detail: .unclosedQuote))
         try resetParser()
         try refeed(lines, from: 1)
     }
@@ -318,10 +329,11 @@ final class CSVRecordReader {
         if status != 0 {
             let lines = takePending()
             let raw = lines.isEmpty ? rawText() : Array(lines.bytes(0))
-            onMalformed?(Malformed(
-                line: recordStartLine, offset: recordStartOffset, code: .badQuoting,
-                message: "a quote opened on line \(recordStartLine) is never closed before the end of the file",
-                raw: raw, detail: .unclosedQuote))
+            onMalformed?(
+                Malformed(
+                    line: recordStartLine, offset: recordStartOffset, code: .badQuoting,
+                    message: "a quote opened on line \(recordStartLine) is never closed before the end of the file",
+                    raw: raw, detail: .unclosedQuote))
             try resetParser()
             // The lines after the one with the stray quote are rows of their own.
             if lines.count > 1 {
@@ -340,23 +352,29 @@ final class CSVRecordReader {
         if !lines.isEmpty {
             // The overlong line belongs to a record already open: reject that
             // record, read its other lines again, then the overlong line itself.
-            onMalformed?(Malformed(
-                line: recordStartLine, offset: recordStartOffset, code: .rowTooLong,
-                message: "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed",
-                raw: Array(lines.bytes(0)), detail: .unclosedQuote))
+            onMalformed?(
+                Malformed(
+                    line: recordStartLine, offset: recordStartOffset, code: .rowTooLong,
+                    message:
+                        "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed",
+                    raw: Array(lines.bytes(0)), detail: .unclosedQuote))
         }
         try resetParser()
         try refeed(lines, from: 1)
         if !pending.isEmpty {
             // Still inside a record opened by the re-read lines: it ends at the overlong line.
-            onMalformed?(Malformed(
-                line: recordStartLine, offset: recordStartOffset, code: .rowTooLong,
-                message: "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed",
-                raw: Array(pending.bytes(0)), detail: .unclosedQuote))
+            onMalformed?(
+                Malformed(
+                    line: recordStartLine, offset: recordStartOffset, code: .rowTooLong,
+                    message:
+                        "record is longer than \(maxRowBytes) bytes: a quote opened on line \(recordStartLine) is probably never closed",
+                    raw: Array(pending.bytes(0)), detail: .unclosedQuote))
             try resetParser()
         }
-        onMalformed?(Malformed(line: number, offset: offset, code: .rowTooLong, message: "line is longer than \(maxRowBytes) bytes",
-            raw: prefix, detail: .lineTooLong))
+        onMalformed?(
+            Malformed(
+                line: number, offset: offset, code: .rowTooLong, message: "line is longer than \(maxRowBytes) bytes",
+                raw: prefix, detail: .lineTooLong))
     }
 
     /// Where, in `line` (one physical line that ends inside a quoted field),

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built-in event kinds: the ones the health score reads.
@@ -116,7 +116,9 @@ public struct EventVocabulary: Sendable, Equatable {
     /// (a mapped name stands in for an empty `feature`).
     public func treatment(of name: String) -> (EventTreatment, mapped: Bool) {
         for rule in rules where !Self.isPattern(rule.pattern) && rule.pattern == name { return (rule.treatment, true) }
-        for rule in rules where Self.isPattern(rule.pattern) && fnmatch(rule.pattern, name, 0) == 0 { return (rule.treatment, true) }
+        for rule in rules where Self.isPattern(rule.pattern) && fnmatch(rule.pattern, name, 0) == 0 {
+            return (rule.treatment, true)
+        }
         if let k = EventKind(name: name) { return (.kind(k), false) }
         return (other, true)
     }
@@ -126,13 +128,16 @@ public struct EventVocabulary: Sendable, Equatable {
         let map = try node.orderedStringMap("map")
         for (pattern, target) in map {
             guard let t = EventTreatment(setting: target) else {
-                throw node.failure("\"\(pattern)\": \"\(target)\" is not a built-in kind or a treatment; expected one of \(EventTreatment.settingNames.joined(separator: ", "))", key: "map")
+                throw node.failure(
+                    "\"\(pattern)\": \"\(target)\" is not a built-in kind or a treatment; expected one of \(EventTreatment.settingNames.joined(separator: ", "))",
+                    key: "map")
             }
             v.rules.append((pattern, t))
         }
         let other = try node.string("other", default: "reject")
         guard let o = EventTreatment(setting: other) else {
-            throw node.failure("expected keep, feature, ignore, reject or a built-in kind, found \"\(other)\"", key: "other")
+            throw node.failure(
+                "expected keep, feature, ignore, reject or a built-in kind, found \"\(other)\"", key: "other")
         }
         v.other = o
         v.loginsFromActivity = try node.bool("logins_from_activity", default: false)

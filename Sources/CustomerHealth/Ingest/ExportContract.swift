@@ -11,9 +11,11 @@ public enum ExportKind: String, CaseIterable, Sendable, Comparable {
     /// This export's contract.
     public var contract: ExportContract {
         switch self {
-        case .accounts: return ExportContract(kind: self, rowIs: "customer (the customer table)", columns: AccountsColumn.specs)
+        case .accounts:
+            return ExportContract(kind: self, rowIs: "customer (the customer table)", columns: AccountsColumn.specs)
         case .activity: return ExportContract(kind: self, rowIs: "product event", columns: ActivityColumn.specs)
-        case .tickets: return ExportContract(kind: self, rowIs: "version of a support ticket", columns: TicketsColumn.specs)
+        case .tickets:
+            return ExportContract(kind: self, rowIs: "version of a support ticket", columns: TicketsColumn.specs)
         case .uptime: return ExportContract(kind: self, rowIs: "customer and day", columns: UptimeColumn.specs)
         case .savings: return ExportContract(kind: self, rowIs: "recorded cost saving", columns: SavingsColumn.specs)
         }
@@ -64,9 +66,13 @@ public struct ExportContract: Sendable {
         }
         let widths = (0..<5).map { i in rows.map { $0[i].count }.max()! }
         func line(_ cells: [String]) -> String {
-            "| " + cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
+            "| "
+                + cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(
+                    separator: " | ") + " |"
         }
-        var out = [line(rows[0]), "|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|"]
+        var out = [
+            line(rows[0]), "|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|",
+        ]
         out += rows.dropFirst().map(line)
         return out.joined(separator: "\n")
     }
@@ -141,7 +147,10 @@ public struct ExportColumn: Sendable {
     /// What is allowed, and what an absent column means.
     public let allowed: String
 
-    init(_ name: String, _ type: ColumnType, header: HeaderRule = .required, value: ValueRule = .required, _ allowed: String = "") {
+    init(
+        _ name: String, _ type: ColumnType, header: HeaderRule = .required, value: ValueRule = .required,
+        _ allowed: String = ""
+    ) {
         self.name = name
         self.type = type
         self.header = header
@@ -169,7 +178,8 @@ extension ContractColumn {
 }
 
 enum AccountsColumn: Int, ContractColumn {
-    case customerID, name, plan, mrr, subscriptionStart, churnedAt, subscriptionEnd, seats, featuresAvailable, trainingModules
+    case customerID, name, plan, mrr, subscriptionStart, churnedAt, subscriptionEnd, seats, featuresAvailable,
+        trainingModules
     case acquisitionCost, nps
 
     var spec: ExportColumn {
@@ -178,26 +188,38 @@ enum AccountsColumn: Int, ContractColumn {
         case .name: return ExportColumn("name", .text, header: .optional, value: .mayBeEmpty)
         case .plan: return ExportColumn("plan", .text, header: .optional, value: .mayBeEmpty, "absent: no plan (empty)")
         case .mrr:
-            return ExportColumn("mrr", .amount, header: .optional, value: .mayBeEmpty,
-                "≥ 0 (monthly recurring revenue); absent or empty: unknown, so ROI is not applicable and MRR sums leave it out")
+            return ExportColumn(
+                "mrr", .amount, header: .optional, value: .mayBeEmpty,
+                "≥ 0 (monthly recurring revenue); absent or empty: unknown, so ROI is not applicable and MRR sums leave it out"
+            )
         case .subscriptionStart: return ExportColumn("subscription_start", .date, "`date_format`")
         case .churnedAt:
-            return ExportColumn("churned_at", .timestampOrDate, header: .requiredByChurnDefinition(.churnedAt), value: .conditional("empty while active"),
+            return ExportColumn(
+                "churned_at", .timestampOrDate, header: .requiredByChurnDefinition(.churnedAt),
+                value: .conditional("empty while active"),
                 "`timestamp_format`, else `date_format`; its UTC day counts")
         case .subscriptionEnd:
-            return ExportColumn("subscription_end", .timestampOrDate, header: .requiredByChurnDefinition(.subscriptionEnd),
-                value: .conditional("empty while it runs"), "`timestamp_format`, else `date_format`; the day the subscription ended (or will end)")
+            return ExportColumn(
+                "subscription_end", .timestampOrDate, header: .requiredByChurnDefinition(.subscriptionEnd),
+                value: .conditional("empty while it runs"),
+                "`timestamp_format`, else `date_format`; the day the subscription ended (or will end)")
         case .seats:
-            return ExportColumn("seats", .integer(1...10_000_000), header: .optional, value: .mayBeEmpty,
+            return ExportColumn(
+                "seats", .integer(1...10_000_000), header: .optional, value: .mayBeEmpty,
                 "1 to 10,000,000; absent or empty: unknown, so the per-seat score parts are not applicable")
         case .featuresAvailable:
-            return ExportColumn("features_available", .integer(1...100_000), header: .optional, value: .mayBeEmpty,
+            return ExportColumn(
+                "features_available", .integer(1...100_000), header: .optional, value: .mayBeEmpty,
                 "1 to 100,000 (features in the plan); absent or empty: unknown, so adoption is not applicable")
         case .trainingModules:
-            return ExportColumn("training_modules", .integer(0...100_000), header: .optional, value: .mayBeEmpty,
+            return ExportColumn(
+                "training_modules", .integer(0...100_000), header: .optional, value: .mayBeEmpty,
                 "0 to 100,000 (modules in the plan); absent or empty: unknown, so training is not applicable")
-        case .acquisitionCost: return ExportColumn("acquisition_cost", .amount, header: .optional, value: .mayBeEmpty, "≥ 0")
-        case .nps: return ExportColumn("nps", .integer(0...10), header: .optional, value: .mayBeEmpty, "0 to 10 (latest survey answer)")
+        case .acquisitionCost:
+            return ExportColumn("acquisition_cost", .amount, header: .optional, value: .mayBeEmpty, "≥ 0")
+        case .nps:
+            return ExportColumn(
+                "nps", .integer(0...10), header: .optional, value: .mayBeEmpty, "0 to 10 (latest survey answer)")
         }
     }
 }
@@ -211,12 +233,19 @@ enum ActivityColumn: Int, ContractColumn {
         case .userID: return ExportColumn("user_id", .text)
         case .occurredAt: return ExportColumn("occurred_at", .timestamp)
         case .eventType:
-            return ExportColumn("event_type", .text,
-                "the product's event name: a built-in kind (\(EventKind.allNames)) or a name that `events:` maps (docs/pipeline.md#events)")
+            return ExportColumn(
+                "event_type", .text,
+                "the product's event name: a built-in kind (\(EventKind.allNames)) or a name that `events:` maps (docs/pipeline.md#events)"
+            )
         case .feature:
-            return ExportColumn("feature", .text, header: .optional, value: .conditional("see right"),
-                "the feature of a `feature_use` event and the module of a `training_completed` one; when empty, an event mapped by `events:` uses its own name, an event named `feature_use` or `training_completed` is rejected")
-        case .duration: return ExportColumn("duration_s", .decimal(scale: 3, minimum: 0), header: .optional, value: .mayBeEmpty, "≥ 0; checked, not used in scores")
+            return ExportColumn(
+                "feature", .text, header: .optional, value: .conditional("see right"),
+                "the feature of a `feature_use` event and the module of a `training_completed` one; when empty, an event mapped by `events:` uses its own name, an event named `feature_use` or `training_completed` is rejected"
+            )
+        case .duration:
+            return ExportColumn(
+                "duration_s", .decimal(scale: 3, minimum: 0), header: .optional, value: .mayBeEmpty,
+                "≥ 0; checked, not used in scores")
         }
     }
 }
@@ -229,9 +258,14 @@ enum TicketsColumn: Int, ContractColumn {
         case .ticketID: return ExportColumn("ticket_id", .text, "the update key")
         case .customerID: return ExportColumn("customer_id", .text, "must be in accounts")
         case .openedAt: return ExportColumn("opened_at", .timestamp)
-        case .firstResponseAt: return ExportColumn("first_response_at", .timestamp, header: .optional, value: .mayBeEmpty, "not before `opened_at`")
-        case .resolvedAt: return ExportColumn("resolved_at", .timestamp, header: .optional, value: .mayBeEmpty, "not before `opened_at`")
-        case .priority: return ExportColumn("priority", .text, header: .optional, value: .mayBeEmpty, "free text, not used")
+        case .firstResponseAt:
+            return ExportColumn(
+                "first_response_at", .timestamp, header: .optional, value: .mayBeEmpty, "not before `opened_at`")
+        case .resolvedAt:
+            return ExportColumn(
+                "resolved_at", .timestamp, header: .optional, value: .mayBeEmpty, "not before `opened_at`")
+        case .priority:
+            return ExportColumn("priority", .text, header: .optional, value: .mayBeEmpty, "free text, not used")
         case .status: return ExportColumn("status", .text, header: .optional, value: .mayBeEmpty, "free text, not used")
         }
     }
@@ -257,7 +291,8 @@ enum SavingsColumn: Int, ContractColumn {
         case .customerID: return ExportColumn("customer_id", .text, "must be in accounts")
         case .recordedAt: return ExportColumn("recorded_at", .date, "`date_format`")
         case .amount: return ExportColumn("amount", .decimal(scale: 4, minimum: nil), "≥ 0")
-        case .category: return ExportColumn("category", .text, header: .optional, value: .mayBeEmpty, "free text, not used")
+        case .category:
+            return ExportColumn("category", .text, header: .optional, value: .mayBeEmpty, "free text, not used")
         }
     }
 }

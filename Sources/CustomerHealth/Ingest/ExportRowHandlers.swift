@@ -1,6 +1,6 @@
-import Synchronization
 import Dispatch
 import Foundation
+import Synchronization
 
 /// One row of the accounts export, parsed. Optional values are unknown:
 /// the export has no such column, or left the field empty.
@@ -18,9 +18,12 @@ public struct AccountRecord: Sendable {
     public var acquisitionCost: Double?
     public var nps: Int?
 
-    public init(customerID: String, name: String, plan: String, mrr: Double?, subscriptionStart: CalendarDay, churnedAt: CalendarDay?,
-                subscriptionEnd: CalendarDay? = nil, seats: Int?, featuresAvailable: Int?, trainingModules: Int?,
-                acquisitionCost: Double?, nps: Int?) {
+    public init(
+        customerID: String, name: String, plan: String, mrr: Double?, subscriptionStart: CalendarDay,
+        churnedAt: CalendarDay?,
+        subscriptionEnd: CalendarDay? = nil, seats: Int?, featuresAvailable: Int?, trainingModules: Int?,
+        acquisitionCost: Double?, nps: Int?
+    ) {
         self.customerID = customerID
         self.name = name
         self.plan = plan
@@ -137,7 +140,9 @@ struct FieldReader {
         try timestamp(row, c).map { CalendarDay(number: Int32(dayOf($0))) }
     }
 
-    private func instant<C: ContractColumn>(_ f: UnsafeRawBufferPointer, _ c: C, dateOnly: Bool) throws(RowRejection) -> Int64 {
+    private func instant<C: ContractColumn>(_ f: UnsafeRawBufferPointer, _ c: C, dateOnly: Bool) throws(RowRejection)
+        -> Int64
+    {
         let format = dateOnly ? dateFormat : timestampFormat
         do throws(FieldError) {
             let seconds = try FieldParser.timestamp(f, format: format, tokens: dateOnly ? dateTokens : tokens)
@@ -147,7 +152,8 @@ struct FieldReader {
             }
             return seconds
         } catch {
-            throw RowRejection(column: name(c), code: .badValue,
+            throw RowRejection(
+                column: name(c), code: .badValue,
                 message: "\(name(c)) \(quoted(f)) \(error.message): expected \(format.expectation(dateOnly: dateOnly))")
         }
     }
@@ -155,7 +161,9 @@ struct FieldReader {
     /// An exact decimal in 10^-scale units, checked against its declared minimum.
     func decimal<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int64? {
         guard let f = try present(row, c) else { return nil }
-        guard case .decimal(let scale, let minimum) = types[c.rawValue] else { preconditionFailure("\(name(c)) is not a decimal column") }
+        guard case .decimal(let scale, let minimum) = types[c.rawValue] else {
+            preconditionFailure("\(name(c)) is not a decimal column")
+        }
         let v: Int64
         do throws(FieldError) { v = try FieldParser.decimal(f, scale: scale) } catch {
             throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")
@@ -173,20 +181,26 @@ struct FieldReader {
         do throws(FieldError) { v = try FieldParser.double(f) } catch {
             throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")
         }
-        guard v >= 0 else { throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(v) is negative") }
+        guard v >= 0 else {
+            throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(v) is negative")
+        }
         return v
     }
 
     /// A whole number within the declared range.
     func integer<C: ContractColumn>(_ row: RowView, _ c: C) throws(RowRejection) -> Int? {
         guard let f = try present(row, c) else { return nil }
-        guard case .integer(let range) = types[c.rawValue] else { preconditionFailure("\(name(c)) is not an integer column") }
+        guard case .integer(let range) = types[c.rawValue] else {
+            preconditionFailure("\(name(c)) is not an integer column")
+        }
         let v: Int
         do throws(FieldError) { v = try FieldParser.integer(f) } catch {
             throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(quoted(f)) \(error.message)")
         }
         guard range.contains(v) else {
-            throw RowRejection(column: name(c), code: .badValue, message: "\(name(c)) \(v) is outside \(range.lowerBound)-\(range.upperBound)")
+            throw RowRejection(
+                column: name(c), code: .badValue,
+                message: "\(name(c)) \(v) is outside \(range.lowerBound)-\(range.upperBound)")
         }
         return v
     }
@@ -216,11 +230,14 @@ extension ExportKind {
     func makeHandler(_ c: RowHandlerContext) -> RowHandler? {
         switch self {
         case .activity:
-            let handler = ActivityRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator, vocabulary: c.events,
+            let handler = ActivityRowHandler(
+                reader: c.reader, customers: c.customers, accumulator: c.accumulator, vocabulary: c.events,
                 registry: c.registry)
             handler.countsAllRows = c.countsAllRows
             return handler
-        case .tickets: return TicketsRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator, fileRank: c.fileRank)
+        case .tickets:
+            return TicketsRowHandler(
+                reader: c.reader, customers: c.customers, accumulator: c.accumulator, fileRank: c.fileRank)
         case .uptime: return UptimeRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator)
         case .savings: return SavingsRowHandler(reader: c.reader, customers: c.customers, accumulator: c.accumulator)
         case .accounts: return nil
@@ -249,14 +266,18 @@ final class AccountsRowHandler: RowHandler {
             typealias C = AccountsColumn
             let id = try reader.text(row, C.customerID)!.trimmingCharacters(in: .whitespaces)
             if seen.contains(id) {
-                return RowRejection(column: "customer_id", code: .duplicate, message: "customer_id \"\(id)\" appears twice in this accounts file; the first row is kept")
+                return RowRejection(
+                    column: "customer_id", code: .duplicate,
+                    message: "customer_id \"\(id)\" appears twice in this accounts file; the first row is kept")
             }
             let record = AccountRecord(
                 customerID: id, name: try reader.text(row, C.name) ?? "", plan: try reader.text(row, C.plan) ?? "",
                 mrr: try reader.amount(row, C.mrr), subscriptionStart: try reader.day(row, C.subscriptionStart)!,
                 churnedAt: try reader.day(row, C.churnedAt), subscriptionEnd: try reader.day(row, C.subscriptionEnd),
-                seats: try reader.integer(row, C.seats), featuresAvailable: try reader.integer(row, C.featuresAvailable),
-                trainingModules: try reader.integer(row, C.trainingModules), acquisitionCost: try reader.amount(row, C.acquisitionCost),
+                seats: try reader.integer(row, C.seats),
+                featuresAvailable: try reader.integer(row, C.featuresAvailable),
+                trainingModules: try reader.integer(row, C.trainingModules),
+                acquisitionCost: try reader.amount(row, C.acquisitionCost),
                 nps: try reader.integer(row, C.nps))
             seen.insert(id)
             records[id] = record
@@ -285,7 +306,9 @@ struct CustomerDirectory: @unchecked Sendable {
         // Trimmed spaces are a formatting slip, not another customer.
         let trimmed = String(decoding: f, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         if let i = table.find(trimmed) { return Int32(i) }
-        throw RowRejection(column: "customer_id", code: .unknownCustomer, message: "customer_id \(reader.quoted(f)) is not in the accounts export; the row is not scored")
+        throw RowRejection(
+            column: "customer_id", code: .unknownCustomer,
+            message: "customer_id \(reader.quoted(f)) is not in the accounts export; the row is not scored")
     }
 }
 
@@ -404,7 +427,9 @@ final class IngestAccumulator: @unchecked Sendable {
             swap(&ticketTable, &other.ticketTable)
         } else if !other.tickets.isEmpty {
             var map = [Int32](repeating: 0, count: other.ticketTable.count)
-            for id in 0..<other.ticketTable.count { map[id] = Int32(other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) }) }
+            for id in 0..<other.ticketTable.count {
+                map[id] = Int32(other.ticketTable.withKey(id) { ticketTable.findOrInsert($0) })
+            }
             tickets.reserveCapacity(tickets.count + other.tickets.count)
             for var v in other.tickets {
                 v.ticket = map[Int(v.ticket)]
@@ -441,13 +466,15 @@ final class IngestAccumulator: @unchecked Sendable {
     func countForAllRows(effect: ActivityRowHandler.Effect, product: UInt16, namedFeature: Bool) {
         if namedFeature {
             if Int(product) >= allRowsNamedFeatureCounts.count {
-                allRowsNamedFeatureCounts += [Int](repeating: 0, count: Int(product) + 1 - allRowsNamedFeatureCounts.count)
+                allRowsNamedFeatureCounts += [Int](
+                    repeating: 0, count: Int(product) + 1 - allRowsNamedFeatureCounts.count)
             }
             allRowsNamedFeatureCounts[Int(product)] += 1
         }
         if effect == .product {
             if Int(product) >= allRowsProductEventCounts.count {
-                allRowsProductEventCounts += [Int](repeating: 0, count: Int(product) + 1 - allRowsProductEventCounts.count)
+                allRowsProductEventCounts += [Int](
+                    repeating: 0, count: Int(product) + 1 - allRowsProductEventCounts.count)
             }
             allRowsProductEventCounts[Int(product)] += 1
         } else {
@@ -498,7 +525,8 @@ final class ActivityStore: @unchecked Sendable {
             var blocked: [Int] = []
             for k in pending {
                 let slice = UnsafeMutableBufferPointer(rebasing: sorted[start[k]..<start[k + 1]])
-                let done = stripes[k].lock.withLockIfAvailable { _ in ActivityRowHandler.apply(slice, to: customers) } != nil
+                let done =
+                    stripes[k].lock.withLockIfAvailable { _ in ActivityRowHandler.apply(slice, to: customers) } != nil
                 if !done { blocked.append(k) }
             }
             pending = blocked
@@ -562,7 +590,9 @@ final class ActivityRowHandler: RowHandler {
         batch.removeAll(keepingCapacity: true)
     }
 
-    static func apply(_ b: UnsafeMutableBufferPointer<PendingEvent>, to customers: UnsafeMutablePointer<CustomerActivity>) {
+    static func apply(
+        _ b: UnsafeMutableBufferPointer<PendingEvent>, to customers: UnsafeMutablePointer<CustomerActivity>
+    ) {
         do {
             // Pass 1: find each event's user slot (touches the customer and its name table).
             for i in 0..<b.count {
@@ -608,8 +638,10 @@ final class ActivityRowHandler: RowHandler {
         }
     }
 
-    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator, vocabulary: EventVocabulary,
-         registry: ProductEventRegistry) {
+    init(
+        reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator, vocabulary: EventVocabulary,
+        registry: ProductEventRegistry
+    ) {
         self.reader = reader
         self.customers = customers
         self.acc = accumulator
@@ -623,12 +655,17 @@ final class ActivityRowHandler: RowHandler {
             typealias C = ActivityColumn
             let customer = try customers.index(row, column: C.customerID, reader: reader)
             let user = try reader.utf8(row, C.userID)
-            if FieldParser.isBlank(user) { return RowRejection(column: "user_id", code: .missingValue, message: "user_id is empty") }
+            if FieldParser.isBlank(user) {
+                return RowRejection(column: "user_id", code: .missingValue, message: "user_id is empty")
+            }
             let day = dayOf(try reader.timestamp(row, C.occurredAt)!)
             let eventField = try reader.required(row, C.eventType)
             guard let action = events.action(eventField) else {
-                failure = .input(file: reader.kind.rawValue,
-                    message: "more than \(ProductEventRegistry.capacity) distinct event names are kept as named product events; map them to built-in kinds or ignore them with `events:` in the pipeline file (docs/pipeline.md#events)")
+                failure = .input(
+                    file: reader.kind.rawValue,
+                    message:
+                        "more than \(ProductEventRegistry.capacity) distinct event names are kept as named product events; map them to built-in kinds or ignore them with `events:` in the pipeline file (docs/pipeline.md#events)"
+                )
                 return RowRejection(column: "event_type", code: .badValue, message: "too many distinct event names")
             }
             var effect: Effect
@@ -638,8 +675,11 @@ final class ActivityRowHandler: RowHandler {
             switch action {
             case .reject:
                 _ = try reader.utf8(row, C.eventType)
-                return RowRejection(column: "event_type", code: .badValue,
-                    message: "unknown event_type \(reader.quoted(eventField)); expected one of \(EventKind.allCases.map(\.name).joined(separator: ", ")), or map the name with `events:` in the pipeline file (docs/pipeline.md#events)")
+                return RowRejection(
+                    column: "event_type", code: .badValue,
+                    message:
+                        "unknown event_type \(reader.quoted(eventField)); expected one of \(EventKind.allCases.map(\.name).joined(separator: ", ")), or map the name with `events:` in the pipeline file (docs/pipeline.md#events)"
+                )
             case .ignore:
                 _ = try reader.utf8(row, C.eventType)
                 try checkDuration(row)
@@ -659,8 +699,10 @@ final class ActivityRowHandler: RowHandler {
                 if kind.namesSomething {
                     if FieldParser.isBlank(row.field(C.feature.rawValue)) {
                         guard mapped else {
-                            return RowRejection(column: "feature", code: .missingValue,
-                                message: kind == .featureUse ? "feature is empty: a feature_use event must name the feature"
+                            return RowRejection(
+                                column: "feature", code: .missingValue,
+                                message: kind == .featureUse
+                                    ? "feature is empty: a feature_use event must name the feature"
                                     : "feature is empty: a training_completed event must name the training module")
                         }
                         feature = try reader.utf8(row, C.eventType)
@@ -680,24 +722,30 @@ final class ActivityRowHandler: RowHandler {
                     let k = Int(effect.rawValue)
                     if d < acc.firstKindDay[k] { acc.firstKindDay[k] = d }
                 }
-                if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] { acc.firstKindDay[Int(EventKind.login.rawValue)] = d }
+                if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] {
+                    acc.firstKindDay[Int(EventKind.login.rawValue)] = d
+                }
                 if d > acc.latestActivityDay { acc.latestActivityDay = d }
                 if d < acc.earliestActivityDay { acc.earliestActivityDay = d }
                 return nil
             }
-            batch.append(PendingEvent(
-                customer: customer, effect: effect, alsoLogin: loginsFromActivity, namedFeature: namedFeature, product: product, day: day,
-                userHash: ByteKeyTable.hash(user), featureHash: feature.count > 0 ? ByteKeyTable.hash(feature) : 0))
+            batch.append(
+                PendingEvent(
+                    customer: customer, effect: effect, alsoLogin: loginsFromActivity, namedFeature: namedFeature,
+                    product: product, day: day,
+                    userHash: ByteKeyTable.hash(user), featureHash: feature.count > 0 ? ByteKeyTable.hash(feature) : 0))
             if batch.count == ActivityRowHandler.batchSize { flush() }
             if namedFeature {
                 if Int(product) >= acc.namedFeatureCounts.count {
-                    acc.namedFeatureCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.namedFeatureCounts.count)
+                    acc.namedFeatureCounts += [Int](
+                        repeating: 0, count: Int(product) + 1 - acc.namedFeatureCounts.count)
                 }
                 acc.namedFeatureCounts[Int(product)] += 1
             }
             if effect == .product {
                 if Int(product) >= acc.productEventCounts.count {
-                    acc.productEventCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.productEventCounts.count)
+                    acc.productEventCounts += [Int](
+                        repeating: 0, count: Int(product) + 1 - acc.productEventCounts.count)
                 }
                 acc.productEventCounts[Int(product)] += 1
             } else {
@@ -705,7 +753,9 @@ final class ActivityRowHandler: RowHandler {
                 acc.eventCounts[k] += 1
                 if d < acc.firstKindDay[k] { acc.firstKindDay[k] = d }
             }
-            if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] { acc.firstKindDay[Int(EventKind.login.rawValue)] = d }
+            if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] {
+                acc.firstKindDay[Int(EventKind.login.rawValue)] = d
+            }
             if d > acc.latestActivityDay { acc.latestActivityDay = d }
             if d < acc.earliestActivityDay { acc.earliestActivityDay = d }
             return nil
@@ -743,7 +793,8 @@ final class TicketsRowHandler: RowHandler {
             let first = try reader.timestamp(row, C.firstResponseAt)
             let resolved = try reader.timestamp(row, C.resolvedAt)
             if let first, first < opened {
-                return RowRejection(column: "first_response_at", code: .badValue, message: "first_response_at is before opened_at")
+                return RowRejection(
+                    column: "first_response_at", code: .badValue, message: "first_response_at is before opened_at")
             }
             if let resolved, resolved < opened {
                 return RowRejection(column: "resolved_at", code: .badValue, message: "resolved_at is before opened_at")
@@ -753,10 +804,12 @@ final class TicketsRowHandler: RowHandler {
             _ = try reader.utf8(row, C.status)
             acc.sawExportRow(.tickets, day: Int(dayOf(opened)))
             let id = acc.ticketTable.findOrInsert(ticketID)
-            acc.tickets.append(TicketVersion(
-                ticket: Int32(id), customer: customer, fileRank: Int32(fileRank), line: Int32(clamping: line), opened: opened,
-                firstResponseAt: first ?? TicketVersion.none, resolvedAt: resolved ?? TicketVersion.none,
-                stamp: max(opened, first ?? opened, resolved ?? opened)))
+            acc.tickets.append(
+                TicketVersion(
+                    ticket: Int32(id), customer: customer, fileRank: Int32(fileRank), line: Int32(clamping: line),
+                    opened: opened,
+                    firstResponseAt: first ?? TicketVersion.none, resolvedAt: resolved ?? TicketVersion.none,
+                    stamp: max(opened, first ?? opened, resolved ?? opened)))
             return nil
         } catch {
             return error
@@ -782,14 +835,18 @@ final class UptimeRowHandler: RowHandler {
             let day = dayOf(try reader.timestamp(row, C.date)!)
             let milli = try reader.decimal(row, C.uptimePct)!
             guard milli >= 0 && milli <= 100_000 else {
-                return RowRejection(column: "uptime_pct", code: .badValue,
+                return RowRejection(
+                    column: "uptime_pct", code: .badValue,
                     message: "uptime_pct \(reader.quoted(row.field(C.uptimePct.rawValue))) is outside 0-100")
             }
             acc.sawExportRow(.uptime, day: Int(day))
             guard row.isOwned else { return nil }
             guard acc.customers[Int(customer)].uptime.add(day, milli: milli) else {
-                return RowRejection(column: "date", code: .duplicate,
-                    message: "more than \(UptimeDays.maxReadingsPerDay) uptime readings for this customer and day; uptime is a daily export")
+                return RowRejection(
+                    column: "date", code: .duplicate,
+                    message:
+                        "more than \(UptimeDays.maxReadingsPerDay) uptime readings for this customer and day; uptime is a daily export"
+                )
             }
             return nil
         } catch {
@@ -816,8 +873,11 @@ final class SavingsRowHandler: RowHandler {
             let day = dayOf(try reader.timestamp(row, C.recordedAt)!)
             let amount = try reader.decimal(row, C.amount)!
             guard amount >= 0 else {
-                return RowRejection(column: "amount", code: .badValue,
-                    message: "amount \(reader.quoted(row.field(C.amount.rawValue))) is negative: savings are recorded as positive amounts")
+                return RowRejection(
+                    column: "amount", code: .badValue,
+                    message:
+                        "amount \(reader.quoted(row.field(C.amount.rawValue))) is negative: savings are recorded as positive amounts"
+                )
             }
             _ = try reader.utf8(row, C.category)
             acc.sawExportRow(.savings, day: Int(day))

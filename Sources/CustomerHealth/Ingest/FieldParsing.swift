@@ -37,7 +37,8 @@ public enum TimestampFormat: Sendable, Equatable {
     /// What a value should look like, for rejection messages.
     func expectation(dateOnly: Bool) -> String {
         switch self {
-        case .iso8601: return dateOnly ? "a date (yyyy-MM-dd)" : "an ISO-8601 timestamp (2026-11-23T10:15:00Z) or a date"
+        case .iso8601:
+            return dateOnly ? "a date (yyyy-MM-dd)" : "an ISO-8601 timestamp (2026-11-23T10:15:00Z) or a date"
         case .pattern(let p): return dateOnly ? "a date in the format \(p)" : "a timestamp in the format \(p)"
         case .epochSeconds: return "seconds since 1970-01-01 (epoch_s)"
         case .epochMilliseconds: return "milliseconds since 1970-01-01 (epoch_ms)"
@@ -45,7 +46,10 @@ public enum TimestampFormat: Sendable, Equatable {
     }
 
     struct Token: Sendable, Equatable {
-        enum Kind: Sendable, Equatable { case year, month, day, hour, minute, second, fraction, literal(UInt8) }
+        enum Kind: Sendable, Equatable {
+            case year, month, day, hour, minute, second, fraction
+            case literal(UInt8)
+        }
         var kind: Kind
         var width: Int
     }
@@ -68,7 +72,9 @@ public enum TimestampFormat: Sendable, Equatable {
             case (UInt8(ascii: "s"), 2): tokens.append(Token(kind: .second, width: 2))
             case (UInt8(ascii: "S"), _): tokens.append(Token(kind: .fraction, width: run))
             default:
-                if (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) {
+                if (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z"))
+                    || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                {
                     return nil
                 }
                 for _ in 0..<run { tokens.append(Token(kind: .literal(c), width: 1)) }
@@ -86,7 +92,9 @@ public enum TimestampFormat: Sendable, Equatable {
 /// that twenty million rows do not become twenty million Strings.
 enum FieldParser {
     /// Seconds since 1970-01-01T00:00:00Z.
-    static func timestamp(_ f: UnsafeRawBufferPointer, format: TimestampFormat, tokens: [TimestampFormat.Token]) throws(FieldError) -> Int64 {
+    static func timestamp(_ f: UnsafeRawBufferPointer, format: TimestampFormat, tokens: [TimestampFormat.Token])
+        throws(FieldError) -> Int64
+    {
         switch format {
         case .iso8601: return try iso8601(f)
         case .pattern: return try patterned(f, tokens: tokens)
@@ -116,7 +124,9 @@ enum FieldParser {
             while i < end, f[i] &- 48 < 10 { i += 1 }
         }
         guard digits > 0, i == end else {
-            throw FieldError(message: i < end && f[i] == 0x2D ? "is negative" : "is not a whole number of \(perSecond == 1 ? "seconds" : "milliseconds")")
+            throw FieldError(
+                message: i < end && f[i] == 0x2D
+                    ? "is negative" : "is not a whole number of \(perSecond == 1 ? "seconds" : "milliseconds")")
         }
         return value / perSecond
     }
@@ -191,7 +201,12 @@ enum FieldParser {
     }
 
     static func patterned(_ f: UnsafeRawBufferPointer, tokens: [TimestampFormat.Token]) throws(FieldError) -> Int64 {
-        var y = 1970, mo = 1, d = 1, h = 0, mi = 0, s = 0
+        var y = 1970
+        var mo = 1
+        var d = 1
+        var h = 0
+        var mi = 0
+        var s = 0
         var i = 0
         for token in tokens {
             switch token.kind {
@@ -199,7 +214,9 @@ enum FieldParser {
                 guard i < f.count, f[i] == c else { throw FieldError(message: "does not match the configured format") }
                 i += 1
             default:
-                guard let v = num(f, i, token.width) else { throw FieldError(message: "does not match the configured format") }
+                guard let v = num(f, i, token.width) else {
+                    throw FieldError(message: "does not match the configured format")
+                }
                 i += token.width
                 switch token.kind {
                 case .year: y = v
@@ -230,7 +247,10 @@ enum FieldParser {
         while i < end && f[i] == 0x20 { i += 1 }
         while end > i && f[end - 1] == 0x20 { end -= 1 }
         var negative = false
-        if i < end && (f[i] == 0x2D || f[i] == 0x2B) { negative = f[i] == 0x2D; i += 1 }
+        if i < end && (f[i] == 0x2D || f[i] == 0x2B) {
+            negative = f[i] == 0x2D
+            i += 1
+        }
         var value: Int64 = 0
         var digitsSeen = 0
         var intDigits = 0
@@ -269,7 +289,9 @@ enum FieldParser {
         // ".99999", which rounding alone would take for 1.
         var inFraction = false
         for b in f {
-            if b == 0x2E { inFraction = true } else if inFraction && b != 0x30 && b != 0x20 {
+            if b == 0x2E {
+                inFraction = true
+            } else if inFraction && b != 0x30 && b != 0x20 {
                 throw FieldError(message: "is not a whole number")
             }
         }
@@ -285,7 +307,10 @@ enum FieldParser {
     @inline(__always)
     static func isValidUTF8(_ f: UnsafeRawBufferPointer) -> Bool {
         var ascii = true
-        for b in f where b >= 0x80 { ascii = false; break }
+        for b in f where b >= 0x80 {
+            ascii = false
+            break
+        }
         if ascii { return true }
         return String(validating: f.assumingMemoryBound(to: UInt8.self), as: UTF8.self) != nil
     }

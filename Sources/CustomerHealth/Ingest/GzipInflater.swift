@@ -52,7 +52,9 @@ final class GzipInflater {
         _ input: UnsafeRawBufferPointer,
         sink: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
-        guard let stream else { throw GzipError(kind: .corrupt, offset: compressedOffset, detail: "stream already closed") }
+        guard let stream else {
+            throw GzipError(kind: .corrupt, offset: compressedOffset, detail: "stream already closed")
+        }
         guard let base = input.baseAddress, input.count > 0 else { return }
         var remaining = input.count
         var next = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))

@@ -27,7 +27,9 @@ public struct IngestFacts: Sendable {
 
 extension IngestResult {
     public var facts: IngestFacts {
-        IngestFacts(files: files, eventCounts: eventCounts, productEvents: productEventCounts, namedFeatureEvents: namedFeatureEventCounts,
+        IngestFacts(
+            files: files, eventCounts: eventCounts, productEvents: productEventCounts,
+            namedFeatureEvents: namedFeatureEventCounts,
             ignoredEvents: aggregates.ignoredEvents)
     }
 }

@@ -19,21 +19,37 @@ func heapBytes<T>(of array: [T]) -> Int {
 extension IngestResult {
     /// The stores ingest filled, largest first.
     public func memoryFootprint() -> [MemoryShare] {
-        var nameDays = (0, 0), names = (0, 0), counts = (0, 0), logins = (0, 0), products = (0, 0), uptime = (0, 0), savings = (0, 0)
+        var nameDays = (0, 0)
+        var names = (0, 0)
+        var counts = (0, 0)
+        var logins = (0, 0)
+        var products = (0, 0)
+        var uptime = (0, 0)
+        var savings = (0, 0)
         let customers = aggregates.customers
         for c in 0..<aggregates.customerCount {
             let a = customers[c]
-            nameDays.0 += heapBytes(of: a.nameDays); nameDays.1 += a.nameDays.count
-            names.0 += a.names.heapBytes; names.1 += a.names.count
-            counts.0 += heapBytes(of: a.counts.words); counts.1 += a.counts.words.count
-            logins.0 += heapBytes(of: a.logins.days); logins.1 += a.logins.days.count
+            nameDays.0 += heapBytes(of: a.nameDays)
+            nameDays.1 += a.nameDays.count
+            names.0 += a.names.heapBytes
+            names.1 += a.names.count
+            counts.0 += heapBytes(of: a.counts.words)
+            counts.1 += a.counts.words.count
+            logins.0 += heapBytes(of: a.logins.days)
+            logins.1 += a.logins.days.count
             products.0 += heapBytes(of: a.products.words) + heapBytes(of: a.namedFeatures.words)
             products.1 += a.products.words.count + a.namedFeatures.words.count
-            uptime.0 += heapBytes(of: a.uptime.days); uptime.1 += a.uptime.days.count
-            savings.0 += a.savings.heapBytes; savings.1 += a.savings.count
+            uptime.0 += heapBytes(of: a.uptime.days)
+            uptime.1 += a.uptime.days.count
+            savings.0 += a.savings.heapBytes
+            savings.1 += a.savings.count
         }
         var accountBytes = heapBytes(of: accounts)
-        for a in accounts { accountBytes += [a.customerID, a.name, a.plan].reduce(0) { $0 + ($1.utf8.count > 15 ? 32 + $1.utf8.count : 0) } }
+        for a in accounts {
+            accountBytes += [a.customerID, a.name, a.plan].reduce(0) {
+                $0 + ($1.utf8.count > 15 ? 32 + $1.utf8.count : 0)
+            }
+        }
         var lifecycleBytes = heapBytes(of: lifecycles)
         for l in lifecycles { lifecycleBytes += heapBytes(of: l.spells) }
         let shares = [
@@ -44,11 +60,15 @@ extension IngestResult {
             MemoryShare(store: "activity: named product events by day", bytes: products.0, entries: products.1),
             MemoryShare(store: "uptime: days", bytes: uptime.0, entries: uptime.1),
             MemoryShare(store: "savings: days", bytes: savings.0, entries: savings.1),
-            MemoryShare(store: "per-customer records (fixed size)",
-                        bytes: aggregates.customerCount * MemoryLayout<CustomerActivity>.stride, entries: aggregates.customerCount),
-            MemoryShare(store: "tickets: versions and indexes",
-                        bytes: heapBytes(of: ticketVersions) + heapBytes(of: ticketStart) + heapBytes(of: ticketOffsets) + heapBytes(of: ticketsOfCustomer),
-                        entries: ticketVersions.count),
+            MemoryShare(
+                store: "per-customer records (fixed size)",
+                bytes: aggregates.customerCount * MemoryLayout<CustomerActivity>.stride,
+                entries: aggregates.customerCount),
+            MemoryShare(
+                store: "tickets: versions and indexes",
+                bytes: heapBytes(of: ticketVersions) + heapBytes(of: ticketStart) + heapBytes(of: ticketOffsets)
+                    + heapBytes(of: ticketsOfCustomer),
+                entries: ticketVersions.count),
             MemoryShare(store: "accounts", bytes: accountBytes, entries: accounts.count),
             MemoryShare(store: "churn lifecycles", bytes: lifecycleBytes, entries: lifecycles.count),
         ]

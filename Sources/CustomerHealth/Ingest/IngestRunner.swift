@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One input file matched by an export's globs.
@@ -51,8 +51,10 @@ public final class IngestResult: @unchecked Sendable {
     /// `keepTickets`: leave the ticket versions in the accumulator (watch
     /// mode adds to it later); otherwise they are taken out and sorted in
     /// place, not copied.
-    init(accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport], registry: ProductEventRegistry,
-         churn: ChurnDefinition, threads: Int, keepTickets: Bool = false) {
+    init(
+        accounts: [AccountRecord], aggregates: IngestAccumulator, files: [FileReport], registry: ProductEventRegistry,
+        churn: ChurnDefinition, threads: Int, keepTickets: Bool = false
+    ) {
         self.accounts = accounts
         self.aggregates = aggregates
         self.files = files
@@ -71,7 +73,9 @@ public final class IngestResult: @unchecked Sendable {
         var pairs: [(Int32, Int32)] = []
         for t in 0..<ticketCount {
             var customers: [Int32] = []
-            for k in start[t]..<start[t + 1] where !customers.contains(versions[k].customer) { customers.append(versions[k].customer) }
+            for k in start[t]..<start[t + 1] where !customers.contains(versions[k].customer) {
+                customers.append(versions[k].customer)
+            }
             for c in customers { pairs.append((c, Int32(t))) }
         }
         pairs.sort { $0 < $1 }
@@ -102,9 +106,11 @@ public final class IngestResult: @unchecked Sendable {
     /// Named product events and their counts, by name.
     public var productEventCounts: [(name: String, events: Int)] {
         let names = registry.names
-        return names.indices.map { (names[$0], $0 < aggregates.productEventCounts.count ? aggregates.productEventCounts[$0] : 0) }
-            .filter { $0.1 > 0 }
-            .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+        return names.indices.map {
+            (names[$0], $0 < aggregates.productEventCounts.count ? aggregates.productEventCounts[$0] : 0)
+        }
+        .filter { $0.1 > 0 }
+        .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
     }
 
     /// Events per built-in kind over every accepted row, in a sharded run
@@ -176,18 +182,20 @@ public struct IngestRunner: Sendable {
         let dir = config.inputDirectory
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw CustomerHealthError.input(file: dir, message: "the input folder does not exist (set `input` in \(config.file))")
+            throw CustomerHealthError.input(
+                file: dir, message: "the input folder does not exist (set `input` in \(config.file))")
         }
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         } catch {
-            throw CustomerHealthError.input(file: dir, message: "the input folder cannot be listed: \(error.localizedDescription)")
+            throw CustomerHealthError.input(
+                file: dir, message: "the input folder cannot be listed: \(error.localizedDescription)")
         }
         var manifest: PartitionManifest?
         do {
             manifest = try PartitionLayout.manifest(in: dir)
-        } catch where shard == nil {
+        } catch  where shard == nil {
             // An unsharded read of the exports does not need the partition.
             logger.warning("\(error)")
         }
@@ -205,11 +213,18 @@ public struct IngestRunner: Sendable {
                 if name.hasSuffix(".tmp") || name.hasSuffix(".part") || name.hasPrefix(".") { continue }
                 guard settings.globs.contains(where: { fnmatch($0, name, 0) == 0 }) else { continue }
                 if let other = claimed[name] {
-                    throw CustomerHealthError.pipeline(file: config.file, path: "exports.\(kind.rawValue).files",
-                        message: "\(name) matches the globs of both \(other.rawValue) and \(kind.rawValue); make the globs exclusive")
+                    throw CustomerHealthError.pipeline(
+                        file: config.file, path: "exports.\(kind.rawValue).files",
+                        message:
+                            "\(name) matches the globs of both \(other.rawValue) and \(kind.rawValue); make the globs exclusive"
+                    )
                 }
                 guard InputFileReader.format(ofName: name) != nil else {
-                    throw CustomerHealthError.input(file: name, message: "matches the \(kind.rawValue) globs but its format is unknown: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz")
+                    throw CustomerHealthError.input(
+                        file: name,
+                        message:
+                            "matches the \(kind.rawValue) globs but its format is unknown: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz"
+                    )
                 }
                 claimed[name] = kind
                 let path = (dir as NSString).appendingPathComponent(name)
@@ -224,12 +239,17 @@ public struct IngestRunner: Sendable {
                         if exists && entry.isUnchanged(st) {
                             file.partition = PartitionedInput(directory: dir, entry: entry)
                         } else {
-                            logger.warning("\(name) changed since `customer-health partition` split it: reading it whole; run partition again to split it")
+                            logger.warning(
+                                "\(name) changed since `customer-health partition` split it: reading it whole; run partition again to split it"
+                            )
                         }
                     }
                 } else if let m = manifest, m.inPlace && kind.isSplitByCustomer,
-                    !m.leftWhole.contains(where: { $0.file == name && $0.isUnchanged(st) }) {
-                    logger.warning("\(name) is not split yet: every shard reads it whole; run `customer-health partition` to split it")
+                    !m.leftWhole.contains(where: { $0.file == name && $0.isUnchanged(st) })
+                {
+                    logger.warning(
+                        "\(name) is not split yet: every shard reads it whole; run `customer-health partition` to split it"
+                    )
                 }
                 files.append(file)
             }
@@ -250,7 +270,8 @@ public struct IngestRunner: Sendable {
             } catch let failure as CorruptFileFailure {
                 // Rows of a corrupt file may already be in a worker's totals;
                 // reading again without it is the only way to leave none behind.
-                logger.warning("\(failure.error); skipping it (on_corrupt_file: skip) and reading the other files again")
+                logger.warning(
+                    "\(failure.error); skipping it (on_corrupt_file: skip) and reading the other files again")
                 skip.insert(failure.path)
             }
         }
@@ -267,26 +288,37 @@ public struct IngestRunner: Sendable {
 
     /// Reads the accounts files in name order (later snapshots win) and
     /// builds the customer table every other row joins to.
-    func readAccounts(files: [InputFile], skipping: Set<String> = []) throws -> ([AccountRecord], CustomerDirectory, [FileReport]) {
+    func readAccounts(files: [InputFile], skipping: Set<String> = []) throws -> (
+        [AccountRecord], CustomerDirectory, [FileReport]
+    ) {
         var reports: [FileReport] = []
         let accountSettings = config.exportSettings(.accounts)
         let accountsHandler = AccountsRowHandler(reader: reader(for: accountSettings), seen: [])
         for file in files where file.kind == .accounts && !skipping.contains(file.path) {
             accountsHandler.startFile()
             do {
-                let reader = try InputFileReader(path: file.path, settings: accountSettings, handler: accountsHandler,
-                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw, options: ReadOptions(rows: RowOwnership(shard)))
+                let reader = try InputFileReader(
+                    path: file.path, settings: accountSettings, handler: accountsHandler,
+                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw,
+                    options: ReadOptions(rows: RowOwnership(shard)))
                 reports.append(try reader.read())
             } catch let error as CustomerHealthError {
-                if config.onCorruptFile == .skip, case .input = error { throw CorruptFileFailure(path: file.path, error: error) }
+                if config.onCorruptFile == .skip, case .input = error {
+                    throw CorruptFileFailure(path: file.path, error: error)
+                }
                 throw error
             }
         }
         if accountsHandler.records.isEmpty {
-            throw CustomerHealthError.input(file: config.inputDirectory,
-                message: "no accounts were read (every accounts file was empty, rejected or skipped): there are no customers to score")
+            throw CustomerHealthError.input(
+                file: config.inputDirectory,
+                message:
+                    "no accounts were read (every accounts file was empty, rejected or skipped): there are no customers to score"
+            )
         }
-        let accounts = accountsHandler.records.values.sorted { $0.customerID.utf8.lexicographicallyPrecedes($1.customerID.utf8) }
+        let accounts = accountsHandler.records.values.sorted {
+            $0.customerID.utf8.lexicographicallyPrecedes($1.customerID.utf8)
+        }
         var table = ByteKeyTable(capacity: accounts.count)
         for a in accounts { _ = table.findOrInsert(a.customerID) }
         return (accounts, CustomerDirectory(table: table, count: accounts.count), reports)
@@ -313,7 +345,8 @@ public struct IngestRunner: Sendable {
         let slots = WorkerSlots(count: workerCount, customerCount: accounts.count)
         // With several workers, activity goes to one shared store of its own;
         // the other exports stay in per-worker accumulators, merged below.
-        let store: ActivityStore? = workerCount > 1 ? ActivityStore(accumulator: IngestAccumulator(customerCount: accounts.count)) : nil
+        let store: ActivityStore? =
+            workerCount > 1 ? ActivityStore(accumulator: IngestAccumulator(customerCount: accounts.count)) : nil
         let registry = ProductEventRegistry()
         let failed = Atomic<Bool>(false)
         let config = self.config
@@ -327,14 +360,18 @@ public struct IngestRunner: Sendable {
                 if failed.load(ordering: .relaxed) { return }
                 let (rank, file) = jobs[j]
                 let settings = config.exportSettings(file.kind)
-                let context = RowHandlerContext(reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
-                    accumulator: acc, fileRank: rank, events: config.events, registry: registry, countsAllRows: file.partition == nil)
+                let context = RowHandlerContext(
+                    reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
+                    accumulator: acc, fileRank: rank, events: config.events, registry: registry,
+                    countsAllRows: file.partition == nil)
                 guard let handler = file.kind.makeHandler(context) else { continue }
                 (handler as? ActivityRowHandler)?.store = store
                 if let part = file.partition {
                     do {
-                        slots.reports[worker].append(try IngestRunner.readBuckets(of: file, part, settings: settings, handler: handler, config: config,
-                            shard: shard, progress: progress))
+                        slots.reports[worker].append(
+                            try IngestRunner.readBuckets(
+                                of: file, part, settings: settings, handler: handler, config: config,
+                                shard: shard, progress: progress))
                     } catch {
                         slots.errors[worker] = (file.path, PartitionReadFailure(error: error))
                         failed.store(true, ordering: .relaxed)
@@ -345,8 +382,10 @@ public struct IngestRunner: Sendable {
                 do {
                     // One file holding most of the bytes gets its inflating on a thread of its own.
                     let pipelined = threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
-                    let reader = try InputFileReader(path: file.path, settings: settings, handler: handler,
-                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw, mode: .whole(pipelined: pipelined),
+                    let reader = try InputFileReader(
+                        path: file.path, settings: settings, handler: handler,
+                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw,
+                        mode: .whole(pipelined: pipelined),
                         options: ReadOptions(rows: RowOwnership(shard), progress: progress))
                     let r = try reader.read()
                     slots.reports[worker].append(r)
@@ -373,10 +412,13 @@ public struct IngestRunner: Sendable {
         }
         merged.compact(threads: threads)
         // What the other buckets of split files add to the values that span all customers.
-        for file in files where !skipping.contains(file.path) { file.partition?.entry.summary.apply(to: merged, registry: registry) }
+        for file in files where !skipping.contains(file.path) {
+            file.partition?.entry.summary.apply(to: merged, registry: registry)
+        }
         for w in 0..<workerCount { reports.append(contentsOf: slots.reports[w]) }
         reports.sort { ($0.export, $0.name) < ($1.export, $1.name) }
-        let result = IngestResult(accounts: accounts, aggregates: merged, files: reports, registry: registry, churn: config.churnDefinition,
+        let result = IngestResult(
+            accounts: accounts, aggregates: merged, files: reports, registry: registry, churn: config.churnDefinition,
             threads: threads)
         ProcessMemory.returnFreePages()
         return result
@@ -386,17 +428,21 @@ public struct IngestRunner: Sendable {
     /// goes to `splitter` with its bucket and counts only toward what spans
     /// all customers, returned as the file's summary. The report holds the
     /// records rejected before their customer could be read.
-    func readForPartition(_ file: InputFile, customers: CustomerDirectory, customerCount: Int,
-                          splitter: RecordSplitter) throws -> (FileReport, GlobalSummary) {
+    func readForPartition(
+        _ file: InputFile, customers: CustomerDirectory, customerCount: Int,
+        splitter: RecordSplitter
+    ) throws -> (FileReport, GlobalSummary) {
         let acc = IngestAccumulator(customerCount: customerCount)
         let registry = ProductEventRegistry()
         let settings = config.exportSettings(file.kind)
-        let context = RowHandlerContext(reader: reader(for: settings), customers: customers, accumulator: acc, fileRank: 0,
+        let context = RowHandlerContext(
+            reader: reader(for: settings), customers: customers, accumulator: acc, fileRank: 0,
             events: config.events, registry: registry)
         guard let handler = file.kind.makeHandler(context) else {
             throw CustomerHealthError.input(file: file.name, message: "\(file.kind.rawValue) files are not split")
         }
-        let fileReader = try InputFileReader(path: file.path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
+        let fileReader = try InputFileReader(
+            path: file.path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
             includeRaw: config.rejectsIncludeRaw, options: ReadOptions(rows: .partition(splitter)))
         let report = try fileReader.read()
         return (report, GlobalSummary(acc, registry: registry))
@@ -411,16 +457,23 @@ public struct IngestRunner: Sendable {
     /// its rows and rejects (at their original lines and byte offsets, in
     /// line order), and, for the shard that owns rows without a customer,
     /// the records `partition` rejected before reading their customer.
-    static func readBuckets(of file: InputFile, _ part: PartitionedInput, settings: ExportSettings, handler: RowHandler, config: PipelineConfig,
-                            shard: ShardSpec?, progress: (@Sendable (Int, Int) -> Void)?) throws -> FileReport {
-        var report = FileReport(export: file.kind, path: file.path, name: file.name, size: part.entry.size, sha256: part.entry.sha256)
+    static func readBuckets(
+        of file: InputFile, _ part: PartitionedInput, settings: ExportSettings, handler: RowHandler,
+        config: PipelineConfig,
+        shard: ShardSpec?, progress: (@Sendable (Int, Int) -> Void)?
+    ) throws -> FileReport {
+        var report = FileReport(
+            export: file.kind, path: file.path, name: file.name, size: part.entry.size, sha256: part.entry.sha256)
         for bucket in part.entry.buckets where shard.map({ $0.shard(ofBucket: bucket) == $0.index }) ?? true {
             let path = PartitionLayout.bucketFile(part.directory, bucket: bucket, name: file.name)
             let positions = PartitionLayout.positionsFile(part.directory, bucket: bucket, name: file.name)
             do {
-                let origin = BucketOrigin(originalName: file.name, positions: { try PartitionPositions(path: positions, name: file.name) })
-                let reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
-                    includeRaw: config.rejectsIncludeRaw, options: ReadOptions(rows: RowOwnership(shard), bucket: origin, progress: progress))
+                let origin = BucketOrigin(
+                    originalName: file.name, positions: { try PartitionPositions(path: positions, name: file.name) })
+                let reader = try InputFileReader(
+                    path: path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
+                    includeRaw: config.rejectsIncludeRaw,
+                    options: ReadOptions(rows: RowOwnership(shard), bucket: origin, progress: progress))
                 let r = try reader.read()
                 report.rowsRead += r.rowsRead
                 report.rowsAccepted += r.rowsAccepted
@@ -429,15 +482,22 @@ public struct IngestRunner: Sendable {
                 report.rejects += r.rejects
             } catch let error as CustomerHealthError {
                 guard case .input(_, let message) = error else { throw error }
-                throw CustomerHealthError.input(file: path,
-                    message: "\(message) (a bucket file of \(file.name)): the partition is damaged; run  customer-health partition \(config.file)  again")
+                throw CustomerHealthError.input(
+                    file: path,
+                    message:
+                        "\(message) (a bucket file of \(file.name)): the partition is damaged; run  customer-health partition \(config.file)  again"
+                )
             }
         }
         if shard?.ownsRowsWithoutCustomer ?? true, part.entry.unplacedRejects > 0 {
-            let unplaced = try RejectRecord.readLines(path: PartitionLayout.rejectsPath(part.directory, name: file.name))
+            let unplaced = try RejectRecord.readLines(
+                path: PartitionLayout.rejectsPath(part.directory, name: file.name))
             guard unplaced.count == part.entry.unplacedRejects else {
-                throw CustomerHealthError.input(file: PartitionLayout.rejectsPath(part.directory, name: file.name),
-                    message: "holds \(unplaced.count) rejects, the partition manifest says \(part.entry.unplacedRejects): the partition is damaged; run  customer-health partition \(config.file)  again")
+                throw CustomerHealthError.input(
+                    file: PartitionLayout.rejectsPath(part.directory, name: file.name),
+                    message:
+                        "holds \(unplaced.count) rejects, the partition manifest says \(part.entry.unplacedRejects): the partition is damaged; run  customer-health partition \(config.file)  again"
+                )
             }
             report.rowsRead += unplaced.count
             report.rowsRejected += unplaced.count
@@ -451,7 +511,8 @@ public struct IngestRunner: Sendable {
     /// the accounts they were computed with. If either changed, a partition
     /// in place is set aside (its exports are read whole); one elsewhere,
     /// whose exports are not there to read, is an error.
-    private func checkPartition(_ manifest: PartitionManifest, accounts: [FileReport], files: inout [InputFile]) throws {
+    private func checkPartition(_ manifest: PartitionManifest, accounts: [FileReport], files: inout [InputFile]) throws
+    {
         let current = accounts.map { PartitionManifest.FileIdentity(file: $0.name, size: $0.size, sha256: $0.sha256) }
         let why: String
         if manifest.ingestFingerprint != PartitionLayout.ingestFingerprint(config) {
@@ -462,10 +523,15 @@ public struct IngestRunner: Sendable {
             return
         }
         guard manifest.inPlace else {
-            throw CustomerHealthError.input(file: config.inputDirectory,
-                message: "the partition is out of date: \(why) since `customer-health partition` wrote it. Run partition again into this folder, then the shards")
+            throw CustomerHealthError.input(
+                file: config.inputDirectory,
+                message:
+                    "the partition is out of date: \(why) since `customer-health partition` wrote it. Run partition again into this folder, then the shards"
+            )
         }
-        logger.warning("the partition of \(config.inputDirectory) is out of date (\(why) since it ran): every shard reads the exports whole; run `customer-health partition \(config.file)` before the shards")
+        logger.warning(
+            "the partition of \(config.inputDirectory) is out of date (\(why) since it ran): every shard reads the exports whole; run `customer-health partition \(config.file)` before the shards"
+        )
         for i in files.indices { files[i].partition = nil }
     }
 

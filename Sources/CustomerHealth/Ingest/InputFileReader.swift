@@ -82,8 +82,10 @@ final class InputFileReader {
     private var progressBytes = 0
     private var progressRows = 0
 
-    init(path: String, settings: ExportSettings, handler: RowHandler, maxRowBytes: Int, includeRaw: Bool,
-         mode: ReadMode = .whole(pipelined: false), options: ReadOptions = ReadOptions()) throws {
+    init(
+        path: String, settings: ExportSettings, handler: RowHandler, maxRowBytes: Int, includeRaw: Bool,
+        mode: ReadMode = .whole(pipelined: false), options: ReadOptions = ReadOptions()
+    ) throws {
         self.path = path
         self.name = options.bucket?.originalName ?? (path as NSString).lastPathComponent
         self.settings = settings
@@ -93,7 +95,8 @@ final class InputFileReader {
         self.mode = mode
         self.options = options
         guard let (format, compressed) = InputFileReader.format(ofName: (path as NSString).lastPathComponent) else {
-            throw CustomerHealthError.input(file: name, message: "unknown format: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz")
+            throw CustomerHealthError.input(
+                file: name, message: "unknown format: the name must end in .csv, .csv.gz, .jsonl or .jsonl.gz")
         }
         self.format = format
         self.compressed = compressed
@@ -117,16 +120,19 @@ final class InputFileReader {
     }
 
     /// Source -> lines -> records -> the handler.
-    private func read<Decoder: RecordDecoder>(_ source: ByteSource, _ lines: LineSplitter<Decoder>) throws -> FileReport {
+    private func read<Decoder: RecordDecoder>(_ source: ByteSource, _ lines: LineSplitter<Decoder>) throws -> FileReport
+    {
         let resume = mode.resume
         let start = resume?.offset ?? 0
         if let resume, resume.offset > 0 {
             guard !compressed else {
-                throw CustomerHealthError.input(file: name, message: "a gzip file is read whole, not resumed at byte \(resume.offset)")
+                throw CustomerHealthError.input(
+                    file: name, message: "a gzip file is read whole, not resumed at byte \(resume.offset)")
             }
             if lines.decoder.awaitsHeader { try readHeaderLine(source, lines) }
             try source.seek(to: resume.offset)
-            lines.resume(offset: resume.offset, linesBefore: resume.linesBefore, insideOverlongLine: resume.insideRejectedLine)
+            lines.resume(
+                offset: resume.offset, linesBefore: resume.linesBefore, insideOverlongLine: resume.insideRejectedLine)
         }
         let decoded: (size: Int, sha256: String)
         if case .whole(pipelined: true) = mode {
@@ -173,7 +179,11 @@ final class InputFileReader {
         }
         try lines.take(block)
         if fatal == nil, let failure = handler.failure {
-            if case .input(_, let message) = failure { fatal = CustomerHealthError.input(file: name, message: message) } else { fatal = failure }
+            if case .input(_, let message) = failure {
+                fatal = CustomerHealthError.input(file: name, message: message)
+            } else {
+                fatal = failure
+            }
         }
     }
 
@@ -200,7 +210,9 @@ final class InputFileReader {
         } else {
             next = Resume(offset: lines.streamOffset, linesBefore: lines.lineNumber)
         }
-        if lines.skippingOverlongLine { next = Resume(offset: lines.streamOffset, linesBefore: lines.lineNumber, insideRejectedLine: true) }
+        if lines.skippingOverlongLine {
+            next = Resume(offset: lines.streamOffset, linesBefore: lines.lineNumber, insideRejectedLine: true)
+        }
         // No header yet (the first line is still being written): nothing taken.
         if lines.decoder.awaitsHeader { next = Resume(offset: 0, linesBefore: 0) }
         return next
@@ -215,8 +227,11 @@ final class InputFileReader {
 
     /// `counted`: the row is not yet in rowsRead. `placed`: the row reached
     /// its handler, so its shard is known (and is this one).
-    func reject(line: Int, offset: Int, column: String?, code: RowRejection.Code, message: String, raw: [UInt8], counted: Bool = true,
-                placed: Bool = false) {
+    func reject(
+        line: Int, offset: Int, column: String?, code: RowRejection.Code, message: String, raw: [UInt8],
+        counted: Bool = true,
+        placed: Bool = false
+    ) {
         // Records rejected before their fields were read have no customer to
         // place them by: in a sharded run they are shard 0's.
         if !placed, case .shard(let shard) = options.rows, !shard.ownsRowsWithoutCustomer {
@@ -241,7 +256,9 @@ final class InputFileReader {
             rawText = String(decoding: cut, as: UTF8.self)
         }
         report.rejects.append(
-            RejectRecord(file: name, line: line, byteOffset: offset, column: column, code: code.rawValue, reason: message, raw: rawText))
+            RejectRecord(
+                file: name, line: line, byteOffset: offset, column: column, code: code.rawValue, reason: message,
+                raw: rawText))
     }
 }
 
@@ -324,7 +341,8 @@ enum RowOwnership {
         case .shard(let shard):
             return shard.ownsRow(customerField: row.field(customerColumn))
         case .partition(let splitter):
-            splitter.record(raw(), line: line, offset: offset, bucket: ShardSpec.bucket(ofRowField: row.field(customerColumn)))
+            splitter.record(
+                raw(), line: line, offset: offset, bucket: ShardSpec.bucket(ofRowField: row.field(customerColumn)))
             return false
         }
     }

@@ -45,7 +45,8 @@ final class JSONLRecordDecoder: RecordDecoder {
     func feedLineBreaks(_ run: UnsafeRawBufferPointer, firstNumber: Int, offset: Int) throws -> Bool { false }
 
     func rejectOverlongLine(number: Int, offset: Int, prefix: [UInt8]) throws {
-        file.reject(line: number, offset: offset, column: nil, code: .rowTooLong,
+        file.reject(
+            line: number, offset: offset, column: nil, code: .rowTooLong,
             message: "line is longer than \(file.maxRowBytes) bytes", raw: prefix)
     }
 
@@ -64,18 +65,24 @@ final class JSONLRecordDecoder: RecordDecoder {
         if FieldParser.isBlank(content) { return }
         file.report.rowsRead += 1
         guard FieldParser.isValidUTF8(content) else {
-            file.reject(line: number, offset: offset, column: nil, code: .invalidUTF8, message: "the line is not valid UTF-8", raw: Array(content), counted: false)
+            file.reject(
+                line: number, offset: offset, column: nil, code: .invalidUTF8, message: "the line is not valid UTF-8",
+                raw: Array(content), counted: false)
             return
         }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(content), options: [])
         } catch {
-            file.reject(line: number, offset: offset, column: nil, code: .badJSON, message: "not a JSON object: \(Self.jsonErrorText(error))", raw: Array(content), counted: false)
+            file.reject(
+                line: number, offset: offset, column: nil, code: .badJSON,
+                message: "not a JSON object: \(Self.jsonErrorText(error))", raw: Array(content), counted: false)
             return
         }
         guard let dict = object as? [String: Any] else {
-            file.reject(line: number, offset: offset, column: nil, code: .badJSON, message: "expected one JSON object per line", raw: Array(content), counted: false)
+            file.reject(
+                line: number, offset: offset, column: nil, code: .badJSON, message: "expected one JSON object per line",
+                raw: Array(content), counted: false)
             return
         }
         fieldBytes.removeAll(keepingCapacity: true)
@@ -87,17 +94,25 @@ final class JSONLRecordDecoder: RecordDecoder {
             if var value = JSONLRecordDecoder.value(in: dict, key: key, path: paths[i]) {
                 // A one-element list stands for its element: Amplitude writes group ids
                 // as lists, Mixpanel as a value or a list.
-                if let list = value as? [Any], list.count == 1, !(list[0] is [Any]), !(list[0] is [String: Any]) { value = list[0] }
+                if let list = value as? [Any], list.count == 1, !(list[0] is [Any]), !(list[0] is [String: Any]) {
+                    value = list[0]
+                }
                 switch value {
                 case is NSNull: break
                 case let s as String: fieldBytes.append(contentsOf: s.utf8)
                 case let list as [Any]:
-                    file.reject(line: number, offset: offset, column: key, code: .badValue,
-                        message: "\(key) is a list of \(list.count) values, not one value; map one element with a path such as \(key).0", raw: Array(content), counted: false)
+                    file.reject(
+                        line: number, offset: offset, column: key, code: .badValue,
+                        message:
+                            "\(key) is a list of \(list.count) values, not one value; map one element with a path such as \(key).0",
+                        raw: Array(content), counted: false)
                     return
                 case is [String: Any]:
-                    file.reject(line: number, offset: offset, column: key, code: .badValue,
-                        message: "\(key) is an object, not a value; map the value inside it with a dotted path such as \(key).id", raw: Array(content), counted: false)
+                    file.reject(
+                        line: number, offset: offset, column: key, code: .badValue,
+                        message:
+                            "\(key) is an object, not a value; map the value inside it with a dotted path such as \(key).id",
+                        raw: Array(content), counted: false)
                     return
                 case let n as NSNumber:
                     // Foundation on Linux hands JSON true/false back as NSNumber of type "c".
@@ -114,9 +129,12 @@ final class JSONLRecordDecoder: RecordDecoder {
             }
             fieldEnds.append(fieldBytes.count)
         }
-        for (i, column) in settings.kind.columns.enumerated() where map[i] < 0 && settings.requiredColumns.contains(column) {
+        for (i, column) in settings.kind.columns.enumerated()
+        where map[i] < 0 && settings.requiredColumns.contains(column) {
             let key = settings.exportName(of: column)
-            file.reject(line: number, offset: offset, column: key, code: .missingValue, message: "the object has no key \"\(key)\"", raw: Array(content), counted: false)
+            file.reject(
+                line: number, offset: offset, column: key, code: .missingValue,
+                message: "the object has no key \"\(key)\"", raw: Array(content), counted: false)
             return
         }
         var owned = true
@@ -125,7 +143,8 @@ final class JSONLRecordDecoder: RecordDecoder {
                 fieldEnds.withUnsafeBufferPointer { e in
                     map.withUnsafeBufferPointer { m in
                         let row = RowView(bytes: b, starts: s, ends: e, columnMap: m)
-                        owned = rows.owns(row, customerColumn: customerColumn, raw: { Array(bytes) }, line: number, offset: offset)
+                        owned = rows.owns(
+                            row, customerColumn: customerColumn, raw: { Array(bytes) }, line: number, offset: offset)
                         return handler.handle(row.owned(owned), line: number)
                     }
                 }
@@ -136,7 +155,9 @@ final class JSONLRecordDecoder: RecordDecoder {
             return
         }
         if let rejection {
-            file.reject(line: number, offset: offset, column: rejection.column.map(settings.exportName(of:)), code: rejection.code, message: rejection.message, raw: Array(content), counted: false, placed: true)
+            file.reject(
+                line: number, offset: offset, column: rejection.column.map(settings.exportName(of:)),
+                code: rejection.code, message: rejection.message, raw: Array(content), counted: false, placed: true)
         } else {
             file.report.rowsAccepted += 1
         }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The second layer of reading an input file: the decompressed stream cut
@@ -153,7 +153,10 @@ final class LineSplitter<Decoder: RecordDecoder> {
                     var lines = 0
                     let end = LineScan.blankRun(base, from: start, count: count, lines: &lines)
                     if end > start,
-                       try decoder.feedLineBreaks(UnsafeRawBufferPointer(rebasing: data[start..<end]), firstNumber: lineNumber + 1, offset: streamOffset) {
+                        try decoder.feedLineBreaks(
+                            UnsafeRawBufferPointer(rebasing: data[start..<end]), firstNumber: lineNumber + 1,
+                            offset: streamOffset)
+                    {
                         lineNumber += lines
                         streamOffset += end - start
                         start = end
@@ -294,18 +297,28 @@ private enum LineScan {
         while i < count {
             if i + 8 < count {
                 let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self).littleEndian
-                if word == lf8 { n += 8; i += 8; continue }
-                if word == crlf4 { n += 4; i += 8; continue }
+                if word == lf8 {
+                    n += 8
+                    i += 8
+                    continue
+                }
+                if word == crlf4 {
+                    n += 4
+                    i += 8
+                    continue
+                }
                 if word == cr8 {
                     // Eight line ends; the last CR's may be a CRLF (i + 8 < count: its next byte is here).
-                    n += 8; i += 8
+                    n += 8
+                    i += 8
                     if base.load(fromByteOffset: i, as: UInt8.self) == 0x0A { i += 1 }
                     continue
                 }
             }
             let b = base.load(fromByteOffset: i, as: UInt8.self)
             if b == 0x0A {
-                n += 1; i += 1
+                n += 1
+                i += 1
             } else if b == 0x0D {
                 guard i + 1 < count else { break }
                 n += 1

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A partitioned input folder, as `customer-health partition` writes it and
@@ -21,8 +21,12 @@ public enum PartitionLayout {
     static let folder = "_partition"
 
     static func manifestPath(_ directory: String) -> String { join(directory, folder, "manifest.json") }
-    static func rejectsPath(_ directory: String, name: String) -> String { join(directory, folder, name + ".rejects.jsonl") }
-    static func bucketFolder(_ directory: String, bucket: Int) -> String { join(directory, String(format: "bucket=%03d", bucket)) }
+    static func rejectsPath(_ directory: String, name: String) -> String {
+        join(directory, folder, name + ".rejects.jsonl")
+    }
+    static func bucketFolder(_ directory: String, bucket: Int) -> String {
+        join(directory, String(format: "bucket=%03d", bucket))
+    }
     /// Bucket files are gzip whatever the original was.
     static func bucketFileName(_ name: String) -> String { name.lowercased().hasSuffix(".gz") ? name : name + ".gz" }
     static func bucketFile(_ directory: String, bucket: Int, name: String) -> String {
@@ -43,8 +47,9 @@ public enum PartitionLayout {
                 + "|timestamps=\(s.timestampFormat)|dates=\(s.dateFormat.map { "\($0)" } ?? "-")"
         }
         parts.append("date_format=\(config.dateFormat)")
-        parts.append("events=" + config.events.rules.map { "\($0.pattern)->\($0.treatment)" }.joined(separator: ";")
-            + "|other=\(config.events.other)|logins_from_activity=\(config.events.loginsFromActivity)")
+        parts.append(
+            "events=" + config.events.rules.map { "\($0.pattern)->\($0.treatment)" }.joined(separator: ";")
+                + "|other=\(config.events.other)|logins_from_activity=\(config.events.loginsFromActivity)")
         parts.append("churn=\(config.churnDefinition.summary)")
         return SHA256.hash(data: Data(parts.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
     }
@@ -60,8 +65,11 @@ public enum PartitionLayout {
         guard let manifest = try? decoder.decode(PartitionManifest.self, from: data), manifest.format == format,
             manifest.buckets == ShardSpec.bucketCount
         else {
-            throw CustomerHealthError.input(file: path,
-                message: "is not a partition manifest of this version of customer-health (\(format), \(ShardSpec.bucketCount) buckets): run  customer-health partition PIPELINE  again, or remove \(folder)/ and the bucket=NNN/ folders")
+            throw CustomerHealthError.input(
+                file: path,
+                message:
+                    "is not a partition manifest of this version of customer-health (\(format), \(ShardSpec.bucketCount) buckets): run  customer-health partition PIPELINE  again, or remove \(folder)/ and the bucket=NNN/ folders"
+            )
         }
         return manifest
     }
@@ -70,10 +78,13 @@ public enum PartitionLayout {
     /// a record needs before it reaches its handler, the longest row, and
     /// whether rejects keep the raw text. Other settings need no new split.
     static func splitFingerprint(_ settings: ExportSettings, maxRowBytes: Int, includeRaw: Bool) -> String {
-        let columns = settings.columnNames.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return ["v1", settings.kind.rawValue, "delimiter=\(settings.delimiter)", "columns=\(columns)",
-                "required=\(settings.requiredColumns.sorted().joined(separator: ","))", "max_row_bytes=\(maxRowBytes)",
-                "include_raw=\(includeRaw)"].joined(separator: "|")
+        let columns = settings.columnNames.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+            separator: ",")
+        return [
+            "v1", settings.kind.rawValue, "delimiter=\(settings.delimiter)", "columns=\(columns)",
+            "required=\(settings.requiredColumns.sorted().joined(separator: ","))", "max_row_bytes=\(maxRowBytes)",
+            "include_raw=\(includeRaw)",
+        ].joined(separator: "|")
     }
 }
 
@@ -159,11 +170,17 @@ struct GlobalSummary: Codable, Equatable, Sendable {
         firstActivityDay = acc.earliestActivityDay == Int.max ? nil : acc.earliestActivityDay
         lastActivityDay = acc.latestActivityDay >= 0 ? acc.latestActivityDay : nil
         firstKindDay = [:]
-        for k in EventKind.allCases where acc.firstKindDay[Int(k.rawValue)] != Int.max { firstKindDay[k.name] = acc.firstKindDay[Int(k.rawValue)] }
+        for k in EventKind.allCases where acc.firstKindDay[Int(k.rawValue)] != Int.max {
+            firstKindDay[k.name] = acc.firstKindDay[Int(k.rawValue)]
+        }
         firstExportDay = [:]
-        for e in ExportKind.allCases where acc.firstExportDay[e.index] != Int.max { firstExportDay[e.rawValue] = acc.firstExportDay[e.index] }
+        for e in ExportKind.allCases where acc.firstExportDay[e.index] != Int.max {
+            firstExportDay[e.rawValue] = acc.firstExportDay[e.index]
+        }
         events = [:]
-        for k in EventKind.allCases where acc.allRowsEventCounts[Int(k.rawValue)] > 0 { events[k.name] = acc.allRowsEventCounts[Int(k.rawValue)] }
+        for k in EventKind.allCases where acc.allRowsEventCounts[Int(k.rawValue)] > 0 {
+            events[k.name] = acc.allRowsEventCounts[Int(k.rawValue)]
+        }
         let names = registry.names
         func byName(_ counts: [Int]) -> [String: Int] {
             var out: [String: Int] = [:]
@@ -217,7 +234,11 @@ struct PartitionPositions {
 
     init(path: String, name: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CustomerHealthError.input(file: path, message: "cannot be read: the partition of \(name) is incomplete; run  customer-health partition PIPELINE  again")
+            throw CustomerHealthError.input(
+                file: path,
+                message:
+                    "cannot be read: the partition of \(name) is incomplete; run  customer-health partition PIPELINE  again"
+            )
         }
         var values = [0, 0, 0]
         var k = 0
@@ -242,7 +263,11 @@ struct PartitionPositions {
             }
         }
         guard k == 0 && shift == 0 else {
-            throw CustomerHealthError.input(file: path, message: "is cut short: the partition of \(name) is incomplete; run  customer-health partition PIPELINE  again")
+            throw CustomerHealthError.input(
+                file: path,
+                message:
+                    "is cut short: the partition of \(name) is incomplete; run  customer-health partition PIPELINE  again"
+            )
         }
     }
 

@@ -14,7 +14,10 @@ struct RowView {
     /// spans all customers (ShardSpec), never a customer's totals or counts.
     var isOwned = true
 
-    init(bytes: UnsafeRawBufferPointer, starts: UnsafeBufferPointer<Int>, ends: UnsafeBufferPointer<Int>, columnMap: UnsafeBufferPointer<Int>) {
+    init(
+        bytes: UnsafeRawBufferPointer, starts: UnsafeBufferPointer<Int>, ends: UnsafeBufferPointer<Int>,
+        columnMap: UnsafeBufferPointer<Int>
+    ) {
         self.bytes = bytes
         self.starts = starts
         self.ends = ends
@@ -115,9 +118,13 @@ extension RejectRecord {
         for line in data.split(separator: 0x0A) {
             number += 1
             guard let r = try? decoder.decode(Line.self, from: Data(line)) else {
-                throw CustomerHealthError.features(file: path, line: number, message: "not a rejects line written by customer-health")
+                throw CustomerHealthError.features(
+                    file: path, line: number, message: "not a rejects line written by customer-health")
             }
-            out.append(RejectRecord(file: r.file, line: r.line, byteOffset: r.byte_offset, column: r.column, code: r.code, reason: r.reason, raw: r.raw))
+            out.append(
+                RejectRecord(
+                    file: r.file, line: r.line, byteOffset: r.byte_offset, column: r.column, code: r.code,
+                    reason: r.reason, raw: r.raw))
         }
         return out
     }

@@ -25,7 +25,10 @@ public struct ChurnEnsemble: Sendable {
     public var weights: [Member: Double]
     public var intercept: Double
 
-    public init(featureNames: [String], binner: FeatureBinner, members: [any EnsembleMember], weights: [Member: Double], intercept: Double) {
+    public init(
+        featureNames: [String], binner: FeatureBinner, members: [any EnsembleMember], weights: [Member: Double],
+        intercept: Double
+    ) {
         self.featureNames = featureNames
         self.binner = binner
         self.members = members
@@ -65,7 +68,9 @@ public struct ChurnEnsemble: Sendable {
         x.withUnsafeBufferPointer { xp in
             phi.withUnsafeMutableBufferPointer { pp in
                 for m in members {
-                    if let w = weights[m.kind], w != 0 { bias += m.contributions(xp.baseAddress!, into: pp.baseAddress!, scale: w) }
+                    if let w = weights[m.kind], w != 0 {
+                        bias += m.contributions(xp.baseAddress!, into: pp.baseAddress!, scale: w)
+                    }
                 }
             }
         }
@@ -84,8 +89,10 @@ public struct ChurnEnsemble: Sendable {
                 let chunks = (n + chunk - 1) / chunk
                 DispatchQueue.concurrentPerform(iterations: chunks) { k in
                     let (o, r) = box.value
-                    let start = k * chunk, end = min(n, (k + 1) * chunk)
-                    compiled.probabilities(r.baseAddress! + start * featureCount, featureCount: featureCount, count: end - start,
+                    let start = k * chunk
+                    let end = min(n, (k + 1) * chunk)
+                    compiled.probabilities(
+                        r.baseAddress! + start * featureCount, featureCount: featureCount, count: end - start,
                         into: o.baseAddress! + start)
                 }
             }
@@ -99,7 +106,15 @@ public enum ChurnRisk: String, Sendable {
     case low, medium, high, critical
 
     public init(probability p: Double) {
-        if p <= 0.30 { self = .low } else if p <= 0.60 { self = .medium } else if p <= 0.80 { self = .high } else { self = .critical }
+        if p <= 0.30 {
+            self = .low
+        } else if p <= 0.60 {
+            self = .medium
+        } else if p <= 0.80 {
+            self = .high
+        } else {
+            self = .critical
+        }
     }
 }
 

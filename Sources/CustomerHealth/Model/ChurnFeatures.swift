@@ -23,10 +23,12 @@ struct ModelInputContext {
         activity = UnsafePointer(data.aggregates.customers + c)
         registry = data.registry
         t = Int(asOf.number)
-        start = max(Int(account.subscriptionStart.number), data.earliestActivityDay ?? Int(account.subscriptionStart.number))
+        start = max(
+            Int(account.subscriptionStart.number), data.earliestActivityDay ?? Int(account.subscriptionStart.number))
         seats = Double(account.seatsOrOne)
         let agg = activity
-        let t = self.t, start = self.start
+        let t = self.t
+        let start = self.start
         /// Weighted mean events per day over [max(start, t - span + 1), t].
         func meanDaily(_ weights: [Double], span: Int) -> Double {
             let from = max(start, t - span + 1)
@@ -75,7 +77,9 @@ enum EventSource: Sendable, Equatable {
     var words: String {
         switch self {
         case .login: return "Login days"
-        case .counted(let k): return ["Feature uses", "API calls", "Mobile sessions", "Dashboard views", "Work orders completed"][Int(k.rawValue)]
+        case .counted(let k):
+            return ["Feature uses", "API calls", "Mobile sessions", "Dashboard views", "Work orders completed"][
+                Int(k.rawValue)]
         case .training: return "Training modules completed"
         case .product(let name): return name
         }
@@ -137,44 +141,86 @@ public enum ChurnFeatures {
     /// and takes shocks, so the recent level, the customer's own baseline and
     /// their ratio say more than one 30-day count).
     public static let fixed: [ModelInput] = [
-        ModelInput(name: "days_since_last_login", words: "Days since the last login", places: 0) { $0.features.daysSinceLastLogin.map(Double.init) ?? .nan },
-        ModelInput(name: "monthly_active_users", words: "Monthly active users", places: 0) { Double($0.features.monthlyActiveUsers) },
+        ModelInput(name: "days_since_last_login", words: "Days since the last login", places: 0) {
+            $0.features.daysSinceLastLogin.map(Double.init) ?? .nan
+        },
+        ModelInput(name: "monthly_active_users", words: "Monthly active users", places: 0) {
+            Double($0.features.monthlyActiveUsers)
+        },
         ModelInput(name: "daily_active_users", words: "Daily active users", places: 2) { $0.features.dailyActiveUsers },
-        ModelInput(name: "feature_adoption_rate", words: "Share of the plan's features used", places: 4) { $0.features.featureAdoptionRate ?? .nan },
-        ModelInput(name: "support_tickets_30d", words: "Support tickets in 30 days", places: 0) { Double($0.features.supportTickets30d) },
-        ModelInput(name: "avg_first_response_hours", words: "Average first response in hours", places: 2) { $0.features.avgFirstResponseHours ?? .nan },
+        ModelInput(name: "feature_adoption_rate", words: "Share of the plan's features used", places: 4) {
+            $0.features.featureAdoptionRate ?? .nan
+        },
+        ModelInput(name: "support_tickets_30d", words: "Support tickets in 30 days", places: 0) {
+            Double($0.features.supportTickets30d)
+        },
+        ModelInput(name: "avg_first_response_hours", words: "Average first response in hours", places: 2) {
+            $0.features.avgFirstResponseHours ?? .nan
+        },
         ModelInput(name: "uptime_percentage", words: "Uptime %", places: 3) { $0.features.uptimePercentage ?? .nan },
-        ModelInput(name: "cost_savings_achieved", words: "Savings to date", places: 2) { $0.features.costSavingsAchieved },
-        ModelInput(name: "training_completion_rate", words: "Training completed", places: 4) { $0.features.trainingCompletionRate ?? .nan },
+        ModelInput(name: "cost_savings_achieved", words: "Savings to date", places: 2) {
+            $0.features.costSavingsAchieved
+        },
+        ModelInput(name: "training_completion_rate", words: "Training completed", places: 4) {
+            $0.features.trainingCompletionRate ?? .nan
+        },
         ModelInput(name: "api_calls_30d", words: "API calls in 30 days", places: 0) { Double($0.features.apiCalls30d) },
-        ModelInput(name: "work_orders_completed_30d", words: "Work orders in 30 days", places: 0) { Double($0.features.workOrders30d) },
-        ModelInput(name: "months_since_subscription_start", words: "Months as a customer", places: 1) { $0.features.monthsSinceSubscriptionStart },
+        ModelInput(name: "work_orders_completed_30d", words: "Work orders in 30 days", places: 0) {
+            Double($0.features.workOrders30d)
+        },
+        ModelInput(name: "months_since_subscription_start", words: "Months as a customer", places: 1) {
+            $0.features.monthsSinceSubscriptionStart
+        },
         ModelInput(name: "seats", words: "Seats", places: 0) { $0.account.seats.map(Double.init) ?? .nan },
         ModelInput(name: "logins_30d", words: "Login days in 30 days", places: 0) { Double($0.features.logins30d) },
-        ModelInput(name: "monthly_active_users_per_seat", words: "Monthly active users per seat", places: 3) { Double($0.features.monthlyActiveUsers) / $0.seats },
-        ModelInput(name: "daily_active_users_per_seat", words: "Daily active users per seat", places: 3) { $0.features.dailyActiveUsers / $0.seats },
-        ModelInput(name: "support_tickets_30d_per_seat", words: "Support tickets per seat in 30 days", places: 3) { Double($0.features.supportTickets30d) / $0.seats },
-        ModelInput(name: "cost_savings_per_seat", words: "Savings per seat", places: 3) { $0.features.costSavingsAchieved / $0.seats },
-        ModelInput(name: "work_orders_30d_per_seat", words: "Work orders per seat in 30 days", places: 3) { Double($0.features.workOrders30d) / $0.seats },
-        ModelInput(name: "features_used_30d", words: "Features used in 30 days", places: 0) { Double($0.features.featuresUsed30d) },
-        ModelInput(name: "events_per_seat_decayed_14d", words: "Recent events per seat a day (14-day half-life)", places: 3) { $0.recent14 / $0.seats },
-        ModelInput(name: "events_per_seat_decayed_30d", words: "Events per seat a day (30-day half-life)", places: 3) { $0.decayed30 / $0.seats },
-        ModelInput(name: "events_per_seat_365d", words: "Events per seat a day over a year", places: 3) { $0.baseline365 / $0.seats },
+        ModelInput(name: "monthly_active_users_per_seat", words: "Monthly active users per seat", places: 3) {
+            Double($0.features.monthlyActiveUsers) / $0.seats
+        },
+        ModelInput(name: "daily_active_users_per_seat", words: "Daily active users per seat", places: 3) {
+            $0.features.dailyActiveUsers / $0.seats
+        },
+        ModelInput(name: "support_tickets_30d_per_seat", words: "Support tickets per seat in 30 days", places: 3) {
+            Double($0.features.supportTickets30d) / $0.seats
+        },
+        ModelInput(name: "cost_savings_per_seat", words: "Savings per seat", places: 3) {
+            $0.features.costSavingsAchieved / $0.seats
+        },
+        ModelInput(name: "work_orders_30d_per_seat", words: "Work orders per seat in 30 days", places: 3) {
+            Double($0.features.workOrders30d) / $0.seats
+        },
+        ModelInput(name: "features_used_30d", words: "Features used in 30 days", places: 0) {
+            Double($0.features.featuresUsed30d)
+        },
+        ModelInput(
+            name: "events_per_seat_decayed_14d", words: "Recent events per seat a day (14-day half-life)", places: 3
+        ) { $0.recent14 / $0.seats },
+        ModelInput(name: "events_per_seat_decayed_30d", words: "Events per seat a day (30-day half-life)", places: 3) {
+            $0.decayed30 / $0.seats
+        },
+        ModelInput(name: "events_per_seat_365d", words: "Events per seat a day over a year", places: 3) {
+            $0.baseline365 / $0.seats
+        },
         ModelInput(name: "events_recent_vs_365d", words: "Recent events against the year's rate", places: 3) {
             $0.baseline365 > 0 ? $0.recent14 / $0.baseline365 : .nan
         },
-        ModelInput(name: "savings_per_record_365d_per_seat", words: "Average saving per record per seat over a year", places: 3) { c in
+        ModelInput(
+            name: "savings_per_record_365d_per_seat", words: "Average saving per record per seat over a year", places: 3
+        ) { c in
             // The amount of a saving says how well the product works for the
             // customer; how many were recorded says more about bookkeeping.
             let agg = c.activity.pointee
             let records = agg.savings.count(from: c.t - 364, to: c.t)
-            return records > 0 ? Double(agg.savings.total(from: c.t - 364, to: c.t)) / 10_000 / Double(records) / c.seats : .nan
+            return records > 0
+                ? Double(agg.savings.total(from: c.t - 364, to: c.t)) / 10_000 / Double(records) / c.seats : .nan
         },
         ModelInput(name: "users_14d_per_seat", words: "Users active in 14 days per seat", places: 3) { c in
             Double(c.activity.pointee.distinctNames(.user, from: c.t - 13, to: c.t)) / c.seats
         },
-        ModelInput(name: "feature_adoption_90d", words: "Share of the plan's features used in 90 days", places: 3) { c in
-            c.account.featuresAvailable.map { min(1, Double(c.activity.pointee.distinctNames(.feature, from: c.t - 89, to: c.t)) / Double(max(1, $0))) } ?? .nan
+        ModelInput(name: "feature_adoption_90d", words: "Share of the plan's features used in 90 days", places: 3) {
+            c in
+            c.account.featuresAvailable.map {
+                min(1, Double(c.activity.pointee.distinctNames(.feature, from: c.t - 89, to: c.t)) / Double(max(1, $0)))
+            } ?? .nan
         },
         ModelInput(name: "feature_use_share_30d", words: "Share of the events that are feature uses", places: 3) { c in
             let agg = c.activity.pointee
@@ -185,7 +231,8 @@ public enum ChurnFeatures {
         },
         ModelInput(name: "active_days_share_90d", words: "Share of the last 90 days with activity", places: 3) { c in
             let from = max(c.start, c.t - 89)
-            return from <= c.t ? Double(c.activity.pointee.activeDayCount(from: from, to: c.t)) / Double(c.t - from + 1) : .nan
+            return from <= c.t
+                ? Double(c.activity.pointee.activeDayCount(from: from, to: c.t)) / Double(c.t - from + 1) : .nan
         },
     ]
 
@@ -200,7 +247,9 @@ public enum ChurnFeatures {
     static let flat = [Double](repeating: 1, count: 366)
 
     /// The name of an event-derived input: `events_28d:api_call`, `events_28d:"Report Exported"`.
-    static func name(_ statistic: EventStatistic, _ source: EventSource) -> String { "\(statistic.rawValue):\(source.label)" }
+    static func name(_ statistic: EventStatistic, _ source: EventSource) -> String {
+        "\(statistic.rawValue):\(source.label)"
+    }
 
     /// An event-derived input, from its name.
     static func eventInput(named name: String) -> (EventStatistic, EventSource)? {
@@ -223,8 +272,10 @@ public enum ChurnFeatures {
     static func unknown(in names: [String]) -> [String] { names.filter { input(named: $0) == nil } }
 
     /// The inputs `names` asks for, for customer `c` as of `asOf`; unknown values are NaN (missing).
-    static func inputs(_ inputs: [ModelInput], features f: FeatureVector, account: AccountRecord, data: IngestResult, customer c: Int,
-                       asOf: CalendarDay) -> [Double] {
+    static func inputs(
+        _ inputs: [ModelInput], features f: FeatureVector, account: AccountRecord, data: IngestResult, customer c: Int,
+        asOf: CalendarDay
+    ) -> [Double] {
         let context = ModelInputContext(features: f, account: account, data: data, customer: c, asOf: asOf)
         return inputs.map { $0.compute(context) }
     }
@@ -242,10 +293,13 @@ public enum ChurnFeatures {
         let shown = value.isNaN ? "none" : display(name, value).serialized()
         var text = "\(input.words): \(shown)"
         if let (statistic, source) = eventInput(named: name), statistic == .count28, !value.isNaN,
-            let ninety = inputs[self.name(.count90, source)], !ninety.isNaN {
+            let ninety = inputs[self.name(.count90, source)], !ninety.isNaN
+        {
             let baseline = ninety * 28 / 90
             let rounded = JSONValue.number(baseline, places: 0).serialized()
-            if abs(baseline - value) >= 1 { text += ", \(baseline > value ? "down" : "up") from \(rounded) a month over 90 days" }
+            if abs(baseline - value) >= 1 {
+                text += ", \(baseline > value ? "down" : "up") from \(rounded) a month over 90 days"
+            }
         }
         return text
     }

@@ -17,7 +17,9 @@ public enum ChurnTrainer {
     /// A combination must beat the best single member by more than this (ROC AUC) to be chosen.
     static let combinationMargin = 0.0005
 
-    public static func train(train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters) -> (ChurnEnsemble, TrainingReport) {
+    public static func train(train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters)
+        -> (ChurnEnsemble, TrainingReport)
+    {
         self.train(train: train, validation: validation, parameters: p, releasingValues: false)
     }
 
@@ -29,8 +31,10 @@ public enum ChurnTrainer {
     /// The members do not depend on each other, so the order changes nothing
     /// in the model. With `releasingValues` the caller must not read the
     /// tables' values afterwards (labels and ids stay).
-    static func train(train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters,
-                      releasingValues: Bool) -> (ChurnEnsemble, TrainingReport) {
+    static func train(
+        train: TrainingTable, validation: TrainingTable, parameters p: ChurnTrainingParameters,
+        releasingValues: Bool
+    ) -> (ChurnEnsemble, TrainingReport) {
         let clock = ContinuousClock.now
         let binner = FeatureBinner.fit(train, seed: p.seed)
         var binnedTrain = binner.transform(train)
@@ -42,27 +46,35 @@ public enum ChurnTrainer {
         }
         // Splits partition the training rows by one feature's column; validation rows are only walked (row-major).
         binnedTrain.addColumnMajor()
-        let input = MemberTrainingInput(trainLabels: train.labels, validationLabels: validation.labels, binnedTrain: binnedTrain,
+        let input = MemberTrainingInput(
+            trainLabels: train.labels, validationLabels: validation.labels, binnedTrain: binnedTrain,
             binnedValidation: binnedValidation, binner: binner, parameters: p)
         let kinds = ChurnEnsemble.Member.allCases
-        final class Results: @unchecked Sendable { var trained = [TrainedMember?](repeating: nil, count: ChurnEnsemble.Member.allCases.count) }
+        final class Results: @unchecked Sendable {
+            var trained = [TrainedMember?](repeating: nil, count: ChurnEnsemble.Member.allCases.count)
+        }
         let results = Results()
         results.trained[kinds.firstIndex(of: .logisticRegression)!] = linear
         let trees: [ChurnEnsemble.Member] = [.gradientBoosting, .randomForest]
         DispatchQueue.concurrentPerform(iterations: trees.count) { k in
-            let trained = trees[k] == .gradientBoosting ? GradientBoostedTrees.trainMember(input) : RandomForest.trainMember(input)
+            let trained =
+                trees[k] == .gradientBoosting
+                ? GradientBoostedTrees.trainMember(input) : RandomForest.trainMember(input)
             results.trained[kinds.firstIndex(of: trees[k])!] = trained
         }
         let trained = results.trained.map { $0! }
         var margins: [ChurnEnsemble.Member: [Double]] = [:]
         for t in trained { margins[t.member.kind] = t.validationMargins }
 
-        let choice = chooseCombination(margins: margins, labels: validation.labels,
+        let choice = chooseCombination(
+            margins: margins, labels: validation.labels,
             halves: validation.rowIDs.perRow { ChurnTrainer.half(of: $0, seed: p.seed) }, seed: p.seed)
-        let ensemble = ChurnEnsemble(featureNames: train.featureNames, binner: binner, members: trained.map { $0.member },
+        let ensemble = ChurnEnsemble(
+            featureNames: train.featureNames, binner: binner, members: trained.map { $0.member },
             weights: choice.weights, intercept: choice.intercept)
         let probabilities = (0..<validation.rowCount).map { i in
-            Metrics.sigmoid(ensemble.logit(margins: Dictionary(uniqueKeysWithValues: kinds.map { ($0, margins[$0]![i]) })))
+            Metrics.sigmoid(
+                ensemble.logit(margins: Dictionary(uniqueKeysWithValues: kinds.map { ($0, margins[$0]![i]) })))
         }
         var memberAUC: [ChurnEnsemble.Member: Double] = [:]
         for m in kinds { memberAUC[m] = Metrics.rocAUC(scores: margins[m]!, labels: validation.labels) ?? .nan }
@@ -86,7 +98,9 @@ public enum ChurnTrainer {
     }
 
     /// The members' combination, chosen on held-out halves of the validation rows (above).
-    static func chooseCombination(margins: [ChurnEnsemble.Member: [Double]], labels: [UInt8], ids: [String], seed: UInt64)
+    static func chooseCombination(
+        margins: [ChurnEnsemble.Member: [Double]], labels: [UInt8], ids: [String], seed: UInt64
+    )
         -> (weights: [ChurnEnsemble.Member: Double], intercept: Double, report: CombinationReport)
     {
         chooseCombination(margins: margins, labels: labels, halves: ids.map { half(of: $0, seed: seed) }, seed: seed)
@@ -100,7 +114,9 @@ public enum ChurnTrainer {
         return UInt8(SyntheticRandom.mix(h) & 1)
     }
 
-    static func chooseCombination(margins: [ChurnEnsemble.Member: [Double]], labels: [UInt8], halves: [UInt8], seed: UInt64)
+    static func chooseCombination(
+        margins: [ChurnEnsemble.Member: [Double]], labels: [UInt8], halves: [UInt8], seed: UInt64
+    )
         -> (weights: [ChurnEnsemble.Member: Double], intercept: Double, report: CombinationReport)
     {
         let kinds = ChurnEnsemble.Member.allCases
@@ -121,7 +137,12 @@ public enum ChurnTrainer {
             if crossFit {
                 for side in 0...1 {
                     let fitRows = (0..<n).filter { half[$0] != side }
-                    guard let fit = stack(columns.map { c in fitRows.map { c[$0] } }, labels: fitRows.map { labels[$0] }) else { fitted = false; break }
+                    guard
+                        let fit = stack(columns.map { c in fitRows.map { c[$0] } }, labels: fitRows.map { labels[$0] })
+                    else {
+                        fitted = false
+                        break
+                    }
                     for i in 0..<n where half[i] == side {
                         var z = fit.intercept
                         for (k, c) in columns.enumerated() { z += fit.coefficients[k] * c[i] }
@@ -139,22 +160,31 @@ public enum ChurnTrainer {
                 fitted = false
             }
             guard fitted else { continue }
-            candidates.append(.init(members: chosen, auc: Metrics.rocAUC(scores: heldOut, labels: labels) ?? 0.5,
-                logLoss: Metrics.logLoss(margins: heldOut, labels: labels)))
+            candidates.append(
+                .init(
+                    members: chosen, auc: Metrics.rocAUC(scores: heldOut, labels: labels) ?? 0.5,
+                    logLoss: Metrics.logLoss(margins: heldOut, labels: labels)))
         }
         let singles = candidates.filter { $0.members.count == 1 }
         let bestSingle = singles.max { ($0.auc, -$0.logLoss) < ($1.auc, -$1.logLoss) }
-        let bestCombination = candidates.filter { $0.members.count > 1 }.max { ($0.auc, -$0.logLoss) < ($1.auc, -$1.logLoss) }
+        let bestCombination = candidates.filter { $0.members.count > 1 }.max {
+            ($0.auc, -$0.logLoss) < ($1.auc, -$1.logLoss)
+        }
         var winner = bestSingle ?? candidates.first
         var reason = "no combination could be fitted; the best single member is used"
         if let single = bestSingle {
-            reason = "\(single.members[0].rawValue) alone: no combination beat its held-out ROC AUC \(JSONValue.number(single.auc, places: 4).serialized()) by more than \(combinationMargin)"
+            reason =
+                "\(single.members[0].rawValue) alone: no combination beat its held-out ROC AUC \(JSONValue.number(single.auc, places: 4).serialized()) by more than \(combinationMargin)"
             if let combo = bestCombination, combo.auc > single.auc + combinationMargin {
                 winner = combo
-                reason = "\(combo.members.map(\.rawValue).joined(separator: " + ")): held-out ROC AUC \(JSONValue.number(combo.auc, places: 4).serialized()) against \(JSONValue.number(single.auc, places: 4).serialized()) for the best single member, \(single.members[0].rawValue)"
+                reason =
+                    "\(combo.members.map(\.rawValue).joined(separator: " + ")): held-out ROC AUC \(JSONValue.number(combo.auc, places: 4).serialized()) against \(JSONValue.number(single.auc, places: 4).serialized()) for the best single member, \(single.members[0].rawValue)"
             }
         }
-        if !crossFit { reason += " (too few churn events to hold half of the validation rows out: compared on the rows they were fitted on)" }
+        if !crossFit {
+            reason +=
+                " (too few churn events to hold half of the validation rows out: compared on the rows they were fitted on)"
+        }
         var weights = Dictionary(uniqueKeysWithValues: kinds.map { ($0, 0.0) })
         var intercept = 0.0
         if let winner, let fit = stack(winner.members.map { margins[$0]! }, labels: labels) {
@@ -163,13 +193,19 @@ public enum ChurnTrainer {
         } else {
             weights[.gradientBoosting] = 1
         }
-        return (weights, intercept, CombinationReport(candidates: candidates, chosen: winner?.members ?? [.gradientBoosting], reason: reason,
-            crossFitted: crossFit))
+        return (
+            weights, intercept,
+            CombinationReport(
+                candidates: candidates, chosen: winner?.members ?? [.gradientBoosting], reason: reason,
+                crossFitted: crossFit)
+        )
     }
 
     /// Logistic regression of the labels on member margins with non-negative
     /// coefficients (a negative one drops the fit: that subset is covered by a smaller one).
-    static func stack(_ columns: [[Double]], labels: [UInt8]) -> (coefficients: [Double], intercept: Double, loss: Double)? {
+    static func stack(_ columns: [[Double]], labels: [UInt8]) -> (
+        coefficients: [Double], intercept: Double, loss: Double
+    )? {
         let k = columns.count
         let n = labels.count
         guard n > 0 else { return nil }
@@ -195,11 +231,17 @@ public enum ChurnTrainer {
                 }
             }
             // A tiny ridge keeps collinear members (they usually are) solvable.
-            for a in 0..<dims { hess[a * dims + a] += 1e-6 * Double(n) ; grad[a] += a == 0 ? 0 : 1e-6 * Double(n) * beta[a] }
+            for a in 0..<dims {
+                hess[a * dims + a] += 1e-6 * Double(n)
+                grad[a] += a == 0 ? 0 : 1e-6 * Double(n) * beta[a]
+            }
             for a in 0..<dims { for b in 0..<a { hess[a * dims + b] = hess[b * dims + a] } }
             guard let step = LinearAlgebra.solve(hess, grad, dims) else { return nil }
             var change = 0.0
-            for j in 0..<dims { beta[j] -= step[j]; change = max(change, abs(step[j])) }
+            for j in 0..<dims {
+                beta[j] -= step[j]
+                change = max(change, abs(step[j]))
+            }
             if change < 1e-10 { break }
         }
         guard beta[1...].allSatisfy({ $0 >= 0 && $0.isFinite }), beta[0].isFinite else { return nil }
@@ -212,4 +254,3 @@ public enum ChurnTrainer {
         return (Array(beta[1...]), beta[0], Metrics.logLoss(margins: margins, labels: labels))
     }
 }
-

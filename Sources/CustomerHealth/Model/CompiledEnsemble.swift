@@ -66,7 +66,10 @@ public struct CompiledEnsemble: Sendable {
             let part = member.compiled(weight: w)
             constant += part.constant
             members += part.trees
-            if let l = part.linear { linearPart = l; linearScale = w }
+            if let l = part.linear {
+                linearPart = l
+                linearScale = w
+            }
         }
         intercept = constant
         linear = linearPart ?? LogisticRegression(means: [], scales: [], weights: [], intercept: 0)
@@ -75,9 +78,10 @@ public struct CompiledEnsemble: Sendable {
             let base = Int32(nodes.count)
             roots.append(base)
             for i in 0..<tree.nodeCount {
-                nodes.append(Node(
-                    threshold: tree.threshold[i], value: tree.value[i] * scale, feature: tree.feature[i],
-                    left: tree.left[i] + base, right: tree.right[i] + base, missingLeft: tree.missingLeft[i]))
+                nodes.append(
+                    Node(
+                        threshold: tree.threshold[i], value: tree.value[i] * scale, feature: tree.feature[i],
+                        left: tree.left[i] + base, right: tree.right[i] + base, missingLeft: tree.missingLeft[i]))
             }
         }
         binnable = compileBins(members.map(\.0), binner: e.binner, featureCount: e.featureNames.count)
@@ -108,9 +112,13 @@ public struct CompiledEnsemble: Sendable {
                     guard f < featureCount, tree.right[i] == tree.left[i] + 1 else { return false }
                     let e = binner.edges[f]
                     // The edge equal to the threshold: then v <= threshold <=> bin(v) <= its index.
-                    guard let t = e.firstIndex(of: tree.threshold[i]), t + 1 < Int(FeatureBinner.missingBin) else { return false }
+                    guard let t = e.firstIndex(of: tree.threshold[i]), t + 1 < Int(FeatureBinner.missingBin) else {
+                        return false
+                    }
                     let shift = tree.missingLeft[i] ? 1 : 0
-                    binNodes.append(BinNode(left: base + tree.left[i], slot: UInt16(f + shift * featureCount), limit: UInt8(t + shift)))
+                    binNodes.append(
+                        BinNode(
+                            left: base + tree.left[i], slot: UInt16(f + shift * featureCount), limit: UInt8(t + shift)))
                 }
                 binValues.append(nodes[k].value)
                 k += 1
@@ -119,7 +127,8 @@ public struct CompiledEnsemble: Sendable {
             var depth = [Int32](repeating: 0, count: tree.nodeCount)
             var maxDepth: Int32 = 0
             for i in 0..<tree.nodeCount where tree.feature[i] >= 0 {
-                let l = Int(tree.left[i]), r = Int(tree.right[i])
+                let l = Int(tree.left[i])
+                let r = Int(tree.right[i])
                 guard l > i, r > i, l < tree.nodeCount, r < tree.nodeCount else { return false }
                 depth[l] = depth[i] + 1
                 depth[r] = depth[i] + 1
@@ -149,7 +158,9 @@ public struct CompiledEnsemble: Sendable {
     }
 
     /// Probabilities of `count` rows (row-major, `featureCount` values each): the same as sigmoid(logit(row)).
-    public func probabilities(_ x: UnsafePointer<Double>, featureCount: Int, count: Int, into out: UnsafeMutablePointer<Double>) {
+    public func probabilities(
+        _ x: UnsafePointer<Double>, featureCount: Int, count: Int, into out: UnsafeMutablePointer<Double>
+    ) {
         guard binnable, featureCount == edgeCounts.count else {
             for i in 0..<count { out[i] = Metrics.sigmoid(logit(x + i * featureCount)) }
             return
@@ -180,49 +191,76 @@ public struct CompiledEnsemble: Sendable {
                         }
                         var sub = 0
                         while sub < m {
-                        let sm = min(32, m - sub)
-                        for f in 0..<featureCount {
-                            let (s, steps) = paddedRanges[f]
-                            let c = edgeCounts[f]
-                            let t = pe + s
-                            let top = (1 << steps) >> 1
-                            let col = x + (start + sub) * featureCount + f
-                            var i = 0
-                            @inline(__always) func put(_ i: Int, _ v: Double, _ pos: Int) {
-                                let b: UInt8 = v.isNaN ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(pos, c))
-                                let rb = bins + (sub + i) * width
-                                rb[f] = b
-                                rb[featureCount + f] = b &+ 1
-                            }
-                            while i + 8 <= sm {
-                                let r = col + i * featureCount
-                                let v0 = r[0], v1 = r[featureCount], v2 = r[2 * featureCount], v3 = r[3 * featureCount]
-                                let v4 = r[4 * featureCount], v5 = r[5 * featureCount], v6 = r[6 * featureCount]
-                                let v7 = r[7 * featureCount]
-                                var p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0, p5 = 0, p6 = 0, p7 = 0
-                                var h = top
-                                while h > 0 {
-                                    let q = t + (h &- 1)
-                                    p0 &+= h & less(q[p0], v0); p1 &+= h & less(q[p1], v1)
-                                    p2 &+= h & less(q[p2], v2); p3 &+= h & less(q[p3], v3)
-                                    p4 &+= h & less(q[p4], v4); p5 &+= h & less(q[p5], v5)
-                                    p6 &+= h & less(q[p6], v6); p7 &+= h & less(q[p7], v7)
-                                    h >>= 1
+                            let sm = min(32, m - sub)
+                            for f in 0..<featureCount {
+                                let (s, steps) = paddedRanges[f]
+                                let c = edgeCounts[f]
+                                let t = pe + s
+                                let top = (1 << steps) >> 1
+                                let col = x + (start + sub) * featureCount + f
+                                var i = 0
+                                @inline(__always) func put(_ i: Int, _ v: Double, _ pos: Int) {
+                                    let b: UInt8 =
+                                        v.isNaN
+                                        ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(pos, c))
+                                    let rb = bins + (sub + i) * width
+                                    rb[f] = b
+                                    rb[featureCount + f] = b &+ 1
                                 }
-                                put(i, v0, p0); put(i + 1, v1, p1); put(i + 2, v2, p2); put(i + 3, v3, p3)
-                                put(i + 4, v4, p4); put(i + 5, v5, p5); put(i + 6, v6, p6); put(i + 7, v7, p7)
-                                i += 8
+                                while i + 8 <= sm {
+                                    let r = col + i * featureCount
+                                    let v0 = r[0]
+                                    let v1 = r[featureCount]
+                                    let v2 = r[2 * featureCount]
+                                    let v3 = r[3 * featureCount]
+                                    let v4 = r[4 * featureCount]
+                                    let v5 = r[5 * featureCount]
+                                    let v6 = r[6 * featureCount]
+                                    let v7 = r[7 * featureCount]
+                                    var p0 = 0
+                                    var p1 = 0
+                                    var p2 = 0
+                                    var p3 = 0
+                                    var p4 = 0
+                                    var p5 = 0
+                                    var p6 = 0
+                                    var p7 = 0
+                                    var h = top
+                                    while h > 0 {
+                                        let q = t + (h &- 1)
+                                        p0 &+= h & less(q[p0], v0)
+                                        p1 &+= h & less(q[p1], v1)
+                                        p2 &+= h & less(q[p2], v2)
+                                        p3 &+= h & less(q[p3], v3)
+                                        p4 &+= h & less(q[p4], v4)
+                                        p5 &+= h & less(q[p5], v5)
+                                        p6 &+= h & less(q[p6], v6)
+                                        p7 &+= h & less(q[p7], v7)
+                                        h >>= 1
+                                    }
+                                    put(i, v0, p0)
+                                    put(i + 1, v1, p1)
+                                    put(i + 2, v2, p2)
+                                    put(i + 3, v3, p3)
+                                    put(i + 4, v4, p4)
+                                    put(i + 5, v5, p5)
+                                    put(i + 6, v6, p6)
+                                    put(i + 7, v7, p7)
+                                    i += 8
+                                }
+                                while i < sm {
+                                    let v = col[i * featureCount]
+                                    var p = 0
+                                    var h = top
+                                    while h > 0 {
+                                        p &+= h & less(t[p &+ h &- 1], v)
+                                        h >>= 1
+                                    }
+                                    put(i, v, p)
+                                    i += 1
+                                }
                             }
-                            while i < sm {
-                                let v = col[i * featureCount]
-                                var p = 0
-                                var h = top
-                                while h > 0 { p &+= h & less(t[p &+ h &- 1], v); h >>= 1 }
-                                put(i, v, p)
-                                i += 1
-                            }
-                        }
-                        sub += sm
+                            sub += sm
                         }
                         let z = out + start
                         for i in 0..<m {
@@ -239,14 +277,32 @@ public struct CompiledEnsemble: Sendable {
                             var i = 0
                             while i + 8 <= m {
                                 let r0 = bins + i * width
-                                var k0 = Int(root), k1 = k0, k2 = k0, k3 = k0, k4 = k0, k5 = k0, k6 = k0, k7 = k0
+                                var k0 = Int(root)
+                                var k1 = k0
+                                var k2 = k0
+                                var k3 = k0
+                                var k4 = k0
+                                var k5 = k0
+                                var k6 = k0
+                                var k7 = k0
                                 for _ in 0..<depth {
-                                    k0 = step(k0, r0); k1 = step(k1, r0 + width); k2 = step(k2, r0 + 2 * width); k3 = step(k3, r0 + 3 * width)
-                                    k4 = step(k4, r0 + 4 * width); k5 = step(k5, r0 + 5 * width); k6 = step(k6, r0 + 6 * width)
+                                    k0 = step(k0, r0)
+                                    k1 = step(k1, r0 + width)
+                                    k2 = step(k2, r0 + 2 * width)
+                                    k3 = step(k3, r0 + 3 * width)
+                                    k4 = step(k4, r0 + 4 * width)
+                                    k5 = step(k5, r0 + 5 * width)
+                                    k6 = step(k6, r0 + 6 * width)
                                     k7 = step(k7, r0 + 7 * width)
                                 }
-                                z[i] += values[k0]; z[i + 1] += values[k1]; z[i + 2] += values[k2]; z[i + 3] += values[k3]
-                                z[i + 4] += values[k4]; z[i + 5] += values[k5]; z[i + 6] += values[k6]; z[i + 7] += values[k7]
+                                z[i] += values[k0]
+                                z[i + 1] += values[k1]
+                                z[i + 2] += values[k2]
+                                z[i + 3] += values[k3]
+                                z[i + 4] += values[k4]
+                                z[i + 5] += values[k5]
+                                z[i + 6] += values[k6]
+                                z[i + 7] += values[k7]
                                 i += 8
                             }
                             while i < m {

@@ -50,7 +50,9 @@ extension GradientBoostedTrees: EnsembleMember {
         .object([("base_score", .double(baseScore)), ("trees", .array(trees.map(ChurnModelFile.treeJSON)))])
     }
 
-    public func compiled(weight: Double) -> (trees: [(RegressionTree, Double)], constant: Double, linear: LogisticRegression?) {
+    public func compiled(weight: Double) -> (
+        trees: [(RegressionTree, Double)], constant: Double, linear: LogisticRegression?
+    ) {
         (trees.map { ($0, weight) }, weight * baseScore, nil)
     }
 
@@ -58,13 +60,16 @@ extension GradientBoostedTrees: EnsembleMember {
 
     static func trainMember(_ input: MemberTrainingInput) -> TrainedMember {
         let (model, history) = GradientBoostedTrees.train(
-            train: input.binnedTrain, labels: input.trainLabels, validation: input.binnedValidation, validationLabels: input.validationLabels,
+            train: input.binnedTrain, labels: input.trainLabels, validation: input.binnedValidation,
+            validationLabels: input.validationLabels,
             binner: input.binner, parameters: input.parameters.gradientBoosting, seed: input.parameters.seed)
         var margins = history.validationMargins
         if margins.count != input.validationLabels.count {
             // The same sums, in the same order, as `margin`, with trees walked on bin indices.
             margins = [Double](repeating: model.baseScore, count: input.validationLabels.count)
-            for t in model.trees { GradientBoostedTrees.addTree(t, binned: input.binnedValidation, binner: input.binner, to: &margins) }
+            for t in model.trees {
+                GradientBoostedTrees.addTree(t, binned: input.binnedValidation, binner: input.binner, to: &margins)
+            }
         }
         return TrainedMember(member: model, validationMargins: margins, rounds: history.bestRound)
     }
@@ -75,18 +80,26 @@ extension RandomForest: EnsembleMember {
 
     public func json() -> JSONValue { .object([("trees", .array(trees.map(ChurnModelFile.treeJSON)))]) }
 
-    public func compiled(weight: Double) -> (trees: [(RegressionTree, Double)], constant: Double, linear: LogisticRegression?) {
+    public func compiled(weight: Double) -> (
+        trees: [(RegressionTree, Double)], constant: Double, linear: LogisticRegression?
+    ) {
         trees.isEmpty ? ([], 0, nil) : (trees.map { ($0, weight / Double(trees.count)) }, 0, nil)
     }
 
     public func gains(into importance: inout [Double]) { for t in trees { t.addGains(into: &importance) } }
 
     static func trainMember(_ input: MemberTrainingInput) -> TrainedMember {
-        let model = RandomForest.train(train: input.binnedTrain, labels: input.trainLabels, binner: input.binner,
+        let model = RandomForest.train(
+            train: input.binnedTrain, labels: input.trainLabels, binner: input.binner,
             parameters: input.parameters.randomForest, seed: input.parameters.seed)
         var margins = [Double](repeating: 0, count: input.validationLabels.count)
-        for t in model.trees { GradientBoostedTrees.addTree(t, binned: input.binnedValidation, binner: input.binner, to: &margins) }
-        if !model.trees.isEmpty { let k = Double(model.trees.count); for i in margins.indices { margins[i] /= k } }
+        for t in model.trees {
+            GradientBoostedTrees.addTree(t, binned: input.binnedValidation, binner: input.binner, to: &margins)
+        }
+        if !model.trees.isEmpty {
+            let k = Double(model.trees.count)
+            for i in margins.indices { margins[i] /= k }
+        }
         return TrainedMember(member: model, validationMargins: margins, rounds: nil)
     }
 }
@@ -101,7 +114,9 @@ extension LogisticRegression: EnsembleMember {
         ])
     }
 
-    public func compiled(weight: Double) -> (trees: [(RegressionTree, Double)], constant: Double, linear: LogisticRegression?) {
+    public func compiled(weight: Double) -> (
+        trees: [(RegressionTree, Double)], constant: Double, linear: LogisticRegression?
+    ) {
         ([], 0, self)
     }
 

@@ -1,4 +1,5 @@
 import Dispatch
+
 /// Quantile binning of each feature into at most 255 bins: up to 254 value
 /// bins with quantile edges, and bin 255 for a missing value. Trees train on
 /// the bin indices (the histogram method of LightGBM and scikit-learn's
@@ -14,7 +15,9 @@ public struct FeatureBinner: Sendable, Equatable {
     public init(edges: [[Double]]) { self.edges = edges }
 
     /// Edges from the quantiles of each column (at most `sample` rows looked at, seeded).
-    public static func fit(_ table: TrainingTable, maxBins: Int = 254, sample: Int = 200_000, seed: UInt64 = 1) -> FeatureBinner {
+    public static func fit(_ table: TrainingTable, maxBins: Int = 254, sample: Int = 200_000, seed: UInt64 = 1)
+        -> FeatureBinner
+    {
         var rng = SeededGenerator.derive(seed, 0xB1)
         let n = table.rowCount
         // The rows of a seeded shuffle's first `sample` places, in row order
@@ -58,8 +61,10 @@ public struct FeatureBinner: Sendable, Equatable {
     static func stableSorted(_ values: [Double]) -> [Double] {
         let n = values.count
         if n < 4096 { return values.sorted() }
-        var keys = [UInt64](repeating: 0, count: n), keys2 = keys
-        var bits = [UInt64](repeating: 0, count: n), bits2 = bits
+        var keys = [UInt64](repeating: 0, count: n)
+        var keys2 = keys
+        var bits = [UInt64](repeating: 0, count: n)
+        var bits2 = bits
         var counts = [Int](repeating: 0, count: 8 * 256)
         for i in 0..<n {
             let b = (values[i] + 0).bitPattern  // -0.0 + 0 is 0.0: the two tie
@@ -73,7 +78,10 @@ public struct FeatureBinner: Sendable, Equatable {
             if counts[(c)..<(c + 256)].contains(n) { continue }
             var offsets = [Int](repeating: 0, count: 256)
             var sum = 0
-            for d in 0..<256 { offsets[d] = sum; sum += counts[c + d] }
+            for d in 0..<256 {
+                offsets[d] = sum
+                sum += counts[c + d]
+            }
             let shift = UInt64(8 * byte)
             for i in 0..<n {
                 let d = Int((keys[i] >> shift) & 255)
@@ -92,7 +100,8 @@ public struct FeatureBinner: Sendable, Equatable {
     public func bin(_ value: Double, feature: Int) -> UInt8 {
         if value.isNaN { return FeatureBinner.missingBin }
         let e = edges[feature]
-        var lo = 0, hi = e.count
+        var lo = 0
+        var hi = e.count
         while lo < hi {
             let mid = (lo + hi) >> 1
             if value <= e[mid] { hi = mid } else { lo = mid + 1 }
@@ -128,7 +137,8 @@ public struct FeatureBinner: Sendable, Equatable {
             let block = 4096
             // Blocks of rows in parallel: each block's bytes are written by one worker.
             DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
-                let lo = b * block, hi = Swift.min(n, lo + block)
+                let lo = b * block
+                let hi = Swift.min(n, lo + block)
                 let values = UnsafeMutablePointer<Double>.allocate(capacity: hi - lo)
                 defer { values.deallocate() }
                 let out = box.value.baseAddress!
@@ -145,7 +155,8 @@ public struct FeatureBinner: Sendable, Equatable {
                                 p &+= h & (Int(bitPattern: UInt((t[p &+ h &- 1] - v).bitPattern)) >> 63)
                                 h >>= 1
                             }
-                            out[i * width + f] = v.isNaN ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(p, c))
+                            out[i * width + f] =
+                                v.isNaN ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(p, c))
                         }
                     }
                 }
@@ -174,7 +185,8 @@ public struct BinnedMatrix: Sendable {
     /// Adds the column-major copy.
     public mutating func addColumnMajor() {
         guard data.isEmpty && rows * features > 0 else { return }
-        let n = rows, w = features
+        let n = rows
+        let w = features
         data = [UInt8](unsafeUninitializedCapacity: n * w) { out, initialized in
             rowMajor.withUnsafeBufferPointer { rm in
                 let box = UnsafeSendable((out, rm))
@@ -182,9 +194,11 @@ public struct BinnedMatrix: Sendable {
                 let block = 8192
                 DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
                     let (out, rm) = box.value
-                    let lo = b * block, hi = Swift.min(n, lo + block)
+                    let lo = b * block
+                    let hi = Swift.min(n, lo + block)
                     for f in 0..<w {
-                        let o = out.baseAddress! + f * n, r = rm.baseAddress! + f
+                        let o = out.baseAddress! + f * n
+                        let r = rm.baseAddress! + f
                         for i in lo..<hi { o[i] = r[i * w] }
                     }
                 }

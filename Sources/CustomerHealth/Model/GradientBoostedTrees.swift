@@ -30,7 +30,9 @@ public struct GradientBoostedTrees: Sendable, Equatable {
     }
 
     /// Per-feature contributions (added into phi); returns the bias.
-    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double) -> Double {
+    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double)
+        -> Double
+    {
         var bias = baseScore * scale
         for t in trees { bias += t.contributions(x, into: phi, scale: scale) }
         return bias
@@ -43,8 +45,10 @@ public struct GradientBoostedTrees: Sendable, Equatable {
         public var validationMargins: [Double] = []
     }
 
-    public static func train(train: BinnedMatrix, labels: [UInt8], validation: BinnedMatrix?, validationLabels: [UInt8]?,
-                             binner: FeatureBinner, parameters p: GradientBoostingParameters, seed: UInt64) -> (GradientBoostedTrees, History) {
+    public static func train(
+        train: BinnedMatrix, labels: [UInt8], validation: BinnedMatrix?, validationLabels: [UInt8]?,
+        binner: FeatureBinner, parameters p: GradientBoostingParameters, seed: UInt64
+    ) -> (GradientBoostedTrees, History) {
         var train = train
         train.addColumnMajor()
         let n = train.rows
@@ -63,10 +67,13 @@ public struct GradientBoostedTrees: Sendable, Equatable {
         var losses: [Double] = []
         var bestLoss = Double.infinity
         var bestRound = 0
-        let limits = TreeGrowthLimits(maxDepth: p.maxDepth, minChildWeight: p.minChildWeight, minLeafRows: p.minLeafRows, lambda: p.lambda)
+        let limits = TreeGrowthLimits(
+            maxDepth: p.maxDepth, minChildWeight: p.minChildWeight, minLeafRows: p.minLeafRows, lambda: p.lambda)
         let lr = p.learningRate
         let lambda = p.lambda
-        let learner = HistogramTreeLearner(binned: train, binner: binner, limits: limits) { G, H in -lr * G / (H + lambda) }
+        let learner = HistogramTreeLearner(binned: train, binner: binner, limits: limits) { G, H in
+            -lr * G / (H + lambda)
+        }
         let featureCount = train.features
         var nodeRanges: [Range<Int>] = []
         var finalRows: [Int32] = []
@@ -75,22 +82,23 @@ public struct GradientBoostedTrees: Sendable, Equatable {
             // Gradients in fixed chunks (each row's value depends on that row only).
             margin.withUnsafeBufferPointer { mp in
                 gh.withUnsafeMutableBufferPointer { gp in
-                  ghc.withUnsafeMutableBufferPointer { cp in
-                    labels.withUnsafeBufferPointer { lp in
-                        let box = UnsafeSendable((mp, gp, lp, cp))
-                        let chunk = 32_768
-                        DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { c in
-                            let (mp, gp, lp, cp) = box.value
-                            for i in (c * chunk)..<min(n, (c + 1) * chunk) {
-                                let prob = 1 / (1 + exp(-mp[i]))
-                                let g = prob - Double(lp[i]), h = max(prob * (1 - prob), 1e-12)
-                                gp[2 * i] = g
-                                gp[2 * i + 1] = h
-                                cp[i] = SIMD4(Float(g), Float(h), 1, 0)
+                    ghc.withUnsafeMutableBufferPointer { cp in
+                        labels.withUnsafeBufferPointer { lp in
+                            let box = UnsafeSendable((mp, gp, lp, cp))
+                            let chunk = 32_768
+                            DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { c in
+                                let (mp, gp, lp, cp) = box.value
+                                for i in (c * chunk)..<min(n, (c + 1) * chunk) {
+                                    let prob = 1 / (1 + exp(-mp[i]))
+                                    let g = prob - Double(lp[i])
+                                    let h = max(prob * (1 - prob), 1e-12)
+                                    gp[2 * i] = g
+                                    gp[2 * i + 1] = h
+                                    cp[i] = SIMD4(Float(g), Float(h), 1, 0)
+                                }
                             }
                         }
                     }
-                  }
                 }
             }
             var rows: [Int32] = []
@@ -99,11 +107,13 @@ public struct GradientBoostedTrees: Sendable, Equatable {
             var features = Array(0..<featureCount)
             if p.featureSubsample < 1 {
                 features.shuffle(using: &rng)
-                features = Array(features.prefix(max(1, Int((Double(featureCount) * p.featureSubsample).rounded())))).sorted()
+                features = Array(features.prefix(max(1, Int((Double(featureCount) * p.featureSubsample).rounded()))))
+                    .sorted()
             }
             let tree = gh.withUnsafeBufferPointer { g in
                 ghc.withUnsafeBufferPointer { c in
-                    learner.growBoosted(rows: rows, gh: g.baseAddress!, ghc: c.baseAddress!, features: features, parallel: true,
+                    learner.growBoosted(
+                        rows: rows, gh: g.baseAddress!, ghc: c.baseAddress!, features: features, parallel: true,
                         nodeRanges: &nodeRanges, finalRows: &finalRows)
                 }
             }
@@ -138,19 +148,25 @@ public struct GradientBoostedTrees: Sendable, Equatable {
             }
         }
         trees = Array(trees.prefix(bestRound))
-        return (GradientBoostedTrees(baseScore: base, trees: trees), History(bestRound: bestRound, validationLogLoss: losses, validationMargins: bestValidationMargin))
+        return (
+            GradientBoostedTrees(baseScore: base, trees: trees),
+            History(bestRound: bestRound, validationLogLoss: losses, validationMargins: bestValidationMargin)
+        )
     }
 
     /// Adds a tree's output to margins, walking it on bin indices (training rows need no raw values).
-    static func addTree(_ tree: RegressionTree, binned: BinnedMatrix, binner: FeatureBinner, to margins: inout [Double],
-                        skipping skip: [Bool]? = nil) {
+    static func addTree(
+        _ tree: RegressionTree, binned: BinnedMatrix, binner: FeatureBinner, to margins: inout [Double],
+        skipping skip: [Bool]? = nil
+    ) {
         // Thresholds are bin edges, so "bin <= b" equals "value <= edge[b]": walk by bins.
         let n = binned.rows
         var binThreshold = [Int](repeating: 0, count: tree.nodeCount)
         for node in 0..<tree.nodeCount where tree.feature[node] >= 0 {
             let f = Int(tree.feature[node])
             let edges = binner.edges[f]
-            var lo = 0, hi = edges.count
+            var lo = 0
+            var hi = edges.count
             while lo < hi {
                 let mid = (lo + hi) >> 1
                 if edges[mid] < tree.threshold[node] { lo = mid + 1 } else { hi = mid }

@@ -25,13 +25,20 @@ public struct LabelledTableSchema: Sendable, Equatable {
             ("label", .string(label)),
             ("id", .optionalString(id)),
             ("numeric", .array(numeric.map { .string($0) })),
-            ("categorical", .array(categorical.map { c in .object([("column", .string(c.0)), ("categories", .array(c.1.map { .string($0) }))]) })),
+            (
+                "categorical",
+                .array(
+                    categorical.map { c in
+                        .object([("column", .string(c.0)), ("categories", .array(c.1.map { .string($0) }))])
+                    })
+            ),
         ])
     }
 
     public static func from(_ any: Any?) -> LabelledTableSchema? {
         guard let o = any as? [String: Any], let label = o["label"] as? String, let numeric = o["numeric"] as? [String],
-            let cats = o["categorical"] as? [[String: Any]] else { return nil }
+            let cats = o["categorical"] as? [[String: Any]]
+        else { return nil }
         let categorical: [(String, [String])] = cats.compactMap { c in
             guard let column = c["column"] as? String, let values = c["categories"] as? [String] else { return nil }
             return (column, values)
@@ -48,11 +55,14 @@ public enum LabelledTableReader {
             let count: Int
             init(count: Int) { self.count = count }
             func handle(_ row: RowView, line: Int) -> RowRejection? {
-                rows.append((0..<count).map { i in
-                    let f = row.field(i)
-                    return String(decoding: UnsafeBufferPointer(start: f.baseAddress?.assumingMemoryBound(to: UInt8.self), count: f.count),
-                        as: UTF8.self)
-                })
+                rows.append(
+                    (0..<count).map { i in
+                        let f = row.field(i)
+                        return String(
+                            decoding: UnsafeBufferPointer(
+                                start: f.baseAddress?.assumingMemoryBound(to: UInt8.self), count: f.count),
+                            as: UTF8.self)
+                    })
                 return nil
             }
         }
@@ -61,11 +71,13 @@ public enum LabelledTableReader {
         var settings = ExportSettings(kind: .savings)
         settings.globs = []
         let collector = Collector(count: header.count)
-        let reader = try InputFileReader(path: path, settings: settings, handler: collector, maxRowBytes: 1 << 20, includeRaw: true,
+        let reader = try InputFileReader(
+            path: path, settings: settings, handler: collector, maxRowBytes: 1 << 20, includeRaw: true,
             mode: .anyColumns)
         let report = try reader.read()
         if let bad = report.rejects.first {
-            throw CustomerHealthError.input(file: (path as NSString).lastPathComponent, message: "line \(bad.line): \(bad.reason)")
+            throw CustomerHealthError.input(
+                file: (path as NSString).lastPathComponent, message: "line \(bad.line): \(bad.reason)")
         }
         return (header, collector.rows)
     }
@@ -79,7 +91,8 @@ public enum LabelledTableReader {
         }
         var settings = ExportSettings(kind: .savings)
         settings.globs = []
-        let reader = try InputFileReader(path: path, settings: settings, handler: HeaderGrab(), maxRowBytes: 1 << 20, includeRaw: false,
+        let reader = try InputFileReader(
+            path: path, settings: settings, handler: HeaderGrab(), maxRowBytes: 1 << 20, includeRaw: false,
             mode: .headerOnly)
         _ = try? reader.read()
         guard let header = reader.capturedHeader, !header.isEmpty else {
@@ -91,7 +104,9 @@ public enum LabelledTableReader {
     /// A finite decimal number ("inf", "nan" and hex floats are malformed cells).
     static func number(_ text: String) -> Double? {
         // Double(text) only reads ASCII, so looking for x and X byte-wise is the same as lowercased().contains("x").
-        guard let d = Double(text), d.isFinite, !text.utf8.contains(where: { $0 == 0x78 || $0 == 0x58 }) else { return nil }
+        guard let d = Double(text), d.isFinite, !text.utf8.contains(where: { $0 == 0x78 || $0 == 0x58 }) else {
+            return nil
+        }
         return d
     }
 
@@ -109,7 +124,9 @@ public enum LabelledTableReader {
     /// `number(_:)` on the bytes of a cell, without making a String of it.
     static func number(bytes: UnsafeRawBufferPointer) -> Double? {
         let cell = trimmed(bytes: bytes)
-        guard !cell.isEmpty, cell.count < 64 else { return cell.isEmpty ? nil : number(String(decoding: cell, as: UTF8.self)) }
+        guard !cell.isEmpty, cell.count < 64 else {
+            return cell.isEmpty ? nil : number(String(decoding: cell, as: UTF8.self))
+        }
         for b in cell where b == 0x78 || b == 0x58 || b >= 0x80 { return nil }
         // Swift's Double(String) reads the same grammar as strtod in the C locale.
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer -> Double? in
@@ -124,7 +141,8 @@ public enum LabelledTableReader {
 
     /// A cell's bytes without leading and trailing spaces and tabs.
     static func trimmed(bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer.SubSequence {
-        var lo = 0, hi = bytes.count
+        var lo = 0
+        var hi = bytes.count
         while lo < hi && (bytes[lo] == 0x20 || bytes[lo] == 0x09) { lo += 1 }
         while hi > lo && (bytes[hi - 1] == 0x20 || bytes[hi - 1] == 0x09) { hi -= 1 }
         return bytes[lo..<hi]
@@ -149,9 +167,13 @@ public enum LabelledTableReader {
     }
 
     /// Decides column types and categories from a table (training).
-    public static func schema(header: [String], rows: [[String]], label: String, id: String?, maxCategories: Int = 32) throws -> LabelledTableSchema {
+    public static func schema(header: [String], rows: [[String]], label: String, id: String?, maxCategories: Int = 32)
+        throws -> LabelledTableSchema
+    {
         guard header.contains(label) else {
-            throw CustomerHealthError.input(file: "table", message: "has no label column \"\(label)\"; its columns are \(header.joined(separator: ", "))")
+            throw CustomerHealthError.input(
+                file: "table",
+                message: "has no label column \"\(label)\"; its columns are \(header.joined(separator: ", "))")
         }
         if let id, !header.contains(id) {
             throw CustomerHealthError.input(file: "table", message: "has no id column \"\(id)\"")
@@ -159,18 +181,26 @@ public enum LabelledTableReader {
         var numeric: [String] = []
         var categorical: [(String, [String])] = []
         for (j, name) in header.enumerated() where name != label && name != id {
-            var numbers = 0, texts = 0
+            var numbers = 0
+            var texts = 0
             var counts: [String: Int] = [:]
             for r in rows {
                 let v = trimmed(r[j])
                 if v.isEmpty { continue }
-                if LabelledTableReader.number(v) != nil { numbers += 1 } else { texts += 1; counts[v, default: 0] += 1 }
+                if LabelledTableReader.number(v) != nil {
+                    numbers += 1
+                } else {
+                    texts += 1
+                    counts[v, default: 0] += 1
+                }
             }
             // Mostly numbers: numeric, the odd malformed cell is missing.
             if numbers > 0 && texts * 10 <= numbers {
                 numeric.append(name)
             } else if texts > 0 {
-                let top = counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(maxCategories).map(\.key)
+                let top = counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(
+                    maxCategories
+                ).map(\.key)
                 categorical.append((name, top.sorted()))
             }
         }
@@ -178,13 +208,16 @@ public enum LabelledTableReader {
     }
 
     /// Applies a schema to rows: the training table (rows with an unreadable label are an error).
-    public static func table(header: [String], rows: [[String]], schema: LabelledTableSchema, file: String) throws -> TrainingTable {
+    public static func table(header: [String], rows: [[String]], schema: LabelledTableSchema, file: String) throws
+        -> TrainingTable
+    {
         let index = Dictionary(header.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         guard let labelIndex = index[schema.label] else {
             throw CustomerHealthError.input(file: file, message: "has no label column \"\(schema.label)\"")
         }
         for name in schema.numeric + schema.categorical.map(\.0) where index[name] == nil {
-            throw CustomerHealthError.input(file: file, message: "has no column \"\(name)\", which the model was trained with")
+            throw CustomerHealthError.input(
+                file: file, message: "has no column \"\(name)\", which the model was trained with")
         }
         var columns = [[Double]](repeating: [], count: schema.featureNames.count)
         for f in columns.indices { columns[f].reserveCapacity(rows.count) }
@@ -197,7 +230,11 @@ public enum LabelledTableReader {
         let categoricalIndex = schema.categorical.map { index[$0.0]! }
         for (k, r) in rows.enumerated() {
             guard let y = parseLabel(r[labelIndex]) else {
-                throw CustomerHealthError.input(file: file, message: "line \(k + 2), column \(schema.label): \"\(r[labelIndex])\" is not a label (0/1, true/false, yes/no)")
+                throw CustomerHealthError.input(
+                    file: file,
+                    message:
+                        "line \(k + 2), column \(schema.label): \"\(r[labelIndex])\" is not a label (0/1, true/false, yes/no)"
+                )
             }
             labels.append(y)
             ids.append(idIndex.map { r[$0] } ?? String(k + 1))
@@ -208,19 +245,26 @@ public enum LabelledTableReader {
             }
             for (c, (_, categories)) in schema.categorical.enumerated() {
                 let v = trimmed(r[categoricalIndex[c]])
-                for c in categories { columns[f].append(v.isEmpty ? .nan : (v == c ? 1 : 0)); f += 1 }
+                for c in categories {
+                    columns[f].append(v.isEmpty ? .nan : (v == c ? 1 : 0))
+                    f += 1
+                }
             }
         }
         return TrainingTable(featureNames: schema.featureNames, columns: columns, labels: labels, rowIDs: ids)
     }
 
     /// A seeded split that keeps the churn rate of both parts equal.
-    public static func stratifiedSplit(_ table: TrainingTable, validationShare: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+    public static func stratifiedSplit(_ table: TrainingTable, validationShare: Double, seed: UInt64) -> (
+        train: [Int], validation: [Int]
+    ) {
         stratifiedSplit(labels: table.labels, validationShare: validationShare, seed: seed)
     }
 
     /// The same split from the labels alone.
-    public static func stratifiedSplit(labels: [UInt8], validationShare: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+    public static func stratifiedSplit(labels: [UInt8], validationShare: Double, seed: UInt64) -> (
+        train: [Int], validation: [Int]
+    ) {
         var rng = SeededGenerator.derive(seed, 0x5717)
         var train: [Int] = []
         var validation: [Int] = []
@@ -255,14 +299,18 @@ enum LabelledTableLoader {
 
     /// Reads `path`: with `schema` nil, the schema comes from this table
     /// (training); `validationShare`, a seeded stratified split.
-    static func load(path: String, label: String, id: String?, schema given: LabelledTableSchema?, validationShare: Double?,
-                     seed: UInt64) throws -> Loaded {
+    static func load(
+        path: String, label: String, id: String?, schema given: LabelledTableSchema?, validationShare: Double?,
+        seed: UInt64
+    ) throws -> Loaded {
         let name = (path as NSString).lastPathComponent
         let header = try LabelledTableReader.header(path: path)
         let index = Dictionary(header.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         // Pass 1: rows, labels, column statistics.
-        let survey = Survey(header: header, label: index[given?.label ?? label], detect: given == nil,
-            numeric: given.map { $0.numeric.compactMap { index[$0] } } ?? [], excluded: [label] + (id.map { [$0] } ?? []))
+        let survey = Survey(
+            header: header, label: index[given?.label ?? label], detect: given == nil,
+            numeric: given.map { $0.numeric.compactMap { index[$0] } } ?? [],
+            excluded: [label] + (id.map { [$0] } ?? []))
         try read(path: path, header: header, handler: survey)
         let schema: LabelledTableSchema
         if let given {
@@ -270,12 +318,15 @@ enum LabelledTableLoader {
                 throw CustomerHealthError.input(file: name, message: "has no label column \"\(given.label)\"")
             }
             for column in given.numeric + given.categorical.map(\.0) where index[column] == nil {
-                throw CustomerHealthError.input(file: name, message: "has no column \"\(column)\", which the model was trained with")
+                throw CustomerHealthError.input(
+                    file: name, message: "has no column \"\(column)\", which the model was trained with")
             }
             schema = given
         } else {
             guard index[label] != nil else {
-                throw CustomerHealthError.input(file: "table", message: "has no label column \"\(label)\"; its columns are \(header.joined(separator: ", "))")
+                throw CustomerHealthError.input(
+                    file: "table",
+                    message: "has no label column \"\(label)\"; its columns are \(header.joined(separator: ", "))")
             }
             if let id, index[id] == nil {
                 throw CustomerHealthError.input(file: "table", message: "has no id column \"\(id)\"")
@@ -283,7 +334,9 @@ enum LabelledTableLoader {
             schema = survey.schema(label: label, id: id)
         }
         if let (line, text) = survey.badLabel {
-            throw CustomerHealthError.input(file: name, message: "line \(line), column \(schema.label): \"\(text)\" is not a label (0/1, true/false, yes/no)")
+            throw CustomerHealthError.input(
+                file: name,
+                message: "line \(line), column \(schema.label): \"\(text)\" is not a label (0/1, true/false, yes/no)")
         }
         let n = survey.labels.count
         // Where each row goes.
@@ -302,34 +355,45 @@ enum LabelledTableLoader {
         // Pass 2: the values, each column as narrow as its numbers allow.
         let numericIndex = schema.numeric.map { index[$0]! }
         var storage: [FeatureValues.Storage] = numericIndex.map { survey.float32Holds[$0] ? .float32 : .float64 }
-        for (_, categories) in schema.categorical { storage += [FeatureValues.Storage](repeating: .float32, count: categories.count) }
+        for (_, categories) in schema.categorical {
+            storage += [FeatureValues.Storage](repeating: .float32, count: categories.count)
+        }
         let values = FeatureValues(rowCount: n, storage: storage)
-        let filler = Filler(values: values, numeric: numericIndex, categorical: schema.categorical.map { (index[$0.0]!, $0.1) },
+        let filler = Filler(
+            values: values, numeric: numericIndex, categorical: schema.categorical.map { (index[$0.0]!, $0.1) },
             id: schema.id.flatMap { index[$0] }, destination: destination, rows: n)
         try read(path: path, header: header, handler: filler)
         guard filler.row == n else {
-            throw CustomerHealthError.input(file: name, message: "changed while it was read (\(n) rows, then \(filler.row)); read it again once it is complete")
+            throw CustomerHealthError.input(
+                file: name,
+                message: "changed while it was read (\(n) rows, then \(filler.row)); read it again once it is complete")
         }
         let ids = RowIDs(names: schema.id == nil ? nil : filler.idNames, index: ArraySlice(filler.ids))
-        return Loaded(schema: schema, table: TrainingTable(featureNames: schema.featureNames, values: values, labels: labels, rowIDs: ids),
+        return Loaded(
+            schema: schema,
+            table: TrainingTable(featureNames: schema.featureNames, values: values, labels: labels, rowIDs: ids),
             validationStart: validationStart)
     }
 
     private static func read(path: String, header: [String], handler: RowHandler) throws {
         var settings = ExportSettings(kind: .savings)
         settings.globs = []
-        let reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: 1 << 20, includeRaw: true,
+        let reader = try InputFileReader(
+            path: path, settings: settings, handler: handler, maxRowBytes: 1 << 20, includeRaw: true,
             mode: .anyColumns)
         let report = try reader.read()
         if let bad = report.rejects.first {
-            throw CustomerHealthError.input(file: (path as NSString).lastPathComponent, message: "line \(bad.line): \(bad.reason)")
+            throw CustomerHealthError.input(
+                file: (path as NSString).lastPathComponent, message: "line \(bad.line): \(bad.reason)")
         }
     }
 
     @inline(__always)
     static func cell(_ row: RowView, _ j: Int) -> String {
         let f = row.field(j)
-        return String(decoding: UnsafeBufferPointer(start: f.baseAddress?.assumingMemoryBound(to: UInt8.self), count: f.count), as: UTF8.self)
+        return String(
+            decoding: UnsafeBufferPointer(start: f.baseAddress?.assumingMemoryBound(to: UInt8.self), count: f.count),
+            as: UTF8.self)
     }
 
     /// Pass 1.
@@ -393,7 +457,8 @@ enum LabelledTableLoader {
                 if numbers[j] > 0 && texts[j] * 10 <= numbers[j] {
                     numeric.append(name)
                 } else if texts[j] > 0 {
-                    let top = counts[j].sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(maxCategories).map(\.key)
+                    let top = counts[j].sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+                        .prefix(maxCategories).map(\.key)
                     categorical.append((name, top.sorted()))
                 }
             }
@@ -414,7 +479,10 @@ enum LabelledTableLoader {
         var idNames: [String] = []
         var idNumbers: [String: UInt32] = [:]
 
-        init(values: FeatureValues, numeric: [Int], categorical: [(Int, [String])], id: Int?, destination: [UInt32]?, rows: Int) {
+        init(
+            values: FeatureValues, numeric: [Int], categorical: [(Int, [String])], id: Int?, destination: [UInt32]?,
+            rows: Int
+        ) {
             columns = (0..<values.columnCount).map { values.column($0) }
             self.numeric = numeric
             self.categorical = categorical
@@ -444,7 +512,8 @@ enum LabelledTableLoader {
             }
             var f = 0
             for j in numeric {
-                columns[f].set(at, LabelledTableReader.number(LabelledTableReader.trimmed(LabelledTableLoader.cell(r, j))) ?? .nan)
+                columns[f].set(
+                    at, LabelledTableReader.number(LabelledTableReader.trimmed(LabelledTableLoader.cell(r, j))) ?? .nan)
                 f += 1
             }
             for (j, categories) in categorical {

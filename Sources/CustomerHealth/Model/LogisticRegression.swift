@@ -20,7 +20,9 @@ public struct LogisticRegression: Sendable, Equatable {
         return s
     }
 
-    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double) -> Double {
+    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double)
+        -> Double
+    {
         for j in 0..<weights.count { phi[j] += scale * weights[j] * standardised(x[j], j) }
         return scale * intercept
     }
@@ -40,18 +42,25 @@ public struct LogisticRegression: Sendable, Equatable {
         let column = UnsafeMutablePointer<Double>.allocate(capacity: block)
         defer { column.deallocate() }
         for j in 0..<d {
-            var s = 0.0, c = 0.0
+            var s = 0.0
+            var c = 0.0
             for lo in stride(from: 0, to: n, by: block) {
                 let hi = min(n, lo + block)
                 table.copy(feature: j, rows: lo..<hi, into: column)
-                for i in 0..<(hi - lo) where !column[i].isNaN { s += column[i]; c += 1 }
+                for i in 0..<(hi - lo) where !column[i].isNaN {
+                    s += column[i]
+                    c += 1
+                }
             }
             let m = c > 0 ? s / c : 0
             var ss = 0.0
             for lo in stride(from: 0, to: n, by: block) {
                 let hi = min(n, lo + block)
                 table.copy(feature: j, rows: lo..<hi, into: column)
-                for i in 0..<(hi - lo) where !column[i].isNaN { let v = column[i]; ss += (v - m) * (v - m) }
+                for i in 0..<(hi - lo) where !column[i].isNaN {
+                    let v = column[i]
+                    ss += (v - m) * (v - m)
+                }
             }
             means[j] = m
             let sd = c > 1 ? (ss / (c - 1)).squareRoot() : 0
@@ -65,8 +74,12 @@ public struct LogisticRegression: Sendable, Equatable {
         // standardised inputs), and each row's residual and weight.
         let x = UnsafeMutablePointer<Double>.allocate(capacity: block * k)
         let rw = UnsafeMutablePointer<Double>.allocate(capacity: 2 * block)
-        defer { x.deallocate(); rw.deallocate() }
-        let meansC = means, scalesC = scales
+        defer {
+            x.deallocate()
+            rw.deallocate()
+        }
+        let meansC = means
+        let scalesC = scales
         // The Hessian's rows are shared out among workers: each entry is
         // summed over the rows in row order, by one worker, so the sums are
         // those of one thread going row by row, whatever the thread count.
@@ -78,13 +91,15 @@ public struct LogisticRegression: Sendable, Equatable {
                 table.labels.withUnsafeBufferPointer { lb in
                     grad.withUnsafeMutableBufferPointer { gb in
                         hess.withUnsafeMutableBufferPointer { hb in
-                            let box = UnsafeSendable((x, rw, bb.baseAddress!, lb.baseAddress!, gb.baseAddress!, hb.baseAddress!))
+                            let box = UnsafeSendable(
+                                (x, rw, bb.baseAddress!, lb.baseAddress!, gb.baseAddress!, hb.baseAddress!))
                             for lo in stride(from: 0, to: n, by: block) {
                                 let rows = min(n, lo + block) - lo
                                 for i in 0..<rows { x[i * k] = 1 }
                                 for j in 0..<d {
                                     table.copy(feature: j, rows: lo..<(lo + rows), into: column)
-                                    let m = meansC[j], sc = scalesC[j]
+                                    let m = meansC[j]
+                                    let sc = scalesC[j]
                                     for i in 0..<rows {
                                         let v = column[i]
                                         x[i * k + j + 1] = v.isNaN ? 0 : (v - m) / sc
@@ -126,7 +141,10 @@ public struct LogisticRegression: Sendable, Equatable {
             for a in 0..<k { for b in 0..<a { hess[a * k + b] = hess[b * k + a] } }
             guard let step = LinearAlgebra.solve(hess, grad, k) else { break }
             var change = 0.0
-            for j in 0..<k { beta[j] -= step[j]; change = max(change, abs(step[j])) }
+            for j in 0..<k {
+                beta[j] -= step[j]
+                change = max(change, abs(step[j]))
+            }
             if change < 1e-8 { break }
         }
         return LogisticRegression(means: means, scales: scales, weights: Array(beta[1...]), intercept: beta[0])
@@ -134,12 +152,14 @@ public struct LogisticRegression: Sendable, Equatable {
 
     /// Margins of every row of `table`, in blocks of rows in parallel.
     func margins(_ table: TrainingTable) -> [Double] {
-        let n = table.rowCount, d = table.featureCount
+        let n = table.rowCount
+        let d = table.featureCount
         let block = LogisticRegression.blockRows
         return [Double](unsafeUninitializedCapacity: n) { out, initialized in
             let box = UnsafeSendable(out)
             DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
-                let lo = b * block, hi = min(n, lo + block)
+                let lo = b * block
+                let hi = min(n, lo + block)
                 let columns = UnsafeMutablePointer<Double>.allocate(capacity: max(1, (hi - lo) * d))
                 defer { columns.deallocate() }
                 for j in 0..<d { table.copy(feature: j, rows: lo..<hi, into: columns + j * (hi - lo)) }

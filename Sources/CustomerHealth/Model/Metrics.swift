@@ -27,7 +27,10 @@ public enum Metrics {
 
     public static func brier(probabilities: [Double], labels: [UInt8]) -> Double {
         var s = 0.0
-        for i in 0..<probabilities.count { let d = probabilities[i] - Double(labels[i]); s += d * d }
+        for i in 0..<probabilities.count {
+            let d = probabilities[i] - Double(labels[i])
+            s += d * d
+        }
         return s / Double(max(1, probabilities.count))
     }
 
@@ -54,7 +57,8 @@ public enum Metrics {
         let positives = labels.reduce(0) { $0 + Int($1) }
         guard positives > 0 else { return nil }
         let order = scores.indices.sorted { scores[$0] > scores[$1] }
-        var tp = 0, fp = 0
+        var tp = 0
+        var fp = 0
         var ap = 0.0
         var i = 0
         while i < order.count {
@@ -80,7 +84,8 @@ public enum Metrics {
         let negatives = labels.count - positives
         guard positives > 0, negatives > 0 else { return nil }
         var points: [(x: Double, y: Double)] = [(0, 0)]
-        var tp = 0, fp = 0
+        var tp = 0
+        var fp = 0
         forEachThreshold(scores: scores, labels: labels) { newTP, newFP in
             tp += newTP
             fp += newFP
@@ -93,11 +98,14 @@ public enum Metrics {
     /// distinct score, highest first. It starts at recall 0 with the precision
     /// of the highest score, the step that `averagePrecision` sums. Nil
     /// without a positive. At most `maxPoints` (`thinned`).
-    public static func precisionRecallCurve(scores: [Double], labels: [UInt8], maxPoints: Int = 200) -> [(x: Double, y: Double)]? {
+    public static func precisionRecallCurve(scores: [Double], labels: [UInt8], maxPoints: Int = 200) -> [(
+        x: Double, y: Double
+    )]? {
         let positives = labels.reduce(0) { $0 + Int($1) }
         guard positives > 0, !scores.isEmpty else { return nil }
         var points: [(x: Double, y: Double)] = []
-        var tp = 0, fp = 0
+        var tp = 0
+        var fp = 0
         forEachThreshold(scores: scores, labels: labels) { newTP, newFP in
             tp += newTP
             fp += newFP
@@ -114,7 +122,8 @@ public enum Metrics {
         var i = 0
         while i < order.count {
             var j = i
-            var newTP = 0, newFP = 0
+            var newTP = 0
+            var newFP = 0
             while j < order.count && scores[order[j]] == scores[order[i]] {
                 if labels[order[j]] == 1 { newTP += 1 } else { newFP += 1 }
                 j += 1
@@ -148,7 +157,9 @@ public enum Metrics {
     }
 
     /// Predicted against observed churn in ten bins of predicted probability.
-    public static func calibrationTable(probabilities: [Double], labels: [UInt8], bins: Int = 10) -> [(low: Double, high: Double, count: Int, meanPredicted: Double, observedRate: Double)] {
+    public static func calibrationTable(probabilities: [Double], labels: [UInt8], bins: Int = 10) -> [(
+        low: Double, high: Double, count: Int, meanPredicted: Double, observedRate: Double
+    )] {
         var count = [Int](repeating: 0, count: bins)
         var sumP = [Double](repeating: 0, count: bins)
         var sumY = [Double](repeating: 0, count: bins)
@@ -159,8 +170,10 @@ public enum Metrics {
             sumY[b] += Double(labels[i])
         }
         return (0..<bins).map { b in
-            (Double(b) / Double(bins), Double(b + 1) / Double(bins), count[b],
-             count[b] > 0 ? sumP[b] / Double(count[b]) : 0, count[b] > 0 ? sumY[b] / Double(count[b]) : 0)
+            (
+                Double(b) / Double(bins), Double(b + 1) / Double(bins), count[b],
+                count[b] > 0 ? sumP[b] / Double(count[b]) : 0, count[b] > 0 ? sumY[b] / Double(count[b]) : 0
+            )
         }
     }
 }

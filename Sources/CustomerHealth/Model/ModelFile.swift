@@ -35,10 +35,13 @@ public struct ChurnModelFile: Sendable {
             ("kind", .string("customer-health churn ensemble")),
             ("feature_names", .array(e.featureNames.map { .string($0) })),
             ("bin_edges", .array(e.binner.edges.map { .array($0.map { .double($0) }) })),
-            ("member_weights", .object(ChurnEnsemble.Member.allCases.map { ($0.rawValue, .double(e.weights[$0] ?? 0)) })),
+            (
+                "member_weights",
+                .object(ChurnEnsemble.Member.allCases.map { ($0.rawValue, .double(e.weights[$0] ?? 0)) })
+            ),
             ("calibration", .object([("method", .string("platt (stacked)")), ("intercept", .double(e.intercept))])),
         ] + e.members.map { ($0.kind.rawValue, $0.json()) } + [
-            ("metadata", metadata),
+            ("metadata", metadata)
         ]
     }
 
@@ -67,9 +70,17 @@ public struct ChurnModelFile: Sendable {
     }
 
     private struct Record: Decodable {
-        struct Boosting: Decodable { var base_score: Double; var trees: [TreeRecord] }
+        struct Boosting: Decodable {
+            var base_score: Double
+            var trees: [TreeRecord]
+        }
         struct Forest: Decodable { var trees: [TreeRecord] }
-        struct Linear: Decodable { var means: [Double]; var scales: [Double]; var weights: [Double]; var intercept: Double }
+        struct Linear: Decodable {
+            var means: [Double]
+            var scales: [Double]
+            var weights: [Double]
+            var intercept: Double
+        }
         struct Calibration: Decodable { var intercept: Double }
         var schema_version: Int
         var feature_names: [String]
@@ -98,10 +109,16 @@ public struct ChurnModelFile: Sendable {
         do {
             record = try JSONDecoder().decode(Record.self, from: data)
         } catch {
-            throw LoadError(description: "\(path): the model file is not a complete customer-health model (truncated or corrupt JSON): \(error)")
+            throw LoadError(
+                description:
+                    "\(path): the model file is not a complete customer-health model (truncated or corrupt JSON): \(error)"
+            )
         }
         guard record.schema_version == ChurnEnsemble.schemaVersion else {
-            throw LoadError(description: "\(path): model schema version \(record.schema_version) is not \(ChurnEnsemble.schemaVersion), the one this customer-health reads; train a new model")
+            throw LoadError(
+                description:
+                    "\(path): model schema version \(record.schema_version) is not \(ChurnEnsemble.schemaVersion), the one this customer-health reads; train a new model"
+            )
         }
         // The hash covers everything before "content_sha256".
         guard let range = text.range(of: ", \"content_sha256\": ", options: .backwards) else {
@@ -109,17 +126,26 @@ public struct ChurnModelFile: Sendable {
         }
         let body = String(text[text.startIndex..<range.lowerBound]) + "}"
         guard hash(body) == record.content_sha256 else {
-            throw LoadError(description: "\(path): the model file's content does not match its SHA-256: it was altered or corrupted; train it again")
+            throw LoadError(
+                description:
+                    "\(path): the model file's content does not match its SHA-256: it was altered or corrupted; train it again"
+            )
         }
         let d = record.feature_names.count
         func tree(_ r: TreeRecord) throws(LoadError) -> RegressionTree {
             let n = r.feature.count
-            guard n > 0, r.threshold.count == n, r.missing_left.count == n, r.left.count == n, r.right.count == n, r.value.count == n else {
+            guard n > 0, r.threshold.count == n, r.missing_left.count == n, r.left.count == n, r.right.count == n,
+                r.value.count == n
+            else {
                 throw LoadError(description: "\(path): a tree has arrays of different lengths: the model is corrupt")
             }
             for i in 0..<n where r.feature[i] >= 0 {
-                guard Int(r.feature[i]) < d, r.left[i] > Int32(i), r.right[i] > Int32(i), Int(r.left[i]) < n, Int(r.right[i]) < n else {
-                    throw LoadError(description: "\(path): a tree refers to a node or feature that does not exist: the model is corrupt")
+                guard Int(r.feature[i]) < d, r.left[i] > Int32(i), r.right[i] > Int32(i), Int(r.left[i]) < n,
+                    Int(r.right[i]) < n
+                else {
+                    throw LoadError(
+                        description:
+                            "\(path): a tree refers to a node or feature that does not exist: the model is corrupt")
                 }
             }
             var t = RegressionTree()
@@ -135,7 +161,9 @@ public struct ChurnModelFile: Sendable {
         }
         guard record.bin_edges.count == d, record.logistic_regression.weights.count == d,
             record.logistic_regression.means.count == d, record.logistic_regression.scales.count == d
-        else { throw LoadError(description: "\(path): the model's parts disagree on the number of features: it is corrupt") }
+        else {
+            throw LoadError(description: "\(path): the model's parts disagree on the number of features: it is corrupt")
+        }
         var weights: [ChurnEnsemble.Member: Double] = [:]
         for m in ChurnEnsemble.Member.allCases { weights[m] = record.member_weights[m.rawValue] ?? 0 }
         var boosting: [RegressionTree] = []
@@ -146,7 +174,8 @@ public struct ChurnModelFile: Sendable {
         let ensemble = ChurnEnsemble(
             featureNames: record.feature_names, binner: FeatureBinner(edges: record.bin_edges),
             members: [
-                GradientBoostedTrees(baseScore: record.gradient_boosting.base_score, trees: boosting), RandomForest(trees: forest),
+                GradientBoostedTrees(baseScore: record.gradient_boosting.base_score, trees: boosting),
+                RandomForest(trees: forest),
                 LogisticRegression(means: lr.means, scales: lr.scales, weights: lr.weights, intercept: lr.intercept),
             ],
             weights: weights, intercept: record.calibration.intercept)

@@ -30,7 +30,9 @@ public struct RandomForest: Sendable, Equatable {
         return s / Double(trees.count)
     }
 
-    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double) -> Double {
+    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double)
+        -> Double
+    {
         let k = scale / Double(max(1, trees.count))
         var bias = 0.0
         for t in trees { bias += t.contributions(x, into: phi, scale: k) }
@@ -39,14 +41,17 @@ public struct RandomForest: Sendable, Equatable {
 
     /// Trains the trees in parallel; each tree's randomness comes from its
     /// own seeded stream, so the forest is the same whatever the thread count.
-    public static func train(train: BinnedMatrix, labels: [UInt8], binner: FeatureBinner, parameters p: RandomForestParameters,
-                             seed: UInt64) -> RandomForest {
+    public static func train(
+        train: BinnedMatrix, labels: [UInt8], binner: FeatureBinner, parameters p: RandomForestParameters,
+        seed: UInt64
+    ) -> RandomForest {
         var train = train
         train.addColumnMajor()
         let n = train.rows
         let featureCount = train.features
         let perSplit = p.featuresPerSplit ?? max(1, Int(Double(featureCount).squareRoot().rounded()))
-        let limits = TreeGrowthLimits(maxDepth: p.maxDepth, minChildWeight: 0, minLeafRows: p.minLeafRows, lambda: 0, featuresPerSplit: perSplit)
+        let limits = TreeGrowthLimits(
+            maxDepth: p.maxDepth, minChildWeight: 0, minLeafRows: p.minLeafRows, lambda: 0, featuresPerSplit: perSplit)
         // Splits maximise the reduction in squared error of the label (Gini for 0/1);
         // with g = -y and h = 1, G^2/H is exactly that. Node values are smoothed log-odds.
         let learner = HistogramTreeLearner(binned: train, binner: binner, limits: limits) { G, H in
@@ -72,7 +77,8 @@ public struct RandomForest: Sendable, Equatable {
                 for i in 0..<n where weights[i] > 0 { rows.append(Int32(i)) }
                 box.value[t] = weights.withUnsafeBufferPointer { w in
                     labels.withUnsafeBufferPointer { y in
-                        learner.growForest(rows: rows, weights: w.baseAddress!, labels: y.baseAddress!,
+                        learner.growForest(
+                            rows: rows, weights: w.baseAddress!, labels: y.baseAddress!,
                             allowedFeatures: Array(0..<featureCount), rng: &rng)
                     }
                 }

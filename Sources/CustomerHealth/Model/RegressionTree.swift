@@ -46,7 +46,9 @@ public struct RegressionTree: Sendable, Equatable {
     public func predict(_ x: UnsafePointer<Double>) -> Double { value[leaf(x)] }
 
     /// Adds each split's change in value to its feature; returns the root value.
-    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double) -> Double {
+    public func contributions(_ x: UnsafePointer<Double>, into phi: UnsafeMutablePointer<Double>, scale: Double)
+        -> Double
+    {
         var node = 0
         while feature[node] >= 0 {
             let f = Int(feature[node])
@@ -120,8 +122,11 @@ struct HistogramTreeLearner: @unchecked Sendable {
     ///
     /// `nodeRanges` gets, per node, the range of `rows` (in their final order,
     /// also returned) that reached it: leaves cover every row exactly once.
-    func growBoosted(rows inputRows: [Int32], gh: UnsafePointer<Double>, ghc: UnsafePointer<SIMD4<Float>>, features: [Int], parallel: Bool,
-                     nodeRanges: inout [Range<Int>], finalRows: inout [Int32]) -> RegressionTree {
+    func growBoosted(
+        rows inputRows: [Int32], gh: UnsafePointer<Double>, ghc: UnsafePointer<SIMD4<Float>>, features: [Int],
+        parallel: Bool,
+        nodeRanges: inout [Range<Int>], finalRows: inout [Int32]
+    ) -> RegressionTree {
         var tree = RegressionTree()
         let rowCount = inputRows.count
         let rows = Self.rowBuffer(copying: inputRows)
@@ -140,16 +145,33 @@ struct HistogramTreeLearner: @unchecked Sendable {
             return pool.count - 1
         }
         let featureIndex = features.map { Int32($0) }
-        struct Pending { var node: Int; var start: Int; var end: Int; var depth: Int; var G: Double; var H: Double; var hist: Int }
-        var G0 = 0.0, H0 = 0.0
-        for i in 0..<rowCount { let r = Int(rows[i]); G0 += gh[2 * r]; H0 += gh[2 * r + 1] }
+        struct Pending {
+            var node: Int
+            var start: Int
+            var end: Int
+            var depth: Int
+            var G: Double
+            var H: Double
+            var hist: Int
+        }
+        var G0 = 0.0
+        var H0 = 0.0
+        for i in 0..<rowCount {
+            let r = Int(rows[i])
+            G0 += gh[2 * r]
+            H0 += gh[2 * r + 1]
+        }
         let root = tree.addNode(value: nodeValue(G0, H0), cover: H0)
         nodeRanges.append(0..<rowCount)
-        func needsHistogram(_ count: Int, _ depth: Int) -> Bool { depth < limits.maxDepth && count >= 2 * limits.minLeafRows }
+        func needsHistogram(_ count: Int, _ depth: Int) -> Bool {
+            depth < limits.maxDepth && count >= 2 * limits.minLeafRows
+        }
         var rootHist = -1
         if needsHistogram(rowCount, 0) {
             rootHist = take()
-            buildBoosted(rows: UnsafeBufferPointer(start: rows, count: rowCount), ghc: ghc, features: featureIndex, into: pool[rootHist],
+            buildBoosted(
+                rows: UnsafeBufferPointer(start: rows, count: rowCount), ghc: ghc, features: featureIndex,
+                into: pool[rootHist],
                 parallel: parallel)
         }
         var queue = [Pending(node: root, start: 0, end: rowCount, depth: 0, G: G0, H: H0, hist: rootHist)]
@@ -162,26 +184,43 @@ struct HistogramTreeLearner: @unchecked Sendable {
             let parentHist = pool[p.hist]
             // The best split: per feature, then the best gain in feature order (ties: lower feature).
             for s in 0..<k {
-                splits[s] = bestBoostedSplit(feature: features[s], hist: parentHist + s * slot, G: p.G, H: p.H, total: p.end - p.start)
+                splits[s] = bestBoostedSplit(
+                    feature: features[s], hist: parentHist + s * slot, G: p.G, H: p.H, total: p.end - p.start)
             }
             var split = Split()
             for s in splits where s.feature >= 0 && s.gain > split.gain { split = s }
-            guard split.feature >= 0, split.gain > limits.minGain else { free.append(p.hist); continue }
+            guard split.feature >= 0, split.gain > limits.minGain else {
+                free.append(p.hist)
+                continue
+            }
             let mid = partition(rows, scratch: scratch, start: p.start, end: p.end, split: split)
-            if mid == p.start || mid == p.end { free.append(p.hist); continue }
-            var GL = 0.0, HL = 0.0
-            for i in p.start..<mid { let r = 2 * Int(rows[i]); GL += gh[r]; HL += gh[r + 1] }
+            if mid == p.start || mid == p.end {
+                free.append(p.hist)
+                continue
+            }
+            var GL = 0.0
+            var HL = 0.0
+            for i in p.start..<mid {
+                let r = 2 * Int(rows[i])
+                GL += gh[r]
+                HL += gh[r + 1]
+            }
             let GR = p.G - GL
             let HR = p.H - HL
             let l = tree.addNode(value: nodeValue(GL, HL), cover: HL)
             let r = tree.addNode(value: nodeValue(GR, HR), cover: HR)
             nodeRanges.append(p.start..<mid)
             nodeRanges.append(mid..<p.end)
-            tree.setSplit(p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l, right: r)
+            tree.setSplit(
+                p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l,
+                right: r)
             let depth = p.depth + 1
-            let leftCount = mid - p.start, rightCount = p.end - mid
-            let needL = needsHistogram(leftCount, depth), needR = needsHistogram(rightCount, depth)
-            var histL = -1, histR = -1
+            let leftCount = mid - p.start
+            let rightCount = p.end - mid
+            let needL = needsHistogram(leftCount, depth)
+            let needR = needsHistogram(rightCount, depth)
+            var histL = -1
+            var histR = -1
             if needL || needR {
                 // Build the smaller child; the larger one is parent minus smaller.
                 let smallerIsLeft = leftCount <= rightCount
@@ -189,12 +228,15 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 let needSmaller = smallerIsLeft ? needL : needR
                 let needLarger = smallerIsLeft ? needR : needL
                 let small = take()
-                buildBoosted(rows: UnsafeBufferPointer(start: rows + sStart, count: sEnd - sStart), ghc: ghc, features: featureIndex,
+                buildBoosted(
+                    rows: UnsafeBufferPointer(start: rows + sStart, count: sEnd - sStart), ghc: ghc,
+                    features: featureIndex,
                     into: pool[small], parallel: parallel)
                 var large = -1
                 if needLarger {
                     large = p.hist
-                    let a = pool[large], b = pool[small]
+                    let a = pool[large]
+                    let b = pool[small]
                     // Only the bins a feature has (and the missing bin) were ever written.
                     for s in 0..<k {
                         let o = s * slot
@@ -206,8 +248,17 @@ struct HistogramTreeLearner: @unchecked Sendable {
                     free.append(p.hist)
                 }
                 var smallSlot = small
-                if !needSmaller { free.append(small); smallSlot = -1 }
-                if smallerIsLeft { histL = smallSlot; histR = large } else { histL = large; histR = smallSlot }
+                if !needSmaller {
+                    free.append(small)
+                    smallSlot = -1
+                }
+                if smallerIsLeft {
+                    histL = smallSlot
+                    histR = large
+                } else {
+                    histL = large
+                    histR = smallSlot
+                }
             } else {
                 free.append(p.hist)
             }
@@ -219,8 +270,10 @@ struct HistogramTreeLearner: @unchecked Sendable {
     }
 
     /// Histograms of `rows` for each of `features` (slot s for features[s]), in row order.
-    private func buildBoosted(rows: UnsafeBufferPointer<Int32>, ghc: UnsafePointer<SIMD4<Float>>, features: [Int32],
-                              into hist: UnsafeMutablePointer<SIMD4<Float>>, parallel: Bool) {
+    private func buildBoosted(
+        rows: UnsafeBufferPointer<Int32>, ghc: UnsafePointer<SIMD4<Float>>, features: [Int32],
+        into hist: UnsafeMutablePointer<SIMD4<Float>>, parallel: Bool
+    ) {
         let k = features.count
         let slot = Self.binsPerFeature
         let width = binned.features
@@ -247,39 +300,54 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 if blocks == 1 {
                     work(0, k)
                 } else {
-                    DispatchQueue.concurrentPerform(iterations: blocks) { b in work(b * k / blocks, (b + 1) * k / blocks) }
+                    DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                        work(b * k / blocks, (b + 1) * k / blocks)
+                    }
                 }
             }
         }
     }
 
-    private func bestBoostedSplit(feature f: Int, hist: UnsafePointer<SIMD4<Float>>, G: Double, H: Double, total: Int) -> Split {
+    private func bestBoostedSplit(feature f: Int, hist: UnsafePointer<SIMD4<Float>>, G: Double, H: Double, total: Int)
+        -> Split
+    {
         let bins = binner.binCount(f)
         let mb = hist[Int(FeatureBinner.missingBin)]
-        let missingG = Double(mb[0]), missingH = Double(mb[1]), missingC = Int(mb[2])
+        let missingG = Double(mb[0])
+        let missingH = Double(mb[1])
+        let missingC = Int(mb[2])
         let lambda = limits.lambda
         let parentScore = G * G / (H + lambda)
-        let minRows = limits.minLeafRows, minWeight = limits.minChildWeight
+        let minRows = limits.minLeafRows
+        let minWeight = limits.minChildWeight
         var best = Split()
-        var GL = 0.0, HL = 0.0
+        var GL = 0.0
+        var HL = 0.0
         var CL = 0
         for b in 0..<max(0, bins - 1) {
             // An empty bin moves no row: the same split as the bin before, which came first.
             let e = hist[b]
             if e[2] == 0 { continue }
-            GL += Double(e[0]); HL += Double(e[1]); CL += Int(e[2])
+            GL += Double(e[0])
+            HL += Double(e[1])
+            CL += Int(e[2])
             // Missing values right, then left.
             do {
                 let cr = total - CL
-                let gr = G - GL, hr = H - HL
+                let gr = G - GL
+                let hr = H - HL
                 if CL >= minRows && cr >= minRows && HL >= minWeight && hr >= minWeight {
                     let gain = GL * GL / (HL + lambda) + gr * gr / (hr + lambda) - parentScore
                     if gain > best.gain { best = Split(feature: f, bin: b, missingLeft: false, gain: gain) }
                 }
             }
             if missingC != 0 {
-                let gl = GL + missingG, hl = HL + missingH, cl = CL + missingC
-                let gr = G - gl, hr = H - hl, cr = total - cl
+                let gl = GL + missingG
+                let hl = HL + missingH
+                let cl = CL + missingC
+                let gr = G - gl
+                let hr = H - hl
+                let cr = total - cl
                 if cl >= minRows && cr >= minRows && hl >= minWeight && hr >= minWeight {
                     let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parentScore
                     if gain > best.gain { best = Split(feature: f, bin: b, missingLeft: true, gain: gain) }
@@ -293,8 +361,10 @@ struct HistogramTreeLearner: @unchecked Sendable {
 
     /// Builds a forest tree over distinct `rows` with integer weights (0 for
     /// rows left out) and 0/1 labels; g = -y and h = 1 per unit of weight.
-    func growForest(rows inputRows: [Int32], weights: UnsafePointer<Int32>, labels: UnsafePointer<UInt8>, allowedFeatures: [Int],
-                    rng: inout SeededGenerator) -> RegressionTree {
+    func growForest(
+        rows inputRows: [Int32], weights: UnsafePointer<Int32>, labels: UnsafePointer<UInt8>, allowedFeatures: [Int],
+        rng: inout SeededGenerator
+    ) -> RegressionTree {
         var tree = RegressionTree()
         let rowCount = inputRows.count
         let rows = Self.rowBuffer(copying: inputRows)
@@ -305,9 +375,22 @@ struct HistogramTreeLearner: @unchecked Sendable {
         let slot = Self.binsPerFeature * 2
         let hist = UnsafeMutablePointer<Int64>.allocate(capacity: max(1, maxK) * slot)
         defer { hist.deallocate() }
-        struct Pending { var node: Int; var start: Int; var end: Int; var depth: Int; var positives: Int; var weight: Int }
-        var P0 = 0, W0 = 0
-        for i in 0..<rowCount { let r = Int(rows[i]); let w = Int(weights[r]); W0 += w; P0 += w * Int(labels[r]) }
+        struct Pending {
+            var node: Int
+            var start: Int
+            var end: Int
+            var depth: Int
+            var positives: Int
+            var weight: Int
+        }
+        var P0 = 0
+        var W0 = 0
+        for i in 0..<rowCount {
+            let r = Int(rows[i])
+            let w = Int(weights[r])
+            W0 += w
+            P0 += w * Int(labels[r])
+        }
         let root = tree.addNode(value: nodeValue(-Double(P0), Double(W0)), cover: Double(W0))
         var queue = [Pending(node: root, start: 0, end: rowCount, depth: 0, positives: P0, weight: W0)]
         var head = 0
@@ -340,18 +423,28 @@ struct HistogramTreeLearner: @unchecked Sendable {
             }
             var split = Split()
             for s in 0..<k {
-                let c = bestForestSplit(feature: features[s], hist: hist + s * slot, positives: p.positives, weight: p.weight)
+                let c = bestForestSplit(
+                    feature: features[s], hist: hist + s * slot, positives: p.positives, weight: p.weight)
                 if c.feature >= 0 && c.gain > split.gain { split = c }
             }
             guard split.feature >= 0, split.gain > limits.minGain else { continue }
             let mid = partition(rows, scratch: scratch, start: p.start, end: p.end, split: split)
             if mid == p.start || mid == p.end { continue }
-            var PL = 0, WL = 0
-            for i in p.start..<mid { let r = Int(rows[i]); let w = Int(weights[r]); WL += w; PL += w * Int(labels[r]) }
-            let PR = p.positives - PL, WR = p.weight - WL
+            var PL = 0
+            var WL = 0
+            for i in p.start..<mid {
+                let r = Int(rows[i])
+                let w = Int(weights[r])
+                WL += w
+                PL += w * Int(labels[r])
+            }
+            let PR = p.positives - PL
+            let WR = p.weight - WL
             let l = tree.addNode(value: nodeValue(-Double(PL), Double(WL)), cover: Double(WL))
             let r = tree.addNode(value: nodeValue(-Double(PR), Double(WR)), cover: Double(WR))
-            tree.setSplit(p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l, right: r)
+            tree.setSplit(
+                p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l,
+                right: r)
             queue.append(Pending(node: l, start: p.start, end: mid, depth: p.depth + 1, positives: PL, weight: WL))
             queue.append(Pending(node: r, start: mid, end: p.end, depth: p.depth + 1, positives: PR, weight: WR))
         }
@@ -363,25 +456,32 @@ struct HistogramTreeLearner: @unchecked Sendable {
     private func bestForestSplit(feature f: Int, hist: UnsafePointer<Int64>, positives: Int, weight: Int) -> Split {
         let bins = binner.binCount(f)
         let m = Int(FeatureBinner.missingBin) * 2
-        let missingP = Int(hist[m]), missingC = Int(hist[m + 1])
+        let missingP = Int(hist[m])
+        let missingC = Int(hist[m + 1])
         let lambda = limits.lambda
-        let G = -Double(positives), H = Double(weight)
+        let G = -Double(positives)
+        let H = Double(weight)
         let parentScore = G * G / (H + lambda)
-        let minRows = limits.minLeafRows, minWeight = limits.minChildWeight
+        let minRows = limits.minLeafRows
+        let minWeight = limits.minChildWeight
         var best = Split()
-        var PL = 0, CL = 0
+        var PL = 0
+        var CL = 0
         for b in 0..<max(0, bins - 1) {
             // An empty bin moves no row: the same split as the bin before, which came first.
             if hist[2 * b + 1] == 0 { continue }
-            PL += Int(hist[2 * b]); CL += Int(hist[2 * b + 1])
+            PL += Int(hist[2 * b])
+            CL += Int(hist[2 * b + 1])
             for missingLeft in 0..<2 {
                 if missingLeft == 1 && missingC == 0 { break }
                 let pl = missingLeft == 1 ? PL + missingP : PL
                 let cl = missingLeft == 1 ? CL + missingC : CL
                 let cr = weight - cl
                 if cl < minRows || cr < minRows { continue }
-                let gl = -Double(pl), hl = Double(cl)
-                let gr = G - gl, hr = H - hl
+                let gl = -Double(pl)
+                let hl = Double(cl)
+                let gr = G - gl
+                let hr = H - hl
                 if hl < minWeight || hr < minWeight { continue }
                 let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parentScore
                 if gain > best.gain { best = Split(feature: f, bin: b, missingLeft: missingLeft == 1, gain: gain) }
@@ -404,9 +504,13 @@ struct HistogramTreeLearner: @unchecked Sendable {
     /// their order (rows stay ascending, so reads of their bins and gradients
     /// go forward through memory); `scratch` holds at least end - start rows.
     /// Returns where the right ones start.
-    private func partition(_ rows: UnsafeMutablePointer<Int32>, scratch: UnsafeMutablePointer<Int32>, start: Int, end: Int,
-                           split: Split) -> Int {
-        precondition(binned.data.count == binned.rows * binned.features, "splits need the column-major bins (BinnedMatrix.addColumnMajor)")
+    private func partition(
+        _ rows: UnsafeMutablePointer<Int32>, scratch: UnsafeMutablePointer<Int32>, start: Int, end: Int,
+        split: Split
+    ) -> Int {
+        precondition(
+            binned.data.count == binned.rows * binned.features,
+            "splits need the column-major bins (BinnedMatrix.addColumnMajor)")
         let column = split.feature * binned.rows
         let bin = split.bin
         let missingLeft = split.missingLeft

@@ -11,29 +11,41 @@ public enum TableTraining {
     /// Trains on a CSV table. The table is read straight into columns (no
     /// copy of its text, no second copy for the split) and its values are
     /// freed as soon as the trees no longer need them (docs/model.md, "Training at scale").
-    public static func train(tablePath: String, label: String, id: String?, validationPath: String?, modelPath: String,
-                             seed: UInt64, validationShare: Double = 0.2) throws -> Outcome {
+    public static func train(
+        tablePath: String, label: String, id: String?, validationPath: String?, modelPath: String,
+        seed: UInt64, validationShare: Double = 0.2
+    ) throws -> Outcome {
         let name = (tablePath as NSString).lastPathComponent
-        let loaded = try LabelledTableLoader.load(path: tablePath, label: label, id: id, schema: nil,
+        let loaded = try LabelledTableLoader.load(
+            path: tablePath, label: label, id: id, schema: nil,
             validationShare: validationPath == nil ? validationShare : nil, seed: seed)
         let schema = loaded.schema
         let train: TrainingTable
         let validation: TrainingTable
         if let validationPath {
             train = loaded.table
-            validation = try LabelledTableLoader.load(path: validationPath, label: label, id: id, schema: schema, validationShare: nil,
-                seed: seed).table
+            validation = try LabelledTableLoader.load(
+                path: validationPath, label: label, id: id, schema: schema, validationShare: nil,
+                seed: seed
+            ).table
         } else {
             let start = loaded.validationStart ?? loaded.table.rowCount
             train = loaded.table.slice(0..<start)
             validation = loaded.table.slice(start..<loaded.table.rowCount)
         }
-        guard train.positives > 0, train.positives < train.rowCount, validation.positives > 0, validation.positives < validation.rowCount else {
-            throw CustomerHealthError.input(file: name, message: "both the training and the validation rows need examples of both labels (training: \(train.positives) of \(train.rowCount) positive; validation: \(validation.positives) of \(validation.rowCount))")
+        guard train.positives > 0, train.positives < train.rowCount, validation.positives > 0,
+            validation.positives < validation.rowCount
+        else {
+            throw CustomerHealthError.input(
+                file: name,
+                message:
+                    "both the training and the validation rows need examples of both labels (training: \(train.positives) of \(train.rowCount) positive; validation: \(validation.positives) of \(validation.rowCount))"
+            )
         }
         var parameters = ChurnTrainingParameters()
         parameters.seed = seed
-        let (ensemble, report) = ChurnTrainer.train(train: train, validation: validation, parameters: parameters, releasingValues: true)
+        let (ensemble, report) = ChurnTrainer.train(
+            train: train, validation: validation, parameters: parameters, releasingValues: true)
         let metadata: JSONValue = .object([
             ("trained_on", .string(name)),
             ("table_schema", schema.json()),
@@ -58,31 +70,45 @@ public enum TableTraining {
 
     public static func evaluate(tablePath: String, modelPath: String, threads: Int) throws -> Evaluation {
         let file: ChurnModelFile
-        do { file = try ChurnModelFile.load(path: modelPath) } catch { throw CustomerHealthError.input(file: modelPath, message: error.description) }
-        guard let raw = try? JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: modelPath) ?? Data()) as? [String: Any],
+        do { file = try ChurnModelFile.load(path: modelPath) } catch {
+            throw CustomerHealthError.input(file: modelPath, message: error.description)
+        }
+        guard
+            let raw = try? JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: modelPath) ?? Data())
+                as? [String: Any],
             let meta = raw["metadata"] as? [String: Any], let schema = LabelledTableSchema.from(meta["table_schema"])
         else {
-            throw CustomerHealthError.input(file: modelPath, message: "was not trained with --table, so it does not say how to read a table; use `backtest` for pipeline models")
+            throw CustomerHealthError.input(
+                file: modelPath,
+                message:
+                    "was not trained with --table, so it does not say how to read a table; use `backtest` for pipeline models"
+            )
         }
         guard schema.featureNames == file.ensemble.featureNames else {
-            throw CustomerHealthError.input(file: modelPath, message: "its table schema and its features disagree: the model is corrupt")
+            throw CustomerHealthError.input(
+                file: modelPath, message: "its table schema and its features disagree: the model is corrupt")
         }
         let name = (tablePath as NSString).lastPathComponent
         let header = try LabelledTableReader.header(path: tablePath)
-        let scorer = try StreamingTableScorer(header: header, schema: schema, model: CompiledEnsemble(file.ensemble), threads: threads, file: name)
+        let scorer = try StreamingTableScorer(
+            header: header, schema: schema, model: CompiledEnsemble(file.ensemble), threads: threads, file: name)
         var settings = ExportSettings(kind: .savings)
         settings.globs = []
-        let reader = try InputFileReader(path: tablePath, settings: settings, handler: scorer, maxRowBytes: 1 << 20, includeRaw: true,
+        let reader = try InputFileReader(
+            path: tablePath, settings: settings, handler: scorer, maxRowBytes: 1 << 20, includeRaw: true,
             mode: .anyColumns)
         let report = try reader.read()
         if let error = scorer.error { throw error }
         if let bad = report.rejects.first {
             throw CustomerHealthError.input(file: name, message: "line \(bad.line): \(bad.reason)")
         }
-        let p = scorer.probabilities, labels = scorer.labels
-        return Evaluation(rows: labels.count, positives: labels.reduce(0) { $0 + Int($1) },
+        let p = scorer.probabilities
+        let labels = scorer.labels
+        return Evaluation(
+            rows: labels.count, positives: labels.reduce(0) { $0 + Int($1) },
             auc: Metrics.rocAUC(scores: p, labels: labels), prAUC: Metrics.averagePrecision(scores: p, labels: labels),
-            logLoss: Metrics.logLoss(probabilities: p, labels: labels), brier: Metrics.brier(probabilities: p, labels: labels),
+            logLoss: Metrics.logLoss(probabilities: p, labels: labels),
+            brier: Metrics.brier(probabilities: p, labels: labels),
             seconds: scorer.scoringSeconds, rowsPerSecond: Double(labels.count) / max(scorer.scoringSeconds, 1e-9))
     }
 }
@@ -116,7 +142,8 @@ final class StreamingTableScorer: RowHandler {
             throw CustomerHealthError.input(file: file, message: "has no label column \"\(schema.label)\"")
         }
         for name in schema.numeric + schema.categorical.map(\.0) where index[name] == nil {
-            throw CustomerHealthError.input(file: file, message: "has no column \"\(name)\", which the model was trained with")
+            throw CustomerHealthError.input(
+                file: file, message: "has no column \"\(name)\", which the model was trained with")
         }
         labelIndex = label
         labelName = schema.label
@@ -134,8 +161,11 @@ final class StreamingTableScorer: RowHandler {
         guard error == nil else { return nil }
         let labelText = row.field(labelIndex)
         guard let y = LabelledTableReader.parseLabel(bytes: labelText) else {
-            error = CustomerHealthError.input(file: file,
-                message: "line \(line), column \(labelName): \"\(String(decoding: labelText, as: UTF8.self))\" is not a label (0/1, true/false, yes/no)")
+            error = CustomerHealthError.input(
+                file: file,
+                message:
+                    "line \(line), column \(labelName): \"\(String(decoding: labelText, as: UTF8.self))\" is not a label (0/1, true/false, yes/no)"
+            )
             return nil
         }
         labels.append(y)
@@ -172,8 +202,11 @@ final class StreamingTableScorer: RowHandler {
                 let chunk = max(1024, n / (threads * 4) + 1)
                 DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
                     let (x, out) = box.value
-                    let lo = k * chunk, hi = min(n, lo + chunk)
-                    compiled.probabilities(x.baseAddress! + lo * width, featureCount: width, count: hi - lo, into: out.baseAddress! + start + lo)
+                    let lo = k * chunk
+                    let hi = min(n, lo + chunk)
+                    compiled.probabilities(
+                        x.baseAddress! + lo * width, featureCount: width, count: hi - lo,
+                        into: out.baseAddress! + start + lo)
                 }
             }
         }

@@ -33,13 +33,24 @@ public struct TrainingReport: Sendable {
             ("pr_auc", .number(ensemblePRAUC, places: 6)),
             ("log_loss", .number(logLoss, places: 6)),
             ("brier", .number(brier, places: 6)),
-            ("member_roc_auc", .object(ChurnEnsemble.Member.allCases.map { ($0.rawValue, .number(memberAUC[$0], places: 6)) })),
+            (
+                "member_roc_auc",
+                .object(ChurnEnsemble.Member.allCases.map { ($0.rawValue, .number(memberAUC[$0], places: 6)) })
+            ),
             ("boosting_rounds", .int(boostingRounds)),
             ("combination", combination.json()),
-            ("calibration", .array(calibration.map { b in
-                .object([("predicted_from", .number(b.low, places: 2)), ("predicted_to", .number(b.high, places: 2)), ("rows", .int(b.count)),
-                         ("mean_predicted", .number(b.meanPredicted, places: 4)), ("observed_rate", .number(b.observedRate, places: 4))])
-            })),
+            (
+                "calibration",
+                .array(
+                    calibration.map { b in
+                        .object([
+                            ("predicted_from", .number(b.low, places: 2)), ("predicted_to", .number(b.high, places: 2)),
+                            ("rows", .int(b.count)),
+                            ("mean_predicted", .number(b.meanPredicted, places: 4)),
+                            ("observed_rate", .number(b.observedRate, places: 4)),
+                        ])
+                    })
+            ),
             ("feature_importance", .object(featureImportance.map { ($0.0, .number($0.1, places: 6)) })),
         ])
     }
@@ -54,7 +65,6 @@ public struct TrainingReport: Sendable {
         return [("roc_curve", points(rocCurve)), ("pr_curve", points(prCurve))]
     }
 }
-
 
 /// Which members the ensemble combines, chosen on held-out halves of the
 /// validation rows (`ChurnTrainer`), with every candidate's figures.
@@ -77,10 +87,17 @@ public struct CombinationReport: Sendable {
             ("chosen", .array(chosen.map { .string($0.rawValue) })),
             ("reason", .string(reason)),
             ("held_out", .bool(crossFitted)),
-            ("candidates", .array(candidates.map { c in
-                .object([("members", .array(c.members.map { .string($0.rawValue) })), ("held_out_roc_auc", .number(c.auc, places: 6)),
-                         ("held_out_log_loss", .number(c.logLoss, places: 6))])
-            })),
+            (
+                "candidates",
+                .array(
+                    candidates.map { c in
+                        .object([
+                            ("members", .array(c.members.map { .string($0.rawValue) })),
+                            ("held_out_roc_auc", .number(c.auc, places: 6)),
+                            ("held_out_log_loss", .number(c.logLoss, places: 6)),
+                        ])
+                    })
+            ),
         ])
     }
 }

@@ -12,7 +12,9 @@ public struct TrainingSetBuilder: Sendable {
     /// The pipeline's event vocabulary (whether logins come from any activity).
     let config: EventVocabulary
 
-    public init(data: IngestResult, scoring: ScoringSettings, churn: ChurnSettings, events: EventVocabulary = EventVocabulary()) {
+    public init(
+        data: IngestResult, scoring: ScoringSettings, churn: ChurnSettings, events: EventVocabulary = EventVocabulary()
+    ) {
         self.data = data
         self.scoring = scoring
         self.churn = churn
@@ -32,14 +34,18 @@ public struct TrainingSetBuilder: Sendable {
         case .days(let n):
             var out: [CalendarDay] = []
             var d = last
-            while d >= first { out.append(d); d = d.adding(days: -n) }
+            while d >= first {
+                out.append(d)
+                d = d.adding(days: -n)
+            }
             return out.reversed()
         case .months(let n):
             // Every nth month end between first and last, counted back from the latest.
             var out: [CalendarDay] = []
             var c = first.components
             while true {
-                let end = CalendarDay(year: c.year, month: c.month, day: CalendarDay.daysIn(month: c.month, year: c.year))!
+                let end = CalendarDay(
+                    year: c.year, month: c.month, day: CalendarDay.daysIn(month: c.month, year: c.year))!
                 if end > last { break }
                 if end >= first { out.append(end) }
                 c = c.month == 12 ? (c.year + 1, 1, 1) : (c.year, c.month + 1, 1)
@@ -74,18 +80,25 @@ public struct TrainingSetBuilder: Sendable {
         build(rows: rows(dates: dates), threads: threads, inputs: inputs)
     }
 
-    func build(rows: [(customer: Int, date: CalendarDay, label: UInt8)], threads: Int, inputs: [ModelInput]) -> TrainingTable {
-        let values = FeatureValues(rowCount: rows.count, storage: [FeatureValues.Storage](repeating: .float64, count: inputs.count))
+    func build(rows: [(customer: Int, date: CalendarDay, label: UInt8)], threads: Int, inputs: [ModelInput])
+        -> TrainingTable
+    {
+        let values = FeatureValues(
+            rowCount: rows.count, storage: [FeatureValues.Storage](repeating: .float64, count: inputs.count))
         fill(values, rows: rows, inputs: inputs, threads: threads)
         values.compact()
         let names = data.accounts.map(\.customerID)
-        return TrainingTable(featureNames: inputs.map(\.name), values: values, labels: rows.map(\.label),
+        return TrainingTable(
+            featureNames: inputs.map(\.name), values: values, labels: rows.map(\.label),
             rowIDs: RowIDs(names: names, index: ArraySlice(rows.map { UInt32($0.customer) })), dates: rows.map(\.date))
     }
 
     /// Computes the inputs of `rows` into `values` (64-bit columns; row i of
     /// `rows` at row `offset + i`), rows in parallel, each written in place.
-    func fill(_ values: FeatureValues, rows: [(customer: Int, date: CalendarDay, label: UInt8)], offset: Int = 0, inputs: [ModelInput], threads: Int) {
+    func fill(
+        _ values: FeatureValues, rows: [(customer: Int, date: CalendarDay, label: UInt8)], offset: Int = 0,
+        inputs: [ModelInput], threads: Int
+    ) {
         let calculator = FeatureCalculator(data: data, settings: scoring)
         let data = self.data
         let columns = (0..<inputs.count).map { values.column($0) }
@@ -94,7 +107,8 @@ public struct TrainingSetBuilder: Sendable {
         DispatchQueue.concurrentPerform(iterations: (rows.count + chunk - 1) / chunk) { k in
             for i in (k * chunk)..<min(rows.count, (k + 1) * chunk) {
                 let (c, d, _) = rows[i]
-                let x = ChurnFeatures.inputs(inputs, features: calculator.features(customer: c, asOf: d), account: data.accounts[c], data: data,
+                let x = ChurnFeatures.inputs(
+                    inputs, features: calculator.features(customer: c, asOf: d), account: data.accounts[c], data: data,
                     customer: c, asOf: d)
                 for (j, v) in x.enumerated() { box.value[j].set(offset + i, v) }
             }
@@ -111,16 +125,20 @@ public struct TrainingSetBuilder: Sendable {
         let kinds = data.allRowsEventCounts
         if kinds[Int(EventKind.login.rawValue)] > 0 || config.loginsFromActivity { sources.append(.login) }
         for kind in EventCounts.Kind.allCases {
-            let builtIn: EventKind = [.featureUse, .apiCall, .mobileSession, .dashboardView, .workOrderCompleted][Int(kind.rawValue)]
+            let builtIn: EventKind = [.featureUse, .apiCall, .mobileSession, .dashboardView, .workOrderCompleted][
+                Int(kind.rawValue)]
             if kinds[Int(builtIn.rawValue)] > 0 { sources.append(.counted(kind)) }
         }
         if kinds[Int(EventKind.trainingCompleted.rawValue)] > 0 { sources.append(.training) }
         for (name, _) in (data.allRowsProductEventCounts + data.allRowsNamedFeatureEventCounts)
             .sorted(by: { $0.events > $1.events || ($0.events == $1.events && $0.name < $1.name) })
-            .prefix(productEvents) { sources.append(.product(name)) }
+            .prefix(productEvents)
+        { sources.append(.product(name)) }
         var candidates: [ModelInput] = []
         for source in sources {
-            for statistic in EventStatistic.allCases { candidates.append(ChurnFeatures.input(named: ChurnFeatures.name(statistic, source))!) }
+            for statistic in EventStatistic.allCases {
+                candidates.append(ChurnFeatures.input(named: ChurnFeatures.name(statistic, source))!)
+            }
         }
         return candidates
     }
@@ -140,8 +158,10 @@ public struct TrainingSetBuilder: Sendable {
     /// when they are at most `size`, otherwise the `size` with the smallest
     /// keys, by key. Each shard takes the sample of its own training rows;
     /// the global sample is the same selection from the union of theirs.
-    static func screeningSample<Row>(_ trainingRows: [Row], size: Int = screeningSampleSize, seed: UInt64,
-                                     key: (Row) -> (customer: Int, date: CalendarDay)) -> [Row] {
+    static func screeningSample<Row>(
+        _ trainingRows: [Row], size: Int = screeningSampleSize, seed: UInt64,
+        key: (Row) -> (customer: Int, date: CalendarDay)
+    ) -> [Row] {
         guard trainingRows.count > size else { return trainingRows }
         // The `size` smallest keys, in a max-heap of that many.
         var heap: [((UInt64, Int32, Int), Int)] = []
@@ -149,7 +169,8 @@ public struct TrainingSetBuilder: Sendable {
         func siftDown(_ start: Int) {
             var i = start
             while true {
-                let l = 2 * i + 1, r = l + 1
+                let l = 2 * i + 1
+                let r = l + 1
                 var m = i
                 if l < heap.count && heap[l].0 > heap[m].0 { m = l }
                 if r < heap.count && heap[r].0 > heap[m].0 { m = r }
@@ -164,7 +185,10 @@ public struct TrainingSetBuilder: Sendable {
             if heap.count < size {
                 heap.append((k, i))
                 var j = heap.count - 1
-                while j > 0 && heap[(j - 1) / 2].0 < heap[j].0 { heap.swapAt(j, (j - 1) / 2); j = (j - 1) / 2 }
+                while j > 0 && heap[(j - 1) / 2].0 < heap[j].0 {
+                    heap.swapAt(j, (j - 1) / 2)
+                    j = (j - 1) / 2
+                }
             } else if k < heap[0].0 {
                 heap[0] = (k, i)
                 siftDown(0)
@@ -176,12 +200,16 @@ public struct TrainingSetBuilder: Sendable {
     /// Ranks candidates on a table of their values over the screening sample
     /// (columns in `candidates` order): by how far each one's own ROC AUC is
     /// from 0.5, the best `maxInputs` chosen, kept in candidate order.
-    static func rankCandidates(_ table: TrainingTable, candidates: [ModelInput], maxInputs: Int) -> (selected: [ModelInput], ranking: [(String, Double)]) {
+    static func rankCandidates(_ table: TrainingTable, candidates: [ModelInput], maxInputs: Int) -> (
+        selected: [ModelInput], ranking: [(String, Double)]
+    ) {
         var ranking: [(String, Double)] = []
         for j in 0..<table.featureCount {
             // Missing values rank lowest: "never happened" is information too.
             let column = table.columns[j].map { $0.isNaN ? -Double.greatestFiniteMagnitude : $0 }
-            guard Set(column).count > 1, let auc = Metrics.rocAUC(scores: column, labels: table.labels) else { continue }
+            guard Set(column).count > 1, let auc = Metrics.rocAUC(scores: column, labels: table.labels) else {
+                continue
+            }
             ranking.append((table.featureNames[j], abs(auc - 0.5)))
         }
         ranking.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
@@ -194,8 +222,10 @@ public struct TrainingSetBuilder: Sendable {
     /// churners on a sample of up to 20,000 training rows (ROC AUC away from
     /// 0.5; never a validation row), the best `maxInputs` kept. Bounded cost:
     /// the candidates are at most (7 + productEvents) x 6, computed on the sample.
-    func selectEventInputs(trainingRows: [(customer: Int, date: CalendarDay, label: UInt8)], productEvents: Int, maxInputs: Int,
-                           seed: UInt64, threads: Int) -> (selected: [ModelInput], ranking: [(String, Double)]) {
+    func selectEventInputs(
+        trainingRows: [(customer: Int, date: CalendarDay, label: UInt8)], productEvents: Int, maxInputs: Int,
+        seed: UInt64, threads: Int
+    ) -> (selected: [ModelInput], ranking: [(String, Double)]) {
         guard maxInputs > 0, !trainingRows.isEmpty else { return ([], []) }
         let candidates = eventCandidates(productEvents: productEvents)
         let sample = TrainingSetBuilder.screeningSample(trainingRows, seed: seed) { ($0.customer, $0.date) }

@@ -101,7 +101,10 @@ public final class FeatureValues: @unchecked Sendable {
         for j in 0..<storage.count where storage[j] == .float64 {
             let p = bases[j].assumingMemoryBound(to: Double.self)
             var exact = true
-            for i in 0..<n where !FeatureValues.float32Holds(p[i]) { exact = false; break }
+            for i in 0..<n where !FeatureValues.float32Holds(p[i]) {
+                exact = false
+                break
+            }
             guard exact else { continue }
             let narrow = UnsafeMutableRawPointer.allocate(byteCount: max(1, n) * 4, alignment: 16)
             let q = narrow.assumingMemoryBound(to: Float.self)
@@ -118,7 +121,9 @@ public final class FeatureValues: @unchecked Sendable {
         for (j, c) in columns.enumerated() {
             precondition(c.count == rowCount, "column \(j) has \(c.count) values for \(rowCount) rows")
             c.withUnsafeBufferPointer { b in
-                if rowCount > 0 { bases[j].assumingMemoryBound(to: Double.self).update(from: b.baseAddress!, count: rowCount) }
+                if rowCount > 0 {
+                    bases[j].assumingMemoryBound(to: Double.self).update(from: b.baseAddress!, count: rowCount)
+                }
             }
         }
         compact()
@@ -163,7 +168,10 @@ public struct RowIDs: Sendable, RandomAccessCollection {
         guard let names else { return index.count }
         var seen = [Bool](repeating: false, count: names.count)
         var n = 0
-        for k in index where !seen[Int(k)] { seen[Int(k)] = true; n += 1 }
+        for k in index where !seen[Int(k)] {
+            seen[Int(k)] = true
+            n += 1
+        }
         return n
     }
 
@@ -195,13 +203,21 @@ public struct TrainingTable: Sendable {
     public var rowIDs: RowIDs
     public var dates: [CalendarDay]?
 
-    public init(featureNames: [String], columns: [[Double]], labels: [UInt8], rowIDs: [String], dates: [CalendarDay]? = nil) {
-        self.init(featureNames: featureNames, values: FeatureValues(columns: columns, rowCount: labels.count), labels: labels,
+    public init(
+        featureNames: [String], columns: [[Double]], labels: [UInt8], rowIDs: [String], dates: [CalendarDay]? = nil
+    ) {
+        self.init(
+            featureNames: featureNames, values: FeatureValues(columns: columns, rowCount: labels.count), labels: labels,
             rowIDs: RowIDs(rowIDs), dates: dates)
     }
 
-    public init(featureNames: [String], values: FeatureValues, firstRow: Int = 0, labels: [UInt8], rowIDs: RowIDs, dates: [CalendarDay]? = nil) {
-        precondition(values.columnCount == featureNames.count && firstRow + labels.count <= values.rowCount && rowIDs.count == labels.count)
+    public init(
+        featureNames: [String], values: FeatureValues, firstRow: Int = 0, labels: [UInt8], rowIDs: RowIDs,
+        dates: [CalendarDay]? = nil
+    ) {
+        precondition(
+            values.columnCount == featureNames.count && firstRow + labels.count <= values.rowCount
+                && rowIDs.count == labels.count)
         self.featureNames = featureNames
         self.values = values
         self.firstRow = firstRow
@@ -227,7 +243,9 @@ public struct TrainingTable: Sendable {
 
     /// Rows `rows` of this table, sharing its values (no copy).
     public func slice(_ rows: Range<Int>) -> TrainingTable {
-        TrainingTable(featureNames: featureNames, values: values, firstRow: firstRow + rows.lowerBound, labels: Array(labels[rows]),
+        TrainingTable(
+            featureNames: featureNames, values: values, firstRow: firstRow + rows.lowerBound,
+            labels: Array(labels[rows]),
             rowIDs: rowIDs.sliced(rows), dates: dates.map { Array($0[rows]) })
     }
 
@@ -235,11 +253,14 @@ public struct TrainingTable: Sendable {
     public func subset(_ rows: [Int]) -> TrainingTable {
         let out = FeatureValues(rowCount: rows.count, storage: values.storage)
         for j in 0..<featureCount {
-            let from = values.column(j), to = out.column(j)
+            let from = values.column(j)
+            let to = out.column(j)
             for (k, i) in rows.enumerated() { to.set(k, from[firstRow + i]) }
         }
-        return TrainingTable(featureNames: featureNames, values: out, labels: rows.map { labels[$0] },
-            rowIDs: RowIDs(names: rowIDs.names, index: ArraySlice(rows.map { rowIDs.index[rowIDs.index.startIndex + $0] })),
+        return TrainingTable(
+            featureNames: featureNames, values: out, labels: rows.map { labels[$0] },
+            rowIDs: RowIDs(
+                names: rowIDs.names, index: ArraySlice(rows.map { rowIDs.index[rowIDs.index.startIndex + $0] })),
             dates: dates.map { d in rows.map { d[$0] } })
     }
 
@@ -306,7 +327,8 @@ extension RandomNumberGenerator {
             amount -= 1
             if current < k {
                 let other = current + random
-                let a = at(current), b = at(other)
+                let a = at(current)
+                let b = at(other)
                 moved[current] = b
                 moved[other] = a
                 out.append(b)

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A result folder that appears whole or not at all, as ShardResult writes
@@ -23,7 +23,8 @@ final class AtomicResultFolder {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw CustomerHealthError.output(path: directory, message: "cannot create the folder: \(error.localizedDescription)")
+            throw CustomerHealthError.output(
+                path: directory, message: "cannot create the folder: \(error.localizedDescription)")
         }
         let host = AtomicResultFolder.hostName
         AtomicResultFolder.removeAbandonedTemporaries(directory: directory, name: name, host: host)
@@ -32,7 +33,8 @@ final class AtomicResultFolder {
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         } catch {
-            throw CustomerHealthError.output(path: temporary, message: "cannot create the folder: \(error.localizedDescription)")
+            throw CustomerHealthError.output(
+                path: temporary, message: "cannot create the folder: \(error.localizedDescription)")
         }
     }
 
@@ -63,7 +65,8 @@ final class AtomicResultFolder {
         if rename(temporary, final) == 0 { return }
         let code = errno
         guard code == ENOTEMPTY || code == EEXIST else {
-            throw CustomerHealthError.output(path: final, message: "cannot rename the result into place: \(IOFailure.describe(code))")
+            throw CustomerHealthError.output(
+                path: final, message: "cannot rename the result into place: \(IOFailure.describe(code))")
         }
         let ours = FileManager.default.contents(atPath: path("_SUCCESS"))
         let theirs = FileManager.default.contents(atPath: (final as NSString).appendingPathComponent("_SUCCESS"))
@@ -73,10 +76,12 @@ final class AtomicResultFolder {
         }
         let old = final + ".old.\(getpid())"
         guard rename(final, old) == 0 else {
-            throw CustomerHealthError.output(path: final, message: "cannot move the previous result aside: \(IOFailure.describe(errno))")
+            throw CustomerHealthError.output(
+                path: final, message: "cannot move the previous result aside: \(IOFailure.describe(errno))")
         }
         guard rename(temporary, final) == 0 else {
-            throw CustomerHealthError.output(path: final, message: "cannot rename the result into place: \(IOFailure.describe(errno))")
+            throw CustomerHealthError.output(
+                path: final, message: "cannot rename the result into place: \(IOFailure.describe(errno))")
         }
         try? FileManager.default.removeItem(atPath: old)
     }
@@ -85,7 +90,8 @@ final class AtomicResultFolder {
     /// indexes K found for each count N.
     static func scan(directory: String, prefix: String) -> [Int: Set<Int>] {
         var found: [Int: Set<Int>] = [:]
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(prefix) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where entry.hasPrefix(prefix) {
             let parts = entry.dropFirst(prefix.count).split(separator: "-")
             guard parts.count == 3, parts[1] == "of", let k = Int(parts[0]), let n = Int(parts[2]) else { continue }
             found[n, default: []].insert(k)
@@ -106,7 +112,8 @@ final class AtomicResultFolder {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
         let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "localhost" : name.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".", with: "_")
+        return name.isEmpty
+            ? "localhost" : name.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".", with: "_")
     }
 
     /// Size and SHA-256 of a file, read in blocks.
@@ -129,18 +136,22 @@ final class AtomicResultFolder {
         let oldPrefix = "\(name).old."
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             let path = (directory as NSString).appendingPathComponent(entry)
-            if entry.hasPrefix(oldPrefix), let pid = Int32(entry.dropFirst(oldPrefix.count)), !AtomicFile.processExists(pid) {
+            if entry.hasPrefix(oldPrefix), let pid = Int32(entry.dropFirst(oldPrefix.count)),
+                !AtomicFile.processExists(pid)
+            {
                 try? FileManager.default.removeItem(atPath: path)
                 continue
             }
             guard entry.hasPrefix(prefix) else { continue }
             let rest = entry.dropFirst(prefix.count)
-            if let dot = rest.lastIndex(of: "."), rest[..<dot] == host, let pid = Int32(rest[rest.index(after: dot)...]) {
+            if let dot = rest.lastIndex(of: "."), rest[..<dot] == host, let pid = Int32(rest[rest.index(after: dot)...])
+            {
                 if !AtomicFile.processExists(pid) { try? FileManager.default.removeItem(atPath: path) }
                 continue
             }
             if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                Date().timeIntervalSince(modified) > 86_400 {
+                Date().timeIntervalSince(modified) > 86_400
+            {
                 try? FileManager.default.removeItem(atPath: path)
             }
         }
@@ -149,7 +160,9 @@ final class AtomicResultFolder {
     /// Checks a finished folder against its marker: the format, every
     /// `required` file listed, and every listed file's size and SHA-256.
     /// `outcome` ends each message: what did not happen because of it.
-    static func verify(folder: String, format: String, required: [String], rerun: String, outcome: String = "nothing was written") throws {
+    static func verify(
+        folder: String, format: String, required: [String], rerun: String, outcome: String = "nothing was written"
+    ) throws {
         func fail(_ message: String) -> CustomerHealthError { .input(file: folder, message: message + "; \(outcome)") }
         let markerPath = (folder as NSString).appendingPathComponent("_SUCCESS")
         guard let data = FileManager.default.contents(atPath: markerPath),
@@ -160,16 +173,19 @@ final class AtomicResultFolder {
         }
         for name in required where files[name] == nil { throw fail("_SUCCESS does not list \(name); \(rerun)") }
         for (name, value) in files.sorted(by: { $0.key < $1.key }) {
-            guard let entry = value as? [String: Any], let size = entry["size"] as? Int, let sha = entry["sha256"] as? String else {
+            guard let entry = value as? [String: Any], let size = entry["size"] as? Int,
+                let sha = entry["sha256"] as? String
+            else {
                 throw fail("_SUCCESS does not list the size and SHA-256 of \(name); \(rerun)")
             }
             let path = (folder as NSString).appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: path) else { throw fail("\(name) is missing; \(rerun)") }
             let (actualSize, actualSHA) = try AtomicResultFolder.checksum(path)
             guard actualSize == size, actualSHA == sha else {
-                throw fail("\(name) differs from what _SUCCESS lists (\(actualSize) bytes, expected \(size)): it was altered or cut short; \(rerun)")
+                throw fail(
+                    "\(name) differs from what _SUCCESS lists (\(actualSize) bytes, expected \(size)): it was altered or cut short; \(rerun)"
+                )
             }
         }
     }
 }
-

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The bucket files of one export file being split by `partition`
@@ -49,7 +49,9 @@ final class BucketFileSet: RecordSplitter {
     func record(_ raw: [UInt8], line: Int, offset: Int, bucket b: Int) {
         if rows[b] == 0 { buffers[b] = headerBytes }
         let at = written[b] + buffers[b].count
-        PartitionPositions.append(bucketOffsetDelta: at - lastBucketOffset[b], lineDelta: line - lastLine[b], offsetDelta: offset - lastOffset[b],
+        PartitionPositions.append(
+            bucketOffsetDelta: at - lastBucketOffset[b], lineDelta: line - lastLine[b],
+            offsetDelta: offset - lastOffset[b],
             to: &positionBuffers[b])
         lastBucketOffset[b] = at
         lastLine[b] = line
@@ -72,7 +74,8 @@ final class BucketFileSet: RecordSplitter {
         guard failure == nil, !buffers[b].isEmpty else { return }
         do {
             // The first write truncates: a temporary of an earlier process with this pid is not ours.
-            try BucketFileSet.append(try GzipFileWriter.member(buffers[b]), to: temporary(dataPath(b)), truncate: written[b] == 0)
+            try BucketFileSet.append(
+                try GzipFileWriter.member(buffers[b]), to: temporary(dataPath(b)), truncate: written[b] == 0)
             try BucketFileSet.append(positionBuffers[b], to: temporary(positionsPath(b)), truncate: written[b] == 0)
         } catch let error as CustomerHealthError {
             failure = error
@@ -86,7 +89,9 @@ final class BucketFileSet: RecordSplitter {
 
     private static func append(_ bytes: [UInt8], to path: String, truncate: Bool) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
-        guard fd >= 0 else { throw CustomerHealthError.output(path: path, message: "cannot create: \(IOFailure.describe(errno))") }
+        guard fd >= 0 else {
+            throw CustomerHealthError.output(path: path, message: "cannot create: \(IOFailure.describe(errno))")
+        }
         defer { close(fd) }
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
@@ -103,7 +108,8 @@ final class BucketFileSet: RecordSplitter {
         for b in 0..<ShardSpec.bucketCount where rows[b] > 0 {
             for path in [dataPath(b), positionsPath(b)] {
                 guard rename(temporary(path), path) == 0 else {
-                    throw CustomerHealthError.output(path: path, message: "cannot rename into place: \(IOFailure.describe(errno))")
+                    throw CustomerHealthError.output(
+                        path: path, message: "cannot rename into place: \(IOFailure.describe(errno))")
                 }
             }
         }

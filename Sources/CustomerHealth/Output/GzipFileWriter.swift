@@ -27,13 +27,19 @@ public final class GzipFileWriter {
     }
 
     deinit {
-        if let stream { deflateEnd(stream); free(stream) }
+        if let stream {
+            deflateEnd(stream)
+            free(stream)
+        }
         outBuffer.deallocate()
     }
 
     private func openMember() throws {
         guard let s = ch_zstream_allocate() else { throw CocoaError(.fileWriteOutOfSpace) }
-        guard ch_deflate_init_gzip(s, level) == Z_OK else { free(s); throw CocoaError(.fileWriteUnknown) }
+        guard ch_deflate_init_gzip(s, level) == Z_OK else {
+            free(s)
+            throw CocoaError(.fileWriteUnknown)
+        }
         stream = s
         memberHasData = false
     }
@@ -74,7 +80,11 @@ public final class GzipFileWriter {
     /// Ends the current member and starts a new one.
     public func startNewMember() throws {
         try pump(flush: Z_FINISH)
-        if let stream { deflateEnd(stream); free(stream); self.stream = nil }
+        if let stream {
+            deflateEnd(stream)
+            free(stream)
+            self.stream = nil
+        }
         try openMember()
     }
 
@@ -83,7 +93,10 @@ public final class GzipFileWriter {
     /// of one deflate stream each.
     public static func member(_ bytes: [UInt8], level: Int = 1) throws -> [UInt8] {
         guard let s = ch_zstream_allocate() else { throw CocoaError(.fileWriteOutOfSpace) }
-        defer { deflateEnd(s); free(s) }
+        defer {
+            deflateEnd(s)
+            free(s)
+        }
         guard ch_deflate_init_gzip(s, Int32(level)) == Z_OK else { throw CocoaError(.fileWriteUnknown) }
         var out = [UInt8](repeating: 0, count: Int(deflateBound(s, UInt(bytes.count))) + 32)
         var input = bytes
@@ -104,7 +117,11 @@ public final class GzipFileWriter {
     /// Finishes the last member and closes the file.
     public func close() throws {
         try pump(flush: Z_FINISH)
-        if let stream { deflateEnd(stream); free(stream); self.stream = nil }
+        if let stream {
+            deflateEnd(stream)
+            free(stream)
+            self.stream = nil
+        }
         try handle.close()
     }
 }

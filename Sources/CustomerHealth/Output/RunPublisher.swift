@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Publishes a run's files atomically under OUTPUT/.
@@ -29,16 +29,21 @@ public final class RunPublisher {
         let path = (outputDirectory as NSString).appendingPathComponent(".lock")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CustomerHealthError.output(path: path, message: "cannot create the lock file: \(IOFailure.describe(errno))")
+            throw CustomerHealthError.output(
+                path: path, message: "cannot create the lock file: \(IOFailure.describe(errno))")
         }
         let deadline = Date().addingTimeInterval(waitSeconds)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             if Date() >= deadline {
                 close(fd)
-                let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                let holder =
+                    (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines) ?? ""
                 throw CustomerHealthError.output(
                     path: outputDirectory,
-                    message: "another customer-health run is writing here\(holder.isEmpty ? "" : " (\(holder))"); it holds \(path). Wait for it to finish, or pass --lock-wait SECONDS to wait")
+                    message:
+                        "another customer-health run is writing here\(holder.isEmpty ? "" : " (\(holder))"); it holds \(path). Wait for it to finish, or pass --lock-wait SECONDS to wait"
+                )
             }
             usleep(100_000)
         }
@@ -71,7 +76,8 @@ public final class RunPublisher {
                 var st = stat()
                 if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK { unlink(path) }
             } else if entry.hasSuffix(".tmp"), let dot = entry.dropLast(4).lastIndex(of: ".") {
-                AtomicFile.removeStaleTemporaries(of: (outputDirectory as NSString).appendingPathComponent(String(entry[..<dot])))
+                AtomicFile.removeStaleTemporaries(
+                    of: (outputDirectory as NSString).appendingPathComponent(String(entry[..<dot])))
             }
         }
         cleanAbandonedRuns()
@@ -125,7 +131,9 @@ public final class RunPublisher {
             try? FileManager.default.removeItem(atPath: runDir)
             throw error
         }
-        if partial { try writeDurably(Data(), to: (runDir as NSString).appendingPathComponent(RunPublisher.partialMarker)) }
+        if partial {
+            try writeDurably(Data(), to: (runDir as NSString).appendingPathComponent(RunPublisher.partialMarker))
+        }
         AtomicFile.fsyncDirectory(runDir)
         AtomicFile.fsyncDirectory(runsDirectory)
         try replaceLink(named: name, target: ".runs/\(unique)")
@@ -147,7 +155,8 @@ public final class RunPublisher {
         let linkPath = (outputDirectory as NSString).appendingPathComponent(name)
         var st = stat()
         if lstat(linkPath, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
-            throw CustomerHealthError.output(path: linkPath, message: "is a real folder, not a link made by customer-health; move it away first")
+            throw CustomerHealthError.output(
+                path: linkPath, message: "is a real folder, not a link made by customer-health; move it away first")
         }
         let tmp = linkPath + ".link.\(getpid())"
         unlink(tmp)
@@ -156,7 +165,8 @@ public final class RunPublisher {
         }
         guard rename(tmp, linkPath) == 0 else {
             unlink(tmp)
-            throw CustomerHealthError.output(path: linkPath, message: "cannot publish the run: \(IOFailure.describe(errno))")
+            throw CustomerHealthError.output(
+                path: linkPath, message: "cannot publish the run: \(IOFailure.describe(errno))")
         }
     }
 
@@ -168,7 +178,9 @@ public final class RunPublisher {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory)) ?? []
         let dates = names.filter {
             CalendarDay($0) != nil
-                && access((outputDirectory as NSString).appendingPathComponent($0 + "/" + RunPublisher.partialMarker), F_OK) != 0
+                && access(
+                    (outputDirectory as NSString).appendingPathComponent($0 + "/" + RunPublisher.partialMarker), F_OK)
+                    != 0
         }.sorted()
         guard let newest = dates.last else { return }
         try replaceLink(named: "latest", target: newest)
@@ -178,7 +190,8 @@ public final class RunPublisher {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw CustomerHealthError.output(path: path, message: "cannot create the folder: \(error.localizedDescription)")
+            throw CustomerHealthError.output(
+                path: path, message: "cannot create the folder: \(error.localizedDescription)")
         }
     }
 
@@ -264,7 +277,9 @@ public final class OutputFileWriter {
     func close() throws {
         try flush()
         // An empty gzip file is not gzip: an empty member is.
-        if compressesMembers && !wroteMember { try write(member: try GzipFileWriter.member([], level: OutputFileWriter.gzipLevel)) }
+        if compressesMembers && !wroteMember {
+            try write(member: try GzipFileWriter.member([], level: OutputFileWriter.gzipLevel))
+        }
         closed = true
         defer { Glibc.close(fd) }
         guard fsync(fd) == 0 else {

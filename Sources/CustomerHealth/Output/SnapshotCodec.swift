@@ -36,7 +36,8 @@ enum SnapshotCodec {
             throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
         }
         guard data.starts(with: magic) else {
-            throw CustomerHealthError.input(file: path, message: "is not a snapshot file of this version of customer-health")
+            throw CustomerHealthError.input(
+                file: path, message: "is not a snapshot file of this version of customer-health")
         }
         return try data.withUnsafeBytes { raw throws(CustomerHealthError) -> [CustomerSnapshot] in
             var r = ByteReader(raw)
@@ -86,9 +87,12 @@ enum SnapshotCodec {
 
     private static func decode(_ r: inout ByteReader) throws -> CustomerSnapshot {
         let account = AccountRecord(
-            customerID: try r.string(), name: try r.string(), plan: try r.string(), mrr: try r.optional { try $0.f64() },
-            subscriptionStart: CalendarDay(number: try r.i32()), churnedAt: try r.optional { CalendarDay(number: try $0.i32()) },
-            subscriptionEnd: try r.optional { CalendarDay(number: try $0.i32()) }, seats: try r.optional { try $0.i64() },
+            customerID: try r.string(), name: try r.string(), plan: try r.string(),
+            mrr: try r.optional { try $0.f64() },
+            subscriptionStart: CalendarDay(number: try r.i32()),
+            churnedAt: try r.optional { CalendarDay(number: try $0.i32()) },
+            subscriptionEnd: try r.optional { CalendarDay(number: try $0.i32()) },
+            seats: try r.optional { try $0.i64() },
             featuresAvailable: try r.optional { try $0.i64() }, trainingModules: try r.optional { try $0.i64() },
             acquisitionCost: try r.optional { try $0.f64() }, nps: try r.optional { try $0.i64() })
         let start = CalendarDay(number: try r.i32())
@@ -96,7 +100,10 @@ enum SnapshotCodec {
         guard spellCount <= r.remaining else { throw ByteReader.End() }
         var spells: [CustomerLifecycle.Spell] = []
         for _ in 0..<spellCount {
-            spells.append(.init(from: CalendarDay(number: try r.i32()), until: try r.optional { CalendarDay(number: try $0.i32()) }))
+            spells.append(
+                .init(
+                    from: CalendarDay(number: try r.i32()), until: try r.optional { CalendarDay(number: try $0.i32()) })
+            )
         }
         let active = try r.u8() == 1
         func vector(_ r: inout ByteReader) throws -> FeatureVector {
@@ -114,7 +121,8 @@ enum SnapshotCodec {
             for _ in 0..<n { x.append(try r.f64()) }
             return x
         }
-        return CustomerSnapshot(account: account, lifecycle: CustomerLifecycle(start: start, spells: spells), active: active,
+        return CustomerSnapshot(
+            account: account, lifecycle: CustomerLifecycle(start: start, spells: spells), active: active,
             features: features, previous: previous, modelInputs: inputs)
     }
 }

@@ -48,7 +48,9 @@ final class ConfigNode {
         readKeys.insert(key)
         guard let mapping = node?.mapping else { return nil }
         guard let v = mapping[key] else { return nil }
-        if case .scalar(let s) = v, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) { return nil }
+        if case .scalar(let s) = v, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) {
+            return nil
+        }
         return v
     }
 
@@ -129,7 +131,9 @@ final class ConfigNode {
         guard let v = value(key) else { return [] }
         guard let mapping = v.mapping else { throw failure("expected a mapping", key: key) }
         return try mapping.map { (k, val) in
-            guard let ks = k.scalar?.string, let vs = val.scalar?.string else { throw failure("expected plain names", key: key) }
+            guard let ks = k.scalar?.string, let vs = val.scalar?.string else {
+                throw failure("expected plain names", key: key)
+            }
             return (ks, vs)
         }
     }

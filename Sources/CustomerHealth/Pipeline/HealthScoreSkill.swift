@@ -15,12 +15,17 @@ struct HealthScoreSkill {
     }
 
     /// The rows of `dates`: every customer active then by the churn definition, with its label.
-    static func rows(runner: PipelineRunner, data: IngestResult, dates: [CalendarDay], builder: TrainingSetBuilder) -> [Row] {
+    static func rows(runner: PipelineRunner, data: IngestResult, dates: [CalendarDay], builder: TrainingSetBuilder)
+        -> [Row]
+    {
         var index: [String: Int] = [:]
         for (i, a) in data.accounts.enumerated() { index[a.customerID] = i }
         var out: [Row] = []
         for d in dates {
-            out += rows(runner.snapshots(data, asOf: d), applicability: runner.applicability(data, asOf: d), scoring: runner.config.scoring) {
+            out += rows(
+                runner.snapshots(data, asOf: d), applicability: runner.applicability(data, asOf: d),
+                scoring: runner.config.scoring
+            ) {
                 index[$0.account.customerID].map { builder.churnState(customer: $0, on: d).label ? 1 : 0 }
             }
         }
@@ -30,8 +35,10 @@ struct HealthScoreSkill {
     /// One date's rows: the active customers among `snapshots` (all
     /// customers of the date, for the portfolio's targets), scored as `run`
     /// scores them, each with its label (nil: left out).
-    static func rows(_ snapshots: [CustomerSnapshot], applicability: ScoreApplicability, scoring: ScoringSettings,
-                     label: (CustomerSnapshot) -> UInt8?) -> [Row] {
+    static func rows(
+        _ snapshots: [CustomerSnapshot], applicability: ScoreApplicability, scoring: ScoringSettings,
+        label: (CustomerSnapshot) -> UInt8?
+    ) -> [Row] {
         let scorer = HealthScorer(settings: scoring.resolvingTargets(from: snapshots))
         var out: [Row] = []
         for s in snapshots where s.active {
@@ -43,8 +50,11 @@ struct HealthScoreSkill {
                 let (maximum, earned) = scorer.points(p, f, account: s.account)
                 return maximum > 0 ? earned / maximum : nil
             }
-            out.append(Row(health: scorer.overall(components), components: ScoreComponent.ordered.map { components[$0] }, parts: fractions,
-                label: y))
+            out.append(
+                Row(
+                    health: scorer.overall(components), components: ScoreComponent.ordered.map { components[$0] },
+                    parts: fractions,
+                    label: y))
         }
         return out
     }
@@ -53,35 +63,68 @@ struct HealthScoreSkill {
     static func auc(_ rows: [Row], _ value: (Row) -> Double?) -> Double? {
         var scores: [Double] = []
         var labels: [UInt8] = []
-        for r in rows { if let v = value(r) { scores.append(-v); labels.append(r.label) } }
+        for r in rows {
+            if let v = value(r) {
+                scores.append(-v)
+                labels.append(r.label)
+            }
+        }
         return Metrics.rocAUC(scores: scores, labels: labels)
     }
 
     /// The report's `health_score` object: AUCs on the validation rows, and the suggestion fitted on `training`.
-    static func report(validation: [Row], training: [Row], validationDates: [CalendarDay], trainingDates: [CalendarDay]) -> JSONValue {
+    static func report(validation: [Row], training: [Row], validationDates: [CalendarDay], trainingDates: [CalendarDay])
+        -> JSONValue
+    {
         var members: [(String, JSONValue)] = [
             ("dates", .array(validationDates.map { .string($0.description) })),
             ("rows", .int(validation.count)),
             ("churned", .int(validation.reduce(0) { $0 + Int($1.label) })),
             ("roc_auc", .number(auc(validation) { $0.health }, places: 4)),
-            ("components_roc_auc", .object(ScoreComponent.ordered.enumerated().map { (k, c) in
-                (c.rawValue, .number(auc(validation) { $0.components[k] }, places: 4))
-            })),
-            ("parts_roc_auc", .object(ScorePart.allCases.enumerated().map { (k, p) in
-                (p.key, .number(auc(validation) { $0.parts[k] }, places: 4))
-            })),
+            (
+                "components_roc_auc",
+                .object(
+                    ScoreComponent.ordered.enumerated().map { (k, c) in
+                        (c.rawValue, .number(auc(validation) { $0.components[k] }, places: 4))
+                    })
+            ),
+            (
+                "parts_roc_auc",
+                .object(
+                    ScorePart.allCases.enumerated().map { (k, p) in
+                        (p.key, .number(auc(validation) { $0.parts[k] }, places: 4))
+                    })
+            ),
         ]
         if let suggestion = suggest(training: training) {
             let score = { (r: Row) -> Double? in suggestion.score(r) }
             let current = auc(validation) { $0.health }
-            members.append(("suggested_weights", .object([
-                ("fitted_on", .array(trainingDates.map { .string($0.description) })),
-                ("component_weights", .object(ScoreComponent.ordered.map { ($0.rawValue, .number(suggestion.componentWeights[$0], places: 3)) })),
-                ("part_points", .object(ScorePart.allCases.map { ($0.key, .number(suggestion.partPoints[$0], places: 1)) })),
-                ("validation_roc_auc", .number(auc(validation, score), places: 4)),
-                ("current_validation_roc_auc", .number(current, places: 4)),
-                ("note", .string("a suggestion, not applied: set scoring.weights and each component's *_points to use it")),
-            ])))
+            members.append(
+                (
+                    "suggested_weights",
+                    .object([
+                        ("fitted_on", .array(trainingDates.map { .string($0.description) })),
+                        (
+                            "component_weights",
+                            .object(
+                                ScoreComponent.ordered.map {
+                                    ($0.rawValue, .number(suggestion.componentWeights[$0], places: 3))
+                                })
+                        ),
+                        (
+                            "part_points",
+                            .object(ScorePart.allCases.map { ($0.key, .number(suggestion.partPoints[$0], places: 1)) })
+                        ),
+                        ("validation_roc_auc", .number(auc(validation, score), places: 4)),
+                        ("current_validation_roc_auc", .number(current, places: 4)),
+                        (
+                            "note",
+                            .string(
+                                "a suggestion, not applied: set scoring.weights and each component's *_points to use it"
+                            )
+                        ),
+                    ])
+                ))
         }
         return .object(members)
     }
@@ -115,7 +158,10 @@ struct HealthScoreSkill {
         var active = (0..<k).filter { j in Set(training.compactMap { $0.parts[j] }).count > 1 }
         var beta: [Double] = []
         while !active.isEmpty {
-            guard let fit = logistic(training.map { r in active.map { 1 - (r.parts[$0] ?? means[$0]) } }, labels: training.map(\.label)) else { return nil }
+            guard
+                let fit = logistic(
+                    training.map { r in active.map { 1 - (r.parts[$0] ?? means[$0]) } }, labels: training.map(\.label))
+            else { return nil }
             if let worst = fit.indices.min(by: { fit[$0] < fit[$1] }), fit[worst] < 0 {
                 active.remove(at: worst)
                 continue
@@ -135,7 +181,8 @@ struct HealthScoreSkill {
             componentWeights[c] = sum / total
             for (p, w) in zip(c.parts, inComponent) { partPoints[p] = sum > 0 ? 100 * w / sum : 0 }
         }
-        return Suggestion(coefficients: coefficients, means: means, componentWeights: componentWeights, partPoints: partPoints)
+        return Suggestion(
+            coefficients: coefficients, means: means, componentWeights: componentWeights, partPoints: partPoints)
     }
 
     /// Slopes of a logistic regression (intercept fitted, not returned), by Newton's method with a tiny ridge.
@@ -158,11 +205,17 @@ struct HealthScoreSkill {
                     for b in a..<dims { hess[a * dims + b] += w * xa * (b == 0 ? 1 : row[b - 1]) }
                 }
             }
-            for a in 1..<dims { hess[a * dims + a] += 1e-3; grad[a] += 1e-3 * beta[a] }
+            for a in 1..<dims {
+                hess[a * dims + a] += 1e-3
+                grad[a] += 1e-3 * beta[a]
+            }
             for a in 0..<dims { for b in 0..<a { hess[a * dims + b] = hess[b * dims + a] } }
             guard let step = LinearAlgebra.solve(hess, grad, dims) else { return nil }
             var change = 0.0
-            for j in 0..<dims { beta[j] -= step[j]; change = max(change, abs(step[j])) }
+            for j in 0..<dims {
+                beta[j] -= step[j]
+                change = max(change, abs(step[j]))
+            }
             if change < 1e-9 { break }
         }
         return Array(beta[1...])

@@ -42,21 +42,26 @@ public struct PipelineConfig: Sendable {
     /// file's own folder, so a crontab can run it from anywhere.
     public static func load(path: String) throws -> PipelineConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CustomerHealthError.pipeline(file: path, path: "", message: "cannot be read: no such file, or no permission")
+            throw CustomerHealthError.pipeline(
+                file: path, path: "", message: "cannot be read: no such file, or no permission")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw CustomerHealthError.pipeline(file: path, path: "", message: "is not UTF-8 text")
         }
         let base = (path as NSString).deletingLastPathComponent
-        return try parse(text: text, file: path, baseDirectory: base.isEmpty ? "." : base,
+        return try parse(
+            text: text, file: path, baseDirectory: base.isEmpty ? "." : base,
             sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
     }
 
-    public static func parse(text: String, file: String, baseDirectory: String, sha256: String = "") throws -> PipelineConfig {
+    public static func parse(text: String, file: String, baseDirectory: String, sha256: String = "") throws
+        -> PipelineConfig
+    {
         let root = try ConfigNode.load(file: file, text: text)
         func resolve(_ p: String) -> String {
             // Absolute and without ".." steps, so messages and summaries show plain paths.
-            URL(fileURLWithPath: p, relativeTo: URL(fileURLWithPath: baseDirectory, isDirectory: true)).standardizedFileURL.path
+            URL(fileURLWithPath: p, relativeTo: URL(fileURLWithPath: baseDirectory, isDirectory: true))
+                .standardizedFileURL.path
         }
         let version = try root.int("version", default: 1, range: 1...1)
         _ = version
@@ -64,7 +69,8 @@ public struct PipelineConfig: Sendable {
             throw root.failure("missing setting \"input\": the folder that holds the exports")
         }
         let output = try root.string("output", default: "output")
-        var config = PipelineConfig(file: file, sha256: sha256, inputDirectory: resolve(input), outputDirectory: resolve(output))
+        var config = PipelineConfig(
+            file: file, sha256: sha256, inputDirectory: resolve(input), outputDirectory: resolve(output))
         if let asOf = try root.string("as_of"), asOf != "latest-activity" {
             guard let day = CalendarDay(asOf) else {
                 throw root.failure("expected a date (yyyy-MM-dd) or latest-activity, found \"\(asOf)\"", key: "as_of")
@@ -85,7 +91,9 @@ public struct PipelineConfig: Sendable {
         config.writeReport = try root.bool("report", default: true)
         if let df = try root.string("date_format") {
             guard let format = TimestampFormat(setting: df) else {
-                throw root.failure("unreadable date format \"\(df)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")
+                throw root.failure(
+                    "unreadable date format \"\(df)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd and literal characters, e.g. dd/MM/yyyy",
+                    key: "date_format")
             }
             config.dateFormat = format
         }
@@ -94,7 +102,8 @@ public struct PipelineConfig: Sendable {
 
         let exports = try root.child("exports")
         for key in exports.keys() where ExportKind(rawValue: key) == nil {
-            throw exports.failure("unknown export \"\(key)\"; expected accounts, activity, tickets, uptime or savings", key: key)
+            throw exports.failure(
+                "unknown export \"\(key)\"; expected accounts, activity, tickets, uptime or savings", key: key)
         }
         for kind in ExportKind.allCases {
             var settings = ExportSettings(kind: kind, churn: config.churnDefinition)
@@ -111,19 +120,25 @@ public struct PipelineConfig: Sendable {
             }
             if let tf = try node.string("timestamp_format") {
                 guard let format = TimestampFormat(setting: tf) else {
-                    throw node.failure("unreadable timestamp format \"\(tf)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd HH mm ss SSS and literal characters, e.g. dd/MM/yyyy HH:mm", key: "timestamp_format")
+                    throw node.failure(
+                        "unreadable timestamp format \"\(tf)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd HH mm ss SSS and literal characters, e.g. dd/MM/yyyy HH:mm",
+                        key: "timestamp_format")
                 }
                 settings.timestampFormat = format
             }
             if let df = try node.string("date_format") {
                 guard let format = TimestampFormat(setting: df) else {
-                    throw node.failure("unreadable date format \"\(df)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd and literal characters, e.g. dd/MM/yyyy", key: "date_format")
+                    throw node.failure(
+                        "unreadable date format \"\(df)\"; use iso8601, epoch_s, epoch_ms, or yyyy MM dd and literal characters, e.g. dd/MM/yyyy",
+                        key: "date_format")
                 }
                 settings.dateFormat = format
             }
             let columns = try node.stringMap("columns")
             for (contract, _) in columns where !kind.columns.contains(contract) {
-                throw node.failure("\"\(contract)\" is not a column of the \(kind.rawValue) export; its columns are \(kind.columns.joined(separator: ", "))", key: "columns")
+                throw node.failure(
+                    "\"\(contract)\" is not a column of the \(kind.rawValue) export; its columns are \(kind.columns.joined(separator: ", "))",
+                    key: "columns")
             }
             settings.columnNames = columns
             config.exports[kind] = settings
@@ -134,8 +149,11 @@ public struct PipelineConfig: Sendable {
         if let names = config.churnDefinition.activityEvents {
             // A name that is neither a built-in kind nor a name the vocabulary keeps would never count.
             for name in names where EventKind(name: name) == nil && config.events.treatment(of: name).0 != .keep {
-                throw CustomerHealthError.pipeline(file: file, path: "churn_definition.activity_events",
-                    message: "\"\(name)\" is neither a built-in kind (\(EventKind.allCases.map(\.name).joined(separator: ", "))) nor an event name that `events:` keeps as a named product event")
+                throw CustomerHealthError.pipeline(
+                    file: file, path: "churn_definition.activity_events",
+                    message:
+                        "\"\(name)\" is neither a built-in kind (\(EventKind.allCases.map(\.name).joined(separator: ", "))) nor an event name that `events:` keeps as a named product event"
+                )
             }
         }
         config.watch = try WatchSettings.load(try root.child("watch"), resolve: resolve)

@@ -20,9 +20,11 @@ extension PipelineRunner {
         let data = try ingest()
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         let publisher = RunPublisher(outputDirectory: outputDirectory)
-        let path = try publisher.writeStandalone(name: "validate-rejects.jsonl", data: Data(OutputRenderers.rejectsJSONL(data.files).utf8))
+        let path = try publisher.writeStandalone(
+            name: "validate-rejects.jsonl", data: Data(OutputRenderers.rejectsJSONL(data.files).utf8))
         let ratio = data.rowsRead > 0 ? Double(data.rowsRejected) / Double(data.rowsRead) : 0
-        return ValidationSummary(files: data.files, rejectsPath: path, ratio: ratio, limit: config.maxRejectRatio,
+        return ValidationSummary(
+            files: data.files, rejectsPath: path, ratio: ratio, limit: config.maxRejectRatio,
             passed: ratio <= config.maxRejectRatio, memory: data.memoryFootprint(),
             customers: data.accounts.count)
     }
@@ -60,8 +62,10 @@ extension PipelineRunner {
         }
         struct First: Decodable { var as_of: String }
         let line = data.split(separator: 0x0A).first ?? Data()
-        guard let first = try? JSONDecoder().decode(First.self, from: Data(line)), let day = CalendarDay(first.as_of) else {
-            throw CustomerHealthError.features(file: path, line: 1, message: "not a features line written by customer-health run")
+        guard let first = try? JSONDecoder().decode(First.self, from: Data(line)), let day = CalendarDay(first.as_of)
+        else {
+            throw CustomerHealthError.features(
+                file: path, line: 1, message: "not a features line written by customer-health run")
         }
         return day
     }
@@ -76,10 +80,13 @@ extension PipelineRunner {
             throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
         }
         let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
-        let decoded: [Result<(CalendarDay, CustomerSnapshot)?, CustomerHealthError>] = ParallelMap.map(count: lines.count, threads: threads) { i in
+        let decoded: [Result<(CalendarDay, CustomerSnapshot)?, CustomerHealthError>] = ParallelMap.map(
+            count: lines.count, threads: threads
+        ) { i in
             if lines[i].isEmpty { return .success(nil) }
             do {
-                return .success(try decodeFeatureLine(Data(lines[i]), number: i + 1, path: path, inputNames: inputNames))
+                return .success(
+                    try decodeFeatureLine(Data(lines[i]), number: i + 1, path: path, inputNames: inputNames))
             } catch let error as CustomerHealthError {
                 return .failure(error)
             } catch {
@@ -92,7 +99,8 @@ extension PipelineRunner {
         for (i, result) in decoded.enumerated() {
             guard let (day, snap) = try result.get() else { continue }
             if let asOf, asOf != day {
-                throw CustomerHealthError.features(file: path, line: i + 1, message: "as_of \(day) differs from the first line's \(asOf)")
+                throw CustomerHealthError.features(
+                    file: path, line: i + 1, message: "as_of \(day) differs from the first line's \(asOf)")
             }
             asOf = day
             snapshots.append(snap)
@@ -102,7 +110,8 @@ extension PipelineRunner {
     }
 
     /// One line of features.jsonl as a snapshot, and its as-of day.
-    private static func decodeFeatureLine(_ line: Data, number lineNumber: Int, path: String, inputNames: [String]) throws
+    private static func decodeFeatureLine(_ line: Data, number lineNumber: Int, path: String, inputNames: [String])
+        throws
         -> (CalendarDay, CustomerSnapshot)
     {
         func fail(_ m: String) -> CustomerHealthError { .features(file: path, line: lineNumber, message: m) }
@@ -117,14 +126,19 @@ extension PipelineRunner {
         guard let start = CalendarDay(a.subscription_start) else { throw fail("subscription_start is not a date") }
         let account = AccountRecord(
             customerID: record.customer_id, name: a.name, plan: a.plan, mrr: a.mrr, subscriptionStart: start,
-            churnedAt: a.churned_at.flatMap(CalendarDay.init), subscriptionEnd: a.subscription_end.flatMap(CalendarDay.init),
+            churnedAt: a.churned_at.flatMap(CalendarDay.init),
+            subscriptionEnd: a.subscription_end.flatMap(CalendarDay.init),
             seats: a.seats, featuresAvailable: a.features_available,
             trainingModules: a.training_modules, acquisitionCost: a.acquisition_cost, nps: a.nps)
         var spells: [CustomerLifecycle.Spell] = []
         for pair in record.churn_spells ?? [] {
-            guard pair.count == 2, let from = pair[0].flatMap(CalendarDay.init) else { throw fail("churn_spells holds a spell that is not [from, until or null]") }
+            guard pair.count == 2, let from = pair[0].flatMap(CalendarDay.init) else {
+                throw fail("churn_spells holds a spell that is not [from, until or null]")
+            }
             let until = try pair[1].map { text -> CalendarDay in
-                guard let d = CalendarDay(text) else { throw fail("churn_spells holds \"\(text)\", which is not a date") }
+                guard let d = CalendarDay(text) else {
+                    throw fail("churn_spells holds \"\(text)\", which is not a date")
+                }
                 return d
             }
             spells.append(.init(from: from, until: until))
@@ -144,9 +158,12 @@ extension PipelineRunner {
                 throw fail("\(error.name) is missing or not a number of its kind")
             }
         }
-        let snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: record.active, features: try vector(record.features),
+        let snap = CustomerSnapshot(
+            account: account, lifecycle: lifecycle, active: record.active, features: try vector(record.features),
             previous: try vector(record.previous_features), modelInputs: inputs)
-        if snap.active && (snap.features == nil || snap.previous == nil) { throw fail("an active customer without features") }
+        if snap.active && (snap.features == nil || snap.previous == nil) {
+            throw fail("an active customer without features")
+        }
         return (day, snap)
     }
 
@@ -154,13 +171,18 @@ extension PipelineRunner {
     /// data sources as of its day (which score parts can apply) and its churn
     /// definition, from the manifest.json beside it.
     static func runFacts(featuresPath: String) throws -> (DataSources, String) {
-        let path = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("manifest.json")
+        let path = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+            "manifest.json")
         guard let data = FileManager.default.contents(atPath: path),
             let manifest = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let sources = DataSources(json: manifest["data_sources"]), let definition = manifest["churn_definition"] as? String
+            let sources = DataSources(json: manifest["data_sources"]),
+            let definition = manifest["churn_definition"] as? String
         else {
-            throw CustomerHealthError.input(file: path,
-                message: "rescore reads the data sources and churn definition of the run from the manifest.json beside the features file, and this one is missing or was written by an older customer-health; run the day again with  customer-health run PIPELINE --as-of DATE")
+            throw CustomerHealthError.input(
+                file: path,
+                message:
+                    "rescore reads the data sources and churn definition of the run from the manifest.json beside the features file, and this one is missing or was written by an older customer-health; run the day again with  customer-health run PIPELINE --as-of DATE"
+            )
         }
         return (sources, definition)
     }
@@ -176,23 +198,32 @@ extension PipelineRunner {
         defer { publisher.unlock() }
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: day)
         let inputNames = model?.ensemble.featureNames ?? []
-        let (asOf, snaps, raw) = try PipelineRunner.readFeatures(path: featuresPath, inputNames: inputNames, threads: threads)
+        let (asOf, snaps, raw) = try PipelineRunner.readFeatures(
+            path: featuresPath, inputNames: inputNames, threads: threads)
         if model != nil, let missing = snaps.first(where: { $0.active && $0.modelInputs == nil }) {
-            throw CustomerHealthError.input(file: featuresPath,
-                message: "\(missing.account.customerID) has no model_inputs with every input the churn model reads (\(inputNames.count)): these features were written without a churn model, with another one, or by another version. Run  customer-health run \(config.file) --as-of \(asOf)  instead")
+            throw CustomerHealthError.input(
+                file: featuresPath,
+                message:
+                    "\(missing.account.customerID) has no model_inputs with every input the churn model reads (\(inputNames.count)): these features were written without a churn model, with another one, or by another version. Run  customer-health run \(config.file) --as-of \(asOf)  instead"
+            )
         }
         let (sources, definition) = try PipelineRunner.runFacts(featuresPath: featuresPath)
         if definition != config.churnDefinition.summary {
-            throw CustomerHealthError.input(file: featuresPath,
-                message: "these features were computed under the churn definition \"\(definition)\", and the pipeline now says \"\(config.churnDefinition.summary)\": who is active depends on it, so run  customer-health run \(config.file) --as-of \(asOf)  instead")
+            throw CustomerHealthError.input(
+                file: featuresPath,
+                message:
+                    "these features were computed under the churn definition \"\(definition)\", and the pipeline now says \"\(config.churnDefinition.summary)\": who is active depends on it, so run  customer-health run \(config.file) --as-of \(asOf)  instead"
+            )
         }
         let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
         let scoring = config.scoring.resolvingTargets(from: snaps)
-        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: scoring, threads: threads,
+        let scores = PipelineRunner.score(
+            snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: inputNames)
         // Keep the folder complete: the rejects of the run that wrote these features.
-        let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("rejects.jsonl")
+        let rejectsPath = ((featuresPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+            "rejects.jsonl")
         files.append(("rejects.jsonl", .bytes(FileManager.default.contents(atPath: rejectsPath) ?? Data())))
         let atRisk = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         let seconds = PipelineRunner.seconds(since: started)
@@ -201,15 +232,23 @@ extension PipelineRunner {
             ("size", .int(raw.count)),
             ("sha256", .string(SHA256.hash(data: raw).map { String(format: "%02x", $0) }.joined())),
         ])
-        let manifest = manifestJSON(asOf: asOf, startedAt: startedAt, inputs: .array([]), facts: nil, scores: scores, atRisk: atRisk,
+        let manifest = manifestJSON(
+            asOf: asOf, startedAt: startedAt, inputs: .array([]), facts: nil, scores: scores, atRisk: atRisk,
             timings: [("total", seconds)],
             extra: [("rescored_from", source)]
-                + scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps)) + modelManifest)
+                + scoringManifest(
+                    sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps))
+                + modelManifest)
         files.append(("manifest.json", .bytes(Data((manifest.serialized(pretty: true) + "\n").utf8))))
-        files.append(("metrics.prom", .bytes(Data(metrics(asOf: asOf, facts: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))))
+        files.append(
+            (
+                "metrics.prom",
+                .bytes(Data(metrics(asOf: asOf, facts: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))
+            ))
         files.sort { $0.0 < $1.0 }
         let path = try publisher.publish(name: asOf.description, files: files)
-        return RunSummary(outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRisk, rowsRead: 0,
+        return RunSummary(
+            outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRisk, rowsRead: 0,
             rowsRejected: 0, rowsUnknownCustomer: 0, files: 1, seconds: seconds)
     }
 }

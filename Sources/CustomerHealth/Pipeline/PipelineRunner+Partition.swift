@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What `partition` did, for the summary the CLI prints.
@@ -36,23 +36,32 @@ extension PipelineRunner {
         let dir = outputDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? input
         let inPlace = PipelineRunner.sameFolder(dir, input)
         if let theirs = try? PartitionLayout.manifest(in: input), !theirs.inPlace {
-            throw CustomerHealthError.input(file: input,
-                message: "is itself a partition written by `partition --output`: partition the exports with the pipeline that reads them (its `input` is the exports folder)")
+            throw CustomerHealthError.input(
+                file: input,
+                message:
+                    "is itself a partition written by `partition --output`: partition the exports with the pipeline that reads them (its `input` is the exports folder)"
+            )
         }
         let fm = FileManager.default
         if !inPlace, let existing = try? fm.contentsOfDirectory(atPath: dir), !existing.isEmpty,
-           !existing.contains(PartitionLayout.folder) {
-            throw CustomerHealthError.output(path: dir,
-                message: "holds files and no partition (\(PartitionLayout.folder)/): give partition an empty or new folder, or the pipeline's input folder")
+            !existing.contains(PartitionLayout.folder)
+        {
+            throw CustomerHealthError.output(
+                path: dir,
+                message:
+                    "holds files and no partition (\(PartitionLayout.folder)/): give partition an empty or new folder, or the pipeline's input folder"
+            )
         }
         let meta = (dir as NSString).appendingPathComponent(PartitionLayout.folder)
         do {
             try fm.createDirectory(atPath: meta, withIntermediateDirectories: true)
             for b in 0..<ShardSpec.bucketCount {
-                try fm.createDirectory(atPath: PartitionLayout.bucketFolder(dir, bucket: b), withIntermediateDirectories: true)
+                try fm.createDirectory(
+                    atPath: PartitionLayout.bucketFolder(dir, bucket: b), withIntermediateDirectories: true)
             }
         } catch {
-            throw CustomerHealthError.output(path: dir, message: "cannot create the partition folders: \(error.localizedDescription)")
+            throw CustomerHealthError.output(
+                path: dir, message: "cannot create the partition folders: \(error.localizedDescription)")
         }
         let publisher = RunPublisher(outputDirectory: meta)
         try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
@@ -74,9 +83,13 @@ extension PipelineRunner {
         }
         let (accounts, customers, accountReports) = accountsRead
         let fingerprint = PartitionLayout.ingestFingerprint(config)
-        let accountIDs = accountReports.map { PartitionManifest.FileIdentity(file: $0.name, size: $0.size, sha256: $0.sha256) }
+        let accountIDs = accountReports.map {
+            PartitionManifest.FileIdentity(file: $0.name, size: $0.size, sha256: $0.sha256)
+        }
         var old: PartitionManifest? = nil
-        do { old = try PartitionLayout.manifest(in: dir) } catch { logger.warning("\(error); partitioning every file again") }
+        do { old = try PartitionLayout.manifest(in: dir) } catch {
+            logger.warning("\(error); partitioning every file again")
+        }
         let summariesCurrent = old?.ingestFingerprint == fingerprint && old?.accounts == accountIDs
 
         // What each splittable file needs: nothing, a new summary, or a split.
@@ -93,21 +106,28 @@ extension PipelineRunner {
         for file in files where file.kind.isSplitByCustomer {
             var st = stat()
             guard stat(file.path, &st) == 0 else { continue }
-            let splitPrint = PartitionLayout.splitFingerprint(config.exportSettings(file.kind), maxRowBytes: config.maxRowBytes,
+            let splitPrint = PartitionLayout.splitFingerprint(
+                config.exportSettings(file.kind), maxRowBytes: config.maxRowBytes,
                 includeRaw: config.rejectsIncludeRaw)
             let previous = old?.entry(named: file.name)
-            let same = previous.map {
-                $0.export == file.kind.rawValue && $0.isUnchanged(st) && $0.split == splitPrint
-            } ?? false
+            let same =
+                previous.map {
+                    $0.export == file.kind.rawValue && $0.isUnchanged(st) && $0.split == splitPrint
+                } ?? false
             if same && summariesCurrent {
                 kept.append(previous!)
-            } else if summariesCurrent, let whole = old?.leftWhole.first(where: {
-                $0.file == file.name && $0.isUnchanged(st)
-            }) {
+            } else if summariesCurrent,
+                let whole = old?.leftWhole.first(where: {
+                    $0.file == file.name && $0.isUnchanged(st)
+                })
+            {
                 // Could not be read last time, and has not changed since.
                 keptWhole.append(whole)
             } else {
-                jobs.append(Job(file: file, size: Int(st.st_size), mtimeNs: modifiedNanoseconds(st), split: !same, old: previous))
+                jobs.append(
+                    Job(
+                        file: file, size: Int(st.st_size), mtimeNs: modifiedNanoseconds(st), split: !same, old: previous
+                    ))
             }
         }
         // Entries about to be replaced leave the manifest first: a partition
@@ -132,7 +152,9 @@ extension PipelineRunner {
         let config = self.config
         let workers = max(1, min(threads, jobs.count))
         // Largest files first, each worker taking the next: the last to finish is a small one.
-        let order = work.indices.sorted { (work[$0].file.size, work[$1].file.name) > (work[$1].file.size, work[$0].file.name) }
+        let order = work.indices.sorted {
+            (work[$0].file.size, work[$1].file.name) > (work[$1].file.size, work[$0].file.name)
+        }
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while true {
                 let k = next.add(1, ordering: .relaxed).oldValue
@@ -142,7 +164,8 @@ extension PipelineRunner {
                 let settings = config.exportSettings(job.file.kind)
                 let buckets = job.split ? BucketFileSet(directory: dir, name: job.file.name) : nil
                 do {
-                    let (report, summary) = try reader.readForPartition(job.file, customers: customers, customerCount: accounts.count,
+                    let (report, summary) = try reader.readForPartition(
+                        job.file, customers: customers, customerCount: accounts.count,
                         splitter: buckets ?? DiscardingSplitter())
                     outcome.rowsRead = report.rowsRead + (buckets?.rows.reduce(0, +) ?? job.old?.rows ?? 0)
                     if let buckets {
@@ -150,9 +173,12 @@ extension PipelineRunner {
                         outcome.buckets = buckets
                         outcome.unplaced = report.rejects
                         outcome.entry = PartitionManifest.Entry(
-                            export: job.file.kind.rawValue, file: job.file.name, size: report.size, sha256: report.sha256, mtimeNs: job.mtimeNs,
-                            split: PartitionLayout.splitFingerprint(settings, maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw),
-                            rows: buckets.rows.reduce(0, +), buckets: used, unplacedRejects: report.rejects.count, summary: summary)
+                            export: job.file.kind.rawValue, file: job.file.name, size: report.size,
+                            sha256: report.sha256, mtimeNs: job.mtimeNs,
+                            split: PartitionLayout.splitFingerprint(
+                                settings, maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw),
+                            rows: buckets.rows.reduce(0, +), buckets: used, unplacedRejects: report.rejects.count,
+                            summary: summary)
                     } else {
                         var entry = job.old!
                         entry.summary = summary
@@ -168,12 +194,17 @@ extension PipelineRunner {
 
         // Everything written reaches the disk before anything is renamed into place.
         let dirFD = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 { _ = syncFileSystem(dirFD); close(dirFD) }
+        if dirFD >= 0 {
+            _ = syncFileSystem(dirFD)
+            close(dirFD)
+        }
         var entries = kept
         var leftWhole = keptWhole
         for (job, outcome) in zip(jobs, outcomes) {
             if let reason = outcome.leftWhole {
-                leftWhole.append(PartitionManifest.LeftWhole(file: job.file.name, size: job.size, mtimeNs: job.mtimeNs, reason: reason))
+                leftWhole.append(
+                    PartitionManifest.LeftWhole(
+                        file: job.file.name, size: job.size, mtimeNs: job.mtimeNs, reason: reason))
                 continue
             }
             guard let entry = outcome.entry else { continue }
@@ -191,7 +222,8 @@ extension PipelineRunner {
             entries.append(entry)
         }
         entries.sort { ($0.export, $0.file) < ($1.export, $1.file) }
-        let manifest = PartitionManifest(format: PartitionLayout.format, buckets: ShardSpec.bucketCount, inPlace: inPlace,
+        let manifest = PartitionManifest(
+            format: PartitionLayout.format, buckets: ShardSpec.bucketCount, inPlace: inPlace,
             ingestFingerprint: fingerprint, accounts: accountIDs, files: entries, leftWhole: leftWhole)
         for b in 0..<ShardSpec.bucketCount { AtomicFile.fsyncDirectory(PartitionLayout.bucketFolder(dir, bucket: b)) }
         try writeManifest(manifest, directory: dir)
@@ -203,7 +235,8 @@ extension PipelineRunner {
         let done = zip(jobs, outcomes).filter { $0.1.leftWhole == nil }
         return PartitionSummary(
             directory: dir, filesSplit: done.filter { $0.0.split }.count, filesKept: kept.count,
-            filesResummarised: done.filter { !$0.0.split }.count, filesLeftWhole: leftWhole.map { ($0.file, $0.reason) },
+            filesResummarised: done.filter { !$0.0.split }.count,
+            filesLeftWhole: leftWhole.map { ($0.file, $0.reason) },
             rowsSplit: done.filter { $0.0.split }.reduce(0) { $0 + ($1.1.entry?.rows ?? 0) },
             rowsRead: outcomes.reduce(0) { $0 + $1.rowsRead }, bytesRead: jobs.reduce(0) { $0 + $1.file.size },
             seconds: PipelineRunner.seconds(since: started))
@@ -245,7 +278,8 @@ extension PipelineRunner {
         }
         let meta = (directory as NSString).appendingPathComponent(PartitionLayout.folder)
         let rejects = Set(manifest.files.filter { $0.unplacedRejects > 0 }.map { $0.file + ".rejects.jsonl" })
-        for name in (try? fm.contentsOfDirectory(atPath: meta)) ?? [] where name.hasSuffix(".rejects.jsonl") && !rejects.contains(name) {
+        for name in (try? fm.contentsOfDirectory(atPath: meta)) ?? []
+        where name.hasSuffix(".rejects.jsonl") && !rejects.contains(name) {
             unlink(meta + "/" + name)
         }
     }
@@ -257,7 +291,9 @@ extension PipelineRunner {
             let folder = PartitionLayout.bucketFolder(directory, bucket: b)
             for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where name.hasSuffix(".tmp") {
                 let parts = name.dropLast(4).split(separator: ".")
-                if let pid = parts.last.flatMap({ Int32($0) }), !AtomicFile.processExists(pid) { unlink(folder + "/" + name) }
+                if let pid = parts.last.flatMap({ Int32($0) }), !AtomicFile.processExists(pid) {
+                    unlink(folder + "/" + name)
+                }
             }
         }
     }
@@ -278,7 +314,8 @@ extension PipelineRunner {
             unlink(tmp)
             if link(file.path, tmp) != 0 {
                 do { try fm.copyItem(atPath: file.path, toPath: tmp) } catch {
-                    throw CustomerHealthError.output(path: target, message: "cannot link or copy \(file.path) here: \(error.localizedDescription)")
+                    throw CustomerHealthError.output(
+                        path: target, message: "cannot link or copy \(file.path) here: \(error.localizedDescription)")
                 }
             }
             guard rename(tmp, target) == 0 else {
@@ -288,7 +325,9 @@ extension PipelineRunner {
             }
         }
         for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where !wanted.contains(name) {
-            let isExport = ExportKind.allCases.contains { kind in config.exportSettings(kind).globs.contains { fnmatch($0, name, 0) == 0 } }
+            let isExport = ExportKind.allCases.contains { kind in
+                config.exportSettings(kind).globs.contains { fnmatch($0, name, 0) == 0 }
+            }
             if isExport { unlink((directory as NSString).appendingPathComponent(name)) }
         }
     }

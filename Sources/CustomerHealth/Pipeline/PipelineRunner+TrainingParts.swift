@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What `train --shard` wrote.
@@ -49,9 +49,11 @@ enum TrainingParts {
     static func folderName(_ spec: ShardSpec) -> String { "\(folderPrefix)\(spec.index)-of-\(spec.count)" }
 
     /// What `train --from-parts` checks to be equal in every part.
-    static let agreedKeys = ["tool_version", "pipeline_sha256", "training_fingerprint", "through", "first_activity_day", "last_activity_day",
-                             "data_through", "observation_dates", "validation_dates", "churn_definition", "customers_in_accounts", "inputs",
-                             "fixed_inputs", "event_input_candidates", "health_score_dates"]
+    static let agreedKeys = [
+        "tool_version", "pipeline_sha256", "training_fingerprint", "through", "first_activity_day", "last_activity_day",
+        "data_through", "observation_dates", "validation_dates", "churn_definition", "customers_in_accounts", "inputs",
+        "fixed_inputs", "event_input_candidates", "health_score_dates",
+    ]
 
     static func healthFile(_ day: CalendarDay) -> String { "health-\(day).snapshots" }
     static func healthLabels(_ day: CalendarDay) -> String { "health-\(day).labels" }
@@ -64,11 +66,15 @@ extension PipelineRunner {
     /// (every row; only shard K's customers' count), builds that shard's rows
     /// of the training table on the observation dates one machine's `train`
     /// would use, and writes DIR/train-part-K-of-N/. Never fits a model.
-    public func writeTrainingPart(_ spec: ShardSpec, partsDirectory: String, through: CalendarDay? = nil) throws -> TrainingPartSummary {
+    public func writeTrainingPart(_ spec: ShardSpec, partsDirectory: String, through: CalendarDay? = nil) throws
+        -> TrainingPartSummary
+    {
         let started = ContinuousClock.now
         let churn = config.churn
         guard churn.modelPath != nil else {
-            throw CustomerHealthError.pipeline(file: config.file, path: "churn.model", message: "no model file is set: add `churn: {model: models/churn-model.json}` to the pipeline")
+            throw CustomerHealthError.pipeline(
+                file: config.file, path: "churn.model",
+                message: "no model file is set: add `churn: {model: models/churn-model.json}` to the pipeline")
         }
         let data = try ingest(shard: spec)
         let plan = try trainingPlan(data: data, through: through)
@@ -78,12 +84,19 @@ extension PipelineRunner {
         let rows = builder.rows(dates: plan.dates, only: owned)
         let trainCount = rows.firstIndex { $0.date >= plan.firstValidation } ?? rows.count
         // Every candidate: which ones the model reads is decided on all parts' sample together.
-        let candidates = churn.eventFeatures.maxInputs > 0 ? builder.eventCandidates(productEvents: churn.eventFeatures.productEvents) : []
+        let candidates =
+            churn.eventFeatures.maxInputs > 0
+            ? builder.eventCandidates(productEvents: churn.eventFeatures.productEvents) : []
         let inputs = ChurnFeatures.fixed + candidates
-        let sample: [Int] = candidates.isEmpty ? [] : TrainingSetBuilder.screeningSample(Array(0..<trainCount), seed: churn.seed) {
-            (rows[$0].customer, rows[$0].date)
-        }
-        logger.info("training part \(spec): \(rows.count) rows over \(plan.dates.count) observation dates, \(inputs.count) columns (\(candidates.count) candidate inputs from the product's events)")
+        let sample: [Int] =
+            candidates.isEmpty
+            ? []
+            : TrainingSetBuilder.screeningSample(Array(0..<trainCount), seed: churn.seed) {
+                (rows[$0].customer, rows[$0].date)
+            }
+        logger.info(
+            "training part \(spec): \(rows.count) rows over \(plan.dates.count) observation dates, \(inputs.count) columns (\(candidates.count) candidate inputs from the product's events)"
+        )
 
         let folder = try AtomicResultFolder(directory: partsDirectory, name: TrainingParts.folderName(spec))
         do {
@@ -109,7 +122,9 @@ extension PipelineRunner {
             let sampleFile = try BinaryFile(creating: folder.path("sample.bin"))
             try sampleFile.append(sample.map { UInt32($0) })
             if !sample.isEmpty {
-                let values = FeatureValues(rowCount: sample.count, storage: [FeatureValues.Storage](repeating: .float64, count: candidates.count))
+                let values = FeatureValues(
+                    rowCount: sample.count,
+                    storage: [FeatureValues.Storage](repeating: .float64, count: candidates.count))
                 builder.fill(values, rows: sample.map { rows[$0] }, inputs: candidates, threads: threads)
                 for j in 0..<candidates.count {
                     let column = values.column(j)
@@ -126,7 +141,8 @@ extension PipelineRunner {
                 let existing = ownedIndexes.filter { data.lifecycles[$0].exists(on: day) }
                 var active: [CustomerSnapshot] = []
                 var labels: [UInt8] = []
-                for (s, c) in zip(snapshots(data, asOf: day, only: existing), existing) where s.active && s.features != nil {
+                for (s, c) in zip(snapshots(data, asOf: day, only: existing), existing)
+                where s.active && s.features != nil {
                     active.append(s)
                     labels.append(builder.churnState(customer: c, on: day).label ? 0x31 : 0x30)
                 }
@@ -137,19 +153,24 @@ extension PipelineRunner {
                 try labelsFile.append(labels)
                 try labelsFile.close()
                 healthCounts.append(labels.count)
-                healthDates.append(.object([("date", .string(day.description)), ("data_sources", data.sources(asOf: day).json())]))
+                healthDates.append(
+                    .object([("date", .string(day.description)), ("data_sources", data.sources(asOf: day).json())]))
                 files += [TrainingParts.healthFile(day), TrainingParts.healthLabels(day)]
             }
             var perDate = [Int](repeating: 0, count: plan.dates.count)
             let dateIndex = Dictionary(uniqueKeysWithValues: plan.dates.enumerated().map { ($1, $0) })
             for r in rows { perDate[dateIndex[r.date]!] += 1 }
-            let header = trainingPartHeader(spec: spec, data: data, plan: plan, through: through, candidates: candidates.map(\.name),
-                healthDates: healthDates, owned: ownedIndexes.count, customers: customers.count, rows: rows.count, perDate: perDate,
-                trainCount: trainCount, positives: rows.reduce(0) { $0 + Int($1.label) }, sample: sample.count, healthCounts: healthCounts,
+            let header = trainingPartHeader(
+                spec: spec, data: data, plan: plan, through: through, candidates: candidates.map(\.name),
+                healthDates: healthDates, owned: ownedIndexes.count, customers: customers.count, rows: rows.count,
+                perDate: perDate,
+                trainCount: trainCount, positives: rows.reduce(0) { $0 + Int($1.label) }, sample: sample.count,
+                healthCounts: healthCounts,
                 columns: zip(inputs, float32).map { ($0.name, $1) })
             try AtomicFile.writeContents(header.serialized(pretty: true) + "\n", to: folder.path("part.json"))
             let path = try folder.finish(format: TrainingParts.format, files: files)
-            return TrainingPartSummary(path: path, shard: spec, rows: rows.count, positives: rows.reduce(0) { $0 + Int($1.label) },
+            return TrainingPartSummary(
+                path: path, shard: spec, rows: rows.count, positives: rows.reduce(0) { $0 + Int($1.label) },
                 customers: customers.count, observationDates: plan.dates, candidates: candidates.count,
                 seconds: PipelineRunner.seconds(since: started))
         } catch {
@@ -161,13 +182,17 @@ extension PipelineRunner {
     /// columns.bin: every input of every row, column by column, computed a
     /// block of rows at a time. Returns, per column, whether a 32-bit float
     /// holds every value.
-    private func writeColumns(rows: [(customer: Int, date: CalendarDay, label: UInt8)], inputs: [ModelInput], builder: TrainingSetBuilder,
-                              to path: String) throws -> [Bool] {
-        let n = rows.count, w = inputs.count
+    private func writeColumns(
+        rows: [(customer: Int, date: CalendarDay, label: UInt8)], inputs: [ModelInput], builder: TrainingSetBuilder,
+        to path: String
+    ) throws -> [Bool] {
+        let n = rows.count
+        let w = inputs.count
         let file = try BinaryFile(creating: path)
         var float32 = [Bool](repeating: true, count: w)
         let block = 8192
-        let scratch = FeatureValues(rowCount: min(block, max(1, n)), storage: [FeatureValues.Storage](repeating: .float64, count: w))
+        let scratch = FeatureValues(
+            rowCount: min(block, max(1, n)), storage: [FeatureValues.Storage](repeating: .float64, count: w))
         var bits = [UInt64](repeating: 0, count: min(block, max(1, n)))
         for lo in stride(from: 0, to: n, by: block) {
             let hi = min(n, lo + block)
@@ -181,47 +206,60 @@ extension PipelineRunner {
                     bits[i] = v.bitPattern.littleEndian
                 }
                 float32[j] = holds
-                try bits.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<((hi - lo) * 8)]), at: (j * n + lo) * 8) }
+                try bits.withUnsafeBytes {
+                    try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<((hi - lo) * 8)]), at: (j * n + lo) * 8)
+                }
             }
         }
         try file.close()
         return float32
     }
 
-    private func trainingPartHeader(spec: ShardSpec, data: IngestResult, plan: TrainingPlan, through: CalendarDay?, candidates: [String],
-                                    healthDates: [JSONValue], owned: Int, customers: Int, rows: Int, perDate: [Int], trainCount: Int,
-                                    positives: Int, sample: Int, healthCounts: [Int], columns: [(String, Bool)]) -> JSONValue {
+    private func trainingPartHeader(
+        spec: ShardSpec, data: IngestResult, plan: TrainingPlan, through: CalendarDay?, candidates: [String],
+        healthDates: [JSONValue], owned: Int, customers: Int, rows: Int, perDate: [Int], trainCount: Int,
+        positives: Int, sample: Int, healthCounts: [Int], columns: [(String, Bool)]
+    ) -> JSONValue {
         func days(_ list: [CalendarDay]) -> JSONValue { .array(list.map { .string($0.description) }) }
         return .object([
             ("format", .string(TrainingParts.format)),
             ("part", spec.json),
-            ("agreed", .object([
-                ("tool_version", .string(ToolVersion.current)),
-                ("pipeline_sha256", .string(config.sha256)),
-                ("training_fingerprint", .string(ChurnModelFile.hash(config.trainingFingerprint))),
-                ("through", .optionalString(through?.description)),
-                ("first_activity_day", .optionalString(data.earliestActivityDay.map { CalendarDay(number: Int32($0)).description })),
-                ("last_activity_day", .optionalString(data.latestActivityDay?.description)),
-                ("data_through", .string(plan.dataThrough.description)),
-                ("observation_dates", days(plan.dates)),
-                ("validation_dates", days(plan.validationDates)),
-                ("churn_definition", .string(config.churnDefinition.summary)),
-                ("customers_in_accounts", .int(data.accounts.count)),
-                ("inputs", .array(data.files.map(\.identityJSON))),
-                ("fixed_inputs", .array(ChurnFeatures.names.map { .string($0) })),
-                ("event_input_candidates", .array(candidates.map { .string($0) })),
-                ("health_score_dates", .array(healthDates)),
-            ])),
-            ("counts", .object([
-                ("customers_owned", .int(owned)),
-                ("customers", .int(customers)),
-                ("rows", .int(rows)),
-                ("rows_per_date", .array(perDate.map { .int($0) })),
-                ("training_rows", .int(trainCount)),
-                ("positives", .int(positives)),
-                ("sample_rows", .int(sample)),
-                ("health_score_rows", .array(healthCounts.map { .int($0) })),
-            ])),
+            (
+                "agreed",
+                .object([
+                    ("tool_version", .string(ToolVersion.current)),
+                    ("pipeline_sha256", .string(config.sha256)),
+                    ("training_fingerprint", .string(ChurnModelFile.hash(config.trainingFingerprint))),
+                    ("through", .optionalString(through?.description)),
+                    (
+                        "first_activity_day",
+                        .optionalString(data.earliestActivityDay.map { CalendarDay(number: Int32($0)).description })
+                    ),
+                    ("last_activity_day", .optionalString(data.latestActivityDay?.description)),
+                    ("data_through", .string(plan.dataThrough.description)),
+                    ("observation_dates", days(plan.dates)),
+                    ("validation_dates", days(plan.validationDates)),
+                    ("churn_definition", .string(config.churnDefinition.summary)),
+                    ("customers_in_accounts", .int(data.accounts.count)),
+                    ("inputs", .array(data.files.map(\.identityJSON))),
+                    ("fixed_inputs", .array(ChurnFeatures.names.map { .string($0) })),
+                    ("event_input_candidates", .array(candidates.map { .string($0) })),
+                    ("health_score_dates", .array(healthDates)),
+                ])
+            ),
+            (
+                "counts",
+                .object([
+                    ("customers_owned", .int(owned)),
+                    ("customers", .int(customers)),
+                    ("rows", .int(rows)),
+                    ("rows_per_date", .array(perDate.map { .int($0) })),
+                    ("training_rows", .int(trainCount)),
+                    ("positives", .int(positives)),
+                    ("sample_rows", .int(sample)),
+                    ("health_score_rows", .array(healthCounts.map { .int($0) })),
+                ])
+            ),
             ("columns", .array(columns.map { .object([("name", .string($0.0)), ("float32", .bool($0.1))]) })),
         ])
     }
@@ -237,55 +275,85 @@ extension PipelineRunner {
     /// as `train` does. Nothing is written unless every check passes.
     public func trainFromParts(directory: String, exportTable: String? = nil) throws -> TrainOutcome {
         guard let modelPath = config.churn.modelPath else {
-            throw CustomerHealthError.pipeline(file: config.file, path: "churn.model", message: "no model file is set: add `churn: {model: models/churn-model.json}` to the pipeline")
+            throw CustomerHealthError.pipeline(
+                file: config.file, path: "churn.model",
+                message: "no model file is set: add `churn: {model: models/churn-model.json}` to the pipeline")
         }
         let churn = config.churn
         let buildStart = ContinuousClock.now
         let parts = try TrainingParts.loadAll(directory: directory)
         let first = parts[0]
-        try PipelineRunner.requireAgreement(parts.map { ($0.folder, $0.spec.description, $0.agreed) }, on: TrainingParts.agreedKeys, noun: "part",
+        try PipelineRunner.requireAgreement(
+            parts.map { ($0.folder, $0.spec.description, $0.agreed) }, on: TrainingParts.agreedKeys, noun: "part",
             hint: TrainingParts.disagreementHint, outcome: "nothing was written")
         let agreed = first.agreed
         func fail(_ message: String) -> CustomerHealthError { .input(file: first.folder, message: message) }
         guard agreed["pipeline_sha256"] as? String == config.sha256 else {
-            throw fail("the parts were built with another version of \(config.file) (pipeline_sha256 \(PipelineRunner.shown(agreed["pipeline_sha256"]))): fit them with the pipeline file they were built with, or build the parts again; nothing was written")
+            throw fail(
+                "the parts were built with another version of \(config.file) (pipeline_sha256 \(PipelineRunner.shown(agreed["pipeline_sha256"]))): fit them with the pipeline file they were built with, or build the parts again; nothing was written"
+            )
         }
-        guard agreed["tool_version"] as? String == ToolVersion.current, agreed["fixed_inputs"] as? [String] == ChurnFeatures.names else {
-            throw fail("the parts were built by customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(ToolVersion.current): build the parts and fit them with one version; nothing was written")
+        guard agreed["tool_version"] as? String == ToolVersion.current,
+            agreed["fixed_inputs"] as? [String] == ChurnFeatures.names
+        else {
+            throw fail(
+                "the parts were built by customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(ToolVersion.current): build the parts and fit them with one version; nothing was written"
+            )
         }
         func days(_ key: String) throws -> [CalendarDay] {
             guard let list = agreed[key] as? [String] else { throw fail("part.json has no \(key)") }
-            return try list.map { guard let d = CalendarDay($0) else { throw fail("part.json: \(key) holds \"\($0)\", not a date") }; return d }
+            return try list.map {
+                guard let d = CalendarDay($0) else { throw fail("part.json: \(key) holds \"\($0)\", not a date") }
+                return d
+            }
         }
         let dates = try days("observation_dates")
         let validationDates = try days("validation_dates")
-        guard dates.count >= 2, !validationDates.isEmpty, let dataThrough = (agreed["data_through"] as? String).flatMap(CalendarDay.init) else {
+        guard dates.count >= 2, !validationDates.isEmpty,
+            let dataThrough = (agreed["data_through"] as? String).flatMap(CalendarDay.init)
+        else {
             throw fail("part.json holds no usable observation dates")
         }
         let through = (agreed["through"] as? String).flatMap(CalendarDay.init)
-        let plan = TrainingPlan(dates: dates, validationDates: validationDates, dataThrough: dataThrough, upTo: through.map { " up to \($0)" } ?? "")
+        let plan = TrainingPlan(
+            dates: dates, validationDates: validationDates, dataThrough: dataThrough,
+            upTo: through.map { " up to \($0)" } ?? "")
         let owned = parts.reduce(0) { $0 + $1.customersOwned }
         if let all = agreed["customers_in_accounts"] as? Int, owned != all {
-            throw fail("the parts own \(owned) customers in all, and accounts hold \(all): the parts did not split the same customers; build them again into an empty folder; nothing was written")
+            throw fail(
+                "the parts own \(owned) customers in all, and accounts hold \(all): the parts did not split the same customers; build them again into an empty folder; nothing was written"
+            )
         }
         for part in parts where part.rowsPerDate.count != dates.count {
-            throw CustomerHealthError.input(file: part.folder, message: "part.json counts rows for \(part.rowsPerDate.count) dates, not \(dates.count); build the part again")
+            throw CustomerHealthError.input(
+                file: part.folder,
+                message:
+                    "part.json counts rows for \(part.rowsPerDate.count) dates, not \(dates.count); build the part again"
+            )
         }
 
         let heldOut = dates.count - validationDates.count
         let trainCount = parts.reduce(0) { $0 + $1.rowsPerDate.prefix(heldOut).reduce(0, +) }
         let candidateNames = agreed["event_input_candidates"] as? [String] ?? []
         let candidates = try candidateNames.map { name -> ModelInput in
-            guard let input = ChurnFeatures.input(named: name) else { throw fail("part.json lists the input \(name), which this customer-health cannot compute") }
+            guard let input = ChurnFeatures.input(named: name) else {
+                throw fail("part.json lists the input \(name), which this customer-health cannot compute")
+            }
             return input
         }
-        let (table, eventInputs, ranking) = try TrainingParts.assemble(parts, dates: dates, trainCount: trainCount, candidates: candidates,
+        let (table, eventInputs, ranking) = try TrainingParts.assemble(
+            parts, dates: dates, trainCount: trainCount, candidates: candidates,
             eventFeatures: churn.eventFeatures, seed: churn.seed, withDates: exportTable != nil)
-        logger.info("training table: \(table.rowCount) rows from \(parts.count) parts over \(dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), read in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s")
-        let trained = try fitModel(table: table, trainCount: trainCount, plan: plan, eventInputs: eventInputs.map(\.name), ranking: ranking,
-            exportTable: exportTable) {
+        logger.info(
+            "training table: \(table.rowCount) rows from \(parts.count) parts over \(dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), read in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s"
+        )
+        let trained = try fitModel(
+            table: table, trainCount: trainCount, plan: plan, eventInputs: eventInputs.map(\.name), ranking: ranking,
+            exportTable: exportTable
+        ) {
             HealthScoreSkill.report(
-                validation: try healthScoreRows(parts, dates: plan.validationDates), training: try healthScoreRows(parts, dates: plan.healthScoreTrainingDates),
+                validation: try healthScoreRows(parts, dates: plan.validationDates),
+                training: try healthScoreRows(parts, dates: plan.healthScoreTrainingDates),
                 validationDates: plan.validationDates, trainingDates: plan.healthScoreTrainingDates)
         }
         return try write(trained, to: modelPath)
@@ -294,29 +362,44 @@ extension PipelineRunner {
     /// The health score's rows on `dates` (HealthScoreSkill.rows), from the
     /// parts' customers: scored with the targets of all of them together, as
     /// one machine scores them.
-    private func healthScoreRows(_ parts: [TrainingParts.Loaded], dates: [CalendarDay]) throws -> [HealthScoreSkill.Row] {
+    private func healthScoreRows(_ parts: [TrainingParts.Loaded], dates: [CalendarDay]) throws -> [HealthScoreSkill.Row]
+    {
         var out: [HealthScoreSkill.Row] = []
         for day in dates {
-            guard let entry = (parts[0].agreed["health_score_dates"] as? [[String: Any]])?.first(where: { $0["date"] as? String == day.description }),
+            guard
+                let entry = (parts[0].agreed["health_score_dates"] as? [[String: Any]])?.first(where: {
+                    $0["date"] as? String == day.description
+                }),
                 let sources = DataSources(json: entry["data_sources"]),
-                let k = (parts[0].agreed["health_score_dates"] as? [[String: Any]])?.firstIndex(where: { $0["date"] as? String == day.description })
+                let k = (parts[0].agreed["health_score_dates"] as? [[String: Any]])?.firstIndex(where: {
+                    $0["date"] as? String == day.description
+                })
             else {
-                throw CustomerHealthError.input(file: parts[0].folder, message: "part.json has no health score rows for \(day); build the parts again")
+                throw CustomerHealthError.input(
+                    file: parts[0].folder,
+                    message: "part.json has no health score rows for \(day); build the parts again")
             }
             var customers: [(CustomerSnapshot, UInt8)] = []
             for part in parts where part.healthRows[k] > 0 {
                 let path = (part.folder as NSString).appendingPathComponent(TrainingParts.healthFile(day))
                 let snaps = try SnapshotCodec.read(path: path)
-                let labels = try BinaryFile.contents(of: (part.folder as NSString).appendingPathComponent(TrainingParts.healthLabels(day)))
+                let labels = try BinaryFile.contents(
+                    of: (part.folder as NSString).appendingPathComponent(TrainingParts.healthLabels(day)))
                 guard snaps.count == labels.count, snaps.count == part.healthRows[k] else {
-                    throw CustomerHealthError.input(file: path, message: "does not hold the \(part.healthRows[k]) customers part.json lists for \(day); build the part again")
+                    throw CustomerHealthError.input(
+                        file: path,
+                        message:
+                            "does not hold the \(part.healthRows[k]) customers part.json lists for \(day); build the part again"
+                    )
                 }
                 for (s, y) in zip(snaps, labels) { customers.append((s, y == 0x31 ? 1 : 0)) }
             }
             customers.sort { $0.0.account.customerID.utf8.lexicographicallyPrecedes($1.0.account.customerID.utf8) }
             let labels = Dictionary(customers.map { ($0.0.account.customerID, $0.1) }, uniquingKeysWith: { a, _ in a })
-            out += HealthScoreSkill.rows(customers.map(\.0), applicability: ScoreApplicability(sources: sources, settings: config.scoring.parts),
-                scoring: config.scoring) { labels[$0.account.customerID] }
+            out += HealthScoreSkill.rows(
+                customers.map(\.0), applicability: ScoreApplicability(sources: sources, settings: config.scoring.parts),
+                scoring: config.scoring
+            ) { labels[$0.account.customerID] }
         }
         return out
     }
@@ -326,17 +409,25 @@ extension TrainingParts {
     /// The joined training table, with the event-derived inputs chosen on the
     /// parts' joint screening sample (what `selectEventInputs` chooses on one
     /// machine). What joining needs besides the table is freed on return.
-    static func assemble(_ parts: [Loaded], dates: [CalendarDay], trainCount: Int, candidates: [ModelInput], eventFeatures: EventFeatureSettings,
-                         seed: UInt64, withDates: Bool) throws -> (TrainingTable, [ModelInput], [(String, Double)]) {
+    static func assemble(
+        _ parts: [Loaded], dates: [CalendarDay], trainCount: Int, candidates: [ModelInput],
+        eventFeatures: EventFeatureSettings,
+        seed: UInt64, withDates: Bool
+    ) throws -> (TrainingTable, [ModelInput], [(String, Double)]) {
         // The rows of all parts, date by date, customers in customer_id order (their number in accounts).
         let joined = try join(parts)
         var eventInputs: [ModelInput] = []
         var ranking: [(String, Double)] = []
         if eventFeatures.maxInputs > 0 && trainCount > 0 && !candidates.isEmpty {
-            let sample = try screeningTable(parts, joined: joined, dates: dates, candidates: candidates.map(\.name), trainCount: trainCount, seed: seed)
-            (eventInputs, ranking) = TrainingSetBuilder.rankCandidates(sample, candidates: candidates, maxInputs: eventFeatures.maxInputs)
+            let sample = try screeningTable(
+                parts, joined: joined, dates: dates, candidates: candidates.map(\.name), trainCount: trainCount,
+                seed: seed)
+            (eventInputs, ranking) = TrainingSetBuilder.rankCandidates(
+                sample, candidates: candidates, maxInputs: eventFeatures.maxInputs)
         }
-        let table = try self.table(parts, joined: joined, features: ChurnFeatures.names + eventInputs.map(\.name), dates: withDates ? dates : nil)
+        let table = try self.table(
+            parts, joined: joined, features: ChurnFeatures.names + eventInputs.map(\.name),
+            dates: withDates ? dates : nil)
         return (table, eventInputs, ranking)
     }
 
@@ -359,11 +450,15 @@ extension TrainingParts {
 
     static func disagreementHint(_ key: String) -> String {
         switch key {
-        case "inputs", "first_activity_day", "last_activity_day", "customers_in_accounts", "event_input_candidates", "health_score_dates":
-            return "the parts read different exports (files added or changed between them); build every part again on the same files"
+        case "inputs", "first_activity_day", "last_activity_day", "customers_in_accounts", "event_input_candidates",
+            "health_score_dates":
+            return
+                "the parts read different exports (files added or changed between them); build every part again on the same files"
         case "through", "data_through", "observation_dates", "validation_dates":
-            return "the parts cover different history; pass the same --as-of (or none) to every train --shard and build them again"
-        case "pipeline_sha256", "churn_definition", "training_fingerprint": return "the parts were built with different pipeline files; build them again with one"
+            return
+                "the parts cover different history; pass the same --as-of (or none) to every train --shard and build them again"
+        case "pipeline_sha256", "churn_definition", "training_fingerprint":
+            return "the parts were built with different pipeline files; build them again with one"
         default: return "build every part again with one version of customer-health"
         }
     }
@@ -372,30 +467,44 @@ extension TrainingParts {
     static func loadAll(directory: String) throws -> [Loaded] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw CustomerHealthError.input(file: directory,
-                message: "no such folder: --from-parts must name the folder the parts were written to (the --parts-output of train --shard)")
+            throw CustomerHealthError.input(
+                file: directory,
+                message:
+                    "no such folder: --from-parts must name the folder the parts were written to (the --parts-output of train --shard)"
+            )
         }
         let found = AtomicResultFolder.scan(directory: directory, prefix: folderPrefix)
         guard !found.isEmpty else {
-            throw CustomerHealthError.input(file: directory,
-                message: "holds no training part (train-part-K-of-N folders): build them first, each with  customer-health train PIPELINE --shard K/N --parts-output \(directory); nothing was written")
+            throw CustomerHealthError.input(
+                file: directory,
+                message:
+                    "holds no training part (train-part-K-of-N folders): build them first, each with  customer-health train PIPELINE --shard K/N --parts-output \(directory); nothing was written"
+            )
         }
         guard found.count == 1, let n = found.keys.first else {
             let counts = found.keys.sorted().map(String.init).joined(separator: ", ")
-            throw CustomerHealthError.input(file: directory,
-                message: "holds parts of builds with different shard counts (\(counts)); give each build its own folder; nothing was written")
+            throw CustomerHealthError.input(
+                file: directory,
+                message:
+                    "holds parts of builds with different shard counts (\(counts)); give each build its own folder; nothing was written"
+            )
         }
         guard n >= 1 && n <= ShardSpec.bucketCount else {
-            throw CustomerHealthError.input(file: directory, message: "a part count of \(n) is outside 1-\(ShardSpec.bucketCount)")
+            throw CustomerHealthError.input(
+                file: directory, message: "a part count of \(n) is outside 1-\(ShardSpec.bucketCount)")
         }
         let missing = (0..<n).filter { !(found[n]?.contains($0) ?? false) }
         if !missing.isEmpty {
-            let running = AtomicResultFolder.temporaries(directory: directory, prefix: folderPrefix, missing: missing, count: n)
+            let running = AtomicResultFolder.temporaries(
+                directory: directory, prefix: folderPrefix, missing: missing, count: n)
             let list = missing.prefix(10).map(String.init).joined(separator: ", ") + (missing.count > 10 ? ", ..." : "")
-            throw CustomerHealthError.input(file: directory,
+            throw CustomerHealthError.input(
+                file: directory,
                 message: "\(missing.count) of \(n) training parts are missing (part \(list)): nothing was written. "
-                    + (running.isEmpty ? "Those parts failed or have not run; build each with  train PIPELINE --shard K/\(n) --parts-output \(directory)  and fit again"
-                        : "Some are being written or were killed (\(running.prefix(3).joined(separator: ", "))); wait for them, or build them again, and fit again"))
+                    + (running.isEmpty
+                        ? "Those parts failed or have not run; build each with  train PIPELINE --shard K/\(n) --parts-output \(directory)  and fit again"
+                        : "Some are being written or were killed (\(running.prefix(3).joined(separator: ", "))); wait for them, or build them again, and fit again")
+            )
         }
         return try (0..<n).map { k in
             let spec = try ShardSpec(index: k, count: n)
@@ -404,35 +513,57 @@ extension TrainingParts {
     }
 
     private static func load(folder: String, spec: ShardSpec) throws -> Loaded {
-        func fail(_ message: String) -> CustomerHealthError { .input(file: folder, message: message + "; nothing was written") }
-        try AtomicResultFolder.verify(folder: folder, format: format, required: ["part.json", "rows.bin", "customers.bin", "columns.bin", "sample.bin"],
+        func fail(_ message: String) -> CustomerHealthError {
+            .input(file: folder, message: message + "; nothing was written")
+        }
+        try AtomicResultFolder.verify(
+            folder: folder, format: format,
+            required: ["part.json", "rows.bin", "customers.bin", "columns.bin", "sample.bin"],
             rerun: "build part \(spec) again")
-        guard let header = (try? JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("part.json")) ?? Data())) as? [String: Any],
-            header["format"] as? String == format, let part = header["part"] as? [String: Any], let agreed = header["agreed"] as? [String: Any],
+        guard
+            let header =
+                (try? JSONSerialization.jsonObject(
+                    with: FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("part.json"))
+                        ?? Data())) as? [String: Any],
+            header["format"] as? String == format, let part = header["part"] as? [String: Any],
+            let agreed = header["agreed"] as? [String: Any],
             let counts = header["counts"] as? [String: Any], let columns = header["columns"] as? [[String: Any]]
         else {
-            throw fail("part.json is not a training part of this version of customer-health (\(format)); build part \(spec) again")
+            throw fail(
+                "part.json is not a training part of this version of customer-health (\(format)); build part \(spec) again"
+            )
         }
         guard part["index"] as? Int == spec.index, part["count"] as? Int == spec.count else {
-            throw fail("part.json says it is part \(part["index"] ?? "?")/\(part["count"] ?? "?"), not \(spec): the folder was renamed; build part \(spec) again")
+            throw fail(
+                "part.json says it is part \(part["index"] ?? "?")/\(part["count"] ?? "?"), not \(spec): the folder was renamed; build part \(spec) again"
+            )
         }
-        guard let owned = counts["customers_owned"] as? Int, let rows = counts["rows"] as? Int, let perDate = counts["rows_per_date"] as? [Int],
-            let training = counts["training_rows"] as? Int, let sample = counts["sample_rows"] as? Int, let health = counts["health_score_rows"] as? [Int],
+        guard let owned = counts["customers_owned"] as? Int, let rows = counts["rows"] as? Int,
+            let perDate = counts["rows_per_date"] as? [Int],
+            let training = counts["training_rows"] as? Int, let sample = counts["sample_rows"] as? Int,
+            let health = counts["health_score_rows"] as? [Int],
             perDate.reduce(0, +) == rows
         else {
             throw fail("part.json's counts are incomplete; build part \(spec) again")
         }
         let cols: [(name: String, float32: Bool)] = try columns.map { c in
-            guard let name = c["name"] as? String, let f = c["float32"] as? Bool else { throw fail("part.json's columns are incomplete; build part \(spec) again") }
+            guard let name = c["name"] as? String, let f = c["float32"] as? Bool else {
+                throw fail("part.json's columns are incomplete; build part \(spec) again")
+            }
             return (name, f)
         }
-        let loaded = Loaded(spec: spec, folder: folder, agreed: agreed, customersOwned: owned, rows: rows, rowsPerDate: perDate, trainingRows: training,
+        let loaded = Loaded(
+            spec: spec, folder: folder, agreed: agreed, customersOwned: owned, rows: rows, rowsPerDate: perDate,
+            trainingRows: training,
             sampleRows: sample, healthRows: health, columns: cols)
         // Sizes the counts imply, so that a part cut short never passes.
         let expected: [(String, Int)] = [("rows.bin", 5 * rows), ("columns.bin", 8 * rows * cols.count)]
         for (file, size) in expected {
             let actual = (try? FileManager.default.attributesOfItem(atPath: loaded.path(file)))?[.size] as? Int ?? -1
-            guard actual == size else { throw fail("\(file) holds \(actual) bytes, and part.json's counts say \(size); build part \(spec) again") }
+            guard actual == size else {
+                throw fail(
+                    "\(file) holds \(actual) bytes, and part.json's counts say \(size); build part \(spec) again")
+            }
         }
         return loaded
     }
@@ -456,7 +587,9 @@ extension TrainingParts {
             let bytes = try BinaryFile.contents(of: part.path("rows.bin"))
             var customers = [UInt32](repeating: 0, count: part.rows)
             customers.withUnsafeMutableBytes { out in
-                bytes.withUnsafeBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<(4 * part.rows)])) }
+                bytes.withUnsafeBytes {
+                    out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<(4 * part.rows)]))
+                }
             }
             partCustomers.append(customers.map { UInt32(littleEndian: $0) })
             partLabels.append(Array(bytes[(4 * part.rows)...]))
@@ -471,14 +604,19 @@ extension TrainingParts {
         for t in 0..<dateCount {
             var entries: [(customer: UInt32, part: Int32, row: Int32)] = []
             for (p, part) in parts.enumerated() {
-                for r in starts[p]..<(starts[p] + part.rowsPerDate[t]) { entries.append((partCustomers[p][r], Int32(p), Int32(r))) }
+                for r in starts[p]..<(starts[p] + part.rowsPerDate[t]) {
+                    entries.append((partCustomers[p][r], Int32(p), Int32(r)))
+                }
                 starts[p] += part.rowsPerDate[t]
             }
             entries.sort { $0.customer < $1.customer }
             for (i, e) in entries.enumerated() {
                 if i > 0 && entries[i - 1].customer == e.customer {
-                    throw CustomerHealthError.input(file: parts[Int(e.part)].folder,
-                        message: "customer number \(e.customer) has rows in two parts on one date: the parts were made with different shard counts or hashes; build them again into an empty folder; nothing was written")
+                    throw CustomerHealthError.input(
+                        file: parts[Int(e.part)].folder,
+                        message:
+                            "customer number \(e.customer) has rows in two parts on one date: the parts were made with different shard counts or hashes; build them again into an empty folder; nothing was written"
+                    )
                 }
                 destination[Int(e.part)][Int(e.row)] = UInt32(labels.count)
                 labels.append(partLabels[Int(e.part)][Int(e.row)])
@@ -492,18 +630,31 @@ extension TrainingParts {
     /// the parts' samples, all of the training rows when they are at most
     /// the sample size (in table order), otherwise those with the smallest
     /// keys (by key), exactly the sample one machine takes.
-    static func screeningTable(_ parts: [Loaded], joined: Joined, dates: [CalendarDay], candidates: [String], trainCount: Int,
-                               seed: UInt64) throws -> TrainingTable {
-        struct Entry { var key: (UInt64, Int32, Int); var row: Int; var part: Int; var k: Int }
+    static func screeningTable(
+        _ parts: [Loaded], joined: Joined, dates: [CalendarDay], candidates: [String], trainCount: Int,
+        seed: UInt64
+    ) throws -> TrainingTable {
+        struct Entry {
+            var key: (UInt64, Int32, Int)
+            var row: Int
+            var part: Int
+            var k: Int
+        }
         var pool: [Entry] = []
         var sampled: [[UInt32]] = []
         for (p, part) in parts.enumerated() {
             let bytes = try BinaryFile.contents(of: part.path("sample.bin"))
             let m = part.sampleRows
             guard bytes.count == 4 * m + 8 * m * candidates.count else {
-                throw CustomerHealthError.input(file: part.path("sample.bin"), message: "holds \(bytes.count) bytes, not the \(m) rows of \(candidates.count) candidates part.json lists; build part \(part.spec) again")
+                throw CustomerHealthError.input(
+                    file: part.path("sample.bin"),
+                    message:
+                        "holds \(bytes.count) bytes, not the \(m) rows of \(candidates.count) candidates part.json lists; build part \(part.spec) again"
+                )
             }
-            let positions: [UInt32] = bytes.withUnsafeBytes { raw in (0..<m).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) } }
+            let positions: [UInt32] = bytes.withUnsafeBytes { raw in
+                (0..<m).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) }
+            }
             sampled.append(positions)
             // Each row's date: its place among the part's dates.
             var bounds: [Int] = [0]
@@ -511,18 +662,26 @@ extension TrainingParts {
             for (k, pos) in positions.enumerated() {
                 let r = Int(pos)
                 guard r < part.trainingRows else {
-                    throw CustomerHealthError.input(file: part.path("sample.bin"), message: "names row \(r), which is not a training row; build part \(part.spec) again")
+                    throw CustomerHealthError.input(
+                        file: part.path("sample.bin"),
+                        message: "names row \(r), which is not a training row; build part \(part.spec) again")
                 }
                 var t = 0
                 while bounds[t + 1] <= r { t += 1 }
                 let customer = Int(joined.partCustomers[p][r])
-                pool.append(Entry(key: TrainingSetBuilder.screeningKey(customer: customer, date: dates[t], seed: seed),
-                    row: Int(joined.destination[p][r]), part: p, k: k))
+                pool.append(
+                    Entry(
+                        key: TrainingSetBuilder.screeningKey(customer: customer, date: dates[t], seed: seed),
+                        row: Int(joined.destination[p][r]), part: p, k: k))
             }
         }
         if trainCount <= TrainingSetBuilder.screeningSampleSize {
             guard pool.count == trainCount else {
-                throw CustomerHealthError.input(file: parts[0].folder, message: "the parts' screening samples hold \(pool.count) rows, not all \(trainCount) training rows; build the parts again")
+                throw CustomerHealthError.input(
+                    file: parts[0].folder,
+                    message:
+                        "the parts' screening samples hold \(pool.count) rows, not all \(trainCount) training rows; build the parts again"
+                )
             }
             pool.sort { $0.row < $1.row }
         } else {
@@ -530,7 +689,8 @@ extension TrainingParts {
             pool = Array(pool.prefix(TrainingSetBuilder.screeningSampleSize))
         }
         let m = pool.count
-        let values = FeatureValues(rowCount: m, storage: [FeatureValues.Storage](repeating: .float64, count: candidates.count))
+        let values = FeatureValues(
+            rowCount: m, storage: [FeatureValues.Storage](repeating: .float64, count: candidates.count))
         // Where each part's sampled rows went in the pool.
         var placed = parts.map { [Int](repeating: -1, count: $0.sampleRows) }
         for (i, e) in pool.enumerated() { placed[e.part][e.k] = i }
@@ -541,31 +701,41 @@ extension TrainingParts {
                 for j in 0..<candidates.count {
                     let column = values.column(j)
                     for k in 0..<m0 where placed[p][k] >= 0 {
-                        let bits = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * m0 + 8 * (j * m0 + k), as: UInt64.self))
+                        let bits = UInt64(
+                            littleEndian: raw.loadUnaligned(fromByteOffset: 4 * m0 + 8 * (j * m0 + k), as: UInt64.self))
                         column.set(placed[p][k], Double(bitPattern: bits))
                     }
                 }
             }
         }
-        return TrainingTable(featureNames: candidates, values: values, labels: pool.map { joined.labels[$0.row] },
+        return TrainingTable(
+            featureNames: candidates, values: values, labels: pool.map { joined.labels[$0.row] },
             rowIDs: RowIDs(names: nil, index: ArraySlice((0..<m).map { UInt32($0) })))
     }
 
     /// The joined training table of `features` (columns of the parts, by name):
     /// each column read from every part straight into its rows.
-    static func table(_ parts: [Loaded], joined: Joined, features: [String], dates: [CalendarDay]?) throws -> TrainingTable {
+    static func table(_ parts: [Loaded], joined: Joined, features: [String], dates: [CalendarDay]?) throws
+        -> TrainingTable
+    {
         let n = joined.labels.count
         var indexes: [Int] = []
         for name in features {
             guard let j = parts[0].columns.firstIndex(where: { $0.name == name }) else {
-                throw CustomerHealthError.input(file: parts[0].folder, message: "has no column \(name); build the parts again with this customer-health")
+                throw CustomerHealthError.input(
+                    file: parts[0].folder,
+                    message: "has no column \(name); build the parts again with this customer-health")
             }
             for part in parts where part.columns.count <= j || part.columns[j].name != name {
-                throw CustomerHealthError.input(file: part.folder, message: "its columns differ from part \(parts[0].spec)'s; build the parts again")
+                throw CustomerHealthError.input(
+                    file: part.folder, message: "its columns differ from part \(parts[0].spec)'s; build the parts again"
+                )
             }
             indexes.append(j)
         }
-        let storage: [FeatureValues.Storage] = indexes.map { j in parts.allSatisfy { $0.columns[j].float32 } ? .float32 : .float64 }
+        let storage: [FeatureValues.Storage] = indexes.map { j in
+            parts.allSatisfy { $0.columns[j].float32 } ? .float32 : .float64
+        }
         let values = FeatureValues(rowCount: n, storage: storage)
         let chunk = 1 << 20
         var buffer = [UInt64](repeating: 0, count: chunk)
@@ -577,8 +747,14 @@ extension TrainingParts {
                 let column = values.column(k)
                 for lo in stride(from: 0, to: part.rows, by: chunk) {
                     let count = min(chunk, part.rows - lo)
-                    try buffer.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(8 * count)]), at: 8 * (j * part.rows + lo)) }
-                    for i in 0..<count { column.set(Int(destination[lo + i]), Double(bitPattern: UInt64(littleEndian: buffer[i]))) }
+                    try buffer.withUnsafeMutableBytes {
+                        try file.read(
+                            into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(8 * count)]),
+                            at: 8 * (j * part.rows + lo))
+                    }
+                    for i in 0..<count {
+                        column.set(Int(destination[lo + i]), Double(bitPattern: UInt64(littleEndian: buffer[i])))
+                    }
                 }
             }
         }
@@ -589,11 +765,23 @@ extension TrainingParts {
             var o = 0
             try bytes.withUnsafeBytes { raw in
                 while o < raw.count {
-                    guard o + 8 <= raw.count else { throw CustomerHealthError.input(file: part.path("customers.bin"), message: "is cut short; build part \(part.spec) again") }
+                    guard o + 8 <= raw.count else {
+                        throw CustomerHealthError.input(
+                            file: part.path("customers.bin"), message: "is cut short; build part \(part.spec) again")
+                    }
                     let c = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self))
                     let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self)))
-                    guard o + 8 + length <= raw.count else { throw CustomerHealthError.input(file: part.path("customers.bin"), message: "is cut short; build part \(part.spec) again") }
-                    ids.append((c, String(decoding: UnsafeRawBufferPointer(rebasing: raw[(o + 8)..<(o + 8 + length)]), as: UTF8.self)))
+                    guard o + 8 + length <= raw.count else {
+                        throw CustomerHealthError.input(
+                            file: part.path("customers.bin"), message: "is cut short; build part \(part.spec) again")
+                    }
+                    ids.append(
+                        (
+                            c,
+                            String(
+                                decoding: UnsafeRawBufferPointer(rebasing: raw[(o + 8)..<(o + 8 + length)]),
+                                as: UTF8.self)
+                        ))
                     o += 8 + length
                 }
             }
@@ -603,10 +791,16 @@ extension TrainingParts {
         var index = [UInt32](repeating: 0, count: n)
         for i in 0..<n {
             let c = joined.customers[i]
-            var lo = 0, hi = numbers.count
-            while lo < hi { let mid = (lo + hi) / 2; if numbers[mid] < c { lo = mid + 1 } else { hi = mid } }
+            var lo = 0
+            var hi = numbers.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if numbers[mid] < c { lo = mid + 1 } else { hi = mid }
+            }
             guard lo < numbers.count, numbers[lo] == c else {
-                throw CustomerHealthError.input(file: parts[0].folder, message: "no part's customers.bin names customer number \(c); build the parts again")
+                throw CustomerHealthError.input(
+                    file: parts[0].folder,
+                    message: "no part's customers.bin names customer number \(c); build the parts again")
             }
             index[i] = UInt32(lo)
         }
@@ -619,7 +813,9 @@ extension TrainingParts {
             }
             rowDates = d
         }
-        return TrainingTable(featureNames: features, values: values, labels: joined.labels, rowIDs: RowIDs(names: ids.map(\.1), index: ArraySlice(index)),
+        return TrainingTable(
+            featureNames: features, values: values, labels: joined.labels,
+            rowIDs: RowIDs(names: ids.map(\.1), index: ArraySlice(index)),
             dates: rowDates)
     }
 }
@@ -635,13 +831,17 @@ final class BinaryFile {
     init(creating path: String) throws {
         self.path = path
         fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CustomerHealthError.output(path: path, message: "cannot create: \(IOFailure.describe(errno))") }
+        guard fd >= 0 else {
+            throw CustomerHealthError.output(path: path, message: "cannot create: \(IOFailure.describe(errno))")
+        }
     }
 
     init(reading path: String) throws {
         self.path = path
         fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CustomerHealthError.input(file: path, message: "cannot be read: \(IOFailure.describe(errno))") }
+        guard fd >= 0 else {
+            throw CustomerHealthError.input(file: path, message: "cannot be read: \(IOFailure.describe(errno))")
+        }
     }
 
     deinit { if open { Glibc.close(fd) } }
@@ -691,7 +891,10 @@ final class BinaryFile {
     }
 
     func closeQuietly() {
-        if open { open = false; Glibc.close(fd) }
+        if open {
+            open = false
+            Glibc.close(fd)
+        }
     }
 
     static func contents(of path: String) throws -> Data {

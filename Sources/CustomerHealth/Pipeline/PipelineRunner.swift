@@ -19,8 +19,10 @@ public struct RunOptions: Sendable {
     /// --gzip`); such a folder is marked partial too (`serve` reads plain files).
     public var gzipOutputs = false
 
-    public init(asOf: CalendarDay? = nil, outputDirectory: String? = nil, threads: Int? = nil, lockWaitSeconds: Double? = nil,
-                keepDataUntilExit: Bool = false, outputs: Set<PublishedOutput>? = nil, gzipOutputs: Bool = false) {
+    public init(
+        asOf: CalendarDay? = nil, outputDirectory: String? = nil, threads: Int? = nil, lockWaitSeconds: Double? = nil,
+        keepDataUntilExit: Bool = false, outputs: Set<PublishedOutput>? = nil, gzipOutputs: Bool = false
+    ) {
         self.asOf = asOf
         self.outputDirectory = outputDirectory
         self.threads = threads
@@ -88,7 +90,9 @@ public struct PipelineRunner: Sendable {
         // Sums saturate rather than trap (docs/data-contract.md, "Largest values"); say where.
         let saturated = data.accounts.indices.filter { data.aggregates.customers[$0].savings.isSaturated }
         if let first = saturated.first {
-            logger.warning("savings: the amounts of \(saturated.count) customer(s) (first \(data.accounts[first].customerID)) add up past the largest total held (922,337,203,685,477.5807), so their savings are held at that total; check the savings export's amount column for ids or timestamps")
+            logger.warning(
+                "savings: the amounts of \(saturated.count) customer(s) (first \(data.accounts[first].customerID)) add up past the largest total held (922,337,203,685,477.5807), so their savings are held at that total; check the savings export's amount column for ids or timestamps"
+            )
         }
         return data
     }
@@ -96,7 +100,9 @@ public struct PipelineRunner: Sendable {
     /// A name that never occurs counts no activity: every customer would look gone.
     func warnAboutActivityEvents(_ facts: IngestFacts) {
         for name in config.churnDefinition.activityEvents ?? [] where facts.events(named: name) == 0 {
-            logger.warning("churn_definition.activity_events: no \"\(name)\" event in the exports, so it counts no activity; check the name against the manifest's events and product_events")
+            logger.warning(
+                "churn_definition.activity_events: no \"\(name)\" event in the exports, so it counts no activity; check the name against the manifest's events and product_events"
+            )
         }
     }
 
@@ -105,7 +111,11 @@ public struct PipelineRunner: Sendable {
         if let d = options.asOf { return d }
         if case .date(let d) = config.asOf { return d }
         guard let d = data.latestActivityDay else {
-            throw CustomerHealthError.input(file: config.inputDirectory, message: "the activity export has no accepted rows, so there is no newest activity day to score as of; pass --as-of DATE")
+            throw CustomerHealthError.input(
+                file: config.inputDirectory,
+                message:
+                    "the activity export has no accepted rows, so there is no newest activity day to score as of; pass --as-of DATE"
+            )
         }
         return d
     }
@@ -114,7 +124,9 @@ public struct PipelineRunner: Sendable {
     /// customer_id order; or of the customers `only` lists (indexes, ascending).
     /// With `modelInputs` (a churn model's input names), each active snapshot
     /// also carries the model's inputs, in that order.
-    public func snapshots(_ data: IngestResult, asOf: CalendarDay, only: [Int]? = nil, modelInputs names: [String]? = nil) -> [CustomerSnapshot] {
+    public func snapshots(
+        _ data: IngestResult, asOf: CalendarDay, only: [Int]? = nil, modelInputs names: [String]? = nil
+    ) -> [CustomerSnapshot] {
         let calculator = FeatureCalculator(data: data, settings: config.scoring)
         let existing = (only ?? Array(data.accounts.indices)).filter { data.lifecycles[$0].exists(on: asOf) }
         let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
@@ -124,12 +136,14 @@ public struct PipelineRunner: Sendable {
             let account = data.accounts[c]
             let lifecycle = data.lifecycles[c].known(asOf: asOf)
             let active = lifecycle.isActive(on: asOf)
-            var snap = CustomerSnapshot(account: account, lifecycle: lifecycle, active: active, features: nil, previous: nil)
+            var snap = CustomerSnapshot(
+                account: account, lifecycle: lifecycle, active: active, features: nil, previous: nil)
             if active {
                 snap.features = calculator.features(customer: c, asOf: asOf)
                 snap.previous = calculator.features(customer: c, asOf: trendDay)
                 if let modelInputs {
-                    snap.modelInputs = ChurnFeatures.inputs(modelInputs, features: snap.features!, account: account, data: data, customer: c, asOf: asOf)
+                    snap.modelInputs = ChurnFeatures.inputs(
+                        modelInputs, features: snap.features!, account: account, data: data, customer: c, asOf: asOf)
                 }
             }
             return snap
@@ -142,8 +156,10 @@ public struct PipelineRunner: Sendable {
     }
 
     /// Scores the active snapshots in parallel, keeping customer_id order.
-    public static func score(_ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int,
-                             applicability: ScoreApplicability, model: ChurnEnsemble? = nil, reasonCodes: Int = 3) -> [CustomerScore] {
+    public static func score(
+        _ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int,
+        applicability: ScoreApplicability, model: ChurnEnsemble? = nil, reasonCodes: Int = 3
+    ) -> [CustomerScore] {
         // Indexes, not copies of the snapshots (each is half a kilobyte).
         let active = snapshots.indices.filter { snapshots[$0].active }
         let scorer = HealthScorer(settings: settings)
@@ -157,15 +173,19 @@ public struct PipelineRunner: Sendable {
                 probability = Metrics.sigmoid(bias + phi.reduce(0, +))
                 if reasonCodes > 0 {
                     let byName = Dictionary(zip(model.featureNames, x), uniquingKeysWith: { a, _ in a })
-                    reasons = phi.indices.sorted { abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1) }
-                        .prefix(reasonCodes).map { j in
-                            ReasonCode(feature: model.featureNames[j], value: x[j], contribution: phi[j],
-                                description: ChurnFeatures.describe(model.featureNames[j], x[j], inputs: byName))
-                        }
+                    reasons = phi.indices.sorted {
+                        abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1)
+                    }
+                    .prefix(reasonCodes).map { j in
+                        ReasonCode(
+                            feature: model.featureNames[j], value: x[j], contribution: phi[j],
+                            description: ChurnFeatures.describe(model.featureNames[j], x[j], inputs: byName))
+                    }
                 }
             }
             return scorer.score(
-                customerID: s.account.customerID, asOf: asOf, features: features, previous: s.previous ?? FeatureVector(),
+                customerID: s.account.customerID, asOf: asOf, features: features,
+                previous: s.previous ?? FeatureVector(),
                 account: s.account, applicability: applicability, churnProbability: probability, reasonCodes: reasons)
         }
     }
@@ -182,11 +202,14 @@ public struct PipelineRunner: Sendable {
         let data = try ingest()
         let ingestSeconds = PipelineRunner.seconds(since: t)
         let asOf = try asOfDay(for: data)
-        logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)")
+        logger.info(
+            "read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)"
+        )
         try checkRejects(data.facts, asOf: asOf, publisher: publisher)
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: data).model(asOf: asOf)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
-        return try publishDay(data, asOf: asOf, model: model, modelManifest: modelManifest, publisher: publisher, started: started,
+        return try publishDay(
+            data, asOf: asOf, model: model, modelManifest: modelManifest, publisher: publisher, started: started,
             startedAt: startedAt, ingestSeconds: ingestSeconds, releaseSeriesAfterFeatures: true)
     }
 
@@ -202,22 +225,28 @@ public struct PipelineRunner: Sendable {
         let data = try ingest()
         let ingestSeconds = PipelineRunner.seconds(since: t)
         let dates = every.dates(from: from, to: to)
-        logger.info("read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates")
+        logger.info(
+            "read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates"
+        )
         try checkRejects(data.facts, asOf: to, publisher: publisher)
         _ = started
         let chooser = ChurnModelChooser(runner: self, data: data)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         return try dates.map { day in
             let (model, modelManifest) = try chooser.model(asOf: day)
-            return try publishDay(data, asOf: day, model: model, modelManifest: modelManifest, publisher: publisher, started: ContinuousClock.now,
+            return try publishDay(
+                data, asOf: day, model: model, modelManifest: modelManifest, publisher: publisher,
+                started: ContinuousClock.now,
                 startedAt: Date(), ingestSeconds: ingestSeconds)
         }
     }
 
     /// Scores one as-of day from ingested data and publishes its folder.
-    func publishDay(_ data: IngestResult, asOf: CalendarDay, model: ChurnModelFile?, modelManifest: [(String, JSONValue)],
-                    publisher: RunPublisher, started: ContinuousClock.Instant,
-                    startedAt: Date, ingestSeconds: Double, releaseSeriesAfterFeatures: Bool = false) throws -> RunSummary {
+    func publishDay(
+        _ data: IngestResult, asOf: CalendarDay, model: ChurnModelFile?, modelManifest: [(String, JSONValue)],
+        publisher: RunPublisher, started: ContinuousClock.Instant,
+        startedAt: Date, ingestSeconds: Double, releaseSeriesAfterFeatures: Bool = false
+    ) throws -> RunSummary {
         let t = ContinuousClock.now
         let snaps = snapshots(data, asOf: asOf, modelInputs: model?.ensemble.featureNames)
         let sources = data.sources(asOf: asOf)
@@ -225,27 +254,37 @@ public struct PipelineRunner: Sendable {
         // scores and outputs are built, so the two never add up in memory.
         if releaseSeriesAfterFeatures { data.aggregates.releaseSeries(threads: threads) }
         let featureSeconds = PipelineRunner.seconds(since: t)
-        return try publish(snapshots: snaps, facts: data.facts, sources: sources, asOf: asOf, model: model, modelManifest: modelManifest,
-            publisher: publisher, started: started, startedAt: startedAt, timings: [("ingest", ingestSeconds), ("features", featureSeconds)])
+        return try publish(
+            snapshots: snaps, facts: data.facts, sources: sources, asOf: asOf, model: model,
+            modelManifest: modelManifest,
+            publisher: publisher, started: started, startedAt: startedAt,
+            timings: [("ingest", ingestSeconds), ("features", featureSeconds)])
     }
 
     /// Scores the snapshots of one as-of day and publishes its folder: the
     /// end of `run` and `replay`, and the whole of a sharded run's merge.
     /// `timings` (seconds of the stages before) lead the manifest's timings.
-    func publish(snapshots snaps: [CustomerSnapshot], facts: IngestFacts, sources: DataSources, asOf: CalendarDay, model: ChurnModelFile?,
-                 modelManifest: [(String, JSONValue)], publisher: RunPublisher, started: ContinuousClock.Instant, startedAt: Date,
-                 timings: [(String, Double)], extraManifest: [(String, JSONValue)] = []) throws -> RunSummary {
+    func publish(
+        snapshots snaps: [CustomerSnapshot], facts: IngestFacts, sources: DataSources, asOf: CalendarDay,
+        model: ChurnModelFile?,
+        modelManifest: [(String, JSONValue)], publisher: RunPublisher, started: ContinuousClock.Instant,
+        startedAt: Date,
+        timings: [(String, Double)], extraManifest: [(String, JSONValue)] = []
+    ) throws -> RunSummary {
         let parts = ScoreApplicability(sources: sources, settings: config.scoring.parts)
         let scoring = config.scoring.resolvingTargets(from: snaps)
 
         var t = ContinuousClock.now
-        let scores = PipelineRunner.score(snaps, asOf: asOf, settings: scoring, threads: threads,
+        let scores = PipelineRunner.score(
+            snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         let scoringSeconds = PipelineRunner.seconds(since: t)
 
         t = ContinuousClock.now
         let kept = options.outputs.map { Set($0.flatMap(\.fileNames)) }
-        var files = render(snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: model?.ensemble.featureNames ?? [], only: kept)
+        var files = render(
+            snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: model?.ensemble.featureNames ?? [],
+            only: kept)
         let inputs: [JSONValue] = facts.files.map { f in
             .object([
                 ("export", .string(f.export.rawValue)),
@@ -264,7 +303,8 @@ public struct PipelineRunner: Sendable {
         var extraManifest = extraManifest
         if let only = options.outputs, let kept {
             files = files.filter { kept.contains($0.0) }
-            extraManifest.append(("outputs", .array(PublishedOutput.allCases.filter(only.contains).map { .string($0.rawValue) })))
+            extraManifest.append(
+                ("outputs", .array(PublishedOutput.allCases.filter(only.contains).map { .string($0.rawValue) })))
         }
         if options.gzipOutputs {
             files = files.map { name, content in (name + ".gz", PipelineRunner.gzipped(content)) }
@@ -277,36 +317,58 @@ public struct PipelineRunner: Sendable {
         if config.writeReport, options.outputs?.contains(.report) ?? true {
             // The folder this run publishes into (`--output` may override the pipeline's).
             let outputDirectory = publisher.outputDirectory
-            files.append((RunReport.fileName, .stream { w in
-                try w.write(try RunReport.html(folder: w.folder, outputDirectory: outputDirectory))
-            }))
+            files.append(
+                (
+                    RunReport.fileName,
+                    .stream { w in
+                        try w.write(try RunReport.html(folder: w.folder, outputDirectory: outputDirectory))
+                    }
+                ))
         }
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
-        let extra = scoringManifest(sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps))
+        let extra =
+            scoringManifest(
+                sources: sources, parts: parts, scoring: scoring, asOf: asOf, coverage: parts.coverage(of: snaps))
             + modelManifest + extraManifest
         let renderStart = t
         var totalSeconds = 0.0
         var renderSeconds = 0.0
-        files.append(("manifest.json", .stream { w in
-            renderSeconds = PipelineRunner.seconds(since: renderStart)
-            totalSeconds = PipelineRunner.seconds(since: started)
-            let manifest = self.manifestJSON(
-                asOf: asOf, startedAt: startedAt, inputs: .array(inputs), facts: facts, scores: scores, atRisk: atRiskCount,
-                timings: timings + [("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds)],
-                extra: extra)
-            try w.write(manifest.serialized(pretty: true) + "\n")
-        }))
-        files.append(("metrics.prom", .stream { w in
-            try w.write(self.metrics(asOf: asOf, facts: facts, scores: scores, atRisk: atRiskCount, seconds: totalSeconds))
-        }))
-        let path = try publisher.publish(name: asOf.description, files: files, partial: options.outputs != nil || options.gzipOutputs)
+        files.append(
+            (
+                "manifest.json",
+                .stream { w in
+                    renderSeconds = PipelineRunner.seconds(since: renderStart)
+                    totalSeconds = PipelineRunner.seconds(since: started)
+                    let manifest = self.manifestJSON(
+                        asOf: asOf, startedAt: startedAt, inputs: .array(inputs), facts: facts, scores: scores,
+                        atRisk: atRiskCount,
+                        timings: timings + [
+                            ("scoring", scoringSeconds), ("render", renderSeconds), ("total", totalSeconds),
+                        ],
+                        extra: extra)
+                    try w.write(manifest.serialized(pretty: true) + "\n")
+                }
+            ))
+        files.append(
+            (
+                "metrics.prom",
+                .stream { w in
+                    try w.write(
+                        self.metrics(
+                            asOf: asOf, facts: facts, scores: scores, atRisk: atRiskCount, seconds: totalSeconds))
+                }
+            ))
+        let path = try publisher.publish(
+            name: asOf.description, files: files, partial: options.outputs != nil || options.gzipOutputs)
         return RunSummary(
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRiskCount, rowsRead: facts.rowsRead,
             rowsRejected: facts.rowsRejected, rowsUnknownCustomer: facts.rowsUnknownCustomer, files: facts.files.count,
-            seconds: totalSeconds, stageSeconds: (timings + [("scoring", scoringSeconds), ("render", renderSeconds)]).map { ($0.0, $0.1) },
-            reportPath: files.contains { $0.0 == RunReport.fileName } ? (path as NSString).appendingPathComponent(RunReport.fileName) : nil)
+            seconds: totalSeconds,
+            stageSeconds: (timings + [("scoring", scoringSeconds), ("render", renderSeconds)]).map { ($0.0, $0.1) },
+            reportPath: files.contains { $0.0 == RunReport.fileName }
+                ? (path as NSString).appendingPathComponent(RunReport.fileName) : nil)
     }
 
     /// Stops the run, before anything is published, when too many rows were rejected.
@@ -316,19 +378,26 @@ public struct PipelineRunner: Sendable {
         guard read > 0 else { return }
         let ratio = Double(rejected) / Double(read)
         if ratio > config.maxRejectRatio {
-            let path = try publisher.writeStandalone(name: "rejects-\(asOf).jsonl", data: Data(OutputRenderers.rejectsJSONL(facts.files).utf8))
-            throw CustomerHealthError.tooManyRejects(rejected: rejected, read: read, ratio: ratio, limit: config.maxRejectRatio, rejectsFile: path)
+            let path = try publisher.writeStandalone(
+                name: "rejects-\(asOf).jsonl", data: Data(OutputRenderers.rejectsJSONL(facts.files).utf8))
+            throw CustomerHealthError.tooManyRejects(
+                rejected: rejected, read: read, ratio: ratio, limit: config.maxRejectRatio, rejectsFile: path)
         }
     }
 
     /// What the manifest says of scoring: the churn definition, the data
     /// sources as of the day, and which score parts applied and why.
-    func scoringManifest(sources: DataSources, parts: ScoreApplicability, scoring: ScoringSettings, asOf: CalendarDay,
-                         coverage: PartCoverage) -> [(String, JSONValue)] {
+    func scoringManifest(
+        sources: DataSources, parts: ScoreApplicability, scoring: ScoringSettings, asOf: CalendarDay,
+        coverage: PartCoverage
+    ) -> [(String, JSONValue)] {
         [
             ("churn_definition", .string(config.churnDefinition.summary)),
             ("data_sources", sources.json()),
-            ("score_parts", parts.manifestJSON(sources: sources, settings: config.scoring.parts, asOf: asOf, coverage: coverage)),
+            (
+                "score_parts",
+                parts.manifestJSON(sources: sources, settings: config.scoring.parts, asOf: asOf, coverage: coverage)
+            ),
             ("score_targets", scoring.targetsJSON()),
         ]
     }
@@ -338,7 +407,8 @@ public struct PipelineRunner: Sendable {
     /// chunks on every thread: OutputFileWriter.gzipLevel).
     static func gzipped(_ content: OutputContent) -> OutputContent {
         switch content {
-        case .bytes(let data): return .bytes(Data((try? GzipFileWriter.member(Array(data), level: OutputFileWriter.gzipLevel)) ?? []))
+        case .bytes(let data):
+            return .bytes(Data((try? GzipFileWriter.member(Array(data), level: OutputFileWriter.gzipLevel)) ?? []))
         case .stream(let produce):
             return .stream { w in
                 w.compressesMembers = true
@@ -349,12 +419,17 @@ public struct PipelineRunner: Sendable {
 
     /// The data outputs shared by `run` and `rescore`; with `only`, just the
     /// files it names (the others are not even computed).
-    func render(snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay, parts: ScoreApplicability,
-                inputNames: [String], only: Set<String>? = nil) -> [(String, OutputContent)] {
+    func render(
+        snapshots: [CustomerSnapshot], scores: [CustomerScore], asOf: CalendarDay, parts: ScoreApplicability,
+        inputNames: [String], only: Set<String>? = nil
+    ) -> [(String, OutputContent)] {
         func wanted(_ name: String) -> Bool { only?.contains(name) ?? true }
         var files: [(String, OutputContent)] = []
         let threads = self.threads
-        if wanted("scores.jsonl") { files.append(("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0, threads: threads) })) }
+        if wanted("scores.jsonl") {
+            files.append(
+                ("scores.jsonl", .stream { try OutputRenderers.writeScores(scores, to: $0, threads: threads) }))
+        }
         // The small files are rendered at the same time, one a thread: each
         // is a serial pass over the customers, and replay renders every date.
         var small: [(String, @Sendable () -> Data)] = []
@@ -364,33 +439,63 @@ public struct PipelineRunner: Sendable {
                 // The accounts of the at-risk customers only: the list is what needs them.
                 let listed = Set(atRisk.map(\.customerID))
                 var accounts: [String: AccountRecord] = [:]
-                for s in snapshots where listed.contains(s.account.customerID) { accounts[s.account.customerID] = s.account }
-                if wanted("at-risk.json") {
-                    small.append(("at-risk.json", { [accounts] in Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8) }))
+                for s in snapshots where listed.contains(s.account.customerID) {
+                    accounts[s.account.customerID] = s.account
                 }
-                if wanted("at-risk.csv") { small.append(("at-risk.csv", { [accounts] in Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts)) })) }
+                if wanted("at-risk.json") {
+                    small.append(
+                        (
+                            "at-risk.json",
+                            { [accounts] in
+                                Data(OutputRenderers.atRiskJSON(atRisk, accounts: accounts, asOf: asOf).utf8)
+                            }
+                        ))
+                }
+                if wanted("at-risk.csv") {
+                    small.append(
+                        ("at-risk.csv", { [accounts] in Data(OutputRenderers.atRiskCSV(atRisk, accounts: accounts)) }))
+                }
             }
             if wanted("kpis.json") {
                 let calculator = KPICalculator(settings: config.kpis)
-                small.append(("kpis.json", {
-                    let kpis = calculator.kpis(asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count, parts: parts)
-                    return Data((kpis.serialized(pretty: true) + "\n").utf8)
-                }))
+                small.append(
+                    (
+                        "kpis.json",
+                        {
+                            let kpis = calculator.kpis(
+                                asOf: asOf, snapshots: snapshots, scores: scores, atRisk: atRisk.count, parts: parts)
+                            return Data((kpis.serialized(pretty: true) + "\n").utf8)
+                        }
+                    ))
             }
         }
         for (name, data) in zip(small.map(\.0), ParallelMap.run(small.map(\.1))) { files.append((name, .bytes(data))) }
         if wanted("features.jsonl") {
-            files.append(("features.jsonl", .stream { try OutputRenderers.writeFeatures(snapshots, asOf: asOf, inputNames: inputNames, to: $0, threads: threads) }))
+            files.append(
+                (
+                    "features.jsonl",
+                    .stream {
+                        try OutputRenderers.writeFeatures(
+                            snapshots, asOf: asOf, inputNames: inputNames, to: $0, threads: threads)
+                    }
+                ))
         }
         return files
     }
 
-    func manifestJSON(asOf: CalendarDay, startedAt: Date, inputs: JSONValue, facts data: IngestFacts?, scores: [CustomerScore],
-                      atRisk: Int, timings: [(String, Double)], extra: [(String, JSONValue)] = []) -> JSONValue {
+    func manifestJSON(
+        asOf: CalendarDay, startedAt: Date, inputs: JSONValue, facts data: IngestFacts?, scores: [CustomerScore],
+        atRisk: Int, timings: [(String, Double)], extra: [(String, JSONValue)] = []
+    ) -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("tool", .string("customer-health")),
             ("version", .string(ToolVersion.current)),
-            ("pipeline", .object([("file", .string((config.file as NSString).lastPathComponent)), ("sha256", .string(config.sha256))])),
+            (
+                "pipeline",
+                .object([
+                    ("file", .string((config.file as NSString).lastPathComponent)), ("sha256", .string(config.sha256)),
+                ])
+            ),
             ("as_of", .string(asOf.description)),
             ("started_at", .string(ISO8601DateFormatter().string(from: startedAt))),
             ("customers_scored", .int(scores.count)),
@@ -398,16 +503,23 @@ public struct PipelineRunner: Sendable {
         ]
         if let data {
             let read = data.rowsRead
-            members.append(("rows", .object([
-                ("read", .int(read)),
-                ("rejected", .int(data.rowsRejected)),
-                ("unknown_customer", .int(data.rowsUnknownCustomer)),
-                ("reject_ratio", .number(read > 0 ? Double(data.rowsRejected) / Double(read) : 0, places: 6)),
-                ("max_reject_ratio", .double(config.maxRejectRatio)),
-            ])))
-            members.append(("events", .object(EventKind.allCases.map { ($0.name, .int(data.eventCounts[Int($0.rawValue)])) })))
+            members.append(
+                (
+                    "rows",
+                    .object([
+                        ("read", .int(read)),
+                        ("rejected", .int(data.rowsRejected)),
+                        ("unknown_customer", .int(data.rowsUnknownCustomer)),
+                        ("reject_ratio", .number(read > 0 ? Double(data.rowsRejected) / Double(read) : 0, places: 6)),
+                        ("max_reject_ratio", .double(config.maxRejectRatio)),
+                    ])
+                ))
+            members.append(
+                ("events", .object(EventKind.allCases.map { ($0.name, .int(data.eventCounts[Int($0.rawValue)])) })))
             let products = data.productEvents
-            if !products.isEmpty { members.append(("product_events", .object(products.map { ($0.name, .int($0.events)) }))) }
+            if !products.isEmpty {
+                members.append(("product_events", .object(products.map { ($0.name, .int($0.events)) })))
+            }
             if data.ignoredEvents > 0 { members.append(("ignored_events", .int(data.ignoredEvents))) }
         }
         members += extra
@@ -416,16 +528,24 @@ public struct PipelineRunner: Sendable {
         return .object(members)
     }
 
-    func metrics(asOf: CalendarDay, facts data: IngestFacts?, scores: [CustomerScore], atRisk: Int, seconds: Double) -> String {
+    func metrics(asOf: CalendarDay, facts data: IngestFacts?, scores: [CustomerScore], atRisk: Int, seconds: Double)
+        -> String
+    {
         var out = ""
         func metric(_ name: String, _ help: String, _ type: String = "gauge", _ samples: [(String, String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for (labels, value) in samples { out += "\(name)\(labels) \(value)\n" }
         }
-        metric("customer_health_run_duration_seconds", "Wall time of the last run.", "gauge", [("", String(format: "%.3f", seconds))])
-        metric("customer_health_last_success_timestamp_seconds", "Unix time at which the last run published its outputs.", "gauge",
+        metric(
+            "customer_health_run_duration_seconds", "Wall time of the last run.", "gauge",
+            [("", String(format: "%.3f", seconds))])
+        metric(
+            "customer_health_last_success_timestamp_seconds", "Unix time at which the last run published its outputs.",
+            "gauge",
             [("", String(Int(Date().timeIntervalSince1970)))])
-        metric("customer_health_as_of_timestamp_seconds", "The as-of day of the last run, as Unix time (midnight UTC).", "gauge",
+        metric(
+            "customer_health_as_of_timestamp_seconds", "The as-of day of the last run, as Unix time (midnight UTC).",
+            "gauge",
             [("", String(Int(asOf.number) * 86400))])
         if let data {
             var byExport: [ExportKind: (Int, Int, Int)] = [:]
@@ -434,18 +554,25 @@ public struct PipelineRunner: Sendable {
                 byExport[f.export] = (v.0 + f.rowsRead, v.1 + f.rowsRejected, v.2 + f.rowsUnknownCustomer)
             }
             let kinds = ExportKind.allCases
-            metric("customer_health_rows_read", "Rows read in the last run, by export.", "gauge",
+            metric(
+                "customer_health_rows_read", "Rows read in the last run, by export.", "gauge",
                 kinds.map { ("{export=\"\($0.rawValue)\"}", String(byExport[$0]?.0 ?? 0)) })
-            metric("customer_health_rows_rejected", "Rows rejected in the last run, by export.", "gauge",
+            metric(
+                "customer_health_rows_rejected", "Rows rejected in the last run, by export.", "gauge",
                 kinds.map { ("{export=\"\($0.rawValue)\"}", String(byExport[$0]?.1 ?? 0)) })
-            metric("customer_health_rows_unknown_customer", "Rows about customers missing from accounts, by export.", "gauge",
+            metric(
+                "customer_health_rows_unknown_customer", "Rows about customers missing from accounts, by export.",
+                "gauge",
                 kinds.map { ("{export=\"\($0.rawValue)\"}", String(byExport[$0]?.2 ?? 0)) })
         }
         var byStatus: [HealthStatus: Int] = [:]
         for s in scores { byStatus[s.status, default: 0] += 1 }
-        metric("customer_health_customers", "Customers scored in the last run, by health status.", "gauge",
+        metric(
+            "customer_health_customers", "Customers scored in the last run, by health status.", "gauge",
             HealthStatus.allCases.map { ("{status=\"\($0.rawValue)\"}", String(byStatus[$0] ?? 0)) })
-        metric("customer_health_at_risk_customers", "Customers on the at-risk list of the last run.", "gauge", [("", String(atRisk))])
+        metric(
+            "customer_health_at_risk_customers", "Customers on the at-risk list of the last run.", "gauge",
+            [("", String(atRisk))])
         return out
     }
 }
@@ -480,7 +607,10 @@ public enum ReplayStep: Sendable, Equatable {
         switch self {
         case .days(let n):
             var d = from
-            while d <= to { out.append(d); d = d.adding(days: n) }
+            while d <= to {
+                out.append(d)
+                d = d.adding(days: n)
+            }
         case .months(let n):
             let start = from.components
             var k = 0

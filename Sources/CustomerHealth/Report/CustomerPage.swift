@@ -51,14 +51,17 @@ public struct CustomerPage {
 
     /// The customer's health and churn probability in each earlier run of
     /// `outputDirectory` before `day` (the newest `historyRuns`), oldest first.
-    public static func history(customerID: String, outputDirectory: String, before day: CalendarDay) -> [(day: String, health: Double, churn: Double?)] {
+    public static func history(customerID: String, outputDirectory: String, before day: CalendarDay) -> [(
+        day: String, health: Double, churn: Double?
+    )] {
         let runs = RunReportInput.earlierRuns(outputDirectory: outputDirectory, before: day).suffix(historyRuns)
         let needle = Array("{\"customer_id\": \(JSONValue.string(customerID).serialized()),".utf8)
         var out: [(day: String, health: Double, churn: Double?)] = []
         for (runDay, folder) in runs {
             guard let data = try? RunReportInput.readOutput(folder: folder, name: "scores.jsonl"),
-                  let line = Self.line(startingWith: needle, in: data),
-                  let point = try? JSONDecoder().decode(RunReportInput.PreviousScore.self, from: line) else { continue }
+                let line = Self.line(startingWith: needle, in: data),
+                let point = try? JSONDecoder().decode(RunReportInput.PreviousScore.self, from: line)
+            else { continue }
             out.append((runDay.description, point.health_score, point.churn_probability))
         }
         return out
@@ -72,7 +75,9 @@ public struct CustomerPage {
             var start = 0
             while start < bytes.count {
                 // memchr finds each line end at memory speed; only line starts are compared.
-                let end = memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
+                let end =
+                    memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) }
+                    ?? bytes.count
                 if end - start >= prefix.count, memcmp(base + start, prefix, prefix.count) == 0 {
                     return Data(bytes[start..<end])
                 }
@@ -85,17 +90,27 @@ public struct CustomerPage {
     public func html(dashboard: String) -> String {
         let components = ScoreComponent.allCases
         let values: [Double?] = components.map { (score.component_scores?[$0.rawValue]) ?? nil }
-        let componentTable = Table(links: .none, id: "component-table", caption: "Score components", columns: ["Component", "Score"],
-                                   rows: zip(components, values).map { [.text(RunReport.componentLabel($0)), .number($1, .score, key: $0.rawValue)] }
-                                       + [[.text("Health score"), .number(score.health_score, .score, key: "health_score")]])
+        let componentTable = Table(
+            links: .none, id: "component-table", caption: "Score components", columns: ["Component", "Score"],
+            rows: zip(components, values).map {
+                [.text(RunReport.componentLabel($0)), .number($1, .score, key: $0.rawValue)]
+            }
+                + [[.text("Health score"), .number(score.health_score, .score, key: "health_score")]])
         let points = history + [(score.as_of, score.health_score, score.churn_probability)]
-        let historyTable = Table(links: .none, id: "customer-history-table", caption: "Health and churn probability, run by run",
-                                 columns: ["As of", "Health", "Churn probability"],
-                                 rows: points.map { [.text($0.day), .number($0.health, .score), .number($0.churn, .probability)] })
+        let historyTable = Table(
+            links: .none, id: "customer-history-table", caption: "Health and churn probability, run by run",
+            columns: ["As of", "Health", "Churn probability"],
+            rows: points.map { [.text($0.day), .number($0.health, .score), .number($0.churn, .probability)] })
         let reasons = score.reason_codes ?? []
-        let reasonTable = Table(links: .none, id: "reason-table", caption: "Reason codes: what moves the churn probability most (log-odds)",
-                                columns: ["Feature", "Value", "Contribution", "Meaning"],
-                                rows: reasons.map { [.text($0.feature), .number($0.value, .ratio), .number($0.contribution, .ratio), .text($0.description ?? "")] })
+        let reasonTable = Table(
+            links: .none, id: "reason-table", caption: "Reason codes: what moves the churn probability most (log-odds)",
+            columns: ["Feature", "Value", "Contribution", "Meaning"],
+            rows: reasons.map {
+                [
+                    .text($0.feature), .number($0.value, .ratio), .number($0.contribution, .ratio),
+                    .text($0.description ?? ""),
+                ]
+            })
         var view: [String: Any] = [
             "title": "\(score.customer_id): customer health, \(score.as_of)",
             "home": dashboard,
@@ -117,15 +132,21 @@ public struct CustomerPage {
         }
         if !reasons.isEmpty { view["reasonTable"] = reasonTable.view }
         let data = JSONValue.object([
-            ("components", .object([
-                ("labels", .array(components.map { .string(RunReport.componentLabel($0)) })),
-                ("values", .array(values.map { JSONValue.number($0, places: 2) })),
-            ])),
-            ("customerHistory", .object([
-                ("dates", .array(points.map { .string($0.day) })),
-                ("health", .array(points.map { .number($0.health, places: 2) })),
-                ("churn", .array(points.map { JSONValue.number($0.churn, places: 4) })),
-            ])),
+            (
+                "components",
+                .object([
+                    ("labels", .array(components.map { .string(RunReport.componentLabel($0)) })),
+                    ("values", .array(values.map { JSONValue.number($0, places: 2) })),
+                ])
+            ),
+            (
+                "customerHistory",
+                .object([
+                    ("dates", .array(points.map { .string($0.day) })),
+                    ("health", .array(points.map { .number($0.health, places: 2) })),
+                    ("churn", .array(points.map { JSONValue.number($0.churn, places: 4) })),
+                ])
+            ),
         ])
         view["data"] = ReportPage.scriptJSON(data)
         return ReportPage.render(body: "customer", view: view, links: ReportLinks(customerPrefix: nil, served: true))

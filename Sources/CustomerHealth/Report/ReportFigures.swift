@@ -81,27 +81,69 @@ struct ReportKPI: Sendable {
     }
 
     static let all: [ReportKPI] = [
-        ReportKPI(path: "overview.active_customers", label: "Customers", format: .count, higherIsBetter: true, tile: true, historyChart: .customers),
-        ReportKPI(path: "overview.at_risk_customers", label: "At risk", format: .count, higherIsBetter: false, tile: true, historyChart: .customers),
-        ReportKPI(path: "financial_metrics.monthly_recurring_revenue", label: "MRR", format: .money, higherIsBetter: true, tile: true, historyChart: .money),
-        ReportKPI(path: "churn_rates.churn_30d", label: "Churn, 30 days", format: .percent, higherIsBetter: false, tile: true, historyChart: .rates),
-        ReportKPI(path: "retention_rates.retention_12m", label: "Retention, 12 months", format: .percent, higherIsBetter: true, tile: true, historyChart: .rates),
-        ReportKPI(path: "health_metrics.nps", label: "NPS", format: .score, higherIsBetter: true, tile: true, historyChart: .scores),
-        ReportKPI(path: "financial_metrics.ltv_cac_ratio", label: "LTV:CAC", format: .ratio, higherIsBetter: true, tile: true, historyChart: .scores),
-        ReportKPI(path: "health_metrics.avg_health_score", label: "Average health", format: .score, higherIsBetter: true, tile: true, historyChart: .scores),
-        ReportKPI(path: "overview.total_customers", label: "Customers in the accounts export", format: .count, higherIsBetter: true, tile: false, historyChart: nil),
-        ReportKPI(path: "overview.churned_customers_30d", label: "Churned in 30 days", format: .count, higherIsBetter: false, tile: false, historyChart: .customers),
-        ReportKPI(path: "overview.returned_customers_30d", label: "Returned in 30 days", format: .count, higherIsBetter: true, tile: false, historyChart: nil),
-        ReportKPI(path: "churn_rates.churn_90d", label: "Churn, 90 days", format: .percent, higherIsBetter: false, tile: false, historyChart: nil),
-        ReportKPI(path: "churn_rates.churn_12m", label: "Churn, 12 months", format: .percent, higherIsBetter: false, tile: false, historyChart: .rates),
-        ReportKPI(path: "retention_rates.retention_30d", label: "Retention, 30 days", format: .percent, higherIsBetter: true, tile: false, historyChart: .rates),
-        ReportKPI(path: "retention_rates.retention_90d", label: "Retention, 90 days", format: .percent, higherIsBetter: true, tile: false, historyChart: nil),
-        ReportKPI(path: "financial_metrics.average_revenue_per_account", label: "Revenue per account", format: .money, higherIsBetter: true, tile: false, historyChart: nil),
-        ReportKPI(path: "financial_metrics.customer_lifetime_value", label: "Lifetime value", format: .money, higherIsBetter: true, tile: false, historyChart: nil),
-        ReportKPI(path: "financial_metrics.customer_acquisition_cost", label: "Acquisition cost", format: .money, higherIsBetter: false, tile: false, historyChart: nil),
-        ReportKPI(path: "health_metrics.nps_responses", label: "NPS answers", format: .count, higherIsBetter: true, tile: false, historyChart: nil),
-        ReportKPI(path: "churn_metrics.avg_churn_probability", label: "Mean churn probability", format: .probability, higherIsBetter: false, tile: false, historyChart: nil),
-        ReportKPI(path: "churn_metrics.expected_churned_customers_in_horizon", label: "Expected to churn in the horizon", format: .count, higherIsBetter: false, tile: false, historyChart: nil),
+        ReportKPI(
+            path: "overview.active_customers", label: "Customers", format: .count, higherIsBetter: true, tile: true,
+            historyChart: .customers),
+        ReportKPI(
+            path: "overview.at_risk_customers", label: "At risk", format: .count, higherIsBetter: false, tile: true,
+            historyChart: .customers),
+        ReportKPI(
+            path: "financial_metrics.monthly_recurring_revenue", label: "MRR", format: .money, higherIsBetter: true,
+            tile: true, historyChart: .money),
+        ReportKPI(
+            path: "churn_rates.churn_30d", label: "Churn, 30 days", format: .percent, higherIsBetter: false, tile: true,
+            historyChart: .rates),
+        ReportKPI(
+            path: "retention_rates.retention_12m", label: "Retention, 12 months", format: .percent,
+            higherIsBetter: true, tile: true, historyChart: .rates),
+        ReportKPI(
+            path: "health_metrics.nps", label: "NPS", format: .score, higherIsBetter: true, tile: true,
+            historyChart: .scores),
+        ReportKPI(
+            path: "financial_metrics.ltv_cac_ratio", label: "LTV:CAC", format: .ratio, higherIsBetter: true, tile: true,
+            historyChart: .scores),
+        ReportKPI(
+            path: "health_metrics.avg_health_score", label: "Average health", format: .score, higherIsBetter: true,
+            tile: true, historyChart: .scores),
+        ReportKPI(
+            path: "overview.total_customers", label: "Customers in the accounts export", format: .count,
+            higherIsBetter: true, tile: false, historyChart: nil),
+        ReportKPI(
+            path: "overview.churned_customers_30d", label: "Churned in 30 days", format: .count, higherIsBetter: false,
+            tile: false, historyChart: .customers),
+        ReportKPI(
+            path: "overview.returned_customers_30d", label: "Returned in 30 days", format: .count, higherIsBetter: true,
+            tile: false, historyChart: nil),
+        ReportKPI(
+            path: "churn_rates.churn_90d", label: "Churn, 90 days", format: .percent, higherIsBetter: false,
+            tile: false, historyChart: nil),
+        ReportKPI(
+            path: "churn_rates.churn_12m", label: "Churn, 12 months", format: .percent, higherIsBetter: false,
+            tile: false, historyChart: .rates),
+        ReportKPI(
+            path: "retention_rates.retention_30d", label: "Retention, 30 days", format: .percent, higherIsBetter: true,
+            tile: false, historyChart: .rates),
+        ReportKPI(
+            path: "retention_rates.retention_90d", label: "Retention, 90 days", format: .percent, higherIsBetter: true,
+            tile: false, historyChart: nil),
+        ReportKPI(
+            path: "financial_metrics.average_revenue_per_account", label: "Revenue per account", format: .money,
+            higherIsBetter: true, tile: false, historyChart: nil),
+        ReportKPI(
+            path: "financial_metrics.customer_lifetime_value", label: "Lifetime value", format: .money,
+            higherIsBetter: true, tile: false, historyChart: nil),
+        ReportKPI(
+            path: "financial_metrics.customer_acquisition_cost", label: "Acquisition cost", format: .money,
+            higherIsBetter: false, tile: false, historyChart: nil),
+        ReportKPI(
+            path: "health_metrics.nps_responses", label: "NPS answers", format: .count, higherIsBetter: true,
+            tile: false, historyChart: nil),
+        ReportKPI(
+            path: "churn_metrics.avg_churn_probability", label: "Mean churn probability", format: .probability,
+            higherIsBetter: false, tile: false, historyChart: nil),
+        ReportKPI(
+            path: "churn_metrics.expected_churned_customers_in_horizon", label: "Expected to churn in the horizon",
+            format: .count, higherIsBetter: false, tile: false, historyChart: nil),
     ]
 }
 

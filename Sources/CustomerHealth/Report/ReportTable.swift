@@ -33,8 +33,10 @@ struct Table {
     }
 
     private func cellView(_ cell: Cell) -> [String: Any] {
-        var v: [String: Any] = ["text": "", "numeric": false, "hasValue": false, "dataValue": "", "hasKey": false, "dataKey": "",
-                                "hasHref": false, "href": "", "isList": false, "items": [String]()]
+        var v: [String: Any] = [
+            "text": "", "numeric": false, "hasValue": false, "dataValue": "", "hasKey": false, "dataKey": "",
+            "hasHref": false, "href": "", "isList": false, "items": [String](),
+        ]
         switch cell {
         case .text(let s):
             v["text"] = s

@@ -33,7 +33,9 @@ public struct RunReport {
     /// Renders the report of the run `folder` and writes it atomically to
     /// `path` (default FOLDER/report.html). The earlier runs are the dated
     /// folders beside `folder` (OUTPUT/<date> links to OUTPUT/.runs/...).
-    public static func write(folder: String, to path: String? = nil) throws -> (path: String, bytes: Int, seconds: Double) {
+    public static func write(folder: String, to path: String? = nil) throws -> (
+        path: String, bytes: Int, seconds: Double
+    ) {
         let started = ContinuousClock.now
         var parent = (folder as NSString).deletingLastPathComponent
         if (parent as NSString).lastPathComponent == ".runs" { parent = (parent as NSString).deletingLastPathComponent }
@@ -96,7 +98,10 @@ public struct RunReport {
             let before = input.previous?.kpis.number(kpi.path)
             var trend = ""
             if let now, let before, now != before { trend = (now > before) == kpi.higherIsBetter ? "better" : "worse" }
-            return ["label": kpi.label, "value": kpi.format.text(now), "change": kpi.format.change(now, before), "trend": trend, "key": kpi.path]
+            return [
+                "label": kpi.label, "value": kpi.format.text(now), "change": kpi.format.change(now, before),
+                "trend": trend, "key": kpi.path,
+            ]
         }
     }
 
@@ -112,7 +117,9 @@ public struct RunReport {
             if hasPrevious { row += [.number(before, kpi.format), .text(kpi.format.change(now, before))] }
             return row
         }
-        return Table(links: links, id: "kpi-table", caption: "Key figures as of \(input.asOf)", columns: columns, rows: rows).view
+        return Table(
+            links: links, id: "kpi-table", caption: "Key figures as of \(input.asOf)", columns: columns, rows: rows
+        ).view
     }
 
     func statusSection() -> ([String: Any], JSONValue) {
@@ -121,33 +128,56 @@ public struct RunReport {
         let counts = statuses.map { (distribution[$0] as? NSNumber)?.intValue ?? 0 }
         let total = max(1, counts.reduce(0, +))
         let rows: [[Cell]] = zip(statuses, counts).map { status, count in
-            [.text(Self.statusLabel(status)), .number(Double(count), .count, key: "health_metrics.health_distribution.\(status)"),
-             .number(Double(count) / Double(total), .percent)]
+            [
+                .text(Self.statusLabel(status)),
+                .number(Double(count), .count, key: "health_metrics.health_distribution.\(status)"),
+                .number(Double(count) / Double(total), .percent),
+            ]
         }
-        let table = Table(links: links, id: "status-table", caption: "Customers by health status", columns: ["Status", "Customers", "Share"], rows: rows)
-        return (["table": table.view], .object([("labels", .array(statuses.map { .string(Self.statusLabel($0)) })),
-                                                ("keys", .array(statuses.map { .string($0) })),
-                                                ("counts", .array(counts.map { .int($0) }))]))
+        let table = Table(
+            links: links, id: "status-table", caption: "Customers by health status",
+            columns: ["Status", "Customers", "Share"], rows: rows)
+        return (
+            ["table": table.view],
+            .object([
+                ("labels", .array(statuses.map { .string(Self.statusLabel($0)) })),
+                ("keys", .array(statuses.map { .string($0) })),
+                ("counts", .array(counts.map { .int($0) })),
+            ])
+        )
     }
 
     func histogramSection() -> ([String: Any], JSONValue) {
         var series: [(String, [Int])] = [("Health score", Array(repeating: 0, count: 10))]
-        for component in ScoreComponent.allCases { series.append((Self.componentLabel(component), Array(repeating: 0, count: 10))) }
+        for component in ScoreComponent.allCases {
+            series.append((Self.componentLabel(component), Array(repeating: 0, count: 10)))
+        }
         for score in input.scores {
             series[0].1[ReportBins.score(score.health_score)] += 1
             for (i, component) in ScoreComponent.allCases.enumerated() {
-                if let value = score.component_scores?[component.rawValue] ?? nil { series[i + 1].1[ReportBins.score(value)] += 1 }
+                if let value = score.component_scores?[component.rawValue] ?? nil {
+                    series[i + 1].1[ReportBins.score(value)] += 1
+                }
             }
         }
         let rows: [[Cell]] = ReportBins.scoreLabels.enumerated().map { bin, label in
             [.text(label)] + series.map { .number(Double($0.1[bin]), .count) }
         }
-        let table = Table(links: links, id: "histogram-table", caption: "Customers by score band (a part that does not apply to a customer is not counted)",
-                          columns: ["Score"] + series.map(\.0), rows: rows)
-        return (["table": table.view], .object([
-            ("bins", .array(ReportBins.scoreLabels.map { .string($0) })),
-            ("series", .array(series.map { .object([("name", .string($0.0)), ("counts", .array($0.1.map { .int($0) }))]) })),
-        ]))
+        let table = Table(
+            links: links, id: "histogram-table",
+            caption: "Customers by score band (a part that does not apply to a customer is not counted)",
+            columns: ["Score"] + series.map(\.0), rows: rows)
+        return (
+            ["table": table.view],
+            .object([
+                ("bins", .array(ReportBins.scoreLabels.map { .string($0) })),
+                (
+                    "series",
+                    .array(
+                        series.map { .object([("name", .string($0.0)), ("counts", .array($0.1.map { .int($0) }))]) })
+                ),
+            ])
+        )
     }
 
     func historySection() -> ([String: Any], JSONValue) {
@@ -157,28 +187,57 @@ public struct RunReport {
         var rows: [[Cell]] = []
         for (day, document) in input.history {
             let distribution = document.object("health_metrics.health_distribution") ?? [:]
-            rows.append([.text(day.description)] + kpis.map { .number(document.number($0.path), $0.format) }
-                + statuses.map { .number((distribution[$0] as? NSNumber)?.doubleValue ?? 0, .count) })
+            rows.append(
+                [.text(day.description)] + kpis.map { .number(document.number($0.path), $0.format) }
+                    + statuses.map { .number((distribution[$0] as? NSNumber)?.doubleValue ?? 0, .count) })
         }
-        let table = Table(links: links, id: "history-table", caption: "Every run in the output folder up to this one",
-                          columns: ["As of"] + kpis.map(\.label) + statuses.map(Self.statusLabel), rows: rows)
+        let table = Table(
+            links: links, id: "history-table", caption: "Every run in the output folder up to this one",
+            columns: ["As of"] + kpis.map(\.label) + statuses.map(Self.statusLabel), rows: rows)
         let charts: [JSONValue] = ReportKPI.HistoryChart.allCases.map { chart in
             .object([
                 ("id", .string("history-\(chart.rawValue)")),
                 ("title", .string(chart.title)),
-                ("series", .array(kpis.filter { $0.historyChart == chart }.map { kpi in
-                    .object([("name", .string(kpi.label)), ("format", .string(kpi.format.rawValue)),
-                             ("values", .array(input.history.map { JSONValue.number($0.1.number(kpi.path), places: 6) }))])
-                })),
+                (
+                    "series",
+                    .array(
+                        kpis.filter { $0.historyChart == chart }.map { kpi in
+                            .object([
+                                ("name", .string(kpi.label)), ("format", .string(kpi.format.rawValue)),
+                                (
+                                    "values",
+                                    .array(input.history.map { JSONValue.number($0.1.number(kpi.path), places: 6) })
+                                ),
+                            ])
+                        })
+                ),
             ])
         }
         let statusSeries: [JSONValue] = statuses.map { status in
-            .object([("name", .string(Self.statusLabel(status))), ("key", .string(status)),
-                     ("counts", .array(input.history.map { .int((($0.1.object("health_metrics.health_distribution") ?? [:])[status] as? NSNumber)?.intValue ?? 0) }))])
+            .object([
+                ("name", .string(Self.statusLabel(status))), ("key", .string(status)),
+                (
+                    "counts",
+                    .array(
+                        input.history.map {
+                            .int(
+                                (($0.1.object("health_metrics.health_distribution") ?? [:])[status] as? NSNumber)?
+                                    .intValue ?? 0)
+                        })
+                ),
+            ])
         }
-        return (["table": table.view, "charts": ReportKPI.HistoryChart.allCases.map { ["id": "history-\($0.rawValue)", "title": $0.title] },
-                 "runs": FigureFormat.count.text(Double(dates.count))],
-                .object([("dates", .array(dates.map { .string($0) })), ("charts", .array(charts)), ("status", .array(statusSeries))]))
+        return (
+            [
+                "table": table.view,
+                "charts": ReportKPI.HistoryChart.allCases.map { ["id": "history-\($0.rawValue)", "title": $0.title] },
+                "runs": FigureFormat.count.text(Double(dates.count)),
+            ],
+            .object([
+                ("dates", .array(dates.map { .string($0) })), ("charts", .array(charts)),
+                ("status", .array(statusSeries)),
+            ])
+        )
     }
 
     func churnSection() -> ([String: Any], JSONValue)? {
@@ -186,7 +245,8 @@ public struct RunReport {
         var counts = Array(repeating: Array(repeating: 0, count: 10), count: bands.count)
         var any = false
         for score in input.scores {
-            guard let p = score.churn_probability, let band = score.churn_risk, let b = bands.firstIndex(of: band) else { continue }
+            guard let p = score.churn_probability, let band = score.churn_risk, let b = bands.firstIndex(of: band)
+            else { continue }
             counts[b][ReportBins.probability(p)] += 1
             any = true
         }
@@ -195,13 +255,32 @@ public struct RunReport {
             [.text(label)] + bands.indices.map { .number(Double(counts[$0][bin]), .count) }
         }
         let bandTotals = input.kpis.object("churn_metrics.churn_risk_distribution") ?? [:]
-        let totals: [Cell] = [.text("All")] + bands.map { .number((bandTotals[$0] as? NSNumber)?.doubleValue, .count, key: "churn_metrics.churn_risk_distribution.\($0)") }
-        let table = Table(links: links, id: "churn-table", caption: "Customers by churn probability and risk band",
-                          columns: ["Probability"] + bands.map { $0.capitalized }, rows: rows + [totals])
-        return (["table": table.view], .object([
-            ("bins", .array(ReportBins.probabilityLabels.map { .string($0) })),
-            ("bands", .array(bands.indices.map { .object([("name", .string(bands[$0].capitalized)), ("key", .string(bands[$0])), ("counts", .array(counts[$0].map { .int($0) }))]) })),
-        ]))
+        let totals: [Cell] =
+            [.text("All")]
+            + bands.map {
+                .number(
+                    (bandTotals[$0] as? NSNumber)?.doubleValue, .count,
+                    key: "churn_metrics.churn_risk_distribution.\($0)")
+            }
+        let table = Table(
+            links: links, id: "churn-table", caption: "Customers by churn probability and risk band",
+            columns: ["Probability"] + bands.map { $0.capitalized }, rows: rows + [totals])
+        return (
+            ["table": table.view],
+            .object([
+                ("bins", .array(ReportBins.probabilityLabels.map { .string($0) })),
+                (
+                    "bands",
+                    .array(
+                        bands.indices.map {
+                            .object([
+                                ("name", .string(bands[$0].capitalized)), ("key", .string(bands[$0])),
+                                ("counts", .array(counts[$0].map { .int($0) })),
+                            ])
+                        })
+                ),
+            ])
+        )
     }
 
     /// The reason codes that raise the churn probability of the at-risk
@@ -217,13 +296,23 @@ public struct RunReport {
         }
         guard !counts.isEmpty else { return nil }
         let top = counts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.prefix(Self.reasonsShown)
-        let rows: [[Cell]] = top.map { [.text($0.key), .number(Double($0.value.count), .count), .number($0.value.contribution / Double($0.value.count), .ratio)] }
-        let table = Table(links: links, id: "reasons-table", caption: "Reason codes raising the churn probability of at-risk customers",
-                          columns: ["Feature", "At-risk customers", "Mean contribution (log-odds)"], rows: rows)
-        return (["table": table.view], .object([
-            ("features", .array(top.map { .string($0.key) })),
-            ("counts", .array(top.map { .int($0.value.count) })),
-        ]))
+        let rows: [[Cell]] = top.map {
+            [
+                .text($0.key), .number(Double($0.value.count), .count),
+                .number($0.value.contribution / Double($0.value.count), .ratio),
+            ]
+        }
+        let table = Table(
+            links: links, id: "reasons-table",
+            caption: "Reason codes raising the churn probability of at-risk customers",
+            columns: ["Feature", "At-risk customers", "Mean contribution (log-odds)"], rows: rows)
+        return (
+            ["table": table.view],
+            .object([
+                ("features", .array(top.map { .string($0.key) })),
+                ("counts", .array(top.map { .int($0.value.count) })),
+            ])
+        )
     }
 
     func moverTables() -> [String: Any] {
@@ -234,19 +323,33 @@ public struct RunReport {
         for score in input.scores {
             guard let old = previous.scores[score.customer_id] else { continue }
             health.append((score.customer_id, old.health, score.health_score))
-            if let before = old.churn, let after = score.churn_probability { churn.append((score.customer_id, before, after)) }
+            if let before = old.churn, let after = score.churn_probability {
+                churn.append((score.customer_id, before, after))
+            }
         }
-        func table(_ id: String, _ caption: String, _ list: [(id: String, before: Double, after: Double)], up: Bool, format: FigureFormat) -> [String: Any]? {
+        func table(
+            _ id: String, _ caption: String, _ list: [(id: String, before: Double, after: Double)], up: Bool,
+            format: FigureFormat
+        ) -> [String: Any]? {
             let moved = list.filter { up ? $0.after > $0.before : $0.after < $0.before }
                 .sorted { a, b in
-                    let da = abs(a.after - a.before), db = abs(b.after - b.before)
+                    let da = abs(a.after - a.before)
+                    let db = abs(b.after - b.before)
                     return da != db ? da > db : a.id < b.id
                 }.prefix(Self.moversShown)
             guard !moved.isEmpty else { return nil }
             let rows: [[Cell]] = moved.map {
-                [.customer($0.id), .text(names[$0.id] ?? ""), .number($0.before, format), .number($0.after, format), .text(format.change($0.after, $0.before))]
+                [
+                    .customer($0.id), .text(names[$0.id] ?? ""), .number($0.before, format), .number($0.after, format),
+                    .text(format.change($0.after, $0.before)),
+                ]
             }
-            return Table(links: links, id: id, caption: caption, columns: ["Customer", "Name (when at risk)", previous.asOf.description, input.asOf.description, "Change"], rows: rows).view
+            return Table(
+                links: links, id: id, caption: caption,
+                columns: [
+                    "Customer", "Name (when at risk)", previous.asOf.description, input.asOf.description, "Change",
+                ], rows: rows
+            ).view
         }
         let tables = [
             table("movers-health-down", "Health fell most", health, up: false, format: .score),
@@ -254,7 +357,10 @@ public struct RunReport {
             table("movers-churn-up", "Churn probability rose most", churn, up: true, format: .probability),
             table("movers-churn-down", "Churn probability fell most", churn, up: false, format: .probability),
         ].compactMap { $0 }
-        return ["tables": tables, "previousAsOf": previous.asOf.description, "compared": FigureFormat.count.text(Double(health.count))]
+        return [
+            "tables": tables, "previousAsOf": previous.asOf.description,
+            "compared": FigureFormat.count.text(Double(health.count)),
+        ]
     }
 
     /// The at-risk list: the first rows as HTML, all of them as gzip-compressed
@@ -270,34 +376,51 @@ public struct RunReport {
         }
         let rows: [JSONValue] = input.atRisk.map { c in
             .array([
-                .int(c.rank), .string(c.customer_id), .string(c.name ?? ""), intern(c.plan ?? ""), .number(c.mrr, places: 2),
+                .int(c.rank), .string(c.customer_id), .string(c.name ?? ""), intern(c.plan ?? ""),
+                .number(c.mrr, places: 2),
                 .number(c.health_score, places: 1), intern(c.health_status), intern(c.intervention_priority),
                 .number(c.churn_probability, places: 4), intern(c.churn_risk ?? ""),
                 .array(c.risk_factors.map(intern)), .array(c.recommendations.map(intern)),
             ])
         }
-        let payload = JSONValue.object([("strings", .array(strings.map { .string($0) })), ("rows", .array(rows))]).serialized()
+        let payload = JSONValue.object([("strings", .array(strings.map { .string($0) })), ("rows", .array(rows))])
+            .serialized()
         let compressed = (try? GzipFileWriter.member(Array(payload.utf8), level: 6)) ?? []
         let firstRows: [[Cell]] = input.atRisk.prefix(Self.rowsInHTML).map { c in
-            [.number(Double(c.rank), .count), .customer(c.customer_id), .text(c.name ?? ""), .text(c.plan ?? ""),
-             .text(c.intervention_priority), .number(c.health_score, .score, key: "health"), .text(Self.statusLabel(c.health_status)),
-             .number(c.churn_probability, .probability, key: "churn"), .text(c.churn_risk ?? ""), .number(c.mrr, .money),
-             .list(c.risk_factors), .list(c.recommendations)]
+            [
+                .number(Double(c.rank), .count), .customer(c.customer_id), .text(c.name ?? ""), .text(c.plan ?? ""),
+                .text(c.intervention_priority), .number(c.health_score, .score, key: "health"),
+                .text(Self.statusLabel(c.health_status)),
+                .number(c.churn_probability, .probability, key: "churn"), .text(c.churn_risk ?? ""),
+                .number(c.mrr, .money),
+                .list(c.risk_factors), .list(c.recommendations),
+            ]
         }
-        let table = Table(links: links, id: "at-risk-table", caption: "Customers at risk, most urgent first",
-                          columns: ["#", "Customer", "Name", "Plan", "Priority", "Health", "Status", "Churn", "Risk band", "MRR",
-                                    "Risk factors", "Recommendations"],
-                          rows: firstRows, sortKeys: ["rank", "customer", "name", "plan", "priority", "health", "status", "churn", "band", "mrr", "", ""])
+        let table = Table(
+            links: links, id: "at-risk-table", caption: "Customers at risk, most urgent first",
+            columns: [
+                "#", "Customer", "Name", "Plan", "Priority", "Health", "Status", "Churn", "Risk band", "MRR",
+                "Risk factors", "Recommendations",
+            ],
+            rows: firstRows,
+            sortKeys: [
+                "rank", "customer", "name", "plan", "priority", "health", "status", "churn", "band", "mrr", "", "",
+            ])
         func options(_ values: [String]) -> [[String: Any]] { Array(Set(values)).sorted().map { ["value": $0] } }
         let view: [String: Any] = [
             "table": table.view, "count": FigureFormat.count.text(Double(input.atRisk.count)),
-            "priorities": InterventionPriority.allCases.map(\.rawValue).filter { p in input.atRisk.contains { $0.intervention_priority == p } }.map { ["value": $0] },
+            "priorities": InterventionPriority.allCases.map(\.rawValue).filter { p in
+                input.atRisk.contains { $0.intervention_priority == p }
+            }.map { ["value": $0] },
             "plans": options(input.atRisk.compactMap(\.plan)),
             "bands": options(input.atRisk.compactMap(\.churn_risk)),
             "truncated": input.atRisk.count > Self.rowsInHTML,
             "shown": FigureFormat.count.text(Double(min(Self.rowsInHTML, input.atRisk.count))),
         ]
-        return (view, .object([("count", .int(input.atRisk.count)), ("gzip", .string(Data(compressed).base64EncodedString()))]))
+        return (
+            view,
+            .object([("count", .int(input.atRisk.count)), ("gzip", .string(Data(compressed).base64EncodedString()))])
+        )
     }
 
     static func statusLabel(_ status: String) -> String {

@@ -62,15 +62,21 @@ public struct RunReportInput: Sendable {
     /// `run` writes the report after the files it reads) and the earlier runs
     /// of `outputDirectory`.
     public static func load(folder: String, outputDirectory: String) throws -> RunReportInput {
-        let kpis = try KPIDocument(data: try readOutput(folder: folder, name: "kpis.json"), path: (folder as NSString).appendingPathComponent("kpis.json"))
+        let kpis = try KPIDocument(
+            data: try readOutput(folder: folder, name: "kpis.json"),
+            path: (folder as NSString).appendingPathComponent("kpis.json"))
         guard let asOf = kpis.asOf else {
-            throw CustomerHealthError.output(path: (folder as NSString).appendingPathComponent("kpis.json"), message: "has no as_of date; it is not a run's KPI file")
+            throw CustomerHealthError.output(
+                path: (folder as NSString).appendingPathComponent("kpis.json"),
+                message: "has no as_of date; it is not a run's KPI file")
         }
         let scores = try readScores(folder: folder, as: ScoreLine.self)
         let atRiskPath = (folder as NSString).appendingPathComponent("at-risk.json")
         let atRisk: [AtRiskLine]
         do {
-            atRisk = try JSONDecoder().decode(AtRiskDocument.self, from: try readOutput(folder: folder, name: "at-risk.json")).customers
+            atRisk = try JSONDecoder().decode(
+                AtRiskDocument.self, from: try readOutput(folder: folder, name: "at-risk.json")
+            ).customers
         } catch let error as DecodingError {
             throw CustomerHealthError.output(path: atRiskPath, message: "is not an at-risk list: \(error)")
         }
@@ -79,19 +85,22 @@ public struct RunReportInput: Sendable {
         for (day, runFolder) in earlier {
             // A folder without KPIs (`replay --outputs scores`) has no history point.
             guard let data = try? readOutput(folder: runFolder, name: "kpis.json"),
-                  let document = try? KPIDocument(data: data, path: runFolder) else { continue }
+                let document = try? KPIDocument(data: data, path: runFolder)
+            else { continue }
             history.append((day, document))
         }
         var previous: EarlierRun?
         if let (day, runFolder) = earlier.last, let kpisBefore = history.last, kpisBefore.0 == day,
-           let lines = try? readScores(folder: runFolder, as: PreviousScore.self) {
+            let lines = try? readScores(folder: runFolder, as: PreviousScore.self)
+        {
             var byID: [String: (health: Double, churn: Double?)] = [:]
             byID.reserveCapacity(lines.count)
             for line in lines { byID[line.customer_id] = (line.health_score, line.churn_probability) }
             previous = EarlierRun(asOf: day, kpis: kpisBefore.1, scores: byID)
         }
         history.append((asOf, kpis))
-        return RunReportInput(asOf: asOf, kpis: kpis, previous: previous, history: history, scores: scores, atRisk: atRisk)
+        return RunReportInput(
+            asOf: asOf, kpis: kpis, previous: previous, history: history, scores: scores, atRisk: atRisk)
     }
 
     struct PreviousScore: Decodable {
@@ -135,7 +144,9 @@ public struct RunReportInput: Sendable {
             guard let base = bytes.baseAddress else { return }
             var start = 0
             while start < bytes.count {
-                let end = memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
+                let end =
+                    memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) }
+                    ?? bytes.count
                 lines.append(start..<end)
                 start = end + 1
             }
@@ -143,9 +154,15 @@ public struct RunReportInput: Sendable {
         lines.removeAll { $0.isEmpty }
         // Decoded on every core, each line into its own slot: the order stays the file's.
         let bytes = UnsafeSendable(data)
-        let decoded = ParallelMap.map(count: lines.count, threads: ProcessInfo.processInfo.activeProcessorCount) { [lines] i in
+        let decoded = ParallelMap.map(count: lines.count, threads: ProcessInfo.processInfo.activeProcessorCount) {
+            [lines] i in
             let range = lines[i]
-            return Result { try decoder.decode(T.self, from: bytes.value[(bytes.value.startIndex + range.lowerBound)..<(bytes.value.startIndex + range.upperBound)]) }
+            return Result {
+                try decoder.decode(
+                    T.self,
+                    from: bytes.value[
+                        (bytes.value.startIndex + range.lowerBound)..<(bytes.value.startIndex + range.upperBound)])
+            }
         }
         out.reserveCapacity(decoded.count)
         for (i, result) in decoded.enumerated() {

@@ -83,35 +83,64 @@ public struct HealthScorer: Sendable {
         case .recency:
             var recency = 0.0
             if let d = f.daysSinceLastLogin {
-                if d <= s.recencyDays[0] { recency = s.recencyPoints[0] }
-                else if d <= s.recencyDays[1] { recency = s.recencyPoints[1] }
-                else if d <= s.recencyDays[2] { recency = s.recencyPoints[2] }
+                if d <= s.recencyDays[0] {
+                    recency = s.recencyPoints[0]
+                } else if d <= s.recencyDays[1] {
+                    recency = s.recencyPoints[1]
+                } else if d <= s.recencyDays[2] {
+                    recency = s.recencyPoints[2]
+                }
             }
             return (s.recencyPoints.max()!, recency)
-        case .activity: return (s.activityCap, min(s.activityCap, s.activityPerMonthlyUser * Double(f.monthlyActiveUsers)))
+        case .activity:
+            return (s.activityCap, min(s.activityCap, s.activityPerMonthlyUser * Double(f.monthlyActiveUsers)))
         case .dailyUsers: return (s.engagementCap, min(s.engagementCap, s.engagementPerDailyUser * f.dailyActiveUsers))
-        case .adoption: return (s.adoptionPoints, s.adoptionPoints * min(1, (f.featureAdoptionRate ?? 0) / s.adoptionTarget))
+        case .adoption:
+            return (s.adoptionPoints, s.adoptionPoints * min(1, (f.featureAdoptionRate ?? 0) / s.adoptionTarget))
         case .api: return (s.apiPoints, s.apiPoints * min(1, Double(f.apiCalls30d) / (s.apiCallsPerSeatTarget * seats)))
-        case .mobile: return (s.mobilePoints, s.mobilePoints * min(1, Double(f.mobileSessions30d) / (s.mobileSessionsPerSeatTarget * seats)))
+        case .mobile:
+            return (
+                s.mobilePoints,
+                s.mobilePoints * min(1, Double(f.mobileSessions30d) / (s.mobileSessionsPerSeatTarget * seats))
+            )
         case .training: return (s.trainingPoints, s.trainingPoints * (f.trainingCompletionRate ?? 1))
         case .tickets:
             let rate = Double(f.supportTickets30d) / seats
-            return (s.ticketPoints, s.ticketPoints * HealthScorer.ramp(rate, good: s.ticketsPerSeatGood, bad: s.ticketsPerSeatBad))
+            return (
+                s.ticketPoints,
+                s.ticketPoints * HealthScorer.ramp(rate, good: s.ticketsPerSeatGood, bad: s.ticketsPerSeatBad)
+            )
         case .response:
-            return (s.responsePoints, s.responsePoints * (f.avgFirstResponseHours.map { HealthScorer.ramp($0, good: s.responseHoursGood, bad: s.responseHoursBad) } ?? 1))
+            return (
+                s.responsePoints,
+                s.responsePoints
+                    * (f.avgFirstResponseHours.map {
+                        HealthScorer.ramp($0, good: s.responseHoursGood, bad: s.responseHoursBad)
+                    } ?? 1)
+            )
         case .uptime:
-            return (s.uptimePoints, s.uptimePoints * (f.uptimePercentage.map { HealthScorer.ramp($0, good: s.uptimeGood, bad: s.uptimeBad) } ?? 1))
+            return (
+                s.uptimePoints,
+                s.uptimePoints
+                    * (f.uptimePercentage.map { HealthScorer.ramp($0, good: s.uptimeGood, bad: s.uptimeBad) } ?? 1)
+            )
         case .roi:
             // A free plan has no cost to return: any savings earn the ROI points.
-            let earned = roi(f, account: account).map { s.roiPoints * min(1, max(0, $0 / s.roiTarget)) }
+            let earned =
+                roi(f, account: account).map { s.roiPoints * min(1, max(0, $0 / s.roiTarget)) }
                 ?? (f.costSavingsAchieved > 0 ? s.roiPoints : 0)
             return (s.roiPoints, earned)
         case .workOrders:
-            return (s.workOrderPoints, s.workOrderPoints * min(1, Double(f.workOrders30d) / (s.workOrdersPerSeatTarget * seats)))
+            return (
+                s.workOrderPoints,
+                s.workOrderPoints * min(1, Double(f.workOrders30d) / (s.workOrdersPerSeatTarget * seats))
+            )
         case .timeToValue:
             var ttv = 0.0
             if let days = f.daysToFirstValue {
-                ttv = s.timeToValuePoints * HealthScorer.ramp(Double(days), good: s.timeToValueGoodDays, bad: s.timeToValueBadDays)
+                ttv =
+                    s.timeToValuePoints
+                    * HealthScorer.ramp(Double(days), good: s.timeToValueGoodDays, bad: s.timeToValueBadDays)
             }
             return (s.timeToValuePoints, ttv)
         }
@@ -179,11 +208,18 @@ public struct HealthScorer: Sendable {
     public func overall(_ c: ComponentScores) -> Double {
         let raw: Double
         if let u = c.usage, let e = c.engagement, let s = c.satisfaction, let v = c.valueRealization {
-            raw = settings.weightUsage * u + settings.weightEngagement * e + settings.weightSatisfaction * s + settings.weightValue * v
+            raw =
+                settings.weightUsage * u + settings.weightEngagement * e + settings.weightSatisfaction * s + settings
+                .weightValue * v
         } else {
             var sum = 0.0
             var weights = 0.0
-            for k in ScoreComponent.ordered { if let v = c[k] { sum += weight(k) * v; weights += weight(k) } }
+            for k in ScoreComponent.ordered {
+                if let v = c[k] {
+                    sum += weight(k) * v
+                    weights += weight(k)
+                }
+            }
             raw = weights > 0 ? sum / weights : 0
         }
         // Round once, here, so status and every output read the same number.
@@ -217,9 +253,11 @@ public struct HealthScorer: Sendable {
     /// Scores one customer. `previous` is the vector as of T minus the trend
     /// window, scored with the same parts, so that data arriving in between
     /// cannot pass for a trend.
-    public func score(customerID: String, asOf: CalendarDay, features f: FeatureVector, previous: FeatureVector,
-                      account: AccountRecord, applicability: ScoreApplicability = .all, churnProbability: Double? = nil,
-                      reasonCodes: [ReasonCode] = []) -> CustomerScore {
+    public func score(
+        customerID: String, asOf: CalendarDay, features f: FeatureVector, previous: FeatureVector,
+        account: AccountRecord, applicability: ScoreApplicability = .all, churnProbability: Double? = nil,
+        reasonCodes: [ReasonCode] = []
+    ) -> CustomerScore {
         let parts = applicability.parts(for: account)
         let now = components(f, account: account, parts: parts)
         let before = components(previous, account: account, parts: parts)
@@ -243,7 +281,9 @@ public struct HealthScorer: Sendable {
 
     /// Risk factors and recommendations, by the rules of docs/scoring.md, in
     /// a fixed order. A rule about a part that does not apply never fires.
-    func advice(_ f: FeatureVector, account: AccountRecord, score: CustomerScore, parts: ScorePartMask) -> ([String], [String]) {
+    func advice(_ f: FeatureVector, account: AccountRecord, score: CustomerScore, parts: ScorePartMask) -> (
+        [String], [String]
+    ) {
         let s = settings
         var risks: [String] = []
         var recs: [String] = []
@@ -275,14 +315,21 @@ public struct HealthScorer: Sendable {
             risks.append("Uptime \(String(format: "%.1f", (u * 10).rounded(.down) / 10))% in \(s.windowDays) days")
         }
         let lowTraining = parts.contains(.training) && (f.trainingCompletionRate ?? 1) < s.riskTrainingBelow
-        if lowTraining, let t = f.trainingCompletionRate { risks.append("Training \(Int((t * 100).rounded()))% complete") }
+        if lowTraining, let t = f.trainingCompletionRate {
+            risks.append("Training \(Int((t * 100).rounded()))% complete")
+        }
         let roiValue = roi(f, account: account)
-        let lowROI = parts.contains(.roi) && (roiValue.map { f.monthsSinceSubscriptionStart >= s.riskRoiAfterMonths && $0 < s.riskRoiBelow } ?? false)
+        let lowROI =
+            parts.contains(.roi)
+            && (roiValue.map { f.monthsSinceSubscriptionStart >= s.riskRoiAfterMonths && $0 < s.riskRoiBelow } ?? false)
         if lowROI, let r = roiValue {
-            risks.append("Savings \(String(format: "%.1f", (r * 10).rounded(.down) / 10))x subscription cost after \(Int(f.monthsSinceSubscriptionStart)) months")
+            risks.append(
+                "Savings \(String(format: "%.1f", (r * 10).rounded(.down) / 10))x subscription cost after \(Int(f.monthsSinceSubscriptionStart)) months"
+            )
         }
 
-        if let p = score.churnProbability, ChurnRisk(probability: p) == .high || ChurnRisk(probability: p) == .critical {
+        if let p = score.churnProbability, ChurnRisk(probability: p) == .high || ChurnRisk(probability: p) == .critical
+        {
             // The model's strongest reasons, in the words of the features they come from.
             let drivers = score.reasonCodes.filter { $0.contribution > 0 }.prefix(2).map(\.description)
             let why = drivers.isEmpty ? "" : ", driven by " + drivers.joined(separator: "; ")
@@ -291,9 +338,15 @@ public struct HealthScorer: Sendable {
         if score.priority == .critical || score.priority == .high {
             recs.append("Intervention: schedule a call with the account owner this week to address the risk factors")
         }
-        if lowAdoption { recs.append("Advanced feature training: walk the team through the plan features they do not use yet") }
-        if manyTickets || slowResponse { recs.append("Dedicated support: assign a named support engineer and review open tickets") }
-        if lowROI { recs.append("ROI review: quantify the savings achieved against the subscription cost with the customer") }
+        if lowAdoption {
+            recs.append("Advanced feature training: walk the team through the plan features they do not use yet")
+        }
+        if manyTickets || slowResponse {
+            recs.append("Dedicated support: assign a named support engineer and review open tickets")
+        }
+        if lowROI {
+            recs.append("ROI review: quantify the savings achieved against the subscription cost with the customer")
+        }
         if lowTraining { recs.append("Training enrolment: enrol users in the remaining training modules") }
         if score.healthScore >= s.ebrHealthFrom {
             recs.append("Executive business review: present results and discuss expansion")

@@ -13,8 +13,11 @@ public struct CustomerSnapshot: Sendable {
     /// pipeline has a churn model; features.jsonl keeps them for rescore.
     public var modelInputs: [Double]? = nil
 
-    public init(account: AccountRecord, lifecycle: CustomerLifecycle, active: Bool, features: FeatureVector?, previous: FeatureVector?,
-                modelInputs: [Double]? = nil) {
+    public init(
+        account: AccountRecord, lifecycle: CustomerLifecycle, active: Bool, features: FeatureVector?,
+        previous: FeatureVector?,
+        modelInputs: [Double]? = nil
+    ) {
         self.account = account
         self.lifecycle = lifecycle
         self.active = active
@@ -31,8 +34,10 @@ public struct KPICalculator: Sendable {
     public init(settings: KPISettings) { self.settings = settings }
 
     /// The KPIs on `asOf`; `parts` (the applicable score parts) is listed with them.
-    public func kpis(asOf: CalendarDay, snapshots: [CustomerSnapshot], scores: [CustomerScore], atRisk: Int,
-                     parts: ScoreApplicability? = nil) -> JSONValue {
+    public func kpis(
+        asOf: CalendarDay, snapshots: [CustomerSnapshot], scores: [CustomerScore], atRisk: Int,
+        parts: ScoreApplicability? = nil
+    ) -> JSONValue {
         // Indexes, not copies: a snapshot is half a kilobyte, and there may be a hundred thousand.
         let active = snapshots.indices.filter { snapshots[$0].active }
         let t = asOf
@@ -85,42 +90,63 @@ public struct KPICalculator: Sendable {
             churnMetrics = [
                 ("avg_churn_probability", .number(sum.mean(of: probabilities.count), places: 4)),
                 ("expected_churned_customers_in_horizon", .number(sum.value, places: 1)),
-                ("churn_risk_distribution", .object([ChurnRisk.low, .medium, .high, .critical].map { ($0.rawValue, .int(bands[$0] ?? 0)) })),
+                (
+                    "churn_risk_distribution",
+                    .object([ChurnRisk.low, .medium, .high, .critical].map { ($0.rawValue, .int(bands[$0] ?? 0)) })
+                ),
             ]
         }
         var result: [(String, JSONValue)] = [
             ("as_of", .string(asOf.description)),
-            ("overview", .object([
-                ("total_customers", .int(snapshots.count)),
-                ("active_customers", .int(active.count)),
-                ("at_risk_customers", .int(atRisk)),
-                ("churned_customers_30d", .int(churned30)),
-                ("returned_customers_30d", .int(returned30)),
-            ])),
-            ("health_metrics", .object([
-                ("avg_health_score", .number(avgHealth, places: 1)),
-                ("health_distribution", .object(HealthStatus.allCases.map { ($0.rawValue, .int(distribution[$0] ?? 0)) })),
-                ("nps", .number(npsScore, places: 1)),
-                ("nps_mean_score", .number(npsMean, places: 2)),
-                ("nps_responses", .int(surveyed.count)),
-            ])),
-            ("financial_metrics", .object([
-                ("monthly_recurring_revenue", .number(mrr, places: 2)),
-                ("average_revenue_per_account", .number(arpa, places: 2)),
-                ("customer_lifetime_value", .number(clv, places: 2)),
-                ("customer_acquisition_cost", .number(cac, places: 2)),
-                ("ltv_cac_ratio", .number(ratio, places: 2)),
-            ])),
-            ("retention_rates", .object([
-                ("retention_30d", .number(r30, places: 4)),
-                ("retention_90d", .number(r90, places: 4)),
-                ("retention_12m", .number(r365, places: 4)),
-            ])),
-            ("churn_rates", .object([
-                ("churn_30d", .number(r30.map { 1 - $0 }, places: 4)),
-                ("churn_90d", .number(r90.map { 1 - $0 }, places: 4)),
-                ("churn_12m", .number(r365.map { 1 - $0 }, places: 4)),
-            ])),
+            (
+                "overview",
+                .object([
+                    ("total_customers", .int(snapshots.count)),
+                    ("active_customers", .int(active.count)),
+                    ("at_risk_customers", .int(atRisk)),
+                    ("churned_customers_30d", .int(churned30)),
+                    ("returned_customers_30d", .int(returned30)),
+                ])
+            ),
+            (
+                "health_metrics",
+                .object([
+                    ("avg_health_score", .number(avgHealth, places: 1)),
+                    (
+                        "health_distribution",
+                        .object(HealthStatus.allCases.map { ($0.rawValue, .int(distribution[$0] ?? 0)) })
+                    ),
+                    ("nps", .number(npsScore, places: 1)),
+                    ("nps_mean_score", .number(npsMean, places: 2)),
+                    ("nps_responses", .int(surveyed.count)),
+                ])
+            ),
+            (
+                "financial_metrics",
+                .object([
+                    ("monthly_recurring_revenue", .number(mrr, places: 2)),
+                    ("average_revenue_per_account", .number(arpa, places: 2)),
+                    ("customer_lifetime_value", .number(clv, places: 2)),
+                    ("customer_acquisition_cost", .number(cac, places: 2)),
+                    ("ltv_cac_ratio", .number(ratio, places: 2)),
+                ])
+            ),
+            (
+                "retention_rates",
+                .object([
+                    ("retention_30d", .number(r30, places: 4)),
+                    ("retention_90d", .number(r90, places: 4)),
+                    ("retention_12m", .number(r365, places: 4)),
+                ])
+            ),
+            (
+                "churn_rates",
+                .object([
+                    ("churn_30d", .number(r30.map { 1 - $0 }, places: 4)),
+                    ("churn_90d", .number(r90.map { 1 - $0 }, places: 4)),
+                    ("churn_12m", .number(r365.map { 1 - $0 }, places: 4)),
+                ])
+            ),
         ]
         if !churnMetrics.isEmpty { result.append(("churn_metrics", .object(churnMetrics))) }
         if let parts { result.append(("score_parts", parts.json(parts.coverage(of: snapshots)))) }

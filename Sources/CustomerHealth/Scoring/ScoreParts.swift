@@ -29,8 +29,14 @@ public struct DataSources: Sendable, Equatable {
         guard let object = json as? [String: Any], let kinds = object["event_kinds"] as? [String],
             let exports = object["exports"] as? [String]
         else { return nil }
-        for k in kinds { guard let kind = EventKind(name: k) else { return nil }; eventKinds.insert(kind) }
-        for e in exports { guard let kind = ExportKind(rawValue: e) else { return nil }; self.exports.insert(kind) }
+        for k in kinds {
+            guard let kind = EventKind(name: k) else { return nil }
+            eventKinds.insert(kind)
+        }
+        for e in exports {
+            guard let kind = ExportKind(rawValue: e) else { return nil }
+            self.exports.insert(kind)
+        }
     }
 }
 
@@ -80,7 +86,8 @@ public enum AccountValue: String, Sendable {
 
     /// The account values a record has, as bits (one test per customer, no allocation).
     static func known(_ a: AccountRecord) -> UInt8 {
-        (a.seats != nil ? 1 : 0) | (a.mrr != nil ? 2 : 0) | (a.featuresAvailable != nil ? 4 : 0) | (a.trainingModules != nil ? 8 : 0)
+        (a.seats != nil ? 1 : 0) | (a.mrr != nil ? 2 : 0) | (a.featuresAvailable != nil ? 4 : 0)
+            | (a.trainingModules != nil ? 8 : 0)
     }
 }
 
@@ -193,7 +200,9 @@ public enum ScorePart: String, CaseIterable, Sendable {
     /// Whether the sources hold what the part reads. Time to value reads
     /// either source of a first value: a work order or a recorded saving.
     func isBacked(by sources: DataSources) -> Bool {
-        if self == .timeToValue { return sources.eventKinds.contains(.workOrderCompleted) || sources.exports.contains(.savings) }
+        if self == .timeToValue {
+            return sources.eventKinds.contains(.workOrderCompleted) || sources.exports.contains(.savings)
+        }
         if !eventKinds.isEmpty && !eventKinds.contains(where: sources.eventKinds.contains) { return false }
         if let export, !sources.exports.contains(export) { return false }
         return true
@@ -241,7 +250,9 @@ public struct ScoreApplicability: Sendable, Equatable {
         for p in ScorePart.allCases {
             switch settings[p] ?? .auto {
             case .auto: if p.isBacked(by: sources) { parts.insert(p) }
-            case .on: parts.insert(p); forced.insert(p)
+            case .on:
+                parts.insert(p)
+                forced.insert(p)
             case .off: break
             }
         }
@@ -264,7 +275,9 @@ public struct ScoreApplicability: Sendable, Equatable {
     public func coverage(of snapshots: [CustomerSnapshot]) -> PartCoverage {
         var c = PartCoverage()
         var byKnown = [Int](repeating: 0, count: 16)
-        for i in snapshots.indices where snapshots[i].active { byKnown[Int(AccountValue.known(snapshots[i].account))] += 1 }
+        for i in snapshots.indices where snapshots[i].active {
+            byKnown[Int(AccountValue.known(snapshots[i].account))] += 1
+        }
         c.customers = byKnown.reduce(0, +)
         for p in ScorePart.allCases where p.accountBits != 0 {
             let lacking = (0..<16).filter { UInt8($0) & p.accountBits != p.accountBits }.reduce(0) { $0 + byKnown[$1] }
@@ -282,30 +295,45 @@ public struct ScoreApplicability: Sendable, Equatable {
     /// applies to at least one of the scored customers.
     func json(_ coverage: PartCoverage) -> JSONValue {
         let used = inEffect(coverage)
-        return .object(ScoreComponent.allCases.map { c in
-            (c.rawValue, .object(ScorePart.allCases.filter { $0.component == c }.map { ($0.rawValue, .bool(used.contains($0))) }))
-        })
+        return .object(
+            ScoreComponent.allCases.map { c in
+                (
+                    c.rawValue,
+                    .object(
+                        ScorePart.allCases.filter { $0.component == c }.map { ($0.rawValue, .bool(used.contains($0))) })
+                )
+            })
     }
 
     /// The manifest's account of each part: applicable or not, and why.
-    func manifestJSON(sources: DataSources, settings: [ScorePart: PartSetting], asOf: CalendarDay, coverage: PartCoverage) -> JSONValue {
-        .array(ScorePart.allCases.map { p in
-            let setting = settings[p] ?? .auto
-            var why: String
-            switch setting {
-            case .on: why = "forced on by scoring.parts"
-            case .off: why = "forced off by scoring.parts"
-            case .auto: why = p.missing(in: sources, asOf: asOf) ?? "its data is in the exports"
-            }
-            var members: [(String, JSONValue)] = [("part", .string(p.key)), ("applicable", .bool(parts.contains(p))), ("why", .string(why))]
-            if parts.contains(p) && !forced.contains(p) {
-                let lacking = coverage.lacking[p] ?? 0
-                if lacking > 0 {
-                    members.append(("customers_without_it", .int(lacking)))
-                    members.append(("because", .string("their account has no \(p.accountValues.map(\.rawValue).joined(separator: " or "))")))
+    func manifestJSON(
+        sources: DataSources, settings: [ScorePart: PartSetting], asOf: CalendarDay, coverage: PartCoverage
+    ) -> JSONValue {
+        .array(
+            ScorePart.allCases.map { p in
+                let setting = settings[p] ?? .auto
+                var why: String
+                switch setting {
+                case .on: why = "forced on by scoring.parts"
+                case .off: why = "forced off by scoring.parts"
+                case .auto: why = p.missing(in: sources, asOf: asOf) ?? "its data is in the exports"
                 }
-            }
-            return .object(members)
-        })
+                var members: [(String, JSONValue)] = [
+                    ("part", .string(p.key)), ("applicable", .bool(parts.contains(p))), ("why", .string(why)),
+                ]
+                if parts.contains(p) && !forced.contains(p) {
+                    let lacking = coverage.lacking[p] ?? 0
+                    if lacking > 0 {
+                        members.append(("customers_without_it", .int(lacking)))
+                        members.append(
+                            (
+                                "because",
+                                .string(
+                                    "their account has no \(p.accountValues.map(\.rawValue).joined(separator: " or "))")
+                            ))
+                    }
+                }
+                return .object(members)
+            })
     }
 }

@@ -126,9 +126,11 @@ public struct ScoringSettings: Sendable, Equatable {
             try usage.double("recency_points_7d", default: 30, range: 0...100),
             try usage.double("recency_points_30d", default: 20, range: 0...100),
         ]
-        s.activityPerMonthlyUser = try usage.double("points_per_monthly_user", default: s.activityPerMonthlyUser, range: 0...100)
+        s.activityPerMonthlyUser = try usage.double(
+            "points_per_monthly_user", default: s.activityPerMonthlyUser, range: 0...100)
         s.activityCap = try usage.double("activity_cap", default: s.activityCap, range: 0...100)
-        s.engagementPerDailyUser = try usage.double("points_per_daily_user", default: s.engagementPerDailyUser, range: 0...100)
+        s.engagementPerDailyUser = try usage.double(
+            "points_per_daily_user", default: s.engagementPerDailyUser, range: 0...100)
         s.engagementCap = try usage.double("daily_users_cap", default: s.engagementCap, range: 0...100)
 
         let e = try node.child("engagement")
@@ -152,7 +154,9 @@ public struct ScoringSettings: Sendable, Equatable {
         s.uptimeGood = try sat.double("uptime_good", default: s.uptimeGood, range: 0...100)
         s.uptimeBad = try sat.double("uptime_bad", default: s.uptimeBad, range: 0...100)
         try checkTotal(sat, [s.ticketPoints, s.responsePoints, s.uptimePoints])
-        guard s.ticketsPerSeatBad > s.ticketsPerSeatGood, s.responseHoursBad > s.responseHoursGood, s.uptimeGood > s.uptimeBad else {
+        guard s.ticketsPerSeatBad > s.ticketsPerSeatGood, s.responseHoursBad > s.responseHoursGood,
+            s.uptimeGood > s.uptimeBad
+        else {
             throw sat.failure("each *_bad threshold must be worse than its *_good threshold")
         }
 
@@ -162,7 +166,8 @@ public struct ScoringSettings: Sendable, Equatable {
         s.workOrderPoints = try v.double("work_order_points", default: s.workOrderPoints, range: 0...100)
         try s.loadTarget(.workOrdersPerSeat, v, "work_orders_per_seat_target")
         s.timeToValuePoints = try v.double("time_to_value_points", default: s.timeToValuePoints, range: 0...100)
-        s.timeToValueGoodDays = try v.double("time_to_value_good_days", default: s.timeToValueGoodDays, range: 0...36500)
+        s.timeToValueGoodDays = try v.double(
+            "time_to_value_good_days", default: s.timeToValueGoodDays, range: 0...36500)
         s.timeToValueBadDays = try v.double("time_to_value_bad_days", default: s.timeToValueBadDays, range: 0...36500)
         try checkTotal(v, [s.roiPoints, s.workOrderPoints, s.timeToValuePoints])
         guard s.timeToValueBadDays > s.timeToValueGoodDays else {
@@ -179,8 +184,10 @@ public struct ScoringSettings: Sendable, Equatable {
         s.riskTicketsAtLeast = try r.int("tickets_at_least", default: s.riskTicketsAtLeast, range: 1...1_000_000)
         s.riskUptimeBelow = try r.double("uptime_below", default: s.riskUptimeBelow, range: 0...100)
         s.riskTrainingBelow = try r.double("training_below", default: s.riskTrainingBelow, range: 0...1)
-        s.riskResponseHoursAbove = try r.double("response_hours_above", default: s.riskResponseHoursAbove, range: 0...1e6)
-        s.riskSeatUtilisationBelow = try r.double("seat_utilisation_below", default: s.riskSeatUtilisationBelow, range: 0...1)
+        s.riskResponseHoursAbove = try r.double(
+            "response_hours_above", default: s.riskResponseHoursAbove, range: 0...1e6)
+        s.riskSeatUtilisationBelow = try r.double(
+            "seat_utilisation_below", default: s.riskSeatUtilisationBelow, range: 0...1)
         s.riskRoiBelow = try r.double("roi_below", default: s.riskRoiBelow, range: 0...1e6)
         s.riskRoiAfterMonths = try r.double("roi_after_months", default: s.riskRoiAfterMonths, range: 0...1200)
 
@@ -197,7 +204,8 @@ public struct ScoringSettings: Sendable, Equatable {
         if let list = try p.stringList("at_risk") {
             s.atRiskPriorities = try list.map { name in
                 guard let v = InterventionPriority(rawValue: name) else {
-                    throw p.failure("unknown priority \"\(name)\"; expected critical, high, medium or low", key: "at_risk")
+                    throw p.failure(
+                        "unknown priority \"\(name)\"; expected critical, high, medium or low", key: "at_risk")
                 }
                 return v
             }
@@ -205,7 +213,9 @@ public struct ScoringSettings: Sendable, Equatable {
         let parts = try node.child("parts")
         for key in parts.keys() {
             guard let part = ScorePart.allCases.first(where: { $0.key == key }) else {
-                throw parts.failure("unknown score part \"\(key)\"; the parts are \(ScorePart.allCases.map(\.key).joined(separator: ", "))", key: key)
+                throw parts.failure(
+                    "unknown score part \"\(key)\"; the parts are \(ScorePart.allCases.map(\.key).joined(separator: ", "))",
+                    key: key)
             }
             let value = try parts.string(key, default: "auto")
             guard let setting = PartSetting(rawValue: value) else {
@@ -271,9 +281,10 @@ public struct ScoringSettings: Sendable, Equatable {
 
     /// The targets as used, for the manifest: each with whether it came from the data.
     func targetsJSON() -> JSONValue {
-        .object(VolumeTarget.allCases.map { t in
-            (t.key, .object([("value", .number(self[t], places: 6)), ("auto", .bool(autoTargets.contains(t)))]))
-        })
+        .object(
+            VolumeTarget.allCases.map { t in
+                (t.key, .object([("value", .number(self[t], places: 6)), ("auto", .bool(autoTargets.contains(t)))]))
+            })
     }
 
     private static func checkTotal(_ node: ConfigNode, _ parts: [Double]) throws {

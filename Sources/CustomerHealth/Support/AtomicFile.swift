@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Files replaced whole (models, reports, the watch checkpoint, a failed
@@ -16,11 +16,15 @@ enum AtomicFile {
         removeStaleTemporaries(of: path)
         let tmp = temporaryPath(of: path)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CustomerHealthError.output(path: path, message: "cannot create \(tmp): \(IOFailure.describe(errno))") }
+        guard fd >= 0 else {
+            throw CustomerHealthError.output(path: path, message: "cannot create \(tmp): \(IOFailure.describe(errno))")
+        }
         do {
             defer { close(fd) }
             try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
-            guard fsync(fd) == 0 else { throw CustomerHealthError.output(path: path, message: "fsync failed: \(IOFailure.describe(errno))") }
+            guard fsync(fd) == 0 else {
+                throw CustomerHealthError.output(path: path, message: "fsync failed: \(IOFailure.describe(errno))")
+            }
         } catch {
             unlink(tmp)
             throw error
@@ -55,7 +59,10 @@ enum AtomicFile {
 
     static func fsyncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
     }
 }
 
@@ -64,9 +71,12 @@ enum IOFailure {
     static func describe(_ code: Int32) -> String {
         let text = String(cString: strerror(code))
         switch code {
-        case ENOSPC, EDQUOT: return "\(text): free space on that disk (or raise the quota) and run again; the previous outputs are intact"
+        case ENOSPC, EDQUOT:
+            return
+                "\(text): free space on that disk (or raise the quota) and run again; the previous outputs are intact"
         case EROFS: return "\(text): the folder is on a read-only file system; point output: at a writable folder"
-        case EACCES, EPERM: return "\(text): this user may not write there; fix the folder's permissions or point output: elsewhere"
+        case EACCES, EPERM:
+            return "\(text): this user may not write there; fix the folder's permissions or point output: elsewhere"
         default: return text
         }
     }

@@ -35,7 +35,10 @@ struct ByteKeyTable {
     static func prefix(_ key: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
         let n = key.count
         if n >= 16 {
-            return (key.loadUnaligned(fromByteOffset: 0, as: UInt64.self), key.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            return (
+                key.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                key.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            )
         }
         var w0: UInt64 = 0
         var w1: UInt64 = 0
@@ -76,7 +79,9 @@ struct ByteKeyTable {
 
     @inline(__always)
     private func matches(_ slot: Slot, _ h: UInt64, _ key: UnsafeRawBufferPointer, _ p: (UInt64, UInt64)) -> Bool {
-        guard slot.hash == h, Int(slot.length) == key.count, slot.prefix0 == p.0, slot.prefix1 == p.1 else { return false }
+        guard slot.hash == h, Int(slot.length) == key.count, slot.prefix0 == p.0, slot.prefix1 == p.1 else {
+            return false
+        }
         if key.count <= 16 { return true }
         let start = keyStarts[Int(slot.id)]
         return keyBytes.withUnsafeBytes { stored in
@@ -152,7 +157,7 @@ struct ByteKeyTable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -8,7 +8,9 @@ public struct CalendarDay: Hashable, Comparable, Sendable, CustomStringConvertib
     public init(number: Int32) { self.number = number }
 
     public init?(year: Int, month: Int, day: Int) {
-        guard (1...12).contains(month), day >= 1, day <= CalendarDay.daysIn(month: month, year: year) else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= CalendarDay.daysIn(month: month, year: year) else {
+            return nil
+        }
         number = Int32(CalendarDay.daysFromCivil(year: year, month: month, day: day))
     }
 

@@ -21,7 +21,8 @@ public enum CustomerHealthError: Error, CustomStringConvertible, Sendable {
             return "\(file): \(message)"
         case .tooManyRejects(let rejected, let read, let ratio, let limit, let rejectsFile):
             return String(
-                format: "%d of %d rows were rejected (%.4f%%), above max_reject_ratio %.4f%%; nothing was published. The rejected rows and reasons are in %@",
+                format:
+                    "%d of %d rows were rejected (%.4f%%), above max_reject_ratio %.4f%%; nothing was published. The rejected rows and reasons are in %@",
                 rejected, read, ratio * 100, limit * 100, rejectsFile)
         case .output(let path, let message):
             return "\(path): \(message)"

@@ -65,7 +65,10 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .double(let d): JSONValue.appendDouble(d, to: &out)
         case .string(let s): JSONValue.writeEscaped(s, to: &out)
         case .array(let items):
-            if items.isEmpty { JSONValue.append("[]", to: &out); return }
+            if items.isEmpty {
+                JSONValue.append("[]", to: &out)
+                return
+            }
             out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
                 if i > 0 { JSONValue.separator(pretty: pretty, to: &out) }
@@ -75,7 +78,10 @@ public indirect enum JSONValue: Sendable, Equatable {
             if pretty { JSONValue.newline(indent: indent, to: &out) }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
-            if members.isEmpty { JSONValue.append("{}", to: &out); return }
+            if members.isEmpty {
+                JSONValue.append("{}", to: &out)
+                return
+            }
             out.append(UInt8(ascii: "{"))
             for (i, (key, value)) in members.enumerated() {
                 if i > 0 { JSONValue.separator(pretty: pretty, to: &out) }
@@ -109,11 +115,17 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// Decimal digits of `i`, as String(i) writes them.
     static func appendInt(_ i: Int, to out: inout [UInt8]) {
-        if i == Int.min { append(String(i), to: &out); return }
+        if i == Int.min {
+            append(String(i), to: &out)
+            return
+        }
         if i < 0 { out.append(UInt8(ascii: "-")) }
         var v = i.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var n = 0
         withUnsafeMutableBytes(of: &digits) { d in
             repeat {

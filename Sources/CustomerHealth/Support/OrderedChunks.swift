@@ -6,8 +6,10 @@ import Foundation
 /// chunks while this thread hands the last one to `sink` (writing a file is
 /// a third of the work), so at most four chunks per worker are held at once:
 /// memory does not grow with `count`.
-func renderInOrder(count: Int, chunkSize: Int = 512, threads: Int, render: @escaping @Sendable (Range<Int>, inout [UInt8]) -> Void,
-                   sink: ([UInt8]) throws -> Void) throws {
+func renderInOrder(
+    count: Int, chunkSize: Int = 512, threads: Int, render: @escaping @Sendable (Range<Int>, inout [UInt8]) -> Void,
+    sink: ([UInt8]) throws -> Void
+) throws {
     let chunks = (count + chunkSize - 1) / chunkSize
     guard threads > 1 && chunks > 1 else {
         var bytes: [UInt8] = []

@@ -18,7 +18,8 @@ public struct ShardSpec: Sendable, Equatable, CustomStringConvertible {
     public init(index: Int, count: Int) throws {
         guard count >= 1 else { throw ShardSpecError("the shard count must be at least 1, got \(count)") }
         guard count <= ShardSpec.bucketCount else {
-            throw ShardSpecError("the shard count must be at most \(ShardSpec.bucketCount) (the number of hash buckets), got \(count)")
+            throw ShardSpecError(
+                "the shard count must be at most \(ShardSpec.bucketCount) (the number of hash buckets), got \(count)")
         }
         guard index >= 0 && index < count else {
             throw ShardSpecError("shard index \(index) is outside 0-\(count - 1) for \(count) shard(s)")
@@ -31,7 +32,9 @@ public struct ShardSpec: Sendable, Equatable, CustomStringConvertible {
     public init(parsing text: String) throws {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]) else {
-            throw ShardSpecError("--shard expects K/N (this shard's 0-based index and the shard count, e.g. 0/4) or auto, got \"\(text)\"")
+            throw ShardSpecError(
+                "--shard expects K/N (this shard's 0-based index and the shard count, e.g. 0/4) or auto, got \"\(text)\""
+            )
         }
         try self.init(index: k, count: n)
     }
@@ -69,29 +72,36 @@ public struct ShardSpec: Sendable, Equatable, CustomStringConvertible {
         let present = engines.filter { value($0.index) != nil }
         guard let engine = present.first else {
             let names = engines.map { "\($0.index) (\($0.name))" }.joined(separator: ", ")
-            throw ShardSpecError("--shard auto found no shard index in the environment: set one of \(names), or pass --shard K/N")
+            throw ShardSpecError(
+                "--shard auto found no shard index in the environment: set one of \(names), or pass --shard K/N")
         }
         if present.count > 1 {
             let set = present.map { "\($0.index)=\(value($0.index)!)" }.joined(separator: ", ")
-            throw ShardSpecError("--shard auto found the indexes of several engines (\(set)); unset all but one, or pass --shard K/N")
+            throw ShardSpecError(
+                "--shard auto found the indexes of several engines (\(set)); unset all but one, or pass --shard K/N")
         }
         let indexText = value(engine.index)!
         guard let index = Int(indexText) else {
             throw ShardSpecError("--shard auto: \(engine.index)=\"\(indexText)\" is not a whole number")
         }
         guard let countText = value(engine.count) else {
-            throw ShardSpecError("--shard auto: \(engine.index) is set (\(engine.name)) but \(engine.count), the shard count, is not; set it to the number of shards")
+            throw ShardSpecError(
+                "--shard auto: \(engine.index) is set (\(engine.name)) but \(engine.count), the shard count, is not; set it to the number of shards"
+            )
         }
         guard let count = Int(countText) else {
             throw ShardSpecError("--shard auto: \(engine.count)=\"\(countText)\" is not a whole number")
         }
         if engine.count != "CH_SHARD_COUNT", let pinned = value("CH_SHARD_COUNT"), pinned != countText {
-            throw ShardSpecError("--shard auto: CH_SHARD_COUNT=\(pinned) contradicts \(engine.count)=\(countText); make them equal or unset CH_SHARD_COUNT")
+            throw ShardSpecError(
+                "--shard auto: CH_SHARD_COUNT=\(pinned) contradicts \(engine.count)=\(countText); make them equal or unset CH_SHARD_COUNT"
+            )
         }
         do {
             return try ShardSpec(index: index, count: count)
         } catch let error as ShardSpecError {
-            throw ShardSpecError("--shard auto (\(engine.index)=\(indexText), \(engine.count)=\(countText)): \(error.message)")
+            throw ShardSpecError(
+                "--shard auto (\(engine.index)=\(indexText), \(engine.count)=\(countText)): \(error.message)")
         }
     }
 
@@ -105,12 +115,15 @@ public struct ShardSpec: Sendable, Equatable, CustomStringConvertible {
         while end > start && (field[end - 1] == 0x20 || field[end - 1] == 0x09) { end -= 1 }
         // Other white space (non-breaking spaces and the like) is trimmed by
         // Foundation's rules, as the accounts join does: the rare slow path.
-        let edges = end > start && (field[start] >= 0x80 || field[end - 1] >= 0x80 || field[start] < 0x20 || field[end - 1] < 0x20)
+        let edges =
+            end > start
+            && (field[start] >= 0x80 || field[end - 1] >= 0x80 || field[start] < 0x20 || field[end - 1] < 0x20)
         if edges {
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: field[start..<end]), as: UTF8.self)
             return bucket(of: text.trimmingCharacters(in: .whitespaces))
         }
-        return Int(XXH64.hash(UnsafeRawBufferPointer(rebasing: field[start..<end]), seed: hashSeed) % UInt64(bucketCount))
+        return Int(
+            XXH64.hash(UnsafeRawBufferPointer(rebasing: field[start..<end]), seed: hashSeed) % UInt64(bucketCount))
     }
 
     /// The bucket of a trimmed customer id.
@@ -125,7 +138,9 @@ public struct ShardSpec: Sendable, Equatable, CustomStringConvertible {
     public func owns(customerID: String) -> Bool { shard(ofBucket: ShardSpec.bucket(of: customerID)) == index }
 
     @inline(__always)
-    public func owns(field: UnsafeRawBufferPointer) -> Bool { shard(ofBucket: ShardSpec.bucket(ofField: field)) == index }
+    public func owns(field: UnsafeRawBufferPointer) -> Bool {
+        shard(ofBucket: ShardSpec.bucket(ofField: field)) == index
+    }
 
     /// Rows whose customer cannot be read (an empty or invalid customer_id,
     /// or a record that never got as far as its fields) belong to shard 0.

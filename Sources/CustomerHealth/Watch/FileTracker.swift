@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What watch mode remembers of one input file: how far it was read and what
@@ -70,7 +70,8 @@ public struct FileTracker: Sendable {
             guard stat(f.path, &st) == 0 else { return nil }
             var file = f
             file.size = Int(st.st_size)
-            return FileObservation(file: file, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+            return FileObservation(
+                file: file, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
                 age: max(0, now.timeIntervalSince1970 - modifiedSeconds(st)))
         }
     }
@@ -96,12 +97,17 @@ public struct FileTracker: Sendable {
                 continue
             }
             // The bytes that were there when the file was last read must still be there.
-            if o.file.size >= k.headLength, try FileTracker.headHash(path: o.file.path, length: k.headLength) != k.headHash {
+            if o.file.size >= k.headLength,
+                try FileTracker.headHash(path: o.file.path, length: k.headLength) != k.headHash
+            {
                 out.append(.replaced(name: name))
                 continue
             }
             guard o.file.size > k.offset else { continue }
-            if o.file.isGzip && !settled { out.append(.settling(name: name)); continue }
+            if o.file.isGzip && !settled {
+                out.append(.settling(name: name))
+                continue
+            }
             out.append(.grown(o, from: k.offset))
         }
         for name in known.keys.sorted() where !seen.contains(name) { out.append(.vanished(name: name)) }
@@ -111,7 +117,8 @@ public struct FileTracker: Sendable {
     /// SHA-256 of a file's first `length` bytes.
     public static func headHash(path: String, length: Int) throws -> String {
         // Through the reader's open: a FIFO named like an export must not block here either.
-        let handle = FileHandle(fileDescriptor: try ByteSource.openRegularFile(path: path, name: path), closeOnDealloc: true)
+        let handle = FileHandle(
+            fileDescriptor: try ByteSource.openRegularFile(path: path, name: path), closeOnDealloc: true)
         let data = (try? handle.read(upToCount: length)) ?? Data()
         return SHA256.hash(data: data.prefix(length)).map { String(format: "%02x", $0) }.joined()
     }
@@ -119,7 +126,8 @@ public struct FileTracker: Sendable {
     /// What to remember of a file after reading it up to `offset`.
     public static func track(_ o: FileObservation, offset: Int) throws -> TrackedFile {
         let length = min(TrackedFile.headBytes, offset)
-        return TrackedFile(name: o.file.name, export: o.file.kind.rawValue, device: o.device, inode: o.inode, offset: offset,
+        return TrackedFile(
+            name: o.file.name, export: o.file.kind.rawValue, device: o.device, inode: o.inode, offset: offset,
             headHash: try headHash(path: o.file.path, length: length), headLength: length)
     }
 }

@@ -56,14 +56,17 @@ final class LiveExports {
         for read in reads {
             let settings = config.exportSettings(read.file.kind)
             let own = IngestAccumulator(customerCount: accounts.count)
-            let context = RowHandlerContext(reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
+            let context = RowHandlerContext(
+                reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
                 accumulator: own, fileRank: read.rank, events: config.events, registry: registry)
             guard let handler = read.file.kind.makeHandler(context) else { continue }
             let report: FileReport
             let reader: InputFileReader
             do {
-                reader = try InputFileReader(path: read.file.path, settings: settings, handler: handler,
-                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw, mode: .watch(resume: read.resume, stopAt: read.stopAt))
+                reader = try InputFileReader(
+                    path: read.file.path, settings: settings, handler: handler,
+                    maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw,
+                    mode: .watch(resume: read.resume, stopAt: read.stopAt))
                 report = try reader.read()
             } catch let error as CustomerHealthError where skipFailures {
                 outcome.failed.append((read.file.name, error))
@@ -72,8 +75,11 @@ final class LiveExports {
             batch.merge(own)
             outcome.consumed[read.file.name] = reader.consumed
             outcome.reports.append(report)
-            var total = reports[read.file.name] ?? FileReport(export: read.file.kind, path: read.file.path, name: read.file.name,
-                size: 0, sha256: "")
+            var total =
+                reports[read.file.name]
+                ?? FileReport(
+                    export: read.file.kind, path: read.file.path, name: read.file.name,
+                    size: 0, sha256: "")
             total.size = report.size
             total.rowsRead += report.rowsRead
             total.rowsAccepted += report.rowsAccepted
@@ -91,7 +97,8 @@ final class LiveExports {
     /// The aggregates as they stand, for features and scores.
     func result() -> IngestResult {
         let files = (accountReports + reports.values).sorted { ($0.export, $0.name) < ($1.export, $1.name) }
-        return IngestResult(accounts: accounts, aggregates: store, files: files, registry: registry, churn: config.churnDefinition,
+        return IngestResult(
+            accounts: accounts, aggregates: store, files: files, registry: registry, churn: config.churnDefinition,
             threads: ProcessInfo.processInfo.activeProcessorCount, keepTickets: true)
     }
 }

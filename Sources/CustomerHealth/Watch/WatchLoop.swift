@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How `watch` runs: where its state lives, where lines go, how often it looks.
@@ -26,7 +26,8 @@ public struct WatchOptions: Sendable {
     /// The options a pipeline's `watch:` section gives; `state` overrides its
     /// state folder (default: watch.state, or OUTPUT/.watch).
     public init(pipeline config: PipelineConfig, state: String? = nil) {
-        stateDirectory = state ?? config.watch.stateDirectory
+        stateDirectory =
+            state ?? config.watch.stateDirectory
             ?? (config.outputDirectory as NSString).appendingPathComponent(".watch")
         pollSeconds = config.watch.pollSeconds
         heartbeatSeconds = config.watch.heartbeatSeconds
@@ -74,8 +75,11 @@ public final class WatchLoop {
             do {
                 checkpoint = try JSONDecoder().decode(WatchCheckpoint.self, from: data)
             } catch {
-                throw CustomerHealthError.input(file: path,
-                    message: "is not a watch checkpoint this customer-health can read (\(error)); move it away to start the stream again from the exports")
+                throw CustomerHealthError.input(
+                    file: path,
+                    message:
+                        "is not a watch checkpoint this customer-health can read (\(error)); move it away to start the stream again from the exports"
+                )
             }
         }
         session = WatchSession(config: config, settings: settings, checkpoint: checkpoint, logger: logger)
@@ -86,7 +90,9 @@ public final class WatchLoop {
         } else {
             fd = open(options.emitPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             if fd < 0 {
-                throw CustomerHealthError.output(path: options.emitPath, message: "cannot be opened for appending: \(String(cString: strerror(errno)))")
+                throw CustomerHealthError.output(
+                    path: options.emitPath,
+                    message: "cannot be opened for appending: \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -144,9 +150,15 @@ public final class WatchLoop {
 
     private func appendRejects(_ rejects: [RejectRecord]) throws {
         var text = ""
-        for r in rejects { r.json().write(to: &text, pretty: false, indent: 0); text += "\n" }
+        for r in rejects {
+            r.json().write(to: &text, pretty: false, indent: 0)
+            text += "\n"
+        }
         let out = open(rejectsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard out >= 0 else { throw CustomerHealthError.output(path: rejectsPath, message: "cannot be opened: \(String(cString: strerror(errno)))") }
+        guard out >= 0 else {
+            throw CustomerHealthError.output(
+                path: rejectsPath, message: "cannot be opened: \(String(cString: strerror(errno)))")
+        }
         defer { close(out) }
         try text.withUTF8 { try writeAll(out, UnsafeRawBufferPointer($0), path: rejectsPath) }
     }

@@ -114,8 +114,11 @@ public final class WatchSession {
         newestReadAge = nil
         let files = try IngestRunner(config: config, threads: runner.threads, logger: runner.logger).listFiles()
         if files.contains(where: { $0.partition != nil }) {
-            throw CustomerHealthError.input(file: config.inputDirectory,
-                message: "is a partition written by `customer-health partition --output`: watch reads exports as they arrive; point its pipeline's `input` at the exports folder")
+            throw CustomerHealthError.input(
+                file: config.inputDirectory,
+                message:
+                    "is a partition written by `customer-health partition --output`: watch reads exports as they arrive; point its pipeline's `input` at the exports folder"
+            )
         }
         let observed = FileTracker.observe(files, now: now)
         var known: [String: WatchCheckpoint.FileState] = [:]
@@ -141,24 +144,35 @@ public final class WatchSession {
                     notices.append("\(o.file.name): a new accounts file; reading every file again")
                 }
                 if o.file.kind == .tickets && live != nil
-                    && known.values.contains(where: { $0.tracked.export == ExportKind.tickets.rawValue && $0.tracked.name > o.file.name }) {
+                    && known.values.contains(where: {
+                        $0.tracked.export == ExportKind.tickets.rawValue && $0.tracked.name > o.file.name
+                    })
+                {
                     // Ticket updates with equal times are decided by file-name order: one
                     // that lands out of order is placed right by reading every file again.
                     rebuildAll = true
-                    notices.append("\(o.file.name): a tickets file that sorts before ones already read; reading every file again")
+                    notices.append(
+                        "\(o.file.name): a tickets file that sorts before ones already read; reading every file again")
                 }
                 reads.append(.init(file: o.file, resume: nil, stopAt: nil, rank: rank[o.file.name] ?? 0))
                 fresh[o.file.name] = o
             case .grown(let o, _):
-                if o.file.kind == .accounts { rebuildAll = true; notices.append("\(o.file.name): the accounts file grew; reading every file again") }
+                if o.file.kind == .accounts {
+                    rebuildAll = true
+                    notices.append("\(o.file.name): the accounts file grew; reading every file again")
+                }
                 let k = known[o.file.name]!
                 if o.file.isGzip {
                     // A gzip file is taken whole: one that grows after it was read is a new version of it.
                     rebuildAll = true
                     notices.append("\(o.file.name): the gzip file changed after it was read; reading every file again")
                 }
-                reads.append(.init(file: o.file, resume: .init(offset: k.tracked.offset, linesBefore: k.linesBefore,
-                    insideRejectedLine: k.insideRejectedLine), stopAt: nil, rank: rank[o.file.name] ?? 0))
+                reads.append(
+                    .init(
+                        file: o.file,
+                        resume: .init(
+                            offset: k.tracked.offset, linesBefore: k.linesBefore,
+                            insideRejectedLine: k.insideRejectedLine), stopAt: nil, rank: rank[o.file.name] ?? 0))
                 fresh[o.file.name] = o
             case .settling:
                 continue
@@ -213,7 +227,10 @@ public final class WatchSession {
         let (model, _) = try ChurnModelChooser(runner: runner, data: data).model(asOf: asOf)
         let fresher = runner.snapshots(data, asOf: asOf, only: touched, modelInputs: model?.ensemble.featureNames)
         var index: [String: Int] = [:]
-        for c in touched { index[data.accounts[c].customerID] = c; snapshots[c] = nil }
+        for c in touched {
+            index[data.accounts[c].customerID] = c
+            snapshots[c] = nil
+        }
         for s in fresher { snapshots[index[s.account.customerID]!] = s }
         // Auto targets come from every active customer: when they move, every score does.
         let scoring = config.scoring.resolvingTargets(from: snapshots.compactMap { $0 })
@@ -224,7 +241,8 @@ public final class WatchSession {
             }
             lastScoring = scoring
         }
-        let rescored = PipelineRunner.score(touched.compactMap { snapshots[$0] }, asOf: asOf, settings: scoring, threads: runner.threads,
+        let rescored = PipelineRunner.score(
+            touched.compactMap { snapshots[$0] }, asOf: asOf, settings: scoring, threads: runner.threads,
             applicability: parts, model: model?.ensemble, reasonCodes: 0)
         for c in touched { scores[c] = nil }
         for s in rescored { scores[index[s.customerID]!] = s }
@@ -247,9 +265,12 @@ public final class WatchSession {
             // Nothing sent when nothing changed as sent, or when the score moved
             // less than the threshold with status, risk and priority the same.
             // Scores are rounded to tenths: a move of exactly the threshold is sent, whatever its last bit.
-            if let before, now == before || (abs(now.healthScore - before.healthScore) < settings.minScoreDelta - 1e-9
-                && now.healthStatus == before.healthStatus && now.churnRisk == before.churnRisk
-                && now.interventionPriority == before.interventionPriority) {
+            if let before,
+                now == before
+                    || (abs(now.healthScore - before.healthScore) < settings.minScoreDelta - 1e-9
+                        && now.healthStatus == before.healthStatus && now.churnRisk == before.churnRisk
+                        && now.interventionPriority == before.interventionPriority)
+            {
                 checkpoint.customers[id] = before
                 continue
             }
@@ -266,7 +287,8 @@ public final class WatchSession {
         let allSnapshots = snapshots.compactMap { $0 }
         let allScores = scores.compactMap { $0 }
         let atRisk = OutputRenderers.atRiskCount(allScores, priorities: config.scoring.atRiskPriorities)
-        let kpiValue = KPICalculator(settings: config.kpis).kpis(asOf: asOf, snapshots: allSnapshots, scores: allScores, atRisk: atRisk,
+        let kpiValue = KPICalculator(settings: config.kpis).kpis(
+            asOf: asOf, snapshots: allSnapshots, scores: allScores, atRisk: atRisk,
             parts: parts)
         let kpis = kpiValue.serialized()
         if kpis != checkpoint.kpis {
@@ -280,11 +302,14 @@ public final class WatchSession {
     static func describe(_ change: FileChange) -> String {
         switch change {
         case .truncated(let name, let read, let size):
-            return "\(name): cut to \(size) bytes after \(read) were read; its earlier rows are gone from the state, which is rebuilt from every file as it is now"
+            return
+                "\(name): cut to \(size) bytes after \(read) were read; its earlier rows are gone from the state, which is rebuilt from every file as it is now"
         case .replaced(let name):
-            return "\(name): replaced by another file of the same name; the state is rebuilt from every file as it is now"
+            return
+                "\(name): replaced by another file of the same name; the state is rebuilt from every file as it is now"
         case .vanished(let name):
-            return "\(name): gone from the input folder (rotated or deleted); the state is rebuilt from the files still there"
+            return
+                "\(name): gone from the input folder (rotated or deleted); the state is rebuilt from the files still there"
         case .new(let o): return "\(o.file.name): new"
         case .grown(let o, _): return "\(o.file.name): grown"
         case .settling(let name): return "\(name): settling"
@@ -306,7 +331,8 @@ public final class WatchSession {
     }
 
     private func record(_ o: FileObservation, resume: InputFileReader.Resume) throws {
-        let state = WatchCheckpoint.FileState(tracked: try FileTracker.track(o, offset: resume.offset), linesBefore: resume.linesBefore,
+        let state = WatchCheckpoint.FileState(
+            tracked: try FileTracker.track(o, offset: resume.offset), linesBefore: resume.linesBefore,
             insideRejectedLine: resume.insideRejectedLine)
         checkpoint.files.removeAll { $0.tracked.name == o.file.name }
         checkpoint.files.append(state)
@@ -317,7 +343,9 @@ public final class WatchSession {
     /// (`upTo`, after a restart), or every complete file as it is now.
     /// Returns every customer (all are re-scored).
     @discardableResult
-    private func rebuild(observed: [FileObservation], upTo: [String: WatchCheckpoint.FileState]?, rank: [String: Int]) throws -> [Int] {
+    private func rebuild(observed: [FileObservation], upTo: [String: WatchCheckpoint.FileState]?, rank: [String: Int])
+        throws -> [Int]
+    {
         var taken = observed.filter { o in
             if let upTo { return upTo[o.file.name] != nil }
             return o.age >= settings.settleSeconds || !o.file.isGzip
@@ -325,7 +353,10 @@ public final class WatchSession {
         if let upTo {
             // A file changed other than by growing since: rebuild from the files as they are.
             let broken = try tracker.changes(observed: observed, known: upTo.mapValues(\.tracked)).filter {
-                switch $0 { case .truncated, .replaced, .vanished: return true; default: return false }
+                switch $0 {
+                case .truncated, .replaced, .vanished: return true
+                default: return false
+                }
             }
             if !broken.isEmpty {
                 notices += broken.map(WatchSession.describe)
@@ -339,9 +370,12 @@ public final class WatchSession {
             live = nil
             return []
         }
-        let exports = try LiveExports(config: config, accountFiles: taken.filter { $0.file.kind == .accounts }.map(\.file))
+        let exports = try LiveExports(
+            config: config, accountFiles: taken.filter { $0.file.kind == .accounts }.map(\.file))
         let reads = taken.filter { $0.file.kind != .accounts }.map { o in
-            LiveExports.Read(file: o.file, resume: nil, stopAt: upTo.map { $0[o.file.name]!.tracked.offset }, rank: rank[o.file.name] ?? 0)
+            LiveExports.Read(
+                file: o.file, resume: nil, stopAt: upTo.map { $0[o.file.name]!.tracked.offset },
+                rank: rank[o.file.name] ?? 0)
         }
         let outcome = try exports.add(reads, skipFailures: true)
         let consumed = outcome.consumed

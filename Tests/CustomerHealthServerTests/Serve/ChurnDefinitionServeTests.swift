@@ -13,7 +13,8 @@ final class ChurnDefinitionServeTests: XCTestCase {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ch-serve-churn-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         _ = try SyntheticExportGenerator.generate(
-            options: SyntheticExportOptions(customers: 300, days: 150, seed: 5, threads: 2, profile: .inactivity), to: root.path)
+            options: SyntheticExportOptions(customers: 300, days: 150, seed: 5, threads: 2, profile: .inactivity),
+            to: root.path)
         let config = try PipelineConfig.load(path: root.appendingPathComponent("pipeline.yaml").path)
         XCTAssertEqual(config.churnDefinition.source, .inactivity)
         var noModel = config
@@ -24,20 +25,25 @@ final class ChurnDefinitionServeTests: XCTestCase {
         let run = URL(fileURLWithPath: summary.outputPath).resolvingSymlinksInPath()
 
         var active: [String: Bool] = [:]
-        for line in try String(contentsOf: run.appendingPathComponent("features.jsonl"), encoding: .utf8).split(separator: "\n") {
+        for line in try String(contentsOf: run.appendingPathComponent("features.jsonl"), encoding: .utf8).split(
+            separator: "\n")
+        {
             let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             active[o["customer_id"] as! String] = o["active"] as? Bool
         }
         let quiet = active.filter { !$0.value }.keys.sorted()
         XCTAssertGreaterThan(quiet.count, 5, "some customers have gone quiet for 30 days")
-        let lines = try String(contentsOf: run.appendingPathComponent("scores.jsonl"), encoding: .utf8).split(separator: "\n").map(String.init)
+        let lines = try String(contentsOf: run.appendingPathComponent("scores.jsonl"), encoding: .utf8).split(
+            separator: "\n"
+        ).map(String.init)
         XCTAssertEqual(lines.count, active.values.filter { $0 }.count)
 
         let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: run))
         defer { server.stop() }
         XCTAssertEqual(try server.get("/health").object()["customers"] as? Int, lines.count)
         for line in lines.prefix(30) {
-            let id = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["customer_id"] as? String)
+            let id = try XCTUnwrap(
+                (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["customer_id"] as? String)
             let answer = try server.get("/api/customer-success/health/\(id)")
             XCTAssertEqual(answer.status, 200)
             XCTAssertEqual(answer.text, line)

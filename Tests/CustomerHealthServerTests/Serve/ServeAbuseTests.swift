@@ -49,7 +49,8 @@ final class ServeAbuseTests: XCTestCase {
             let shut = ending.endOfStreamAt.map { "shut its side after \(seconds($0)) but " } ?? ""
             return "\(shut)still open after \(seconds(Date())) (allowed: \(bound) s)"
         }
-        return closedAt.timeIntervalSince(since) <= bound ? nil : "closed after \(seconds(closedAt)) (allowed: \(bound) s)"
+        return closedAt.timeIntervalSince(since) <= bound
+            ? nil : "closed after \(seconds(closedAt)) (allowed: \(bound) s)"
     }
 
     /// Every problem found, or nil.
@@ -67,8 +68,10 @@ final class ServeAbuseTests: XCTestCase {
             try socket.send("GET /health\r\n\r\n")
             // Answered and closed at once.
             let ending = socket.waitForClose(until: sent + headSeconds + slack + patience)
-            return problems(ending.text.hasPrefix("HTTP/1.1 400 ") ? nil : "answered \(ending.text.prefix(30).debugDescription), not 400",
-                            lateness(ending, since: sent, bound: slack))
+            return problems(
+                ending.text.hasPrefix("HTTP/1.1 400 ")
+                    ? nil : "answered \(ending.text.prefix(30).debugDescription), not 400",
+                lateness(ending, since: sent, bound: slack))
         },
         Misbehaviour(name: "a request line without a version after a request") { port in
             let socket = try LoopbackSocket(port: port)
@@ -79,13 +82,17 @@ final class ServeAbuseTests: XCTestCase {
             // Answered at once; then the connection lingers for the client to
             // close its side.
             let ending = socket.waitForClose(until: sent + lingerSeconds + slack + patience)
-            return problems(ending.text.hasPrefix("HTTP/1.1 400 ") ? nil : "answered \(ending.text.prefix(30).debugDescription), not 400",
-                            lateness(ending, since: sent, bound: lingerSeconds + slack))
+            return problems(
+                ending.text.hasPrefix("HTTP/1.1 400 ")
+                    ? nil : "answered \(ending.text.prefix(30).debugDescription), not 400",
+                lateness(ending, since: sent, bound: lingerSeconds + slack))
         },
         Misbehaviour(name: "a slow head") { port in
             let socket = try LoopbackSocket(port: port)
             let opened = Date()
-            let head = Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 500)
+            let head =
+                Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8)
+                + [UInt8](repeating: UInt8(ascii: "a"), count: 500)
             let ending = socket.trickle(head, every: 0.1, until: opened + headSeconds + slack + patience)
             return lateness(ending, since: opened, bound: headSeconds + slack)
         },
@@ -94,8 +101,9 @@ final class ServeAbuseTests: XCTestCase {
             let socket = try LoopbackSocket(port: port)
             try socket.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
             let headSent = Date()
-            let ending = socket.trickle([UInt8](repeating: UInt8(ascii: "a"), count: 1000), every: 0.1,
-                                        until: headSent + bodySeconds + slack + patience)
+            let ending = socket.trickle(
+                [UInt8](repeating: UInt8(ascii: "a"), count: 1000), every: 0.1,
+                until: headSent + bodySeconds + slack + patience)
             return lateness(ending, since: headSent, bound: bodySeconds + slack)
         },
         Misbehaviour(name: "a half-close after a partial head") { port in
@@ -104,7 +112,8 @@ final class ServeAbuseTests: XCTestCase {
             socket.shutdownWrite()
             let shut = Date()
             // Closed at once (the head can no longer come).
-            return lateness(socket.waitForClose(until: shut + headSeconds + slack + patience), since: shut, bound: slack)
+            return lateness(
+                socket.waitForClose(until: shut + headSeconds + slack + patience), since: shut, bound: slack)
         },
         Misbehaviour(name: "an idle keep-alive connection") { port in
             let socket = try LoopbackSocket(port: port)
@@ -123,27 +132,37 @@ final class ServeAbuseTests: XCTestCase {
             try socket.send("GET /health HTTP/1.0\r\n\r\n")
             let ending = socket.waitForClose(until: sent + idleSeconds + slack + patience)
             // Ended after the answer, long before the idle timeout.
-            return problems(ending.text.hasPrefix("HTTP/1.0 200 ") ? nil : "answered \(ending.text.prefix(30).debugDescription), not HTTP/1.0 200",
-                            lateness(ending, since: sent, bound: lingerSeconds + slack))
+            return problems(
+                ending.text.hasPrefix("HTTP/1.0 200 ")
+                    ? nil : "answered \(ending.text.prefix(30).debugDescription), not HTTP/1.0 200",
+                lateness(ending, since: sent, bound: lingerSeconds + slack))
         },
         Misbehaviour(name: "an HTTP/1.0 request asking for keep-alive") { port in
             let socket = try LoopbackSocket(port: port)
             for _ in 0..<2 {
                 try socket.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
                 let answer = try HTTPClient.readAnswer(socket)
-                guard answer.version == "HTTP/1.0", answer.status == 200, answer.headers["connection"]?.lowercased() == "keep-alive" else {
-                    return "answered \(answer.version) \(answer.status), Connection: \(answer.headers["connection"] ?? "none")"
+                guard answer.version == "HTTP/1.0", answer.status == 200,
+                    answer.headers["connection"]?.lowercased() == "keep-alive"
+                else {
+                    return
+                        "answered \(answer.version) \(answer.status), Connection: \(answer.headers["connection"] ?? "none")"
                 }
             }
             let answered = Date()
-            return lateness(socket.waitForClose(until: answered + idleSeconds + slack + patience), since: answered, bound: idleSeconds + slack)
+            return lateness(
+                socket.waitForClose(until: answered + idleSeconds + slack + patience), since: answered,
+                bound: idleSeconds + slack)
         },
         Misbehaviour(name: "answers never read") { port in
             // Enough pipelined requests for their answers to fill every
             // buffer between the server and a client that reads nothing.
             let socket = try LoopbackSocket(port: port, receiveBuffer: 4096)
             let requests = 300
-            try socket.send(String(repeating: "GET /api/customer-success/at-risk?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", count: requests))
+            try socket.send(
+                String(
+                    repeating: "GET /api/customer-success/at-risk?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                    count: requests))
             // Reading would let the answers through: wait, without reading,
             // for the buffers to fill (allowed: 1 s) and the stall deadline to
             // pass, then take what was sent. A connection closed while
@@ -160,7 +179,8 @@ final class ServeAbuseTests: XCTestCase {
             let client = try WebSocketTestClient(port: port, timeoutSeconds: 5)
             let sent = Date()
             try client.socket.send(request)
-            let ending = client.socket.waitForClose(until: sent + 2 * pingSeconds + slack + patience, probe: WebSocketTestClient.incompleteFrame)
+            let ending = client.socket.waitForClose(
+                until: sent + 2 * pingSeconds + slack + patience, probe: WebSocketTestClient.incompleteFrame)
             return lateness(ending, since: sent, bound: 2 * pingSeconds + slack)
         },
         Misbehaviour(name: "an unmasked WebSocket frame") { port in
@@ -171,7 +191,8 @@ final class ServeAbuseTests: XCTestCase {
             case .text(let text): return "answered an unmasked frame with \(text)"
             case .close(let code): if code != 1002 { return "closed with code \(code), not 1002" }
             }
-            let ending = client.socket.waitForClose(until: sent + closeSeconds + slack + patience, probe: WebSocketTestClient.incompleteFrame)
+            let ending = client.socket.waitForClose(
+                until: sent + closeSeconds + slack + patience, probe: WebSocketTestClient.incompleteFrame)
             return lateness(ending, since: sent, bound: closeSeconds + slack)
         },
         Misbehaviour(name: "a WebSocket text frame of invalid UTF-8") { port in
@@ -182,7 +203,8 @@ final class ServeAbuseTests: XCTestCase {
             case .text(let text): return "answered invalid UTF-8 with \(text)"
             case .close(let code): if code != 1007 { return "closed with code \(code), not 1007" }
             }
-            let ending = client.socket.waitForClose(until: sent + closeSeconds + slack + patience, probe: WebSocketTestClient.incompleteFrame)
+            let ending = client.socket.waitForClose(
+                until: sent + closeSeconds + slack + patience, probe: WebSocketTestClient.incompleteFrame)
             return lateness(ending, since: sent, bound: closeSeconds + slack)
         },
     ]
@@ -198,7 +220,8 @@ final class ServeAbuseTests: XCTestCase {
     /// its own (they block); /health is asked over and over meanwhile.
     func testMisbehavingConnectionsAreClosedWithinTheirDeadlinesWhileHealthAnswers() throws {
         let runs = try SampleRuns.get()
-        let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: runs.newest), configure: Self.shortDeadlines)
+        let server = try RunningServer(
+            output: try SampleRuns.outputFolder(pointingAt: runs.newest), configure: Self.shortDeadlines)
         defer { server.stop() }
         let port = server.port
         let copies = 3
@@ -213,7 +236,9 @@ final class ServeAbuseTests: XCTestCase {
                         done.signal()
                     }
                     do {
-                        if let failure = try misbehaviour.play(port) { failures.withLock { $0.append("\(misbehaviour.name) (\(copy)): \(failure)") } }
+                        if let failure = try misbehaviour.play(port) {
+                            failures.withLock { $0.append("\(misbehaviour.name) (\(copy)): \(failure)") }
+                        }
                     } catch {
                         failures.withLock { $0.append("\(misbehaviour.name) (\(copy)): \(error)") }
                     }
@@ -246,7 +271,8 @@ final class ServeAbuseTests: XCTestCase {
     /// A WebSocket client that stops reading cannot hold its connection: the
     /// pings wait behind the lines it does not read, and go unanswered.
     func testAWebSocketClientThatStopsReadingIsClosed() throws {
-        let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: nil), configure: Self.shortDeadlines)
+        let server = try RunningServer(
+            output: try SampleRuns.outputFolder(pointingAt: nil), configure: Self.shortDeadlines)
         defer { server.stop() }
         let client = try WebSocketTestClient(port: server.port, receiveBuffer: 4096)
         try server.waitUntil("the client is connected") { server.server.hub.clientCount == 1 }
@@ -254,11 +280,13 @@ final class ServeAbuseTests: XCTestCase {
         // fewer than the client buffer, so that the hub does not drop it.
         let lines = 20_000
         let padding = String(repeating: "x", count: 1000)
-        server.server.hub.publish((1...lines).map { #"{"type": "heartbeat", "seq": \#($0), "padding": "\#(padding)"}"# })
+        server.server.hub.publish(
+            (1...lines).map { #"{"type": "heartbeat", "seq": \#($0), "padding": "\#(padding)"}"# })
         // Reading would let the lines through: wait, without reading, for the
         // buffers to fill (allowed: 1 s) and the ping deadline to pass.
         usleep(UInt32((1 + 2 * Self.pingSeconds + Self.slack) * 1_000_000))
-        let ending = client.socket.waitForClose(until: Date() + Self.patience, probe: WebSocketTestClient.incompleteFrame)
+        let ending = client.socket.waitForClose(
+            until: Date() + Self.patience, probe: WebSocketTestClient.incompleteFrame)
         let received = ending.text.components(separatedBy: #""type": "heartbeat""#).count - 1
         XCTAssertNotNil(ending.closedAt, "still open after its lines stalled (\(received) of \(lines) sent)")
         XCTAssertLessThan(received, lines, "every line was sent: the stalled connection was kept")
@@ -269,7 +297,9 @@ final class ServeAbuseTests: XCTestCase {
     /// and /health was never answered. Each now gets 400 at once.
     func testRequestLinesWithoutAVersionCannotTakeEveryConnection() throws {
         let runs = try SampleRuns.get()
-        let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: runs.newest)) { $0.maxConnections = 4 }
+        let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: runs.newest)) {
+            $0.maxConnections = 4
+        }
         defer { server.stop() }
         // More than the cap, and more than the server accepts in one go.
         let crowd = try (0..<16).map { _ in
@@ -284,7 +314,8 @@ final class ServeAbuseTests: XCTestCase {
         for (index, socket) in crowd.enumerated() {
             let ending = socket.waitForClose(until: Date() + 2)
             XCTAssertNotNil(ending.closedAt, "connection \(index) is still open")
-            XCTAssertTrue(ending.text.hasPrefix("HTTP/1.1 400 "), "connection \(index) got \(ending.text.debugDescription)")
+            XCTAssertTrue(
+                ending.text.hasPrefix("HTTP/1.1 400 "), "connection \(index) got \(ending.text.debugDescription)")
         }
     }
 }

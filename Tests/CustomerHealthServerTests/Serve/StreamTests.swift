@@ -36,7 +36,8 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(refused["type"] as? String, "error")
         XCTAssertTrue((refused["message"] as? String)?.contains("min_priority must be one of") ?? false)
         try urgent.send("not json")
-        XCTAssertEqual(try urgent.nextObject()["type"] as? String, "error", "a bad message is answered, the connection stays")
+        XCTAssertEqual(
+            try urgent.nextObject()["type"] as? String, "error", "a bad message is answered, the connection stays")
 
         server.server.hub.publish([
             Self.update(seq: 1, customer: "cust_000001", priority: "low"),
@@ -62,13 +63,15 @@ final class StreamTests: XCTestCase {
     func testAReconnectingClientGetsWhatItMissedWhileBuffered() throws {
         let server = try emptyServer { $0.stream.replayBuffer = 20 }
         defer { server.stop() }
-        server.server.hub.publish((1...50).map { Self.update(seq: $0, customer: String(format: "cust_%06d", $0 % 3), priority: "low") })
+        server.server.hub.publish(
+            (1...50).map { Self.update(seq: $0, customer: String(format: "cust_%06d", $0 % 3), priority: "low") })
 
         let recent = try WebSocketTestClient(port: server.port, path: "/ws/customer-health?since=45")
         XCTAssertEqual(try (0..<5).map { _ in Self.seq(try recent.nextObject()) }, [46, 47, 48, 49, 50])
 
         // Updates 11-30 are gone from the buffer: the client is told first.
-        let late = try WebSocketTestClient(port: server.port, path: "/ws/customer-health?since=10&customer_ids=cust_000001")
+        let late = try WebSocketTestClient(
+            port: server.port, path: "/ws/customer-health?since=10&customer_ids=cust_000001")
         let gap = try late.nextObject()
         XCTAssertEqual(gap["type"] as? String, "replay_gap")
         XCTAssertEqual(gap["oldest_buffered_seq"] as? Int, 31)
@@ -126,12 +129,15 @@ final class StreamTests: XCTestCase {
         let padding = String(repeating: "x", count: 400)
         var seq = 0
         for _ in 0..<500 {
-            server.server.hub.publish((0..<40).map { _ in
-                seq += 1
-                return Self.update(seq: seq, customer: "cust_\(padding)", priority: "low")
-            })
+            server.server.hub.publish(
+                (0..<40).map { _ in
+                    seq += 1
+                    return Self.update(seq: seq, customer: "cust_\(padding)", priority: "low")
+                })
             let target = seq
-            try server.waitUntil("the reading client has seq \(target)", timeout: 30) { received.withLock { $0 } == target }
+            try server.waitUntil("the reading client has seq \(target)", timeout: 30) {
+                received.withLock { $0 } == target
+            }
         }
         XCTAssertEqual(received.withLock { $0 }, 20_000)
         XCTAssertEqual(server.server.hub.clientCount, 1, "the client that stopped reading was dropped")
@@ -144,9 +150,17 @@ final class StreamTests: XCTestCase {
         var lastSeq = 0
         var ending = "none"
         while true {
-            guard let frame = try? slow.next() else { ending = "closed"; break }
-            if case .close(let code) = frame { ending = "close \(code)"; break }
-            if case .text(let text) = frame, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+            guard let frame = try? slow.next() else {
+                ending = "closed"
+                break
+            }
+            if case .close(let code) = frame {
+                ending = "close \(code)"
+                break
+            }
+            if case .text(let text) = frame,
+                let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            {
                 lastSeq = Self.seq(object) ?? lastSeq
             }
         }
@@ -197,18 +211,22 @@ final class StreamTests: XCTestCase {
         _ = try SyntheticExportGenerator.generate(options: options, to: root.path)
         let exports = root.appendingPathComponent("exports")
         for name in try FileManager.default.contentsOfDirectory(atPath: exports.path) {
-            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: exports.appendingPathComponent(name).path)
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSinceNow: -3600)],
+                ofItemAtPath: exports.appendingPathComponent(name).path)
         }
         let pipeline = root.appendingPathComponent("pipeline.yaml")
-        try "input: exports\noutput: output\nmax_reject_ratio: 1\nwatch:\n  settle_seconds: 0\n  poll_seconds: 0.05\n  min_score_delta: 0\n"
+        try
+            "input: exports\noutput: output\nmax_reject_ratio: 1\nwatch:\n  settle_seconds: 0\n  poll_seconds: 0.05\n  min_score_delta: 0\n"
             .write(to: pipeline, atomically: true, encoding: .utf8)
         return (root, try PipelineConfig.load(path: pipeline.path))
     }
 
     func watchingServer(_ root: URL, _ config: PipelineConfig) throws -> RunningServer {
         let server = try RunningServer(output: try SampleRuns.outputFolder(pointingAt: try SampleRuns.get().newest)) {
-            $0.watch = ServeWatch(config: config, settings: config.watch,
-                                  options: WatchOptions(pipeline: config, state: root.appendingPathComponent("state").path))
+            $0.watch = ServeWatch(
+                config: config, settings: config.watch,
+                options: WatchOptions(pipeline: config, state: root.appendingPathComponent("state").path))
         }
         try server.waitUntil("the baseline checkpoint is saved") {
             FileManager.default.fileExists(atPath: root.appendingPathComponent("state/checkpoint.json").path)
@@ -222,7 +240,8 @@ final class StreamTests: XCTestCase {
         var csv = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
         for i in 1...40 {
             let id = String(format: "cust_%06d", i)
-            csv += "\(id),\(id)-u01,\(date)T09:00:00Z,login,,\n\(id),\(id)-u01,\(date)T10:00:00Z,work_order_completed,,900\n"
+            csv +=
+                "\(id),\(id)-u01,\(date)T09:00:00Z,login,,\n\(id),\(id)-u01,\(date)T10:00:00Z,work_order_completed,,900\n"
         }
         let staged = root.appendingPathComponent("activity-\(date).csv")
         try csv.write(to: staged, atomically: true, encoding: .utf8)
@@ -270,7 +289,8 @@ final class StreamTests: XCTestCase {
         defer { server.stop() }
         let client = try WebSocketTestClient(port: server.port, path: "/ws/customer-health?customer_ids=cust_000003")
 
-        let exports = root.appendingPathComponent("exports"), away = root.appendingPathComponent("away")
+        let exports = root.appendingPathComponent("exports")
+        let away = root.appendingPathComponent("away")
         XCTAssertEqual(rename(exports.path, away.path), 0)
         try server.waitUntil("/health reports the watch error") {
             (try server.get("/health").object()["watch_error"] as? String)?.contains("exports") ?? false

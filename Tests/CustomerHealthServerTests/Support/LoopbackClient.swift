@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A blocking TCP connection to 127.0.0.1 with a receive timeout, for
@@ -27,7 +27,9 @@ final class LoopbackSocket: @unchecked Sendable {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else {
             close(fd)
@@ -52,7 +54,9 @@ final class LoopbackSocket: @unchecked Sendable {
     private func fill() throws -> Bool {
         var buffer = [UInt8](repeating: 0, count: 65536)
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n < 0 { throw Failure(description: errno == EAGAIN ? "timed out waiting for the server" : "recv: errno \(errno)") }
+        if n < 0 {
+            throw Failure(description: errno == EAGAIN ? "timed out waiting for the server" : "recv: errno \(errno)")
+        }
         if n == 0 { return false }
         pending += buffer[0..<n]
         return true
@@ -60,7 +64,9 @@ final class LoopbackSocket: @unchecked Sendable {
 
     func read(count: Int) throws -> [UInt8] {
         while pending.count < count {
-            guard try fill() else { throw Failure(description: "connection closed after \(pending.count) of \(count) bytes") }
+            guard try fill() else {
+                throw Failure(description: "connection closed after \(pending.count) of \(count) bytes")
+            }
         }
         defer { pending.removeFirst(count) }
         return Array(pending[0..<count])
@@ -93,14 +99,18 @@ struct HTTPAnswer {
     var text: String { String(decoding: body, as: UTF8.self) }
     func json() throws -> Any { try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) }
     func object() throws -> [String: Any] {
-        guard let o = try json() as? [String: Any] else { throw LoopbackSocket.Failure(description: "not a JSON object: \(text)") }
+        guard let o = try json() as? [String: Any] else {
+            throw LoopbackSocket.Failure(description: "not a JSON object: \(text)")
+        }
         return o
     }
 }
 
 enum HTTPClient {
     /// GET (or another method) with `Connection: close`.
-    static func request(port: Int, _ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []) throws -> HTTPAnswer {
+    static func request(
+        port: Int, _ path: String, method: String = "GET", headers: [String: String] = [:], body: [UInt8] = []
+    ) throws -> HTTPAnswer {
         let socket = try LoopbackSocket(port: port)
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
@@ -136,7 +146,10 @@ final class WebSocketTestClient: @unchecked Sendable {
         case close(Int)
     }
 
-    init(port: Int, path: String = "/ws/customer-health", headers: [String: String] = [:], receiveBuffer: Int32? = nil, timeoutSeconds: Int = 10) throws {
+    init(
+        port: Int, path: String = "/ws/customer-health", headers: [String: String] = [:], receiveBuffer: Int32? = nil,
+        timeoutSeconds: Int = 10
+    ) throws {
         socket = try LoopbackSocket(port: port, timeoutSeconds: timeoutSeconds, receiveBuffer: receiveBuffer)
         var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         head += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -188,7 +201,9 @@ final class WebSocketTestClient: @unchecked Sendable {
                 return .close(code)
             case 0x9:
                 let mask: [UInt8] = [1, 2, 3, 4]
-                try socket.send([0x8A, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+                try socket.send(
+                    [0x8A, 0x80 | UInt8(payload.count)] + mask
+                        + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
             default:
                 continue
             }
@@ -213,13 +228,16 @@ extension HTTPClient {
     static func readHead(_ socket: LoopbackSocket) throws -> HTTPAnswer {
         let statusLine = try socket.readLine()
         let parts = statusLine.split(separator: " ")
-        guard parts.count >= 2, let status = Int(parts[1]) else { throw LoopbackSocket.Failure(description: "bad status line: \(statusLine)") }
+        guard parts.count >= 2, let status = Int(parts[1]) else {
+            throw LoopbackSocket.Failure(description: "bad status line: \(statusLine)")
+        }
         var headers: [String: String] = [:]
         while true {
             let line = try socket.readLine()
             if line.isEmpty { break }
             if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                    in: .whitespaces)
             }
         }
         return HTTPAnswer(status: status, headers: headers, body: [], version: String(parts[0]))
@@ -348,6 +366,7 @@ extension WebSocketTestClient {
     static func maskedTextFrame(_ payload: [UInt8]) -> [UInt8] {
         precondition(payload.count < 126)
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
-        return [0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        return [0x81, 0x80 | UInt8(payload.count)] + mask
+            + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
     }
 }

@@ -7,10 +7,14 @@ struct SchemaValidator {
     let document: [String: Any]
 
     /// The schema of a route's answer: paths → method → responses → status → content.
-    func responseSchema(path: String, status: Int, method: String = "get", contentType: String = "application/json") -> [String: Any]? {
+    func responseSchema(path: String, status: Int, method: String = "get", contentType: String = "application/json")
+        -> [String: Any]?
+    {
         let paths = document["paths"] as? [String: Any]
         let operation = (paths?[path] as? [String: Any])?[method] as? [String: Any]
-        guard var response = (operation?["responses"] as? [String: Any])?[String(status)] as? [String: Any] else { return nil }
+        guard var response = (operation?["responses"] as? [String: Any])?[String(status)] as? [String: Any] else {
+            return nil
+        }
         if let ref = response["$ref"] as? String { response = resolve(ref) }
         return ((response["content"] as? [String: Any])?[contentType] as? [String: Any])?["schema"] as? [String: Any]
     }
@@ -35,8 +39,12 @@ struct SchemaValidator {
             found.append("\(path): \(Self.describe(value)) is not one of \(options)")
         }
         if let number = value as? NSNumber {
-            if let min = (schema["minimum"] as? NSNumber)?.doubleValue, number.doubleValue < min { found.append("\(path): below \(min)") }
-            if let max = (schema["maximum"] as? NSNumber)?.doubleValue, number.doubleValue > max { found.append("\(path): above \(max)") }
+            if let min = (schema["minimum"] as? NSNumber)?.doubleValue, number.doubleValue < min {
+                found.append("\(path): below \(min)")
+            }
+            if let max = (schema["maximum"] as? NSNumber)?.doubleValue, number.doubleValue > max {
+                found.append("\(path): above \(max)")
+            }
         }
         if let object = value as? [String: Any] {
             for key in schema["required"] as? [String] ?? [] where object[key] == nil {
@@ -83,6 +91,7 @@ struct SchemaValidator {
 
     private static func describe(_ value: Any) -> String {
         let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
-        return data.map { String(decoding: $0, as: UTF8.self) }.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 } ?? "\(value)"
+        return data.map { String(decoding: $0, as: UTF8.self) }.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 }
+            ?? "\(value)"
     }
 }

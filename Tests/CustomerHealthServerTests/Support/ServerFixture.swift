@@ -33,22 +33,24 @@ enum SampleRuns {
         let root = try Scratch.folder("ch-serve")
         let pipeline = root.appendingPathComponent("pipeline.yaml")
         try """
-            version: 1
-            input: \(repository.appendingPathComponent("sample-data/exports").path)
-            output: \(root.appendingPathComponent("out").path)
-            churn:
-              model: \(root.appendingPathComponent("model.json").path)
-              if_missing: train
-              observe_every: 30d
-              min_positives: 200
-              on_insufficient_data: warn
-              seed: 42
-            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        version: 1
+        input: \(repository.appendingPathComponent("sample-data/exports").path)
+        output: \(root.appendingPathComponent("out").path)
+        churn:
+          model: \(root.appendingPathComponent("model.json").path)
+          if_missing: train
+          observe_every: 30d
+          min_positives: 200
+          on_insufficient_data: warn
+          seed: 42
+        """.write(to: pipeline, atomically: true, encoding: .utf8)
         let config = try PipelineConfig.load(path: pipeline.path)
         var logger = Logger(label: "customer-health-tests")
         logger.logLevel = .critical
         func run(asOf: String?) throws -> URL {
-            let summary = try PipelineRunner(config: config, options: RunOptions(asOf: asOf.flatMap(CalendarDay.init), threads: 2), logger: logger).run()
+            let summary = try PipelineRunner(
+                config: config, options: RunOptions(asOf: asOf.flatMap(CalendarDay.init), threads: 2), logger: logger
+            ).run()
             return URL(fileURLWithPath: summary.outputPath).resolvingSymlinksInPath()
         }
         let older = try run(asOf: "2026-10-31")
@@ -92,10 +94,12 @@ final class RunningServer: @unchecked Sendable {
         let finished = self.finished
         task = Task {
             defer { finished.signal() }
-            try await server.run(handleSignals: false, onListening: { port in
-                bound.withLock { $0 = port }
-                listening.signal()
-            })
+            try await server.run(
+                handleSignals: false,
+                onListening: { port in
+                    bound.withLock { $0 = port }
+                    listening.signal()
+                })
         }
         guard listening.wait(timeout: .now() + 60) == .success else {
             throw LoopbackSocket.Failure(description: "the server did not start listening")

@@ -4,7 +4,9 @@ import XCTest
 /// The `customer-health` executable as a user and cron see it.
 final class CommandLineTests: XCTestCase {
     func testHelpForEveryCommandExitsZero() throws {
-        for args in [["--help"], ["run", "--help"], ["rescore", "--help"], ["validate", "--help"], ["help", "run"], ["-h"]] {
+        for args in [
+            ["--help"], ["run", "--help"], ["rescore", "--help"], ["validate", "--help"], ["help", "run"], ["-h"],
+        ] {
             let r = try CLI.run(args)
             XCTAssertEqual(r.status, 0, "\(args): \(r.transcript)")
             XCTAssertTrue(r.stdout.contains("USAGE"), "\(args): \(r.stdout)")
@@ -66,7 +68,8 @@ final class CommandLineTests: XCTestCase {
         try f.writePipeline()
         let elsewhere = f.root.appendingPathComponent("elsewhere")
         XCTAssertEqual(try f.run(["--output", elsewhere.path]).status, 0)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: elsewhere.appendingPathComponent("2026-03-31/scores.jsonl").path))
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: elsewhere.appendingPathComponent("2026-03-31/scores.jsonl").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: f.output.path))
     }
 
@@ -94,8 +97,12 @@ final class CommandLineTests: XCTestCase {
         let r = try CLI.run(["validate", f.pipelinePath, "--quiet", "--memory"])
         XCTAssertEqual(r.status, 0, r.transcript)
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        guard let header = lines.firstIndex(of: "store\tMB\tentries\tbytes_per_customer") else { return XCTFail(r.stdout) }
-        let rows = lines[(header + 1)...].map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = lines.firstIndex(of: "store\tMB\tentries\tbytes_per_customer") else {
+            return XCTFail(r.stdout)
+        }
+        let rows = lines[(header + 1)...].map {
+            $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        }
         let stores = rows.filter { $0[2] != "-" }
         XCTAssertEqual(Set(stores.map { $0[0] }).count, 11, r.stdout)
         let days = try XCTUnwrap(stores.first { $0[0] == "activity: user, feature and module days" })
@@ -123,7 +130,8 @@ final class CommandLineTests: XCTestCase {
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        XCTAssertEqual(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "status=0")
+        XCTAssertEqual(
+            String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "status=0")
     }
 
     func testExitCodesForInputProblems() throws {

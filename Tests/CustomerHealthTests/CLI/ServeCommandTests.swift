@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `serve` through the real executable: refusals at start, the listening
@@ -15,7 +15,9 @@ final class ServeCommandTests: XCTestCase {
 
         let open = try CLI.run(["serve", "--output", dir.path, "--host", "0.0.0.0"])
         XCTAssertEqual(open.status, 2, open.transcript)
-        XCTAssertTrue(open.stderr.contains("--host 0.0.0.0 is reachable from other machines: pass --token-file FILE"), open.transcript)
+        XCTAssertTrue(
+            open.stderr.contains("--host 0.0.0.0 is reachable from other machines: pass --token-file FILE"),
+            open.transcript)
 
         let tokenFile = dir.appendingPathComponent("token")
         try "abc\n".write(to: tokenFile, atomically: true, encoding: .utf8)
@@ -45,7 +47,10 @@ final class ServeCommandTests: XCTestCase {
             usleep(100_000)
             line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         }
-        XCTAssertNotNil(line.range(of: #"^customer-health: serving .*/output on http://127\.0\.0\.1:[1-9][0-9]*\n$"#, options: .regularExpression), line)
+        XCTAssertNotNil(
+            line.range(
+                of: #"^customer-health: serving .*/output on http://127\.0\.0\.1:[1-9][0-9]*\n$"#,
+                options: .regularExpression), line)
         // A client that connected and sent nothing does not hold the
         // shutdown back (its first-request deadline is 10 s away).
         let port = Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
@@ -55,7 +60,11 @@ final class ServeCommandTests: XCTestCase {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(idle, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         kill(process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(5)
         while process.isRunning && Date() < deadline { usleep(50_000) }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// The per-day series that answer features for any as-of day.
@@ -21,12 +22,14 @@ final class DaySeriesTests: XCTestCase {
 
     func testDaySetMergeIsAUnionInEveryLayout() {
         let cases: [([DayIndex], [DayIndex])] = [
-            ([], [3, 4]), ([3, 4], []), ([1, 2], [5, 6]), ([5, 6], [1, 2]), ([1, 4, 9], [2, 4, 8, 10]), ([1, 2, 3], [1, 2, 3]),
+            ([], [3, 4]), ([3, 4], []), ([1, 2], [5, 6]), ([5, 6], [1, 2]), ([1, 4, 9], [2, 4, 8, 10]),
+            ([1, 2, 3], [1, 2, 3]),
         ]
         for (a, b) in cases {
-            var x = DaySet(), y = DaySet()
-            a.forEach { x.insert($0) }
-            b.forEach { y.insert($0) }
+            var x = DaySet()
+            var y = DaySet()
+            for day in a { x.insert(day) }
+            for day in b { y.insert(day) }
             var ab = x
             ab.merge(y)
             var ba = y
@@ -58,9 +61,17 @@ final class DaySeriesTests: XCTestCase {
     func testDayTotalsMergeMatchesAddingEverythingToOne() {
         let a: [(DayIndex, Int64)] = [(5, 1), (9, 2), (9, 3), (20, 4)]
         let b: [(DayIndex, Int64)] = [(1, 10), (9, 20), (15, 30), (25, 40)]
-        var x = DayTotals(), y = DayTotals(), all = DayTotals()
-        a.forEach { x.add($0.0, $0.1); all.add($0.0, $0.1) }
-        b.forEach { y.add($0.0, $0.1); all.add($0.0, $0.1) }
+        var x = DayTotals()
+        var y = DayTotals()
+        var all = DayTotals()
+        for item in a {
+            x.add(item.0, item.1)
+            all.add(item.0, item.1)
+        }
+        for item in b {
+            y.add(item.0, item.1)
+            all.add(item.0, item.1)
+        }
         var ab = x
         ab.merge(y)
         var ba = y
@@ -80,12 +91,21 @@ final class DaySeriesTests: XCTestCase {
     }
 
     func testEventCountsCountPerDayAndTypeAndMerge() {
-        var a = EventCounts(), b = EventCounts(), all = EventCounts()
+        var a = EventCounts()
+        var b = EventCounts()
+        var all = EventCounts()
         let daysA: [DayIndex] = [5, 5, 9, 3, 20, 9]
         let daysB: [DayIndex] = [1, 9, 30, 5]
-        daysA.forEach { a.increment(.apiCall, day: $0); all.increment(.apiCall, day: $0) }
-        daysB.forEach { b.increment(.apiCall, day: $0); all.increment(.apiCall, day: $0) }
-        b.increment(.workOrder, day: 9); all.increment(.workOrder, day: 9)
+        for item in daysA {
+            a.increment(.apiCall, day: item)
+            all.increment(.apiCall, day: item)
+        }
+        for item in daysB {
+            b.increment(.apiCall, day: item)
+            all.increment(.apiCall, day: item)
+        }
+        b.increment(.workOrder, day: 9)
+        all.increment(.workOrder, day: 9)
         XCTAssertEqual(a.count(.apiCall, from: 5, to: 9), 4)
         XCTAssertEqual(a.count(.apiCall, from: 0, to: 4), 1)
         XCTAssertEqual(a.firstDay(.apiCall), 3)
@@ -115,13 +135,20 @@ final class DaySeriesTests: XCTestCase {
     func testNameDaysMergeByNameAcrossWorkers() {
         // Enough names to exercise both the linear scan and the hash index.
         for names in [3, 100] {
-            var w1 = CustomerActivity(), w2 = CustomerActivity(), all = CustomerActivity()
+            var w1 = CustomerActivity()
+            var w2 = CustomerActivity()
+            var all = CustomerActivity()
             for i in 0..<names {
                 let h = UInt64(i) &* 0x9E37_79B9_7F4A_7C15
-                w1.insertName(.user, hash: h, day: DayIndex(10 + i % 3)); all.insertName(.user, hash: h, day: DayIndex(10 + i % 3))
-                if i % 2 == 0 { w2.insertName(.user, hash: h, day: 50); all.insertName(.user, hash: h, day: 50) }
+                w1.insertName(.user, hash: h, day: DayIndex(10 + i % 3))
+                all.insertName(.user, hash: h, day: DayIndex(10 + i % 3))
+                if i % 2 == 0 {
+                    w2.insertName(.user, hash: h, day: 50)
+                    all.insertName(.user, hash: h, day: 50)
+                }
             }
-            w2.insertName(.feature, hash: 42, day: 7); all.insertName(.feature, hash: 42, day: 7)
+            w2.insertName(.feature, hash: 42, day: 7)
+            all.insertName(.feature, hash: 42, day: 7)
             w1.merge(w2)
             XCTAssertEqual(w1.names.count, names + 1, "one slot per distinct name")
             XCTAssertEqual(w1.distinctNames(.user, from: 0, to: 100), all.distinctNames(.user, from: 0, to: 100))

@@ -1,78 +1,93 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Features on hand-made data with answers worked out by hand (docs/scoring.md,
 /// "Features"). As of T = 2026-03-31: the 30-day window is 03-02 ... 03-31, the
 /// 7-day window 03-25 ... 03-31, the 90-day response window 01-01 ... 03-31.
 final class FeatureCalculatorTests: XCTestCase {
-    static let accounts = Sample.csv(Sample.accountsHeader, [
-        "c1,Acme,pro,1000,2025-01-01,,10,10,4,,",
-        "c2,Quiet,basic,500,2026-01-01,,5,8,2,,",
-        "c3,No Training,basic,500,2026-01-01,,5,8,0,,",
-    ])
+    static let accounts = Sample.csv(
+        Sample.accountsHeader,
+        [
+            "c1,Acme,pro,1000,2025-01-01,,10,10,4,,",
+            "c2,Quiet,basic,500,2026-01-01,,5,8,2,,",
+            "c3,No Training,basic,500,2026-01-01,,5,8,0,,",
+        ])
 
-    static let activity = Sample.csv(Sample.activityHeader, [
-        "c1,u1,2026-03-31T23:59:59Z,login,,",                      // 2  T itself, last second
-        "c1,u2,2026-03-02T00:00:00Z,login,,",                      // 3  first day of the window
-        "c1,u3,2026-03-01T23:59:59Z,login,,",                      // 4  the day before the window
-        "c1,u1,2026-04-01T00:00:00Z,login,,",                      // 5  after T
-        "c1,u1,2026-03-30T10:00:00Z,api_call,,",                   // 6
-        "c1,u2,2026-03-30T11:00:00Z,dashboard_view,,",             // 7
-        "c1,u4,2026-03-25T00:00:00Z,mobile_session,,",             // 8  first day of the 7-day window
-        "c1,u5,2026-03-24T12:00:00Z,mobile_session,,",             // 9  before it, inside 30 days
-        "c1,u1,2026-03-10T09:00:00Z,feature_use,reports,",         // 10
-        "c1,u2,2026-03-11T09:00:00Z,feature_use,reports,",         // 11 same feature again
-        "c1,u2,2026-03-05T09:00:00Z,feature_use,alerts,",          // 12
-        "c1,u3,2026-03-01T09:00:00Z,feature_use,export,",          // 13 before the window
-        "c1,u1,2026-04-01T09:00:00Z,feature_use,scheduler,",       // 14 after T
-        "c1,u1,2026-01-10T09:00:00Z,training_completed,basics,",   // 15
-        "c1,u1,2026-02-01T09:00:00Z,training_completed,basics,",   // 16 same module again
-        "c1,u2,2026-04-02T09:00:00Z,training_completed,advanced,", // 17 after T
-        "c1,u1,2026-03-31T08:00:00+02:00,login,,",                 // 18 06:00Z on T
-        "c1,u6,2026-04-01T01:00:00+02:00,work_order_completed,,",  // 19 23:00Z on T: counts
-        "c1,u1,2026-03-15T10:00:00Z,work_order_completed,,",       // 20
-        "c1,u1,2026-03-31T23:30:00-01:00,api_call,,",              // 21 00:30Z after T: does not count
-        "c3,z1,2025-12-01T10:00:00Z,login,,",                      // 22 the first day of activity history
-        "c2,v1,2026-01-21T10:00:00Z,work_order_completed,,",       // 23 c2's first value, 20 days after its start
-    ])
+    static let activity = Sample.csv(
+        Sample.activityHeader,
+        [
+            "c1,u1,2026-03-31T23:59:59Z,login,,",  // 2  T itself, last second
+            "c1,u2,2026-03-02T00:00:00Z,login,,",  // 3  first day of the window
+            "c1,u3,2026-03-01T23:59:59Z,login,,",  // 4  the day before the window
+            "c1,u1,2026-04-01T00:00:00Z,login,,",  // 5  after T
+            "c1,u1,2026-03-30T10:00:00Z,api_call,,",  // 6
+            "c1,u2,2026-03-30T11:00:00Z,dashboard_view,,",  // 7
+            "c1,u4,2026-03-25T00:00:00Z,mobile_session,,",  // 8  first day of the 7-day window
+            "c1,u5,2026-03-24T12:00:00Z,mobile_session,,",  // 9  before it, inside 30 days
+            "c1,u1,2026-03-10T09:00:00Z,feature_use,reports,",  // 10
+            "c1,u2,2026-03-11T09:00:00Z,feature_use,reports,",  // 11 same feature again
+            "c1,u2,2026-03-05T09:00:00Z,feature_use,alerts,",  // 12
+            "c1,u3,2026-03-01T09:00:00Z,feature_use,export,",  // 13 before the window
+            "c1,u1,2026-04-01T09:00:00Z,feature_use,scheduler,",  // 14 after T
+            "c1,u1,2026-01-10T09:00:00Z,training_completed,basics,",  // 15
+            "c1,u1,2026-02-01T09:00:00Z,training_completed,basics,",  // 16 same module again
+            "c1,u2,2026-04-02T09:00:00Z,training_completed,advanced,",  // 17 after T
+            "c1,u1,2026-03-31T08:00:00+02:00,login,,",  // 18 06:00Z on T
+            "c1,u6,2026-04-01T01:00:00+02:00,work_order_completed,,",  // 19 23:00Z on T: counts
+            "c1,u1,2026-03-15T10:00:00Z,work_order_completed,,",  // 20
+            "c1,u1,2026-03-31T23:30:00-01:00,api_call,,",  // 21 00:30Z after T: does not count
+            "c3,z1,2025-12-01T10:00:00Z,login,,",  // 22 the first day of activity history
+            "c2,v1,2026-01-21T10:00:00Z,work_order_completed,,",  // 23 c2's first value, 20 days after its start
+        ])
 
-    static func ticket(_ id: String, _ opened: String, _ first: String?, _ resolved: String? = nil, customer: String = "c1") -> String {
+    static func ticket(
+        _ id: String, _ opened: String, _ first: String?, _ resolved: String? = nil, customer: String = "c1"
+    ) -> String {
         func v(_ s: String?) -> String { s.map { "\"\($0)\"" } ?? "null" }
-        return "{\"ticket_id\": \"\(id)\", \"customer_id\": \"\(customer)\", \"opened_at\": \(v(opened)), \"first_response_at\": \(v(first)), \"resolved_at\": \(v(resolved))}\n"
+        return
+            "{\"ticket_id\": \"\(id)\", \"customer_id\": \"\(customer)\", \"opened_at\": \(v(opened)), \"first_response_at\": \(v(first)), \"resolved_at\": \(v(resolved))}\n"
     }
 
     static let ticketsA =
-        ticket("t1", "2026-03-10T10:00:00Z", "2026-03-10T14:00:00Z")                            // 4 h
+        ticket("t1", "2026-03-10T10:00:00Z", "2026-03-10T14:00:00Z")  // 4 h
         + ticket("t2", "2026-03-20T00:00:00Z", "2026-03-20T10:00:00Z")
         + ticket("t2", "2026-03-20T00:00:00Z", "2026-03-20T10:00:00Z", "2026-03-21T00:00:00Z")  // update: 10 h
-        + ticket("t3", "2026-03-25T00:00:00Z", "2026-03-25T02:00:00Z", "2026-03-26T00:00:00Z")  // loses the tie to file b
-        + ticket("t4", "2026-01-15T00:00:00Z", "2026-01-15T08:00:00Z")                          // 8 h, 90-day window only
-        + ticket("t5", "2025-12-01T00:00:00Z", "2025-12-05T04:00:00Z")                          // outside both windows
-        + ticket("t6", "2026-03-30T10:00:00Z", nil)                                             // no response by T
-        + ticket("t6", "2026-03-30T10:00:00Z", "2026-04-01T10:00:00Z")                          // answered after T
-        + ticket("t7", "2026-04-01T10:00:00Z", "2026-04-01T11:00:00Z")                          // opened after T
+        // loses the tie to file b
+        + ticket("t3", "2026-03-25T00:00:00Z", "2026-03-25T02:00:00Z", "2026-03-26T00:00:00Z")
+        + ticket("t4", "2026-01-15T00:00:00Z", "2026-01-15T08:00:00Z")  // 8 h, 90-day window only
+        + ticket("t5", "2025-12-01T00:00:00Z", "2025-12-05T04:00:00Z")  // outside both windows
+        + ticket("t6", "2026-03-30T10:00:00Z", nil)  // no response by T
+        + ticket("t6", "2026-03-30T10:00:00Z", "2026-04-01T10:00:00Z")  // answered after T
+        + ticket("t7", "2026-04-01T10:00:00Z", "2026-04-01T11:00:00Z")  // opened after T
         + ticket("t8", "2026-03-05T00:00:00Z", "2026-03-05T01:00:00Z", "2026-03-06T00:00:00Z")
-        + ticket("t8", "2026-03-05T00:00:00Z", "2026-03-05T03:00:00Z", "2026-03-06T00:00:00Z")  // same stamp, later line: 3 h
-        + ticket("t9", "2026-03-06T00:00:00Z", "2026-03-06T05:00:00Z")                          // 5 h
-        + ticket("t9", "2026-03-06T00:00:00Z", "2026-03-07T05:00:00Z", "not a date")            // rejected: never a version
+        // same stamp, later line: 3 h
+        + ticket("t8", "2026-03-05T00:00:00Z", "2026-03-05T03:00:00Z", "2026-03-06T00:00:00Z")
+        + ticket("t9", "2026-03-06T00:00:00Z", "2026-03-06T05:00:00Z")  // 5 h
+        + ticket("t9", "2026-03-06T00:00:00Z", "2026-03-07T05:00:00Z", "not a date")  // rejected: never a version
 
     static let ticketsB =
-        ticket("t3", "2026-03-25T00:00:00Z", "2026-03-25T06:00:00Z", "2026-03-26T00:00:00Z")    // same stamp, later file: 6 h
+        // same stamp, later file: 6 h
+        ticket("t3", "2026-03-25T00:00:00Z", "2026-03-25T06:00:00Z", "2026-03-26T00:00:00Z")
 
-    static let uptime = Sample.csv(Sample.uptimeHeader, [
-        "c1,2026-03-30,99.0",
-        "c1,2026-03-31,100.0",
-        "c1,2026-03-31,97.0",   // same day: the day's mean is 98.5
-        "c1,2026-03-01,50",     // before the window
-        "c1,2026-04-01,10",     // after T
-    ])
+    static let uptime = Sample.csv(
+        Sample.uptimeHeader,
+        [
+            "c1,2026-03-30,99.0",
+            "c1,2026-03-31,100.0",
+            "c1,2026-03-31,97.0",  // same day: the day's mean is 98.5
+            "c1,2026-03-01,50",  // before the window
+            "c1,2026-04-01,10",  // after T
+        ])
 
-    static let savings = Sample.csv(Sample.savingsHeader, [
-        "c1,2025-06-01,1000.10,energy",
-        "c1,2026-03-31,250.25,labour",
-        "c1,2026-04-01,999,energy",   // after T
-    ])
+    static let savings = Sample.csv(
+        Sample.savingsHeader,
+        [
+            "c1,2025-06-01,1000.10,energy",
+            "c1,2026-03-31,250.25,labour",
+            "c1,2026-04-01,999,energy",  // after T
+        ])
 
     private func data(threads: Int = 1) throws -> (ExportsFolder, IngestResult) {
         let f = try ExportsFolder()
@@ -106,7 +121,8 @@ final class FeatureCalculatorTests: XCTestCase {
     }
 
     func testDistinctMonthlyUsers() throws {
-        XCTAssertEqual(try features("c1").monthlyActiveUsers, 5, "u1 u2 u4 u5 u6; u3 was last seen the day before the window")
+        XCTAssertEqual(
+            try features("c1").monthlyActiveUsers, 5, "u1 u2 u4 u5 u6; u3 was last seen the day before the window")
     }
 
     func testDailyActiveUsersIsTheMeanOverSevenDays() throws {
@@ -155,7 +171,8 @@ final class FeatureCalculatorTests: XCTestCase {
 
     func testTenureAndTimeToValue() throws {
         XCTAssertEqual(try features("c1").monthsSinceSubscriptionStart, 454 / 30.4375, accuracy: 1e-12)
-        XCTAssertEqual(try features("c2").daysToFirstValue, 20, "the work order of 01-21, 20 days after the 01-01 start")
+        XCTAssertEqual(
+            try features("c2").daysToFirstValue, 20, "the work order of 01-21, 20 days after the 01-01 start")
         XCTAssertNil(try features("c2", asOf: "2026-01-20").daysToFirstValue, "no value yet on 01-20")
     }
 

@@ -50,7 +50,10 @@ final class SyntheticExportGeneratorTests: XCTestCase {
         let a = try generate(base)
         let b = try generate(other)
         XCTAssertEqual(a.summary.filesWritten, b.summary.filesWritten, "the layout depends on the window only")
-        for path in ["exports/accounts.csv.gz", "exports/activity-2026-03-01.csv.gz", "exports/uptime-2026-02.csv.gz", "truth.csv.gz"] {
+        for path in [
+            "exports/accounts.csv.gz", "exports/activity-2026-03-01.csv.gz", "exports/uptime-2026-02.csv.gz",
+            "truth.csv.gz",
+        ] {
             XCTAssertNotEqual(try a.text(path), try b.text(path), "\(path) should change with the seed")
         }
     }
@@ -64,12 +67,19 @@ final class SyntheticExportGeneratorTests: XCTestCase {
         XCTAssertEqual(activityFiles.count, days)
         XCTAssertEqual(activityFiles.first, "exports/activity-\(f.windowStartText).csv.gz")
         XCTAssertEqual(activityFiles.last, "exports/activity-2026-11-23.csv.gz")
-        XCTAssertEqual(f.summary.filesWritten.filter { $0.hasPrefix("exports/uptime-") },
-                       ["exports/uptime-2026-07.csv.gz", "exports/uptime-2026-08.csv.gz", "exports/uptime-2026-09.csv.gz",
-                        "exports/uptime-2026-10.csv.gz", "exports/uptime-2026-11.csv.gz"])
-        XCTAssertEqual(f.summary.filesWritten.filter { $0.hasPrefix("exports/tickets-") },
-                       ["exports/tickets-2026-07.jsonl.gz", "exports/tickets-2026-08.jsonl.gz", "exports/tickets-2026-09.jsonl.gz",
-                        "exports/tickets-2026-10.jsonl.gz", "exports/tickets-2026-11.jsonl.gz"])
+        XCTAssertEqual(
+            f.summary.filesWritten.filter { $0.hasPrefix("exports/uptime-") },
+            [
+                "exports/uptime-2026-07.csv.gz", "exports/uptime-2026-08.csv.gz", "exports/uptime-2026-09.csv.gz",
+                "exports/uptime-2026-10.csv.gz", "exports/uptime-2026-11.csv.gz",
+            ])
+        XCTAssertEqual(
+            f.summary.filesWritten.filter { $0.hasPrefix("exports/tickets-") },
+            [
+                "exports/tickets-2026-07.jsonl.gz", "exports/tickets-2026-08.jsonl.gz",
+                "exports/tickets-2026-09.jsonl.gz",
+                "exports/tickets-2026-10.jsonl.gz", "exports/tickets-2026-11.jsonl.gz",
+            ])
         XCTAssertTrue(f.summary.filesWritten.contains("truth.csv.gz"))
         XCTAssertTrue(f.summary.filesWritten.contains("exports/accounts.csv.gz"))
         XCTAssertTrue(f.summary.filesWritten.contains("exports/savings.csv.gz"))
@@ -101,7 +111,8 @@ final class SyntheticExportGeneratorTests: XCTestCase {
         // Savings: a handful per customer; tickets exist; truth at each month end plus the end date.
         XCTAssertEqual(Double(f.savings.count) / Double(f.options.customers), 5, accuracy: 2.5)
         XCTAssertGreaterThan(f.tickets.count, f.options.customers / 2)
-        XCTAssertEqual(Set(f.truth.map(\.asOf)), ["2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31", "2026-11-23"])
+        XCTAssertEqual(
+            Set(f.truth.map(\.asOf)), ["2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31", "2026-11-23"])
     }
 
     func testDefaultSampleStaysSmall() throws {
@@ -136,7 +147,10 @@ final class SyntheticExportGeneratorTests: XCTestCase {
     func testAccountsFollowTheContract() throws {
         let f = try SyntheticGenTestSupport.shared()
         let header = try f.lines("exports/accounts.csv.gz").first
-        XCTAssertEqual(header, "customer_id,name,plan,mrr,subscription_start,churned_at,seats,features_available,training_modules,acquisition_cost,nps")
+        XCTAssertEqual(
+            header,
+            "customer_id,name,plan,mrr,subscription_start,churned_at,seats,features_available,training_modules,acquisition_cost,nps"
+        )
         let quoted = try f.lines("exports/accounts.csv.gz").filter { $0.contains("\"") }
         XCTAssertFalse(quoted.isEmpty, "some names must need RFC 4180 quoting")
         XCTAssertTrue(f.accounts.contains { $0.name.contains(",") })
@@ -152,9 +166,15 @@ final class SyntheticExportGeneratorTests: XCTestCase {
             if !a.fields[9].isEmpty {
                 XCTAssertNotNil(a.fields[9].range(of: #"^[0-9]+\.[0-9]{2}$"#, options: .regularExpression))
             }
-            if let nps = Int(a.fields[10]) { XCTAssertTrue((0...10).contains(nps)) } else { XCTAssertEqual(a.fields[10], "") }
+            if let nps = Int(a.fields[10]) {
+                XCTAssertTrue((0...10).contains(nps))
+            } else {
+                XCTAssertEqual(a.fields[10], "")
+            }
             if !a.fields[5].isEmpty {
-                XCTAssertNotNil(a.fields[5].range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00Z$"#, options: .regularExpression), a.fields[5])
+                XCTAssertNotNil(
+                    a.fields[5].range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00Z$"#, options: .regularExpression),
+                    a.fields[5])
                 XCTAssertGreaterThanOrEqual(a.churnedAt!, Int64(f.windowStart) * 86_400)
             }
             if a.startDay >= f.windowStart { insideWindow += 1 }
@@ -168,13 +188,17 @@ final class SyntheticExportGeneratorTests: XCTestCase {
 
     func testActivityRowsAreWellFormedAndSortedByTime() throws {
         let f = try SyntheticGenTestSupport.shared()
-        let types: Set<String> = ["login", "feature_use", "api_call", "mobile_session", "dashboard_view", "work_order_completed", "training_completed"]
+        let types: Set<String> = [
+            "login", "feature_use", "api_call", "mobile_session", "dashboard_view", "work_order_completed",
+            "training_completed",
+        ]
         var offsetRows = 0
         var seenTypes = Set<String>()
         for path in f.summary.filesWritten where path.hasPrefix("exports/activity-") {
             let lines = try f.lines(path)
             XCTAssertEqual(lines.first, "customer_id,user_id,occurred_at,event_type,feature,duration_s")
-            let fileDay = SyntheticGenTestSupport.parseDate(String(path.dropFirst("exports/activity-".count).prefix(10)))!
+            let fileDay = SyntheticGenTestSupport.parseDate(
+                String(path.dropFirst("exports/activity-".count).prefix(10)))!
             var previous = Int64.min
             for line in lines.dropFirst() {
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -192,7 +216,8 @@ final class SyntheticExportGeneratorTests: XCTestCase {
                 seenTypes.insert(fields[3])
                 switch fields[3] {
                 case "feature_use": XCTAssertFalse(fields[4].isEmpty, line)
-                case "training_completed": XCTAssertNotNil(fields[4].range(of: #"^module_\d{2}$"#, options: .regularExpression), line)
+                case "training_completed":
+                    XCTAssertNotNil(fields[4].range(of: #"^module_\d{2}$"#, options: .regularExpression), line)
                 default: XCTAssertEqual(fields[4], "", line)
                 }
                 XCTAssertTrue(fields[5].isEmpty || Int(fields[5]) != nil, line)
@@ -216,23 +241,33 @@ final class SyntheticExportGeneratorTests: XCTestCase {
                 XCTAssertLessThan(row.instant, churnedAt, "\(row.customer) has activity after churned_at")
                 checkedChurned.insert(row.customer)
             }
-            XCTAssertGreaterThanOrEqual(row.instant, Int64(account.startDay) * 86_400, "\(row.customer) has activity before its start")
+            XCTAssertGreaterThanOrEqual(
+                row.instant, Int64(account.startDay) * 86_400, "\(row.customer) has activity before its start")
             XCTAssertLessThanOrEqual(row.user, account.seats)
             if let module = row.module { XCTAssertLessThanOrEqual(module, account.trainingModules) }
         }
         XCTAssertGreaterThan(checkedChurned.count, 20, "churned customers were active before churning")
         for ticket in f.tickets {
-            guard let account = accounts[ticket.customer] else { XCTFail("ticket for unknown \(ticket.customer)"); continue }
+            guard let account = accounts[ticket.customer] else {
+                XCTFail("ticket for unknown \(ticket.customer)")
+                continue
+            }
             if let churnedAt = account.churnedAt { XCTAssertLessThan(ticket.opened, churnedAt) }
         }
         for row in f.uptime {
-            guard let account = accounts[row.customer] else { XCTFail("uptime for unknown \(row.customer)"); continue }
+            guard let account = accounts[row.customer] else {
+                XCTFail("uptime for unknown \(row.customer)")
+                continue
+            }
             XCTAssertGreaterThanOrEqual(row.day, account.startDay)
             if let churnedAt = account.churnedAt { XCTAssertLessThanOrEqual(Int64(row.day) * 86_400, churnedAt) }
         }
         for row in f.savings { XCTAssertNotNil(accounts[row.customer], row.customer) }
         for row in f.truth {
-            guard let account = accounts[row.customer] else { XCTFail("truth for unknown \(row.customer)"); continue }
+            guard let account = accounts[row.customer] else {
+                XCTFail("truth for unknown \(row.customer)")
+                continue
+            }
             let asOf = SyntheticGenTestSupport.parseDate(row.asOf)!
             XCTAssertGreaterThanOrEqual(asOf, account.startDay)
             if let churnedAt = account.churnedAt { XCTAssertGreaterThanOrEqual(churnedAt, Int64(asOf + 1) * 86_400) }
@@ -278,7 +313,9 @@ final class SyntheticExportGeneratorTests: XCTestCase {
                 XCTFail("status \(ticket.status)")
             }
             if let response = ticket.firstResponse { XCTAssertGreaterThan(response, ticket.opened) }
-            if let resolved = ticket.resolved, let response = ticket.firstResponse { XCTAssertGreaterThan(resolved, response) }
+            if let resolved = ticket.resolved, let response = ticket.firstResponse {
+                XCTAssertGreaterThan(resolved, response)
+            }
             // A row sits in the month file of its own update, never earlier.
             let latest = [ticket.opened, ticket.firstResponse ?? 0, ticket.resolved ?? 0].max()!
             XCTAssertGreaterThanOrEqual(ticket.fileMonth, SyntheticGenTestSupport.monthLabel(latest), ticket.id)
@@ -301,7 +338,9 @@ final class SyntheticExportGeneratorTests: XCTestCase {
         }
         XCTAssertTrue(statusesPerTicket.values.contains { $0.count == 4 })
         XCTAssertTrue(statusesPerTicket.values.contains { $0.count < 4 }, "some tickets are still open at the end")
-        let crossMonth = f.tickets.filter { $0.status != "open" && $0.fileMonth != SyntheticGenTestSupport.monthLabel($0.opened) }
+        let crossMonth = f.tickets.filter {
+            $0.status != "open" && $0.fileMonth != SyntheticGenTestSupport.monthLabel($0.opened)
+        }
         XCTAssertFalse(crossMonth.isEmpty, "some updates land in a later month file")
     }
 
@@ -315,7 +354,7 @@ final class SyntheticExportGeneratorTests: XCTestCase {
         var scored: [(p: Double, h: Double, churned: Bool)] = []
         for row in f.truth {
             let asOf = SyntheticGenTestSupport.parseDate(row.asOf)!
-            guard asOf + 30 <= f.windowEnd else { continue } // the 30 days after must be observed
+            guard asOf + 30 <= f.windowEnd else { continue }  // the 30 days after must be observed
             let end = Int64(asOf + 1) * 86_400
             let churned = churnedAt[row.customer]!.map { $0 >= end && $0 < end + 30 * 86_400 } ?? false
             scored.append((row.probability, row.health, churned))
@@ -351,7 +390,9 @@ final class SyntheticExportGeneratorTests: XCTestCase {
             users[row.customer, default: []].insert(row.user)
         }
         var tickets: [String: Double] = [:]
-        for t in f.tickets where t.status == "open" && t.opened >= from - 60 * 86_400 && t.opened < to { tickets[t.customer, default: 0] += 1 }
+        for t in f.tickets where t.status == "open" && t.opened >= from - 60 * 86_400 && t.opened < to {
+            tickets[t.customer, default: 0] += 1
+        }
         var savings: [String: Double] = [:]
         for s in f.savings { savings[s.customer, default: 0] += s.amount }
         let ids = health.keys.sorted()
@@ -380,7 +421,8 @@ final class SyntheticExportGeneratorTests: XCTestCase {
                 for _ in 0..<30 {
                     let level = SyntheticLatentModel.level(r.uniform(), infraClass: c.infra)
                     h = SyntheticLatentModel.transition(
-                        h, baseline: c.baseline, penalty: SyntheticLatentModel.penaltySteps[level], u1: r.uniform(), u2: r.uniform())
+                        h, baseline: c.baseline, penalty: SyntheticLatentModel.penaltySteps[level], u1: r.uniform(),
+                        u2: r.uniform())
                     if r.uniform() < SyntheticLatentModel.hazard[h] {
                         churned += 1
                         break
@@ -400,7 +442,9 @@ final class SyntheticExportGeneratorTests: XCTestCase {
     }
 
     func testInvalidOptionsAreRejected() {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("synthetic-invalid-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "synthetic-invalid-\(UUID().uuidString)"
+        ).path
         for options in [
             SyntheticExportOptions(endDate: "2026-02-30"),
             SyntheticExportOptions(endDate: "23/11/2026"),
@@ -429,7 +473,9 @@ enum SyntheticGenTestSupport {
         func text(_ path: String) throws -> String { try SyntheticGenTestSupport.gunzip(url(path)) }
     }
 
-    static func generate(_ options: SyntheticExportOptions, into name: String = "synthetic-export-tests-\(UUID().uuidString)") throws -> Generated {
+    static func generate(
+        _ options: SyntheticExportOptions, into name: String = "synthetic-export-tests-\(UUID().uuidString)"
+    ) throws -> Generated {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         let summary = try SyntheticExportGenerator.generate(options: options, to: directory)
         return Generated(directory: directory, summary: summary)
@@ -466,7 +512,10 @@ enum SyntheticGenTestSupport {
         while offset < bytes.count {
             // zlib remembers the stream's address: keep it on the C heap.
             guard let stream = ch_zstream_allocate() else { throw SyntheticExportError.io("calloc") }
-            defer { inflateEnd(stream); free(stream) }
+            defer {
+                inflateEnd(stream)
+                free(stream)
+            }
             guard ch_inflate_init_gzip(stream) == Z_OK else { throw SyntheticExportError.io("inflateInit") }
             var status: Int32 = Z_OK
             try bytes.withUnsafeMutableBufferPointer { input in
@@ -478,7 +527,9 @@ enum SyntheticGenTestSupport {
                         stream.pointee.avail_out = UInt32(chunk)
                         return inflate(stream, Z_NO_FLUSH)
                     }
-                    guard status == Z_OK || status == Z_STREAM_END else { throw SyntheticExportError.io("inflate \(status)") }
+                    guard status == Z_OK || status == Z_STREAM_END else {
+                        throw SyntheticExportError.io("inflate \(status)")
+                    }
                     output.append(contentsOf: buffer[0..<(chunk - Int(stream.pointee.avail_out))])
                 } while status != Z_STREAM_END
                 offset = input.count - Int(stream.pointee.avail_in)
@@ -547,7 +598,12 @@ enum SyntheticGenTestSupport {
         while let ch = chars.popFirst() {
             if quoted {
                 if ch == "\"" {
-                    if chars.first == "\"" { field.append("\""); chars.removeFirst() } else { quoted = false }
+                    if chars.first == "\"" {
+                        field.append("\"")
+                        chars.removeFirst()
+                    } else {
+                        quoted = false
+                    }
                 } else {
                     field.append(ch)
                 }
@@ -584,7 +640,9 @@ enum SyntheticGenTestSupport {
         let n = Double(x.count)
         let mx = x.reduce(0, +) / n
         let my = y.reduce(0, +) / n
-        var sxy = 0.0, sxx = 0.0, syy = 0.0
+        var sxy = 0.0
+        var sxx = 0.0
+        var syy = 0.0
         for (a, b) in zip(x, y) {
             sxy += (a - mx) * (b - my)
             sxx += (a - mx) * (a - mx)
@@ -686,8 +744,9 @@ enum SyntheticGenTestSupport {
 
         let accounts = try lines("exports/accounts.csv.gz").map { line -> Account in
             let fields = csvFields(String(line))
-            return Account(fields: fields, startDay: parseDate(fields[4])!,
-                           churnedAt: fields[5].isEmpty ? nil : parseInstant(fields[5]))
+            return Account(
+                fields: fields, startDay: parseDate(fields[4])!,
+                churnedAt: fields[5].isEmpty ? nil : parseInstant(fields[5]))
         }
         var activity: [Activity] = []
         var uptime: [Uptime] = []
@@ -698,33 +757,45 @@ enum SyntheticGenTestSupport {
                     let f = line.split(separator: ",", omittingEmptySubsequences: false)
                     let user = Int(f[1].split(separator: "u").last!)!
                     let module = f[3] == "training_completed" ? Int(f[4].dropFirst("module_".count)) : nil
-                    activity.append(Activity(customer: String(f[0]), user: user, instant: parseInstant(String(f[2]))!, module: module))
+                    activity.append(
+                        Activity(
+                            customer: String(f[0]), user: user, instant: parseInstant(String(f[2]))!, module: module))
                 }
             } else if path.hasPrefix("exports/uptime-") {
                 for line in try lines(path) {
                     let f = line.split(separator: ",")
-                    uptime.append(Uptime(customer: String(f[0]), day: parseDate(String(f[1]))!, value: Double(f[2])!, text: String(f[2])))
+                    uptime.append(
+                        Uptime(
+                            customer: String(f[0]), day: parseDate(String(f[1]))!, value: Double(f[2])!,
+                            text: String(f[2])))
                 }
             } else if path.hasPrefix("exports/tickets-") {
                 let month = String(path.dropFirst("exports/tickets-".count).prefix(7))
                 for line in try generated.text(path).split(separator: "\n") {
                     let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-                    XCTAssertEqual(Set(object.keys), ["ticket_id", "customer_id", "opened_at", "first_response_at", "resolved_at", "priority", "status"])
-                    tickets.append(Ticket(
-                        id: object["ticket_id"] as! String,
-                        customer: object["customer_id"] as! String,
-                        opened: parseInstant(object["opened_at"] as! String)!,
-                        firstResponse: (object["first_response_at"] as? String).flatMap(parseInstant),
-                        resolved: (object["resolved_at"] as? String).flatMap(parseInstant),
-                        priority: object["priority"] as! String,
-                        status: object["status"] as! String,
-                        fileMonth: month))
+                    XCTAssertEqual(
+                        Set(object.keys),
+                        [
+                            "ticket_id", "customer_id", "opened_at", "first_response_at", "resolved_at", "priority",
+                            "status",
+                        ])
+                    tickets.append(
+                        Ticket(
+                            id: object["ticket_id"] as! String,
+                            customer: object["customer_id"] as! String,
+                            opened: parseInstant(object["opened_at"] as! String)!,
+                            firstResponse: (object["first_response_at"] as? String).flatMap(parseInstant),
+                            resolved: (object["resolved_at"] as? String).flatMap(parseInstant),
+                            priority: object["priority"] as! String,
+                            status: object["status"] as! String,
+                            fileMonth: month))
                 }
             }
         }
         let savings = try lines("exports/savings.csv.gz").map { line -> Saving in
             let f = line.split(separator: ",")
-            return Saving(customer: String(f[0]), amount: Double(f[2])!, amountText: String(f[2]), category: String(f[3]))
+            return Saving(
+                customer: String(f[0]), amount: Double(f[2])!, amountText: String(f[2]), category: String(f[3]))
         }
         let truth = try lines("truth.csv.gz").map { line -> Truth in
             let f = line.split(separator: ",")

@@ -27,11 +27,13 @@ final class SyntheticProfileTests: XCTestCase {
         if let s = Self.cache[profile] { return s }
         let dir = Self.root.appendingPathComponent(profile.rawValue)
         _ = try SyntheticExportGenerator.generate(
-            options: SyntheticExportOptions(customers: 700, days: 160, seed: 3, threads: 2, profile: profile), to: dir.path)
+            options: SyntheticExportOptions(customers: 700, days: 160, seed: 3, threads: 2, profile: profile),
+            to: dir.path)
         // The health score alone: the churn model's part is the backtests' (bench/profile_eval.py).
         let pipeline = dir.appendingPathComponent("pipeline.yaml")
         let text = try String(contentsOf: pipeline, encoding: .utf8)
-        try String(text[..<text.range(of: "\nchurn:\n")!.lowerBound]).write(to: pipeline, atomically: true, encoding: .utf8)
+        try String(text[..<text.range(of: "\nchurn:\n")!.lowerBound]).write(
+            to: pipeline, atomically: true, encoding: .utf8)
         let r = try CLI.run(["run", pipeline.path, "--quiet"])
         XCTAssertEqual(r.status, 0, r.transcript)
         let outputs = try RunOutputs(folder: dir.appendingPathComponent("output/2026-11-23"))
@@ -59,7 +61,9 @@ final class SyntheticProfileTests: XCTestCase {
             let largest = byStatus.values.max()!
             XCTAssertLessThanOrEqual(Double(largest) / Double(scores.count), 0.6, "\(profile.rawValue): \(byStatus)")
             // And it follows the hidden health.
-            let pairs = scores.compactMap { line in s.truth[line["customer_id"] as! String].map { (JSON.double(line["health_score"])!, $0) } }
+            let pairs = scores.compactMap { line in
+                s.truth[line["customer_id"] as! String].map { (JSON.double(line["health_score"])!, $0) }
+            }
             let rho = SyntheticGenTestSupport.correlation(pairs.map(\.0), pairs.map(\.1))
             XCTAssertGreaterThan(rho, 0.35, "\(profile.rawValue): health score vs latent health, correlation \(rho)")
         }
@@ -71,7 +75,8 @@ final class SyntheticProfileTests: XCTestCase {
         XCTAssertEqual(ownParts["engagement"], ["adoption": true, "api": false, "mobile": false, "training": false])
         XCTAssertEqual(ownParts["value_realization"], ["roi": false, "work_orders": false, "time_to_value": false])
         XCTAssertEqual(ownParts["satisfaction"]?["tickets"], false, "no seats")
-        XCTAssertTrue((try own.outputs.scores.first?["component_scores"] as? [String: Any])?["value_realization"] is NSNull)
+        XCTAssertTrue(
+            (try own.outputs.scores.first?["component_scores"] as? [String: Any])?["value_realization"] is NSNull)
         let products = try XCTUnwrap(own.outputs.manifest["product_events"] as? [String: Int])
         XCTAssertEqual(Array(products.keys), ["Export Failed"])
 
@@ -84,11 +89,14 @@ final class SyntheticProfileTests: XCTestCase {
         let overview = try XCTUnwrap(lapsing.outputs.kpis["overview"] as? [String: Any])
         XCTAssertGreaterThan(JSON.int(overview["returned_customers_30d"]) ?? 0, 0, "customers who went quiet come back")
         XCTAssertEqual(try lapsing.outputs.manifest["churn_definition"] as? String, "no activity for 30 days")
-        let header = try SyntheticGenTestSupport.gunzip(lapsing.directory.appendingPathComponent("exports/accounts.csv.gz")).prefix { $0 != "\n" }
+        let header = try SyntheticGenTestSupport.gunzip(
+            lapsing.directory.appendingPathComponent("exports/accounts.csv.gz")
+        ).prefix { $0 != "\n" }
         XCTAssertFalse(header.contains("churned_at"))
 
         // The nested-JSONL profile is the default data in another shape: the same scores.
-        XCTAssertEqual(try scored(.nestedJSONL).outputs.text("scores.jsonl"), try scored(.standard).outputs.text("scores.jsonl"))
+        XCTAssertEqual(
+            try scored(.nestedJSONL).outputs.text("scores.jsonl"), try scored(.standard).outputs.text("scores.jsonl"))
     }
 
     func testProfilesAreDeterministic() throws {
@@ -96,13 +104,17 @@ final class SyntheticProfileTests: XCTestCase {
             let a = Self.root.appendingPathComponent("det-\(profile.rawValue)-1")
             let b = Self.root.appendingPathComponent("det-\(profile.rawValue)-3")
             let one = try SyntheticExportGenerator.generate(
-                options: SyntheticExportOptions(customers: 150, days: 30, seed: 9, threads: 1, profile: profile), to: a.path)
+                options: SyntheticExportOptions(customers: 150, days: 30, seed: 9, threads: 1, profile: profile),
+                to: a.path)
             let three = try SyntheticExportGenerator.generate(
-                options: SyntheticExportOptions(customers: 150, days: 30, seed: 9, threads: 3, profile: profile), to: b.path)
+                options: SyntheticExportOptions(customers: 150, days: 30, seed: 9, threads: 3, profile: profile),
+                to: b.path)
             XCTAssertEqual(one.files, three.files)
             for path in one.filesWritten + ["pipeline.yaml"] {
-                XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(path)), try Data(contentsOf: b.appendingPathComponent(path)),
-                               "\(profile.rawValue): \(path)")
+                XCTAssertEqual(
+                    try Data(contentsOf: a.appendingPathComponent(path)),
+                    try Data(contentsOf: b.appendingPathComponent(path)),
+                    "\(profile.rawValue): \(path)")
             }
         }
     }

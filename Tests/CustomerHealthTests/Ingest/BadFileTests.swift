@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Problems with a whole file: the run stops with exit 3 and a message that
@@ -44,10 +45,13 @@ final class BadFileTests: XCTestCase {
         for i in 0..<1000 { rows += "c1,u\(i),2026-03-31T10:00:00Z\n" }
         try f.write("activity.csv", rows)
         let handler = CountingHandler()
-        let reader = try InputFileReader(path: f.path("activity.csv"), settings: ExportSettings(kind: .activity),
-                                         handler: handler, maxRowBytes: 1 << 20, includeRaw: true)
+        let reader = try InputFileReader(
+            path: f.path("activity.csv"), settings: ExportSettings(kind: .activity),
+            handler: handler, maxRowBytes: 1 << 20, includeRaw: true)
         XCTAssertThrowsError(try reader.read()) { error in
-            guard case .input(let file, let message)? = error as? CustomerHealthError else { return XCTFail("\(error)") }
+            guard case .input(let file, let message)? = error as? CustomerHealthError else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(file, "activity.csv")
             XCTAssertTrue(message.contains("event_type"), message)
         }
@@ -56,7 +60,9 @@ final class BadFileTests: XCTestCase {
 
     func testSemicolonHeaderWithoutDelimiterSettingSuggestsIt() throws {
         let (f, before) = try publishedFolder()
-        try f.write("activity-2026-03.csv", Sample.csv(Sample.activityHeader, Sample.activityRows).replacingOccurrences(of: ",", with: ";"))
+        try f.write(
+            "activity-2026-03.csv",
+            Sample.csv(Sample.activityHeader, Sample.activityRows).replacingOccurrences(of: ",", with: ";"))
         let r = try f.run()
         XCTAssertEqual(r.status, 3, r.transcript)
         XCTAssertTrue(r.stderr.contains("set `delimiter`"), r.stderr)
@@ -154,7 +160,9 @@ final class BadFileTests: XCTestCase {
         let runner = try deleteDuringIngest(f, victim: "uptime-2026-03.csv")
         XCTAssertTrue(try runner.listFiles().contains { $0.name == "uptime-2026-03.csv" }, "listed")
         XCTAssertThrowsError(try runner.run()) { error in
-            guard let e = error as? CustomerHealthError, case .input(let file, let message) = e else { return XCTFail("\(error)") }
+            guard let e = error as? CustomerHealthError, case .input(let file, let message) = e else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(file, "uptime-2026-03.csv")
             XCTAssertTrue(message.contains("no longer exists"), message)
             XCTAssertEqual(e.exitCode, 3)

@@ -40,12 +40,14 @@ final class BadRowTests: XCTestCase {
         let rejects = try o.rejects(in: activityFile)
         XCTAssertEqual(rejects.count, 2)
         let line = Sample.nextActivityLine
-        assertReject(rejects.first, file: activityFile, line: line, column: nil, code: "field_count",
-                     reasonContains: ["expected 6 fields", "found 4"])
+        assertReject(
+            rejects.first, file: activityFile, line: line, column: nil, code: "field_count",
+            reasonContains: ["expected 6 fields", "found 4"])
         XCTAssertEqual(JSON.int(rejects.first?["byte_offset"]), byteOffset(ofLine: line, in: text))
         XCTAssertEqual(rejects.first?["raw"] as? String, few)
-        assertReject(rejects.last, file: activityFile, line: line + 1, column: nil, code: "field_count",
-                     reasonContains: ["expected 6 fields", "found 7"])
+        assertReject(
+            rejects.last, file: activityFile, line: line + 1, column: nil, code: "field_count",
+            reasonContains: ["expected 6 fields", "found 7"])
         XCTAssertEqual(try c3DaysSinceLogin(o), 0, "the row after the bad ones is used")
         let input = try o.input(activityFile)
         XCTAssertEqual(JSON.int(input?["rows_read"]), Sample.activityRows.count + 3)
@@ -56,8 +58,9 @@ final class BadRowTests: XCTestCase {
     func testEmptyCustomerID() throws {
         let (_, o, text) = try runWithActivity([" ,u1,2026-03-30T10:00:00Z,login,,", c3LoginToday])
         let r = try onlyReject(o, in: activityFile)
-        assertReject(r, file: activityFile, line: Sample.nextActivityLine, column: "customer_id", code: "missing_value",
-                     reasonContains: ["customer_id is empty"])
+        assertReject(
+            r, file: activityFile, line: Sample.nextActivityLine, column: "customer_id", code: "missing_value",
+            reasonContains: ["customer_id is empty"])
         XCTAssertEqual(JSON.int(r?["byte_offset"]), byteOffset(ofLine: Sample.nextActivityLine, in: text))
         XCTAssertEqual(try c3DaysSinceLogin(o), 0)
         try assertNothingLost(o)
@@ -66,8 +69,9 @@ final class BadRowTests: XCTestCase {
     func testUnparsableTimestamp() throws {
         let (_, o, _) = try runWithActivity(["c1,u1,2026-13-01,login,,", c3LoginToday])
         let r = try onlyReject(o, in: activityFile)
-        assertReject(r, file: activityFile, line: Sample.nextActivityLine, column: "occurred_at", code: "bad_value",
-                     reasonContains: ["occurred_at", "\"2026-13-01\"", "not a valid calendar date"])
+        assertReject(
+            r, file: activityFile, line: Sample.nextActivityLine, column: "occurred_at", code: "bad_value",
+            reasonContains: ["occurred_at", "\"2026-13-01\"", "not a valid calendar date"])
         XCTAssertEqual(r?["raw"] as? String, "c1,u1,2026-13-01,login,,")
         XCTAssertEqual(try c3DaysSinceLogin(o), 0)
         try assertNothingLost(o)
@@ -75,7 +79,10 @@ final class BadRowTests: XCTestCase {
 
     func testUnparsableNumber() throws {
         let f = try ExportsFolder()
-        let rows = Sample.savingsRows + ["c2,2026-03-02,12.5.3,energy", "c2,2026-03-03,1e5,energy", "c2,2026-03-04,700,energy"]
+        let rows =
+            Sample.savingsRows + [
+                "c2,2026-03-02,12.5.3,energy", "c2,2026-03-03,1e5,energy", "c2,2026-03-04,700,energy",
+            ]
         try f.writeSample(savings: Sample.csv(Sample.savingsHeader, rows))
         try f.writePipeline()
         let r = try f.run()
@@ -83,10 +90,12 @@ final class BadRowTests: XCTestCase {
         let o = try f.outputs(Sample.asOf)
         let rejects = try o.rejects(in: "savings.csv")
         XCTAssertEqual(rejects.count, 2)
-        assertReject(rejects.first, file: "savings.csv", line: 5, column: "amount", code: "bad_value",
-                     reasonContains: ["\"12.5.3\"", "is not a number"])
-        assertReject(rejects.last, file: "savings.csv", line: 6, column: "amount", code: "bad_value",
-                     reasonContains: ["\"1e5\"", "is not a number"])
+        assertReject(
+            rejects.first, file: "savings.csv", line: 5, column: "amount", code: "bad_value",
+            reasonContains: ["\"12.5.3\"", "is not a number"])
+        assertReject(
+            rejects.last, file: "savings.csv", line: 6, column: "amount", code: "bad_value",
+            reasonContains: ["\"1e5\"", "is not a number"])
         let km = try o.score("c2")?["key_metrics"] as? [String: Any]
         XCTAssertEqual(JSON.double(km?["cost_savings_achieved"]), 700, "only the valid saving counts")
         try assertNothingLost(o)
@@ -95,8 +104,9 @@ final class BadRowTests: XCTestCase {
     func testUnknownEventType() throws {
         let (_, o, _) = try runWithActivity(["c1,u1,2026-03-30T10:00:00Z,logout,,", c3LoginToday])
         let r = try onlyReject(o, in: activityFile)
-        assertReject(r, file: activityFile, line: Sample.nextActivityLine, column: "event_type", code: "bad_value",
-                     reasonContains: ["unknown event_type \"logout\"", "login", "training_completed"])
+        assertReject(
+            r, file: activityFile, line: Sample.nextActivityLine, column: "event_type", code: "bad_value",
+            reasonContains: ["unknown event_type \"logout\"", "login", "training_completed"])
         XCTAssertEqual(try c3DaysSinceLogin(o), 0)
         try assertNothingLost(o)
     }
@@ -111,10 +121,12 @@ final class BadRowTests: XCTestCase {
         let o = try f.outputs(Sample.asOf)
         let rejects = try o.rejects(in: "uptime-2026-03.csv")
         XCTAssertEqual(rejects.count, 2, "100.000 is inside the range")
-        assertReject(rejects.first, file: "uptime-2026-03.csv", line: 6, column: "uptime_pct", code: "bad_value",
-                     reasonContains: ["\"100.5\"", "outside 0-100"])
-        assertReject(rejects.last, file: "uptime-2026-03.csv", line: 7, column: "uptime_pct", code: "bad_value",
-                     reasonContains: ["\"-0.1\"", "outside 0-100"])
+        assertReject(
+            rejects.first, file: "uptime-2026-03.csv", line: 6, column: "uptime_pct", code: "bad_value",
+            reasonContains: ["\"100.5\"", "outside 0-100"])
+        assertReject(
+            rejects.last, file: "uptime-2026-03.csv", line: 7, column: "uptime_pct", code: "bad_value",
+            reasonContains: ["\"-0.1\"", "outside 0-100"])
         let km = try o.score("c3")?["key_metrics"] as? [String: Any]
         XCTAssertEqual(JSON.double(km?["uptime_percentage"]), 100)
         try assertNothingLost(o)
@@ -122,13 +134,15 @@ final class BadRowTests: XCTestCase {
 
     func testNegativeSavingsAmount() throws {
         let f = try ExportsFolder()
-        try f.writeSample(savings: Sample.csv(Sample.savingsHeader, Sample.savingsRows + ["c1,2026-03-02,-250.00,energy"]))
+        try f.writeSample(
+            savings: Sample.csv(Sample.savingsHeader, Sample.savingsRows + ["c1,2026-03-02,-250.00,energy"]))
         try f.writePipeline()
         XCTAssertEqual(try f.run().status, 0)
         let o = try f.outputs(Sample.asOf)
         let r = try onlyReject(o, in: "savings.csv")
-        assertReject(r, file: "savings.csv", line: 5, column: "amount", code: "bad_value",
-                     reasonContains: ["\"-250.00\"", "negative"])
+        assertReject(
+            r, file: "savings.csv", line: 5, column: "amount", code: "bad_value",
+            reasonContains: ["\"-250.00\"", "negative"])
         let km = try o.score("c1")?["key_metrics"] as? [String: Any]
         XCTAssertEqual(JSON.double(km?["cost_savings_achieved"]), 15000.5, "the negative amount is not subtracted")
         try assertNothingLost(o)
@@ -145,8 +159,9 @@ final class BadRowTests: XCTestCase {
         XCTAssertEqual(try f.run().status, 0)
         let o = try f.outputs(Sample.asOf)
         let r = try onlyReject(o, in: activityFile)
-        assertReject(r, file: activityFile, line: Sample.nextActivityLine, column: "user_id", code: "invalid_utf8",
-                     reasonContains: ["user_id is not valid UTF-8"])
+        assertReject(
+            r, file: activityFile, line: Sample.nextActivityLine, column: "user_id", code: "invalid_utf8",
+            reasonContains: ["user_id is not valid UTF-8"])
         XCTAssertEqual(JSON.int(r?["byte_offset"]), Sample.activityCSV.utf8.count)
         XCTAssertEqual(try c3DaysSinceLogin(o), 0)
         try assertNothingLost(o)
@@ -161,8 +176,9 @@ final class BadRowTests: XCTestCase {
             "c2,v2,2026-03-30T10:00:00Z,login,,",
         ])
         let r = try onlyReject(o, in: activityFile)
-        assertReject(r, file: activityFile, line: opened, column: nil, code: "bad_quoting",
-                     reasonContains: ["quote opened on line \(opened)", "never closed", "end of the file"])
+        assertReject(
+            r, file: activityFile, line: opened, column: nil, code: "bad_quoting",
+            reasonContains: ["quote opened on line \(opened)", "never closed", "end of the file"])
         XCTAssertEqual(JSON.int(r?["byte_offset"]), byteOffset(ofLine: opened, in: text))
         XCTAssertEqual(try c3DaysSinceLogin(o), 0, "the row before the quote is used")
         try assertNothingLost(o)
@@ -175,11 +191,15 @@ final class BadRowTests: XCTestCase {
         let rejects = try o.rejects(in: activityFile)
         XCTAssertEqual(rejects.count, 2)
         let r = rejects.first
-        assertReject(r, file: activityFile, line: Sample.nextActivityLine, column: nil, code: "row_too_long",
-                     reasonContains: ["longer than 1048576 bytes"])
-        assertReject(rejects.last, file: activityFile, line: Sample.nextActivityLine + 2, column: "event_type", code: "bad_value",
-                     reasonContains: ["skydive"])
-        XCTAssertEqual(JSON.int(rejects.last?["byte_offset"]), byteOffset(ofLine: Sample.nextActivityLine + 2, in: text))
+        assertReject(
+            r, file: activityFile, line: Sample.nextActivityLine, column: nil, code: "row_too_long",
+            reasonContains: ["longer than 1048576 bytes"])
+        assertReject(
+            rejects.last, file: activityFile, line: Sample.nextActivityLine + 2, column: "event_type",
+            code: "bad_value",
+            reasonContains: ["skydive"])
+        XCTAssertEqual(
+            JSON.int(rejects.last?["byte_offset"]), byteOffset(ofLine: Sample.nextActivityLine + 2, in: text))
         XCTAssertEqual(JSON.int(r?["byte_offset"]), byteOffset(ofLine: Sample.nextActivityLine, in: text))
         let raw = r?["raw"] as? String ?? ""
         XCTAssertLessThanOrEqual(raw.utf8.count, 1024, "raw text is cut at 1 KiB")
@@ -197,12 +217,15 @@ final class BadRowTests: XCTestCase {
         XCTAssertEqual(justOver.utf8.count + 1, (1 << 20) + 1, "with its newline, one byte over 1 MiB")
         try f.writeSample()
         try f.remove(activityFile)
-        try f.writeGzip("activity-2026-03.csv.gz", Sample.csv(Sample.activityHeader, Sample.activityRows + [justOver, c3LoginToday, huge]))
+        try f.writeGzip(
+            "activity-2026-03.csv.gz",
+            Sample.csv(Sample.activityHeader, Sample.activityRows + [justOver, c3LoginToday, huge]))
         try f.writePipeline()
         XCTAssertEqual(try f.run().status, 0)
         let o = try f.outputs(Sample.asOf)
         let rejects = try o.rejects(in: "activity-2026-03.csv.gz")
-        XCTAssertEqual(rejects.compactMap { JSON.int($0["line"]) }, [Sample.nextActivityLine, Sample.nextActivityLine + 2])
+        XCTAssertEqual(
+            rejects.compactMap { JSON.int($0["line"]) }, [Sample.nextActivityLine, Sample.nextActivityLine + 2])
         XCTAssertEqual(rejects.compactMap { $0["code"] as? String }, ["row_too_long", "row_too_long"])
         XCTAssertEqual(try c3DaysSinceLogin(o), 0)
         try assertNothingLost(o)
@@ -220,12 +243,14 @@ final class BadRowTests: XCTestCase {
         let (_, o, text) = try runWithActivity(rows)
         XCTAssertGreaterThan(text.utf8.count, 3_000_000)
         let r = try onlyReject(o, in: activityFile)
-        assertReject(r, file: activityFile, line: opened, column: nil, code: "row_too_long",
-                     reasonContains: ["quote opened on line \(opened)"])
+        assertReject(
+            r, file: activityFile, line: opened, column: nil, code: "row_too_long",
+            reasonContains: ["quote opened on line \(opened)"])
         XCTAssertEqual(JSON.int(r?["byte_offset"]), byteOffset(ofLine: opened, in: text))
         let input = try o.input(activityFile)
-        XCTAssertEqual(JSON.int(input?["rows_accepted"]), Sample.activityRows.count + filler + 1,
-                       "every row after the stray quote is read")
+        XCTAssertEqual(
+            JSON.int(input?["rows_accepted"]), Sample.activityRows.count + filler + 1,
+            "every row after the stray quote is read")
         let km = try o.score("c2")?["key_metrics"] as? [String: Any]
         XCTAssertEqual(JSON.int(km?["api_calls_30d"]), filler)
         XCTAssertEqual(JSON.int(km?["monthly_active_users"]), 51, "v1 and user0...user49")
@@ -235,7 +260,8 @@ final class BadRowTests: XCTestCase {
 
     func testActivityForACustomerMissingFromAccountsIsCountedAndNotScored() throws {
         let f = try ExportsFolder()
-        let text = Sample.csv(Sample.activityHeader, Sample.activityRows + ["zz9,u1,2026-03-30T10:00:00Z,login,,", c3LoginToday])
+        let text = Sample.csv(
+            Sample.activityHeader, Sample.activityRows + ["zz9,u1,2026-03-30T10:00:00Z,login,,", c3LoginToday])
         try f.writeSample(activity: text)
         // Unknown customers are counted apart: they do not count against max_reject_ratio.
         try f.writePipeline(maxRejectRatio: 0)
@@ -243,8 +269,9 @@ final class BadRowTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.transcript)
         let o = try f.outputs(Sample.asOf)
         let r = try onlyReject(o, in: activityFile)
-        assertReject(r, file: activityFile, line: Sample.nextActivityLine, column: "customer_id", code: "unknown_customer",
-                     reasonContains: ["\"zz9\"", "not in the accounts export"])
+        assertReject(
+            r, file: activityFile, line: Sample.nextActivityLine, column: "customer_id", code: "unknown_customer",
+            reasonContains: ["\"zz9\"", "not in the accounts export"])
         let rows = try o.manifest["rows"] as? [String: Any]
         XCTAssertEqual(JSON.int(rows?["unknown_customer"]), 1)
         XCTAssertEqual(JSON.int(rows?["rejected"]), 0)
@@ -262,8 +289,9 @@ final class BadRowTests: XCTestCase {
         XCTAssertEqual(try f.run().status, 0)
         let o = try f.outputs(Sample.asOf)
         let r = try onlyReject(o, in: "accounts.csv")
-        assertReject(r, file: "accounts.csv", line: 6, column: "customer_id", code: "duplicate",
-                     reasonContains: ["\"c1\"", "appears twice", "first row"])
+        assertReject(
+            r, file: "accounts.csv", line: 6, column: "customer_id", code: "duplicate",
+            reasonContains: ["\"c1\"", "appears twice", "first row"])
         let account = try o.feature("c1")?["account"] as? [String: Any]
         XCTAssertEqual(account?["name"] as? String, "Acme Corp")
         XCTAssertEqual(JSON.int(account?["seats"]), 10)
@@ -273,7 +301,8 @@ final class BadRowTests: XCTestCase {
 
     func testRawTextCanBeTurnedOff() throws {
         let f = try ExportsFolder()
-        try f.writeSample(activity: Sample.csv(Sample.activityHeader, Sample.activityRows + ["c1,secret-user,2026-13-01,login,,"]))
+        try f.writeSample(
+            activity: Sample.csv(Sample.activityHeader, Sample.activityRows + ["c1,secret-user,2026-13-01,login,,"]))
         try f.writePipeline("rejects:\n  include_raw: false\n")
         XCTAssertEqual(try f.run().status, 0)
         let text = try f.outputs(Sample.asOf).text("rejects.jsonl")

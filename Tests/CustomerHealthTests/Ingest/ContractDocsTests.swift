@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// docs/data-contract.md's column tables are the export contracts' own
@@ -13,10 +14,15 @@ final class ContractDocsTests: XCTestCase {
         var text = try String(contentsOf: Self.doc, encoding: .utf8)
         let update = ProcessInfo.processInfo.environment["CUSTOMER_HEALTH_UPDATE_DOCS"] == "1"
         for kind in ExportKind.allCases {
-            let open = "<!-- columns of \(kind.rawValue): generated from ExportContract; CUSTOMER_HEALTH_UPDATE_DOCS=1 swift test --filter ContractDocsTests rewrites it -->"
+            let open =
+                "<!-- columns of \(kind.rawValue): generated from ExportContract; CUSTOMER_HEALTH_UPDATE_DOCS=1 swift test --filter ContractDocsTests rewrites it -->"
             let close = "<!-- end of \(kind.rawValue) columns -->"
-            guard let start = text.range(of: open), let end = text.range(of: close, range: start.upperBound..<text.endIndex) else {
-                XCTFail("docs/data-contract.md has no generated table for \(kind.rawValue); add the lines\n\(open)\n\(close)")
+            guard let start = text.range(of: open),
+                let end = text.range(of: close, range: start.upperBound..<text.endIndex)
+            else {
+                XCTFail(
+                    "docs/data-contract.md has no generated table for \(kind.rawValue); add the lines\n\(open)\n\(close)"
+                )
                 continue
             }
             let expected = "\n" + kind.contract.markdownTable() + "\n"
@@ -24,7 +30,8 @@ final class ContractDocsTests: XCTestCase {
             if update {
                 text.replaceSubrange(start.upperBound..<end.lowerBound, with: expected)
             } else {
-                XCTAssertEqual(found, expected, "the \(kind.rawValue) table of docs/data-contract.md differs from the contract")
+                XCTAssertEqual(
+                    found, expected, "the \(kind.rawValue) table of docs/data-contract.md differs from the contract")
             }
         }
         if update { try text.write(to: Self.doc, atomically: true, encoding: .utf8) }
@@ -37,7 +44,9 @@ final class ContractDocsTests: XCTestCase {
         let blocks = text.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
         XCTAssertGreaterThan(blocks.count, 3)
         for block in blocks {
-            let yaml = block.contains("\ninput:") || block.hasPrefix("input:") || block.contains("version: 1\ninput") ? block : "input: x\n" + block
+            let yaml =
+                block.contains("\ninput:") || block.hasPrefix("input:") || block.contains("version: 1\ninput")
+                ? block : "input: x\n" + block
             XCTAssertNoThrow(try PipelineConfig.parse(text: yaml, file: "pipeline.md", baseDirectory: "/base"), block)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Issue 12, task 4: degenerate but legal inputs are read right (their speed
@@ -15,7 +16,8 @@ final class DegenerateInputTests: XCTestCase {
         let f = try ExportsFolder()
         let name = gzip ? "activity.csv.gz" : "activity.csv"
         if gzip { try ReaderFiles.gzip([bytes], to: f.path(name)) } else { try f.write(name, bytes: bytes) }
-        return try ReaderFiles.read(f.path(name), settings: ExportSettings(kind: .activity), maxRowBytes: maxRowBytes, genericCSV: false)
+        return try ReaderFiles.read(
+            f.path(name), settings: ExportSettings(kind: .activity), maxRowBytes: maxRowBytes, genericCSV: false)
     }
 
     func testLongRunsOfBlankLinesKeepLinesAndOffsets() throws {
@@ -47,8 +49,12 @@ final class DegenerateInputTests: XCTestCase {
         let wide = String(repeating: ",", count: 500_000)
         let text = Self.header + "\n" + wide + "\n" + wide + "\r\n" + Self.good + "\n"
         let r = try read(Array(text.utf8))
-        XCTAssertEqual(r.report.rejects.map { "\($0.code)@\($0.line):\($0.byteOffset)" },
-                       ["field_count@2:\(Self.header.utf8.count + 1)", "field_count@3:\(Self.header.utf8.count + 2 + wide.utf8.count)"])
+        XCTAssertEqual(
+            r.report.rejects.map { "\($0.code)@\($0.line):\($0.byteOffset)" },
+            [
+                "field_count@2:\(Self.header.utf8.count + 1)",
+                "field_count@3:\(Self.header.utf8.count + 2 + wide.utf8.count)",
+            ])
         XCTAssertEqual(r.report.rejects.first?.reason, "expected 6 fields as in the header, found 500001")
         XCTAssertEqual(r.lines, [4])
     }
@@ -56,7 +62,9 @@ final class DegenerateInputTests: XCTestCase {
     func testAQuotedFieldOfManyLineBreaksIsOneRow() throws {
         for newline in ["\n", "\r\n", "\r"] {
             let breaks = String(repeating: newline, count: 50_000)
-            let text = Self.header + newline + "c1,u1,2026-03-31T09:00:00Z,feature_use,\"" + breaks + "\"," + newline + Self.bad + newline
+            let text =
+                Self.header + newline + "c1,u1,2026-03-31T09:00:00Z,feature_use,\"" + breaks + "\"," + newline
+                + Self.bad + newline
             let r = try read(Array(text.utf8))
             XCTAssertEqual(r.rows.count, 1, newline.debugDescription)
             XCTAssertEqual(r.rows.first?[4], breaks, newline.debugDescription)
@@ -76,9 +84,13 @@ final class DegenerateInputTests: XCTestCase {
                 let text = head + String(repeating: newline, count: breaks) + Self.bad + newline + Self.good + newline
                 let r = try read(Array(text.utf8), maxRowBytes: maxRowBytes)
                 let badOffset = head.utf8.count + breaks * newline.utf8.count
-                XCTAssertEqual(r.report.rejects.map { "\($0.code)@\($0.line):\($0.byteOffset)" },
-                               ["\(code)@2:\(Self.header.utf8.count + newline.utf8.count)", "field_count@\(breaks + 3):\(badOffset)"],
-                               "\(newline.debugDescription), \(code)")
+                XCTAssertEqual(
+                    r.report.rejects.map { "\($0.code)@\($0.line):\($0.byteOffset)" },
+                    [
+                        "\(code)@2:\(Self.header.utf8.count + newline.utf8.count)",
+                        "field_count@\(breaks + 3):\(badOffset)",
+                    ],
+                    "\(newline.debugDescription), \(code)")
                 XCTAssertEqual(r.lines, [breaks + 4], "\(newline.debugDescription), \(code)")
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// The field parsers of the data contract, on raw bytes.
@@ -15,13 +16,17 @@ final class FieldParsingTests: XCTestCase {
 
     private func decimal(_ s: String, scale: Int) throws -> Int64 {
         var s = s
-        return try s.withUTF8 { buffer throws(FieldError) in try FieldParser.decimal(UnsafeRawBufferPointer(buffer), scale: scale) }
+        return try s.withUTF8 { buffer throws(FieldError) in
+            try FieldParser.decimal(UnsafeRawBufferPointer(buffer), scale: scale)
+        }
     }
 
     private func patterned(_ s: String, _ pattern: String) throws -> Int64 {
         let tokens = try XCTUnwrap(TimestampFormat.compile(pattern))
         var s = s
-        return try s.withUTF8 { buffer throws(FieldError) in try FieldParser.patterned(UnsafeRawBufferPointer(buffer), tokens: tokens) }
+        return try s.withUTF8 { buffer throws(FieldError) in
+            try FieldParser.patterned(UnsafeRawBufferPointer(buffer), tokens: tokens)
+        }
     }
 
     /// Seconds since the epoch, computed independently with Foundation.
@@ -51,7 +56,9 @@ final class FieldParsingTests: XCTestCase {
     func testISO8601WithFractions() throws {
         XCTAssertEqual(try iso("2026-11-23T10:15:00.123Z"), epoch(2026, 11, 23, 10, 15))
         XCTAssertEqual(try iso("2026-11-23T10:15:00,5+01:00"), epoch(2026, 11, 23, 9, 15))
-        XCTAssertEqual(try iso("2026-11-23T10:15:59.999999999Z"), epoch(2026, 11, 23, 10, 15, 59), "fractions never round into the next second")
+        XCTAssertEqual(
+            try iso("2026-11-23T10:15:59.999999999Z"), epoch(2026, 11, 23, 10, 15, 59),
+            "fractions never round into the next second")
         isoFails("2026-11-23T10:15:00.Z")
     }
 
@@ -63,22 +70,28 @@ final class FieldParsingTests: XCTestCase {
     }
 
     func testInvalidDatesAndTimes() {
-        for bad in ["2026-13-01", "2026-00-10", "2026-02-30", "2025-02-29", "1900-02-29", "2026-04-31", "2026-11-00",
-                    "26-11-23", "2026/11/23", "2026-11-2", "2026-1-23", "", "yesterday", "2026-11-23T", "2026-11-23T25:00:00Z",
-                    "2026-11-23T10:60:00Z", "2026-11-23T10:15:00+25:00", "2026-11-23T10:15:00 UTC", "2026-11-23T10:15:00Zjunk",
-                    "2026-11-23X10:15:00Z", "２０２６-11-23"] {
+        for bad in [
+            "2026-13-01", "2026-00-10", "2026-02-30", "2025-02-29", "1900-02-29", "2026-04-31", "2026-11-00",
+            "26-11-23", "2026/11/23", "2026-11-2", "2026-1-23", "", "yesterday", "2026-11-23T", "2026-11-23T25:00:00Z",
+            "2026-11-23T10:60:00Z", "2026-11-23T10:15:00+25:00", "2026-11-23T10:15:00 UTC", "2026-11-23T10:15:00Zjunk",
+            "2026-11-23X10:15:00Z", "２０２６-11-23",
+        ] {
             isoFails(bad)
         }
     }
 
     func testFieldReaderRejectsYearsOutsideTheStoredRange() throws {
         let f = try ExportsFolder()
-        try f.writeSample(activity: Sample.csv(Sample.activityHeader, Sample.activityRows + ["c1,u1,1969-12-31T10:00:00Z,login,,", "c1,u1,2200-01-01,login,,"]))
+        try f.writeSample(
+            activity: Sample.csv(
+                Sample.activityHeader,
+                Sample.activityRows + ["c1,u1,1969-12-31T10:00:00Z,login,,", "c1,u1,2200-01-01,login,,"]))
         try f.writePipeline()
         let data = try InProcess.ingest(f)
         let rejects = data.files.flatMap(\.rejects)
         XCTAssertEqual(rejects.map(\.line), [10, 11])
-        XCTAssertTrue(rejects.allSatisfy { $0.reason.contains("outside the supported range") }, "\(rejects.map(\.reason))")
+        XCTAssertTrue(
+            rejects.allSatisfy { $0.reason.contains("outside the supported range") }, "\(rejects.map(\.reason))")
     }
 
     func testTimestampPatterns() throws {
@@ -106,7 +119,8 @@ final class FieldParsingTests: XCTestCase {
         XCTAssertEqual(try decimal("1.23456", scale: 4), 12346, "half away from zero at the 5th decimal")
         XCTAssertEqual(try decimal("1.23454", scale: 4), 12345)
         XCTAssertEqual(try decimal("-1.23455", scale: 4), -12346)
-        for bad in ["", " ", "-", ".", "1e5", "1,5", "12.5.3", "0x10", "NaN", "inf", "1 000", "--1", "123456789012345"] {
+        for bad in ["", " ", "-", ".", "1e5", "1,5", "12.5.3", "0x10", "NaN", "inf", "1 000", "--1", "123456789012345"]
+        {
             XCTAssertThrowsError(try decimal(bad, scale: 4), "\"\(bad)\" should not parse")
         }
     }
@@ -118,8 +132,10 @@ final class FieldParsingTests: XCTestCase {
         try f.writePipeline()
         let data = try InProcess.ingest(f, threads: 2)
         let c2 = try XCTUnwrap(data.accounts.firstIndex { $0.customerID == "c2" })
-        let features = FeatureCalculator(data: data, settings: ScoringSettings()).features(customer: c2, asOf: InProcess.day(Sample.asOf))
-        XCTAssertEqual(features.costSavingsAchieved, 1.0, "0.1 added ten times in floating point would be 0.9999999999999999")
+        let features = FeatureCalculator(data: data, settings: ScoringSettings()).features(
+            customer: c2, asOf: InProcess.day(Sample.asOf))
+        XCTAssertEqual(
+            features.costSavingsAchieved, 1.0, "0.1 added ten times in floating point would be 0.9999999999999999")
     }
 
     func testIntegersAcceptSpreadsheetWholeNumbers() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// A gzip file counts only once its end and CRC check out. A truncated or
@@ -9,11 +10,13 @@ import XCTest
 final class GzipInputTests: XCTestCase {
     /// Rows of the extra activity file: a login for c3 on the as-of day (the
     /// sample's last c3 login is 58 days earlier) and a bad row.
-    static let extraActivity = Sample.csv(Sample.activityHeader, [
-        "c3,w9,2026-03-31T12:00:00Z,login,,",
-        "c3,w8,2026-03-31T12:00:00Z,api_call,,",
-        "c3,w9,not-a-date,login,,",
-    ])
+    static let extraActivity = Sample.csv(
+        Sample.activityHeader,
+        [
+            "c3,w9,2026-03-31T12:00:00Z,login,,",
+            "c3,w8,2026-03-31T12:00:00Z,api_call,,",
+            "c3,w9,not-a-date,login,,",
+        ])
 
     private func folderWithExtraGzip() throws -> ExportsFolder {
         let f = try ExportsFolder()
@@ -80,13 +83,19 @@ final class GzipInputTests: XCTestCase {
         for i in 0..<5000 { text += "c\(i % 7),user\(i),2026-03-\(10 + i % 20)T10:\(10 + i % 50):00Z,api_call,,\(i)\n" }
         try f.writeGzip("activity.csv.gz", members: [text, "c1,u1,2026-03-31T10:00:00Z,login,,\n"])
         let whole = try f.bytes("activity.csv.gz")
-        let cuts = [1, 2, 9, 10, 11, 100, whole.count / 3, whole.count / 2, whole.count - 40, whole.count - 8, whole.count - 4, whole.count - 1]
+        let cuts = [
+            1, 2, 9, 10, 11, 100, whole.count / 3, whole.count / 2, whole.count - 40, whole.count - 8, whole.count - 4,
+            whole.count - 1,
+        ]
         for cut in cuts {
             try f.write("activity.csv.gz", bytes: Array(whole.prefix(cut)))
-            let reader = try InputFileReader(path: f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity),
-                                             handler: CountingHandler(), maxRowBytes: 1 << 20, includeRaw: true)
+            let reader = try InputFileReader(
+                path: f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity),
+                handler: CountingHandler(), maxRowBytes: 1 << 20, includeRaw: true)
             XCTAssertThrowsError(try reader.read(), "cut at \(cut) of \(whole.count) bytes") { error in
-                guard case .input(let file, let message)? = error as? CustomerHealthError else { return XCTFail("\(error)") }
+                guard case .input(let file, let message)? = error as? CustomerHealthError else {
+                    return XCTFail("\(error)")
+                }
                 XCTAssertEqual(file, "activity.csv.gz")
                 XCTAssertNotNil(self.offset(in: message), "cut at \(cut): \(message)")
                 XCTAssertLessThanOrEqual(self.offset(in: message) ?? .max, cut, message)
@@ -95,8 +104,10 @@ final class GzipInputTests: XCTestCase {
         // The whole file reads.
         try f.write("activity.csv.gz", bytes: whole)
         let handler = CountingHandler()
-        let report = try InputFileReader(path: f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity),
-                                         handler: handler, maxRowBytes: 1 << 20, includeRaw: true).read()
+        let report = try InputFileReader(
+            path: f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity),
+            handler: handler, maxRowBytes: 1 << 20, includeRaw: true
+        ).read()
         XCTAssertEqual(report.rowsRead, 5001)
         XCTAssertEqual(handler.rows, 5001)
     }
@@ -105,21 +116,26 @@ final class GzipInputTests: XCTestCase {
         let f = try ExportsFolder()
         try f.writeGzip("activity.csv.gz", Sample.activityCSV)
         try f.write("activity.csv.gz", bytes: try f.bytes("activity.csv.gz") + Array("not gzip".utf8))
-        let reader = try InputFileReader(path: f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity),
-                                         handler: CountingHandler(), maxRowBytes: 1 << 20, includeRaw: true)
+        let reader = try InputFileReader(
+            path: f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity),
+            handler: CountingHandler(), maxRowBytes: 1 << 20, includeRaw: true)
         XCTAssertThrowsError(try reader.read())
     }
 
-    private func assertCorruptFileSkipped(_ f: ExportsFolder, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertCorruptFileSkipped(_ f: ExportsFolder, file: StaticString = #filePath, line: UInt = #line) throws
+    {
         let r = try f.run()
         XCTAssertEqual(r.status, 0, r.transcript, file: file, line: line)
         let o = try f.outputs(Sample.asOf)
-        let input = try XCTUnwrap(try o.input("activity-2026-04.csv.gz"), "the skipped file is in manifest.json", file: file, line: line)
+        let input = try XCTUnwrap(
+            try o.input("activity-2026-04.csv.gz"), "the skipped file is in manifest.json", file: file, line: line)
         let skipped = input["skipped"] as? String ?? ""
         XCTAssertTrue(skipped.contains("skip"), "skipped: \(skipped)", file: file, line: line)
         XCTAssertEqual(JSON.int(input["rows_read"]), 0, file: file, line: line)
         // The other files' rows are used ...
-        XCTAssertEqual(JSON.int(try o.input("activity-2026-03.csv")?["rows_accepted"]), Sample.activityRows.count, file: file, line: line)
+        XCTAssertEqual(
+            JSON.int(try o.input("activity-2026-03.csv")?["rows_accepted"]), Sample.activityRows.count, file: file,
+            line: line)
         XCTAssertEqual(try o.scores.count, 3, file: file, line: line)
         // ... and none of the corrupt file's: no c3 login on the 31st, no api call, no reject.
         let km = try o.score("c3")?["key_metrics"] as? [String: Any]
@@ -162,11 +178,13 @@ final class GzipInputTests: XCTestCase {
     func testMultiMemberGzipReadsEveryMember() throws {
         let f = try ExportsFolder()
         try f.writeSample()
-        try f.writeGzip("activity-2026-04.csv.gz", members: [
-            Sample.activityHeader + "\nc3,w1,2026-03-20T10:00:00Z,api_call,,\n",
-            "c3,w2,2026-03-21T10:00:00Z,api_call,,\n",
-            "c3,w3,2026-03-31T10:00:00Z,login,,\nc3,w3,2026-03-31T10:00:00Z,nap,,\n",
-        ])
+        try f.writeGzip(
+            "activity-2026-04.csv.gz",
+            members: [
+                Sample.activityHeader + "\nc3,w1,2026-03-20T10:00:00Z,api_call,,\n",
+                "c3,w2,2026-03-21T10:00:00Z,api_call,,\n",
+                "c3,w3,2026-03-31T10:00:00Z,login,,\nc3,w3,2026-03-31T10:00:00Z,nap,,\n",
+            ])
         try f.writePipeline()
         let r = try f.run()
         XCTAssertEqual(r.status, 0, r.transcript)
@@ -174,8 +192,12 @@ final class GzipInputTests: XCTestCase {
         XCTAssertEqual(JSON.int(try o.input("activity-2026-04.csv.gz")?["rows_accepted"]), 3)
         // Lines and byte offsets count through the member boundaries, in the decompressed text.
         let reject = try o.rejects(in: "activity-2026-04.csv.gz").first
-        assertReject(reject, file: "activity-2026-04.csv.gz", line: 5, column: "event_type", code: "bad_value", reasonContains: ["\"nap\""])
-        let plain = Sample.activityHeader + "\nc3,w1,2026-03-20T10:00:00Z,api_call,,\nc3,w2,2026-03-21T10:00:00Z,api_call,,\nc3,w3,2026-03-31T10:00:00Z,login,,\n"
+        assertReject(
+            reject, file: "activity-2026-04.csv.gz", line: 5, column: "event_type", code: "bad_value",
+            reasonContains: ["\"nap\""])
+        let plain =
+            Sample.activityHeader
+            + "\nc3,w1,2026-03-20T10:00:00Z,api_call,,\nc3,w2,2026-03-21T10:00:00Z,api_call,,\nc3,w3,2026-03-31T10:00:00Z,login,,\n"
         XCTAssertEqual(JSON.int(reject?["byte_offset"]), plain.utf8.count)
         let km = try o.score("c3")?["key_metrics"] as? [String: Any]
         XCTAssertEqual(JSON.int(km?["days_since_last_login"]), 0, "the last member's row is read")
@@ -186,9 +208,11 @@ final class GzipInputTests: XCTestCase {
     func testRowSplitAcrossMembersIsOneRow() throws {
         let f = try ExportsFolder()
         try f.writeSample()
-        try f.writeGzip("activity-2026-04.csv.gz", members: [
-            Sample.activityHeader + "\nc3,w1,2026-03-3", "1T10:00:00Z,login,,\n",
-        ])
+        try f.writeGzip(
+            "activity-2026-04.csv.gz",
+            members: [
+                Sample.activityHeader + "\nc3,w1,2026-03-3", "1T10:00:00Z,login,,\n",
+            ])
         try f.writePipeline(maxRejectRatio: 0)
         XCTAssertEqual(try f.run().status, 0)
         let km = try f.outputs(Sample.asOf).score("c3")?["key_metrics"] as? [String: Any]

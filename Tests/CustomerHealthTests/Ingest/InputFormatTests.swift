@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// The data contract's accepted variations: each gives the same scores as the
@@ -15,7 +16,9 @@ final class InputFormatTests: XCTestCase {
         return try f.outputs(Sample.asOf)
     }
 
-    private func assertSameScores(_ o: RunOutputs, _ base: RunOutputs, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertSameScores(
+        _ o: RunOutputs, _ base: RunOutputs, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         for name in ["scores.jsonl", "features.jsonl", "kpis.json", "at-risk.csv"] {
             XCTAssertEqual(try o.text(name), try base.text(name), name, file: file, line: line)
         }
@@ -30,7 +33,8 @@ final class InputFormatTests: XCTestCase {
             uptime: Sample.csv(Sample.uptimeHeader, Sample.uptimeRows, newline: "\r\n"),
             savings: bom + Sample.csv(Sample.savingsHeader, Sample.savingsRows, newline: "\r\n"))
         try f.remove("activity-2026-03.csv")
-        try f.writeGzip("activity-2026-03.csv.gz", bom + Sample.csv(Sample.activityHeader, Sample.activityRows, newline: "\r\n"))
+        try f.writeGzip(
+            "activity-2026-03.csv.gz", bom + Sample.csv(Sample.activityHeader, Sample.activityRows, newline: "\r\n"))
         try f.writePipeline(maxRejectRatio: 0)
         let r = try f.run()
         XCTAssertEqual(r.status, 0, r.transcript)
@@ -42,14 +46,17 @@ final class InputFormatTests: XCTestCase {
 
     func testCRLFRowsRejectedAtTheRightLineAndOffset() throws {
         let f = try ExportsFolder()
-        let text = "\u{FEFF}" + Sample.csv(Sample.activityHeader, Sample.activityRows + ["c1,u1,yesterday,login,,"], newline: "\r\n")
+        let text =
+            "\u{FEFF}"
+            + Sample.csv(Sample.activityHeader, Sample.activityRows + ["c1,u1,yesterday,login,,"], newline: "\r\n")
         try f.writeSample(activity: text)
         try f.writePipeline()
         XCTAssertEqual(try f.run().status, 0)
         let rejects = try f.outputs(Sample.asOf).rejects
         XCTAssertEqual(rejects.count, 1)
-        assertReject(rejects.first, file: "activity-2026-03.csv", line: Sample.nextActivityLine, column: "occurred_at",
-                     code: "bad_value", reasonContains: ["\"yesterday\""])
+        assertReject(
+            rejects.first, file: "activity-2026-03.csv", line: Sample.nextActivityLine, column: "occurred_at",
+            code: "bad_value", reasonContains: ["\"yesterday\""])
         XCTAssertEqual(JSON.int(rejects.first?["byte_offset"]), byteOffset(ofLine: Sample.nextActivityLine, in: text))
         XCTAssertEqual(rejects.first?["raw"] as? String, "c1,u1,yesterday,login,,", "no CR left in the raw text")
     }
@@ -72,9 +79,12 @@ final class InputFormatTests: XCTestCase {
         // Line 1 header, 2-3 c1, 4-6 c2, 7 c3, 8 c4, 9 c5.
         let rejects = try o.rejects
         XCTAssertEqual(rejects.count, 1)
-        assertReject(rejects.first, file: "accounts.csv", line: 9, column: "seats", code: "bad_value", reasonContains: ["\"many\""])
+        assertReject(
+            rejects.first, file: "accounts.csv", line: 9, column: "seats", code: "bad_value",
+            reasonContains: ["\"many\""])
         XCTAssertEqual(JSON.int(rejects.first?["byte_offset"]), byteOffset(ofLine: 9, in: text))
-        XCTAssertEqual((try o.feature("c1")?["account"] as? [String: Any])?["name"] as? String, "Acme, \"The Best\"\nCorp")
+        XCTAssertEqual(
+            (try o.feature("c1")?["account"] as? [String: Any])?["name"] as? String, "Acme, \"The Best\"\nCorp")
         XCTAssertEqual((try o.feature("c2")?["account"] as? [String: Any])?["name"] as? String, "Beta\n\nLtd")
         XCTAssertEqual(JSON.int(try o.input("accounts.csv")?["rows_accepted"]), 4)
         try assertNothingLost(o)
@@ -89,12 +99,16 @@ final class InputFormatTests: XCTestCase {
         for row in Sample.activityRows {
             let c = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             let ts = c[2]  // yyyy-MM-ddTHH:mm:ssZ -> dd/MM/yyyy HH:mm
-            let y = ts.prefix(4), mo = ts.dropFirst(5).prefix(2), d = ts.dropFirst(8).prefix(2), hm = ts.dropFirst(11).prefix(5)
+            let y = ts.prefix(4)
+            let mo = ts.dropFirst(5).prefix(2)
+            let d = ts.dropFirst(8).prefix(2)
+            let hm = ts.dropFirst(11).prefix(5)
             text += "\(d)/\(mo)/\(y) \(hm);\(c[3]);\(c[0]);\(c[1]);\(c[4]);\(c[5]);web\n"
         }
         text += "31/03/2026 25:00;login;c1;u1;;;web\n"
         try f.writeGzip("events_2026-03.csv.gz", text)
-        try f.writePipeline("""
+        try f.writePipeline(
+            """
             exports:
               activity:
                 files: "events_*.csv.gz"
@@ -109,8 +123,9 @@ final class InputFormatTests: XCTestCase {
         XCTAssertEqual(JSON.int(try o.input("events_2026-03.csv.gz")?["rows_accepted"]), Sample.activityRows.count)
         let rejects = try o.rejects
         XCTAssertEqual(rejects.count, 1)
-        assertReject(rejects.first, file: "events_2026-03.csv.gz", line: Sample.nextActivityLine, column: "event_time",
-                     code: "bad_value", reasonContains: ["\"31/03/2026 25:00\"", "dd/MM/yyyy HH:mm"])
+        assertReject(
+            rejects.first, file: "events_2026-03.csv.gz", line: Sample.nextActivityLine, column: "event_time",
+            code: "bad_value", reasonContains: ["\"31/03/2026 25:00\"", "dd/MM/yyyy HH:mm"])
         // Same day-level data as the plain sample, so the same features.
         let base = try baseline()
         XCTAssertEqual(try o.text("features.jsonl"), try base.text("features.jsonl"))
@@ -135,14 +150,19 @@ final class InputFormatTests: XCTestCase {
         let o = try f.outputs(Sample.asOf)
         let rejects = try o.rejects(in: "tickets-2026-03.jsonl")
         XCTAssertEqual(rejects.count, 4, "\(rejects)")
-        assertReject(rejects[0], file: "tickets-2026-03.jsonl", line: 2, column: nil, code: "bad_json", reasonContains: ["not a JSON object"])
+        assertReject(
+            rejects[0], file: "tickets-2026-03.jsonl", line: 2, column: nil, code: "bad_json",
+            reasonContains: ["not a JSON object"])
         XCTAssertEqual(JSON.int(rejects[0]["byte_offset"]), byteOffset(ofLine: 2, in: tickets))
-        assertReject(rejects[1], file: "tickets-2026-03.jsonl", line: 4, column: "opened_at", code: "missing_value",
-                     reasonContains: ["no key \"opened_at\""])
-        assertReject(rejects[2], file: "tickets-2026-03.jsonl", line: 5, column: nil, code: "bad_json",
-                     reasonContains: ["one JSON object per line"])
-        assertReject(rejects[3], file: "tickets-2026-03.jsonl", line: 7, column: "first_response_at", code: "bad_value",
-                     reasonContains: ["before opened_at"])
+        assertReject(
+            rejects[1], file: "tickets-2026-03.jsonl", line: 4, column: "opened_at", code: "missing_value",
+            reasonContains: ["no key \"opened_at\""])
+        assertReject(
+            rejects[2], file: "tickets-2026-03.jsonl", line: 5, column: nil, code: "bad_json",
+            reasonContains: ["one JSON object per line"])
+        assertReject(
+            rejects[3], file: "tickets-2026-03.jsonl", line: 7, column: "first_response_at", code: "bad_value",
+            reasonContains: ["before opened_at"])
         let input = try o.input("tickets-2026-03.jsonl")
         XCTAssertEqual(JSON.int(input?["rows_read"]), 6, "the blank line is not a row")
         XCTAssertEqual(JSON.int(input?["rows_accepted"]), 2)
@@ -156,7 +176,9 @@ final class InputFormatTests: XCTestCase {
         let f = try ExportsFolder()
         try f.writeSample()
         var bytes = Array(Sample.ticketsJSONL.utf8)
-        bytes += Array("{\"ticket_id\": \"t9\", \"customer_id\": \"c1\", \"opened_at\": \"2026-03-10T10:00:00Z\", \"status\": \"".utf8)
+        bytes += Array(
+            "{\"ticket_id\": \"t9\", \"customer_id\": \"c1\", \"opened_at\": \"2026-03-10T10:00:00Z\", \"status\": \""
+                .utf8)
         bytes += [0xC3, 0x28] + Array("\"}\n".utf8)
         try f.write("tickets-2026-03.jsonl", bytes: bytes)
         try f.writePipeline()

@@ -1,6 +1,6 @@
+import CustomerHealth
 import Foundation
 import XCTest
-import CustomerHealth
 
 /// A file that holds most of the input is decompressed and parsed on two
 /// threads (above 4 MiB, with --threads 2 or more). The results, the rejects
@@ -19,7 +19,7 @@ final class LargeFileTests: XCTestCase {
                 continue
             }
             if i == 50_000 {
-                lines.append("c2,u1,\"2026-03-30T10:00:00Z,login,,")   // quote never closed: the next MiB is read again
+                lines.append("c2,u1,\"2026-03-30T10:00:00Z,login,,")  // quote never closed: the next MiB is read again
                 bad.append(lines.count)
                 continue
             }
@@ -29,7 +29,9 @@ final class LargeFileTests: XCTestCase {
                 continue
             }
             let c = 1 + r.int(0...2)
-            lines.append("c\(c),u\(r.int(1...400)),2026-03-\(String(format: "%02d", r.int(1...31)))T\(String(format: "%02d", r.int(0...23))):00:00Z,\(r.pick(events)),,\(r.int(1...900))")
+            lines.append(
+                "c\(c),u\(r.int(1...400)),2026-03-\(String(format: "%02d", r.int(1...31)))T\(String(format: "%02d", r.int(0...23))):00:00Z,\(r.pick(events)),,\(r.int(1...900))"
+            )
         }
         return (lines.map { $0 + "\n" }.joined(), bad)
     }
@@ -45,7 +47,9 @@ final class LargeFileTests: XCTestCase {
         return (outs[0], outs[1])
     }
 
-    private func assertSameOutputs(_ a: RunOutputs, _ b: RunOutputs, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertSameOutputs(_ a: RunOutputs, _ b: RunOutputs, file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         for name in ["scores.jsonl", "features.jsonl", "kpis.json", "at-risk.json", "at-risk.csv", "rejects.jsonl"] {
             XCTAssertEqual(try a.data(name), try b.data(name), name, file: file, line: line)
         }
@@ -105,7 +109,9 @@ final class LargeFileTests: XCTestCase {
             try f.write("activity-2026-03.csv.gz", bytes: Array(whole.dropLast(8)))
             let cut = try f.run(["--threads", threads])
             XCTAssertEqual(cut.status, 3, cut.transcript)
-            XCTAssertTrue(cut.stderr.contains("activity-2026-03.csv.gz: truncated gzip file at byte offset \(whole.count - 8)"), cut.stderr)
+            XCTAssertTrue(
+                cut.stderr.contains("activity-2026-03.csv.gz: truncated gzip file at byte offset \(whole.count - 8)"),
+                cut.stderr)
             var crc = whole
             crc[crc.count - 8] ^= 0x01
             try f.write("activity-2026-03.csv.gz", bytes: crc)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Issue 12, tasks 2 and 3: lines end in LF, CRLF or CR (old Mac exports), and
@@ -13,11 +14,11 @@ final class LineEndTests: XCTestCase {
     static let rows = [
         "c1,u1,2026-03-31T09:00:00Z,login,,",
         "c1,u2,2026-03-30T10:00:00Z,feature_use,reports,30",
-        "c2,v1,2026-03-20T08:00:00Z,login",                      // field_count
+        "c2,v1,2026-03-20T08:00:00Z,login",  // field_count
         "c2,v1,\"2026-03-20T08:05:00Z\",work_order_completed,,",
-        "c3,w1,2026-02-01T08:00:00Z,log\"in,,",                  // bad_quoting
+        "c3,w1,2026-02-01T08:00:00Z,log\"in,,",  // bad_quoting
         "c3,w2,2026-03-31T23:59:59Z,dashboard_view,\"a,\"\"b\"\"\",",
-        "!c4,x1,2026-03-01T12:00:00Z,login,,",                   // handler reject
+        "!c4,x1,2026-03-01T12:00:00Z,login,,",  // handler reject
         "c4,x2,2026-03-02T12:00:00Z,login,,",
     ]
 
@@ -31,25 +32,32 @@ final class LineEndTests: XCTestCase {
     }
 
     /// Checks every reject and every accepted row against the lines of `bytes`.
-    private func assertTruePositions(_ bytes: [UInt8], gzip: Bool = false, maxRowBytes: Int = 1 << 20, _ label: String,
-                                     file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertTruePositions(
+        _ bytes: [UInt8], gzip: Bool = false, maxRowBytes: Int = 1 << 20, _ label: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let f = try ExportsFolder()
         let name = gzip ? "activity.csv.gz" : "activity.csv"
         if gzip { try ReaderFiles.gzip([bytes], to: f.path(name)) } else { try f.write(name, bytes: bytes) }
-        let out = try ReaderFiles.read(f.path(name), settings: ExportSettings(kind: .activity), maxRowBytes: maxRowBytes, genericCSV: false)
+        let out = try ReaderFiles.read(
+            f.path(name), settings: ExportSettings(kind: .activity), maxRowBytes: maxRowBytes, genericCSV: false)
         let starts = physicalLineStarts(bytes)
         // Expected: the line where each row's text starts.
         let text = String(decoding: bytes, as: UTF8.self)
         func position(of row: String) -> (line: Int, offset: Int) {
             let needle = Array(row.utf8)
-            for (i, s) in starts.enumerated() where s + needle.count <= bytes.count && Array(bytes[s..<(s + needle.count)]) == needle {
+            for (i, s) in starts.enumerated()
+            where s + needle.count <= bytes.count && Array(bytes[s..<(s + needle.count)]) == needle {
                 return (i + 1, s)
             }
             XCTFail("\(label): row \(row) not found in \(text.debugDescription)", file: file, line: line)
             return (-1, -1)
         }
-        let expectedRejects = [(Self.rows[2], "field_count"), (Self.rows[4], "bad_quoting"), (Self.rows[6], "bad_value")]
-        XCTAssertEqual(out.report.rejects.count, expectedRejects.count, "\(label): \(out.report.rejects)", file: file, line: line)
+        let expectedRejects = [
+            (Self.rows[2], "field_count"), (Self.rows[4], "bad_quoting"), (Self.rows[6], "bad_value"),
+        ]
+        XCTAssertEqual(
+            out.report.rejects.count, expectedRejects.count, "\(label): \(out.report.rejects)", file: file, line: line)
         for (reject, (row, code)) in zip(out.report.rejects, expectedRejects) {
             let p = position(of: row)
             XCTAssertEqual(reject.code, code, label, file: file, line: line)
@@ -58,7 +66,8 @@ final class LineEndTests: XCTestCase {
             XCTAssertEqual(reject.raw, row, "\(label): raw of \(code)", file: file, line: line)
         }
         let good = [0, 1, 3, 5, 7].map { Self.rows[$0] }
-        XCTAssertEqual(out.lines, good.map { position(of: $0).line }, "\(label): lines of accepted rows", file: file, line: line)
+        XCTAssertEqual(
+            out.lines, good.map { position(of: $0).line }, "\(label): lines of accepted rows", file: file, line: line)
         XCTAssertEqual(out.rows.map { $0[0] }, ["c1", "c1", "c2", "c3", "c4"], label, file: file, line: line)
         XCTAssertEqual(out.rows[3][4], "a,\"b\"", label, file: file, line: line)
         XCTAssertEqual(out.report.rowsRead, Self.rows.count, label, file: file, line: line)
@@ -68,8 +77,12 @@ final class LineEndTests: XCTestCase {
         for (newline, label) in [("\n", "LF"), ("\r\n", "CRLF"), ("\r", "CR")] {
             for gzip in [false, true] {
                 try assertTruePositions(Array(text(newline).utf8), gzip: gzip, "\(label)\(gzip ? " gzip" : "")")
-                try assertTruePositions(Array(text(newline, blankLinesEvery: 2).utf8), gzip: gzip, "\(label) with blank lines\(gzip ? " gzip" : "")")
-                try assertTruePositions([0xEF, 0xBB, 0xBF] + Array(text(newline).utf8), gzip: gzip, "\(label) with BOM\(gzip ? " gzip" : "")")
+                try assertTruePositions(
+                    Array(text(newline, blankLinesEvery: 2).utf8), gzip: gzip,
+                    "\(label) with blank lines\(gzip ? " gzip" : "")")
+                try assertTruePositions(
+                    [0xEF, 0xBB, 0xBF] + Array(text(newline).utf8), gzip: gzip,
+                    "\(label) with BOM\(gzip ? " gzip" : "")")
             }
         }
     }
@@ -107,7 +120,8 @@ final class LineEndTests: XCTestCase {
             XCTAssertEqual(r.report.rowsRead, 30_001)
             XCTAssertEqual(r.rows.count, 30_000)
             XCTAssertEqual(r.report.rejects.map(\.line), [30_002])
-            XCTAssertEqual(r.report.rejects.first?.byteOffset, out.utf8.count - "c1,u1,2026-03-01T10:00:00Z,login\r".utf8.count)
+            XCTAssertEqual(
+                r.report.rejects.first?.byteOffset, out.utf8.count - "c1,u1,2026-03-01T10:00:00Z,login\r".utf8.count)
         }
     }
 
@@ -117,7 +131,8 @@ final class LineEndTests: XCTestCase {
         let a = Array((Self.header + "\r\nc1,u1,2026-03-31T09:00:00Z,login,,\r").utf8)
         let b = Array("\nc1,u1,2026-03-31T09:00:00Z,login\r\n".utf8)
         try ReaderFiles.gzip([a, b], to: f.path("activity.csv.gz"))
-        let r = try ReaderFiles.read(f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity), genericCSV: false)
+        let r = try ReaderFiles.read(
+            f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity), genericCSV: false)
         XCTAssertEqual(r.lines, [2])
         XCTAssertEqual(r.report.rejects.map(\.line), [3])
         XCTAssertEqual(r.report.rejects.map(\.byteOffset), [a.count + 1])
@@ -130,7 +145,8 @@ final class LineEndTests: XCTestCase {
             let f = try ExportsFolder()
             let all: [UInt8] = [0xEF, 0xBB, 0xBF] + body
             try ReaderFiles.gzip([Array(all[..<cut]), Array(all[cut...])], to: f.path("activity.csv.gz"))
-            let r = try ReaderFiles.read(f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity), genericCSV: false)
+            let r = try ReaderFiles.read(
+                f.path("activity.csv.gz"), settings: ExportSettings(kind: .activity), genericCSV: false)
             XCTAssertEqual(r.rows.count, Sample.activityRows.count, "cut at \(cut)")
             XCTAssertEqual(r.lines.first, 2, "cut at \(cut)")
         }
@@ -147,10 +163,14 @@ final class LineEndTests: XCTestCase {
     }
 
     /// Reads whole lines on from `resume`, as watch mode does.
-    private func readOn(_ path: String, from resume: InputFileReader.Resume?) throws -> (ReaderFiles.Outcome, InputFileReader.Resume) {
+    private func readOn(_ path: String, from resume: InputFileReader.Resume?) throws -> (
+        ReaderFiles.Outcome, InputFileReader.Resume
+    ) {
         let handler = CapturingHandler()
-        let reader = try InputFileReader(path: path, settings: ExportSettings(kind: .activity), handler: handler, maxRowBytes: 1 << 20, includeRaw: true,
-                                         mode: .watch(resume: resume, stopAt: nil))
+        let reader = try InputFileReader(
+            path: path, settings: ExportSettings(kind: .activity), handler: handler, maxRowBytes: 1 << 20,
+            includeRaw: true,
+            mode: .watch(resume: resume, stopAt: nil))
         let report = try reader.read()
         return (ReaderFiles.Outcome(report: report, rows: handler.rows, lines: handler.lines), reader.consumed)
     }
@@ -158,7 +178,10 @@ final class LineEndTests: XCTestCase {
     /// A CR at the end of what is there may be the first half of a CRLF: the
     /// line is taken on the next read, at its true line, for CR and CRLF files.
     func testGrowingFilesWithCRAndCRLFResumeAtTrueLines() throws {
-        let rows = Self.rows.filter { !$0.contains("\"") && !$0.hasPrefix("!") && $0.split(separator: ",", omittingEmptySubsequences: false).count == 6 }
+        let rows = Self.rows.filter {
+            !$0.contains("\"") && !$0.hasPrefix("!")
+                && $0.split(separator: ",", omittingEmptySubsequences: false).count == 6
+        }
         XCTAssertGreaterThanOrEqual(rows.count, 3)
         for newline in ["\r", "\r\n"] {
             // The part of a line end after its CR ("\r\n" is one Character: no dropFirst()).
@@ -175,15 +198,18 @@ final class LineEndTests: XCTestCase {
             (out, next) = try readOn(path, from: next)
             XCTAssertEqual(out.lines, [2], newline.debugDescription)
             XCTAssertEqual(next.linesBefore, 2, newline.debugDescription)
-            XCTAssertEqual(next.offset, (Self.header + newline + rows[0] + newline).utf8.count, newline.debugDescription)
+            XCTAssertEqual(
+                next.offset, (Self.header + newline + rows[0] + newline).utf8.count, newline.debugDescription)
             // The rest: the LF of the CRLF (if any), a row with too few fields, a good row.
             try appendBytes(lf + "c1,u9,2026-03-01T10:00:00Z,login" + newline + rows[2] + newline, to: path)
             (out, next) = try readOn(path, from: next)
             // A CR file's last line waits for the byte after its CR; a CRLF file's is complete.
             XCTAssertEqual(out.lines, newline == "\r" ? [3] : [3, 5], newline.debugDescription)
             XCTAssertEqual(out.report.rejects.map(\.line), [4], newline.debugDescription)
-            XCTAssertEqual(out.report.rejects.map(\.byteOffset), [(Self.header + newline + rows[0] + newline + rows[1] + newline).utf8.count],
-                           newline.debugDescription)
+            XCTAssertEqual(
+                out.report.rejects.map(\.byteOffset),
+                [(Self.header + newline + rows[0] + newline + rows[1] + newline).utf8.count],
+                newline.debugDescription)
             XCTAssertEqual(next.linesBefore, newline == "\r" ? 4 : 5, newline.debugDescription)
             if newline == "\r" {
                 try appendBytes("c1,u10,2026-03-01T10:00:00Z,login,,\r", to: path)
@@ -200,14 +226,18 @@ final class LineEndTests: XCTestCase {
     private func headerError(_ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let f = try ExportsFolder()
         try f.write("activity.csv", bytes: bytes)
-        let reader = try InputFileReader(path: f.path("activity.csv"), settings: ExportSettings(kind: .activity),
-                                         handler: CountingHandler(), maxRowBytes: 1 << 20, includeRaw: true)
+        let reader = try InputFileReader(
+            path: f.path("activity.csv"), settings: ExportSettings(kind: .activity),
+            handler: CountingHandler(), maxRowBytes: 1 << 20, includeRaw: true)
         do {
             _ = try reader.read()
             XCTFail("the file was read", file: file, line: line)
             return ""
         } catch let error as CustomerHealthError {
-            guard case .input(let name, let message) = error else { XCTFail("\(error)", file: file, line: line); return "" }
+            guard case .input(let name, let message) = error else {
+                XCTFail("\(error)", file: file, line: line)
+                return ""
+            }
             XCTAssertEqual(name, "activity.csv", file: file, line: line)
             return message
         }
@@ -226,7 +256,9 @@ final class LineEndTests: XCTestCase {
     func testUnclosedQuoteInTheHeaderPointsAtTheOpeningQuote() throws {
         let header = "customer_id,\"user_id,occurred_at,event_type,feature,duration_s"
         // A later row's quotes end the swallowed "record" with a parse error ...
-        let closedLater = header + "\n" + Sample.activityRows[0] + "\nc2,\"v1\",2026-03-20T08:00:00Z,login,,\n" + Sample.activityRows[2] + "\n"
+        let closedLater =
+            header + "\n" + Sample.activityRows[0] + "\nc2,\"v1\",2026-03-20T08:00:00Z,login,,\n"
+            + Sample.activityRows[2] + "\n"
         // ... or none does, and the file ends inside the quotes.
         let neverClosed = header + "\n" + Sample.activityRows.joined(separator: "\n") + "\n"
         for (label, text) in [("closed later", closedLater), ("never closed", neverClosed)] {
@@ -236,7 +268,8 @@ final class LineEndTests: XCTestCase {
                 XCTAssertTrue(message.contains("line 1"), "\(label): \(message)")
                 XCTAssertTrue(message.contains(header), "\(label): the real header line: \(message)")
                 XCTAssertFalse(message.contains("c1,u1"), "\(label): not the next line: \(message)")
-                XCTAssertTrue(message.contains("column 13"), "\(label): the opening quote is the 13th character: \(message)")
+                XCTAssertTrue(
+                    message.contains("column 13"), "\(label): the opening quote is the 13th character: \(message)")
                 XCTAssertTrue(message.contains("byte offset \(bom ? 15 : 12)"), "\(label): \(message)")
             }
         }
@@ -246,8 +279,9 @@ final class LineEndTests: XCTestCase {
         let header = Self.header + "," + String(repeating: "x", count: 2000)
         let f = try ExportsFolder()
         try f.write("activity.csv", header + "\n" + Sample.activityRows.joined(separator: "\n") + "\n")
-        let reader = try InputFileReader(path: f.path("activity.csv"), settings: ExportSettings(kind: .activity),
-                                         handler: CountingHandler(), maxRowBytes: 1024, includeRaw: true)
+        let reader = try InputFileReader(
+            path: f.path("activity.csv"), settings: ExportSettings(kind: .activity),
+            handler: CountingHandler(), maxRowBytes: 1024, includeRaw: true)
         XCTAssertThrowsError(try reader.read()) { error in
             let message = "\(error)"
             XCTAssertTrue(message.contains("line 1"), message)

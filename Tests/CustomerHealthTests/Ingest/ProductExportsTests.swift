@@ -1,18 +1,22 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Exports as other products write them: their own event names (`events:`),
 /// nested JSON Lines, epoch timestamps, accounts without the seed's columns
 /// (docs/data-contract.md and docs/pipeline.md#events).
 final class ProductExportsTests: XCTestCase {
-    static let accounts = "customer_id,name,plan,mrr,subscription_start,churned_at,seats,features_available,training_modules\n"
+    static let accounts =
+        "customer_id,name,plan,mrr,subscription_start,churned_at,seats,features_available,training_modules\n"
         + "c1,One,pro,100,2025-01-01,,5,4,2\nc2,Two,pro,100,2025-01-01,,5,4,2\n"
 
     func testEventNamesMapToKindsKeptNamesAndFeatures() throws {
         let f = try ExportsFolder()
         try f.write("accounts.csv", Self.accounts)
-        try f.write("activity.csv", """
+        try f.write(
+            "activity.csv",
+            """
             customer_id,user_id,occurred_at,event_type,feature,duration_s
             c1,u1,2026-03-31T08:00:00Z,Logged In,,
             c1,u1,2026-03-31T08:01:00Z,Report Exported,,
@@ -26,7 +30,8 @@ final class ProductExportsTests: XCTestCase {
             c2,v1,2026-03-31T08:02:00Z,Order Completed,,
 
             """)
-        try f.writePipeline("""
+        try f.writePipeline(
+            """
             events:
               map:
                 "Logged In": login
@@ -47,8 +52,9 @@ final class ProductExportsTests: XCTestCase {
         XCTAssertEqual(JSON.int(manifest["ignored_events"]), 1)
         let rejects = try o.rejects
         XCTAssertEqual(rejects.count, 1)
-        assertReject(rejects.first, file: "activity.csv", line: 10, column: "event_type", code: "bad_value",
-                     reasonContains: ["\"heartbeat\"", "events:"])
+        assertReject(
+            rejects.first, file: "activity.csv", line: 10, column: "event_type", code: "bad_value",
+            reasonContains: ["\"heartbeat\"", "events:"])
         // A mapped feature_use names the feature by its event name when the feature column is empty.
         let c1 = try XCTUnwrap(try o.feature("c1")?["features"] as? [String: Any])
         XCTAssertEqual(JSON.int(c1["features_used_30d"]), 2, "Report Exported and Report Scheduled")
@@ -62,19 +68,25 @@ final class ProductExportsTests: XCTestCase {
     func testUnmappedNamesAreRejectedByDefaultWithAHint() throws {
         let f = try ExportsFolder()
         try f.write("accounts.csv", Self.accounts)
-        try f.write("activity.csv", "customer_id,user_id,occurred_at,event_type,feature,duration_s\nc1,u1,2026-03-31T08:00:00Z,Signed In,,\nc2,v1,2026-03-31T08:00:00Z,login,,\n")
+        try f.write(
+            "activity.csv",
+            "customer_id,user_id,occurred_at,event_type,feature,duration_s\nc1,u1,2026-03-31T08:00:00Z,Signed In,,\nc2,v1,2026-03-31T08:00:00Z,login,,\n"
+        )
         try f.writePipeline()
         let r = try f.run()
         XCTAssertEqual(r.status, 0, r.transcript)
         let rejects = try f.outputs("2026-03-31").rejects
-        assertReject(rejects.first, file: "activity.csv", line: 2, column: "event_type", code: "bad_value",
-                     reasonContains: ["unknown event_type \"Signed In\"", "map the name with `events:`"])
+        assertReject(
+            rejects.first, file: "activity.csv", line: 2, column: "event_type", code: "bad_value",
+            reasonContains: ["unknown event_type \"Signed In\"", "map the name with `events:`"])
     }
 
     func testOtherAsFeatureAndLoginsFromActivity() throws {
         let f = try ExportsFolder()
         try f.write("accounts.csv", Self.accounts)
-        try f.write("activity.csv", """
+        try f.write(
+            "activity.csv",
+            """
             customer_id,user_id,occurred_at,event_type,feature,duration_s
             c1,u1,2026-03-20T08:00:00Z,Document Edited,,
             c1,u1,2026-03-25T08:00:00Z,Comment Added,,
@@ -92,7 +104,9 @@ final class ProductExportsTests: XCTestCase {
     func testABuiltInNameCanBeMappedAway() throws {
         let f = try ExportsFolder()
         try f.write("accounts.csv", Self.accounts)
-        try f.write("activity.csv", """
+        try f.write(
+            "activity.csv",
+            """
             customer_id,user_id,occurred_at,event_type,feature,duration_s
             c1,u1,2026-03-31T08:00:00Z,login,,
             c1,u1,2026-03-31T08:00:00Z,session_start,,
@@ -109,7 +123,9 @@ final class ProductExportsTests: XCTestCase {
         let f = try ExportsFolder()
         try f.write("accounts.csv", Self.accounts)
         // 1774951200000 ms = 2026-03-31T10:00:00Z.
-        try f.write("events.jsonl", """
+        try f.write(
+            "events.jsonl",
+            """
             {"type":"track","event":"login","userId":"u1","timestamp":1774951200000,"context":{"groupId":"c1"}}
             {"type":"track","event":"feature_use","userId":"u2","timestamp":1774951260123,"context":{"groupId":"c1"},"properties":{"feature":"charts"}}
             {"type":"track","event":"login","userId":"v1","timestamp":1774951200000,"context":{"groupId":["c2"]}}
@@ -119,7 +135,8 @@ final class ProductExportsTests: XCTestCase {
             {"type":"track","event":"login","userId":"v1","timestamp":1774951200000,"context":{"groupId":{"id":"c2"}}}
 
             """)
-        try f.writePipeline("""
+        try f.writePipeline(
+            """
             exports:
               activity:
                 files: "events*.jsonl"
@@ -135,27 +152,38 @@ final class ProductExportsTests: XCTestCase {
         XCTAssertEqual(JSON.int(c1["features_used_30d"]), 1)
         let rejects = try o.rejects
         XCTAssertEqual(rejects.count, 4)
-        assertReject(rejects[0], file: "events.jsonl", line: 4, column: "context.groupId", code: "bad_value",
-                     reasonContains: ["a list of 2 values", "context.groupId.0"])
-        assertReject(rejects[1], file: "events.jsonl", line: 5, column: "context.groupId", code: "missing_value",
-                     reasonContains: ["no key \"context.groupId\""])
-        assertReject(rejects[2], file: "events.jsonl", line: 6, column: "timestamp", code: "bad_value",
-                     reasonContains: ["\"yesterday\"", "milliseconds since 1970-01-01"])
-        assertReject(rejects[3], file: "events.jsonl", line: 7, column: "context.groupId", code: "bad_value",
-                     reasonContains: ["an object"])
+        assertReject(
+            rejects[0], file: "events.jsonl", line: 4, column: "context.groupId", code: "bad_value",
+            reasonContains: ["a list of 2 values", "context.groupId.0"])
+        assertReject(
+            rejects[1], file: "events.jsonl", line: 5, column: "context.groupId", code: "missing_value",
+            reasonContains: ["no key \"context.groupId\""])
+        assertReject(
+            rejects[2], file: "events.jsonl", line: 6, column: "timestamp", code: "bad_value",
+            reasonContains: ["\"yesterday\"", "milliseconds since 1970-01-01"])
+        assertReject(
+            rejects[3], file: "events.jsonl", line: 7, column: "context.groupId", code: "bad_value",
+            reasonContains: ["an object"])
     }
 
     func testEpochSecondsAndISOWithASpace() throws {
         let f = try ExportsFolder()
         try f.write("accounts.csv", Self.accounts)
-        try f.write("activity.csv", "customer_id,user_id,occurred_at,event_type\nc1,u1,1774951200,login\nc2,u1,1774951200.75,login\nc1,u1,-5,login\n")
+        try f.write(
+            "activity.csv",
+            "customer_id,user_id,occurred_at,event_type\nc1,u1,1774951200,login\nc2,u1,1774951200.75,login\nc1,u1,-5,login\n"
+        )
         try f.writePipeline("exports: {activity: {timestamp_format: epoch_s}}\n")
         XCTAssertEqual(try f.run().status, 0)
         let o = try f.outputs("2026-03-31")
         XCTAssertEqual(try o.scores.count, 2)
-        assertReject(try o.rejects.first, file: "activity.csv", line: 4, column: "occurred_at", code: "bad_value", reasonContains: ["is negative"])
+        assertReject(
+            try o.rejects.first, file: "activity.csv", line: 4, column: "occurred_at", code: "bad_value",
+            reasonContains: ["is negative"])
         func iso(_ text: String) throws -> Int64 {
-            try Array(text.utf8).withUnsafeBytes { b throws -> Int64 in try FieldParser.timestamp(b, format: .iso8601, tokens: []) }
+            try Array(text.utf8).withUnsafeBytes { b throws -> Int64 in
+                try FieldParser.timestamp(b, format: .iso8601, tokens: [])
+            }
         }
         XCTAssertEqual(try iso("2026-03-31 10:00:00.123456"), 1_774_951_200, "Amplitude's space and microseconds")
         XCTAssertEqual(try iso("2026-03-31T10:00:00.482000+00:00"), 1_774_951_200, "PostHog's offset")
@@ -164,7 +192,9 @@ final class ProductExportsTests: XCTestCase {
     func testAccountsWithoutTheSeedsColumns() throws {
         let f = try ExportsFolder()
         try f.write("accounts.csv", "customer_id,subscription_start,churned_at\nc1,2025-01-01,\nc2,2025-01-01,\n")
-        try f.write("activity.csv", """
+        try f.write(
+            "activity.csv",
+            """
             customer_id,user_id,occurred_at,event_type,feature,duration_s
             c1,u1,2026-03-31T08:00:00Z,login,,
             c1,u1,2026-03-31T08:00:00Z,api_call,,
@@ -192,9 +222,9 @@ final class ProductExportsTests: XCTestCase {
         XCTAssertEqual(api["applicable"] as? Bool, true)
         XCTAssertEqual(JSON.int(api["customers_without_it"]), 2)
         let kpiParts = try XCTUnwrap(o.kpis["score_parts"] as? [String: [String: Bool]])
-        XCTAssertEqual(kpiParts["engagement"], ["adoption": false, "api": false, "mobile": false, "training": false],
-                       "no customer has the account values these parts need")
+        XCTAssertEqual(
+            kpiParts["engagement"], ["adoption": false, "api": false, "mobile": false, "training": false],
+            "no customer has the account values these parts need")
         XCTAssertTrue((try o.kpis["financial_metrics"] as? [String: Any])?["monthly_recurring_revenue"] is NSNull)
     }
 }
-

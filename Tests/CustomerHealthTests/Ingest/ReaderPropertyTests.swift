@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Issue 12, task 5: property tests of the CSV and JSONL readers. Random rows
@@ -57,7 +58,8 @@ final class ReaderPropertyTests: XCTestCase {
     /// One field as written: quoted when it must be (or at random), with
     /// spaces around it now and then (trimmed when unquoted, ignored around quotes).
     static func encode(_ value: String, _ rng: inout ReaderTestRandom, delimiter: Character) -> String {
-        let mustQuote = value.contains(delimiter) || value.contains("\"") || value.contains("\n") || value.contains("\r")
+        let mustQuote =
+            value.contains(delimiter) || value.contains("\"") || value.contains("\n") || value.contains("\r")
             || value.first == " " || value.first == "\t" || value.last == " " || value.last == "\t"
         let pad = rng.chance(0.15) ? String(repeating: " ", count: rng.int(1...2)) : ""
         let padAfter = rng.chance(0.15) ? " " : ""
@@ -112,7 +114,9 @@ final class ReaderPropertyTests: XCTestCase {
                 put(fields.joined(separator: String(delimiter)) + end)
                 c.expected.rejects.append((start, "bad_quoting"))
             } else {
-                var values = (0..<columns).map { _ in randomValue(&rng, delimiter: delimiter, allowBreaks: rng.chance(0.3)) }
+                var values = (0..<columns).map { _ in
+                    randomValue(&rng, delimiter: delimiter, allowBreaks: rng.chance(0.3))
+                }
                 if kind == 2 { values[0] = "!" + values[0] }
                 // A record of one empty unquoted field would be a blank line; columns >= 2 rules that out.
                 let text = values.map { encode($0, &rng, delimiter: delimiter) }.joined(separator: String(delimiter))
@@ -130,21 +134,32 @@ final class ReaderPropertyTests: XCTestCase {
     }
 
     /// Reads `c` (written as `parts`, gzip members when `gzip`) and checks it.
-    private func check(_ c: Case, parts: [[UInt8]], gzip: Bool, label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func check(
+        _ c: Case, parts: [[UInt8]], gzip: Bool, label: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let f = scratch!
         let name = gzip ? "table.csv.gz" : "table.csv"
-        if gzip { try ReaderFiles.gzip(parts, to: f.path(name)) } else { try f.write(name, bytes: parts.flatMap { $0 }) }
+        if gzip {
+            try ReaderFiles.gzip(parts, to: f.path(name))
+        } else {
+            try f.write(name, bytes: parts.flatMap { $0 })
+        }
         var settings = ExportSettings(kind: .savings)
         settings.delimiter = c.delimiter
         let out = try ReaderFiles.read(f.path(name), settings: settings)
         let starts = physicalLineStarts(c.bytes)
         let context = "\(label): \(c.description)"
         XCTAssertEqual(out.rows, c.expected.rows, context, file: file, line: line)
-        XCTAssertEqual(out.lines, c.expected.rowOffsets.map { lineNumber(startingAt: $0, in: starts) ?? -1 }, "lines: \(context)", file: file, line: line)
+        XCTAssertEqual(
+            out.lines, c.expected.rowOffsets.map { lineNumber(startingAt: $0, in: starts) ?? -1 }, "lines: \(context)",
+            file: file, line: line)
         let got = out.report.rejects.map { "\($0.code)@\($0.line):\($0.byteOffset)" }
-        let want = c.expected.rejects.map { "\($0.code)@\(lineNumber(startingAt: $0.offset, in: starts) ?? -1):\($0.offset)" }
+        let want = c.expected.rejects.map {
+            "\($0.code)@\(lineNumber(startingAt: $0.offset, in: starts) ?? -1):\($0.offset)"
+        }
         XCTAssertEqual(got, want, "rejects: \(context)", file: file, line: line)
-        XCTAssertEqual(out.report.rowsRead, c.expected.rows.count + c.expected.rejects.count, context, file: file, line: line)
+        XCTAssertEqual(
+            out.report.rowsRead, c.expected.rows.count + c.expected.rejects.count, context, file: file, line: line)
     }
 
     func testCSVRowsReadBackAsWritten() throws {
@@ -157,7 +172,10 @@ final class ReaderPropertyTests: XCTestCase {
             cuts.sort()
             var parts: [[UInt8]] = []
             var from = 0
-            for cut in cuts + [c.bytes.count] { parts.append(Array(c.bytes[from..<cut])); from = cut }
+            for cut in cuts + [c.bytes.count] {
+                parts.append(Array(c.bytes[from..<cut]))
+                from = cut
+            }
             try check(c, parts: parts, gzip: true, label: "seed \(seed), gzip cut at \(cuts)")
         }
     }
@@ -172,7 +190,9 @@ final class ReaderPropertyTests: XCTestCase {
             guard c.bytes.count <= 400, c.expected.rows.count >= 2 else { continue }
             done += 1
             for cut in 0...c.bytes.count {
-                try check(c, parts: [Array(c.bytes[..<cut]), Array(c.bytes[cut...])], gzip: true, label: "seed \(seed), cut at \(cut)")
+                try check(
+                    c, parts: [Array(c.bytes[..<cut]), Array(c.bytes[cut...])], gzip: true,
+                    label: "seed \(seed), cut at \(cut)")
             }
         }
     }
@@ -285,17 +305,27 @@ final class ReaderPropertyTests: XCTestCase {
         return c
     }
 
-    private func checkJSONL(_ c: Case, parts: [[UInt8]], gzip: Bool, label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkJSONL(
+        _ c: Case, parts: [[UInt8]], gzip: Bool, label: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let f = scratch!
         let name = gzip ? "table.jsonl.gz" : "table.jsonl"
-        if gzip { try ReaderFiles.gzip(parts, to: f.path(name)) } else { try f.write(name, bytes: parts.flatMap { $0 }) }
+        if gzip {
+            try ReaderFiles.gzip(parts, to: f.path(name))
+        } else {
+            try f.write(name, bytes: parts.flatMap { $0 })
+        }
         let out = try ReaderFiles.read(f.path(name), settings: ExportSettings(kind: .savings))
         let starts = physicalLineStarts(c.bytes)
         let context = "\(label): \(c.description)"
         XCTAssertEqual(out.rows, c.expected.rows, context, file: file, line: line)
-        XCTAssertEqual(out.lines, c.expected.rowOffsets.map { lineNumber(startingAt: $0, in: starts) ?? -1 }, "lines: \(context)", file: file, line: line)
+        XCTAssertEqual(
+            out.lines, c.expected.rowOffsets.map { lineNumber(startingAt: $0, in: starts) ?? -1 }, "lines: \(context)",
+            file: file, line: line)
         let got = out.report.rejects.map { "\($0.code)@\($0.line):\($0.byteOffset)" }
-        let want = c.expected.rejects.map { "\($0.code)@\(lineNumber(startingAt: $0.offset, in: starts) ?? -1):\($0.offset)" }
+        let want = c.expected.rejects.map {
+            "\($0.code)@\(lineNumber(startingAt: $0.offset, in: starts) ?? -1):\($0.offset)"
+        }
         XCTAssertEqual(got, want, "rejects: \(context)", file: file, line: line)
     }
 
@@ -308,7 +338,10 @@ final class ReaderPropertyTests: XCTestCase {
             cuts.sort()
             var parts: [[UInt8]] = []
             var from = 0
-            for cut in cuts + [c.bytes.count] { parts.append(Array(c.bytes[from..<cut])); from = cut }
+            for cut in cuts + [c.bytes.count] {
+                parts.append(Array(c.bytes[from..<cut]))
+                from = cut
+            }
             try checkJSONL(c, parts: parts, gzip: true, label: "seed \(seed), gzip cut at \(cuts)")
         }
     }
@@ -322,7 +355,9 @@ final class ReaderPropertyTests: XCTestCase {
             guard c.bytes.count <= 500, c.expected.rows.count >= 2 else { continue }
             done += 1
             for cut in 0...c.bytes.count {
-                try checkJSONL(c, parts: [Array(c.bytes[..<cut]), Array(c.bytes[cut...])], gzip: true, label: "seed \(seed), cut at \(cut)")
+                try checkJSONL(
+                    c, parts: [Array(c.bytes[..<cut]), Array(c.bytes[cut...])], gzip: true,
+                    label: "seed \(seed), cut at \(cut)")
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 // Helpers of the reader tests (LineEndTests, ReaderPropertyTests, DegenerateInputTests).
@@ -78,15 +79,19 @@ enum ReaderFiles {
     }
 
     /// Reads one file with `settings` (CSV: any header, columns in header order).
-    static func read(_ path: String, settings: ExportSettings = ExportSettings(kind: .savings), maxRowBytes: Int = 1 << 20,
-                     genericCSV: Bool = true) throws -> Outcome {
+    static func read(
+        _ path: String, settings: ExportSettings = ExportSettings(kind: .savings), maxRowBytes: Int = 1 << 20,
+        genericCSV: Bool = true
+    ) throws -> Outcome {
         let handler = CapturingHandler()
         let reader: InputFileReader
         if genericCSV && path.lowercased().contains(".csv") {
-            reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: maxRowBytes, includeRaw: true,
-                                         mode: .anyColumns)
+            reader = try InputFileReader(
+                path: path, settings: settings, handler: handler, maxRowBytes: maxRowBytes, includeRaw: true,
+                mode: .anyColumns)
         } else {
-            reader = try InputFileReader(path: path, settings: settings, handler: handler, maxRowBytes: maxRowBytes, includeRaw: true)
+            reader = try InputFileReader(
+                path: path, settings: settings, handler: handler, maxRowBytes: maxRowBytes, includeRaw: true)
         }
         let report = try reader.read()
         return Outcome(report: report, rows: handler.rows, lines: handler.lines)

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import CustomerHealth
 
 /// Regressions for bugs found in review: each failed before its fix.
@@ -9,10 +10,14 @@ final class ReviewRegressionTests: XCTestCase {
         let f = try ExportsFolder()
         try f.writeSample()
         try f.writePipeline()
-        XCTAssertEqual(try f.run(["--as-of", "2026-03-31", "--output", f.root.appendingPathComponent("a").path]).status, 0)
-        let rows = Sample.accountsRows.map { $0.hasPrefix("c2,") ? $0.replacingOccurrences(of: "2025-06-01,,", with: "2025-06-01,2026-04-05,") : $0 }
+        XCTAssertEqual(
+            try f.run(["--as-of", "2026-03-31", "--output", f.root.appendingPathComponent("a").path]).status, 0)
+        let rows = Sample.accountsRows.map {
+            $0.hasPrefix("c2,") ? $0.replacingOccurrences(of: "2025-06-01,,", with: "2025-06-01,2026-04-05,") : $0
+        }
         try f.write("accounts.csv", Sample.csv(Sample.accountsHeader, rows))
-        XCTAssertEqual(try f.run(["--as-of", "2026-03-31", "--output", f.root.appendingPathComponent("b").path]).status, 0)
+        XCTAssertEqual(
+            try f.run(["--as-of", "2026-03-31", "--output", f.root.appendingPathComponent("b").path]).status, 0)
         for name in ["scores.jsonl", "kpis.json", "at-risk.json", "features.jsonl"] {
             let a = try Data(contentsOf: f.root.appendingPathComponent("a/2026-03-31/\(name)"))
             let b = try Data(contentsOf: f.root.appendingPathComponent("b/2026-03-31/\(name)"))
@@ -33,11 +38,13 @@ extension ReviewRegressionTests {
         try f.writePipeline(maxRejectRatio: 0.001, "on_corrupt_file: skip\nas_of: 2026-03-31\n")
         XCTAssertEqual(try f.run().status, 0)
         let before = snapshotTree(f.output)
-        var b = try f.bytes("accounts.csv.gz"); b[b.count - 8] ^= 0xFF
+        var b = try f.bytes("accounts.csv.gz")
+        b[b.count - 8] ^= 0xFF
         try f.write("accounts.csv.gz", bytes: b)
         let r = try f.run()
         XCTAssertEqual(r.status, 3, r.transcript)
-        XCTAssertEqual(snapshotTree(f.output), before, "the good run of 2026-03-31 was replaced by one with 0 customers")
+        XCTAssertEqual(
+            snapshotTree(f.output), before, "the good run of 2026-03-31 was replaced by one with 0 customers")
     }
 }
 
@@ -56,8 +63,11 @@ extension ReviewRegressionTests {
         XCTAssertEqual(try f.run().status, 0)
         let o = try f.outputs(Sample.asOf)
         let input = try o.input("activity-2026-03.csv")
-        XCTAssertEqual(JSON.int(input?["rows_read"]), Sample.activityRows.count + rows.count, "every data line is a row")
-        XCTAssertEqual(JSON.int(input?["rows_accepted"]), Sample.activityRows.count + rows.count - 1, "one stray quote costs one row")
+        XCTAssertEqual(
+            JSON.int(input?["rows_read"]), Sample.activityRows.count + rows.count, "every data line is a row")
+        XCTAssertEqual(
+            JSON.int(input?["rows_accepted"]), Sample.activityRows.count + rows.count - 1,
+            "one stray quote costs one row")
         let km = try o.score("c2")?["key_metrics"] as? [String: Any]
         XCTAssertEqual(JSON.int(km?["api_calls_30d"]), 201)
     }
@@ -67,7 +77,10 @@ extension ReviewRegressionTests {
     /// being read again as in the large-file case ("one stray quote costs one row").
     func testStrayQuoteNearTheEndOfTheFileCostsOneRow() throws {
         let f = try ExportsFolder()
-        let rows = ["c1,u1,\"2026-03-30T10:00:00Z,login,,", "c3,w9,2026-03-31T12:00:00Z,login,,", "c2,v9,2026-03-31T12:00:00Z,api_call,,"]
+        let rows = [
+            "c1,u1,\"2026-03-30T10:00:00Z,login,,", "c3,w9,2026-03-31T12:00:00Z,login,,",
+            "c2,v9,2026-03-31T12:00:00Z,api_call,,",
+        ]
         try f.writeSample(activity: Sample.csv(Sample.activityHeader, Sample.activityRows + rows))
         try f.writePipeline()
         XCTAssertEqual(try f.run().status, 0)
@@ -84,7 +97,10 @@ extension ReviewRegressionTests {
     /// (opened before T, answered after it) is not counted at all as of T.
     func testTicketOpenedBeforeTWithOnlyALaterVersionCounts() throws {
         let f = try ExportsFolder()
-        try f.writeSample(tickets: "{\"ticket_id\": \"t1\", \"customer_id\": \"c1\", \"opened_at\": \"2026-03-30T10:00:00Z\", \"first_response_at\": \"2026-04-01T10:00:00Z\", \"resolved_at\": \"2026-04-02T10:00:00Z\"}\n")
+        try f.writeSample(
+            tickets:
+                "{\"ticket_id\": \"t1\", \"customer_id\": \"c1\", \"opened_at\": \"2026-03-30T10:00:00Z\", \"first_response_at\": \"2026-04-01T10:00:00Z\", \"resolved_at\": \"2026-04-02T10:00:00Z\"}\n"
+        )
         try f.writePipeline()
         XCTAssertEqual(try f.run(["--as-of", "2026-03-31"]).status, 0)
         let km = try f.outputs("2026-03-31").score("c1")?["key_metrics"] as? [String: Any]

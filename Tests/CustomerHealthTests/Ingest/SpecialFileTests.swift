@@ -1,9 +1,10 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Issue 12, task 1: only regular files (and symlinks to them) are read. A
@@ -73,9 +74,14 @@ final class SpecialFileTests: XCTestCase {
                 raw[bytes.count] = 0
             }
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
-            guard bound == 0 else { close(fd); throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            guard bound == 0 else {
+                close(fd)
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
             _ = listen(fd, 1)
             return fd
         }
@@ -118,11 +124,14 @@ final class SpecialFileTests: XCTestCase {
             XCTAssertEqual(r.result.status, 0, "\(kind.what): \(r.result.transcript)")
             guard r.result.status == 0 else { continue }
             let o = try f.outputs(Sample.asOf)
-            let input = try XCTUnwrap(try o.input("activity-2026-04.csv"), "\(kind.what): the skipped file is in manifest.json")
+            let input = try XCTUnwrap(
+                try o.input("activity-2026-04.csv"), "\(kind.what): the skipped file is in manifest.json")
             let skipped = input["skipped"] as? String ?? ""
             XCTAssertTrue(skipped.contains("skip"), "\(kind.what): skipped: \(skipped)")
             XCTAssertEqual(JSON.int(input["rows_read"]), 0, "\(kind.what)")
-            XCTAssertEqual(JSON.int(try o.input("activity-2026-03.csv")?["rows_accepted"]), Sample.activityRows.count, "\(kind.what)")
+            XCTAssertEqual(
+                JSON.int(try o.input("activity-2026-03.csv")?["rows_accepted"]), Sample.activityRows.count,
+                "\(kind.what)")
             try assertNothingLost(o)
         }
     }
@@ -145,8 +154,10 @@ final class SpecialFileTests: XCTestCase {
         try f.writeSample()
         try f.writePipeline()
         try Self.make(.fifo, at: f.path("uptime-2026-04.csv"))
-        let r = try Self.runWithWatchdog(["watch", f.pipelinePath, "--once", "--settle", "0", "--emit",
-                                          f.root.appendingPathComponent("stream.ndjson").path])
+        let r = try Self.runWithWatchdog([
+            "watch", f.pipelinePath, "--once", "--settle", "0", "--emit",
+            f.root.appendingPathComponent("stream.ndjson").path,
+        ])
         XCTAssertFalse(r.timedOut, "watch hung on a FIFO")
         XCTAssertTrue(r.result.stderr.contains("uptime-2026-04.csv"), r.result.transcript)
     }
@@ -156,7 +167,8 @@ final class SpecialFileTests: XCTestCase {
         try f.writeSample()
         let elsewhere = f.root.appendingPathComponent("activity-april.csv")
         try Data((Sample.activityHeader + "\nc3,w9,2026-03-30T10:00:00Z,login,,\n").utf8).write(to: elsewhere)
-        try FileManager.default.createSymbolicLink(atPath: f.path("activity-2026-04.csv"), withDestinationPath: elsewhere.path)
+        try FileManager.default.createSymbolicLink(
+            atPath: f.path("activity-2026-04.csv"), withDestinationPath: elsewhere.path)
         try f.writePipeline()
         let r = try Self.runWithWatchdog(["run", f.pipelinePath, "--quiet"])
         XCTAssertEqual(r.result.status, 0, r.result.transcript)
@@ -181,15 +193,19 @@ final class SpecialFileTests: XCTestCase {
         }
         rescue.start()
         let started = Date()
-        let reader = try InputFileReader(path: path, settings: ExportSettings(kind: .activity), handler: CountingHandler(),
-                                         maxRowBytes: 1 << 20, includeRaw: true)
+        let reader = try InputFileReader(
+            path: path, settings: ExportSettings(kind: .activity), handler: CountingHandler(),
+            maxRowBytes: 1 << 20, includeRaw: true)
         XCTAssertThrowsError(try reader.read()) { error in
-            guard case .input(let file, let message)? = error as? CustomerHealthError else { return XCTFail("\(error)") }
+            guard case .input(let file, let message)? = error as? CustomerHealthError else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(file, "activity.csv")
             XCTAssertTrue(message.contains("FIFO") && message.contains("not a regular file"), message)
         }
         done.signal()
         XCTAssertLessThan(Date().timeIntervalSince(started), 4, "open(2) blocked on the FIFO")
-        XCTAssertEqual(released.wait(timeout: .now()), .timedOut, "the reader had to be released by opening the FIFO's write end")
+        XCTAssertEqual(
+            released.wait(timeout: .now()), .timedOut, "the reader had to be released by opening the FIFO's write end")
     }
 }

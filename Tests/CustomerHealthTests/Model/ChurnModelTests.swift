@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// The learning core on data with a known answer: y ~ Bernoulli(sigmoid(z))
@@ -17,12 +18,18 @@ final class ChurnModelTests: XCTestCase {
             let d = rng.uniform()  // noise
             let z = -2.0 + 1.5 * a - 1.0 * b * b + (c.isNaN ? 0.8 : -0.5 * c)
             let p = 1 / (1 + exp(-z))
-            columns[0].append(a); columns[1].append(b); columns[2].append(c); columns[3].append(d)
+            columns[0].append(a)
+            columns[1].append(b)
+            columns[2].append(c)
+            columns[3].append(d)
             labels.append(rng.uniform() < p ? 1 : 0)
             truth.append(p)
         }
-        return (TrainingTable(featureNames: ["a", "b", "c", "noise"], columns: columns, labels: labels,
-            rowIDs: (0..<rows).map(String.init)), truth)
+        return (
+            TrainingTable(
+                featureNames: ["a", "b", "c", "noise"], columns: columns, labels: labels,
+                rowIDs: (0..<rows).map(String.init)), truth
+        )
     }
 
     static func quickParameters() -> ChurnTrainingParameters {
@@ -51,7 +58,10 @@ final class ChurnModelTests: XCTestCase {
         }
         // The pure-noise feature explains little next to the real ones.
         var mean = [Double](repeating: 0, count: 4)
-        for i in 0..<validation.rowCount { let phi = model.contributions(validation.row(i)).phi; for j in 0..<4 { mean[j] += abs(phi[j]) } }
+        for i in 0..<validation.rowCount {
+            let phi = model.contributions(validation.row(i)).phi
+            for j in 0..<4 { mean[j] += abs(phi[j]) }
+        }
         XCTAssertLessThan(mean[3], mean[0] / 4)
     }
 
@@ -77,7 +87,9 @@ final class ChurnModelTests: XCTestCase {
         var matrix = [Double](repeating: 0, count: validation.rowCount * d)
         for j in 0..<d { for i in 0..<validation.rowCount { matrix[i * d + j] = validation.columns[j][i] } }
         for i in stride(from: 0, to: validation.rowCount, by: 7) { matrix[i * d + i % d] = .nan }
-        for i in stride(from: 3, to: validation.rowCount, by: 11) { matrix[i * d + i % d] = i % 2 == 0 ? .infinity : -.infinity }
+        for i in stride(from: 3, to: validation.rowCount, by: 11) {
+            matrix[i * d + i % d] = i % 2 == 0 ? .infinity : -.infinity
+        }
         for i in stride(from: 5, to: validation.rowCount, by: 13) {
             let e = model.binner.edges[i % d]
             if !e.isEmpty { matrix[i * d + i % d] = e[i % e.count] }
@@ -86,7 +98,9 @@ final class ChurnModelTests: XCTestCase {
             let p = model.probabilities(rows: matrix, featureCount: d, threads: threads)
             var mismatches = 0
             matrix.withUnsafeBufferPointer { m in
-                for i in 0..<validation.rowCount where p[i] != Metrics.sigmoid(compiled.logit(m.baseAddress! + i * d)) { mismatches += 1 }
+                for i in 0..<validation.rowCount where p[i] != Metrics.sigmoid(compiled.logit(m.baseAddress! + i * d)) {
+                    mismatches += 1
+                }
             }
             XCTAssertEqual(mismatches, 0, "threads \(threads)")
         }
@@ -132,7 +146,8 @@ final class ChurnModelTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.json").path
         let text = ChurnModelFile(ensemble: model, metadata: .object([("note", .string("test"))])).serialized()
-        XCTAssertEqual(text, ChurnModelFile(ensemble: model, metadata: .object([("note", .string("test"))])).serialized())
+        XCTAssertEqual(
+            text, ChurnModelFile(ensemble: model, metadata: .object([("note", .string("test"))])).serialized())
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let loaded = try ChurnModelFile.load(path: path).ensemble
         for i in stride(from: 0, to: validation.rowCount, by: 50) {
@@ -161,11 +176,15 @@ final class ChurnModelTests: XCTestCase {
     /// input order) what the stable `sort()` gives.
     func testRadixSortEqualsTheStableSort() {
         var rng = SeededGenerator.derive(7, 1)
-        let pool: [Double] = [0, -0.0, 1, -1, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-                              .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 1e-300, -1e300, 0.5, 3]
+        let pool: [Double] = [
+            0, -0.0, 1, -1, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+            .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 1e-300, -1e300, 0.5, 3,
+        ]
         for n in [10, 5000, 20_000] {
             let values: [Double] = (0..<n).map { i in
-                i % 3 == 0 ? pool[Int(rng.next() % UInt64(pool.count))] : (rng.uniform() - 0.5) * pow(10, Double(rng.next() % 40) - 20)
+                i % 3 == 0
+                    ? pool[Int(rng.next() % UInt64(pool.count))]
+                    : (rng.uniform() - 0.5) * pow(10, Double(rng.next() % 40) - 20)
             }
             let expected = values.sorted().map(\.bitPattern)
             XCTAssertEqual(FeatureBinner.stableSorted(values).map(\.bitPattern), expected, "n \(n)")
@@ -186,9 +205,12 @@ final class ChurnModelTests: XCTestCase {
     }
 
     func testMetricsOnHandMadeScores() throws {
-        XCTAssertEqual(try XCTUnwrap(Metrics.rocAUC(scores: [0.1, 0.4, 0.35, 0.8], labels: [0, 0, 1, 1])), 0.75, accuracy: 1e-12)
+        XCTAssertEqual(
+            try XCTUnwrap(Metrics.rocAUC(scores: [0.1, 0.4, 0.35, 0.8], labels: [0, 0, 1, 1])), 0.75, accuracy: 1e-12)
         XCTAssertEqual(try XCTUnwrap(Metrics.rocAUC(scores: [0.5, 0.5], labels: [0, 1])), 0.5, accuracy: 1e-12)
-        XCTAssertEqual(try XCTUnwrap(Metrics.averagePrecision(scores: [0.9, 0.8, 0.7], labels: [1, 0, 1])), (1 + 2.0 / 3) / 2, accuracy: 1e-12)
+        XCTAssertEqual(
+            try XCTUnwrap(Metrics.averagePrecision(scores: [0.9, 0.8, 0.7], labels: [1, 0, 1])), (1 + 2.0 / 3) / 2,
+            accuracy: 1e-12)
         XCTAssertEqual(Metrics.brier(probabilities: [0.2, 0.9], labels: [0, 1]), (0.04 + 0.01) / 2, accuracy: 1e-12)
         XCTAssertNil(Metrics.rocAUC(scores: [0.1, 0.2], labels: [1, 1]))
     }

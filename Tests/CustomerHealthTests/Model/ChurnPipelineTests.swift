@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// The churn model through the real executable: train, run, replay,
@@ -20,25 +21,27 @@ final class ChurnPipelineTests: XCTestCase {
     func pipeline(_ name: String, churn: String) throws -> String {
         let path = Self.folder.appendingPathComponent("\(name).yaml").path
         try """
-            input: data/exports
-            output: out-\(name)
-            max_reject_ratio: 0.01
-            churn:
-            \(churn)
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        input: data/exports
+        output: out-\(name)
+        max_reject_ratio: 0.01
+        churn:
+        \(churn)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     func file(_ relative: String) -> String { Self.folder.appendingPathComponent(relative).path }
 
     func testTrainRunReplayAndBacktest() throws {
-        let p = try pipeline("main", churn: """
-              model: models/main.json
-              if_missing: stop
-              min_positives: 10
-              on_insufficient_data: warn
-              validation_dates: 1
-            """)
+        let p = try pipeline(
+            "main",
+            churn: """
+                  model: models/main.json
+                  if_missing: stop
+                  min_positives: 10
+                  on_insufficient_data: warn
+                  validation_dates: 1
+                """)
         let trained = try CLI.run(["train", p, "--quiet"])
         XCTAssertEqual(trained.status, 0, trained.transcript)
         XCTAssertTrue(trained.stdout.contains("ROC AUC"), trained.stdout)
@@ -54,8 +57,12 @@ final class ChurnPipelineTests: XCTestCase {
         XCTAssertEqual((line["reason_codes"] as? [Any])?.count, 3)
         let health = try XCTUnwrap(line["health_score"] as? Double)
         let priority = ((line["recommendations"] as? [String: Any])?["intervention_priority"] as? String)
-        let expected = probability > 0.7 || health < 25 ? "critical" : probability > 0.5 || health < 50 ? "high"
-            : probability > 0.3 || health < 70 ? "medium" : "low"
+        let expected =
+            probability > 0.7 || health < 25
+            ? "critical"
+            : probability > 0.5 || health < 50
+                ? "high"
+                : probability > 0.3 || health < 70 ? "medium" : "low"
         XCTAssertEqual(priority, expected)
         let kpis = try String(contentsOfFile: file("out-main/latest/kpis.json"), encoding: .utf8)
         XCTAssertTrue(kpis.contains("avg_churn_probability"))
@@ -63,13 +70,17 @@ final class ChurnPipelineTests: XCTestCase {
         XCTAssertTrue(manifest.contains("churn_model"))
 
         // Replay gives each date exactly what run --as-of gives.
-        let replay = try CLI.run(["replay", p, "--from", "2026-10-01", "--to", "2026-10-15", "--every", "7d", "--output", file("replayed"), "--quiet"])
+        let replay = try CLI.run([
+            "replay", p, "--from", "2026-10-01", "--to", "2026-10-15", "--every", "7d", "--output", file("replayed"),
+            "--quiet",
+        ])
         XCTAssertEqual(replay.status, 0, replay.transcript)
         let single = try CLI.run(["run", p, "--as-of", "2026-10-08", "--output", file("single"), "--quiet"])
         XCTAssertEqual(single.status, 0, single.transcript)
         for name in ["scores.jsonl", "kpis.json", "at-risk.json", "features.jsonl"] {
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file("replayed/2026-10-08/\(name)"))),
-                           try Data(contentsOf: URL(fileURLWithPath: file("single/2026-10-08/\(name)"))), name)
+            XCTAssertEqual(
+                try Data(contentsOf: URL(fileURLWithPath: file("replayed/2026-10-08/\(name)"))),
+                try Data(contentsOf: URL(fileURLWithPath: file("single/2026-10-08/\(name)"))), name)
         }
 
         // Rescore reproduces the churn fields from features.jsonl's model_inputs,
@@ -77,18 +88,26 @@ final class ChurnPipelineTests: XCTestCase {
         for folder in ["out-main/latest", "single/2026-10-08"] {
             let original = try Data(contentsOf: URL(fileURLWithPath: file("\(folder)/scores.jsonl")))
             let rescoreOut = file("rescored-\(folder.replacingOccurrences(of: "/", with: "-"))")
-            let rescored = try CLI.run(["rescore", p, "--quiet", "--features", file("\(folder)/features.jsonl"), "--output", rescoreOut])
+            let rescored = try CLI.run([
+                "rescore", p, "--quiet", "--features", file("\(folder)/features.jsonl"), "--output", rescoreOut,
+            ])
             XCTAssertEqual(rescored.status, 0, rescored.transcript)
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: rescoreOut + "/latest/scores.jsonl")), original, "\(folder): rescore changed scores.jsonl")
+            XCTAssertEqual(
+                try Data(contentsOf: URL(fileURLWithPath: rescoreOut + "/latest/scores.jsonl")), original,
+                "\(folder): rescore changed scores.jsonl")
         }
         // Features written without the model's inputs cannot be rescored with a model.
-        let stripped = try String(contentsOfFile: file("single/2026-10-08/features.jsonl"), encoding: .utf8)
+        let stripped =
+            try String(contentsOfFile: file("single/2026-10-08/features.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { line -> String in
                 guard let r = line.range(of: ", \"model_inputs\":") else { return String(line) }
                 return String(line[..<r.lowerBound]) + "}"
             }.joined(separator: "\n") + "\n"
         try stripped.write(toFile: file("stripped-features.jsonl"), atomically: true, encoding: .utf8)
-        let refused = try CLI.run(["rescore", p, "--quiet", "--features", file("stripped-features.jsonl"), "--output", file("rescored-stripped")])
+        let refused = try CLI.run([
+            "rescore", p, "--quiet", "--features", file("stripped-features.jsonl"), "--output",
+            file("rescored-stripped"),
+        ])
         XCTAssertEqual(refused.status, 3, refused.transcript)
         XCTAssertTrue(refused.stderr.contains("model_inputs"), refused.stderr)
 
@@ -98,12 +117,14 @@ final class ChurnPipelineTests: XCTestCase {
     }
 
     func testTrainingIsIdenticalOnOneCore() throws {
-        let p = try pipeline("cores", churn: """
-              model: models/cores.json
-              min_positives: 10
-              on_insufficient_data: warn
-              validation_dates: 1
-            """)
+        let p = try pipeline(
+            "cores",
+            churn: """
+                  model: models/cores.json
+                  min_positives: 10
+                  on_insufficient_data: warn
+                  validation_dates: 1
+                """)
         XCTAssertEqual(try CLI.run(["train", p, "--quiet"]).status, 0)
         let allCores = try Data(contentsOf: URL(fileURLWithPath: file("models/cores.json")))
         // taskset leaves one CPU, so Dispatch runs every parallel loop on one thread.
@@ -120,10 +141,12 @@ final class ChurnPipelineTests: XCTestCase {
     }
 
     func testMissingCorruptAndMismatchedModelsStopTheRun() throws {
-        let p = try pipeline("refuse", churn: """
-              model: models/refuse.json
-              if_missing: stop
-            """)
+        let p = try pipeline(
+            "refuse",
+            churn: """
+                  model: models/refuse.json
+                  if_missing: stop
+                """)
         let missing = try CLI.run(["run", p, "--quiet"])
         XCTAssertEqual(missing.status, 3, missing.transcript)
         XCTAssertTrue(missing.stderr.contains("customer-health train"), missing.stderr)
@@ -132,17 +155,25 @@ final class ChurnPipelineTests: XCTestCase {
         // A model trained on another table: its features do not match.
         let table = file("table.csv")
         var csv = "id,label,x,kind\n"
-        for i in 0..<400 { csv += "\(i),\(i % 3 == 0 ? "yes" : "no"),\(Double(i % 3 == 0 ? 1 : 0) + Double(i % 7) / 7),\(i % 2 == 0 ? "a" : "b")\n" }
+        for i in 0..<400 {
+            csv +=
+                "\(i),\(i % 3 == 0 ? "yes" : "no"),\(Double(i % 3 == 0 ? 1 : 0) + Double(i % 7) / 7),\(i % 2 == 0 ? "a" : "b")\n"
+        }
         try csv.write(toFile: table, atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: file("models"), withIntermediateDirectories: true)
-        let trained = try CLI.run(["train", "--table", table, "--label", "label", "--id", "id", "--model", file("models/refuse.json"), "--quiet"])
+        let trained = try CLI.run([
+            "train", "--table", table, "--label", "label", "--id", "id", "--model", file("models/refuse.json"),
+            "--quiet",
+        ])
         XCTAssertEqual(trained.status, 0, trained.transcript)
         let evaluated = try CLI.run(["evaluate", "--table", table, "--model", file("models/refuse.json")])
         XCTAssertEqual(evaluated.status, 0, evaluated.transcript)
         XCTAssertTrue(evaluated.stdout.contains("roc_auc"), evaluated.stdout)
         let mismatch = try CLI.run(["run", p, "--quiet"])
         XCTAssertEqual(mismatch.status, 3, mismatch.transcript)
-        XCTAssertTrue(mismatch.stderr.contains("the model reads x, kind=a, kind=b, which this customer-health does not compute"), mismatch.stderr)
+        XCTAssertTrue(
+            mismatch.stderr.contains("the model reads x, kind=a, kind=b, which this customer-health does not compute"),
+            mismatch.stderr)
 
         // A truncated model file.
         let text = try Data(contentsOf: URL(fileURLWithPath: file("models/refuse.json")))
@@ -162,23 +193,29 @@ final class ChurnPipelineTests: XCTestCase {
         let exports = Self.folder.appendingPathComponent("leak-exports")
         try? fm.removeItem(at: exports)
         try fm.copyItem(at: Self.folder.appendingPathComponent("data/exports"), to: exports)
-        let p = try pipeline("leak", churn: """
-              model: models/leak.json
-              if_missing: train
-              min_positives: 10
-              on_insufficient_data: warn
-              validation_dates: 1
-              retrain_every: 1m
-            """)
-        try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "input: data/exports", with: "input: leak-exports")
-            .write(toFile: p, atomically: true, encoding: .utf8)
+        let p = try pipeline(
+            "leak",
+            churn: """
+                  model: models/leak.json
+                  if_missing: train
+                  min_positives: 10
+                  on_insufficient_data: warn
+                  validation_dates: 1
+                  retrain_every: 1m
+                """)
+        try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(
+            of: "input: data/exports", with: "input: leak-exports"
+        )
+        .write(toFile: p, atomically: true, encoding: .utf8)
         let day = "2026-10-20"
         let compared = ["scores.jsonl", "kpis.json", "at-risk.json", "at-risk.csv", "features.jsonl"]
         func outputs(_ name: String) throws -> [String: Data] {
             let r = try CLI.run(["run", p, "--quiet", "--as-of", day, "--output", file(name)])
             XCTAssertEqual(r.status, 0, r.transcript)
             var out: [String: Data] = [:]
-            for n in compared + ["manifest.json"] { out[n] = try Data(contentsOf: URL(fileURLWithPath: file("\(name)/\(day)/\(n)"))) }
+            for n in compared + ["manifest.json"] {
+                out[n] = try Data(contentsOf: URL(fileURLWithPath: file("\(name)/\(day)/\(n)")))
+            }
             return out
         }
         func churnModel(_ manifest: Data?) throws -> [String: Any] {
@@ -190,8 +227,10 @@ final class ChurnPipelineTests: XCTestCase {
         XCTAssertEqual(model["point_in_time"] as? Bool, true)
         XCTAssertEqual(model["data_through"] as? String, "2026-10-01", "1m retrains on month starts")
         XCTAssertEqual(model["file"] as? String, "leak.history/through-2026-10-01.json")
-        XCTAssertTrue(String(decoding: try XCTUnwrap(before["scores.jsonl"]), as: UTF8.self).contains("\"churn_probability\""))
-        XCTAssertFalse(fm.fileExists(atPath: file("models/leak.json")), "a past day alone does not need the pipeline's model")
+        XCTAssertTrue(
+            String(decoding: try XCTUnwrap(before["scores.jsonl"]), as: UTF8.self).contains("\"churn_probability\""))
+        XCTAssertFalse(
+            fm.fileExists(atPath: file("models/leak.json")), "a past day alone does not need the pipeline's model")
         XCTAssertEqual(try CLI.run(["train", p, "--quiet"]).status, 0)
         let mainBefore = try Data(contentsOf: URL(fileURLWithPath: file("models/leak.json")))
 
@@ -208,9 +247,12 @@ final class ChurnPipelineTests: XCTestCase {
             churned += 1
         }
         XCTAssertEqual(churned, 150)
-        try (lines.joined(separator: "\n") + "\n").write(to: exports.appendingPathComponent("accounts2.csv"), atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(
+            to: exports.appendingPathComponent("accounts2.csv"), atomically: true, encoding: .utf8)
         var activity = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
-        for i in 1...300 { activity += "cust_\(String(format: "%06d", i)),late-\(i),2026-10-2\(1 + i % 9)T10:00:00Z,login,,60\n" }
+        for i in 1...300 {
+            activity += "cust_\(String(format: "%06d", i)),late-\(i),2026-10-2\(1 + i % 9)T10:00:00Z,login,,60\n"
+        }
         try activity.write(to: exports.appendingPathComponent("activity-late.csv"), atomically: true, encoding: .utf8)
 
         XCTAssertEqual(try CLI.run(["train", p, "--quiet"]).status, 0)
@@ -219,13 +261,16 @@ final class ChurnPipelineTests: XCTestCase {
         // Train the day's model again from the planted data, not from the cache.
         try fm.removeItem(atPath: file("models/leak.history"))
         let after = try outputs("leak-after")
-        for name in compared { XCTAssertEqual(after[name], before[name], "\(name) of \(day) changed after planting later data") }
+        for name in compared {
+            XCTAssertEqual(after[name], before[name], "\(name) of \(day) changed after planting later data")
+        }
         XCTAssertEqual(try churnModel(after["manifest.json"])["sha256"] as? String, model["sha256"] as? String)
 
         // The newest day uses the pipeline's model.
         let latest = try CLI.run(["run", p, "--quiet", "--output", file("leak-latest")])
         XCTAssertEqual(latest.status, 0, latest.transcript)
-        let newest = try churnModel(try Data(contentsOf: URL(fileURLWithPath: file("leak-latest/latest/manifest.json"))))
+        let newest = try churnModel(
+            try Data(contentsOf: URL(fileURLWithPath: file("leak-latest/latest/manifest.json"))))
         XCTAssertEqual(newest["point_in_time"] as? Bool, false)
         XCTAssertEqual(newest["file"] as? String, "leak.json")
     }
@@ -247,19 +292,24 @@ final class ChurnPipelineTests: XCTestCase {
     /// Month-end observation dates, every month or every nth, counted back
     /// from the latest month end with a full horizon after it.
     func testMonthEndObservationDates() throws {
-        for (step, expected) in [("1m", ["2026-06-30", "2026-07-31", "2026-08-31", "2026-09-30"]), ("2m", ["2026-07-31", "2026-09-30"])] {
-            let p = try pipeline("months-\(step)", churn: """
-                  model: models/months-\(step).json
-                  observe_every: \(step)
-                  min_positives: 5
-                  on_insufficient_data: warn
-                  validation_dates: 1
-                """)
+        for (step, expected) in [
+            ("1m", ["2026-06-30", "2026-07-31", "2026-08-31", "2026-09-30"]), ("2m", ["2026-07-31", "2026-09-30"]),
+        ] {
+            let p = try pipeline(
+                "months-\(step)",
+                churn: """
+                      model: models/months-\(step).json
+                      observe_every: \(step)
+                      min_positives: 5
+                      on_insufficient_data: warn
+                      validation_dates: 1
+                    """)
             let table = file("months-\(step).csv")
             let r = try CLI.run(["train", p, "--quiet", "--export-table", table])
             XCTAssertEqual(r.status, 0, r.transcript)
-            let dates = Set(try String(contentsOfFile: table, encoding: .utf8).split(separator: "\n").dropFirst()
-                .map { String($0.split(separator: ",", omittingEmptySubsequences: false)[1]) })
+            let dates = Set(
+                try String(contentsOfFile: table, encoding: .utf8).split(separator: "\n").dropFirst()
+                    .map { String($0.split(separator: ",", omittingEmptySubsequences: false)[1]) })
             XCTAssertEqual(dates.sorted(), expected, step)
         }
     }

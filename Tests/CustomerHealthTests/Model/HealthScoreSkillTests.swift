@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Is the health score any good? `train` and `backtest` measure it, its
@@ -16,20 +17,29 @@ final class HealthScoreSkillTests: XCTestCase {
             parts[ScorePart.allCases.firstIndex(of: .adoption)!] = adoption
             parts[ScorePart.allCases.firstIndex(of: .uptime)!] = uptime
             let churns = rng.uniform() < 1 / (1 + exp(-(2 - 8 * adoption)))
-            return HealthScoreSkill.Row(health: 50 + 10 * uptime, components: [nil, adoption * 100, uptime * 100, nil], parts: parts,
+            return HealthScoreSkill.Row(
+                health: 50 + 10 * uptime, components: [nil, adoption * 100, uptime * 100, nil], parts: parts,
                 label: churns ? 1 : 0)
         }
     }
 
     func testTheSkillAndTheSuggestion() throws {
         let validation = rows(4000, seed: 2)
-        XCTAssertGreaterThan(try XCTUnwrap(HealthScoreSkill.auc(validation) { $0.parts[3] }), 0.8, "low adoption ranks churners first")
-        XCTAssertEqual(try XCTUnwrap(HealthScoreSkill.auc(validation) { $0.health }), 0.5, accuracy: 0.05, "this health score reads uptime only")
+        XCTAssertGreaterThan(
+            try XCTUnwrap(HealthScoreSkill.auc(validation) { $0.parts[3] }), 0.8, "low adoption ranks churners first")
+        XCTAssertEqual(
+            try XCTUnwrap(HealthScoreSkill.auc(validation) { $0.health }), 0.5, accuracy: 0.05,
+            "this health score reads uptime only")
         let suggestion = try XCTUnwrap(HealthScoreSkill.suggest(training: rows(4000, seed: 1)))
         XCTAssertGreaterThan(suggestion.componentWeights[.engagement]!, 0.8, "the weight goes where the signal is")
         XCTAssertEqual(suggestion.partPoints[.adoption]!, 100, accuracy: 1e-9)
-        let json = HealthScoreSkill.report(validation: validation, training: rows(4000, seed: 1), validationDates: [], trainingDates: []).serialized()
-        for key in ["\"roc_auc\"", "\"components_roc_auc\"", "\"parts_roc_auc\"", "\"suggested_weights\"", "\"validation_roc_auc\""] {
+        let json = HealthScoreSkill.report(
+            validation: validation, training: rows(4000, seed: 1), validationDates: [], trainingDates: []
+        ).serialized()
+        for key in [
+            "\"roc_auc\"", "\"components_roc_auc\"", "\"parts_roc_auc\"", "\"suggested_weights\"",
+            "\"validation_roc_auc\"",
+        ] {
             XCTAssertTrue(json.contains(key), "\(key) in \(json)")
         }
     }
@@ -38,7 +48,8 @@ final class HealthScoreSkillTests: XCTestCase {
     func testTrainAndBacktestReportIt() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ch-skill-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        _ = try SyntheticExportGenerator.generate(options: SyntheticExportOptions(customers: 700, days: 200, seed: 6, threads: 2), to: root.path)
+        _ = try SyntheticExportGenerator.generate(
+            options: SyntheticExportOptions(customers: 700, days: 200, seed: 6, threads: 2), to: root.path)
         let pipeline = root.appendingPathComponent("pipeline.yaml").path
         let train = try CLI.run(["train", pipeline, "--quiet"])
         XCTAssertEqual(train.status, 0, train.transcript)
@@ -53,7 +64,9 @@ final class HealthScoreSkillTests: XCTestCase {
 
         let asOf = "2026-10-15"
         XCTAssertEqual(try CLI.run(["run", pipeline, "--as-of", asOf, "--quiet"]).status, 0)
-        let backtest = try CLI.run(["backtest", pipeline, "--predictions", root.appendingPathComponent("output/\(asOf)").path, "--quiet"])
+        let backtest = try CLI.run([
+            "backtest", pipeline, "--predictions", root.appendingPathComponent("output/\(asOf)").path, "--quiet",
+        ])
         XCTAssertEqual(backtest.status, 0, backtest.transcript)
         XCTAssertTrue(backtest.stdout.contains("  components: usage 0."), backtest.stdout)
         XCTAssertTrue(backtest.stdout.contains("engagement.adoption 0."), backtest.stdout)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// `evaluate --table` streams the table through fixed blocks and gives the
@@ -25,7 +26,9 @@ final class TableEvaluationTests: XCTestCase {
         let table = dir.appendingPathComponent("table.csv").path
         try csv.write(toFile: table, atomically: true, encoding: .utf8)
         let model = dir.appendingPathComponent("model.json").path
-        let trained = try CLI.run(["train", "--table", table, "--label", "churned", "--id", "id", "--model", model, "--quiet"])
+        let trained = try CLI.run([
+            "train", "--table", table, "--label", "churned", "--id", "id", "--model", model, "--quiet",
+        ])
         XCTAssertEqual(trained.status, 0, trained.transcript)
         let evaluated = try CLI.run(["evaluate", "--table", table, "--model", model])
         XCTAssertEqual(evaluated.status, 0, evaluated.transcript)
@@ -36,7 +39,9 @@ final class TableEvaluationTests: XCTestCase {
         let schema = try LabelledTableReader.schema(header: header, rows: rows, label: "churned", id: "id")
         let whole = try LabelledTableReader.table(header: header, rows: rows, schema: schema, file: "table.csv")
         var matrix = [Double](repeating: 0, count: whole.rowCount * whole.featureCount)
-        for j in 0..<whole.featureCount { for i in 0..<whole.rowCount { matrix[i * whole.featureCount + j] = whole.columns[j][i] } }
+        for j in 0..<whole.featureCount {
+            for i in 0..<whole.rowCount { matrix[i * whole.featureCount + j] = whole.columns[j][i] }
+        }
         let p = file.ensemble.probabilities(rows: matrix, featureCount: whole.featureCount, threads: 2)
         let expected = [
             "rows 70000 (\(whole.positives) positive)",

@@ -1,19 +1,26 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// What the output files look like to the people and tools that read them.
 final class OutputRenderersTests: XCTestCase {
-    private func score(_ id: String, health: Double, priority: InterventionPriority, risks: [String] = []) -> CustomerScore {
-        CustomerScore(customerID: id, asOf: CalendarDay("2026-03-31")!, healthScore: health, status: HealthScorer(settings: ScoringSettings()).status(health),
-                      components: ComponentScores(usage: 1, engagement: 2, satisfaction: 3, valueRealization: 4),
-                      features: FeatureVector(), trends: (.stable, .stable, .stable, .stable), riskFactors: risks,
-                      recommendations: ["Do something"], priority: priority, churnProbability: nil)
+    private func score(_ id: String, health: Double, priority: InterventionPriority, risks: [String] = [])
+        -> CustomerScore
+    {
+        CustomerScore(
+            customerID: id, asOf: CalendarDay("2026-03-31")!, healthScore: health,
+            status: HealthScorer(settings: ScoringSettings()).status(health),
+            components: ComponentScores(usage: 1, engagement: 2, satisfaction: 3, valueRealization: 4),
+            features: FeatureVector(), trends: (.stable, .stable, .stable, .stable), riskFactors: risks,
+            recommendations: ["Do something"], priority: priority, churnProbability: nil)
     }
 
     private func account(_ id: String, name: String, plan: String = "pro") -> AccountRecord {
-        AccountRecord(customerID: id, name: name, plan: plan, mrr: 1234.5, subscriptionStart: CalendarDay("2025-01-01")!, churnedAt: nil,
-                      seats: 1, featuresAvailable: 1, trainingModules: 0, acquisitionCost: nil, nps: nil)
+        AccountRecord(
+            customerID: id, name: name, plan: plan, mrr: 1234.5, subscriptionStart: CalendarDay("2025-01-01")!,
+            churnedAt: nil,
+            seats: 1, featuresAvailable: 1, trainingModules: 0, acquisitionCost: nil, nps: nil)
     }
 
     func testCSVCellsThatStartLikeAFormulaAreDefused() {
@@ -22,7 +29,9 @@ final class OutputRenderersTests: XCTestCase {
         XCTAssertEqual(OutputRenderers.csvCell("-5"), "'-5")
         XCTAssertEqual(OutputRenderers.csvCell("@SUM(A1:A9)"), "'@SUM(A1:A9)")
         XCTAssertEqual(OutputRenderers.csvCell("\tcmd"), "'\tcmd")
-        XCTAssertEqual(OutputRenderers.csvCell("=HYPERLINK(\"http://evil\",\"x\")"), "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"")
+        XCTAssertEqual(
+            OutputRenderers.csvCell("=HYPERLINK(\"http://evil\",\"x\")"),
+            "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"")
         XCTAssertEqual(OutputRenderers.csvCell("Acme = good"), "Acme = good", "only the first character matters")
         XCTAssertEqual(OutputRenderers.csvCell("Beta, Inc."), "\"Beta, Inc.\"")
         XCTAssertEqual(OutputRenderers.csvCell("two\nlines"), "\"two\nlines\"")
@@ -34,12 +43,20 @@ final class OutputRenderersTests: XCTestCase {
     }
 
     func testAtRiskCSVEscapesEveryCell() throws {
-        let s = score("=cmd|' /C calc'!A0", health: 20, priority: .critical, risks: ["-1 seats", "No login in 40 days"])
-        let csv = String(decoding: OutputRenderers.atRiskCSV([s], accounts: ["=cmd|' /C calc'!A0": account("=cmd|' /C calc'!A0", name: "@evil", plan: "+plan")]),
-                         as: UTF8.self)
+        let s = score(
+            "=cmd|' /C calc'!A0", health: 20, priority: .critical, risks: ["-1 seats", "No login in 40 days"])
+        let csv = String(
+            decoding: OutputRenderers.atRiskCSV(
+                [s], accounts: ["=cmd|' /C calc'!A0": account("=cmd|' /C calc'!A0", name: "@evil", plan: "+plan")]),
+            as: UTF8.self)
         let lines = csv.components(separatedBy: "\r\n")
-        XCTAssertEqual(lines[0], "rank,customer_id,name,plan,mrr,health_score,health_status,intervention_priority,reason,recommendations")
-        XCTAssertEqual(lines[1], "1,'=cmd|' /C calc'!A0,'@evil,'+plan,1234.50,20,churn_risk,critical,'-1 seats; No login in 40 days,Do something")
+        XCTAssertEqual(
+            lines[0],
+            "rank,customer_id,name,plan,mrr,health_score,health_status,intervention_priority,reason,recommendations")
+        XCTAssertEqual(
+            lines[1],
+            "1,'=cmd|' /C calc'!A0,'@evil,'+plan,1234.50,20,churn_risk,critical,'-1 seats; No login in 40 days,Do something"
+        )
         XCTAssertEqual(lines.count, 3, "CRLF after every record")
         for cell in lines[1].split(separator: ",") {
             XCTAssertFalse("=+-@".contains(cell.first!), "cell \(cell) could run as a formula")
@@ -48,17 +65,25 @@ final class OutputRenderersTests: XCTestCase {
 
     func testAtRiskOrderIsMostUrgentFirst() {
         let scores = [
-            score("b", health: 40, priority: .high), score("a", health: 40, priority: .high), score("c", health: 20, priority: .critical),
-            score("d", health: 30, priority: .high), score("e", health: 60, priority: .medium), score("f", health: 90, priority: .low),
+            score("b", health: 40, priority: .high), score("a", health: 40, priority: .high),
+            score("c", health: 20, priority: .critical),
+            score("d", health: 30, priority: .high), score("e", health: 60, priority: .medium),
+            score("f", health: 90, priority: .low),
             score("g", health: 10, priority: .critical),
         ]
-        XCTAssertEqual(OutputRenderers.atRiskOrder(scores, priorities: [.critical, .high]).map(\.customerID), ["g", "c", "d", "a", "b"])
+        XCTAssertEqual(
+            OutputRenderers.atRiskOrder(scores, priorities: [.critical, .high]).map(\.customerID),
+            ["g", "c", "d", "a", "b"])
         XCTAssertEqual(OutputRenderers.atRiskOrder(scores, priorities: [.medium]).map(\.customerID), ["e"])
     }
 
     func testAtRiskJSONGivesTheReason() throws {
-        let list = [score("c1", health: 47.5, priority: .high), score("c2", health: 20, priority: .critical, risks: ["No login in 23 days", "Training 20% complete"])]
-        let text = OutputRenderers.atRiskJSON(list, accounts: ["c1": account("c1", name: "Acme")], asOf: CalendarDay("2026-03-31")!)
+        let list = [
+            score("c1", health: 47.5, priority: .high),
+            score("c2", health: 20, priority: .critical, risks: ["No login in 23 days", "Training 20% complete"]),
+        ]
+        let text = OutputRenderers.atRiskJSON(
+            list, accounts: ["c1": account("c1", name: "Acme")], asOf: CalendarDay("2026-03-31")!)
         let o = try JSON.object(Data(text.utf8))
         XCTAssertEqual(o["as_of"] as? String, "2026-03-31")
         XCTAssertEqual(JSON.int(o["count"]), 2)
@@ -87,11 +112,18 @@ final class OutputRenderersTests: XCTestCase {
         let text = try f.outputs(Sample.asOf).text("scores.jsonl")
         let lines = text.split(separator: "\n")
         XCTAssertEqual(lines.count, 3, "one line per active customer; c4 churned")
-        XCTAssertTrue(lines[0].hasPrefix("{\"customer_id\": \"c1\", \"as_of\": \"2026-03-31\", \"health_score\": "), String(lines[0]))
+        XCTAssertTrue(
+            lines[0].hasPrefix("{\"customer_id\": \"c1\", \"as_of\": \"2026-03-31\", \"health_score\": "),
+            String(lines[0]))
         let o = try JSON.object(Data(lines[0].utf8))
-        XCTAssertEqual(Set((o["component_scores"] as? [String: Any])?.keys ?? [:].keys), ["usage", "engagement", "satisfaction", "value_realization"])
+        XCTAssertEqual(
+            Set((o["component_scores"] as? [String: Any])?.keys ?? [:].keys),
+            ["usage", "engagement", "satisfaction", "value_realization"])
         let km = try XCTUnwrap(o["key_metrics"] as? [String: Any])
-        for key in ["daily_active_users", "monthly_active_users", "feature_adoption_rate", "support_tickets_30d", "uptime_percentage", "cost_savings_achieved"] {
+        for key in [
+            "daily_active_users", "monthly_active_users", "feature_adoption_rate", "support_tickets_30d",
+            "uptime_percentage", "cost_savings_achieved",
+        ] {
             XCTAssertNotNil(km[key], key)
         }
         let rec = try XCTUnwrap(o["recommendations"] as? [String: Any])
@@ -103,7 +135,11 @@ final class OutputRenderersTests: XCTestCase {
 
     func testAtRiskCSVFromARealRunIsDefused() throws {
         let f = try ExportsFolder()
-        let rows = Sample.accountsRows + ["c5,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-basic,100,2025-01-01,,10,10,4,,", "c6,+Plus,pro,100,2025-01-01,,10,10,4,,"]
+        let rows =
+            Sample.accountsRows + [
+                "c5,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-basic,100,2025-01-01,,10,10,4,,",
+                "c6,+Plus,pro,100,2025-01-01,,10,10,4,,",
+            ]
         try f.writeSample(accounts: Sample.csv(Sample.accountsHeader, rows))
         try f.writePipeline()
         XCTAssertEqual(try f.run().status, 0)
@@ -128,7 +164,8 @@ final class OutputRenderersTests: XCTestCase {
         XCTAssertEqual(JSON.int(health["nps_responses"]), 2)
         let money = try XCTUnwrap(k["financial_metrics"] as? [String: Any])
         XCTAssertEqual(JSON.double(money["monthly_recurring_revenue"]), 3500)
-        XCTAssertEqual(JSON.double(money["customer_acquisition_cost"]), 2833.33, "(5000 + 2000 + 1500) / 3, churned included")
+        XCTAssertEqual(
+            JSON.double(money["customer_acquisition_cost"]), 2833.33, "(5000 + 2000 + 1500) / 3, churned included")
         let retention = try XCTUnwrap(k["retention_rates"] as? [String: Any])
         XCTAssertEqual(JSON.double(retention["retention_30d"]), 0.75, "c1 c2 c3 c4 active on 03-01; c4 churned since")
         let churn = try XCTUnwrap(k["churn_rates"] as? [String: Any])

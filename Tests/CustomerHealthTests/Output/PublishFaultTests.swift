@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Faults at every step of publishing, not at random times: the run is
@@ -16,13 +16,20 @@ final class PublishFaultTests: XCTestCase {
     static let steps = ["write", "fsync", "mkdir", "symlink", "rename", "unlink", "unlinkat", "rmdir"]
 
     static func strace() throws -> String {
-        for path in ["/usr/bin/strace", "/bin/strace"] where FileManager.default.isExecutableFile(atPath: path) { return path }
+        for path in ["/usr/bin/strace", "/bin/strace"] where FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
         throw XCTSkip("strace is not installed (make test installs it from Debian's strace package)")
     }
 
     /// Runs `arguments` killed on entering the `n`th `call`.
     static func killed(at call: String, _ n: Int, _ arguments: [String]) throws -> CLIResult {
-        try CLI.run(arguments, wrapper: [try strace(), "-f", "-qq", "-o", "/dev/null", "-e", "trace=\(call)", "-e", "inject=\(call):signal=KILL:when=\(n)"])
+        try CLI.run(
+            arguments,
+            wrapper: [
+                try strace(), "-f", "-qq", "-o", "/dev/null", "-e", "trace=\(call)", "-e",
+                "inject=\(call):signal=KILL:when=\(n)",
+            ])
     }
 
     func testAKillAtAnyStepOfPublishingLeavesACompleteRunAndTheNextRunCleansUp() throws {
@@ -35,13 +42,19 @@ final class PublishFaultTests: XCTestCase {
         for call in Self.steps {
             for n in 1... {
                 let r = try Self.killed(at: call, n, ["run", f.pipelinePath, "--quiet"])
-                if !r.killed { XCTAssertEqual(r.status, 0, "\(call) #\(n): \(r.transcript)"); break }
+                if !r.killed {
+                    XCTAssertEqual(r.status, 0, "\(call) #\(n): \(r.transcript)")
+                    break
+                }
                 faults += 1
                 try Self.assertLatestIsComplete(f, files: files, "killed at \(call) #\(n)")
                 let next = try f.run()
                 XCTAssertEqual(next.status, 0, "the run after a kill at \(call) #\(n): \(next.transcript)")
                 try Self.assertNothingStranded(f, "after a kill at \(call) #\(n)")
-                if n > 400 { XCTFail("\(call): still killed after 400 calls"); break }
+                if n > 400 {
+                    XCTFail("\(call): still killed after 400 calls")
+                    break
+                }
             }
         }
         XCTAssertGreaterThan(faults, 20, "kills injected")
@@ -55,7 +68,10 @@ final class PublishFaultTests: XCTestCase {
         try f.writeSample()
         try f.writePipeline()
         let state = f.root.appendingPathComponent("state").path
-        let watch = ["watch", f.pipelinePath, "--once", "--quiet", "--state", state, "--emit", f.root.appendingPathComponent("stream.ndjson").path]
+        let watch = [
+            "watch", f.pipelinePath, "--once", "--quiet", "--state", state, "--emit",
+            f.root.appendingPathComponent("stream.ndjson").path,
+        ]
         XCTAssertEqual(try CLI.run(watch).status, 0)
         let baseline = try Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json"))
         try f.write("activity-2026-04.csv", Sample.csv(Sample.activityHeader, ["c2,v1,2026-04-01T08:00:00Z,login,,"]))
@@ -64,19 +80,27 @@ final class PublishFaultTests: XCTestCase {
             for n in 1... {
                 try baseline.write(to: URL(fileURLWithPath: state + "/checkpoint.json"))
                 let r = try Self.killed(at: call, n, watch)
-                if !r.killed { XCTAssertEqual(r.status, 0, "\(call) #\(n): \(r.transcript)"); break }
+                if !r.killed {
+                    XCTAssertEqual(r.status, 0, "\(call) #\(n): \(r.transcript)")
+                    break
+                }
                 faults += 1
                 let saved = try Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json"))
-                XCTAssertNoThrow(try JSONSerialization.jsonObject(with: saved), "checkpoint after a kill at \(call) #\(n)")
+                XCTAssertNoThrow(
+                    try JSONSerialization.jsonObject(with: saved), "checkpoint after a kill at \(call) #\(n)")
                 let next = try CLI.run(watch)
                 XCTAssertEqual(next.status, 0, "the look after a kill at \(call) #\(n): \(next.transcript)")
                 let left = try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.hasSuffix(".tmp") }
                 XCTAssertEqual(left, [], "after a kill at \(call) #\(n)")
-                if n > 400 { XCTFail("\(call): still killed after 400 calls"); break }
+                if n > 400 {
+                    XCTFail("\(call): still killed after 400 calls")
+                    break
+                }
             }
         }
         print("PublishFaultTests: watch killed at \(faults) steps of saving, each survived")
-        XCTAssertGreaterThanOrEqual(faults, 3, "kills injected: at the stream write, the checkpoint write, its fsync and its rename")
+        XCTAssertGreaterThanOrEqual(
+            faults, 3, "kills injected: at the stream write, the checkpoint write, its fsync and its rename")
     }
 
     /// OUTPUT on a small tmpfs: a run that fills it fails with a message that
@@ -93,7 +117,8 @@ final class PublishFaultTests: XCTestCase {
         try mount.resize(bytes: mount.usedBytes() + 8192)
         let full = try f.run()
         XCTAssertEqual(full.status, 1, full.transcript)
-        XCTAssertTrue(full.stderr.contains("No space left on device") && full.stderr.contains("free space"), full.stderr)
+        XCTAssertTrue(
+            full.stderr.contains("No space left on device") && full.stderr.contains("free space"), full.stderr)
         try Self.assertLatestIsComplete(f, files: files, "after a full disk")
         try mount.resize(bytes: 4 << 20)
         XCTAssertEqual(try f.run().status, 0)
@@ -122,10 +147,14 @@ final class PublishFaultTests: XCTestCase {
     }
 
     /// `latest` and every date link name a folder with every file, each of which parses and agrees with the manifest.
-    static func assertLatestIsComplete(_ f: ExportsFolder, files: [String], _ context: String,
-                                       file: StaticString = #filePath, line: UInt = #line) throws {
+    static func assertLatestIsComplete(
+        _ f: ExportsFolder, files: [String], _ context: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let o = try RunOutputs(folder: f.output.appendingPathComponent("latest"))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: o.folder.path).sorted(), files, context, file: file, line: line)
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: o.folder.path).sorted(), files, context, file: file,
+            line: line)
         let manifest = try o.manifest
         let scored = try XCTUnwrap(JSON.int(manifest["customers_scored"]), context, file: file, line: line)
         XCTAssertGreaterThanOrEqual(try o.scores.count, scored, context, file: file, line: line)
@@ -134,19 +163,25 @@ final class PublishFaultTests: XCTestCase {
         _ = try o.atRisk
         _ = try o.rejects
         for entry in try FileManager.default.contentsOfDirectory(atPath: f.output.path) where entry.count == 10 {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: f.output.appendingPathComponent(entry).appendingPathComponent("manifest.json").path),
-                          "\(entry) \(context)", file: file, line: line)
+            XCTAssertTrue(
+                FileManager.default.fileExists(
+                    atPath: f.output.appendingPathComponent(entry).appendingPathComponent("manifest.json").path),
+                "\(entry) \(context)", file: file, line: line)
         }
     }
 
     /// OUTPUT holds the lock, .runs, `latest` and the date links, and .runs only the runs they point to.
-    static func assertNothingStranded(_ f: ExportsFolder, _ context: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func assertNothingStranded(
+        _ f: ExportsFolder, _ context: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let fm = FileManager.default
         let entries = try fm.contentsOfDirectory(atPath: f.output.path).sorted()
         XCTAssertEqual(entries, [".lock", ".runs", Sample.asOf, "latest"], context, file: file, line: line)
         let target = try fm.destinationOfSymbolicLink(atPath: f.output.appendingPathComponent(Sample.asOf).path)
-        XCTAssertEqual(try fm.contentsOfDirectory(atPath: f.output.appendingPathComponent(".runs").path), [(target as NSString).lastPathComponent],
-                       context, file: file, line: line)
+        XCTAssertEqual(
+            try fm.contentsOfDirectory(atPath: f.output.appendingPathComponent(".runs").path),
+            [(target as NSString).lastPathComponent],
+            context, file: file, line: line)
     }
 }
 

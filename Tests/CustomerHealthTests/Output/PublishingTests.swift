@@ -1,9 +1,10 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// OUTPUT/<date> appears all at once, OUTPUT/latest points at the newest date,
@@ -36,7 +37,9 @@ final class PublishingTests: XCTestCase {
         XCTAssertEqual(try f.run().status, 0)
         XCTAssertEqual(linkTarget(f.output.appendingPathComponent("latest")), "2026-03-31")
         XCTAssertEqual(try f.run(["--as-of", "2026-03-20"]).status, 0)
-        XCTAssertEqual(linkTarget(f.output.appendingPathComponent("latest")), "2026-03-31", "a replay of an old date does not move latest back")
+        XCTAssertEqual(
+            linkTarget(f.output.appendingPathComponent("latest")), "2026-03-31",
+            "a replay of an old date does not move latest back")
         XCTAssertEqual(try f.outputs("2026-03-20").scores.first?["as_of"] as? String, "2026-03-20")
         XCTAssertEqual(try f.outputs("latest").scores.first?["as_of"] as? String, "2026-03-31")
         XCTAssertEqual(try f.run(["--as-of", "2026-04-02"]).status, 0)
@@ -49,14 +52,19 @@ final class PublishingTests: XCTestCase {
         try f.writePipeline()
         XCTAssertEqual(try f.run().status, 0)
         let first = try f.outputs(Sample.asOf).data("scores.jsonl")
-        try f.writeSample(activity: Sample.csv(Sample.activityHeader, Sample.activityRows + ["c3,w9,2026-03-31T12:00:00Z,login,,"]))
+        try f.writeSample(
+            activity: Sample.csv(Sample.activityHeader, Sample.activityRows + ["c3,w9,2026-03-31T12:00:00Z,login,,"]))
         XCTAssertEqual(try f.run().status, 0)
         XCTAssertNotEqual(try f.outputs(Sample.asOf).data("scores.jsonl"), first)
         let runs = try FileManager.default.contentsOfDirectory(atPath: f.output.appendingPathComponent(".runs").path)
         XCTAssertEqual(runs.count, 1, "the replaced run's files are cleaned up: \(runs)")
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: f.output.appendingPathComponent(Sample.asOf).path)),
-                       ["scores.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "features.jsonl", "rejects.jsonl", "manifest.json", "metrics.prom",
-                        "report.html"])
+        XCTAssertEqual(
+            Set(try FileManager.default.contentsOfDirectory(atPath: f.output.appendingPathComponent(Sample.asOf).path)),
+            [
+                "scores.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "features.jsonl", "rejects.jsonl",
+                "manifest.json", "metrics.prom",
+                "report.html",
+            ])
     }
 
     /// Holds OUTPUT/.lock the way another run would.
@@ -82,7 +90,9 @@ final class PublishingTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains("another customer-health run"), r.stderr)
             XCTAssertEqual(snapshotTree(f.output), before, "nothing written while another run holds the lock")
         }
-        let rescore = try CLI.run(["rescore", f.pipelinePath, "--features", f.outputFile("2026-03-30", "features.jsonl")])
+        let rescore = try CLI.run([
+            "rescore", f.pipelinePath, "--features", f.outputFile("2026-03-30", "features.jsonl"),
+        ])
         XCTAssertEqual(rescore.status, 1, rescore.transcript)
         XCTAssertTrue(rescore.stderr.contains(".lock"), rescore.stderr)
         close(fd)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// snapshots.bin gives back every snapshot exactly: the merge's outputs are
@@ -15,17 +16,28 @@ final class SnapshotCodecTests: XCTestCase {
         features.daysToFirstValue = -1
         var previous = FeatureVector()
         previous.avgFirstResponseHours = .ulpOfOne
-        let full = AccountRecord(customerID: "Zürich GmbH, \"quoted\"", name: "名前", plan: "", mrr: 170.28, subscriptionStart: CalendarDay("2024-10-02")!,
-            churnedAt: CalendarDay("2026-01-31"), subscriptionEnd: CalendarDay("2026-02-28"), seats: Int.max, featuresAvailable: 0,
+        let full = AccountRecord(
+            customerID: "Zürich GmbH, \"quoted\"", name: "名前", plan: "", mrr: 170.28,
+            subscriptionStart: CalendarDay("2024-10-02")!,
+            churnedAt: CalendarDay("2026-01-31"), subscriptionEnd: CalendarDay("2026-02-28"), seats: Int.max,
+            featuresAvailable: 0,
             trainingModules: -5, acquisitionCost: 1602.34, nps: 10)
-        let bare = AccountRecord(customerID: "c2", name: "", plan: "pro", mrr: nil, subscriptionStart: CalendarDay("2025-01-01")!, churnedAt: nil,
+        let bare = AccountRecord(
+            customerID: "c2", name: "", plan: "pro", mrr: nil, subscriptionStart: CalendarDay("2025-01-01")!,
+            churnedAt: nil,
             seats: nil, featuresAvailable: nil, trainingModules: nil, acquisitionCost: nil, nps: nil)
-        let spells = [CustomerLifecycle.Spell(from: CalendarDay("2025-03-01")!, until: CalendarDay("2025-04-01")),
-                      CustomerLifecycle.Spell(from: CalendarDay("2025-06-01")!, until: nil)]
+        let spells = [
+            CustomerLifecycle.Spell(from: CalendarDay("2025-03-01")!, until: CalendarDay("2025-04-01")),
+            CustomerLifecycle.Spell(from: CalendarDay("2025-06-01")!, until: nil),
+        ]
         return [
-            CustomerSnapshot(account: full, lifecycle: CustomerLifecycle(start: full.subscriptionStart, spells: spells), active: true,
+            CustomerSnapshot(
+                account: full, lifecycle: CustomerLifecycle(start: full.subscriptionStart, spells: spells),
+                active: true,
                 features: features, previous: previous, modelInputs: [0.5, .nan, -0.0, .infinity, 1e-300]),
-            CustomerSnapshot(account: bare, lifecycle: CustomerLifecycle(start: bare.subscriptionStart), active: false, features: nil, previous: nil),
+            CustomerSnapshot(
+                account: bare, lifecycle: CustomerLifecycle(start: bare.subscriptionStart), active: false,
+                features: nil, previous: nil),
         ]
     }
 
@@ -61,8 +73,9 @@ final class SnapshotCodecTests: XCTestCase {
         // What features.jsonl says of them is the same line.
         let asOf = CalendarDay("2026-03-31")!
         for (a, b) in zip(snaps, back) {
-            XCTAssertEqual(OutputRenderers.featuresJSONL([a], asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]),
-                           OutputRenderers.featuresJSONL([b], asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]))
+            XCTAssertEqual(
+                OutputRenderers.featuresJSONL([a], asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]),
+                OutputRenderers.featuresJSONL([b], asOf: asOf, inputNames: ["a", "b", "c", "d", "e"]))
         }
     }
 

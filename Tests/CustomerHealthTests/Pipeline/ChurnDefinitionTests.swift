@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// `churn_definition`: who is active on a day, worked out by hand on a small
@@ -18,7 +19,8 @@ final class ChurnDefinitionTests: XCTestCase {
     ///     g  starts 04-05                                       not a customer yet
     ///     h  active 01-01, then every day from 01-12            a spell 01-11 ... 01-12, active
     static let accounts = [
-        "a,A,pro,100,2025-06-01,2026-03-15", "b,B,pro,100,2025-06-01,", "c,C,pro,100,2025-06-01,", "d,D,pro,100,2025-06-01,",
+        "a,A,pro,100,2025-06-01,2026-03-15", "b,B,pro,100,2025-06-01,", "c,C,pro,100,2025-06-01,",
+        "d,D,pro,100,2025-06-01,",
         "e,E,pro,100,2026-03-10,", "f,F,pro,100,2025-06-01,", "g,G,pro,100,2026-04-05,", "h,H,pro,100,2025-06-01,",
     ]
 
@@ -27,20 +29,22 @@ final class ChurnDefinitionTests: XCTestCase {
         func on(_ id: String, _ days: ClosedRange<Int>) {
             for d in days { rows.append("\(id),\(id)-u1,\(CalendarDayText.from(d))T10:00:00Z,login,,") }
         }
-        on("a", 0...89)       // 01-01 ... 03-31
-        on("b", 0...40)       // ... 02-10
-        on("c", 0...63)       // ... 03-05
-        on("d", 0...30)       // January
-        on("d", 78...89)      // 03-20 ...
-        on("e", 68...68)      // 03-10
-        on("h", 0...0)        // 01-01
-        on("h", 11...89)      // 01-12 ...
+        on("a", 0...89)  // 01-01 ... 03-31
+        on("b", 0...40)  // ... 02-10
+        on("c", 0...63)  // ... 03-05
+        on("d", 0...30)  // January
+        on("d", 78...89)  // 03-20 ...
+        on("e", 68...68)  // 03-10
+        on("h", 0...0)  // 01-01
+        on("h", 11...89)  // 01-12 ...
         return rows.joined(separator: "\n") + "\n"
     }
 
     private func folder(_ definition: String) throws -> ExportsFolder {
         let f = try ExportsFolder()
-        try f.write("accounts.csv", "customer_id,name,plan,mrr,subscription_start,churned_at\n" + Self.accounts.joined(separator: "\n") + "\n")
+        try f.write(
+            "accounts.csv",
+            "customer_id,name,plan,mrr,subscription_start,churned_at\n" + Self.accounts.joined(separator: "\n") + "\n")
         try f.write("activity.csv", Self.activity())
         try f.writePipeline(definition)
         return f
@@ -58,7 +62,9 @@ final class ChurnDefinitionTests: XCTestCase {
             active[line["customer_id"] as! String] = line["active"] as? Bool
             spells[line["customer_id"] as! String] = (line["churn_spells"] as! [[Any]]).map { $0.map { $0 as? String } }
         }
-        XCTAssertEqual(active, ["a": true, "b": false, "c": false, "d": true, "e": false, "f": false, "h": true], "g has not started")
+        XCTAssertEqual(
+            active, ["a": true, "b": false, "c": false, "d": true, "e": false, "f": false, "h": true],
+            "g has not started")
         XCTAssertEqual(spells["b"], [["2026-02-20", nil]])
         XCTAssertEqual(spells["d"], [["2026-02-10", "2026-03-20"]])
         XCTAssertEqual(spells["f"], [["2026-01-11", nil]])
@@ -77,7 +83,8 @@ final class ChurnDefinitionTests: XCTestCase {
         // Active on 2025-12-31 (before the history, nobody had gone quiet yet): a b c d f h; on 03-31 a d h.
         XCTAssertEqual(try XCTUnwrap(JSON.double(retention["retention_90d"])), 0.5, accuracy: 1e-9)
         let financial = try XCTUnwrap(k["financial_metrics"] as? [String: Any])
-        XCTAssertEqual(JSON.double(financial["monthly_recurring_revenue"]), 300, "the MRR of the three active customers")
+        XCTAssertEqual(
+            JSON.double(financial["monthly_recurring_revenue"]), 300, "the MRR of the three active customers")
         let atRisk = try XCTUnwrap(o.atRisk["customers"] as? [[String: Any]])
         XCTAssertTrue(atRisk.allSatisfy { ["a", "d", "h"].contains($0["customer_id"] as! String) })
         XCTAssertEqual(try o.manifest["churn_definition"] as? String, "no activity for 10 days")
@@ -113,7 +120,9 @@ final class ChurnDefinitionTests: XCTestCase {
 
     func testSubscriptionEndIncludingAFutureEnd() throws {
         let f = try ExportsFolder()
-        try f.write("accounts.csv", """
+        try f.write(
+            "accounts.csv",
+            """
             customer_id,name,plan,mrr,subscription_start,subscription_end
             x,X,pro,100,2025-06-01,2026-03-20
             y,Y,pro,100,2025-06-01,2026-06-30
@@ -135,7 +144,9 @@ final class ChurnDefinitionTests: XCTestCase {
     func testAMissingChurnColumnNamesTheDefinition() throws {
         let f = try ExportsFolder()
         try f.write("accounts.csv", "customer_id,name,plan,mrr,subscription_start\nx,X,pro,100,2025-06-01\n")
-        try f.write("activity.csv", "customer_id,user_id,occurred_at,event_type,feature,duration_s\nx,u1,2026-03-31T10:00:00Z,login,,\n")
+        try f.write(
+            "activity.csv",
+            "customer_id,user_id,occurred_at,event_type,feature,duration_s\nx,u1,2026-03-31T10:00:00Z,login,,\n")
         try f.writePipeline()
         let r = try f.run()
         XCTAssertEqual(r.status, 3, r.transcript)
@@ -159,11 +170,18 @@ final class ChurnDefinitionTests: XCTestCase {
             }
         }
         XCTAssertTrue(try error("churn_definition: {from: inactivity}\n").contains("inactivity_days"))
-        XCTAssertTrue(try error("churn_definition: {from: cancelled}\n").contains("churned_at, subscription_end or inactivity"))
-        XCTAssertTrue(try error("churn_definition: {from: churned_at, inactivity_days: 4}\n").contains("only to from: inactivity"))
-        XCTAssertTrue(try error("churn_definition: {from: inactivity, inactivity_days: 30, activity_events: [Order Placed]}\n")
-            .contains("\"Order Placed\" is neither a built-in kind"))
-        XCTAssertEqual(try error("churn_definition: {from: inactivity, inactivity_days: 30, activity_events: [Order Placed]}\nevents: {other: keep}\n"), "")
+        XCTAssertTrue(
+            try error("churn_definition: {from: cancelled}\n").contains("churned_at, subscription_end or inactivity"))
+        XCTAssertTrue(
+            try error("churn_definition: {from: churned_at, inactivity_days: 4}\n").contains("only to from: inactivity")
+        )
+        XCTAssertTrue(
+            try error("churn_definition: {from: inactivity, inactivity_days: 30, activity_events: [Order Placed]}\n")
+                .contains("\"Order Placed\" is neither a built-in kind"))
+        XCTAssertEqual(
+            try error(
+                "churn_definition: {from: inactivity, inactivity_days: 30, activity_events: [Order Placed]}\nevents: {other: keep}\n"
+            ), "")
         XCTAssertTrue(try error("churn: {model: m.json, inactivity_days: 30}\n").contains("churn_definition"))
     }
 }
@@ -173,8 +191,9 @@ final class CustomerLifecycleTests: XCTestCase {
     func day(_ n: Int) -> CalendarDay { CalendarDay(number: Int32(20_000 + n)) }
 
     func testSpellsFromActivity() {
-        let l = CustomerLifecycle.fromActivity(start: day(0), clockStart: 20_000, activeDays: [20_000, 20_005, 20_020, 20_021],
-                                               days: 10, dataEnd: 20_040)
+        let l = CustomerLifecycle.fromActivity(
+            start: day(0), clockStart: 20_000, activeDays: [20_000, 20_005, 20_020, 20_021],
+            days: 10, dataEnd: 20_040)
         // Quiet 06 ... 19: churned from 15 (05 + 10), back on 20; quiet again from 31.
         XCTAssertEqual(l.spells, [.init(from: day(15), until: day(20)), .init(from: day(31), until: nil)])
         XCTAssertTrue(l.isActive(on: day(14)))
@@ -187,10 +206,12 @@ final class CustomerLifecycleTests: XCTestCase {
         // What day 17 knew: churned since 15, not back yet.
         XCTAssertEqual(l.known(asOf: day(17)).spells, [.init(from: day(15), until: nil)])
         // A spell that would begin after the data ends is not known yet.
-        let recent = CustomerLifecycle.fromActivity(start: day(0), clockStart: 20_000, activeDays: [20_035], days: 10, dataEnd: 20_040)
+        let recent = CustomerLifecycle.fromActivity(
+            start: day(0), clockStart: 20_000, activeDays: [20_035], days: 10, dataEnd: 20_040)
         XCTAssertEqual(recent.spells, [.init(from: day(10), until: day(35))])
         // A gap of exactly N days is not a churn: back on the day it would begin.
-        let exact = CustomerLifecycle.fromActivity(start: day(0), clockStart: 20_000, activeDays: [20_000, 20_010], days: 10, dataEnd: 20_015)
+        let exact = CustomerLifecycle.fromActivity(
+            start: day(0), clockStart: 20_000, activeDays: [20_000, 20_010], days: 10, dataEnd: 20_015)
         XCTAssertEqual(exact.spells, [])
     }
 }

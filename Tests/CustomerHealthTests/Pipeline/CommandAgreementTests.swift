@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// One churn definition everywhere: on one data set per definition, `run`,
@@ -19,19 +20,24 @@ final class CommandAgreementTests: XCTestCase {
         static func day(_ text: Substring) -> Int { Int(CalendarDay(String(text.prefix(10)))!.number) }
 
         init(exports: URL) throws {
-            let accounts = try CommandAgreementTests.shell("gzip -dc '\(exports.path)/accounts.csv.gz'").split(separator: "\n")
+            let accounts = try CommandAgreementTests.shell("gzip -dc '\(exports.path)/accounts.csv.gz'").split(
+                separator: "\n")
             let header = accounts[0].split(separator: ",").map(String.init)
-            let s = header.firstIndex(of: "subscription_start")!, c = header.firstIndex(of: "churned_at")
+            let s = header.firstIndex(of: "subscription_start")!
+            let c = header.firstIndex(of: "churned_at")
             for line in accounts.dropFirst() {
                 // Names may hold quoted commas: read the other fields from the end, which has none.
                 let id = String(line.prefix { $0 != "," })
                 let tail = line.split(separator: ",", omittingEmptySubsequences: false)
                 let back = header.count - 1
                 start[id] = Raw.day(tail[tail.count - 1 - (back - s)])
-                if let c, !tail[tail.count - 1 - (back - c)].isEmpty { churnedAt[id] = Raw.day(tail[tail.count - 1 - (back - c)]) }
+                if let c, !tail[tail.count - 1 - (back - c)].isEmpty {
+                    churnedAt[id] = Raw.day(tail[tail.count - 1 - (back - c)])
+                }
             }
             // Every generated time is inside its file's UTC day: the file name's date.
-            let pairs = try CommandAgreementTests.shell("""
+            let pairs = try CommandAgreementTests.shell(
+                """
                 cd '\(exports.path)' && for f in activity-*.csv.gz; do d=${f#activity-}; d=${d%.csv.gz}; \
                 gzip -dc "$f" | awk -F, -v d="$d" 'NR > 1 { print d "," $1 }'; done | sort -u
                 """)
@@ -67,7 +73,9 @@ final class CommandAgreementTests: XCTestCase {
             return d - max(last, clock) >= n
         }
 
-        func active(_ c: String, _ d: Int, inactivity n: Int?) -> Bool { start[c]! <= d && !churned(c, d, inactivity: n) }
+        func active(_ c: String, _ d: Int, inactivity n: Int?) -> Bool {
+            start[c]! <= d && !churned(c, d, inactivity: n)
+        }
 
         /// Churns within (d, d + h]: turns churned on one of those days.
         func label(_ c: String, _ d: Int, horizon h: Int, inactivity n: Int?) -> Bool {
@@ -82,10 +90,14 @@ final class CommandAgreementTests: XCTestCase {
     func check(profile: String, editPipeline: (String) -> String = { $0 }, inactivity: Int?) throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ch-agree-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        let g = try CLI.run(["generate", "--profile", profile, "--customers", "400", "--days", "180", "--seed", "11", "--output", root.path])
+        let g = try CLI.run([
+            "generate", "--profile", profile, "--customers", "400", "--days", "180", "--seed", "11", "--output",
+            root.path,
+        ])
         XCTAssertEqual(g.status, 0, g.transcript)
         let pipeline = root.appendingPathComponent("pipeline.yaml").path
-        try editPipeline(try String(contentsOfFile: pipeline, encoding: .utf8)).write(toFile: pipeline, atomically: true, encoding: .utf8)
+        try editPipeline(try String(contentsOfFile: pipeline, encoding: .utf8)).write(
+            toFile: pipeline, atomically: true, encoding: .utf8)
         var raw = try Raw(exports: root.appendingPathComponent("exports"))
         raw.index()
         let day = raw.historyEnd - 40
@@ -98,8 +110,11 @@ final class CommandAgreementTests: XCTestCase {
         }
         _ = try ok(["train", pipeline, "--export-table", out("table.csv")])
         _ = try ok(["run", pipeline, "--as-of", asOf, "--output", out("run")])
-        _ = try ok(["replay", pipeline, "--from", CalendarDay(number: Int32(day - 7)).description, "--to", asOf, "--every", "7d",
-                    "--output", out("replay")])
+        _ = try ok([
+            "replay", pipeline, "--from", CalendarDay(number: Int32(day - 7)).description, "--to", asOf, "--every",
+            "7d",
+            "--output", out("replay"),
+        ])
         _ = try ok(["rescore", pipeline, "--features", out("run/\(asOf)/features.jsonl"), "--output", out("rescore")])
         _ = try ok(["backtest", pipeline, "--predictions", out("run/\(asOf)"), "--labels", out("labels.csv")])
 
@@ -111,11 +126,18 @@ final class CommandAgreementTests: XCTestCase {
         var flags: [String: Bool] = [:]
         for line in try run.features { flags[line["customer_id"] as! String] = line["active"] as? Bool }
         XCTAssertEqual(Set(flags.filter(\.value).keys), expected, "features.jsonl")
-        XCTAssertEqual(Set(flags.keys), Set(raw.start.keys.filter { raw.start[$0]! <= day }), "features.jsonl lists every customer that has started")
+        XCTAssertEqual(
+            Set(flags.keys), Set(raw.start.keys.filter { raw.start[$0]! <= day }),
+            "features.jsonl lists every customer that has started")
         let overview = try XCTUnwrap(run.kpis["overview"] as? [String: Any])
         XCTAssertEqual(JSON.int(overview["active_customers"]), expected.count, "kpis.json")
-        let churned30 = raw.start.keys.filter { c in raw.start[c]! <= day && (day - 29...day).contains { d in
-            raw.churned(c, d, inactivity: inactivity) && !raw.churned(c, d - 1, inactivity: inactivity) && raw.start[c]! <= d } }
+        let churned30 = raw.start.keys.filter { c in
+            raw.start[c]! <= day
+                && (day - 29...day).contains { d in
+                    raw.churned(c, d, inactivity: inactivity) && !raw.churned(c, d - 1, inactivity: inactivity)
+                        && raw.start[c]! <= d
+                }
+        }
         XCTAssertEqual(JSON.int(overview["churned_customers_30d"]), churned30.count, "kpis.json churned in 30 days")
         let atRisk = try XCTUnwrap(run.atRisk["customers"] as? [[String: Any]])
         XCTAssertTrue(Set(atRisk.map { $0["customer_id"] as! String }).isSubset(of: expected), "at-risk.json")
@@ -130,10 +152,14 @@ final class CommandAgreementTests: XCTestCase {
         // backtest: the same customers, labelled by the definition.
         let labels = try String(contentsOfFile: out("labels.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
         var labelled: [String: Bool] = [:]
-        for line in labels { let f = line.split(separator: ","); labelled[String(f[0])] = f[3] == "1" }
+        for line in labels {
+            let f = line.split(separator: ",")
+            labelled[String(f[0])] = f[3] == "1"
+        }
         XCTAssertEqual(Set(labelled.keys), expected, "backtest")
         let wrong = labelled.filter { $0.value != raw.label($0.key, day, horizon: 30, inactivity: inactivity) }
-        XCTAssertEqual(wrong.count, 0, "backtest labels differ from the definition for \(wrong.keys.sorted().prefix(5))")
+        XCTAssertEqual(
+            wrong.count, 0, "backtest labels differ from the definition for \(wrong.keys.sorted().prefix(5))")
         XCTAssertGreaterThan(labelled.values.filter { $0 }.count, 0, "some customers churned in the horizon")
 
         // The training table: at each observation date, the active customers, with the definition's labels.
@@ -145,7 +171,9 @@ final class CommandAgreementTests: XCTestCase {
         XCTAssertGreaterThan(byDate.count, 1)
         for (date, rows) in byDate {
             let d = Int(CalendarDay(date)!.number)
-            XCTAssertEqual(Set(rows.keys), Set(raw.start.keys.filter { raw.active($0, d, inactivity: inactivity) }), "training rows on \(date)")
+            XCTAssertEqual(
+                Set(rows.keys), Set(raw.start.keys.filter { raw.active($0, d, inactivity: inactivity) }),
+                "training rows on \(date)")
             let mislabelled = rows.filter { $0.value != raw.label($0.key, d, horizon: 30, inactivity: inactivity) }
             XCTAssertEqual(mislabelled.count, 0, "training labels on \(date): \(mislabelled.keys.sorted().prefix(5))")
         }
@@ -154,20 +182,28 @@ final class CommandAgreementTests: XCTestCase {
         _ = try ok(["run", pipeline, "--output", out("latest")])
         let watch = try CLI.run(["watch", pipeline, "--once", "--quiet", "--settle", "0", "--state", out("state")])
         XCTAssertEqual(watch.status, 0, watch.transcript)
-        let checkpoint = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: out("state/checkpoint.json"))))
+        let checkpoint = try JSONDecoder().decode(
+            WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: out("state/checkpoint.json"))))
         let latest = try RunOutputs(folder: URL(fileURLWithPath: out("latest/latest")))
-        XCTAssertEqual(Set(checkpoint.customers.keys), Set(try latest.scores.map { $0["customer_id"] as! String }), "watch")
-        XCTAssertEqual(Set(checkpoint.customers.keys), Set(raw.start.keys.filter { raw.active($0, raw.historyEnd, inactivity: inactivity) }))
+        XCTAssertEqual(
+            Set(checkpoint.customers.keys), Set(try latest.scores.map { $0["customer_id"] as! String }), "watch")
+        XCTAssertEqual(
+            Set(checkpoint.customers.keys),
+            Set(raw.start.keys.filter { raw.active($0, raw.historyEnd, inactivity: inactivity) }))
     }
 
     func testChurnedAt() throws { try check(profile: "default", inactivity: nil) }
 
     func testSubscriptionEnd() throws {
         // The same accounts, read as a subscription export whose end date is in the churned_at column.
-        try check(profile: "default", editPipeline: { text in
-            text.replacingOccurrences(of: "files: \"accounts*.csv.gz\"\n", with: "files: \"accounts*.csv.gz\"\n    columns: {subscription_end: churned_at}\n")
-                + "churn_definition: {from: subscription_end}\n"
-        }, inactivity: nil)
+        try check(
+            profile: "default",
+            editPipeline: { text in
+                text.replacingOccurrences(
+                    of: "files: \"accounts*.csv.gz\"\n",
+                    with: "files: \"accounts*.csv.gz\"\n    columns: {subscription_end: churned_at}\n")
+                    + "churn_definition: {from: subscription_end}\n"
+            }, inactivity: nil)
     }
 
     func testInactivityWithReturns() throws {

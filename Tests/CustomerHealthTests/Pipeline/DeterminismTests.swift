@@ -4,7 +4,9 @@ import XCTest
 /// The same exports give byte-identical outputs whatever the thread count and
 /// whatever order the file system lists the files in.
 final class DeterminismTests: XCTestCase {
-    static let identical = ["scores.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "features.jsonl", "rejects.jsonl"]
+    static let identical = [
+        "scores.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "features.jsonl", "rejects.jsonl",
+    ]
 
     /// manifest.json without the fields that are meant to differ.
     private func comparableManifest(_ o: RunOutputs) throws -> NSDictionary {
@@ -23,11 +25,15 @@ final class DeterminismTests: XCTestCase {
         return try RunOutputs(folder: out.appendingPathComponent(date), owner: f)
     }
 
-    private func assertSame(_ a: RunOutputs, _ b: RunOutputs, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertSame(
+        _ a: RunOutputs, _ b: RunOutputs, _ label: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         for name in Self.identical {
             XCTAssertEqual(try a.data(name), try b.data(name), "\(name) differs: \(label)", file: file, line: line)
         }
-        XCTAssertEqual(try comparableManifest(a), try comparableManifest(b), "manifest.json differs: \(label)", file: file, line: line)
+        XCTAssertEqual(
+            try comparableManifest(a), try comparableManifest(b), "manifest.json differs: \(label)", file: file,
+            line: line)
     }
 
     func testThreadCountNeverChangesTheOutputs() throws {
@@ -59,8 +65,9 @@ final class DeterminismTests: XCTestCase {
         }
         try b.writePipeline()
         for threads in [1, 2] {
-            try assertSame(try run(a, threads: threads, into: "out"), try run(b, threads: threads, into: "out"),
-                           "other listing order, --threads \(threads)")
+            try assertSame(
+                try run(a, threads: threads, into: "out"), try run(b, threads: threads, into: "out"),
+                "other listing order, --threads \(threads)")
         }
     }
 

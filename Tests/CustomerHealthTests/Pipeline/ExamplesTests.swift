@@ -10,7 +10,9 @@ final class ExamplesTests: XCTestCase {
     private func run(_ name: String) throws -> RunOutputs {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("ch-example-\(UUID().uuidString)")
         addTeardownBlock { try? FileManager.default.removeItem(at: out) }
-        let r = try CLI.run(["run", Self.examples.appendingPathComponent("\(name).yaml").path, "--output", out.path, "--quiet"])
+        let r = try CLI.run([
+            "run", Self.examples.appendingPathComponent("\(name).yaml").path, "--output", out.path, "--quiet",
+        ])
         XCTAssertEqual(r.status, 0, "\(name): \(r.transcript)")
         let o = try RunOutputs(folder: out.appendingPathComponent("2026-10-20"))
         let rejects = try o.text("rejects.jsonl")
@@ -20,14 +22,18 @@ final class ExamplesTests: XCTestCase {
     }
 
     func testEveryExampleIsTested() throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter {
+            $0.hasSuffix(".yaml")
+        }.sorted()
         XCTAssertEqual(names, ["amplitude.yaml", "mixpanel.yaml", "posthog.yaml", "segment.yaml", "stripe.yaml"])
     }
 
     /// Four analytics vendors export the same 20 events in four shapes: the scores are the same.
     func testAnalyticsVendorsReadAlike() throws {
         let segment = try run("segment")
-        XCTAssertEqual(Set(try segment.scores.map { $0["customer_id"] as! String }), ["acct_1", "acct_2", "acct_4"], "acct_3 churned on 10-01")
+        XCTAssertEqual(
+            Set(try segment.scores.map { $0["customer_id"] as! String }), ["acct_1", "acct_2", "acct_4"],
+            "acct_3 churned on 10-01")
         let events = try XCTUnwrap(segment.manifest["events"] as? [String: Any])
         XCTAssertEqual(JSON.int(events["login"]), 8)
         XCTAssertEqual(JSON.int(events["feature_use"]), 8)

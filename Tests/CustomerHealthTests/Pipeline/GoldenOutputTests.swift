@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Every output a user or program reads, byte for byte, against the digests
@@ -17,7 +17,8 @@ import FoundationNetworking
 /// When an output changes on purpose, record it again and say why in the commit:
 ///   GOLDEN_UPDATE=1 swift test --skip-build --filter GoldenOutputTests
 final class GoldenOutputTests: XCTestCase {
-    static let goldenFile = DeployManifestTests.repoRoot.appendingPathComponent("Tests/CustomerHealthTests/Golden/outputs.json")
+    static let goldenFile = DeployManifestTests.repoRoot.appendingPathComponent(
+        "Tests/CustomerHealthTests/Golden/outputs.json")
 
     func testEveryOutputIsAsRecorded() throws {
         // One fixed path, whatever TMPDIR says: a model file records the
@@ -30,8 +31,10 @@ final class GoldenOutputTests: XCTestCase {
         try generatedSet(root.appendingPathComponent("generated"), into: &digests)
 
         if ProcessInfo.processInfo.environment["GOLDEN_UPDATE"] == "1" {
-            try FileManager.default.createDirectory(at: Self.goldenFile.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let data = try JSONSerialization.data(withJSONObject: digests, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            try FileManager.default.createDirectory(
+                at: Self.goldenFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let data = try JSONSerialization.data(
+                withJSONObject: digests, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try (data + Data("\n".utf8)).write(to: Self.goldenFile)
             return
         }
@@ -41,7 +44,9 @@ final class GoldenOutputTests: XCTestCase {
         let changed = digests.keys.filter { recorded[$0] != nil && recorded[$0] != digests[$0] }.sorted()
         let added = digests.keys.filter { recorded[$0] == nil }.sorted()
         let gone = recorded.keys.filter { digests[$0] == nil }.sorted()
-        XCTAssertTrue(changed.isEmpty && added.isEmpty && gone.isEmpty, """
+        XCTAssertTrue(
+            changed.isEmpty && added.isEmpty && gone.isEmpty,
+            """
             outputs differ from Tests/CustomerHealthTests/Golden/outputs.json
               changed: \(changed)
               new: \(added)
@@ -57,9 +62,11 @@ final class GoldenOutputTests: XCTestCase {
         let repo = DeployManifestTests.repoRoot
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var text = try String(contentsOf: repo.appendingPathComponent("pipelines/nightly.yaml"), encoding: .utf8)
-        text = text.replacingOccurrences(of: "input: ../sample-data/exports", with: "input: \(repo.path)/sample-data/exports")
-            .replacingOccurrences(of: "output: ../output", with: "output: output")
-            .replacingOccurrences(of: "model: ../models/", with: "model: models/")
+        text = text.replacingOccurrences(
+            of: "input: ../sample-data/exports", with: "input: \(repo.path)/sample-data/exports"
+        )
+        .replacingOccurrences(of: "output: ../output", with: "output: output")
+        .replacingOccurrences(of: "model: ../models/", with: "model: models/")
         let pipeline = folder.appendingPathComponent("nightly.yaml")
         try Data(text.utf8).write(to: pipeline)
         try cli(["run", pipeline.path, "--quiet"])
@@ -68,8 +75,10 @@ final class GoldenOutputTests: XCTestCase {
 
     /// A generated set with a churn model, through every command that writes.
     func generatedSet(_ folder: URL, into digests: inout [String: String]) throws {
-        try cli(["generate", "--customers", "2000", "--days", "240", "--seed", "11", "--end", "2026-11-23", "--threads", "2",
-                 "--output", folder.path])
+        try cli([
+            "generate", "--customers", "2000", "--days", "240", "--seed", "11", "--end", "2026-11-23", "--threads", "2",
+            "--output", folder.path,
+        ])
         let pipeline = folder.appendingPathComponent("pipeline.yaml").path
         try cli(["train", pipeline, "--quiet"])
         try cli(["run", pipeline, "--as-of", "2026-11-09", "--quiet"])
@@ -78,12 +87,15 @@ final class GoldenOutputTests: XCTestCase {
         let stream = folder.appendingPathComponent("watch.ndjson").path
         try cli(["watch", pipeline, "--once", "--settle", "0", "--min-score-delta", "0", "--emit", stream, "--quiet"])
         var late = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
-        for i in stride(from: 1, through: 2000, by: 50) { late += "cust_\(String(format: "%06d", i)),late-user,2026-11-23T23:00:00Z,login,,60\n" }
+        for i in stride(from: 1, through: 2000, by: 50) {
+            late += "cust_\(String(format: "%06d", i)),late-user,2026-11-23T23:00:00Z,login,,60\n"
+        }
         let lateFile = folder.appendingPathComponent("activity-late.csv")
         try Data(late.utf8).write(to: lateFile)
         try ReportFixture.gzip(["-n", lateFile.path])
-        try FileManager.default.moveItem(at: folder.appendingPathComponent("activity-late.csv.gz"),
-                                         to: folder.appendingPathComponent("exports/activity-2026-11-23-late.csv.gz"))
+        try FileManager.default.moveItem(
+            at: folder.appendingPathComponent("activity-late.csv.gz"),
+            to: folder.appendingPathComponent("exports/activity-2026-11-23-late.csv.gz"))
         try cli(["watch", pipeline, "--once", "--settle", "0", "--min-score-delta", "0", "--emit", stream, "--quiet"])
         try serveAnswers(output: folder.appendingPathComponent("output"), to: folder.appendingPathComponent("serve"))
         try FileManager.default.removeItem(at: folder.appendingPathComponent("exports"))
@@ -112,10 +124,15 @@ final class GoldenOutputTests: XCTestCase {
             usleep(50_000)
             line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         }
-        let base = String(try XCTUnwrap(line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { line[$0] }, line))
-        let answers = ["kpis.json": "/api/customer-success/kpis", "at-risk-high.json": "/api/customer-success/at-risk?priority=high&limit=20",
-                       "customer.json": "/api/customer-success/health/cust_000042", "dashboard.html": "/",
-                       "customer.html": "/customers/cust_000042"]
+        let base = String(
+            try XCTUnwrap(
+                line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { line[$0] }, line))
+        let answers = [
+            "kpis.json": "/api/customer-success/kpis",
+            "at-risk-high.json": "/api/customer-success/at-risk?priority=high&limit=20",
+            "customer.json": "/api/customer-success/health/cust_000042", "dashboard.html": "/",
+            "customer.html": "/customers/cust_000042",
+        ]
         for (name, path) in answers {
             let done = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var body = Data()
@@ -142,14 +159,17 @@ final class GoldenOutputTests: XCTestCase {
                 let child = relative.isEmpty ? name : relative + "/" + name
                 var isDirectory: ObjCBool = false
                 // fileExists follows links: a date link is walked as the folder it names.
-                guard fm.fileExists(atPath: folder.appendingPathComponent(child).path, isDirectory: &isDirectory) else { continue }
+                guard fm.fileExists(atPath: folder.appendingPathComponent(child).path, isDirectory: &isDirectory) else {
+                    continue
+                }
                 if isDirectory.boolValue { try walk(child) } else { files.append(child) }
             }
         }
         try walk("")
         for relative in files {
             let data = try Data(contentsOf: folder.appendingPathComponent(relative))
-            digests["\(prefix)/\(relative)"] = ChurnModelFile.hash(Self.blankingTimes(String(decoding: data, as: UTF8.self), file: relative))
+            digests["\(prefix)/\(relative)"] = ChurnModelFile.hash(
+                Self.blankingTimes(String(decoding: data, as: UTF8.self), file: relative))
         }
     }
 
@@ -166,7 +186,9 @@ final class GoldenOutputTests: XCTestCase {
         }
         if file.hasSuffix("metrics.prom") {
             out = out.split(separator: "\n", omittingEmptySubsequences: false)
-                .filter { !($0.contains("_timestamp_seconds") || $0.contains("_duration_seconds")) || $0.hasPrefix("#") }
+                .filter {
+                    !($0.contains("_timestamp_seconds") || $0.contains("_duration_seconds")) || $0.hasPrefix("#")
+                }
                 .joined(separator: "\n")
         }
         return out
@@ -175,7 +197,9 @@ final class GoldenOutputTests: XCTestCase {
     @discardableResult
     func cli(_ arguments: [String]) throws -> CLIResult {
         let result = try CLI.run(arguments, timeout: 600)
-        guard result.status == 0 else { throw HeadlessChromium.Failure(description: "\(arguments.first ?? "") failed: \(result.transcript)") }
+        guard result.status == 0 else {
+            throw HeadlessChromium.Failure(description: "\(arguments.first ?? "") failed: \(result.transcript)")
+        }
         return result
     }
 }

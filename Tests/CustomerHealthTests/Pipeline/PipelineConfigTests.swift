@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// The pipeline file: every mistake is an error that names where it is (exit 2).
@@ -8,14 +9,17 @@ final class PipelineConfigTests: XCTestCase {
         try PipelineConfig.parse(text: text, file: "test.yaml", baseDirectory: "/base")
     }
 
-    private func assertError(_ text: String, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+    private func assertError(
+        _ text: String, contains parts: [String], file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try parse(text), file: file, line: line) { error in
             guard let e = error as? CustomerHealthError else { return XCTFail("\(error)", file: file, line: line) }
             XCTAssertEqual(e.exitCode, 2, file: file, line: line)
             let message = e.description
             XCTAssertTrue(message.hasPrefix("test.yaml"), message, file: file, line: line)
             for part in parts {
-                XCTAssertTrue(message.contains(part), "\"\(message)\" should contain \"\(part)\"", file: file, line: line)
+                XCTAssertTrue(
+                    message.contains(part), "\"\(message)\" should contain \"\(part)\"", file: file, line: line)
             }
         }
     }
@@ -41,7 +45,8 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertEqual(c.maxRejectRatio, 0.001)
         XCTAssertEqual(c.onCorruptFile, .fail)
         XCTAssertEqual(c.scoring, ScoringSettings())
-        XCTAssertEqual(try parse("input: /abs/in\noutput: /abs/out\nas_of: 2026-03-31\n").asOf, .date(CalendarDay("2026-03-31")!))
+        XCTAssertEqual(
+            try parse("input: /abs/in\noutput: /abs/out\nas_of: 2026-03-31\n").asOf, .date(CalendarDay("2026-03-31")!))
     }
 
     func testUnknownTopLevelKeyIsNamed() {
@@ -49,7 +54,8 @@ final class PipelineConfigTests: XCTestCase {
     }
 
     func testUnknownNestedKeyIsNamedWithItsPath() {
-        assertError("""
+        assertError(
+            """
             input: exports
             scoring:
               weights: {usage: 0.3, engagement: 0.25, satisfaction: 0.25, value_realization: 0.2, loyalty: 0}
@@ -59,8 +65,12 @@ final class PipelineConfigTests: XCTestCase {
     }
 
     func testWeightsMustAddUpToOne() {
-        assertError("input: exports\nscoring:\n  weights: {usage: 0.5}\n", contains: ["scoring.weights", "add up to 1"])
-        XCTAssertNoThrow(try parse("input: exports\nscoring:\n  weights: {usage: 0.1, engagement: 0.2, satisfaction: 0.3, value_realization: 0.4}\n"))
+        assertError(
+            "input: exports\nscoring:\n  weights: {usage: 0.5}\n", contains: ["scoring.weights", "add up to 1"])
+        XCTAssertNoThrow(
+            try parse(
+                "input: exports\nscoring:\n  weights: {usage: 0.1, engagement: 0.2, satisfaction: 0.3, value_realization: 0.4}\n"
+            ))
     }
 
     func testMissingInputIsAnError() {
@@ -69,14 +79,19 @@ final class PipelineConfigTests: XCTestCase {
     }
 
     func testBadValuesAreNamed() {
-        assertError("input: x\nmax_reject_ratio: lots\n", contains: ["max_reject_ratio", "expected a number", "\"lots\""])
+        assertError(
+            "input: x\nmax_reject_ratio: lots\n", contains: ["max_reject_ratio", "expected a number", "\"lots\""])
         assertError("input: x\nmax_reject_ratio: 2\n", contains: ["max_reject_ratio", "between"])
         assertError("input: x\non_corrupt_file: ignore\n", contains: ["on_corrupt_file", "fail or skip"])
         assertError("input: x\nas_of: yesterday\n", contains: ["as_of", "yesterday"])
         assertError("input: x\nexports:\n  activity:\n    delimiter: colon\n", contains: ["delimiter", "colon"])
-        assertError("input: x\nexports:\n  activity:\n    timestamp_format: \"dd/MMM/yyyy\"\n", contains: ["timestamp_format"])
-        assertError("input: x\nexports:\n  activity:\n    columns: {customer: ref}\n", contains: ["\"customer\" is not a column of the activity export"])
-        assertError("input: x\nscoring:\n  status: {excellent: 60, good: 70}\n", contains: ["scoring.status", "decrease"])
+        assertError(
+            "input: x\nexports:\n  activity:\n    timestamp_format: \"dd/MMM/yyyy\"\n", contains: ["timestamp_format"])
+        assertError(
+            "input: x\nexports:\n  activity:\n    columns: {customer: ref}\n",
+            contains: ["\"customer\" is not a column of the activity export"])
+        assertError(
+            "input: x\nscoring:\n  status: {excellent: 60, good: 70}\n", contains: ["scoring.status", "decrease"])
         assertError("input: x\nscoring:\n  priority:\n    at_risk: [urgent]\n", contains: ["urgent"])
         assertError("input: [x\n", contains: ["not valid YAML"])
         assertError("- just\n- a list\n", contains: ["mapping"])
@@ -112,7 +127,8 @@ final class PipelineConfigTests: XCTestCase {
     }
 
     func testChurnHyperparametersAndRetrainingAreSettings() throws {
-        let c = try parse("""
+        let c = try parse(
+            """
             input: exports
             churn:
               model: models/m.json
@@ -129,7 +145,8 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertEqual(t.gradientBoosting.lambda, 2)
         XCTAssertEqual(t.gradientBoosting.rowSubsample, 1)
         XCTAssertEqual(t.gradientBoosting.earlyStoppingRounds, 5)
-        XCTAssertEqual(t.gradientBoosting.minLeafRows, GradientBoostingParameters().minLeafRows, "left out: the default")
+        XCTAssertEqual(
+            t.gradientBoosting.minLeafRows, GradientBoostingParameters().minLeafRows, "left out: the default")
         XCTAssertEqual(t.randomForest.trees, 20)
         XCTAssertEqual(t.randomForest.featuresPerSplit, 4)
         XCTAssertEqual(t.logisticLambda, 0.5)
@@ -139,15 +156,20 @@ final class PipelineConfigTests: XCTestCase {
         // Another setting gives another fingerprint, so cached point-in-time models are retrained.
         var other = c.churn
         other.training.gradientBoosting.maxDepth = 4
-        XCTAssertNotEqual(other.trainingFingerprint(windowDays: 30, definition: c.churnDefinition, events: c.events),
-                          c.churn.trainingFingerprint(windowDays: 30, definition: c.churnDefinition, events: c.events))
-        assertError("input: x\nchurn:\n  gradient_boosting: {max_depht: 3}\n", contains: ["churn.gradient_boosting", "max_depht"])
+        XCTAssertNotEqual(
+            other.trainingFingerprint(windowDays: 30, definition: c.churnDefinition, events: c.events),
+            c.churn.trainingFingerprint(windowDays: 30, definition: c.churnDefinition, events: c.events))
+        assertError(
+            "input: x\nchurn:\n  gradient_boosting: {max_depht: 3}\n",
+            contains: ["churn.gradient_boosting", "max_depht"])
         assertError("input: x\nchurn:\n  random_forest: {trees: 0}\n", contains: ["trees"])
         assertError("input: x\nchurn:\n  retrain_every: weekly\n", contains: ["retrain_every", "weekly"])
     }
 
     func testWatchSettings() throws {
-        let c = try parse("input: x\nwatch: {min_score_delta: 2.5, settle_seconds: 0, poll_seconds: 0.2, heartbeat_seconds: 10, state: st}\n")
+        let c = try parse(
+            "input: x\nwatch: {min_score_delta: 2.5, settle_seconds: 0, poll_seconds: 0.2, heartbeat_seconds: 10, state: st}\n"
+        )
         XCTAssertEqual(c.watch.minScoreDelta, 2.5)
         XCTAssertEqual(c.watch.settleSeconds, 0)
         XCTAssertEqual(c.watch.pollSeconds, 0.2)

@@ -18,7 +18,11 @@ final class RejectRatioTests: XCTestCase {
         XCTAssertEqual(try f.run().status, 0)
         let before = snapshotTree(f.output)
         // 3 of 24 rows rejected: 12.5% > 5%.
-        let rows = Sample.activityRows + ["c1,u1,2026-03-30T10:00:00Z,teleport,,", "c1,u1,2026-02-30T10:00:00Z,login,,", "c1,u1,2026-03-30T10:00:00Z,login,,,"]
+        let rows =
+            Sample.activityRows + [
+                "c1,u1,2026-03-30T10:00:00Z,teleport,,", "c1,u1,2026-02-30T10:00:00Z,login,,",
+                "c1,u1,2026-03-30T10:00:00Z,login,,,",
+            ]
         try f.writeSample(activity: Sample.csv(Sample.activityHeader, rows))
         let r = try f.run()
         XCTAssertEqual(r.status, 4, r.transcript)
@@ -42,14 +46,18 @@ final class RejectRatioTests: XCTestCase {
         XCTAssertEqual(r.status, 4, r.transcript)
         XCTAssertFalse(FileManager.default.fileExists(atPath: f.output.appendingPathComponent(Sample.asOf).path))
         XCTAssertNil(linkTarget(f.output.appendingPathComponent("latest")))
-        XCTAssertEqual(try JSON.lines(try Data(contentsOf: f.output.appendingPathComponent("rejects-\(Sample.asOf).jsonl"))).count, 5)
+        XCTAssertEqual(
+            try JSON.lines(try Data(contentsOf: f.output.appendingPathComponent("rejects-\(Sample.asOf).jsonl"))).count,
+            5)
     }
 
     func testExactlyAtTheLimitTheRunGoesOn() throws {
         // 1 of 20 rows = 0.05.
         let f = try ExportsFolder()
-        try f.writeSample(activity: Sample.csv(Sample.activityHeader, Sample.activityRows + ["c1,u1,2026-03-30T10:00:00Z,teleport,,"]),
-                          uptime: Sample.csv(Sample.uptimeHeader, Array(Sample.uptimeRows.prefix(2))))
+        try f.writeSample(
+            activity: Sample.csv(
+                Sample.activityHeader, Sample.activityRows + ["c1,u1,2026-03-30T10:00:00Z,teleport,,"]),
+            uptime: Sample.csv(Sample.uptimeHeader, Array(Sample.uptimeRows.prefix(2))))
         try f.writePipeline(maxRejectRatio: 0.05)
         let r = try f.run()
         XCTAssertEqual(r.status, 0, r.transcript)

@@ -20,7 +20,8 @@ final class RescoreTests: XCTestCase {
         try FileManager.default.createDirectory(at: kept, withIntermediateDirectories: true)
         let copy = kept.appendingPathComponent("features.jsonl")
         try files["features.jsonl"]!.write(to: copy)
-        try Data(contentsOf: latest.appendingPathComponent("manifest.json")).write(to: kept.appendingPathComponent("manifest.json"))
+        try Data(contentsOf: latest.appendingPathComponent("manifest.json")).write(
+            to: kept.appendingPathComponent("manifest.json"))
         return (date, files, copy)
     }
 
@@ -46,7 +47,8 @@ final class RescoreTests: XCTestCase {
         try SyntheticExports.write(to: f)
         try f.writePipeline()
         let (date, original, copy) = try runAndKeep(f)
-        try f.writePipeline("""
+        try f.writePipeline(
+            """
             scoring:
               weights: {usage: 0.70, engagement: 0.10, satisfaction: 0.10, value_realization: 0.10}
               priority:
@@ -62,11 +64,13 @@ final class RescoreTests: XCTestCase {
         // Each new health score follows the new weights from the same components.
         for line in try o.scores {
             let c = try XCTUnwrap(line["component_scores"] as? [String: Any])
-            let expected = 0.7 * JSON.double(c["usage"])! + 0.1 * JSON.double(c["engagement"])!
+            let expected =
+                0.7 * JSON.double(c["usage"])! + 0.1 * JSON.double(c["engagement"])!
                 + 0.1 * JSON.double(c["satisfaction"])! + 0.1 * JSON.double(c["value_realization"])!
             XCTAssertEqual(JSON.double(line["health_score"])!, expected, accuracy: 0.11, "\(line["customer_id"] ?? "")")
         }
-        XCTAssertEqual(try o.data("features.jsonl"), original["features.jsonl"], "the features themselves are unchanged")
+        XCTAssertEqual(
+            try o.data("features.jsonl"), original["features.jsonl"], "the features themselves are unchanged")
     }
 
     func testRescoreNeedsTheRunsManifestAndItsChurnDefinition() throws {
@@ -78,7 +82,9 @@ final class RescoreTests: XCTestCase {
         try f.writePipeline("churn_definition: {from: inactivity, inactivity_days: 20}\n")
         let changed = try CLI.run(["rescore", f.pipelinePath, "--quiet", "--features", copy.path])
         XCTAssertEqual(changed.status, 3, changed.transcript)
-        XCTAssertTrue(changed.stderr.contains("accounts.churned_at") && changed.stderr.contains("no activity for 20 days"), changed.stderr)
+        XCTAssertTrue(
+            changed.stderr.contains("accounts.churned_at") && changed.stderr.contains("no activity for 20 days"),
+            changed.stderr)
         // Without the manifest beside it, the data sources of the run are unknown.
         try f.writePipeline()
         try FileManager.default.removeItem(at: copy.deletingLastPathComponent().appendingPathComponent("manifest.json"))
@@ -90,11 +96,15 @@ final class RescoreTests: XCTestCase {
     func testRescoreOfAMissingOrForeignFileFails() throws {
         let f = try ExportsFolder()
         try f.writePipeline()
-        let missing = try CLI.run(["rescore", f.pipelinePath, "--features", f.root.appendingPathComponent("nope.jsonl").path])
+        let missing = try CLI.run([
+            "rescore", f.pipelinePath, "--features", f.root.appendingPathComponent("nope.jsonl").path,
+        ])
         XCTAssertEqual(missing.status, 3, missing.transcript)
         XCTAssertTrue(missing.stderr.contains("nope.jsonl"), missing.stderr)
         try Data("{\"hello\": 1}\n".utf8).write(to: f.root.appendingPathComponent("foreign.jsonl"))
-        let foreign = try CLI.run(["rescore", f.pipelinePath, "--features", f.root.appendingPathComponent("foreign.jsonl").path])
+        let foreign = try CLI.run([
+            "rescore", f.pipelinePath, "--features", f.root.appendingPathComponent("foreign.jsonl").path,
+        ])
         XCTAssertEqual(foreign.status, 3, foreign.transcript)
         XCTAssertTrue(foreign.stderr.contains("line 1"), foreign.stderr)
     }

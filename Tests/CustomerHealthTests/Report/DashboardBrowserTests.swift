@@ -2,11 +2,11 @@ import Foundation
 import XCTest
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `serve`'s pages in headless Chromium: `/` (the served run's report) and
@@ -39,7 +39,9 @@ final class DashboardBrowserTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         let process = Process()
         process.executableURL = try CLI.binary()
-        process.arguments = ["serve", "--output", fixture.output.path, "--port", "0", "--token-file", tokenFile.path, "--quiet"]
+        process.arguments = [
+            "serve", "--output", fixture.output.path, "--port", "0", "--token-file", tokenFile.path, "--quiet",
+        ]
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -73,9 +75,12 @@ final class DashboardBrowserTests: XCTestCase {
         XCTAssertTrue(browser.log.requests.allSatisfy { $0.hasPrefix(base + "/") }, "\(browser.log.requests)")
         let canvases = try XCTUnwrap(browser.evaluate(ReportBrowserTests.canvasInk) as? [[Any]])
         XCTAssertGreaterThanOrEqual(canvases.count, 9)
-        for canvas in canvases { XCTAssertGreaterThan((canvas[1] as? NSNumber)?.intValue ?? 0, 500, "\(canvas[0]) is blank") }
+        for canvas in canvases {
+            XCTAssertGreaterThan((canvas[1] as? NSNumber)?.intValue ?? 0, 500, "\(canvas[0]) is blank")
+        }
         let atRisk = try XCTUnwrap(fixture.json("at-risk.json")["customers"] as? [[String: Any]])
-        let first = try XCTUnwrap(browser.evaluate("document.querySelector('#at-risk-table tbody tr a').getAttribute('href')") as? String)
+        let first = try XCTUnwrap(
+            browser.evaluate("document.querySelector('#at-risk-table tbody tr a').getAttribute('href')") as? String)
         XCTAssertEqual(first, "/customers/" + (atRisk.first?["customer_id"] as? String ?? "?"))
     }
 
@@ -91,40 +96,50 @@ final class DashboardBrowserTests: XCTestCase {
         try browser.open(base + "/customers/" + id)
         XCTAssertEqual(browser.log.consoleErrors, [])
         XCTAssertEqual(try browser.evaluate("typeof window.pwned") as? String, "undefined")
-        XCTAssertEqual(try browser.evaluate("document.querySelector('h1 .asof').textContent") as? String, ReportFixture.hostileName)
+        XCTAssertEqual(
+            try browser.evaluate("document.querySelector('h1 .asof').textContent") as? String, ReportFixture.hostileName
+        )
         XCTAssertLessThanOrEqual(try XCTUnwrap(browser.evaluate("document.documentElement.scrollWidth") as? Int), 390)
         let scores = try String(contentsOf: fixture.latest.appendingPathComponent("scores.jsonl"), encoding: .utf8)
         let line = try XCTUnwrap(scores.split(separator: "\n").first { $0.hasPrefix("{\"customer_id\": \"\(id)\"") })
         let score = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         let components = try XCTUnwrap(score["component_scores"] as? [String: Any])
-        let cells = try XCTUnwrap(browser.evaluate("""
-            Object.fromEntries(Array.from(document.querySelectorAll('#component-table td[data-key]'))
-              .map(function (td) { return [td.getAttribute('data-key'), Number(td.getAttribute('data-value'))]; }))
-            """) as? [String: Any])
+        let cells = try XCTUnwrap(
+            browser.evaluate(
+                """
+                Object.fromEntries(Array.from(document.querySelectorAll('#component-table td[data-key]'))
+                  .map(function (td) { return [td.getAttribute('data-key'), Number(td.getAttribute('data-value'))]; }))
+                """) as? [String: Any])
         for (key, value) in components {
             XCTAssertEqual((cells[key] as? NSNumber)?.doubleValue, (value as? NSNumber)?.doubleValue, key)
         }
         // One history row per run of the output folder, the served one last.
-        let dates = try XCTUnwrap(browser.evaluate("""
-            Array.from(document.querySelectorAll('#customer-history-table tbody tr')).map(function (tr) { return tr.cells[0].textContent; })
-            """) as? [String])
+        let dates = try XCTUnwrap(
+            browser.evaluate(
+                """
+                Array.from(document.querySelectorAll('#customer-history-table tbody tr')).map(function (tr) { return tr.cells[0].textContent; })
+                """) as? [String])
         XCTAssertEqual(dates, ReportFixture.dates)
         let canvases = try XCTUnwrap(browser.evaluate(ReportBrowserTests.canvasInk) as? [[Any]])
         XCTAssertEqual(canvases.count, 2)
-        for canvas in canvases { XCTAssertGreaterThan((canvas[1] as? NSNumber)?.intValue ?? 0, 200, "\(canvas[0]) is blank") }
+        for canvas in canvases {
+            XCTAssertGreaterThan((canvas[1] as? NSNumber)?.intValue ?? 0, 200, "\(canvas[0]) is blank")
+        }
     }
 
     /// `serve --watch`: the dashboard lists what the stream sends after it opened.
     func testWithWatchTheDashboardListsTheStreamsChanges() throws {
         let fixture = try ReportFixture.shared()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ch-dashboard-live-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ch-dashboard-live-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let exports = folder.appendingPathComponent("exports")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: fixture.root.appendingPathComponent("exports"), to: exports)
         try FileManager.default.copyItem(at: fixture.output, to: folder.appendingPathComponent("output"))
         var text = try String(contentsOf: fixture.pipeline, encoding: .utf8)
-        text = text.replacingOccurrences(of: "model: models/", with: "model: \(fixture.root.path)/models/")
+        text =
+            text.replacingOccurrences(of: "model: models/", with: "model: \(fixture.root.path)/models/")
             + "\nwatch:\n  settle_seconds: 0\n  poll_seconds: 0.1\n"
         let pipeline = folder.appendingPathComponent("pipeline.yaml")
         try Data(text.utf8).write(to: pipeline)
@@ -145,7 +160,9 @@ final class DashboardBrowserTests: XCTestCase {
             usleep(50_000)
             line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         }
-        let base = String(try XCTUnwrap(line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { line[$0] }, line))
+        let base = String(
+            try XCTUnwrap(
+                line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { line[$0] }, line))
         let browser = try browser()
         try browser.viewport(width: 1280, height: 900)
         try browser.open(base + "/")
@@ -158,7 +175,8 @@ final class DashboardBrowserTests: XCTestCase {
             XCTFail("\(what) within 60 s")
             return nil
         }
-        _ = try poll("document.getElementById('live-state').textContent === 'connected'", "the dashboard connects to the stream")
+        _ = try poll(
+            "document.getElementById('live-state').textContent === 'connected'", "the dashboard connects to the stream")
         // Logins today for the at-risk customers: their recency, and so their health, jumps.
         let atRisk = try XCTUnwrap(fixture.json("at-risk.json")["customers"] as? [[String: Any]])
         let ids = atRisk.prefix(10).compactMap { $0["customer_id"] as? String }
@@ -168,12 +186,15 @@ final class DashboardBrowserTests: XCTestCase {
         let late = folder.appendingPathComponent("activity-2026-11-23-late.csv")
         try Data(csv.utf8).write(to: late)
         try ReportFixture.gzip(["-n", late.path])
-        try FileManager.default.moveItem(at: folder.appendingPathComponent("activity-2026-11-23-late.csv.gz"),
-                                         to: exports.appendingPathComponent("activity-2026-11-23-late.csv.gz"))
-        let shown = try poll("""
-            (function () { var rows = document.querySelectorAll('#live-table tbody tr');
-              return rows.length ? Array.from(rows).map(function (tr) { return tr.cells[1].textContent; }) : false; })()
-            """, "a change shows in the live table") as? [String]
+        try FileManager.default.moveItem(
+            at: folder.appendingPathComponent("activity-2026-11-23-late.csv.gz"),
+            to: exports.appendingPathComponent("activity-2026-11-23-late.csv.gz"))
+        let shown =
+            try poll(
+                """
+                (function () { var rows = document.querySelectorAll('#live-table tbody tr');
+                  return rows.length ? Array.from(rows).map(function (tr) { return tr.cells[1].textContent; }) : false; })()
+                """, "a change shows in the live table") as? [String]
         XCTAssertTrue(Set(shown ?? []).isSubset(of: Set(ids)) && !(shown ?? []).isEmpty, "\(shown ?? [])")
         XCTAssertEqual(browser.log.consoleErrors, [])
     }

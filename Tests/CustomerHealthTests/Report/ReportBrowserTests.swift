@@ -12,7 +12,9 @@ final class ReportBrowserTests: XCTestCase {
     }
 
     /// One browser for the class, opened on the report at desktop width.
-    func openReport(width: Int = 1280, height: Int = 900, mobile: Bool = false) throws -> (HeadlessChromium, ReportFixture) {
+    func openReport(width: Int = 1280, height: Int = 900, mobile: Bool = false) throws -> (
+        HeadlessChromium, ReportFixture
+    ) {
         let fixture = try ReportFixture.shared()
         if Self.browser == nil { Self.browser = try HeadlessChromium() }
         let browser = Self.browser!
@@ -33,11 +35,14 @@ final class ReportBrowserTests: XCTestCase {
     func testLoadsOfflineWithoutErrorsAndDrawsEveryChart() throws {
         let (browser, fixture) = try openReport()
         XCTAssertEqual(browser.log.consoleErrors, [], "console errors")
-        XCTAssertEqual(browser.log.requests, [fixture.report.absoluteString], "the report must request nothing but itself")
+        XCTAssertEqual(
+            browser.log.requests, [fixture.report.absoluteString], "the report must request nothing but itself")
         let canvases = try XCTUnwrap(browser.evaluate(Self.canvasInk) as? [[Any]])
         let ids = canvases.map { $0[0] as? String ?? "" }
-        for expected in ["chart-status", "chart-histogram", "chart-history-customers", "chart-history-money", "chart-history-rates",
-                         "chart-history-scores", "chart-history-status", "chart-churn", "chart-reasons"] {
+        for expected in [
+            "chart-status", "chart-histogram", "chart-history-customers", "chart-history-money", "chart-history-rates",
+            "chart-history-scores", "chart-history-status", "chart-churn", "chart-reasons",
+        ] {
             XCTAssertTrue(ids.contains(expected), "no \(expected) in \(ids)")
         }
         for canvas in canvases {
@@ -48,24 +53,33 @@ final class ReportBrowserTests: XCTestCase {
     func testTablesHoldTheFiguresOfKpisJSONAndAtRiskJSON() throws {
         let (browser, fixture) = try openReport()
         let kpis = try fixture.json("kpis.json")
-        let cells = try XCTUnwrap(browser.evaluate("""
-            Array.from(document.querySelectorAll('#kpi-table td[data-key], #status-table td[data-key], #churn-table td[data-key]'))
-              .map(function (td) { return [td.getAttribute('data-key'), Number(td.getAttribute('data-value'))]; })
-            """) as? [[Any]])
+        let cells = try XCTUnwrap(
+            browser.evaluate(
+                """
+                Array.from(document.querySelectorAll('#kpi-table td[data-key], #status-table td[data-key], #churn-table td[data-key]'))
+                  .map(function (td) { return [td.getAttribute('data-key'), Number(td.getAttribute('data-value'))]; })
+                """) as? [[Any]])
         XCTAssertGreaterThan(cells.count, 20)
         for cell in cells {
             let key = cell[0] as? String ?? ""
             let expected = try XCTUnwrap(ReportFixture.number(kpis, key), "kpis.json has no \(key)")
             XCTAssertEqual((cell[1] as? NSNumber)?.doubleValue ?? .nan, expected, accuracy: 1e-9, key)
         }
-        let tiles = try XCTUnwrap(browser.evaluate("Array.from(document.querySelectorAll('.tile')).map(function (t) { return t.getAttribute('data-key'); })") as? [String])
-        XCTAssertTrue(tiles.contains("overview.at_risk_customers") && tiles.contains("financial_metrics.ltv_cac_ratio"), "\(tiles)")
+        let tiles = try XCTUnwrap(
+            browser.evaluate(
+                "Array.from(document.querySelectorAll('.tile')).map(function (t) { return t.getAttribute('data-key'); })"
+            ) as? [String])
+        XCTAssertTrue(
+            tiles.contains("overview.at_risk_customers") && tiles.contains("financial_metrics.ltv_cac_ratio"),
+            "\(tiles)")
 
         let atRisk = try XCTUnwrap(fixture.json("at-risk.json")["customers"] as? [[String: Any]])
-        let rows = try XCTUnwrap(browser.evaluate("""
-            Array.from(document.querySelectorAll('#at-risk-table tbody tr')).map(function (tr) {
-              return [tr.cells[1].textContent, Number(tr.cells[5].getAttribute('data-value')), tr.cells[4].textContent]; })
-            """) as? [[Any]])
+        let rows = try XCTUnwrap(
+            browser.evaluate(
+                """
+                Array.from(document.querySelectorAll('#at-risk-table tbody tr')).map(function (tr) {
+                  return [tr.cells[1].textContent, Number(tr.cells[5].getAttribute('data-value')), tr.cells[4].textContent]; })
+                """) as? [[Any]])
         XCTAssertEqual(rows.count, min(50, atRisk.count))
         for (row, customer) in zip(rows, atRisk) {
             XCTAssertEqual(row[0] as? String, customer["customer_id"] as? String)
@@ -81,25 +95,29 @@ final class ReportBrowserTests: XCTestCase {
         let atRisk = try XCTUnwrap(fixture.json("at-risk.json")["customers"] as? [[String: Any]])
         let plans = Set(atRisk.compactMap { $0["plan"] as? String }).sorted()
         let plan = try XCTUnwrap(plans.first)
-        let filtered = try XCTUnwrap(browser.evaluate("""
-            (function () {
-              var select = document.querySelector('#at-risk-filters select[name=plan]');
-              select.value = \(Self.jsString(plan));
-              select.dispatchEvent(new Event('input', {bubbles: true}));
-              return Array.from(document.querySelectorAll('#at-risk-table tbody tr')).map(function (tr) { return tr.cells[3].textContent; });
-            })()
-            """) as? [String])
+        let filtered = try XCTUnwrap(
+            browser.evaluate(
+                """
+                (function () {
+                  var select = document.querySelector('#at-risk-filters select[name=plan]');
+                  select.value = \(Self.jsString(plan));
+                  select.dispatchEvent(new Event('input', {bubbles: true}));
+                  return Array.from(document.querySelectorAll('#at-risk-table tbody tr')).map(function (tr) { return tr.cells[3].textContent; });
+                })()
+                """) as? [String])
         XCTAssertEqual(filtered.count, min(50, atRisk.filter { $0["plan"] as? String == plan }.count))
         XCTAssertTrue(filtered.allSatisfy { $0 == plan }, "\(filtered)")
-        let sorted = try XCTUnwrap(browser.evaluate("""
-            (function () {
-              var select = document.querySelector('#at-risk-filters select[name=plan]');
-              select.value = '';
-              select.dispatchEvent(new Event('input', {bubbles: true}));
-              document.querySelector('#at-risk-table th[data-sort=health]').click();
-              return Array.from(document.querySelectorAll('#at-risk-table tbody tr')).map(function (tr) { return Number(tr.cells[5].getAttribute('data-value')); });
-            })()
-            """) as? [Double])
+        let sorted = try XCTUnwrap(
+            browser.evaluate(
+                """
+                (function () {
+                  var select = document.querySelector('#at-risk-filters select[name=plan]');
+                  select.value = '';
+                  select.dispatchEvent(new Event('input', {bubbles: true}));
+                  document.querySelector('#at-risk-table th[data-sort=health]').click();
+                  return Array.from(document.querySelectorAll('#at-risk-table tbody tr')).map(function (tr) { return Number(tr.cells[5].getAttribute('data-value')); });
+                })()
+                """) as? [Double])
         let expected = atRisk.compactMap { ($0["health_score"] as? NSNumber)?.doubleValue }.sorted().prefix(50)
         XCTAssertEqual(sorted, Array(expected))
     }
@@ -107,12 +125,16 @@ final class ReportBrowserTests: XCTestCase {
     func testHostileNamesShowAsTextAndNeverRun() throws {
         let (browser, fixture) = try openReport()
         let atRisk = try XCTUnwrap(fixture.json("at-risk.json")["customers"] as? [[String: Any]])
-        XCTAssertTrue(atRisk.contains { $0["name"] as? String == ReportFixture.hostileName }, "the fixture must put a hostile name on the at-risk list")
+        XCTAssertTrue(
+            atRisk.contains { $0["name"] as? String == ReportFixture.hostileName },
+            "the fixture must put a hostile name on the at-risk list")
         XCTAssertEqual(try browser.evaluate("typeof window.pwned") as? String, "undefined")
         XCTAssertEqual(try browser.evaluate("document.querySelectorAll('img').length") as? Int, 0)
-        let shown = try browser.evaluate("""
-            Array.from(document.querySelectorAll('#at-risk-table td')).some(function (td) { return td.textContent === \(Self.jsString(ReportFixture.hostileName)); })
-            """) as? Bool
+        let shown =
+            try browser.evaluate(
+                """
+                Array.from(document.querySelectorAll('#at-risk-table td')).some(function (td) { return td.textContent === \(Self.jsString(ReportFixture.hostileName)); })
+                """) as? Bool
         XCTAssertEqual(shown, true)
         XCTAssertEqual(browser.log.consoleErrors, [])
     }
@@ -130,6 +152,7 @@ final class ReportBrowserTests: XCTestCase {
     }
 
     static func jsString(_ s: String) -> String {
-        String(decoding: (try? JSONSerialization.data(withJSONObject: [s])) ?? Data("[\"\"]".utf8), as: UTF8.self).dropFirst().dropLast().description
+        String(decoding: (try? JSONSerialization.data(withJSONObject: [s])) ?? Data("[\"\"]".utf8), as: UTF8.self)
+            .dropFirst().dropLast().description
     }
 }

@@ -7,7 +7,9 @@ import XCTest
 /// repeatable, escaped, and built from the run folder alone.
 final class ReportFileTests: XCTestCase {
     func testTheInlinedChartJSIsThePinnedRelease() {
-        XCTAssertEqual(ChurnModelFile.hash(ChartJSSource.text), ChartJSSource.sha256, "ChartJSSource.swift no longer holds ThirdParty/chart.js/chart.min.js: run embed.sh")
+        XCTAssertEqual(
+            ChurnModelFile.hash(ChartJSSource.text), ChartJSSource.sha256,
+            "ChartJSSource.swift no longer holds ThirdParty/chart.js/chart.min.js: run embed.sh")
         XCTAssertEqual(ChartJSSource.version, "3.9.1")
         XCTAssertTrue(ChartJSSource.text.hasPrefix("/*!\n * Chart.js v3.9.1"))
     }
@@ -16,12 +18,14 @@ final class ReportFileTests: XCTestCase {
         let fixture = try ReportFixture.shared()
         let html = try String(contentsOf: fixture.report, encoding: .utf8)
         XCTAssertFalse(html.contains(ReportFixture.hostileName), "a name went into the page raw")
-        XCTAssertTrue(html.contains("&lt;script&gt;window.pwned=1&lt;/script&gt;"), "the first rows are printed escaped")
+        XCTAssertTrue(
+            html.contains("&lt;script&gt;window.pwned=1&lt;/script&gt;"), "the first rows are printed escaped")
         // The data block can hold no tag: "<" is written as \u003c inside it.
         let data = try XCTUnwrap(html.range(of: #"<script type="application/json" id="report-data">"#))
         let end = try XCTUnwrap(html.range(of: "</script>", range: data.upperBound..<html.endIndex))
         XCTAssertFalse(html[data.upperBound..<end.lowerBound].contains("<"))
-        XCTAssertFalse(html.contains("http://") && html.range(of: #"(src|href)="https?://"#, options: .regularExpression) != nil)
+        XCTAssertFalse(
+            html.contains("http://") && html.range(of: #"(src|href)="https?://"#, options: .regularExpression) != nil)
     }
 
     func testTheReportIsTheSameWhenRenderedAgainFromTheFolder() throws {
@@ -34,7 +38,8 @@ final class ReportFileTests: XCTestCase {
 
     func testEachRunComparesWithTheRunBeforeIt() throws {
         let fixture = try ReportFixture.shared()
-        let first = try String(contentsOf: fixture.output.appendingPathComponent(ReportFixture.dates[0] + "/report.html"), encoding: .utf8)
+        let first = try String(
+            contentsOf: fixture.output.appendingPathComponent(ReportFixture.dates[0] + "/report.html"), encoding: .utf8)
         XCTAssertTrue(first.contains("No earlier run in this output folder"))
         let last = try String(contentsOf: fixture.report, encoding: .utf8)
         XCTAssertTrue(last.contains("Changes are against the run of \(ReportFixture.dates[1])"))
@@ -45,14 +50,21 @@ final class ReportFileTests: XCTestCase {
     /// `--output` moves the whole run, history included.
     func testTheHistoryIsReadFromTheOutputFolderGivenOnTheCommandLine() throws {
         let fixture = try ReportFixture.shared()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ch-report-output-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ch-report-output-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let result = try CLI.run(["replay", fixture.pipeline.path, "--output", folder.path, "--from", ReportFixture.dates[1],
-                                  "--to", ReportFixture.dates[2], "--every", "7d", "--quiet"], timeout: 300)
+        let result = try CLI.run(
+            [
+                "replay", fixture.pipeline.path, "--output", folder.path, "--from", ReportFixture.dates[1],
+                "--to", ReportFixture.dates[2], "--every", "7d", "--quiet",
+            ], timeout: 300)
         XCTAssertEqual(result.status, 0, result.transcript)
-        let html = try String(contentsOf: folder.appendingPathComponent(ReportFixture.dates[2] + "/report.html"), encoding: .utf8)
+        let html = try String(
+            contentsOf: folder.appendingPathComponent(ReportFixture.dates[2] + "/report.html"), encoding: .utf8)
         XCTAssertTrue(html.contains("Changes are against the run of \(ReportFixture.dates[1])"))
-        XCTAssertFalse(html.contains(#""\#(ReportFixture.dates[0])""#), "a run of the pipeline's own output folder is not this one's history")
+        XCTAssertFalse(
+            html.contains(#""\#(ReportFixture.dates[0])""#),
+            "a run of the pipeline's own output folder is not this one's history")
     }
 
     func testTheReportNeedsTheFilesItIsMadeFrom() {
@@ -75,7 +87,8 @@ final class ReportFileTests: XCTestCase {
         let result = try CLI.run(["run", folder.appendingPathComponent("p.yaml").path, "--quiet"], timeout: 120)
         XCTAssertEqual(result.status, 0, result.transcript)
         XCTAssertFalse(result.stdout.contains("report:"), result.stdout)
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("output/latest").path)
+        let files = try FileManager.default.contentsOfDirectory(
+            atPath: folder.appendingPathComponent("output/latest").path)
         XCTAssertTrue(files.contains("kpis.json"))
         XCTAssertFalse(files.contains("report.html"))
     }

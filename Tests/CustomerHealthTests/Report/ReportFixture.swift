@@ -35,10 +35,13 @@ final class ReportFixture: @unchecked Sendable {
         Self.removeAtExit(root)
         try fm.createDirectory(at: root.appendingPathComponent("models"), withIntermediateDirectories: true)
         try fm.copyItem(at: repo.appendingPathComponent("sample-data/exports"), to: exports)
-        try fm.copyItem(at: repo.appendingPathComponent("models/churn-model.json"), to: root.appendingPathComponent("models/churn-model.json"))
+        try fm.copyItem(
+            at: repo.appendingPathComponent("models/churn-model.json"),
+            to: root.appendingPathComponent("models/churn-model.json"))
 
         let accounts = exports.appendingPathComponent("accounts.csv.gz")
-        var lines = try Self.gzip(["-dc", accounts.path]).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = try Self.gzip(["-dc", accounts.path]).split(separator: "\n", omittingEmptySubsequences: false).map(
+            String.init)
         for i in 1..<lines.count where !lines[i].isEmpty {
             var fields = lines[i].split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
             // Plain ids and names: the sample quotes no name whose id ends in 5 and that matters here.
@@ -57,20 +60,29 @@ final class ReportFixture: @unchecked Sendable {
             .replacingOccurrences(of: "output: ../output", with: "output: output")
             .replacingOccurrences(of: "model: ../models/churn-model.json", with: "model: models/churn-model.json")
         try Data(text.utf8).write(to: pipeline)
-        let result = try CLI.run(["replay", pipeline.path, "--from", Self.dates.first!, "--to", Self.dates.last!, "--every", "7d", "--quiet"],
-                                 timeout: 300)
-        guard result.status == 0 else { throw HeadlessChromium.Failure(description: "replay failed: \(result.transcript)") }
+        let result = try CLI.run(
+            [
+                "replay", pipeline.path, "--from", Self.dates.first!, "--to", Self.dates.last!, "--every", "7d",
+                "--quiet",
+            ],
+            timeout: 300)
+        guard result.status == 0 else {
+            throw HeadlessChromium.Failure(description: "replay failed: \(result.transcript)")
+        }
     }
 
     /// The folder goes when the test process exits (the fixture lives as long as it).
     nonisolated(unsafe) private static var folders: [String] = []
     private static func removeAtExit(_ folder: URL) {
-        if folders.isEmpty { atexit { for f in ReportFixture.folders { try? FileManager.default.removeItem(atPath: f) } } }
+        if folders.isEmpty {
+            atexit { for f in ReportFixture.folders { try? FileManager.default.removeItem(atPath: f) } }
+        }
         folders.append(folder.path)
     }
 
     func json(_ name: String) throws -> [String: Any] {
-        try JSONSerialization.jsonObject(with: Data(contentsOf: latest.appendingPathComponent(name))) as? [String: Any] ?? [:]
+        try JSONSerialization.jsonObject(with: Data(contentsOf: latest.appendingPathComponent(name))) as? [String: Any]
+            ?? [:]
     }
 
     /// The number at a dotted path of a JSON object.
@@ -90,7 +102,9 @@ final class ReportFixture: @unchecked Sendable {
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw HeadlessChromium.Failure(description: "gzip \(arguments) failed") }
+        guard process.terminationStatus == 0 else {
+            throw HeadlessChromium.Failure(description: "gzip \(arguments) failed")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -26,13 +26,15 @@ final class DeployManifestTests: XCTestCase {
         let files = try Self.yamlFiles()
         XCTAssertTrue(files.contains("shards-job.yaml"), "no shards-job.yaml in \(files)")
         for file in files where file != "kustomization.yaml" {
-            XCTAssertTrue(result.output.contains("INFO \(file) passed for resource "),
-                          "validate.sh did not report \(file) valid:\n\(result.output)")
+            XCTAssertTrue(
+                result.output.contains("INFO \(file) passed for resource "),
+                "validate.sh did not report \(file) valid:\n\(result.output)")
         }
         if files.contains("kustomization.yaml") {
-            XCTAssertTrue(result.output.contains("INFO kustomization.yaml passed for resource ")
-                          || result.output.contains("SKIP kustomization.yaml"),
-                          "validate.sh did not report the kustomize rendering:\n\(result.output)")
+            XCTAssertTrue(
+                result.output.contains("INFO kustomization.yaml passed for resource ")
+                    || result.output.contains("SKIP kustomization.yaml"),
+                "validate.sh did not report the kustomize rendering:\n\(result.output)")
         }
         XCTAssertFalse(result.output.contains("ERROR"), result.output)
         XCTAssertFalse(result.output.contains("WARN"), result.output)
@@ -51,7 +53,8 @@ final class DeployManifestTests: XCTestCase {
         let completions = try XCTUnwrap(spec["completions"] as? Int, "spec.completions")
         let parallelism = try XCTUnwrap(spec["parallelism"] as? Int, "spec.parallelism")
         let container = try Self.container(of: spec, named: "customer-health")
-        let countText = try XCTUnwrap(Self.env(container)["CH_SHARD_COUNT"], "no CH_SHARD_COUNT in the shards container")
+        let countText = try XCTUnwrap(
+            Self.env(container)["CH_SHARD_COUNT"], "no CH_SHARD_COUNT in the shards container")
         XCTAssertEqual(completions, parallelism, "completions and parallelism differ")
         XCTAssertEqual(Int(countText), completions, "CH_SHARD_COUNT (\(countText)) is not completions (\(completions))")
         XCTAssertTrue((1...256).contains(completions), "a shard count of \(completions) is outside 1-256")
@@ -91,7 +94,8 @@ final class DeployManifestTests: XCTestCase {
         let mergeContainer = try Self.container(of: merge, named: "customer-health")
         let mergeArgs = try XCTUnwrap(mergeContainer["args"] as? [String])
         XCTAssertEqual(mergeArgs.first, "merge")
-        XCTAssertEqual(mergeArgs.dropFirst().first, shardArgs.dropFirst().first, "merge and shards read different pipelines")
+        XCTAssertEqual(
+            mergeArgs.dropFirst().first, shardArgs.dropFirst().first, "merge and shards read different pipelines")
         XCTAssertEqual(Self.value(after: "--shards", in: mergeArgs), Self.value(after: "--shard-output", in: shardArgs))
         XCTAssertNotNil(Self.env(mergeContainer)["AS_OF"])
 
@@ -116,20 +120,25 @@ final class DeployManifestTests: XCTestCase {
         XCTAssertTrue(rbac.contains { $0["kind"] as? String == "ServiceAccount" && Self.name($0) == account })
         let binding = try XCTUnwrap(rbac.first { $0["kind"] as? String == "RoleBinding" })
         let subjects = (binding["subjects"] as? [[String: Any]]) ?? []
-        XCTAssertTrue(subjects.contains { $0["kind"] as? String == "ServiceAccount" && $0["name"] as? String == account })
+        XCTAssertTrue(
+            subjects.contains { $0["kind"] as? String == "ServiceAccount" && $0["name"] as? String == account })
         let roleName = try XCTUnwrap((binding["roleRef"] as? [String: Any])?["name"] as? String)
         let role = try XCTUnwrap(rbac.first { $0["kind"] as? String == "Role" && Self.name($0) == roleName })
-        let jobRule = try XCTUnwrap(((role["rules"] as? [[String: Any]]) ?? []).first {
-            (($0["apiGroups"] as? [String]) ?? []).contains("batch") && (($0["resources"] as? [String]) ?? []).contains("jobs")
-        }, "the Role has no rule for batch jobs")
+        let jobRule = try XCTUnwrap(
+            ((role["rules"] as? [[String: Any]]) ?? []).first {
+                (($0["apiGroups"] as? [String]) ?? []).contains("batch")
+                    && (($0["resources"] as? [String]) ?? []).contains("jobs")
+            }, "the Role has no rule for batch jobs")
         XCTAssertTrue(Set(["create", "get", "watch"]).isSubset(of: Set((jobRule["verbs"] as? [String]) ?? [])))
 
         // The driver's templates come from the ConfigMap that kustomization.yaml generates.
         let volumes = (pod["volumes"] as? [[String: Any]]) ?? []
-        let mapName = try XCTUnwrap(volumes.compactMap { ($0["configMap"] as? [String: Any])?["name"] as? String }.first)
+        let mapName = try XCTUnwrap(
+            volumes.compactMap { ($0["configMap"] as? [String: Any])?["name"] as? String }.first)
         let kustomization = try Self.single("kustomization.yaml")
-        let generated = try XCTUnwrap((kustomization["configMapGenerator"] as? [[String: Any]])?.first { $0["name"] as? String == mapName },
-                                      "kustomization.yaml generates no ConfigMap \(mapName)")
+        let generated = try XCTUnwrap(
+            (kustomization["configMapGenerator"] as? [[String: Any]])?.first { $0["name"] as? String == mapName },
+            "kustomization.yaml generates no ConfigMap \(mapName)")
         let files = Set((generated["files"] as? [String]) ?? [])
         XCTAssertTrue(Set(["driver.sh", "shards-job.yaml", "merge-job.yaml"]).isSubset(of: files), "\(files)")
         let resources = Set((kustomization["resources"] as? [String]) ?? [])
@@ -140,13 +149,15 @@ final class DeployManifestTests: XCTestCase {
 
     func testPodsShareTheVolumeAndThePipeline() throws {
         let claim = try Self.single("pvc.yaml")
-        XCTAssertEqual((claim["spec"] as? [String: Any])?["accessModes"] as? [String], ["ReadWriteMany"],
-                       "the shard pods run on several nodes at once")
+        XCTAssertEqual(
+            (claim["spec"] as? [String: Any])?["accessModes"] as? [String], ["ReadWriteMany"],
+            "the shard pods run on several nodes at once")
         let claimName = try XCTUnwrap(Self.name(claim))
         let pipelineMap = try Self.single("configmap.yaml")
         XCTAssertNotNil((pipelineMap["data"] as? [String: Any])?["pipeline.yaml"])
         let mapName = try XCTUnwrap(Self.name(pipelineMap))
-        let containerfile = try String(contentsOf: Self.kubernetesDir.appendingPathComponent("Containerfile"), encoding: .utf8)
+        let containerfile = try String(
+            contentsOf: Self.kubernetesDir.appendingPathComponent("Containerfile"), encoding: .utf8)
         XCTAssertTrue(containerfile.contains("swift build -c release --product customer-health"))
         XCTAssertTrue(containerfile.contains("USER 10001"), "the image runs as a non-root uid")
 
@@ -154,7 +165,10 @@ final class DeployManifestTests: XCTestCase {
             let spec = try XCTUnwrap(Self.single(file)["spec"] as? [String: Any])
             let pod = try XCTUnwrap((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
             let volumes = (pod["volumes"] as? [[String: Any]]) ?? []
-            XCTAssertTrue(volumes.contains { ($0["persistentVolumeClaim"] as? [String: Any])?["claimName"] as? String == claimName }, file)
+            XCTAssertTrue(
+                volumes.contains {
+                    ($0["persistentVolumeClaim"] as? [String: Any])?["claimName"] as? String == claimName
+                }, file)
             XCTAssertTrue(volumes.contains { ($0["configMap"] as? [String: Any])?["name"] as? String == mapName }, file)
             let security = (pod["securityContext"] as? [String: Any]) ?? [:]
             XCTAssertEqual(security["runAsNonRoot"] as? Bool, true, file)
@@ -199,8 +213,9 @@ final class DeployManifestTests: XCTestCase {
         }
         process.waitUntilExit()
         try handle.close()
-        return Output(status: process.terminationStatus,
-                      output: String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self))
+        return Output(
+            status: process.terminationStatus,
+            output: String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self))
     }
 
     /// The YAML files of deploy/kubernetes, by name.
@@ -212,11 +227,14 @@ final class DeployManifestTests: XCTestCase {
     /// Parsed documents of a manifest, through PyYAML (which kubernetes-validate
     /// brings; validate.sh installs it when missing).
     static func documents(_ file: String) throws -> [[String: Any]] {
-        let script = "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))"
-        var result = try run(["/usr/bin/env", "python3", "-c", script, kubernetesDir.appendingPathComponent(file).path], timeout: 60)
+        let script =
+            "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))"
+        var result = try run(
+            ["/usr/bin/env", "python3", "-c", script, kubernetesDir.appendingPathComponent(file).path], timeout: 60)
         if result.status != 0, result.output.contains("No module named 'yaml'") {
             _ = try runValidate()
-            result = try run(["/usr/bin/env", "python3", "-c", script, kubernetesDir.appendingPathComponent(file).path], timeout: 60)
+            result = try run(
+                ["/usr/bin/env", "python3", "-c", script, kubernetesDir.appendingPathComponent(file).path], timeout: 60)
         }
         if result.status == 127 || result.output.contains("No module named 'yaml'") {
             throw XCTSkip("python3 with PyYAML is needed to read \(file):\n\(result.output)")
@@ -251,9 +269,13 @@ final class DeployManifestTests: XCTestCase {
         var values: [String: String] = [:]
         for entry in (container["env"] as? [[String: Any]]) ?? [] {
             guard let name = entry["name"] as? String else { continue }
-            if let value = entry["value"] as? String { values[name] = value }
-            else if let value = entry["value"] { values[name] = "\(value)" }
-            else { values[name] = "" }
+            if let value = entry["value"] as? String {
+                values[name] = value
+            } else if let value = entry["value"] {
+                values[name] = "\(value)"
+            } else {
+                values[name] = ""
+            }
         }
         return values
     }
@@ -271,7 +293,9 @@ final class DeployManifestTests: XCTestCase {
     static func ignoresDisruptions(_ rules: [[String: Any]]) -> Bool {
         rules.contains { rule in
             rule["action"] as? String == "Ignore"
-                && ((rule["onPodConditions"] as? [[String: Any]]) ?? []).contains { $0["type"] as? String == "DisruptionTarget" }
+                && ((rule["onPodConditions"] as? [[String: Any]]) ?? []).contains {
+                    $0["type"] as? String == "DisruptionTarget"
+                }
         }
     }
 }

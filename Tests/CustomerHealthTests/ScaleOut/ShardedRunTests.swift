@@ -2,10 +2,11 @@ import Foundation
 import Logging
 import Synchronization
 import XCTest
+
 @testable import CustomerHealth
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// N shards plus a merge publish exactly the bytes one `run` publishes
@@ -14,7 +15,9 @@ import Glibc
 /// a corrupt file skipped under `on_corrupt_file: skip`, and a churn model.
 final class ShardedRunTests: XCTestCase {
     /// Outputs that must be byte-identical.
-    static let dataFiles = ["scores.jsonl", "features.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "rejects.jsonl"]
+    static let dataFiles = [
+        "scores.jsonl", "features.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "rejects.jsonl",
+    ]
 
     nonisolated(unsafe) static var root: URL!
     nonisolated(unsafe) static var asOf = ""
@@ -65,18 +68,21 @@ final class ShardedRunTests: XCTestCase {
             ",nobody,2026-11-10T08:00:00Z,login,,", "\(ids[3]),too,few",
             "  \(ids[7])  ,\(ids[7])-u09,2026-11-12T09:00:00Z,feature_use,checklists,30",
         ]
-        try gzip(activity.joined(separator: "\n") + "\n", to: exports.appendingPathComponent("activity-zz-extra.csv.gz"))
+        try gzip(
+            activity.joined(separator: "\n") + "\n", to: exports.appendingPathComponent("activity-zz-extra.csv.gz"))
         // A ticket opened by one customer and reassigned to another, in a later version.
         let tickets = [
             #"{"ticket_id": "t_cross", "customer_id": "\#(a)", "opened_at": "2026-10-20T08:00:00Z", "first_response_at": null, "resolved_at": null, "priority": "high", "status": "open"}"#,
             #"{"ticket_id": "t_cross", "customer_id": "\#(b)", "opened_at": "2026-10-20T08:00:00Z", "first_response_at": "2026-10-21T08:00:00Z", "resolved_at": null, "priority": "high", "status": "open"}"#,
             #"{"ticket_id": "t_ghost", "customer_id": "ghost_003", "opened_at": "2026-10-20T08:00:00Z", "first_response_at": null, "resolved_at": null, "priority": "low", "status": "open"}"#,
         ]
-        try gzip(tickets.joined(separator: "\n") + "\n", to: exports.appendingPathComponent("tickets-zz-extra.jsonl.gz"))
+        try gzip(
+            tickets.joined(separator: "\n") + "\n", to: exports.appendingPathComponent("tickets-zz-extra.jsonl.gz"))
         // Not gzip at all: skipped under on_corrupt_file: skip.
         try Data("this is not a gzip file\n".utf8).write(to: exports.appendingPathComponent("uptime-zz-corrupt.csv.gz"))
         var text = try String(contentsOfFile: pipeline, encoding: .utf8)
-        text = text.replacingOccurrences(of: "max_reject_ratio: 0.001", with: "max_reject_ratio: 0.01\non_corrupt_file: skip")
+        text = text.replacingOccurrences(
+            of: "max_reject_ratio: 0.001", with: "max_reject_ratio: 0.01\non_corrupt_file: skip")
         try text.write(toFile: pipeline, atomically: true, encoding: .utf8)
         // The newest day: the churn model the run trains serves it.
         asOf = "2026-11-23"
@@ -86,7 +92,9 @@ final class ShardedRunTests: XCTestCase {
     }
 
     static func accountIDs(_ exports: URL) throws -> [String] {
-        let text = String(decoding: try SyntheticGenTestSupport.run(["sh", "-c", "gzip -dc '\(exports.path)/accounts.csv.gz'"]).output, as: UTF8.self)
+        let text = String(
+            decoding: try SyntheticGenTestSupport.run(["sh", "-c", "gzip -dc '\(exports.path)/accounts.csv.gz'"])
+                .output, as: UTF8.self)
         return text.split(separator: "\n").dropFirst().map { String($0.prefix { $0 != "," }) }
     }
 
@@ -96,11 +104,15 @@ final class ShardedRunTests: XCTestCase {
         _ = try SyntheticGenTestSupport.run(["gzip", "-n", "-f", plain.path])
     }
 
-    static func runner(output: String? = nil, asOf: String? = ShardedRunTests.asOf, threads: Int = 1) throws -> PipelineRunner {
+    static func runner(output: String? = nil, asOf: String? = ShardedRunTests.asOf, threads: Int = 1) throws
+        -> PipelineRunner
+    {
         let config = try PipelineConfig.load(path: pipeline)
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        return PipelineRunner(config: config, options: RunOptions(asOf: asOf.flatMap(CalendarDay.init), outputDirectory: output, threads: threads),
+        return PipelineRunner(
+            config: config,
+            options: RunOptions(asOf: asOf.flatMap(CalendarDay.init), outputDirectory: output, threads: threads),
             logger: logger)
     }
 
@@ -124,7 +136,8 @@ final class ShardedRunTests: XCTestCase {
 
     /// manifest.json without what may differ: started_at, timings and `shards`.
     static func comparableManifest(_ folder: String) throws -> NSDictionary {
-        let data = try Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
+        let data = try Data(
+            contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
         var m = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         for key in ["started_at", "timings_seconds", "shards"] { m[key] = nil }
         return m as NSDictionary
@@ -132,17 +145,25 @@ final class ShardedRunTests: XCTestCase {
 
     static func comparableMetrics(_ folder: String) throws -> [String] {
         try Self.text(folder, "metrics.prom").split(separator: "\n").map(String.init).filter {
-            !$0.hasPrefix("customer_health_run_duration_seconds ") && !$0.hasPrefix("customer_health_last_success_timestamp_seconds ")
+            !$0.hasPrefix("customer_health_run_duration_seconds ")
+                && !$0.hasPrefix("customer_health_last_success_timestamp_seconds ")
         }
     }
 
-    static func assertSameAsRun(_ folder: String, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func assertSameAsRun(_ folder: String, _ label: String, file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         let run = Self.path("run/\(Self.asOf)")
         for name in Self.dataFiles {
-            XCTAssertEqual(try Self.text(folder, name), try Self.text(run, name), "\(label): \(name)", file: file, line: line)
+            XCTAssertEqual(
+                try Self.text(folder, name), try Self.text(run, name), "\(label): \(name)", file: file, line: line)
         }
-        XCTAssertEqual(try Self.comparableManifest(folder), try Self.comparableManifest(run), "\(label): manifest.json", file: file, line: line)
-        XCTAssertEqual(try Self.comparableMetrics(folder), try Self.comparableMetrics(run), "\(label): metrics.prom", file: file, line: line)
+        XCTAssertEqual(
+            try Self.comparableManifest(folder), try Self.comparableManifest(run), "\(label): manifest.json",
+            file: file, line: line)
+        XCTAssertEqual(
+            try Self.comparableMetrics(folder), try Self.comparableMetrics(run), "\(label): metrics.prom", file: file,
+            line: line)
     }
 
     // MARK: The contract
@@ -167,7 +188,10 @@ final class ShardedRunTests: XCTestCase {
             let summary = try Self.runner(output: Self.path("merged-\(n)"), asOf: nil).merge(shardsDirectory: dir)
             XCTAssertEqual(summary.asOf.description, Self.asOf)
             try Self.assertSameAsRun(Self.path("merged-\(n)/\(Self.asOf)"), "\(n) shards")
-            let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.path("merged-\(n)/\(Self.asOf)/manifest.json")))) as? [String: Any]
+            let manifest =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: Self.path("merged-\(n)/\(Self.asOf)/manifest.json"))))
+                as? [String: Any]
             XCTAssertEqual((manifest?["shards"] as? [String: Any])?["count"] as? Int, n)
         }
     }
@@ -179,7 +203,10 @@ final class ShardedRunTests: XCTestCase {
         try Self.runShards(3, into: dir)
         let shards = try ShardResult.loadAll(directory: dir, count: nil)
         let merged = try PipelineRunner.mergedFacts(shards, inputs: shards[0].agreed["inputs"])
-        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.path("run/\(Self.asOf)/manifest.json")))) as! [String: Any]
+        let run =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: Self.path("run/\(Self.asOf)/manifest.json"))))
+            as! [String: Any]
         let inputs = run["inputs"] as! [[String: Any]]
         XCTAssertEqual(merged.files.map(\.name), inputs.map { $0["file"] as! String })
         for (f, i) in zip(merged.files, inputs) {
@@ -188,7 +215,10 @@ final class ShardedRunTests: XCTestCase {
             XCTAssertEqual(f.rowsUnknownCustomer, i["rows_unknown_customer"] as? Int, f.name)
         }
         // Rows without a customer are shard 0's.
-        let withoutCustomer = shards.map { $0.rejects.filter { $0.code == "field_count" || ($0.code == "missing_value" && $0.column == "customer_id") }.count }
+        let withoutCustomer = shards.map {
+            $0.rejects.filter { $0.code == "field_count" || ($0.code == "missing_value" && $0.column == "customer_id") }
+                .count
+        }
         XCTAssertGreaterThan(withoutCustomer[0], 0)
         XCTAssertEqual(withoutCustomer[1] + withoutCustomer[2], 0)
         let (a, b) = Self.ticketCustomers
@@ -197,7 +227,8 @@ final class ShardedRunTests: XCTestCase {
 
     /// 64 shards of the committed sample data: most hold a handful of customers, some none.
     func testSixtyFourShardsOfTheSampleData() throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .deletingLastPathComponent()
         let config = try PipelineConfig.load(path: repo.appendingPathComponent("pipelines/nightly.yaml").path)
         var quiet = Logger(label: "test")
@@ -210,7 +241,9 @@ final class ShardedRunTests: XCTestCase {
         _ = try make(base + "/run").run()
         let errors = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 64) { k in
-            do { _ = try make(nil).runShard(try ShardSpec(index: k, count: 64), resultsDirectory: base + "/shards") } catch {
+            do {
+                _ = try make(nil).runShard(try ShardSpec(index: k, count: 64), resultsDirectory: base + "/shards")
+            } catch {
                 errors.withLock { $0.append("\(k): \(error)") }
             }
         }
@@ -220,7 +253,9 @@ final class ShardedRunTests: XCTestCase {
         let summary = try make(base + "/merged").merge(shardsDirectory: base + "/shards")
         let day = summary.asOf.description
         for name in Self.dataFiles {
-            XCTAssertEqual(try Self.text(base + "/merged/\(day)", name), try Self.text(base + "/run/\(day)", name), "64 shards: \(name)")
+            XCTAssertEqual(
+                try Self.text(base + "/merged/\(day)", name), try Self.text(base + "/run/\(day)", name),
+                "64 shards: \(name)")
         }
     }
 
@@ -230,7 +265,10 @@ final class ShardedRunTests: XCTestCase {
     func testOtherProfilesShardAlike() throws {
         for profile in ["own-events", "inactivity", "nested-jsonl", "two-exports"] {
             let dir = Self.root.appendingPathComponent("profile-\(profile)")
-            let g = try CLI.run(["generate", "--profile", profile, "--customers", "150", "--days", "90", "--seed", "3", "--output", dir.path])
+            let g = try CLI.run([
+                "generate", "--profile", profile, "--customers", "150", "--days", "90", "--seed", "3", "--output",
+                dir.path,
+            ])
             XCTAssertEqual(g.status, 0, g.transcript)
             let pipeline = dir.appendingPathComponent("pipeline.yaml").path
             // Without a churn model: the profile's pipeline would train one in the run, and shards never train.
@@ -241,15 +279,21 @@ final class ShardedRunTests: XCTestCase {
             let run = try CLI.run(["run", pipeline, "--output", dir.appendingPathComponent("run").path, "--quiet"])
             XCTAssertEqual(run.status, 0, run.transcript)
             for k in 0..<3 {
-                let r = try CLI.run(["run", pipeline, "--shard", "\(k)/3", "--shard-output", dir.appendingPathComponent("shards").path, "--quiet"])
+                let r = try CLI.run([
+                    "run", pipeline, "--shard", "\(k)/3", "--shard-output", dir.appendingPathComponent("shards").path,
+                    "--quiet",
+                ])
                 XCTAssertEqual(r.status, 0, "\(profile): \(r.transcript)")
             }
-            let merge = try CLI.run(["merge", pipeline, "--shards", dir.appendingPathComponent("shards").path,
-                                     "--output", dir.appendingPathComponent("merged").path, "--quiet"])
+            let merge = try CLI.run([
+                "merge", pipeline, "--shards", dir.appendingPathComponent("shards").path,
+                "--output", dir.appendingPathComponent("merged").path, "--quiet",
+            ])
             XCTAssertEqual(merge.status, 0, "\(profile): \(merge.transcript)")
             for name in Self.dataFiles {
-                XCTAssertEqual(try Self.text(dir.appendingPathComponent("merged/latest").path, name),
-                               try Self.text(dir.appendingPathComponent("run/latest").path, name), "\(profile): \(name)")
+                XCTAssertEqual(
+                    try Self.text(dir.appendingPathComponent("merged/latest").path, name),
+                    try Self.text(dir.appendingPathComponent("run/latest").path, name), "\(profile): \(name)")
             }
         }
     }
@@ -278,7 +322,9 @@ final class ShardedRunTests: XCTestCase {
         try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: features))
         r = try merge()
         XCTAssertEqual(r.status, 3, r.transcript)
-        XCTAssertTrue(r.stderr.contains("shard-2-of-3") && r.stderr.contains("snapshots.bin differs from what _SUCCESS lists"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("shard-2-of-3") && r.stderr.contains("snapshots.bin differs from what _SUCCESS lists"),
+            r.stderr)
         XCTAssertFalse(published())
         try original.write(to: URL(fileURLWithPath: features))
 
@@ -293,19 +339,25 @@ final class ShardedRunTests: XCTestCase {
     func testMergeRefusesShardsOfDifferentDays() throws {
         let pipeline = Self.path("pipeline-no-model.yaml")
         let text = try String(contentsOfFile: Self.pipeline, encoding: .utf8)
-        try String(text[..<text.range(of: "churn:")!.lowerBound]).write(toFile: pipeline, atomically: true, encoding: .utf8)
+        try String(text[..<text.range(of: "churn:")!.lowerBound]).write(
+            toFile: pipeline, atomically: true, encoding: .utf8)
         let dir = Self.path("shards-days")
         for (k, day) in [(0, Self.asOf), (1, "2026-11-19")] {
-            let r = try CLI.run(["run", pipeline, "--as-of", day, "--shard", "\(k)/2", "--shard-output", dir, "--quiet"])
+            let r = try CLI.run([
+                "run", pipeline, "--as-of", day, "--shard", "\(k)/2", "--shard-output", dir, "--quiet",
+            ])
             XCTAssertEqual(r.status, 0, r.transcript)
         }
         let r = try CLI.run(["merge", pipeline, "--shards", dir, "--output", Self.path("refused-days")])
         XCTAssertEqual(r.status, 3, r.transcript)
-        XCTAssertTrue(r.stderr.contains("shard-1-of-2") && r.stderr.contains("disagrees with shard 0/2 on as_of"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("shard-1-of-2") && r.stderr.contains("disagrees with shard 0/2 on as_of"), r.stderr)
         XCTAssertTrue(r.stderr.contains("pass the same --as-of to every shard"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: Self.path("refused-days/latest")))
         // A shard of a past day with the model: refused at once, it would have to train.
-        let past = try CLI.run(["run", Self.pipeline, "--as-of", "2026-11-19", "--shard", "0/2", "--shard-output", Self.path("shards-past")])
+        let past = try CLI.run([
+            "run", Self.pipeline, "--as-of", "2026-11-19", "--shard", "0/2", "--shard-output", Self.path("shards-past"),
+        ])
         XCTAssertEqual(past.status, 3, past.transcript)
         XCTAssertTrue(past.stderr.contains("no point-in-time churn model for 2026-11-19"), past.stderr)
     }
@@ -315,7 +367,8 @@ final class ShardedRunTests: XCTestCase {
         try Self.runShards(2, into: dir)
         // Shard 1 again after a new export file arrived.
         let extra = Self.root.appendingPathComponent("exports/savings-zz-late.csv.gz")
-        try Self.gzip("customer_id,recorded_at,amount,category\n\(Self.ticketCustomers.0),2026-11-01,10.00,energy\n", to: extra)
+        try Self.gzip(
+            "customer_id,recorded_at,amount,category\n\(Self.ticketCustomers.0),2026-11-01,10.00,energy\n", to: extra)
         defer { try? FileManager.default.removeItem(at: extra) }
         _ = try Self.runner().runShard(try ShardSpec(index: 1, count: 2), resultsDirectory: dir)
         let r = try CLI.run(["merge", Self.pipeline, "--shards", dir, "--output", Self.path("refused-inputs")])
@@ -380,14 +433,18 @@ final class ShardedRunTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: 2) { _ in
             if let r = try? CLI.run(args) { results.withLock { $0.append(r) } }
         }
-        XCTAssertEqual(results.withLock { $0.map(\.status) }, [0, 0], results.withLock { $0.map(\.transcript).joined() })
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/shard-1-of-2/_SUCCESS")), first, "the same bytes")
+        XCTAssertEqual(
+            results.withLock { $0.map(\.status) }, [0, 0], results.withLock { $0.map(\.transcript).joined() })
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: dir + "/shard-1-of-2/_SUCCESS")), first, "the same bytes")
 
         // Killed while writing: the previous result stays, the rerun cleans up.
         try FileManager.default.removeItem(atPath: dir + "/shard-0-of-2")
         let process = Process()
         process.executableURL = try CLI.binary()
-        process.arguments = ["run", Self.pipeline, "--as-of", Self.asOf, "--shard", "0/2", "--shard-output", dir, "--quiet"]
+        process.arguments = [
+            "run", Self.pipeline, "--as-of", Self.asOf, "--shard", "0/2", "--shard-output", dir, "--quiet",
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -404,7 +461,8 @@ final class ShardedRunTests: XCTestCase {
         }
         process.waitUntilExit()
         if sawTemporary {
-            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/shard-0-of-2"), "a killed shard publishes nothing")
+            XCTAssertFalse(
+                FileManager.default.fileExists(atPath: dir + "/shard-0-of-2"), "a killed shard publishes nothing")
             let r = try CLI.run(["merge", Self.pipeline, "--shards", dir, "--output", Self.path("merge-early")])
             XCTAssertEqual(r.status, 3, r.transcript)
             XCTAssertTrue(r.stderr.contains("shard 0") && r.stderr.contains("being written or were killed"), r.stderr)
@@ -428,8 +486,12 @@ final class ShardedRunTests: XCTestCase {
         func pod(_ index: Int) throws -> Process {
             let p = Process()
             p.executableURL = binary
-            p.arguments = ["run", Self.pipeline, "--as-of", Self.asOf, "--shard", "auto", "--shard-output", dir, "--quiet"]
-            p.environment = ProcessInfo.processInfo.environment.merging(["JOB_COMPLETION_INDEX": "\(index)", "CH_SHARD_COUNT": "\(n)"]) { $1 }
+            p.arguments = [
+                "run", Self.pipeline, "--as-of", Self.asOf, "--shard", "auto", "--shard-output", dir, "--quiet",
+            ]
+            p.environment = ProcessInfo.processInfo.environment.merging([
+                "JOB_COMPLETION_INDEX": "\(index)", "CH_SHARD_COUNT": "\(n)",
+            ]) { $1 }
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -449,10 +511,14 @@ final class ShardedRunTests: XCTestCase {
         XCTAssertTrue(early.stderr.contains("3 of 4 shard results are missing (shard 1, 2, 3)"), early.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: Self.path("indexed-out/latest")))
         // The retry of 1 with 2; then 3 twice at once (two pods for one index).
-        let retry = try pod(1), p2 = try pod(2)
-        retry.waitUntilExit(); p2.waitUntilExit()
-        let p3a = try pod(3), p3b = try pod(3)
-        p3a.waitUntilExit(); p3b.waitUntilExit()
+        let retry = try pod(1)
+        let p2 = try pod(2)
+        retry.waitUntilExit()
+        p2.waitUntilExit()
+        let p3a = try pod(3)
+        let p3b = try pod(3)
+        p3a.waitUntilExit()
+        p3b.waitUntilExit()
         XCTAssertEqual([retry, p2, p3a, p3b].map(\.terminationStatus), [0, 0, 0, 0])
         let merged = try CLI.run(["merge", Self.pipeline, "--shards", dir, "--output", Self.path("indexed-out")])
         XCTAssertEqual(merged.status, 0, merged.transcript)
@@ -461,13 +527,19 @@ final class ShardedRunTests: XCTestCase {
 
     func testShardAutoIsAUsageErrorWhenTheEnvironmentSaysNothingOrContradictsItself() throws {
         let base = ["run", Self.pipeline, "--shard", "auto", "--shard-output", Self.path("auto")]
-        var r = try CLI.run(base, environment: ["JOB_COMPLETION_INDEX": "", "SLURM_ARRAY_TASK_ID": "", "AWS_BATCH_JOB_ARRAY_INDEX": "", "CLOUD_RUN_TASK_INDEX": ""])
+        var r = try CLI.run(
+            base,
+            environment: [
+                "JOB_COMPLETION_INDEX": "", "SLURM_ARRAY_TASK_ID": "", "AWS_BATCH_JOB_ARRAY_INDEX": "",
+                "CLOUD_RUN_TASK_INDEX": "",
+            ])
         XCTAssertEqual(r.status, 2, r.transcript)
         XCTAssertTrue(r.stderr.contains("--shard auto found no shard index"), r.stderr)
         r = try CLI.run(base, environment: ["JOB_COMPLETION_INDEX": "1", "CH_SHARD_COUNT": ""])
         XCTAssertEqual(r.status, 2, r.transcript)
         XCTAssertTrue(r.stderr.contains("CH_SHARD_COUNT, the shard count, is not"), r.stderr)
-        r = try CLI.run(base, environment: ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "CH_SHARD_COUNT": "3"])
+        r = try CLI.run(
+            base, environment: ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "CH_SHARD_COUNT": "3"])
         XCTAssertEqual(r.status, 2, r.transcript)
         XCTAssertTrue(r.stderr.contains("contradicts"), r.stderr)
         r = try CLI.run(["run", Self.pipeline, "--shard", "4/4", "--shard-output", Self.path("auto")])
@@ -479,10 +551,19 @@ final class ShardedRunTests: XCTestCase {
 /// `--shard auto` and the hash, without running anything.
 final class ShardSpecTests: XCTestCase {
     func testEachEngineOfShardAuto() throws {
-        XCTAssertEqual(try ShardSpec.fromEnvironment(["JOB_COMPLETION_INDEX": "2", "CH_SHARD_COUNT": "5"]), try ShardSpec(index: 2, count: 5))
-        XCTAssertEqual(try ShardSpec.fromEnvironment(["SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "3"]), try ShardSpec(index: 0, count: 3))
-        XCTAssertEqual(try ShardSpec.fromEnvironment(["AWS_BATCH_JOB_ARRAY_INDEX": "9", "AWS_BATCH_JOB_ARRAY_SIZE": "10"]), try ShardSpec(index: 9, count: 10))
-        XCTAssertEqual(try ShardSpec.fromEnvironment(["CLOUD_RUN_TASK_INDEX": "1", "CLOUD_RUN_TASK_COUNT": "2", "CH_SHARD_COUNT": "2"]),
+        XCTAssertEqual(
+            try ShardSpec.fromEnvironment(["JOB_COMPLETION_INDEX": "2", "CH_SHARD_COUNT": "5"]),
+            try ShardSpec(index: 2, count: 5))
+        XCTAssertEqual(
+            try ShardSpec.fromEnvironment(["SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "3"]),
+            try ShardSpec(index: 0, count: 3))
+        XCTAssertEqual(
+            try ShardSpec.fromEnvironment(["AWS_BATCH_JOB_ARRAY_INDEX": "9", "AWS_BATCH_JOB_ARRAY_SIZE": "10"]),
+            try ShardSpec(index: 9, count: 10))
+        XCTAssertEqual(
+            try ShardSpec.fromEnvironment([
+                "CLOUD_RUN_TASK_INDEX": "1", "CLOUD_RUN_TASK_COUNT": "2", "CH_SHARD_COUNT": "2",
+            ]),
             try ShardSpec(index: 1, count: 2))
     }
 
@@ -492,8 +573,14 @@ final class ShardSpecTests: XCTestCase {
             (["JOB_COMPLETION_INDEX": "1"], "CH_SHARD_COUNT, the shard count, is not"),
             (["SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"], "is not a whole number"),
             (["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "2"], "outside 0-1"),
-            (["SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "2", "JOB_COMPLETION_INDEX": "0"], "several engines"),
-            (["AWS_BATCH_JOB_ARRAY_INDEX": "0", "AWS_BATCH_JOB_ARRAY_SIZE": "2", "CH_SHARD_COUNT": "3"], "contradicts"),
+            (
+                ["SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "2", "JOB_COMPLETION_INDEX": "0"],
+                "several engines"
+            ),
+            (
+                ["AWS_BATCH_JOB_ARRAY_INDEX": "0", "AWS_BATCH_JOB_ARRAY_SIZE": "2", "CH_SHARD_COUNT": "3"],
+                "contradicts"
+            ),
             (["CLOUD_RUN_TASK_INDEX": "0", "CLOUD_RUN_TASK_COUNT": "300"], "at most 256"),
         ]
         for (env, expected) in cases {

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// deploy/slurm on a real single-node Slurm cluster (Tests/slurm/cluster.sh):
@@ -14,7 +14,9 @@ import Glibc
 /// when the Slurm packages cannot be downloaded with apt.
 final class SlurmClusterTests: XCTestCase {
     static let repoRoot = DeployManifestTests.repoRoot
-    static let published = ["scores.jsonl", "features.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "rejects.jsonl"]
+    static let published = [
+        "scores.jsonl", "features.jsonl", "at-risk.json", "at-risk.csv", "kpis.json", "rejects.jsonl",
+    ]
 
     /// The class's cluster and data, made once (class setUp) and shared.
     struct Fixture {
@@ -79,7 +81,8 @@ final class SlurmClusterTests: XCTestCase {
         do {
             return try makeFixture(in: root)
         } catch {
-            _ = try? SlurmShell.run(["/bin/bash", clusterScript, "stop", root.appendingPathComponent("cluster").path], timeout: 60)
+            _ = try? SlurmShell.run(
+                ["/bin/bash", clusterScript, "stop", root.appendingPathComponent("cluster").path], timeout: 60)
             try? FileManager.default.removeItem(at: root)
             throw error
         }
@@ -90,10 +93,16 @@ final class SlurmClusterTests: XCTestCase {
 
         // The cluster (the first start downloads the .debs; later ones use the cache).
         let start = try SlurmShell.run(["/bin/bash", clusterScript, "start", clusterDir.path], timeout: 300)
-        if start.status == 77 { throw Unavailable(description: "Tests/slurm/cluster.sh cannot run here:\n\(start.transcript)") }
-        guard start.status == 0 else { throw SetupFailure(description: "cluster.sh start failed:\n\(start.transcript)") }
+        if start.status == 77 {
+            throw Unavailable(description: "Tests/slurm/cluster.sh cannot run here:\n\(start.transcript)")
+        }
+        guard start.status == 0 else {
+            throw SetupFailure(description: "cluster.sh start failed:\n\(start.transcript)")
+        }
         let envScript = try SlurmShell.run(["/bin/bash", clusterScript, "env", clusterDir.path], timeout: 30)
-        guard envScript.status == 0 else { throw SetupFailure(description: "cluster.sh env failed:\n\(envScript.transcript)") }
+        guard envScript.status == 0 else {
+            throw SetupFailure(description: "cluster.sh env failed:\n\(envScript.transcript)")
+        }
         let environment = parseExports(envScript.stdout)
         guard environment["SLURM_CONF"] != nil, environment["PATH"] != nil else {
             throw SetupFailure(description: "cluster.sh env printed no SLURM_CONF/PATH:\n\(envScript.stdout)")
@@ -101,22 +110,28 @@ final class SlurmClusterTests: XCTestCase {
 
         // The data, the churn model (shards never train), and a plain run to compare with.
         let data = root.appendingPathComponent("data")
-        let generated = try CLI.run(["generate", "--customers", "300", "--days", "120", "--seed", "7", "--output", data.path], timeout: 120)
-        guard generated.status == 0 else { throw SetupFailure(description: "generate failed:\n\(generated.transcript)") }
+        let generated = try CLI.run(
+            ["generate", "--customers", "300", "--days", "120", "--seed", "7", "--output", data.path], timeout: 120)
+        guard generated.status == 0 else {
+            throw SetupFailure(description: "generate failed:\n\(generated.transcript)")
+        }
         let pipeline = data.appendingPathComponent("pipeline.yaml")
         let trained = try CLI.run(["train", pipeline.path, "--quiet"], timeout: 120)
         guard trained.status == 0 else { throw SetupFailure(description: "train failed:\n\(trained.transcript)") }
         // The newest activity day: the model saw nothing after it.
         let exports = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("exports").path)
-        guard let asOf = exports.compactMap({ name -> String? in
-            guard name.hasPrefix("activity-"), name.hasSuffix(".csv.gz") else { return nil }
-            return String(name.dropFirst("activity-".count).dropLast(".csv.gz".count))
-        }).max() else { throw SetupFailure(description: "no activity export in \(exports)") }
+        guard
+            let asOf = exports.compactMap({ name -> String? in
+                guard name.hasPrefix("activity-"), name.hasSuffix(".csv.gz") else { return nil }
+                return String(name.dropFirst("activity-".count).dropLast(".csv.gz".count))
+            }).max()
+        else { throw SetupFailure(description: "no activity export in \(exports)") }
         let plain = root.appendingPathComponent("plain")
         let run = try CLI.run(["run", pipeline.path, "--as-of", asOf, "--output", plain.path, "--quiet"], timeout: 120)
         guard run.status == 0 else { throw SetupFailure(description: "the plain run failed:\n\(run.transcript)") }
-        return Fixture(root: root, clusterDir: clusterDir, environment: environment, pipeline: pipeline,
-                       asOf: asOf, plainDay: plain.appendingPathComponent(asOf))
+        return Fixture(
+            root: root, clusterDir: clusterDir, environment: environment, pipeline: pipeline,
+            asOf: asOf, plainDay: plain.appendingPathComponent(asOf))
     }
 
     /// `export NAME=value` lines (values as printf %q writes them; `"$PATH"` expanded).
@@ -127,7 +142,8 @@ final class SlurmClusterTests: XCTestCase {
             guard let eq = assignment.firstIndex(of: "=") else { continue }
             let name = String(assignment[..<eq])
             var value = String(assignment[assignment.index(after: eq)...])
-            value = value.replacingOccurrences(of: "\"$PATH\"", with: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+            value = value.replacingOccurrences(
+                of: "\"$PATH\"", with: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
             value = value.replacingOccurrences(of: "\\", with: "")
             values[name] = value
         }
@@ -141,9 +157,11 @@ final class SlurmClusterTests: XCTestCase {
         let work = fixture.root.appendingPathComponent("happy")
         let shards = work.appendingPathComponent("shards")
         let output = work.appendingPathComponent("output")
-        let ids = try submit(fixture, work: work, settings: [
-            "CH_SHARD_COUNT": "3", "CH_SHARDS_DIR": shards.path, "CH_OUTPUT": output.path,
-        ])
+        let ids = try submit(
+            fixture, work: work,
+            settings: [
+                "CH_SHARD_COUNT": "3", "CH_SHARDS_DIR": shards.path, "CH_OUTPUT": output.path,
+            ])
         try waitForJobs([ids.shards, ids.merge], fixture)
 
         let tasks = try jobRecords(ids.shards, fixture)
@@ -157,8 +175,9 @@ final class SlurmClusterTests: XCTestCase {
         let merge = try XCTUnwrap(try jobRecords(ids.merge, fixture).first)
         XCTAssertEqual(merge["JobState"], "COMPLETED", log(of: merge))
         for k in 0..<3 {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: shards.appendingPathComponent("shard-\(k)-of-3/_SUCCESS").path),
-                          "no complete shard-\(k)-of-3")
+            XCTAssertTrue(
+                FileManager.default.fileExists(atPath: shards.appendingPathComponent("shard-\(k)-of-3/_SUCCESS").path),
+                "no complete shard-\(k)-of-3")
         }
         try assertSameOutputs(output.appendingPathComponent(fixture.asOf), fixture.plainDay)
     }
@@ -171,21 +190,26 @@ final class SlurmClusterTests: XCTestCase {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         // A copy of the data: the partition goes into its input folder.
         let data = work.appendingPathComponent("data")
-        let copied = try SlurmShell.run(["cp", "-a", fixture.pipeline.deletingLastPathComponent().path, data.path], timeout: 60)
+        let copied = try SlurmShell.run(
+            ["cp", "-a", fixture.pipeline.deletingLastPathComponent().path, data.path], timeout: 60)
         XCTAssertEqual(copied.status, 0, copied.transcript)
         var copy = fixture
         copy.pipeline = data.appendingPathComponent("pipeline.yaml")
         let shards = work.appendingPathComponent("shards")
         let output = work.appendingPathComponent("output")
-        let ids = try submit(copy, work: work, settings: [
-            "CH_SHARD_COUNT": "3", "CH_SHARDS_DIR": shards.path, "CH_OUTPUT": output.path, "CH_PARTITION": "1",
-        ])
+        let ids = try submit(
+            copy, work: work,
+            settings: [
+                "CH_SHARD_COUNT": "3", "CH_SHARDS_DIR": shards.path, "CH_OUTPUT": output.path, "CH_PARTITION": "1",
+            ])
         let partition = try XCTUnwrap(ids.partition, "submit.sh printed no partition_job")
         try waitForJobs([partition, ids.shards, ids.merge], fixture)
         let record = try XCTUnwrap(try jobRecords(partition, fixture).first)
         XCTAssertEqual(record["JobState"], "COMPLETED", log(of: record))
         XCTAssertTrue(log(of: record).contains("customer-health: partitioned"), log(of: record))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: data.appendingPathComponent("exports/_partition/manifest.json").path))
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: data.appendingPathComponent("exports/_partition/manifest.json").path)
+        )
         try assertSameOutputs(output.appendingPathComponent(fixture.asOf), fixture.plainDay)
     }
 
@@ -213,11 +237,18 @@ final class SlurmClusterTests: XCTestCase {
         var bad = base
         bad["CH_AS_OF"] = "2026-02-30"
         let shardsScript = Self.slurmDir.appendingPathComponent("shards.sbatch").path
-        let okShards = try sbatch(["--array=0,2", "--cpus-per-task=1", "--output=\(logs.path)/shards-%A_%a.out", shardsScript], env: good, cwd: work)
-        let badShard = try sbatch(["--array=1", "--cpus-per-task=1", "--output=\(logs.path)/shards-%A_%a.out", shardsScript], env: bad, cwd: work)
-        let merge = try sbatch(["--dependency=afterok:\(okShards):\(badShard)", "--kill-on-invalid-dep=yes", "--cpus-per-task=1",
-                                "--output=\(logs.path)/merge-%j.out", Self.slurmDir.appendingPathComponent("merge.sbatch").path],
-                               env: good, cwd: work)
+        let okShards = try sbatch(
+            ["--array=0,2", "--cpus-per-task=1", "--output=\(logs.path)/shards-%A_%a.out", shardsScript], env: good,
+            cwd: work)
+        let badShard = try sbatch(
+            ["--array=1", "--cpus-per-task=1", "--output=\(logs.path)/shards-%A_%a.out", shardsScript], env: bad,
+            cwd: work)
+        let merge = try sbatch(
+            [
+                "--dependency=afterok:\(okShards):\(badShard)", "--kill-on-invalid-dep=yes", "--cpus-per-task=1",
+                "--output=\(logs.path)/merge-%j.out", Self.slurmDir.appendingPathComponent("merge.sbatch").path,
+            ],
+            env: good, cwd: work)
         try waitForJobs([okShards, badShard, merge], fixture)
 
         let failed = try XCTUnwrap(try jobRecords(badShard, fixture).first)
@@ -225,8 +256,9 @@ final class SlurmClusterTests: XCTestCase {
         XCTAssertEqual(failed["JobState"], "FAILED", log(of: failed))
         XCTAssertEqual(failed["ExitCode"], "2:0", "the tool's usage error, not retried: \(log(of: failed))")
         // sacct (reading the job completion log) tells the same.
-        let sacct = try SlurmShell.run(["sacct", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", failed["JobId"] ?? ""],
-                                  env: fixture.environment, timeout: 30)
+        let sacct = try SlurmShell.run(
+            ["sacct", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", failed["JobId"] ?? ""],
+            env: fixture.environment, timeout: 30)
         XCTAssertTrue(sacct.stdout.contains("FAILED|2:0"), "sacct: \(sacct.transcript)")
         for task in try jobRecords(okShards, fixture) {
             XCTAssertEqual(task["JobState"], "COMPLETED", log(of: task))
@@ -234,20 +266,24 @@ final class SlurmClusterTests: XCTestCase {
         let mergeRecord = try XCTUnwrap(try jobRecords(merge, fixture).first)
         XCTAssertEqual(mergeRecord["JobState"], "CANCELLED", "the merge must not run: \(mergeRecord)")
         XCTAssertEqual(mergeRecord["Reason"], "DependencyNeverSatisfied")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: logs.appendingPathComponent("merge-\(merge).out").path),
-                       "the merge job ran")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: logs.appendingPathComponent("merge-\(merge).out").path),
+            "the merge job ran")
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent(fixture.asOf).path))
 
         // By hand, the merge refuses: shard 1 is missing, and nothing is published.
-        let byHand = try CLI.run(["merge", fixture.pipeline.path, "--shards", shards.path, "--output", output.path], timeout: 120)
+        let byHand = try CLI.run(
+            ["merge", fixture.pipeline.path, "--shards", shards.path, "--output", output.path], timeout: 120)
         XCTAssertEqual(byHand.status, 3, byHand.transcript)
         XCTAssertTrue(byHand.stderr.contains("shard 1") || byHand.stderr.contains("shard-1-of-3"), byHand.transcript)
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent(fixture.asOf).path))
 
         // Run index 1 alone again with the right day: submit.sh's re-run; the merge publishes.
-        let ids = try submit(fixture, work: work, settings: [
-            "CH_SHARD_COUNT": "3", "CH_SHARDS_DIR": shards.path, "CH_OUTPUT": output.path, "CH_ARRAY": "1",
-        ])
+        let ids = try submit(
+            fixture, work: work,
+            settings: [
+                "CH_SHARD_COUNT": "3", "CH_SHARDS_DIR": shards.path, "CH_OUTPUT": output.path, "CH_ARRAY": "1",
+            ])
         try waitForJobs([ids.shards, ids.merge], fixture)
         let rerun = try XCTUnwrap(try jobRecords(ids.shards, fixture).first)
         XCTAssertEqual(rerun["JobState"], "COMPLETED", log(of: rerun))
@@ -276,8 +312,9 @@ final class SlurmClusterTests: XCTestCase {
         env["CH_SBATCH_ARGS"] = "--cpus-per-task=1"
         env["CH_RETRY_DELAY"] = "1"
         env.merge(settings) { $1 }
-        let result = try SlurmShell.run(["/bin/bash", Self.slurmDir.appendingPathComponent("submit.sh").path],
-                                   env: env, cwd: work, timeout: 60)
+        let result = try SlurmShell.run(
+            ["/bin/bash", Self.slurmDir.appendingPathComponent("submit.sh").path],
+            env: env, cwd: work, timeout: 60)
         XCTAssertEqual(result.status, 0, result.transcript)
         var ids: [String: String] = [:]
         for line in result.stdout.split(separator: "\n") {
@@ -294,7 +331,9 @@ final class SlurmClusterTests: XCTestCase {
         try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
         let result = try SlurmShell.run(["sbatch", "--parsable"] + args, env: env, cwd: cwd, timeout: 30)
         XCTAssertEqual(result.status, 0, result.transcript)
-        let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";").first.map(String.init) ?? ""
+        let id =
+            result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";").first.map(String.init)
+            ?? ""
         XCTAssertNotNil(Int(id), "sbatch printed no job id: \(result.transcript)")
         return id
     }
@@ -304,8 +343,9 @@ final class SlurmClusterTests: XCTestCase {
         let deadline = Date().addingTimeInterval(timeout)
         var queue = ""
         while Date() < deadline {
-            let result = try SlurmShell.run(["squeue", "-h", "-o", "%i %T %r", "-j", ids.joined(separator: ",")],
-                                       env: fixture.environment, timeout: 30)
+            let result = try SlurmShell.run(
+                ["squeue", "-h", "-o", "%i %T %r", "-j", ids.joined(separator: ",")],
+                env: fixture.environment, timeout: 30)
             queue = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             if result.status == 0 && queue.isEmpty { return }
             usleep(250_000)
@@ -345,8 +385,9 @@ final class SlurmClusterTests: XCTestCase {
                 continue
             }
             let want = try Data(contentsOf: plainFile)
-            XCTAssertTrue(got == want, "\(name) differs from the plain run's (\(got.count) bytes against \(want.count))",
-                          file: file, line: line)
+            XCTAssertTrue(
+                got == want, "\(name) differs from the plain run's (\(got.count) bytes against \(want.count))",
+                file: file, line: line)
         }
     }
 }
@@ -362,7 +403,9 @@ enum SlurmShell {
     }
 
     /// `command[0]` is looked up on the PATH of `env` when it has no slash.
-    static func run(_ command: [String], env: [String: String] = [:], cwd: URL? = nil, timeout: TimeInterval) throws -> Result {
+    static func run(_ command: [String], env: [String: String] = [:], cwd: URL? = nil, timeout: TimeInterval) throws
+        -> Result
+    {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(env) { $1 }
         let process = Process()
@@ -376,7 +419,8 @@ enum SlurmShell {
         process.environment = environment
         if let cwd { process.currentDirectoryURL = cwd }
         let r = try CLI.finish(process, timeout: timeout)
-        return Result(status: r.timedOut ? -1 : r.status, stdout: r.stdout,
-                      stderr: r.timedOut ? r.stderr + "\n(killed after \(Int(timeout)) s)" : r.stderr)
+        return Result(
+            status: r.timedOut ? -1 : r.status, stdout: r.stdout,
+            stderr: r.timedOut ? r.stderr + "\n(killed after \(Int(timeout)) s)" : r.stderr)
     }
 }

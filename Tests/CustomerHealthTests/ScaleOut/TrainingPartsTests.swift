@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import XCTest
+
 @testable import CustomerHealth
 
 /// Training at scale (docs/model.md, "Training at scale"): N shards each
@@ -29,7 +30,10 @@ final class TrainingPartsTests: XCTestCase {
             base = FileManager.default.temporaryDirectory.appendingPathComponent("ch-train-parts-\(UUID().uuidString)")
             for profile in ["default", "own-events"] {
                 let root = base.appendingPathComponent(profile)
-                let g = try CLI.run(["generate", "--customers", "400", "--days", "240", "--seed", "11", "--profile", profile, "--output", root.path])
+                let g = try CLI.run([
+                    "generate", "--customers", "400", "--days", "240", "--seed", "11", "--profile", profile, "--output",
+                    root.path,
+                ])
                 guard g.status == 0 else { throw NSError(domain: g.transcript, code: 1) }
                 var f = Fixture(root: root)
                 let t = try CLI.run(["train", f.pipeline, "--quiet"])
@@ -51,7 +55,9 @@ final class TrainingPartsTests: XCTestCase {
     static func runner(_ f: Fixture, output: String? = nil, threads: Int = 1) throws -> PipelineRunner {
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        return PipelineRunner(config: try PipelineConfig.load(path: f.pipeline), options: RunOptions(outputDirectory: output, threads: threads),
+        return PipelineRunner(
+            config: try PipelineConfig.load(path: f.pipeline),
+            options: RunOptions(outputDirectory: output, threads: threads),
             logger: logger)
     }
 
@@ -87,12 +93,17 @@ final class TrainingPartsTests: XCTestCase {
                 let r = try CLI.run(["train", f.pipeline, "--from-parts", dir])
                 XCTAssertEqual(r.status, 0, r.transcript)
                 XCTAssertTrue(r.stdout.contains("customer-health: trained the churn ensemble"), r.stdout)
-                XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: f.model)), f.trainedModel, "\(profile), \(n) parts: the model file")
-                XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: f.report)), f.trainedReport, "\(profile), \(n) parts: the report")
+                XCTAssertEqual(
+                    try Data(contentsOf: URL(fileURLWithPath: f.model)), f.trainedModel,
+                    "\(profile), \(n) parts: the model file")
+                XCTAssertEqual(
+                    try Data(contentsOf: URL(fileURLWithPath: f.report)), f.trainedReport,
+                    "\(profile), \(n) parts: the report")
             }
             // Inputs from the product's events were chosen (on the own-events profile, of its own event names too).
             let model = try XCTUnwrap(JSONSerialization.jsonObject(with: f.trainedModel) as? [String: Any])
-            let chosen = try XCTUnwrap(((model["metadata"] as? [String: Any])?["event_inputs"] as? [String: Any])?["chosen"] as? [String])
+            let chosen = try XCTUnwrap(
+                ((model["metadata"] as? [String: Any])?["event_inputs"] as? [String: Any])?["chosen"] as? [String])
             XCTAssertFalse(chosen.isEmpty, profile)
             if profile == "own-events" { XCTAssertTrue(chosen.contains { $0.contains("\"") }, "\(chosen)") }
         }
@@ -110,7 +121,10 @@ final class TrainingPartsTests: XCTestCase {
         let one = try Self.runner(f, output: f.path("run-one")).run()
         let errors = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 3) { k in
-            do { _ = try Self.runner(f).runShard(try ShardSpec(index: k, count: 3), resultsDirectory: f.path("run-shards")) } catch {
+            do {
+                _ = try Self.runner(f).runShard(
+                    try ShardSpec(index: k, count: 3), resultsDirectory: f.path("run-shards"))
+            } catch {
                 errors.withLock { $0.append("\(k): \(error)") }
             }
         }
@@ -123,7 +137,9 @@ final class TrainingPartsTests: XCTestCase {
             let b = try String(contentsOfFile: f.path("run-merged/\(day)/\(name)"), encoding: .utf8)
             XCTAssertEqual(a, b, name)
         }
-        XCTAssertTrue(try String(contentsOfFile: f.path("run-one/\(day)/scores.jsonl"), encoding: .utf8).contains("churn_probability"))
+        XCTAssertTrue(
+            try String(contentsOfFile: f.path("run-one/\(day)/scores.jsonl"), encoding: .utf8).contains(
+                "churn_probability"))
     }
 
     // MARK: What --from-parts refuses
@@ -150,7 +166,9 @@ final class TrainingPartsTests: XCTestCase {
         try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: columns))
         r = try fit()
         XCTAssertEqual(r.status, 3, r.transcript)
-        XCTAssertTrue(r.stderr.contains("train-part-2-of-3") && r.stderr.contains("columns.bin differs from what _SUCCESS lists"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("train-part-2-of-3") && r.stderr.contains("columns.bin differs from what _SUCCESS lists"),
+            r.stderr)
         XCTAssertFalse(written())
         try original.write(to: URL(fileURLWithPath: columns))
 
@@ -160,17 +178,22 @@ final class TrainingPartsTests: XCTestCase {
         try FileManager.default.removeItem(atPath: marker)
         r = try fit()
         XCTAssertEqual(r.status, 3, r.transcript)
-        XCTAssertTrue(r.stderr.contains("train-part-0-of-3") && r.stderr.contains("is not complete (no readable _SUCCESS)"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("train-part-0-of-3") && r.stderr.contains("is not complete (no readable _SUCCESS)"),
+            r.stderr)
         try markerData.write(to: URL(fileURLWithPath: marker))
 
         // Disagreeing: part 1 built on less history (another --as-of).
         let aside = f.path("parts-refuse-1")
         try FileManager.default.moveItem(atPath: dir + "/train-part-1-of-3", toPath: aside)
-        let other = try CLI.run(["train", f.pipeline, "--as-of", "2026-10-20", "--shard", "1/3", "--parts-output", dir, "--quiet"])
+        let other = try CLI.run([
+            "train", f.pipeline, "--as-of", "2026-10-20", "--shard", "1/3", "--parts-output", dir, "--quiet",
+        ])
         XCTAssertEqual(other.status, 0, other.transcript)
         r = try fit()
         XCTAssertEqual(r.status, 3, r.transcript)
-        XCTAssertTrue(r.stderr.contains("train-part-1-of-3") && r.stderr.contains("disagrees with part 0/3 on through"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("train-part-1-of-3") && r.stderr.contains("disagrees with part 0/3 on through"), r.stderr)
         XCTAssertTrue(r.stderr.contains("pass the same --as-of"), r.stderr)
         XCTAssertFalse(written())
         try FileManager.default.removeItem(atPath: dir + "/train-part-1-of-3")
@@ -195,8 +218,12 @@ final class TrainingPartsTests: XCTestCase {
             XCTAssertEqual(r.status, 2, r.transcript)
             XCTAssertTrue(r.stderr.contains(expected), "\(args): \(r.stderr)")
         }
-        let r = try CLI.run(["train", f.pipeline, "--shard", "auto", "--parts-output", f.path("x")],
-            environment: ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2", "JOB_COMPLETION_INDEX": "", "AWS_BATCH_JOB_ARRAY_INDEX": "", "CLOUD_RUN_TASK_INDEX": ""])
+        let r = try CLI.run(
+            ["train", f.pipeline, "--shard", "auto", "--parts-output", f.path("x")],
+            environment: [
+                "SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2", "JOB_COMPLETION_INDEX": "",
+                "AWS_BATCH_JOB_ARRAY_INDEX": "", "CLOUD_RUN_TASK_INDEX": "",
+            ])
         XCTAssertEqual(r.status, 0, r.transcript)
         XCTAssertTrue(FileManager.default.fileExists(atPath: f.path("x/train-part-1-of-2/_SUCCESS")))
         let empty = try CLI.run(["train", f.pipeline, "--from-parts", f.path("nothing-here")])
@@ -214,7 +241,8 @@ final class TrainingPartsTests: XCTestCase {
         let one = try Data(contentsOf: URL(fileURLWithPath: dir + "/train-part-1-of-2/_SUCCESS"))
         _ = try Self.runner(f, threads: 4).writeTrainingPart(try ShardSpec(index: 1, count: 2), partsDirectory: dir)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/train-part-1-of-2/_SUCCESS")), one)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["train-part-1-of-2"], "no temporary left")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir), ["train-part-1-of-2"], "no temporary left")
     }
 
     /// The all-rows event counts are those of one machine in every shard; unsharded, they equal the owned counts.
@@ -226,16 +254,23 @@ final class TrainingPartsTests: XCTestCase {
         XCTAssertTrue(whole.allRowsNamedFeatureEventCounts.elementsEqual(whole.namedFeatureEventCounts) { $0 == $1 })
         XCTAssertFalse(whole.allRowsNamedFeatureEventCounts.isEmpty, "the own-events profile maps names to features")
         let config = try PipelineConfig.load(path: f.pipeline)
-        let wholeBuilder = TrainingSetBuilder(data: whole, scoring: config.scoring, churn: config.churn, events: config.events)
+        let wholeBuilder = TrainingSetBuilder(
+            data: whole, scoring: config.scoring, churn: config.churn, events: config.events)
         var owned = [Int](repeating: 0, count: whole.eventCounts.count)
         for k in 0..<3 {
             let shard = try Self.runner(f).ingest(shard: try ShardSpec(index: k, count: 3))
             XCTAssertEqual(shard.allRowsEventCounts, whole.eventCounts, "shard \(k)")
-            XCTAssertTrue(shard.allRowsProductEventCounts.elementsEqual(whole.productEventCounts) { $0 == $1 }, "shard \(k)")
-            XCTAssertTrue(shard.allRowsNamedFeatureEventCounts.elementsEqual(whole.namedFeatureEventCounts) { $0 == $1 }, "shard \(k)")
+            XCTAssertTrue(
+                shard.allRowsProductEventCounts.elementsEqual(whole.productEventCounts) { $0 == $1 }, "shard \(k)")
+            XCTAssertTrue(
+                shard.allRowsNamedFeatureEventCounts.elementsEqual(whole.namedFeatureEventCounts) { $0 == $1 },
+                "shard \(k)")
             for i in owned.indices { owned[i] += shard.eventCounts[i] }
-            let builder = TrainingSetBuilder(data: shard, scoring: config.scoring, churn: config.churn, events: config.events)
-            XCTAssertEqual(builder.eventCandidates(productEvents: 20).map(\.name), wholeBuilder.eventCandidates(productEvents: 20).map(\.name))
+            let builder = TrainingSetBuilder(
+                data: shard, scoring: config.scoring, churn: config.churn, events: config.events)
+            XCTAssertEqual(
+                builder.eventCandidates(productEvents: 20).map(\.name),
+                wholeBuilder.eventCandidates(productEvents: 20).map(\.name))
         }
         XCTAssertEqual(owned, whole.eventCounts, "the owned counts add up to one machine's")
     }
@@ -249,16 +284,19 @@ final class TrainingPartsTests: XCTestCase {
             let whole = TrainingSetBuilder.screeningSample(rows, size: size, seed: 7) { ($0.customer, $0.date) }
             var union: [(customer: Int, date: CalendarDay)] = []
             for part in 0..<4 {
-                union += TrainingSetBuilder.screeningSample(rows.filter { $0.customer % 4 == part }, size: size, seed: 7) { ($0.customer, $0.date) }
+                union += TrainingSetBuilder.screeningSample(
+                    rows.filter { $0.customer % 4 == part }, size: size, seed: 7
+                ) { ($0.customer, $0.date) }
             }
             let joint: [(customer: Int, date: CalendarDay)]
             if rows.count <= size {
                 joint = union.sorted { ($0.date, $0.customer) < ($1.date, $1.customer) }
             } else {
-                joint = Array(union.sorted {
-                    TrainingSetBuilder.screeningKey(customer: $0.customer, date: $0.date, seed: 7)
-                        < TrainingSetBuilder.screeningKey(customer: $1.customer, date: $1.date, seed: 7)
-                }.prefix(size))
+                joint = Array(
+                    union.sorted {
+                        TrainingSetBuilder.screeningKey(customer: $0.customer, date: $0.date, seed: 7)
+                            < TrainingSetBuilder.screeningKey(customer: $1.customer, date: $1.date, seed: 7)
+                    }.prefix(size))
             }
             XCTAssertEqual(joint.map(\.customer), whole.map(\.customer), "size \(size)")
             XCTAssertEqual(joint.map(\.date), whole.map(\.date), "size \(size)")
@@ -283,7 +321,10 @@ final class TrainingPartsTests: XCTestCase {
 
     /// Columns are stored as 32-bit floats only when every value survives.
     func testCompactStorageKeepsEveryValue() {
-        let columns: [[Double]] = [[0, 1, 2, 16_777_216, .nan, -0.0], [0.1, 1, 2, 3, 4, 5], [0.5, 0.25, 0x1p100, -3, .nan, 7], [1e300, 0, 0, 0, 0, 0]]
+        let columns: [[Double]] = [
+            [0, 1, 2, 16_777_216, .nan, -0.0], [0.1, 1, 2, 3, 4, 5], [0.5, 0.25, 0x1p100, -3, .nan, 7],
+            [1e300, 0, 0, 0, 0, 0],
+        ]
         let values = FeatureValues(columns: columns, rowCount: 6)
         XCTAssertEqual(values.storage, [.float32, .float64, .float32, .float64])
         for (j, c) in columns.enumerated() {
@@ -314,7 +355,8 @@ final class TrainingPartsTests: XCTestCase {
         let table = dir.appendingPathComponent("table.csv").path
         try csv.write(toFile: table, atomically: true, encoding: .utf8)
         let modelPath = dir.appendingPathComponent("model.json").path
-        let outcome = try TableTraining.train(tablePath: table, label: "churned", id: "id", validationPath: nil, modelPath: modelPath, seed: 42)
+        let outcome = try TableTraining.train(
+            tablePath: table, label: "churned", id: "id", validationPath: nil, modelPath: modelPath, seed: 42)
 
         let (header, rows) = try LabelledTableReader.readCSV(path: table)
         let schema = try LabelledTableReader.schema(header: header, rows: rows, label: "churned", id: "id")
@@ -322,9 +364,11 @@ final class TrainingPartsTests: XCTestCase {
         let split = LabelledTableReader.stratifiedSplit(full, validationShare: 0.2, seed: 42)
         var parameters = ChurnTrainingParameters()
         parameters.seed = 42
-        let (ensemble, report) = ChurnTrainer.train(train: full.subset(split.train), validation: full.subset(split.validation), parameters: parameters)
+        let (ensemble, report) = ChurnTrainer.train(
+            train: full.subset(split.train), validation: full.subset(split.validation), parameters: parameters)
         let metadata: JSONValue = .object([
-            ("trained_on", .string("table.csv")), ("table_schema", schema.json()), ("seed", .int(42)), ("report", report.json()),
+            ("trained_on", .string("table.csv")), ("table_schema", schema.json()), ("seed", .int(42)),
+            ("report", report.json()),
         ])
         let expected = ChurnModelFile(ensemble: ensemble, metadata: metadata).serialized()
         XCTAssertEqual(try String(contentsOfFile: modelPath, encoding: .utf8), expected)

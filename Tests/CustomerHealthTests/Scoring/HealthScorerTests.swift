@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// The scoring rules of docs/scoring.md, on hand-made feature vectors.
@@ -8,9 +9,10 @@ final class HealthScorerTests: XCTestCase {
     let asOf = CalendarDay("2026-03-31")!
 
     func account(seats: Int = 10, mrr: Double = 1000, features: Int = 10, training: Int = 4) -> AccountRecord {
-        AccountRecord(customerID: "c1", name: "Acme", plan: "pro", mrr: mrr, subscriptionStart: CalendarDay("2025-01-01")!,
-                      churnedAt: nil, seats: seats, featuresAvailable: features, trainingModules: training,
-                      acquisitionCost: nil, nps: nil)
+        AccountRecord(
+            customerID: "c1", name: "Acme", plan: "pro", mrr: mrr, subscriptionStart: CalendarDay("2025-01-01")!,
+            churnedAt: nil, seats: seats, featuresAvailable: features, trainingModules: training,
+            acquisitionCost: nil, nps: nil)
     }
 
     func usage(login: Int?, monthly: Int = 0, daily: Double = 0) -> Double {
@@ -75,16 +77,21 @@ final class HealthScorerTests: XCTestCase {
 
     func testInterventionPriorityFromHealth() {
         let cases: [(Double, InterventionPriority)] = [
-            (0, .critical), (24.9, .critical), (25, .high), (49.9, .high), (50, .medium), (69.9, .medium), (70, .low), (100, .low),
+            (0, .critical), (24.9, .critical), (25, .high), (49.9, .high), (50, .medium), (69.9, .medium), (70, .low),
+            (100, .low),
         ]
-        for (health, p) in cases { XCTAssertEqual(scorer.priority(health: health, churnProbability: nil), p, "\(health)") }
+        for (health, p) in cases {
+            XCTAssertEqual(scorer.priority(health: health, churnProbability: nil), p, "\(health)")
+        }
     }
 
     func testInterventionPriorityFromChurnProbability() {
         let cases: [(Double, InterventionPriority)] = [
             (0.71, .critical), (0.7, .high), (0.51, .high), (0.5, .medium), (0.31, .medium), (0.3, .low), (0, .low),
         ]
-        for (p, priority) in cases { XCTAssertEqual(scorer.priority(health: 95, churnProbability: p), priority, "\(p)") }
+        for (p, priority) in cases {
+            XCTAssertEqual(scorer.priority(health: 95, churnProbability: p), priority, "\(p)")
+        }
         XCTAssertEqual(scorer.priority(health: 20, churnProbability: 0.1), .critical, "either condition is enough")
         XCTAssertEqual(scorer.priority(health: 60, churnProbability: 0.6), .high)
     }
@@ -99,10 +106,10 @@ final class HealthScorerTests: XCTestCase {
 
     func testTrendsCompareEachComponentWithTheEarlierFeatures() {
         var before = healthy()
-        before.daysSinceLastLogin = 40      // usage 60 then, 100 now
+        before.daysSinceLastLogin = 40  // usage 60 then, 100 now
         before.uptimePercentage = 99.9
         var now = healthy()
-        now.uptimePercentage = 97           // satisfaction down by about 14
+        now.uptimePercentage = 97  // satisfaction down by about 14
         let s = scorer.score(customerID: "c1", asOf: asOf, features: now, previous: before, account: account())
         XCTAssertEqual(s.trends.usage, .increasing)
         XCTAssertEqual(s.trends.engagement, .stable)
@@ -134,7 +141,8 @@ final class HealthScorerTests: XCTestCase {
 
     func testAHealthyCustomerHasNoRiskFactorsAndGetsAnExecutiveReview() {
         let s = scorer.score(customerID: "c1", asOf: asOf, features: healthy(), previous: healthy(), account: account())
-        XCTAssertEqual(s.components, ComponentScores(usage: 100, engagement: 100, satisfaction: 100, valueRealization: 100))
+        XCTAssertEqual(
+            s.components, ComponentScores(usage: 100, engagement: 100, satisfaction: 100, valueRealization: 100))
         XCTAssertEqual(s.healthScore, 100)
         XCTAssertEqual(s.status, .excellent)
         XCTAssertEqual(s.priority, .low)
@@ -155,21 +163,28 @@ final class HealthScorerTests: XCTestCase {
         f.costSavingsAchieved = 0.72 * 1000 * 9.5
         f.monthsSinceSubscriptionStart = 9.5
         let s = scorer.score(customerID: "c1", asOf: asOf, features: f, previous: healthy(), account: account())
-        XCTAssertEqual(s.riskFactors, [
-            "No login in 23 days",
-            "2 of 10 seats active in 30 days",
-            "Usage decreasing over 30 days",
-            "Feature adoption 12% of plan",
-            "5 support tickets in 30 days",
-            "Average first response 26.5 hours",
-            "Uptime 96.1% in 30 days",
-            "Training 20% complete",
-            "Savings 0.7x subscription cost after 9 months",
-        ])
+        XCTAssertEqual(
+            s.riskFactors,
+            [
+                "No login in 23 days",
+                "2 of 10 seats active in 30 days",
+                "Usage decreasing over 30 days",
+                "Feature adoption 12% of plan",
+                "5 support tickets in 30 days",
+                "Average first response 26.5 hours",
+                "Uptime 96.1% in 30 days",
+                "Training 20% complete",
+                "Savings 0.7x subscription cost after 9 months",
+            ])
         XCTAssertEqual(s.trends.usage, .decreasing)
-        XCTAssertTrue(s.recommendations.contains("Advanced feature training: walk the team through the plan features they do not use yet"))
-        XCTAssertTrue(s.recommendations.contains("Dedicated support: assign a named support engineer and review open tickets"))
-        XCTAssertTrue(s.recommendations.contains("ROI review: quantify the savings achieved against the subscription cost with the customer"))
+        XCTAssertTrue(
+            s.recommendations.contains(
+                "Advanced feature training: walk the team through the plan features they do not use yet"))
+        XCTAssertTrue(
+            s.recommendations.contains("Dedicated support: assign a named support engineer and review open tickets"))
+        XCTAssertTrue(
+            s.recommendations.contains(
+                "ROI review: quantify the savings achieved against the subscription cost with the customer"))
         XCTAssertTrue(s.recommendations.contains("Training enrolment: enrol users in the remaining training modules"))
     }
 
@@ -200,16 +215,20 @@ final class HealthScorerTests: XCTestCase {
     }
 
     func testLowHealthGetsAnInterventionRecommendationFirst() {
-        let s = scorer.score(customerID: "c1", asOf: asOf, features: FeatureVector(), previous: FeatureVector(), account: account())
+        let s = scorer.score(
+            customerID: "c1", asOf: asOf, features: FeatureVector(), previous: FeatureVector(), account: account())
         XCTAssertLessThan(s.healthScore, 50)
         XCTAssertTrue([.critical, .high].contains(s.priority))
-        XCTAssertEqual(s.recommendations.first, "Intervention: schedule a call with the account owner this week to address the risk factors")
+        XCTAssertEqual(
+            s.recommendations.first,
+            "Intervention: schedule a call with the account owner this week to address the risk factors")
     }
 
     func testDocumentedWorkedExample() {
         // docs/scoring.md: cust_01012 as of 2026-09-27.
-        let a = AccountRecord(customerID: "cust_01012", name: "", plan: "", mrr: 3960, subscriptionStart: CalendarDay("2025-08-23")!,
-                              churnedAt: nil, seats: 40, featuresAvailable: 35, trainingModules: 15, acquisitionCost: nil, nps: nil)
+        let a = AccountRecord(
+            customerID: "cust_01012", name: "", plan: "", mrr: 3960, subscriptionStart: CalendarDay("2025-08-23")!,
+            churnedAt: nil, seats: 40, featuresAvailable: 35, trainingModules: 15, acquisitionCost: nil, nps: nil)
         var f = FeatureVector()
         f.daysSinceLastLogin = 0
         f.monthlyActiveUsers = 40
@@ -227,7 +246,8 @@ final class HealthScorerTests: XCTestCase {
         f.workOrders30d = 39
         f.monthsSinceSubscriptionStart = 400 / 30.4375
         f.daysToFirstValue = 251
-        let s = scorer.score(customerID: a.customerID, asOf: CalendarDay("2026-09-27")!, features: f, previous: f, account: a)
+        let s = scorer.score(
+            customerID: a.customerID, asOf: CalendarDay("2026-09-27")!, features: f, previous: f, account: a)
         XCTAssertEqual(s.components.usage, 100)
         XCTAssertEqual(s.components.engagement!, 49.49, accuracy: 0.01)
         XCTAssertEqual(s.components.satisfaction!, 91.78, accuracy: 0.01)
@@ -236,7 +256,9 @@ final class HealthScorerTests: XCTestCase {
         XCTAssertEqual(s.status, .good)
         XCTAssertEqual(s.priority, .low)
         XCTAssertEqual(s.riskFactors, ["Feature adoption 26% of plan"])
-        XCTAssertEqual(s.recommendations, ["Advanced feature training: walk the team through the plan features they do not use yet"])
+        XCTAssertEqual(
+            s.recommendations,
+            ["Advanced feature training: walk the team through the plan features they do not use yet"])
     }
 
     func testWeightsFromThePipelineChangeTheScore() throws {

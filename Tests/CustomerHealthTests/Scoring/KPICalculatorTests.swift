@@ -1,32 +1,43 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// kpis.json on hand-made portfolios (docs/scoring.md, "KPIs").
 final class KPICalculatorTests: XCTestCase {
     let t = CalendarDay("2026-03-31")!
 
-    private func snap(_ id: String, start: String, churned: String? = nil, mrr: Double = 100, cac: Double? = nil, nps: Int? = nil) -> CustomerSnapshot {
-        let a = AccountRecord(customerID: id, name: id, plan: "pro", mrr: mrr, subscriptionStart: CalendarDay(start)!,
-                              churnedAt: churned.map { CalendarDay($0)! }, seats: 1, featuresAvailable: 1, trainingModules: 0,
-                              acquisitionCost: cac, nps: nps)
+    private func snap(
+        _ id: String, start: String, churned: String? = nil, mrr: Double = 100, cac: Double? = nil, nps: Int? = nil
+    ) -> CustomerSnapshot {
+        let a = AccountRecord(
+            customerID: id, name: id, plan: "pro", mrr: mrr, subscriptionStart: CalendarDay(start)!,
+            churnedAt: churned.map { CalendarDay($0)! }, seats: 1, featuresAvailable: 1, trainingModules: 0,
+            acquisitionCost: cac, nps: nps)
         let active = churned.map { CalendarDay($0)! > t } ?? true
-        let lifecycle = CustomerLifecycle(start: a.subscriptionStart, spells: a.churnedAt.map { [.init(from: $0, until: nil)] } ?? [])
-            .known(asOf: t)
-        return CustomerSnapshot(account: a, lifecycle: lifecycle, active: active, features: active ? FeatureVector() : nil, previous: active ? FeatureVector() : nil)
+        let lifecycle = CustomerLifecycle(
+            start: a.subscriptionStart, spells: a.churnedAt.map { [.init(from: $0, until: nil)] } ?? []
+        )
+        .known(asOf: t)
+        return CustomerSnapshot(
+            account: a, lifecycle: lifecycle, active: active, features: active ? FeatureVector() : nil,
+            previous: active ? FeatureVector() : nil)
     }
 
-    private func kpis(_ snaps: [CustomerSnapshot], scores: [CustomerScore] = [], atRisk: Int = 0) throws -> [String: Any] {
-        let value = KPICalculator(settings: KPISettings()).kpis(asOf: t, snapshots: snaps, scores: scores, atRisk: atRisk)
+    private func kpis(_ snaps: [CustomerSnapshot], scores: [CustomerScore] = [], atRisk: Int = 0) throws -> [String:
+        Any]
+    {
+        let value = KPICalculator(settings: KPISettings()).kpis(
+            asOf: t, snapshots: snaps, scores: scores, atRisk: atRisk)
         return try JSON.object(Data(value.serialized().utf8))
     }
 
     func testChurnedInTheLast30DaysIncludesBothEnds() throws {
         let k = try kpis([
-            snap("a", start: "2025-01-01", churned: "2026-03-31"),   // T
-            snap("b", start: "2025-01-01", churned: "2026-03-02"),   // T-29
-            snap("c", start: "2025-01-01", churned: "2026-03-01"),   // T-30: outside
-            snap("d", start: "2025-01-01", churned: "2026-04-01"),   // after T: still active on T
+            snap("a", start: "2025-01-01", churned: "2026-03-31"),  // T
+            snap("b", start: "2025-01-01", churned: "2026-03-02"),  // T-29
+            snap("c", start: "2025-01-01", churned: "2026-03-01"),  // T-30: outside
+            snap("d", start: "2025-01-01", churned: "2026-04-01"),  // after T: still active on T
             snap("e", start: "2025-01-01"),
         ])
         let overview = try XCTUnwrap(k["overview"] as? [String: Any])
@@ -37,11 +48,11 @@ final class KPICalculatorTests: XCTestCase {
 
     func testRetentionCohorts() throws {
         let k = try kpis([
-            snap("a", start: "2025-01-01"),                          // in every cohort, kept
-            snap("b", start: "2025-01-01", churned: "2026-03-20"),   // lost in every window
-            snap("c", start: "2026-03-10"),                          // too new for any cohort
-            snap("d", start: "2025-01-01", churned: "2026-02-01"),   // 30d: already gone at T-30; 90d: lost
-            snap("e", start: "2026-02-15"),                          // 30d cohort only, kept
+            snap("a", start: "2025-01-01"),  // in every cohort, kept
+            snap("b", start: "2025-01-01", churned: "2026-03-20"),  // lost in every window
+            snap("c", start: "2026-03-10"),  // too new for any cohort
+            snap("d", start: "2025-01-01", churned: "2026-02-01"),  // 30d: already gone at T-30; 90d: lost
+            snap("e", start: "2026-02-15"),  // 30d cohort only, kept
         ])
         let r = try XCTUnwrap(k["retention_rates"] as? [String: Any])
         XCTAssertEqual(JSON.double(r["retention_30d"]), 0.6667, "a, b, e: 2 of 3 kept")
@@ -57,7 +68,8 @@ final class KPICalculatorTests: XCTestCase {
             snap("b", start: "2025-01-01", mrr: 500, cac: 1000, nps: 9),
             snap("c", start: "2025-01-01", mrr: 300, nps: 3),
             snap("d", start: "2025-01-01", mrr: 200, cac: 2000, nps: 7),
-            snap("e", start: "2025-01-01", churned: "2026-01-01", mrr: 9999, cac: 8000, nps: 0),  // churned: no NPS, no MRR
+            // churned: no NPS, no MRR
+            snap("e", start: "2025-01-01", churned: "2026-01-01", mrr: 9999, cac: 8000, nps: 0),
         ])
         let h = try XCTUnwrap(k["health_metrics"] as? [String: Any])
         XCTAssertEqual(JSON.double(h["nps"]), 25, "2 promoters - 1 detractor of 4")
@@ -68,7 +80,8 @@ final class KPICalculatorTests: XCTestCase {
         XCTAssertEqual(JSON.double(m["monthly_recurring_revenue"]), 2000)
         XCTAssertEqual(JSON.double(m["average_revenue_per_account"]), 500)
         XCTAssertEqual(JSON.double(m["customer_acquisition_cost"]), 3500, "mean over those with one, churned included")
-        XCTAssertEqual(JSON.double(m["customer_lifetime_value"]), 30000, "no churn in 30 days: lifetime capped at 60 months")
+        XCTAssertEqual(
+            JSON.double(m["customer_lifetime_value"]), 30000, "no churn in 30 days: lifetime capped at 60 months")
         XCTAssertEqual(JSON.double(m["ltv_cac_ratio"]), 8.57)
     }
 
@@ -96,13 +109,15 @@ final class KPICalculatorTests: XCTestCase {
         let backward = try kpis(snaps.reversed())
         let money = try XCTUnwrap(forward["financial_metrics"] as? [String: Any])
         XCTAssertEqual(JSON.double(money["monthly_recurring_revenue"]), 9_000_000_000_010)
-        XCTAssertEqual(try JSONSerialization.data(withJSONObject: forward, options: .sortedKeys),
-                       try JSONSerialization.data(withJSONObject: backward, options: .sortedKeys))
+        XCTAssertEqual(
+            try JSONSerialization.data(withJSONObject: forward, options: .sortedKeys),
+            try JSONSerialization.data(withJSONObject: backward, options: .sortedKeys))
     }
 
     func testExactSumAddsPartialSums() {
         var whole = ExactSum(scale: 10)
-        var a = ExactSum(scale: 10), b = ExactSum(scale: 10)
+        var a = ExactSum(scale: 10)
+        var b = ExactSum(scale: 10)
         for (i, v) in [72.3, 55.1, 99.9, 0.1, 12.7].enumerated() {
             whole.add(v)
             if i % 2 == 0 { a.add(v) } else { b.add(v) }

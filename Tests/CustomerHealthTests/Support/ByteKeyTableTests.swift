@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 final class ByteKeyTableTests: XCTestCase {
@@ -21,8 +22,10 @@ final class ByteKeyTableTests: XCTestCase {
 
     func testKeysAreComparedByEveryByte() {
         var table = ByteKeyTable()
-        let keys: [[UInt8]] = [[], [0], [0, 0], Array("abcdefgh".utf8), Array("abcdefgi".utf8), Array("abcdefghi".utf8),
-                               Array("abcdefgh\0".utf8), [0xFF, 0xFE], Array("Zürich".utf8), Array("Zu\u{308}rich".utf8)]
+        let keys: [[UInt8]] = [
+            [], [0], [0, 0], Array("abcdefgh".utf8), Array("abcdefgi".utf8), Array("abcdefghi".utf8),
+            Array("abcdefgh\0".utf8), [0xFF, 0xFE], Array("Zürich".utf8), Array("Zu\u{308}rich".utf8),
+        ]
         for (i, k) in keys.enumerated() {
             XCTAssertEqual(k.withUnsafeBytes { table.findOrInsert($0) }, i, "\(k)")
         }

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a run of the `customer-health` executable produced.
@@ -35,8 +35,10 @@ enum CLI {
         if let env = ProcessInfo.processInfo.environment["CUSTOMER_HEALTH_BIN"], !env.isEmpty {
             return URL(fileURLWithPath: env)
         }
-        var starts: [URL] = [Bundle.main.bundleURL, Bundle.main.executableURL ?? Bundle.main.bundleURL,
-                             URL(fileURLWithPath: CommandLine.arguments[0])]
+        var starts: [URL] = [
+            Bundle.main.bundleURL, Bundle.main.executableURL ?? Bundle.main.bundleURL,
+            URL(fileURLWithPath: CommandLine.arguments[0]),
+        ]
         starts += Bundle.allBundles.map(\.bundleURL)
         var searched: [String] = []
         for start in starts {
@@ -45,7 +47,8 @@ enum CLI {
                 let candidate = dir.appendingPathComponent("customer-health")
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue,
-                   FileManager.default.isExecutableFile(atPath: candidate.path) {
+                    FileManager.default.isExecutableFile(atPath: candidate.path)
+                {
                     return candidate
                 }
                 searched.append(dir.path)
@@ -60,8 +63,10 @@ enum CLI {
     /// With `wrapper` (`strace ...`), runs `wrapper + [executable] + arguments`;
     /// with `timeout`, kills it (SIGKILL) when it runs longer.
     /// `environment`: variables set (over this process's) for the run.
-    static func run(_ arguments: [String], stdout: FileHandle? = nil, wrapper: [String] = [],
-                    timeout: Double? = nil, environment: [String: String] = [:]) throws -> CLIResult {
+    static func run(
+        _ arguments: [String], stdout: FileHandle? = nil, wrapper: [String] = [],
+        timeout: Double? = nil, environment: [String: String] = [:]
+    ) throws -> CLIResult {
         let process = Process()
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

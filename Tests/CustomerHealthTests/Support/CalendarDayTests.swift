@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 final class CalendarDayTests: XCTestCase {
@@ -19,8 +20,9 @@ final class CalendarDayTests: XCTestCase {
     func testPrintingMatchesFormatAcrossTheCalendar() {
         for year in [1, 9, 10, 99, 100, 999, 1000, 1969, 1970, 2026, 9999] {
             for (month, day) in [(1, 1), (2, 28), (9, 30), (10, 9), (12, 31)] {
-                XCTAssertEqual(CalendarDay(year: year, month: month, day: day)?.description,
-                               String(format: "%04d-%02d-%02d", year, month, day))
+                XCTAssertEqual(
+                    CalendarDay(year: year, month: month, day: day)?.description,
+                    String(format: "%04d-%02d-%02d", year, month, day))
             }
         }
         let before = CalendarDay(year: 1, month: 1, day: 1)!.adding(days: -1)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// A throw-away folder laid out like a real deployment:
@@ -16,7 +17,8 @@ final class ExportsFolder {
     init() throws {
         root = FileManager.default.temporaryDirectory
             .appendingPathComponent("customer-health-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("exports"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("exports"), withIntermediateDirectories: true)
     }
 
     deinit { try? FileManager.default.removeItem(at: root) }
@@ -59,9 +61,11 @@ final class ExportsFolder {
     func remove(_ name: String) throws { try FileManager.default.removeItem(atPath: path(name)) }
 
     /// Writes the standard small data set (see `Sample`), with per-export overrides.
-    func writeSample(accounts: String = Sample.accountsCSV, activity: String = Sample.activityCSV,
-                     tickets: String = Sample.ticketsJSONL, uptime: String = Sample.uptimeCSV,
-                     savings: String = Sample.savingsCSV) throws {
+    func writeSample(
+        accounts: String = Sample.accountsCSV, activity: String = Sample.activityCSV,
+        tickets: String = Sample.ticketsJSONL, uptime: String = Sample.uptimeCSV,
+        savings: String = Sample.savingsCSV
+    ) throws {
         try write("accounts.csv", accounts)
         try write("activity-2026-03.csv", activity)
         try write("tickets-2026-03.jsonl", tickets)
@@ -99,7 +103,9 @@ final class ExportsFolder {
     }
 
     /// OUTPUT/<date>/ as read by a user: each file's parsed content.
-    func outputs(_ date: String) throws -> RunOutputs { try RunOutputs(folder: output.appendingPathComponent(date), owner: self) }
+    func outputs(_ date: String) throws -> RunOutputs {
+        try RunOutputs(folder: output.appendingPathComponent(date), owner: self)
+    }
 }
 
 /// A small, valid export set with known answers, scored as of 2026-03-31.
@@ -109,7 +115,8 @@ final class ExportsFolder {
 enum Sample {
     static let asOf = "2026-03-31"
 
-    static let accountsHeader = "customer_id,name,plan,mrr,subscription_start,churned_at,seats,features_available,training_modules,acquisition_cost,nps"
+    static let accountsHeader =
+        "customer_id,name,plan,mrr,subscription_start,churned_at,seats,features_available,training_modules,acquisition_cost,nps"
     static let accountsRows = [
         "c1,Acme Corp,pro,1000,2025-01-01,,10,10,4,5000,9",
         "c2,Beta Ltd,basic,500,2025-06-01,,5,8,2,2000,5",

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Headless Chromium driven over the DevTools protocol on a pipe
@@ -33,7 +33,8 @@ final class HeadlessChromium {
     /// The browser executable, or nil when this machine has none (`make test`
     /// installs Debian's chromium).
     static var executable: String? {
-        for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] where access(path, X_OK) == 0 {
+        for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        where access(path, X_OK) == 0 {
             return path
         }
         return nil
@@ -56,18 +57,22 @@ final class HeadlessChromium {
         let devNull = Glibc.open("/dev/null", O_WRONLY)
         posix_spawn_file_actions_adddup2(&actions, devNull, 1)
         posix_spawn_file_actions_adddup2(&actions, devNull, 2)
-        let arguments = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
-                         "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--mute-audio",
-                         "--user-data-dir=\(profile.path)", "about:blank"]
+        let arguments = [
+            executable, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
+            "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--mute-audio",
+            "--user-data-dir=\(profile.path)", "about:blank",
+        ]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         var child: pid_t = 0
         let status = posix_spawn(&child, executable, &actions, nil, &argv, environ)
         Glibc.close(devNull)
         Glibc.close(commands[0])
         Glibc.close(replies[1])
-        guard status == 0 else { throw Failure(description: "cannot start \(executable): \(String(cString: strerror(status)))") }
+        guard status == 0 else {
+            throw Failure(description: "cannot start \(executable): \(String(cString: strerror(status)))")
+        }
         pid = child
         toBrowser = commands[1]
         fromBrowser = replies[0]
@@ -89,8 +94,9 @@ final class HeadlessChromium {
 
     /// Sets the viewport (a phone is 390 wide).
     func viewport(width: Int, height: Int, mobile: Bool = false) throws {
-        _ = try call("Emulation.setDeviceMetricsOverride",
-                     ["width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile])
+        _ = try call(
+            "Emulation.setDeviceMetricsOverride",
+            ["width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile])
     }
 
     /// Headers sent with every request of the page (a bearer token).
@@ -113,19 +119,27 @@ final class HeadlessChromium {
 
     /// The value of a JavaScript expression in the page (JSON-like values).
     func evaluate(_ expression: String) throws -> Any? {
-        let reply = try call("Runtime.evaluate", ["expression": expression, "returnByValue": true, "awaitPromise": true])
+        let reply = try call(
+            "Runtime.evaluate", ["expression": expression, "returnByValue": true, "awaitPromise": true])
         if let exception = reply["exceptionDetails"] { throw Failure(description: "\(expression) threw: \(exception)") }
         return (reply["result"] as? [String: Any])?["value"]
     }
 
     /// A PNG of the whole page at the current width.
     func screenshot(to path: String) throws {
-        let size = try evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]") as? [Any]
+        let size =
+            try evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]") as? [Any]
         let width = (size?.first as? NSNumber)?.intValue ?? 1280
         let height = (size?.last as? NSNumber)?.intValue ?? 2000
-        let shot = try call("Page.captureScreenshot", ["format": "png", "captureBeyondViewport": true,
-                                                       "clip": ["x": 0, "y": 0, "width": width, "height": height, "scale": 1]])
-        guard let base64 = shot["data"] as? String, let png = Data(base64Encoded: base64) else { throw Failure(description: "no screenshot") }
+        let shot = try call(
+            "Page.captureScreenshot",
+            [
+                "format": "png", "captureBeyondViewport": true,
+                "clip": ["x": 0, "y": 0, "width": width, "height": height, "scale": 1],
+            ])
+        guard let base64 = shot["data"] as? String, let png = Data(base64Encoded: base64) else {
+            throw Failure(description: "no screenshot")
+        }
         try png.write(to: URL(fileURLWithPath: path))
     }
 
@@ -146,7 +160,9 @@ final class HeadlessChromium {
         }
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            guard let reply = try readMessage(until: deadline) else { throw Failure(description: "\(method): no reply in \(timeout) s") }
+            guard let reply = try readMessage(until: deadline) else {
+                throw Failure(description: "\(method): no reply in \(timeout) s")
+            }
             if (reply["id"] as? Int) == id {
                 if let error = reply["error"] { throw Failure(description: "\(method) failed: \(error)") }
                 return reply["result"] as? [String: Any] ?? [:]
@@ -170,7 +186,9 @@ final class HeadlessChromium {
         case "Runtime.consoleAPICalled" where ["error", "warning", "assert"].contains(params["type"] as? String ?? ""):
             log.consoleErrors.append("console.\(params["type"] ?? ""): \(params["args"] ?? "")")
         case "Log.entryAdded":
-            if let entry = params["entry"] as? [String: Any], ["error", "warning"].contains(entry["level"] as? String ?? "") {
+            if let entry = params["entry"] as? [String: Any],
+                ["error", "warning"].contains(entry["level"] as? String ?? "")
+            {
                 log.consoleErrors.append("\(entry["source"] ?? ""): \(entry["text"] ?? "") \(entry["url"] ?? "")")
             }
         default: break

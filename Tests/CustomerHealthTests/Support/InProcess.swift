@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Helpers that drive the library directly, for tests that need internals.
@@ -19,9 +20,10 @@ enum InProcess {
     }
 
     static func runner(_ folder: ExportsFolder, asOf: String? = nil, threads: Int = 1) throws -> PipelineRunner {
-        var r = PipelineRunner(config: try folder.config(),
-                               options: RunOptions(asOf: asOf.flatMap(CalendarDay.init), threads: threads),
-                               logger: .init(label: "customer-health-tests"))
+        var r = PipelineRunner(
+            config: try folder.config(),
+            options: RunOptions(asOf: asOf.flatMap(CalendarDay.init), threads: threads),
+            logger: .init(label: "customer-health-tests"))
         r.logger.logLevel = .critical
         return r
     }
@@ -49,8 +51,9 @@ func lineStarts(_ text: String) -> [Int] {
     var starts = [0]
     text.utf8.withContiguousStorageIfAvailable { bytes in
         for i in 0..<bytes.count where bytes[i] == 0x0A { starts.append(i + 1) }
-    } ?? {
-        for (i, b) in text.utf8.enumerated() where b == 0x0A { starts.append(i + 1) }
-    }()
+    }
+        ?? {
+            for (i, b) in text.utf8.enumerated() where b == 0x0A { starts.append(i + 1) }
+        }()
     return starts
 }

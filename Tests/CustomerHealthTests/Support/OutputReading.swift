@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The files of one OUTPUT/<date>/ folder, read as a consumer would.
@@ -73,36 +73,53 @@ func assertNothingLost(_ outputs: RunOutputs, file: StaticString = #filePath, li
     let inputs = manifest["inputs"] as? [[String: Any]] ?? []
     XCTAssertFalse(inputs.isEmpty, "manifest.json lists no inputs", file: file, line: line)
     let rejects = try outputs.rejects
-    var read = 0, rejected = 0, unknown = 0
+    var read = 0
+    var rejected = 0
+    var unknown = 0
     for input in inputs {
         let name = input["file"] as? String ?? "?"
         let r = JSON.int(input["rows_read"]) ?? -1
         let a = JSON.int(input["rows_accepted"]) ?? -1
         let j = JSON.int(input["rows_rejected"]) ?? -1
         let u = JSON.int(input["rows_unknown_customer"]) ?? -1
-        XCTAssertEqual(r, a + j + u, "\(name): rows read \(r) != accepted \(a) + rejected \(j) + unknown \(u)", file: file, line: line)
+        XCTAssertEqual(
+            r, a + j + u, "\(name): rows read \(r) != accepted \(a) + rejected \(j) + unknown \(u)", file: file,
+            line: line)
         let listed = rejects.filter { $0["file"] as? String == name }.count
-        XCTAssertEqual(listed, j + u, "\(name): rejects.jsonl lists \(listed) rows, manifest says \(j + u)", file: file, line: line)
-        read += r; rejected += j; unknown += u
+        XCTAssertEqual(
+            listed, j + u, "\(name): rejects.jsonl lists \(listed) rows, manifest says \(j + u)", file: file, line: line
+        )
+        read += r
+        rejected += j
+        unknown += u
     }
     let rows = manifest["rows"] as? [String: Any] ?? [:]
     XCTAssertEqual(JSON.int(rows["read"]), read, "manifest rows.read", file: file, line: line)
     XCTAssertEqual(JSON.int(rows["rejected"]), rejected, "manifest rows.rejected", file: file, line: line)
-    XCTAssertEqual(JSON.int(rows["unknown_customer"]), unknown, "manifest rows.unknown_customer", file: file, line: line)
-    XCTAssertEqual(rejects.count, rejected + unknown, "rejects.jsonl has one line per rejected or unknown-customer row", file: file, line: line)
+    XCTAssertEqual(
+        JSON.int(rows["unknown_customer"]), unknown, "manifest rows.unknown_customer", file: file, line: line)
+    XCTAssertEqual(
+        rejects.count, rejected + unknown, "rejects.jsonl has one line per rejected or unknown-customer row",
+        file: file, line: line)
 }
 
 /// Asserts one line of rejects.jsonl.
-func assertReject(_ r: [String: Any]?, file name: String, line: Int, column: String?, code: String,
-                  reasonContains: [String] = [], file: StaticString = #filePath, line testLine: UInt = #line) {
-    guard let r else { XCTFail("no reject found for \(name):\(line)", file: file, line: testLine); return }
+func assertReject(
+    _ r: [String: Any]?, file name: String, line: Int, column: String?, code: String,
+    reasonContains: [String] = [], file: StaticString = #filePath, line testLine: UInt = #line
+) {
+    guard let r else {
+        XCTFail("no reject found for \(name):\(line)", file: file, line: testLine)
+        return
+    }
     XCTAssertEqual(r["file"] as? String, name, file: file, line: testLine)
     XCTAssertEqual(JSON.int(r["line"]), line, "line of \(r)", file: file, line: testLine)
     XCTAssertEqual(r["column"] as? String, column, "column of \(r)", file: file, line: testLine)
     XCTAssertEqual(r["code"] as? String, code, "code of \(r)", file: file, line: testLine)
     let reason = r["reason"] as? String ?? ""
     for part in reasonContains {
-        XCTAssertTrue(reason.contains(part), "reason \"\(reason)\" should contain \"\(part)\"", file: file, line: testLine)
+        XCTAssertTrue(
+            reason.contains(part), "reason \"\(reason)\" should contain \"\(part)\"", file: file, line: testLine)
     }
 }
 

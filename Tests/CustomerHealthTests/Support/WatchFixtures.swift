@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import CustomerHealth
 
 /// Inputs for the watch-mode tests.
@@ -18,15 +19,18 @@ enum WatchFixture {
     /// far as watch mode can tell.
     static func settle(_ folder: URL) throws {
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
-            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)],
-                                                  ofItemAtPath: folder.appendingPathComponent(name).path)
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSinceNow: -3600)],
+                ofItemAtPath: folder.appendingPathComponent(name).path)
         }
     }
 }
 
 /// Appends text to a file (created when missing), as an exporter that writes on would.
 func appendText(_ text: String, to url: URL) throws {
-    if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+    if !FileManager.default.fileExists(atPath: url.path) {
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+    }
     let handle = try FileHandle(forWritingTo: url)
     defer { try? handle.close() }
     try handle.seekToEnd()

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import CustomerHealth
 
 /// The shard hash must be the one exporters can reproduce: XXH64 with seed 42,

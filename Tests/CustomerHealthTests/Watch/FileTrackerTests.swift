@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Watch mode's view of the input folder: complete new files, growth,
@@ -18,7 +19,8 @@ final class FileTrackerTests: XCTestCase {
     private func write(_ name: String, _ text: String, age: Double) throws {
         let url = dir.appendingPathComponent(name)
         try Data(text.utf8).write(to: url)
-        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -age)], ofItemAtPath: url.path)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -age)], ofItemAtPath: url.path)
     }
 
     private func observe() throws -> [FileObservation] {
@@ -29,7 +31,9 @@ final class FileTrackerTests: XCTestCase {
 
     private func known(_ observations: [FileObservation], offsets: [String: Int]) throws -> [String: TrackedFile] {
         var out: [String: TrackedFile] = [:]
-        for o in observations { if let off = offsets[o.file.name] { out[o.file.name] = try FileTracker.track(o, offset: off) } }
+        for o in observations {
+            if let off = offsets[o.file.name] { out[o.file.name] = try FileTracker.track(o, offset: off) }
+        }
         return out
     }
 
@@ -53,8 +57,12 @@ final class FileTrackerTests: XCTestCase {
         try write("activity-4.csv", "header\nrow1\n", age: 3600)
         try write("activity-5.csv.gz", "not really gzip, never read here", age: 3600)
         let first = try observe()
-        let state = try known(first, offsets: ["accounts.csv": 15, "activity-1.csv": 12, "activity-2.csv": 12, "activity-3.csv": 12,
-                                               "activity-4.csv": 12, "activity-5.csv.gz": 32])
+        let state = try known(
+            first,
+            offsets: [
+                "accounts.csv": 15, "activity-1.csv": 12, "activity-2.csv": 12, "activity-3.csv": 12,
+                "activity-4.csv": 12, "activity-5.csv.gz": 32,
+            ])
         XCTAssertEqual(try tracker.changes(observed: first, known: state), [], "nothing changed")
 
         // 1 grows (a half-written line is the reader's business), 2 is cut
@@ -70,8 +78,10 @@ final class FileTrackerTests: XCTestCase {
         try h3.close()
         try write("activity-4.csv.part", "header\nrow9\nrow10\n", age: 3600)
         try FileManager.default.removeItem(at: dir.appendingPathComponent("activity-4.csv"))
-        try FileManager.default.moveItem(at: dir.appendingPathComponent("activity-4.csv.part"), to: dir.appendingPathComponent("activity-4.csv"))
-        try FileManager.default.moveItem(at: dir.appendingPathComponent("accounts.csv"), to: dir.appendingPathComponent("old-accounts"))
+        try FileManager.default.moveItem(
+            at: dir.appendingPathComponent("activity-4.csv.part"), to: dir.appendingPathComponent("activity-4.csv"))
+        try FileManager.default.moveItem(
+            at: dir.appendingPathComponent("accounts.csv"), to: dir.appendingPathComponent("old-accounts"))
         try write("accounts2.csv", "customer_id\nc1\n", age: 3600)
         let h5 = try FileHandle(forWritingTo: dir.appendingPathComponent("activity-5.csv.gz"))
         try h5.seekToEnd()
@@ -80,7 +90,9 @@ final class FileTrackerTests: XCTestCase {
 
         let changes = try tracker.changes(observed: try observe(), known: state)
         XCTAssertEqual(changes.count, 7, "\(changes)")
-        guard case .new(let added) = changes[0], added.file.name == "accounts2.csv" else { return XCTFail("\(changes[0])") }
+        guard case .new(let added) = changes[0], added.file.name == "accounts2.csv" else {
+            return XCTFail("\(changes[0])")
+        }
         guard case .grown(let grown, let from) = changes[1] else { return XCTFail("\(changes[1])") }
         XCTAssertEqual(grown.file.name, "activity-1.csv")
         XCTAssertEqual(from, 12)

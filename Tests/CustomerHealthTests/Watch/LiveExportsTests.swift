@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Watch mode's aggregates, fed file by file and a growing file piece by
@@ -22,7 +23,8 @@ final class LiveExportsTests: XCTestCase {
         let growingURL = exports.appendingPathComponent("activity-2026-11-20.csv")
         FileManager.default.createFile(atPath: growingURL.path, contents: nil)
 
-        let config = try PipelineConfig.parse(text: "input: \(exports.path)\nmax_reject_ratio: 1\n", file: "test.yaml", baseDirectory: "/")
+        let config = try PipelineConfig.parse(
+            text: "input: \(exports.path)\nmax_reject_ratio: 1\n", file: "test.yaml", baseDirectory: "/")
         let runner = IngestRunner(config: config, threads: 2, logger: .init(label: "test"))
         let all = try runner.listFiles()
         let live = try LiveExports(config: config, accountFiles: all.filter { $0.kind == .accounts })
@@ -42,7 +44,8 @@ final class LiveExportsTests: XCTestCase {
             try handle.seekToEnd()
             try handle.write(contentsOf: Data(bytes[cuts[k - 1]..<cuts[k]]))
             try handle.close()
-            let file = InputFile(kind: .activity, path: growingURL.path, name: growingURL.lastPathComponent, size: cuts[k])
+            let file = InputFile(
+                kind: .activity, path: growingURL.path, name: growingURL.lastPathComponent, size: cuts[k])
             resume = try live.add([read(file, resume: resume)]).consumed[file.name]
         }
         XCTAssertEqual(resume?.offset, bytes.count)
@@ -56,8 +59,10 @@ final class LiveExportsTests: XCTestCase {
         pipeline.progress = nil
         func scores(_ data: IngestResult) -> String {
             let snaps = pipeline.snapshots(data, asOf: asOf)
-            return OutputRenderers.scoresJSONL(PipelineRunner.score(snaps, asOf: asOf, settings: config.scoring.resolvingTargets(from: snaps), threads: 2,
-                applicability: pipeline.applicability(data, asOf: asOf)))
+            return OutputRenderers.scoresJSONL(
+                PipelineRunner.score(
+                    snaps, asOf: asOf, settings: config.scoring.resolvingTargets(from: snaps), threads: 2,
+                    applicability: pipeline.applicability(data, asOf: asOf)))
         }
         XCTAssertEqual(scores(liveData), scores(batch))
     }

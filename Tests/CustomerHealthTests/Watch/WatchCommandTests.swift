@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// `watch` through the real executable: the stream, restarts after kill -9,
@@ -16,7 +17,8 @@ final class WatchCommandTests: XCTestCase {
 
     private func pipeline(_ name: String, _ extra: String = "") throws -> String {
         let path = root.appendingPathComponent("\(name).yaml").path
-        try ("input: \(name)/exports\noutput: \(name)/output\nmax_reject_ratio: 1\n" + extra).write(toFile: path, atomically: true, encoding: .utf8)
+        try ("input: \(name)/exports\noutput: \(name)/output\nmax_reject_ratio: 1\n" + extra).write(
+            toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -34,12 +36,16 @@ final class WatchCommandTests: XCTestCase {
         var csv = "customer_id,user_id,occurred_at,event_type,feature,duration_s\n"
         for i in stride(from: k, through: 90, by: 2) {
             let id = String(format: "cust_%06d", i)
-            csv += "\(id),\(id)-u01,\(day)T09:00:00Z,login,,\n\(id),\(id)-u01,\(day)T10:00:00Z,work_order_completed,,900\n"
+            csv +=
+                "\(id),\(id)-u01,\(day)T09:00:00Z,login,,\n\(id),\(id)-u01,\(day)T10:00:00Z,work_order_completed,,900\n"
         }
         csv += "cust_000001,u,\(day)T25:00:00Z,login,,\n"
         let url = folder.appendingPathComponent("exports/activity-\(day).csv")
         try csv.write(to: url, atomically: true, encoding: .utf8)
-        if settled { try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: url.path) }
+        if settled {
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: url.path)
+        }
     }
 
     /// A baseline look, then day 1 landed and streamed: the pipeline and state folder.
@@ -57,11 +63,15 @@ final class WatchCommandTests: XCTestCase {
         var out: [Int: String] = [:]
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
         for line in text.split(separator: "\n") {
-            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+            let object = try XCTUnwrap(
+                JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
             let seq = try XCTUnwrap(object["seq"] as? Int)
             guard object["type"] as? String != "heartbeat" else { continue }
-            let stable = line.replacingOccurrences(of: #", "last_updated": "[^"]*""#, with: "", options: .regularExpression)
-            if let earlier = out[seq] { XCTAssertEqual(earlier, stable, "seq \(seq) was sent twice with other content") }
+            let stable = line.replacingOccurrences(
+                of: #", "last_updated": "[^"]*""#, with: "", options: .regularExpression)
+            if let earlier = out[seq] {
+                XCTAssertEqual(earlier, stable, "seq \(seq) was sent twice with other content")
+            }
             out[seq] = stable
         }
         return out
@@ -75,20 +85,26 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(base.stdout, "", "the first look is the baseline")
         try drop(1, into: root.appendingPathComponent("a"))
         // A half-written file under a .part name is never read.
-        try "customer_id,user_id,occurred_at,event_type,feature,duration_s\ncust_000003,x,2026-11-21T09:00:00Z,login,,\n"
-            .write(to: root.appendingPathComponent("a/exports/activity-2026-11-22.csv.part"), atomically: true, encoding: .utf8)
+        try
+            "customer_id,user_id,occurred_at,event_type,feature,duration_s\ncust_000003,x,2026-11-21T09:00:00Z,login,,\n"
+            .write(
+                to: root.appendingPathComponent("a/exports/activity-2026-11-22.csv.part"), atomically: true,
+                encoding: .utf8)
         let next = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
         XCTAssertEqual(next.status, 0, next.transcript)
         let lines = next.stdout.split(separator: "\n")
         XCTAssertGreaterThan(lines.count, 1)
-        XCTAssertTrue(lines.first!.hasPrefix("{\"type\": \"customer_health_update\", \"seq\": 1,"), String(lines.first!))
+        XCTAssertTrue(
+            lines.first!.hasPrefix("{\"type\": \"customer_health_update\", \"seq\": 1,"), String(lines.first!))
         XCTAssertTrue(lines.last!.hasPrefix("{\"type\": \"kpi_update\", \"seq\": \(lines.count),"), String(lines.last!))
-        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+        let saved = try JSONDecoder().decode(
+            WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
         XCTAssertTrue(saved.files.contains { $0.tracked.name == "activity-2026-11-21.csv" })
         XCTAssertFalse(saved.files.contains { $0.tracked.name.hasSuffix(".part") }, "a .part file is never read")
         let rejects = try String(contentsOfFile: state + "/rejects.jsonl", encoding: .utf8)
         XCTAssertEqual(rejects.split(separator: "\n").count, 1)
-        XCTAssertTrue(rejects.contains("\"file\": \"activity-2026-11-21.csv\"") && rejects.contains("occurred_at"), rejects)
+        XCTAssertTrue(
+            rejects.contains("\"file\": \"activity-2026-11-21.csv\"") && rejects.contains("occurred_at"), rejects)
         let again = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
         XCTAssertEqual(again.stdout, "", "nothing changed since the checkpoint")
     }
@@ -103,8 +119,11 @@ final class WatchCommandTests: XCTestCase {
         func watchOnce(_ name: String, killAfter: Double?) throws {
             let process = Process()
             process.executableURL = binary
-            process.arguments = ["watch", try pipeline(name), "--once", "--quiet", "--state", root.appendingPathComponent("\(name)/state").path,
-                                 "--emit", root.appendingPathComponent("\(name)/stream.ndjson").path]
+            process.arguments = [
+                "watch", try pipeline(name), "--once", "--quiet", "--state",
+                root.appendingPathComponent("\(name)/state").path,
+                "--emit", root.appendingPathComponent("\(name)/stream.ndjson").path,
+            ]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -139,19 +158,27 @@ final class WatchCommandTests: XCTestCase {
         let state = root.appendingPathComponent("a/state").path
         let process = Process()
         process.executableURL = try CLI.binary()
-        process.arguments = ["watch", p, "--quiet", "--state", state, "--poll", "0.1", "--heartbeat", "0.3",
-                             "--emit", root.appendingPathComponent("a/stream.ndjson").path]
+        process.arguments = [
+            "watch", p, "--quiet", "--state", state, "--poll", "0.1", "--heartbeat", "0.3",
+            "--emit", root.appendingPathComponent("a/stream.ndjson").path,
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         let checkpoint = state + "/checkpoint.json"
         var waited = 0
-        while !FileManager.default.fileExists(atPath: checkpoint) && waited < 300 { usleep(100_000); waited += 1 }
+        while !FileManager.default.fileExists(atPath: checkpoint) && waited < 300 {
+            usleep(100_000)
+            waited += 1
+        }
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint))
         try drop(1, into: root.appendingPathComponent("a"))
         let stream = root.appendingPathComponent("a/stream.ndjson")
         waited = 0
-        while !((try? String(contentsOf: stream, encoding: .utf8)) ?? "").contains("kpi_update") && waited < 300 { usleep(100_000); waited += 1 }
+        while !((try? String(contentsOf: stream, encoding: .utf8)) ?? "").contains("kpi_update") && waited < 300 {
+            usleep(100_000)
+            waited += 1
+        }
         usleep(500_000)
         let text = try String(contentsOf: stream, encoding: .utf8)
         XCTAssertTrue(text.contains("\"type\": \"heartbeat\""), "a quiet stream sends heartbeats")
@@ -159,7 +186,8 @@ final class WatchCommandTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0)
         XCTAssertEqual(process.terminationReason, .exit)
-        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: checkpoint)))
+        let saved = try JSONDecoder().decode(
+            WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: checkpoint)))
         XCTAssertEqual(saved.asOf, "2026-11-21")
 
         try drop(2, into: root.appendingPathComponent("a"))
@@ -174,7 +202,9 @@ final class WatchCommandTests: XCTestCase {
         let r = try CLI.run(["run", try pipeline(name, extra), "--quiet", "--output", out.path])
         XCTAssertEqual(r.status, 0, r.transcript)
         var scores: [String: [String: Any]] = [:]
-        for line in try String(contentsOf: out.appendingPathComponent("latest/scores.jsonl"), encoding: .utf8).split(separator: "\n") {
+        for line in try String(contentsOf: out.appendingPathComponent("latest/scores.jsonl"), encoding: .utf8).split(
+            separator: "\n")
+        {
             let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             scores[o["customer_id"] as! String] = o
         }
@@ -198,14 +228,21 @@ final class WatchCommandTests: XCTestCase {
         var sent: [String: [String: Any]] = [:]
         for line in r.stdout.split(separator: "\n") {
             let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            guard o["type"] as? String == "customer_health_update", let data = o["data"] as? [String: Any] else { continue }
+            guard o["type"] as? String == "customer_health_update", let data = o["data"] as? [String: Any] else {
+                continue
+            }
             sent[data["customer_id"] as! String] = data
         }
         var expected: Set<String> = []
         for (id, now) in after {
-            guard let then = before[id] else { expected.insert(id); continue }
+            guard let then = before[id] else {
+                expected.insert(id)
+                continue
+            }
             let moved = abs((now["health_score"] as! Double) - (then["health_score"] as! Double)) >= 1 - 1e-9
-            if moved || now["health_status"] as? String != then["health_status"] as? String || priority(now) != priority(then) {
+            if moved || now["health_status"] as? String != then["health_status"] as? String
+                || priority(now) != priority(then)
+            {
                 expected.insert(id)
             }
         }
@@ -229,17 +266,21 @@ final class WatchCommandTests: XCTestCase {
 
         func assertStateIsBatch(_ what: String) throws {
             let batch = try batchScores("a", Self.fixedTargets)
-            let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+            let saved = try JSONDecoder().decode(
+                WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
             XCTAssertEqual(Set(saved.customers.keys), Set(batch.keys), what)
             for (id, score) in batch {
                 XCTAssertEqual(saved.customers[id]?.healthStatus, score["health_status"] as? String, "\(what): \(id)")
-                XCTAssertLessThan(abs((saved.customers[id]?.healthScore ?? -99) - (score["health_score"] as! Double)), 1, "\(what): \(id)")
+                XCTAssertLessThan(
+                    abs((saved.customers[id]?.healthScore ?? -99) - (score["health_score"] as! Double)), 1,
+                    "\(what): \(id)")
             }
         }
         let file = root.appendingPathComponent("a/exports/activity-2026-11-21.csv")
         let text = try String(contentsOf: file, encoding: .utf8)
         let handle = try FileHandle(forWritingTo: file)
-        try handle.truncate(atOffset: UInt64(text.split(separator: "\n").prefix(11).joined(separator: "\n").utf8.count + 1))
+        try handle.truncate(
+            atOffset: UInt64(text.split(separator: "\n").prefix(11).joined(separator: "\n").utf8.count + 1))
         try handle.close()
         let cut = try CLI.run(["watch", p, "--once", "--quiet", "--state", state])
         XCTAssertEqual(cut.status, 0, cut.transcript)
@@ -272,7 +313,9 @@ final class WatchCommandTests: XCTestCase {
         let pipe = Pipe()
         let process = Process()
         process.executableURL = try CLI.binary()
-        process.arguments = ["watch", p, "--quiet", "--state", state, "--poll", "0.1", "--heartbeat", "3600", "--min-score-delta", "0"]
+        process.arguments = [
+            "watch", p, "--quiet", "--state", state, "--poll", "0.1", "--heartbeat", "3600", "--min-score-delta", "0",
+        ]
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -288,12 +331,15 @@ final class WatchCommandTests: XCTestCase {
             usleep(100_000)
             waited += 1
         }
-        XCTAssertTrue(((try? String(contentsOfFile: wchan, encoding: .utf8)) ?? "").contains("pipe_write"), "watch never blocked on the pipe")
+        XCTAssertTrue(
+            ((try? String(contentsOfFile: wchan, encoding: .utf8)) ?? "").contains("pipe_write"),
+            "watch never blocked on the pipe")
         let early = residentKiB(process.processIdentifier)
         usleep(1_500_000)
         let late = residentKiB(process.processIdentifier)
         XCTAssertGreaterThan(early, 0)
-        XCTAssertLessThanOrEqual(late, early + early / 10, "memory grew while the consumer was stopped: \(early) -> \(late) KiB")
+        XCTAssertLessThanOrEqual(
+            late, early + early / 10, "memory grew while the consumer was stopped: \(early) -> \(late) KiB")
         XCTAssertTrue(process.isRunning)
         kill(process.processIdentifier, SIGTERM)
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -304,7 +350,8 @@ final class WatchCommandTests: XCTestCase {
         }
         XCTAssertGreaterThan(text.utf8.count, 65_536, "the pipe was full")
         XCTAssertEqual(seqs, Array(1...seqs.count))
-        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+        let saved = try JSONDecoder().decode(
+            WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
         XCTAssertEqual(saved.nextSeq, seqs.count + 1)
     }
 
@@ -323,21 +370,27 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(grown.status, 0, grown.transcript)
         XCTAssertTrue(grown.stdout.contains("\"customer_id\": \"cust_000004\""), grown.stdout)
         XCTAssertFalse(grown.stdout.contains("\"cust_000006\""), "the half-written line is not read yet")
-        let saved = try JSONDecoder().decode(WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
+        let saved = try JSONDecoder().decode(
+            WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/checkpoint.json")))
         let tracked = try XCTUnwrap(saved.files.first { $0.tracked.name == "activity-2026-11-21.csv" })
         let whole = try String(contentsOf: file, encoding: .utf8)
-        XCTAssertEqual(tracked.tracked.offset, whole.utf8.count - "cust_000006,cust_000006-u01,2026-11-21T16:00:00Z,wor".utf8.count)
+        XCTAssertEqual(
+            tracked.tracked.offset, whole.utf8.count - "cust_000006,cust_000006-u01,2026-11-21T16:00:00Z,wor".utf8.count
+        )
 
         // A gzip file cut short lands: reported, skipped, nothing of it kept; the stream goes on.
         let good = try Data(contentsOf: root.appendingPathComponent("a/exports/activity-2026-11-20.csv.gz"))
         let corrupt = root.appendingPathComponent("a/exports/activity-2026-11-22.csv.gz")
         try good.prefix(good.count / 2).write(to: corrupt)
-        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: corrupt.path)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: corrupt.path)
         try append("k_order_completed,,600\n")
         let next = try CLI.run(["watch", p, "--once", "--state", state, "--min-score-delta", "0"])
         XCTAssertEqual(next.status, 0, next.transcript)
-        XCTAssertTrue(next.stderr.contains("activity-2026-11-22.csv.gz") && next.stderr.contains("skipped"), next.stderr)
+        XCTAssertTrue(
+            next.stderr.contains("activity-2026-11-22.csv.gz") && next.stderr.contains("skipped"), next.stderr)
         XCTAssertTrue(next.stdout.contains("\"customer_id\": \"cust_000006\""), "the completed line is read")
-        XCTAssertFalse(next.stdout.contains("\"customer_id\": \"cust_000004\""), "only the customers of new rows are scored again")
+        XCTAssertFalse(
+            next.stdout.contains("\"customer_id\": \"cust_000004\""), "only the customers of new rows are scored again")
     }
 }

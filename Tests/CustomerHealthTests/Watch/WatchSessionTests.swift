@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import CustomerHealth
 
 /// Watch mode's steps, without the loop: a baseline first, then only what
@@ -17,11 +18,13 @@ final class WatchSessionTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     private func config() throws -> PipelineConfig {
-        try PipelineConfig.parse(text: "input: \(exports.path)\nmax_reject_ratio: 1\n", file: "watch.yaml", baseDirectory: "/")
+        try PipelineConfig.parse(
+            text: "input: \(exports.path)\nmax_reject_ratio: 1\n", file: "watch.yaml", baseDirectory: "/")
     }
 
     private func session(_ checkpoint: WatchCheckpoint?) throws -> WatchSession {
-        WatchSession(config: try config(), settings: WatchSettings(), checkpoint: checkpoint, logger: .init(label: "test"))
+        WatchSession(
+            config: try config(), settings: WatchSettings(), checkpoint: checkpoint, logger: .init(label: "test"))
     }
 
     /// A day of activity for every 3rd customer: two logins, a work order.
@@ -51,7 +54,9 @@ final class WatchSessionTests: XCTestCase {
         let later = Date(timeIntervalSinceNow: 3600)  // the new file has settled
         let lines = try first.step(now: later, lastUpdated: "t1")
         XCTAssertFalse(lines.isEmpty)
-        let parsed = try lines.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let parsed = try lines.map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
         XCTAssertEqual(parsed.map { $0["seq"] as? Int }, Array(1...lines.count).map { Optional($0) })
         for (line, object) in zip(lines, parsed) {
             XCTAssertFalse(line.contains("\n") || line.contains("\u{2028}") || line.contains("\u{2029}"))
@@ -61,7 +66,8 @@ final class WatchSessionTests: XCTestCase {
                 let data = try XCTUnwrap(object["data"] as? [String: Any])
                 let previous = try XCTUnwrap(data["previous"] as? [String: Any])
                 let moved = abs((data["health_score"] as! Double) - (previous["health_score"] as! Double)) >= 1
-                let changed = data["health_status"] as? String != previous["health_status"] as? String
+                let changed =
+                    data["health_status"] as? String != previous["health_status"] as? String
                     || data["intervention_priority"] as? String != previous["intervention_priority"] as? String
                 XCTAssertTrue(moved || changed, "sent without a change: \(line)")
             }
@@ -83,7 +89,9 @@ final class WatchSessionTests: XCTestCase {
         for _ in 0..<40 { more += "cust_000002,cust_000002-u05,2026-11-21T15:00:00Z,feature_use,reports,30\n" }
         try appendText(more + "cust_000002,half", to: grow)
         let grown = try again.step(lastUpdated: "t3")
-        for line in grown where line.contains("customer_health_update") { XCTAssertTrue(line.contains("\"cust_000002\""), line) }
+        for line in grown where line.contains("customer_health_update") {
+            XCTAssertTrue(line.contains("\"cust_000002\""), line)
+        }
 
         let batchConfig = try config()
         let runner = PipelineRunner(config: batchConfig, options: RunOptions(threads: 2), logger: .init(label: "test"))
@@ -93,8 +101,9 @@ final class WatchSessionTests: XCTestCase {
         let data = try runner.ingest()
         let asOf = try runner.asOfDay(for: data)
         let snaps = runner.snapshots(data, asOf: asOf)
-        let batch = PipelineRunner.score(snaps, asOf: asOf, settings: batchConfig.scoring.resolvingTargets(from: snaps), threads: 2,
-                                        applicability: runner.applicability(data, asOf: asOf))
+        let batch = PipelineRunner.score(
+            snaps, asOf: asOf, settings: batchConfig.scoring.resolvingTargets(from: snaps), threads: 2,
+            applicability: runner.applicability(data, asOf: asOf))
         XCTAssertEqual(Set(again.checkpoint.customers.keys), Set(batch.map(\.customerID)))
         for s in batch {
             let sent = try XCTUnwrap(again.checkpoint.customers[s.customerID])
@@ -113,7 +122,8 @@ final class WatchSessionTests: XCTestCase {
         try "{\"ticket_id\": \"LATE-1\", \"customer_id\": \"cust_000005\", \"opened_at\": \"2026-11-19T10:00:00Z\"}\n"
             .write(to: url, atomically: true, encoding: .utf8)
         _ = try s.step(now: Date(timeIntervalSinceNow: 3600), lastUpdated: "t1")
-        XCTAssertTrue(s.notices.contains { $0.contains("tickets-0000.jsonl: a tickets file that sorts before") }, "\(s.notices)")
+        XCTAssertTrue(
+            s.notices.contains { $0.contains("tickets-0000.jsonl: a tickets file that sorts before") }, "\(s.notices)")
         XCTAssertTrue(s.checkpoint.files.contains { $0.tracked.name == "tickets-0000.jsonl" })
     }
 }
