@@ -224,7 +224,7 @@ final class ByteSource {
                 }
             }
         }
-        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return (size, Digest.hex(hasher.finalize()))
     }
 }
 

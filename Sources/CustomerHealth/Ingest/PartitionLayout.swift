@@ -51,7 +51,7 @@ public enum PartitionLayout {
             "events=" + config.events.rules.map { "\($0.pattern)->\($0.treatment)" }.joined(separator: ";")
                 + "|other=\(config.events.other)|logins_from_activity=\(config.events.loginsFromActivity)")
         parts.append("churn=\(config.churnDefinition.summary)")
-        return SHA256.hash(data: Data(parts.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
+        return Digest.sha256Hex(Data(parts.joined(separator: "\n").utf8))
     }
 
     private static func join(_ parts: String...) -> String { parts.joined(separator: "/") }

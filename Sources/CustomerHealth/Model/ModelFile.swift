@@ -46,7 +46,7 @@ public struct ChurnModelFile: Sendable {
     }
 
     public static func hash(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Digest.sha256Hex(Data(text.utf8))
     }
 
     /// The file's bytes: the content, then its hash as the last member.

@@ -128,7 +128,7 @@ final class AtomicResultFolder {
             hasher.update(data: block)
             size += block.count
         }
-        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return (size, Digest.hex(hasher.finalize()))
     }
 
     private static func removeAbandonedTemporaries(directory: String, name: String, host: String) {

@@ -51,7 +51,7 @@ public struct PipelineConfig: Sendable {
         let base = (path as NSString).deletingLastPathComponent
         return try parse(
             text: text, file: path, baseDirectory: base.isEmpty ? "." : base,
-            sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+            sha256: Digest.sha256Hex(data))
     }
 
     public static func parse(text: String, file: String, baseDirectory: String, sha256: String = "") throws

@@ -230,7 +230,7 @@ extension PipelineRunner {
         let source: JSONValue = .object([
             ("features_file", .string((featuresPath as NSString).lastPathComponent)),
             ("size", .int(raw.count)),
-            ("sha256", .string(SHA256.hash(data: raw).map { String(format: "%02x", $0) }.joined())),
+            ("sha256", .string(Digest.sha256Hex(raw))),
         ])
         let manifest = manifestJSON(
             asOf: asOf, startedAt: startedAt, inputs: .array([]), facts: nil, scores: scores, atRisk: atRisk,

@@ -120,7 +120,7 @@ public struct FileTracker: Sendable {
         let handle = FileHandle(
             fileDescriptor: try ByteSource.openRegularFile(path: path, name: path), closeOnDealloc: true)
         let data = (try? handle.read(upToCount: length)) ?? Data()
-        return SHA256.hash(data: data.prefix(length)).map { String(format: "%02x", $0) }.joined()
+        return Digest.sha256Hex(data.prefix(length))
     }
 
     /// What to remember of a file after reading it up to `offset`.
