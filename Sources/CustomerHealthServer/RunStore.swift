@@ -50,7 +50,7 @@ public final class RunStore: Sendable {
             state.withLock { $0 = (run, nil) }
             failed.withLock { $0 = nil }
             Self.returnFreedMemory()
-            let seconds = PipelineRunner.seconds(since: started)
+            let seconds = Elapsed.seconds(since: started)
             logger.info(
                 "serving run \(run.runID): as of \(run.asOf), \(run.customerCount) customers, \(run.atRiskCount) at risk (loaded in \(String(format: "%.2f", seconds)) s)"
             )

@@ -91,7 +91,7 @@ public enum ChurnTrainer {
             brier: Metrics.brier(probabilities: probabilities, labels: validation.labels),
             calibration: Metrics.calibrationTable(probabilities: probabilities, labels: validation.labels),
             featureImportance: ranked, boostingRounds: trained.compactMap { $0.rounds }.first ?? 0,
-            seconds: PipelineRunner.seconds(since: clock), combination: choice.report,
+            seconds: Elapsed.seconds(since: clock), combination: choice.report,
             rocCurve: Metrics.rocCurve(scores: probabilities, labels: validation.labels) ?? [],
             prCurve: Metrics.precisionRecallCurve(scores: probabilities, labels: validation.labels) ?? [])
         return (ensemble, report)

@@ -53,7 +53,7 @@ public enum TableTraining {
             ("report", report.json()),
         ])
         let text = ChurnModelFile(ensemble: ensemble, metadata: metadata).serialized()
-        try PipelineRunner.writeAtomically(text, to: modelPath)
+        try AtomicFile.write(Data(text.utf8), to: modelPath)
         return Outcome(report: report, modelBytes: text.utf8.count, featureNames: schema.featureNames)
     }
 
@@ -210,7 +210,7 @@ final class StreamingTableScorer: RowHandler {
                 }
             }
         }
-        scoringSeconds += PipelineRunner.seconds(since: clock)
+        scoringSeconds += Elapsed.seconds(since: clock)
         filled = 0
     }
 }

@@ -37,7 +37,7 @@ extension PipelineRunner {
     /// Writes a trained model to `path` and its report beside it, as JSON and as a page.
     func write(_ trained: TrainedModel, to modelPath: String) throws -> TrainOutcome {
         let text = trained.file.serialized()
-        try PipelineRunner.writeAtomically(text, to: modelPath)
+        try AtomicFile.write(Data(text.utf8), to: modelPath)
         let reportPath = (modelPath as NSString).deletingPathExtension + ".report.json"
         let reportHTMLPath = (modelPath as NSString).deletingPathExtension + ".report.html"
         var reportJSON = trained.report.json()
@@ -53,10 +53,10 @@ extension PipelineRunner {
             reportJSON = .object(members)
         }
         let reportText = reportJSON.serialized(pretty: true) + "\n"
-        try PipelineRunner.writeAtomically(reportText, to: reportPath)
+        try AtomicFile.write(Data(reportText.utf8), to: reportPath)
         // Made from the JSON text just written, as anything reading the file later would make it.
-        try PipelineRunner.writeAtomically(
-            try ModelReportPage.html(reportJSON: Data(reportText.utf8), modelPath: modelPath), to: reportHTMLPath)
+        let reportHTML = try ModelReportPage.html(reportJSON: Data(reportText.utf8), modelPath: modelPath)
+        try AtomicFile.write(Data(reportHTML.utf8), to: reportHTMLPath)
         return TrainOutcome(
             modelPath: modelPath, reportPath: reportPath, reportHTMLPath: reportHTMLPath, report: trained.report,
             healthScore: trained.healthScore,
@@ -131,7 +131,7 @@ extension PipelineRunner {
             maxInputs: churn.eventFeatures.maxInputs, seed: churn.seed, threads: threads)
         let table = builder.build(rows: rows, threads: threads, inputs: ChurnFeatures.fixed + eventInputs)
         logger.info(
-            "training table: \(table.rowCount) rows over \(plan.dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), built in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s"
+            "training table: \(table.rowCount) rows over \(plan.dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), built in \(String(format: "%.1f", Elapsed.seconds(since: buildStart))) s"
         )
         return try fitModel(
             table: table, trainCount: trainCount, plan: plan, eventInputs: eventInputs.map(\.name), ranking: ranking,
@@ -215,10 +215,6 @@ extension PipelineRunner {
             file: ChurnModelFile(ensemble: ensemble, metadata: metadata), report: report, dataThrough: plan.dataThrough,
             observationDates: dates, validationDates: plan.validationDates, warnings: warnings, healthScore: healthScore
         )
-    }
-
-    static func writeAtomically(_ text: String, to path: String) throws {
-        try AtomicFile.write(Data(text.utf8), to: path)
     }
 
     /// Reads a model file and checks it fits this pipeline; every failure
@@ -398,7 +394,7 @@ final class ChurnModelChooser {
                 ]
             )
         }
-        try PipelineRunner.writeAtomically(trained.file.serialized(), to: path)
+        try AtomicFile.write(Data(trained.file.serialized().utf8), to: path)
         let file = try runner.loadChurnModel(
             path: path, retrainHint: "delete \(folder) so that its models are trained again")
         return (
@@ -468,7 +464,7 @@ public enum TableExport {
             }
             out += "\n"
         }
-        try PipelineRunner.writeAtomically(out, to: path)
+        try AtomicFile.write(Data(out.utf8), to: path)
     }
 }
 
@@ -516,7 +512,7 @@ public struct BacktestResult: Sendable {
             csv +=
                 "\(OutputRenderers.csvCell(row.customerID)),\(JSONValue.number(row.healthScore, places: 1).serialized()),\(p),\(row.churned ? 1 : 0)\n"
         }
-        try PipelineRunner.writeAtomically(csv, to: path)
+        try AtomicFile.write(Data(csv.utf8), to: path)
     }
 }
 

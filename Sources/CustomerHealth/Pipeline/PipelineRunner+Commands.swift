@@ -226,7 +226,7 @@ extension PipelineRunner {
             "rejects.jsonl")
         files.append(("rejects.jsonl", .bytes(FileManager.default.contents(atPath: rejectsPath) ?? Data())))
         let atRisk = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
-        let seconds = PipelineRunner.seconds(since: started)
+        let seconds = Elapsed.seconds(since: started)
         let source: JSONValue = .object([
             ("features_file", .string((featuresPath as NSString).lastPathComponent)),
             ("size", .int(raw.count)),

@@ -239,7 +239,7 @@ extension PipelineRunner {
             filesLeftWhole: leftWhole.map { ($0.file, $0.reason) },
             rowsSplit: done.filter { $0.0.split }.reduce(0) { $0 + ($1.1.entry?.rows ?? 0) },
             rowsRead: outcomes.reduce(0) { $0 + $1.rowsRead }, bytesRead: jobs.reduce(0) { $0 + $1.file.size },
-            seconds: PipelineRunner.seconds(since: started))
+            seconds: Elapsed.seconds(since: started))
     }
 
     private func writeManifest(_ manifest: PartitionManifest, directory: String) throws {

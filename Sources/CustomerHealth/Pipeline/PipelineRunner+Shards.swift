@@ -54,7 +54,7 @@ extension PipelineRunner {
             resultPath: path, shard: spec, asOf: asOf, customers: snaps.filter(\.active).count,
             rowsRead: facts.rowsRead,
             rowsRejected: facts.rowsRejected + facts.rowsUnknownCustomer,
-            seconds: PipelineRunner.seconds(since: started))
+            seconds: Elapsed.seconds(since: started))
     }
 
     /// shard.json: `agreed` must be equal in every shard; `counts` add up.
@@ -206,7 +206,7 @@ extension PipelineRunner {
                 "the shards own \(owned) customers in all, and accounts hold \(all): the shards did not split the same customers; run them again into an empty folder"
             )
         }
-        let readSeconds = PipelineRunner.seconds(since: started)
+        let readSeconds = Elapsed.seconds(since: started)
         logger.info(
             "merged \(shards.count) shard results: \(snaps.count) customers, \(facts.rowsRead) rows read; scoring as of \(asOf)"
         )

@@ -172,7 +172,7 @@ extension PipelineRunner {
             return TrainingPartSummary(
                 path: path, shard: spec, rows: rows.count, positives: rows.reduce(0) { $0 + Int($1.label) },
                 customers: customers.count, observationDates: plan.dates, candidates: candidates.count,
-                seconds: PipelineRunner.seconds(since: started))
+                seconds: Elapsed.seconds(since: started))
         } catch {
             folder.abandon()
             throw error
@@ -345,7 +345,7 @@ extension PipelineRunner {
             parts, dates: dates, trainCount: trainCount, candidates: candidates,
             eventFeatures: churn.eventFeatures, seed: churn.seed, withDates: exportTable != nil)
         logger.info(
-            "training table: \(table.rowCount) rows from \(parts.count) parts over \(dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), read in \(String(format: "%.1f", PipelineRunner.seconds(since: buildStart))) s"
+            "training table: \(table.rowCount) rows from \(parts.count) parts over \(dates.count) observation dates, \(table.featureCount) inputs (\(eventInputs.count) from the product's events), read in \(String(format: "%.1f", Elapsed.seconds(since: buildStart))) s"
         )
         let trained = try fitModel(
             table: table, trainCount: trainCount, plan: plan, eventInputs: eventInputs.map(\.name), ranking: ranking,

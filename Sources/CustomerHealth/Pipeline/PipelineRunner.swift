@@ -75,11 +75,6 @@ public struct PipelineRunner: Sendable {
 
     var outputDirectory: String { options.outputDirectory ?? config.outputDirectory }
 
-    public static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
     /// Reads every input (in a sharded run, `shard`'s customers' rows).
     public func ingest(shard: ShardSpec? = nil) throws -> IngestResult {
         var runner = IngestRunner(config: config, threads: threads, logger: logger, shard: shard)
@@ -200,7 +195,7 @@ public struct PipelineRunner: Sendable {
 
         let t = ContinuousClock.now
         let data = try ingest()
-        let ingestSeconds = PipelineRunner.seconds(since: t)
+        let ingestSeconds = Elapsed.seconds(since: t)
         let asOf = try asOfDay(for: data)
         logger.info(
             "read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)"
@@ -223,7 +218,7 @@ public struct PipelineRunner: Sendable {
         defer { publisher.unlock() }
         let t = ContinuousClock.now
         let data = try ingest()
-        let ingestSeconds = PipelineRunner.seconds(since: t)
+        let ingestSeconds = Elapsed.seconds(since: t)
         let dates = every.dates(from: from, to: to)
         logger.info(
             "read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates"
@@ -253,7 +248,7 @@ public struct PipelineRunner: Sendable {
         // A single-date run needs the per-day series no more: free them before
         // scores and outputs are built, so the two never add up in memory.
         if releaseSeriesAfterFeatures { data.aggregates.releaseSeries(threads: threads) }
-        let featureSeconds = PipelineRunner.seconds(since: t)
+        let featureSeconds = Elapsed.seconds(since: t)
         return try publish(
             snapshots: snaps, facts: data.facts, sources: sources, asOf: asOf, model: model,
             modelManifest: modelManifest,
@@ -278,7 +273,7 @@ public struct PipelineRunner: Sendable {
         let scores = PipelineRunner.score(
             snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
-        let scoringSeconds = PipelineRunner.seconds(since: t)
+        let scoringSeconds = Elapsed.seconds(since: t)
 
         t = ContinuousClock.now
         let kept = options.outputs.map { Set($0.flatMap(\.fileNames)) }
@@ -339,8 +334,8 @@ public struct PipelineRunner: Sendable {
             (
                 "manifest.json",
                 .stream { w in
-                    renderSeconds = PipelineRunner.seconds(since: renderStart)
-                    totalSeconds = PipelineRunner.seconds(since: started)
+                    renderSeconds = Elapsed.seconds(since: renderStart)
+                    totalSeconds = Elapsed.seconds(since: started)
                     let manifest = self.manifestJSON(
                         asOf: asOf, startedAt: startedAt, inputs: .array(inputs), facts: facts, scores: scores,
                         atRisk: atRiskCount,

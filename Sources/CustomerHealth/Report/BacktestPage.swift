@@ -95,6 +95,6 @@ public enum BacktestPage {
 extension BacktestResult {
     /// Writes `BacktestPage`'s page to `path`, atomically.
     public func writeHTML(to path: String, predictions: String) throws {
-        try PipelineRunner.writeAtomically(BacktestPage.html(self, predictions: predictions), to: path)
+        try AtomicFile.write(Data(BacktestPage.html(self, predictions: predictions).utf8), to: path)
     }
 }

@@ -43,7 +43,7 @@ public struct RunReport {
         let html = try Self.html(folder: folder, outputDirectory: parent)
         let target = path ?? (folder as NSString).appendingPathComponent(fileName)
         try AtomicFile.write(Data(html.utf8), to: target)
-        return (target, html.utf8.count, PipelineRunner.seconds(since: started))
+        return (target, html.utf8.count, Elapsed.seconds(since: started))
     }
 
     public func html() -> String {

@@ -115,7 +115,7 @@ public final class WatchLoop {
             if !session.newRejects.isEmpty { try appendRejects(session.newRejects) }
             try saveCheckpoint()
             if let age = session.newestReadAge {
-                lastLag = age + PipelineRunner.seconds(since: started)
+                lastLag = age + Elapsed.seconds(since: started)
             }
             if options.once || stopRequested { return }
             // Sleep in short slices, so that a stop request is served promptly.
@@ -168,7 +168,7 @@ public final class WatchLoop {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(session.checkpoint)
-        try PipelineRunner.writeAtomically(String(decoding: data, as: UTF8.self), to: checkpointPath)
+        try AtomicFile.write(data, to: checkpointPath)
         saved = session.checkpoint
     }
 }
