@@ -106,27 +106,10 @@ final class GoldenOutputTests: XCTestCase {
     /// at-risk list, a customer and the report, each saved as a file.
     func serveAnswers(output: URL, to folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let out = folder.appendingPathComponent("stdout.log")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let process = Process()
-        process.executableURL = try CLI.binary()
-        process.arguments = ["serve", "--output", output.path, "--port", "0", "--quiet"]
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(at: out)
-        }
-        var line = ""
-        for _ in 0..<600 where !line.contains("\n") {
-            usleep(50_000)
-            line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        }
-        let base = String(
-            try XCTUnwrap(
-                line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { line[$0] }, line))
+        let server = try ServeProcess(["--output", output.path])
+        // Kept until the end of the scope: ARC may release an object after its last use.
+        defer { withExtendedLifetime(server) {} }
+        let base = server.base
         let answers = [
             "kpis.json": "/api/customer-success/kpis",
             "at-risk-high.json": "/api/customer-success/at-risk?priority=high&limit=20",

@@ -13,16 +13,12 @@ import XCTest
 /// `/customers/{id}`, behind the server's token.
 final class DashboardBrowserTests: XCTestCase {
     static let token = "report-browser-test-token-0123456789"
-    nonisolated(unsafe) static var server: (process: Process, base: String, folder: URL)?
+    nonisolated(unsafe) static var server: (process: ServeProcess, folder: URL)?
     nonisolated(unsafe) static var browser: HeadlessChromium?
 
     override class func tearDown() {
         browser = nil
-        if let server {
-            kill(server.process.processIdentifier, SIGTERM)
-            server.process.waitUntilExit()
-            try? FileManager.default.removeItem(at: server.folder)
-        }
+        if let server { try? FileManager.default.removeItem(at: server.folder) }
         server = nil
         super.tearDown()
     }
@@ -30,33 +26,14 @@ final class DashboardBrowserTests: XCTestCase {
     /// `serve` on the report fixture's output folder, once for the class.
     func serve() throws -> (base: String, fixture: ReportFixture) {
         let fixture = try ReportFixture.shared()
-        if let server = Self.server { return (server.base, fixture) }
+        if let server = Self.server { return (server.process.base, fixture) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ch-dashboard-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let tokenFile = folder.appendingPathComponent("token")
         try Data((Self.token + "\n").utf8).write(to: tokenFile)
-        let out = folder.appendingPathComponent("stdout")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let process = Process()
-        process.executableURL = try CLI.binary()
-        process.arguments = [
-            "serve", "--output", fixture.output.path, "--port", "0", "--token-file", tokenFile.path, "--quiet",
-        ]
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = ""
-        for _ in 0..<300 where !line.contains("\n") {
-            usleep(50_000)
-            line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        }
-        guard let range = line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
-            process.terminate()
-            throw HeadlessChromium.Failure(description: "serve did not say where it listens: \(line)")
-        }
-        let base = String(line[range])
-        Self.server = (process, base, folder)
-        return (base, fixture)
+        let server = try ServeProcess(["--output", fixture.output.path, "--token-file", tokenFile.path])
+        Self.server = (server, folder)
+        return (server.base, fixture)
     }
 
     func browser() throws -> HeadlessChromium {
@@ -143,26 +120,10 @@ final class DashboardBrowserTests: XCTestCase {
             + "\nwatch:\n  settle_seconds: 0\n  poll_seconds: 0.1\n"
         let pipeline = folder.appendingPathComponent("pipeline.yaml")
         try Data(text.utf8).write(to: pipeline)
-        let out = folder.appendingPathComponent("stdout")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let process = Process()
-        process.executableURL = try CLI.binary()
-        process.arguments = ["serve", "--watch", pipeline.path, "--port", "0", "--quiet"]
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-        var line = ""
-        for _ in 0..<600 where !line.contains("\n") {
-            usleep(50_000)
-            line = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        }
-        let base = String(
-            try XCTUnwrap(
-                line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { line[$0] }, line))
+        let server = try ServeProcess(["--watch", pipeline.path])
+        // Kept until the end of the scope: ARC may release an object after its last use.
+        defer { withExtendedLifetime(server) {} }
+        let base = server.base
         let browser = try browser()
         try browser.viewport(width: 1280, height: 900)
         try browser.open(base + "/")
