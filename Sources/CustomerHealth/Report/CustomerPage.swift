@@ -9,26 +9,19 @@ public struct CustomerPage {
     /// that run's scores.jsonl.
     public static let historyRuns = 90
 
-    struct ScoreLine: Decodable {
-        struct ReasonCode: Decodable {
-            var feature: String
+    /// What the page reads beyond the report's own score fields
+    /// (`RunReportInput.ScoreLine`, decoded from the same line).
+    struct Details: Decodable {
+        struct ReasonValue: Decodable {
             var value: Double?
-            var contribution: Double
-            var description: String?
         }
         struct Recommendations: Decodable {
             var risk_factors: [String]?
             var success_recommendations: [String]?
             var intervention_priority: String?
         }
-        var customer_id: String
         var as_of: String
-        var health_score: Double
-        var health_status: String
-        var component_scores: [String: Double?]?
-        var churn_probability: Double?
-        var churn_risk: String?
-        var reason_codes: [ReasonCode]?
+        var reason_codes: [ReasonValue]?
         var recommendations: Recommendations?
     }
 
@@ -37,14 +30,16 @@ public struct CustomerPage {
         var plan: String?
     }
 
-    let score: ScoreLine
+    let score: RunReportInput.ScoreLine
+    let details: Details
     let atRisk: AtRiskFields?
     let history: [(day: String, health: Double, churn: Double?)]
 
     /// `scoreLine`: the customer's line of scores.jsonl; `atRiskEntry`: their
     /// at-risk.json entry, if listed (it holds the name and plan).
     public init(scoreLine: Data, atRiskEntry: Data?, history: [(day: String, health: Double, churn: Double?)]) throws {
-        score = try JSONDecoder().decode(ScoreLine.self, from: scoreLine)
+        score = try JSONDecoder().decode(RunReportInput.ScoreLine.self, from: scoreLine)
+        details = try JSONDecoder().decode(Details.self, from: scoreLine)
         atRisk = try atRiskEntry.map { try JSONDecoder().decode(AtRiskFields.self, from: $0) }
         self.history = history
     }
@@ -96,34 +91,35 @@ public struct CustomerPage {
                 [.text(RunReport.componentLabel($0)), .number($1, .score, key: $0.rawValue)]
             }
                 + [[.text("Health score"), .number(score.health_score, .score, key: "health_score")]])
-        let points = history + [(score.as_of, score.health_score, score.churn_probability)]
+        let points = history + [(details.as_of, score.health_score, score.churn_probability)]
         let historyTable = Table(
             links: .none, id: "customer-history-table", caption: "Health and churn probability, run by run",
             columns: ["As of", "Health", "Churn probability"],
             rows: points.map { [.text($0.day), .number($0.health, .score), .number($0.churn, .probability)] })
         let reasons = score.reason_codes ?? []
+        let reasonValues = (details.reason_codes ?? []).map(\.value)
         let reasonTable = Table(
             links: .none, id: "reason-table", caption: "Reason codes: what moves the churn probability most (log-odds)",
             columns: ["Feature", "Value", "Contribution", "Meaning"],
-            rows: reasons.map {
+            rows: reasons.enumerated().map { i, code in
                 [
-                    .text($0.feature), .number($0.value, .ratio), .number($0.contribution, .ratio),
-                    .text($0.description ?? ""),
+                    .text(code.feature), .number(i < reasonValues.count ? reasonValues[i] : nil, .ratio),
+                    .number(code.contribution, .ratio), .text(code.description ?? ""),
                 ]
             })
         var view: [String: Any] = [
-            "title": "\(score.customer_id): customer health, \(score.as_of)",
+            "title": "\(score.customer_id): customer health, \(details.as_of)",
             "home": dashboard,
             "customerID": score.customer_id,
             "name": atRisk?.name ?? "",
-            "asOf": score.as_of,
+            "asOf": details.as_of,
             "health": FigureFormat.score.text(score.health_score),
             "status": RunReport.statusLabel(score.health_status),
-            "priority": score.recommendations?.intervention_priority ?? "",
+            "priority": details.recommendations?.intervention_priority ?? "",
             "componentTable": componentTable.view,
             "historyTable": historyTable.view,
-            "riskFactors": score.recommendations?.risk_factors ?? [],
-            "recommendations": score.recommendations?.success_recommendations ?? [],
+            "riskFactors": details.recommendations?.risk_factors ?? [],
+            "recommendations": details.recommendations?.success_recommendations ?? [],
             "chartVersion": ChartJSSource.version,
         ]
         if let churn = score.churn_probability {
