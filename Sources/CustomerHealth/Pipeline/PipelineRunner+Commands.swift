@@ -194,7 +194,7 @@ extension PipelineRunner {
         let startedAt = Date()
         let day = try PipelineRunner.featuresAsOf(path: featuresPath)
         let publisher = RunPublisher(outputDirectory: outputDirectory)
-        try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
+        try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: day)
         let inputNames = model?.ensemble.featureNames ?? []

@@ -64,7 +64,7 @@ extension PipelineRunner {
                 path: dir, message: "cannot create the partition folders: \(error.localizedDescription)")
         }
         let publisher = RunPublisher(outputDirectory: meta)
-        try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
+        try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
         PipelineRunner.removeDeadTemporaries(dir)
 

@@ -158,7 +158,7 @@ extension PipelineRunner {
         }
 
         let publisher = RunPublisher(outputDirectory: outputDirectory)
-        try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
+        try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
 
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: asOf)

@@ -62,18 +62,22 @@ public struct PipelineRunner: Sendable {
     public var logger: Logger
     public var progress: (@Sendable (Int, Int) -> Void)?
 
+    /// The command line's options override the pipeline file's settings here,
+    /// once: every stage then reads `config` alone.
     public init(config: PipelineConfig, options: RunOptions, logger: Logger) {
-        self.config = config
+        var resolved = config
+        if let output = options.outputDirectory { resolved.outputDirectory = output }
+        if let threads = options.threads { resolved.threads = threads }
+        if let wait = options.lockWaitSeconds { resolved.lockWaitSeconds = wait }
+        self.config = resolved
         self.options = options
         self.logger = logger
     }
 
-    public var threads: Int {
-        let t = options.threads ?? config.threads
-        return t > 0 ? t : ProcessInfo.processInfo.activeProcessorCount
-    }
+    /// Worker threads: the setting, or every core for 0.
+    public var threads: Int { config.threads > 0 ? config.threads : ProcessInfo.processInfo.activeProcessorCount }
 
-    var outputDirectory: String { options.outputDirectory ?? config.outputDirectory }
+    var outputDirectory: String { config.outputDirectory }
 
     /// Reads every input (in a sharded run, `shard`'s customers' rows).
     public func ingest(shard: ShardSpec? = nil) throws -> IngestResult {
@@ -190,7 +194,7 @@ public struct PipelineRunner: Sendable {
         let started = ContinuousClock.now
         let startedAt = Date()
         let publisher = RunPublisher(outputDirectory: outputDirectory)
-        try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
+        try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
 
         let t = ContinuousClock.now
@@ -214,7 +218,7 @@ public struct PipelineRunner: Sendable {
     public func replay(from: CalendarDay, to: CalendarDay, every: ReplayStep) throws -> [RunSummary] {
         let started = ContinuousClock.now
         let publisher = RunPublisher(outputDirectory: outputDirectory)
-        try publisher.lock(waitSeconds: options.lockWaitSeconds ?? config.lockWaitSeconds)
+        try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
         let t = ContinuousClock.now
         let data = try ingest()
