@@ -246,9 +246,12 @@ extension PipelineRunner {
                 .bytes(Data(metrics(asOf: asOf, facts: nil, scores: scores, atRisk: atRisk, seconds: seconds).utf8))
             ))
         files.sort { $0.0 < $1.0 }
+        let report = reportOutput(outputDirectory: publisher.outputDirectory)
+        if let report { files.append(report) }
         let path = try publisher.publish(name: asOf.description, files: files)
         return RunSummary(
             outputPath: path, asOf: asOf, customersScored: scores.count, atRisk: atRisk, rowsRead: 0,
-            rowsRejected: 0, rowsUnknownCustomer: 0, files: 1, seconds: seconds)
+            rowsRejected: 0, rowsUnknownCustomer: 0, files: 1, seconds: seconds,
+            reportPath: report.map { (path as NSString).appendingPathComponent($0.0) })
     }
 }

@@ -310,20 +310,7 @@ public struct PipelineRunner: Sendable {
             extraManifest.append(("compression", .string("gzip")))
         }
         files.sort { $0.0 < $1.0 }
-        // The report reads the files just written into the run folder (it is
-        // made from them alone, as `serve` makes it), so it comes after them;
-        // it stays plain HTML under --gzip: people open it.
-        if config.writeReport, options.outputs?.contains(.report) ?? true {
-            // The folder this run publishes into (`--output` may override the pipeline's).
-            let outputDirectory = publisher.outputDirectory
-            files.append(
-                (
-                    RunReport.fileName,
-                    .stream { w in
-                        try w.write(try RunReport.html(folder: w.folder, outputDirectory: outputDirectory))
-                    }
-                ))
-        }
+        if let report = reportOutput(outputDirectory: publisher.outputDirectory) { files.append(report) }
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
         // include writing the other files.
@@ -368,6 +355,18 @@ public struct PipelineRunner: Sendable {
             stageSeconds: (timings + [("scoring", scoringSeconds), ("render", renderSeconds)]).map { ($0.0, $0.1) },
             reportPath: files.contains { $0.0 == RunReport.fileName }
                 ? (path as NSString).appendingPathComponent(RunReport.fileName) : nil)
+    }
+
+    /// report.html, when the pipeline and `--outputs` want it. It reads the
+    /// files written before it into the run folder (it is made from them
+    /// alone, as `serve` makes it), so it goes after them; it stays plain
+    /// HTML under --gzip: people open it.
+    func reportOutput(outputDirectory: String) -> (String, OutputContent)? {
+        guard config.writeReport, options.outputs?.contains(.report) ?? true else { return nil }
+        return (
+            RunReport.fileName,
+            .stream { w in try w.write(try RunReport.html(folder: w.folder, outputDirectory: outputDirectory)) }
+        )
     }
 
     /// Stops the run, before anything is published, when too many rows were rejected.

@@ -67,6 +67,24 @@ final class ReportFileTests: XCTestCase {
             "a run of the pipeline's own output folder is not this one's history")
     }
 
+    /// `rescore` with the same settings writes the same scores, so the same page.
+    func testRescoreWritesTheReportToo() throws {
+        let fixture = try ReportFixture.shared()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ch-report-rescore-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(at: fixture.output, to: folder)
+        let result = try CLI.run(
+            [
+                "rescore", fixture.pipeline.path, "--output", folder.path, "--features",
+                folder.appendingPathComponent(ReportFixture.dates[2] + "/features.jsonl").path, "--quiet",
+            ], timeout: 300)
+        XCTAssertEqual(result.status, 0, result.transcript)
+        let page = folder.appendingPathComponent(ReportFixture.dates[2] + "/report.html")
+        XCTAssertTrue(result.stdout.contains("report:    \(page.path)"), result.stdout)
+        XCTAssertEqual(try Data(contentsOf: page), try Data(contentsOf: fixture.report))
+    }
+
     func testTheReportNeedsTheFilesItIsMadeFrom() {
         XCTAssertThrowsError(try PublishedOutput.parseList("kpis,report")) { error in
             XCTAssertTrue("\(error)".contains("scores,kpis,at-risk,report"), "\(error)")
