@@ -61,15 +61,18 @@ final class GoldenOutputTests: XCTestCase {
     func sampleRun(_ folder: URL, into digests: inout [String: String]) throws {
         let repo = DeployManifestTests.repoRoot
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // The exports are copied in: the model file records the folder it was
+        // trained on, which must not depend on where the repository is cloned.
+        try FileManager.default.copyItem(
+            at: repo.appendingPathComponent("sample-data/exports"), to: folder.appendingPathComponent("exports"))
         var text = try String(contentsOf: repo.appendingPathComponent("pipelines/nightly.yaml"), encoding: .utf8)
-        text = text.replacingOccurrences(
-            of: "input: ../sample-data/exports", with: "input: \(repo.path)/sample-data/exports"
-        )
-        .replacingOccurrences(of: "output: ../output", with: "output: output")
-        .replacingOccurrences(of: "model: ../models/", with: "model: models/")
+        text = text.replacingOccurrences(of: "input: ../sample-data/exports", with: "input: exports")
+            .replacingOccurrences(of: "output: ../output", with: "output: output")
+            .replacingOccurrences(of: "model: ../models/", with: "model: models/")
         let pipeline = folder.appendingPathComponent("nightly.yaml")
         try Data(text.utf8).write(to: pipeline)
         try cli(["run", pipeline.path, "--quiet"])
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("exports"))
         try record(folder, prefix: "sample", into: &digests)
     }
 
