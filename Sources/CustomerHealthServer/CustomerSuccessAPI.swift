@@ -65,13 +65,9 @@ struct CustomerSuccessAPI: Sendable {
             JSONResponse.bytes(OpenAPIDocument.json.utf8, run: nil)
         }
         router.get(RouterPath(Routes.customerPrefix + ":customer_id")) { _, context in
-            let run = try requireRun()
+            let run = try store.requireRun()
             // Matched exactly against the index; never used to build a path.
-            guard let raw = context.parameters.get("customer_id"),
-                let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw
-            else {
-                throw APIError(.badRequest, "the customer id is not valid percent-encoding")
-            }
+            let id = try Routes.customerID(context.parameters)
             guard let line = run.scoreLine(id) else {
                 throw APIError(
                     .notFound, "no customer \(JSONValue.string(id).serialized()) in the run as of \(run.asOf)")
@@ -79,19 +75,12 @@ struct CustomerSuccessAPI: Sendable {
             return JSONResponse.bytes(line, run: run)
         }
         router.get(RouterPath(Routes.kpis)) { _, _ in
-            let run = try requireRun()
+            let run = try store.requireRun()
             return JSONResponse.bytes(run.kpis, run: run)
         }
         router.get(RouterPath(Routes.atRisk)) { request, _ in
-            try atRisk(request.uri.queryParameters, run: try requireRun())
+            try atRisk(request.uri.queryParameters, run: try store.requireRun())
         }
-    }
-
-    private func requireRun() throws -> ServedRun {
-        guard let run = store.current else {
-            throw APIError(.serviceUnavailable, store.lastError ?? "no run is loaded yet")
-        }
-        return run
     }
 
     private func health() -> Response {
@@ -197,5 +186,26 @@ enum JSONResponse {
             status: status, run: nil)
         response.headers.append(contentsOf: extra)
         return response
+    }
+}
+
+extension Routes {
+    /// The `{customer_id}` of a route, percent-decoded. It is matched exactly
+    /// against the run's index, never used to build a path.
+    static func customerID(_ parameters: Parameters) throws -> String {
+        guard let raw = parameters.get("customer_id"),
+            let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw
+        else {
+            throw APIError(.badRequest, "the customer id is not valid percent-encoding")
+        }
+        return id
+    }
+}
+
+extension RunStore {
+    /// The run to answer a request from, or 503 with why none is loaded.
+    func requireRun() throws -> ServedRun {
+        guard let run = current else { throw APIError(.serviceUnavailable, lastError ?? "no run is loaded yet") }
+        return run
     }
 }

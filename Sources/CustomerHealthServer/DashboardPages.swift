@@ -54,11 +54,7 @@ final class DashboardPages: Sendable {
             return try self.page(self.dashboard())
         }
         router.get(RouterPath(Routes.customerPagePrefix + ":customer_id")) { _, context in
-            guard let raw = context.parameters.get("customer_id"),
-                let id = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw
-            else {
-                throw APIError(.badRequest, "the customer id is not valid percent-encoding")
-            }
+            let id = try Routes.customerID(context.parameters)
             return try self.page(self.customer(id))
         }
     }
@@ -73,15 +69,8 @@ final class DashboardPages: Sendable {
             body: .init(byteBuffer: html))
     }
 
-    private func requireRun() throws -> ServedRun {
-        guard let run = store.current else {
-            throw APIError(.serviceUnavailable, store.lastError ?? "no run is loaded yet")
-        }
-        return run
-    }
-
     func dashboard() throws -> ByteBuffer {
-        let run = try requireRun()
+        let run = try store.requireRun()
         if let cached = rendered.withLock({ $0 }), cached.runID == run.runID { return cached.html }
         let links = ReportLinks(
             customerPrefix: Routes.customerPagePrefix, served: true, runID: run.runID,
@@ -93,7 +82,7 @@ final class DashboardPages: Sendable {
     }
 
     func customer(_ id: String) throws -> ByteBuffer {
-        let run = try requireRun()
+        let run = try store.requireRun()
         guard let line = run.scoreLine(id) else {
             throw APIError(.notFound, "no customer \(JSONValue.string(id).serialized()) in the run as of \(run.asOf)")
         }

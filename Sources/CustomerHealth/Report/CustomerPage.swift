@@ -65,21 +65,16 @@ public struct CustomerPage {
     /// The line of `data` that starts with `prefix` (scores.jsonl lines start
     /// with the customer id, as the tool writes them).
     static func line(startingWith prefix: [UInt8], in data: Data) -> Data? {
-        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Data? in
-            guard let base = bytes.baseAddress, !prefix.isEmpty else { return nil }
-            var start = 0
-            while start < bytes.count {
-                // memchr finds each line end at memory speed; only line starts are compared.
-                let end =
-                    memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) }
-                    ?? bytes.count
-                if end - start >= prefix.count, memcmp(base + start, prefix, prefix.count) == 0 {
-                    return Data(bytes[start..<end])
-                }
-                start = end + 1
-            }
-            return nil
+        guard !prefix.isEmpty else { return nil }
+        var found: Data?
+        RunReportInput.forEachLine(of: data) { bytes, line in
+            guard line.count >= prefix.count,
+                bytes[line.lowerBound..<(line.lowerBound + prefix.count)].elementsEqual(prefix)
+            else { return true }
+            found = Data(bytes[line])
+            return false
         }
+        return found
     }
 
     public func html(dashboard: String) -> String {

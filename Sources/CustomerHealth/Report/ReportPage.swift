@@ -33,8 +33,6 @@ enum ReportPage {
         view["chartJS"] = ChartJSSource.text
         view["script"] = ReportTemplates.script
         view["served"] = links.served
-        view["isRun"] = body == "run"
-        view["isCustomer"] = body == "customer"
         view["bodyHTML"] = library.render(view, withTemplate: body) ?? ""
         return library.render(view, withTemplate: "page") ?? ""
     }

@@ -130,16 +130,11 @@ public struct RunReportInput: Sendable {
         return out
     }
 
-    /// Each line of scores.jsonl decoded as `T`; a line that does not decode
-    /// stops the report with its line number.
-    static func readScores<T: Decodable>(folder: String, as: T.Type) throws -> [T] {
-        let data = try readOutput(folder: folder, name: "scores.jsonl")
-        let path = (folder as NSString).appendingPathComponent("scores.jsonl")
-        let decoder = JSONDecoder()
-        var out: [T] = []
-        // Line ends found with memchr on the raw bytes: indexing Data byte by
-        // byte costs an exclusivity check each, most of the report's time.
-        var lines: [Range<Int>] = []
+    /// Calls `body` with the bytes of `data` and each line's range (without
+    /// its newline), in order, until it returns false. Line ends are found
+    /// with memchr on the raw bytes: indexing `Data` byte by byte costs an
+    /// exclusivity check each, which was most of the report's time.
+    static func forEachLine(of data: Data, _ body: (UnsafeRawBufferPointer, Range<Int>) -> Bool) {
         data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             guard let base = bytes.baseAddress else { return }
             var start = 0
@@ -147,11 +142,24 @@ public struct RunReportInput: Sendable {
                 let end =
                     memchr(base + start, 0x0A, bytes.count - start).map { base.distance(to: UnsafeRawPointer($0)) }
                     ?? bytes.count
-                lines.append(start..<end)
+                if !body(bytes, start..<end) { return }
                 start = end + 1
             }
         }
-        lines.removeAll { $0.isEmpty }
+    }
+
+    /// Each line of scores.jsonl decoded as `T`; a line that does not decode
+    /// stops the report with its line number.
+    static func readScores<T: Decodable>(folder: String, as: T.Type) throws -> [T] {
+        let data = try readOutput(folder: folder, name: "scores.jsonl")
+        let path = (folder as NSString).appendingPathComponent("scores.jsonl")
+        let decoder = JSONDecoder()
+        var out: [T] = []
+        var lines: [Range<Int>] = []
+        forEachLine(of: data) { _, line in
+            if !line.isEmpty { lines.append(line) }
+            return true
+        }
         // Decoded on every core, each line into its own slot: the order stays the file's.
         let bytes = UnsafeSendable(data)
         let decoded = ParallelMap.map(count: lines.count, threads: ProcessInfo.processInfo.activeProcessorCount) {
