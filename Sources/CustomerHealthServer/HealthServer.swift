@@ -141,7 +141,8 @@ public final class HealthServer: Sendable {
         options.lineSink = { [hub] lines in hub.publish(lines) }
         options.shouldStop = { [self] in stopWatch.load(ordering: .relaxed) }
         return WatchLoopBox(
-            try WatchLoop(config: watch.config, settings: watch.settings, options: options, logger: logger))
+            try PipelineRunner(config: watch.config, options: RunOptions(), logger: logger)
+                .watchLoop(settings: watch.settings, options: options))
     }
 
     /// The watch loop blocks between looks, so it gets a thread of its own

@@ -94,8 +94,8 @@ struct WatchCommand: ParsableCommand {
         if let heartbeat { options.heartbeatSeconds = heartbeat }
         options.once = once
         WatchStop.install()
-        let loop = try WatchLoop(
-            config: config, settings: settings, options: options, logger: Logger(label: "customer-health"))
+        let loop = try PipelineRunner(config: config, options: RunOptions(), logger: Logger(label: "customer-health"))
+            .watchLoop(settings: settings, options: options)
         try loop.run()
     }
 }

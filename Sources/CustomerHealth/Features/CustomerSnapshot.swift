@@ -26,3 +26,36 @@ public struct CustomerSnapshot: Sendable {
         self.modelInputs = modelInputs
     }
 }
+
+extension CustomerSnapshot {
+    /// Feature snapshots of every customer that exists on the as-of day, in
+    /// customer_id order; or of the customers `only` lists (indexes, ascending).
+    /// With `modelInputs` (a churn model's input names), each active snapshot
+    /// also carries the model's inputs, in that order.
+    public static func make(
+        _ data: IngestResult, asOf: CalendarDay, scoring: ScoringSettings, only: [Int]? = nil,
+        modelInputs names: [String]? = nil, threads: Int
+    ) -> [CustomerSnapshot] {
+        let calculator = FeatureCalculator(data: data, settings: scoring)
+        let existing = (only ?? Array(data.accounts.indices)).filter { data.lifecycles[$0].exists(on: asOf) }
+        let trendDay = asOf.adding(days: -scoring.trendWindowDays)
+        let modelInputs = names.map { $0.compactMap(ChurnFeatures.input(named:)) }
+        return ParallelMap.map(count: existing.count, threads: threads) { i in
+            let c = existing[i]
+            let account = data.accounts[c]
+            let lifecycle = data.lifecycles[c].known(asOf: asOf)
+            let active = lifecycle.isActive(on: asOf)
+            var snap = CustomerSnapshot(
+                account: account, lifecycle: lifecycle, active: active, features: nil, previous: nil)
+            if active {
+                snap.features = calculator.features(customer: c, asOf: asOf)
+                snap.previous = calculator.features(customer: c, asOf: trendDay)
+                if let modelInputs {
+                    snap.modelInputs = ChurnFeatures.inputs(
+                        modelInputs, features: snap.features!, account: account, data: data, customer: c, asOf: asOf)
+                }
+            }
+            return snap
+        }
+    }
+}

@@ -107,86 +107,21 @@ public struct PipelineRunner: Sendable {
 
     /// The as-of day: the option, the pipeline's date, or the newest activity day.
     public func asOfDay(for data: IngestResult) throws -> CalendarDay {
-        if let d = options.asOf { return d }
-        if case .date(let d) = config.asOf { return d }
-        guard let d = data.latestActivityDay else {
-            throw CustomerHealthError.input(
-                file: config.inputDirectory,
-                message:
-                    "the activity export has no accepted rows, so there is no newest activity day to score as of; pass --as-of DATE"
-            )
-        }
-        return d
+        try config.asOfDay(for: data, override: options.asOf)
     }
 
-    /// Feature snapshots of every customer that exists on the as-of day, in
-    /// customer_id order; or of the customers `only` lists (indexes, ascending).
-    /// With `modelInputs` (a churn model's input names), each active snapshot
-    /// also carries the model's inputs, in that order.
+    /// Feature snapshots as of `asOf` (`CustomerSnapshot.make`), with the
+    /// pipeline's scoring settings and threads.
     public func snapshots(
         _ data: IngestResult, asOf: CalendarDay, only: [Int]? = nil, modelInputs names: [String]? = nil
     ) -> [CustomerSnapshot] {
-        let calculator = FeatureCalculator(data: data, settings: config.scoring)
-        let existing = (only ?? Array(data.accounts.indices)).filter { data.lifecycles[$0].exists(on: asOf) }
-        let trendDay = asOf.adding(days: -config.scoring.trendWindowDays)
-        let modelInputs = names.map { $0.compactMap(ChurnFeatures.input(named:)) }
-        return ParallelMap.map(count: existing.count, threads: threads) { i in
-            let c = existing[i]
-            let account = data.accounts[c]
-            let lifecycle = data.lifecycles[c].known(asOf: asOf)
-            let active = lifecycle.isActive(on: asOf)
-            var snap = CustomerSnapshot(
-                account: account, lifecycle: lifecycle, active: active, features: nil, previous: nil)
-            if active {
-                snap.features = calculator.features(customer: c, asOf: asOf)
-                snap.previous = calculator.features(customer: c, asOf: trendDay)
-                if let modelInputs {
-                    snap.modelInputs = ChurnFeatures.inputs(
-                        modelInputs, features: snap.features!, account: account, data: data, customer: c, asOf: asOf)
-                }
-            }
-            return snap
-        }
+        CustomerSnapshot.make(
+            data, asOf: asOf, scoring: config.scoring, only: only, modelInputs: names, threads: threads)
     }
 
     /// Which score parts apply on `asOf`, from what the exports hold by then.
     public func applicability(_ data: IngestResult, asOf: CalendarDay) -> ScoreApplicability {
-        ScoreApplicability(sources: data.sources(asOf: asOf), settings: config.scoring.parts)
-    }
-
-    /// Scores the active snapshots in parallel, keeping customer_id order.
-    public static func score(
-        _ snapshots: [CustomerSnapshot], asOf: CalendarDay, settings: ScoringSettings, threads: Int,
-        applicability: ScoreApplicability, model: ChurnEnsemble? = nil, reasonCodes: Int = 3
-    ) -> [CustomerScore] {
-        // Indexes, not copies of the snapshots (each is half a kilobyte).
-        let active = snapshots.indices.filter { snapshots[$0].active }
-        let scorer = HealthScorer(settings: settings)
-        return ParallelMap.map(count: active.count, threads: threads) { i in
-            let s = snapshots[active[i]]
-            let features = s.features ?? FeatureVector()
-            var probability: Double? = nil
-            var reasons: [ReasonCode] = []
-            if let model, let x = s.modelInputs {
-                let (bias, phi) = model.contributions(x)
-                probability = Metrics.sigmoid(bias + phi.reduce(0, +))
-                if reasonCodes > 0 {
-                    let byName = Dictionary(zip(model.featureNames, x), uniquingKeysWith: { a, _ in a })
-                    reasons = phi.indices.sorted {
-                        abs(phi[$0]) > abs(phi[$1]) || (abs(phi[$0]) == abs(phi[$1]) && $0 < $1)
-                    }
-                    .prefix(reasonCodes).map { j in
-                        ReasonCode(
-                            feature: model.featureNames[j], value: x[j], contribution: phi[j],
-                            description: ChurnFeatures.describe(model.featureNames[j], x[j], inputs: byName))
-                    }
-                }
-            }
-            return scorer.score(
-                customerID: s.account.customerID, asOf: asOf, features: features,
-                previous: s.previous ?? FeatureVector(),
-                account: s.account, applicability: applicability, churnProbability: probability, reasonCodes: reasons)
-        }
+        ScoreApplicability(data, asOf: asOf, settings: config.scoring.parts)
     }
 
     /// The nightly run: read, score, publish OUTPUT/<as-of>/.
@@ -274,7 +209,7 @@ public struct PipelineRunner: Sendable {
         let scoring = config.scoring.resolvingTargets(from: snaps)
 
         var t = ContinuousClock.now
-        let scores = PipelineRunner.score(
+        let scores = PortfolioScorer.score(
             snaps, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: config.churn.reasonCodes)
         let scoringSeconds = Elapsed.seconds(since: t)

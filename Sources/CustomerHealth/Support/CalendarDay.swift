@@ -93,3 +93,21 @@ private func digits(_ b: [UInt8], _ start: Int, _ count: Int) -> Int? {
     }
     return v
 }
+
+/// Encoded as its `yyyy-MM-dd` text, as every file of the tool writes a day.
+extension CalendarDay: Codable {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let day = CalendarDay(text) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "\"\(text)\" is not a yyyy-MM-dd date")
+        }
+        self = day
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

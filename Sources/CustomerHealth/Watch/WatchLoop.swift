@@ -65,24 +65,28 @@ public final class WatchLoop {
     var checkpointPath: String { (options.stateDirectory as NSString).appendingPathComponent("checkpoint.json") }
     var rejectsPath: String { (options.stateDirectory as NSString).appendingPathComponent("rejects.jsonl") }
 
-    public init(config: PipelineConfig, settings: WatchSettings, options: WatchOptions, logger: Logger) throws {
+    /// The checkpoint saved in `stateDirectory` (created when missing), or
+    /// nil before the first one.
+    static func checkpoint(in stateDirectory: String) throws -> WatchCheckpoint? {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let path = (stateDirectory as NSString).appendingPathComponent("checkpoint.json")
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try JSONDecoder().decode(WatchCheckpoint.self, from: data)
+        } catch {
+            throw CustomerHealthError.input(
+                file: path,
+                message:
+                    "is not a watch checkpoint this customer-health can read (\(error)); move it away to start the stream again from the exports"
+            )
+        }
+    }
+
+    /// A loop over `session` (`PipelineRunner.watchLoop` makes both).
+    init(session: WatchSession, options: WatchOptions, logger: Logger) throws {
         self.options = options
         self.logger = logger
-        try FileManager.default.createDirectory(atPath: options.stateDirectory, withIntermediateDirectories: true)
-        let path = (options.stateDirectory as NSString).appendingPathComponent("checkpoint.json")
-        var checkpoint: WatchCheckpoint? = nil
-        if let data = FileManager.default.contents(atPath: path) {
-            do {
-                checkpoint = try JSONDecoder().decode(WatchCheckpoint.self, from: data)
-            } catch {
-                throw CustomerHealthError.input(
-                    file: path,
-                    message:
-                        "is not a watch checkpoint this customer-health can read (\(error)); move it away to start the stream again from the exports"
-                )
-            }
-        }
-        session = WatchSession(config: config, settings: settings, checkpoint: checkpoint, logger: logger)
+        self.session = session
         if options.lineSink != nil {
             fd = -1
         } else if options.emitPath == "-" {

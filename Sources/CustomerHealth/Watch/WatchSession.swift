@@ -69,7 +69,7 @@ public struct WatchCheckpoint: Codable, Equatable, Sendable {
     /// The KPIs last sent, as serialized.
     public var kpis: String? = nil
     public var nextSeq = 1
-    public var asOf: String? = nil
+    public var asOf: CalendarDay? = nil
 
     public init() {}
 }
@@ -80,10 +80,16 @@ public struct WatchCheckpoint: Codable, Equatable, Sendable {
 /// The caller writes them, then saves `checkpoint`: a crash in between sends
 /// the same lines again, with the same sequence numbers.
 public final class WatchSession {
+    /// The churn model that serves an as-of day of the data read so far, or
+    /// nil to score without one (`PipelineRunner.watchSession` chooses it as `run` does).
+    public typealias ChurnModelSource = (IngestResult, CalendarDay) throws -> ChurnModelFile?
+
     public let config: PipelineConfig
     public let settings: WatchSettings
     public private(set) var checkpoint: WatchCheckpoint
-    private let runner: PipelineRunner
+    private let threads: Int
+    private let logger: Logger
+    private let churnModel: ChurnModelSource
     private let tracker: FileTracker
     private var live: LiveExports?
     private var snapshots: [CustomerSnapshot?] = []
@@ -99,11 +105,16 @@ public final class WatchSession {
     /// Rows rejected by the last step, for the rejects file.
     public private(set) var newRejects: [RejectRecord] = []
 
-    public init(config: PipelineConfig, settings: WatchSettings, checkpoint: WatchCheckpoint?, logger: Logger) {
+    public init(
+        config: PipelineConfig, settings: WatchSettings, checkpoint: WatchCheckpoint?, threads: Int, logger: Logger,
+        churnModel: @escaping ChurnModelSource
+    ) {
         self.config = config
         self.settings = settings
         self.checkpoint = checkpoint ?? WatchCheckpoint()
-        runner = PipelineRunner(config: config, options: RunOptions(), logger: logger)
+        self.threads = threads
+        self.logger = logger
+        self.churnModel = churnModel
         tracker = FileTracker(settleSeconds: settings.settleSeconds)
     }
 
@@ -112,7 +123,25 @@ public final class WatchSession {
         notices = []
         newRejects = []
         newestReadAge = nil
-        let files = try IngestRunner(config: config, threads: runner.threads, logger: runner.logger).listFiles()
+        guard let read = try readNewRows(now: now), let live else { return [] }
+        let data = live.result()
+        let asOf = try config.asOfDay(for: data)
+        let parts = ScoreApplicability(data, asOf: asOf, settings: config.scoring.parts)
+        let touched = customersToScore(read, data: data, asOf: asOf, parts: parts)
+        let firstLook = checkpoint.asOf == nil && checkpoint.customers.isEmpty
+        checkpoint.asOf = asOf
+        guard !touched.isEmpty else { return [] }
+        let rescored = try rescore(touched, data: data, asOf: asOf, parts: parts)
+        var lines = customerUpdates(rescored, data: data, firstLook: firstLook, lastUpdated: lastUpdated)
+        if let kpis = kpiUpdate(asOf: asOf, parts: parts, firstLook: firstLook) { lines.append(kpis) }
+        return lines
+    }
+
+    /// Reads what landed or grew since the last look. Returns the customers
+    /// whose rows changed (every one after a rebuild), or nil when nothing
+    /// changed since the data was last scored.
+    private func readNewRows(now: Date) throws -> [Int]? {
+        let files = try IngestRunner(config: config, threads: threads, logger: logger).listFiles()
         if files.contains(where: { $0.partition != nil }) {
             throw CustomerHealthError.input(
                 file: config.inputDirectory,
@@ -121,19 +150,52 @@ public final class WatchSession {
             )
         }
         let observed = FileTracker.observe(files, now: now)
-        var known: [String: WatchCheckpoint.FileState] = [:]
-        for f in checkpoint.files { known[f.tracked.name] = f }
         let rank = Dictionary(files.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-
         if live == nil && !checkpoint.files.isEmpty {
             // A restart: rebuild the aggregates from exactly the bytes read before it.
-            try rebuild(observed: observed, upTo: known, rank: rank)
-            // A rebuild from the files as they are has recorded them anew.
-            known = [:]
-            for f in checkpoint.files { known[f.tracked.name] = f }
+            try rebuild(observed: observed, upTo: knownFiles(), rank: rank)
         }
+        // After a rebuild from the files as they are, they are recorded anew.
+        let known = knownFiles()
         let changes = try tracker.changes(observed: observed, known: known.mapValues(\.tracked))
-        var rebuildAll = live == nil
+        let plan = plannedReads(changes, known: known, rank: rank)
+        newestReadAge = plan.fresh.values.map(\.age).min()
+        if plan.rebuildAll || live == nil {
+            return try rebuild(observed: observed, upTo: nil, rank: rank)
+        }
+        if plan.reads.isEmpty {
+            // Nothing new since this data was scored: neither are the as-of day and the scores.
+            if let live, snapshots.count == live.accounts.count { return nil }
+            return []
+        }
+        let outcome = try live!.add(plan.reads, skipFailures: true)
+        for (name, resume) in outcome.consumed {
+            guard let o = plan.fresh[name] else { continue }
+            try record(o, resume: resume)
+        }
+        newRejects += outcome.reports.flatMap(\.rejects)
+        for (name, error) in outcome.failed {
+            // Skipped for good: recorded as read, so that it is not tried again until it changes.
+            notices.append("\(error); skipped, the stream goes on without its rows")
+            if let o = plan.fresh[name] { try record(o, resume: .init(offset: o.file.size, linesBefore: 0)) }
+        }
+        return outcome.touched
+    }
+
+    /// The files read so far, by name, as the checkpoint records them.
+    private func knownFiles() -> [String: WatchCheckpoint.FileState] {
+        var known: [String: WatchCheckpoint.FileState] = [:]
+        for f in checkpoint.files { known[f.tracked.name] = f }
+        return known
+    }
+
+    /// What to read of each changed file, and whether a change needs every
+    /// file read again instead (an accounts file, a gzip file rewritten, a
+    /// tickets file out of order, a file cut, replaced or gone).
+    private func plannedReads(
+        _ changes: [FileChange], known: [String: WatchCheckpoint.FileState], rank: [String: Int]
+    ) -> (reads: [LiveExports.Read], fresh: [String: FileObservation], rebuildAll: Bool) {
+        var rebuildAll = false
         var reads: [LiveExports.Read] = []
         var fresh: [String: FileObservation] = [:]
         for change in changes {
@@ -181,51 +243,40 @@ public final class WatchSession {
                 notices.append(WatchSession.describe(change))
             }
         }
-        newestReadAge = fresh.values.map(\.age).min()
-        var touched: [Int]
-        if rebuildAll {
-            touched = try rebuild(observed: observed, upTo: nil, rank: rank)
-        } else if reads.isEmpty {
-            // Nothing new since this data was scored: neither are the as-of day and the scores.
-            if let live, snapshots.count == live.accounts.count { return [] }
-            touched = []
-        } else {
-            let outcome = try live!.add(reads, skipFailures: true)
-            touched = outcome.touched
-            for (name, resume) in outcome.consumed {
-                guard let o = fresh[name] else { continue }
-                try record(o, resume: resume)
-            }
-            newRejects += outcome.reports.flatMap(\.rejects)
-            for (name, error) in outcome.failed {
-                // Skipped for good: recorded as read, so that it is not tried again until it changes.
-                notices.append("\(error); skipped, the stream goes on without its rows")
-                if let o = fresh[name] { try record(o, resume: .init(offset: o.file.size, linesBefore: 0)) }
-            }
-        }
-        guard let live else { return [] }
-        let data = live.result()
-        let asOf = try runner.asOfDay(for: data)
-        if checkpoint.asOf != asOf.description {
-            // The day moved on: days since last login grow with no new events.
-            touched = Array(data.accounts.indices)
-        }
+        return (reads, fresh, rebuildAll)
+    }
+
+    /// The customers to score again: those whose rows changed, or every one
+    /// when the as-of day moved on (days since last login grow with no new
+    /// events), customers were added, or the score parts changed.
+    private func customersToScore(_ read: [Int], data: IngestResult, asOf: CalendarDay, parts: ScoreApplicability)
+        -> [Int]
+    {
+        var touched = read
+        if checkpoint.asOf != asOf { touched = Array(data.accounts.indices) }
         if snapshots.count != data.accounts.count {
             snapshots = Array(repeating: nil, count: data.accounts.count)
             scores = Array(repeating: nil, count: data.accounts.count)
             touched = Array(data.accounts.indices)
         }
-        let parts = runner.applicability(data, asOf: asOf)
         if parts != lastParts {
             // A source appeared (or a part was forced): every score reads it.
             touched = Array(data.accounts.indices)
             lastParts = parts
         }
-        let firstLook = checkpoint.asOf == nil && checkpoint.customers.isEmpty
-        checkpoint.asOf = asOf.description
-        guard !touched.isEmpty else { return [] }
-        let (model, _) = try ChurnModelChooser(runner: runner, data: data).model(asOf: asOf)
-        let fresher = runner.snapshots(data, asOf: asOf, only: touched, modelInputs: model?.ensemble.featureNames)
+        return touched
+    }
+
+    /// New snapshots and scores of `touched` (of every customer when the
+    /// auto targets moved); returns the customers scored again.
+    private func rescore(_ touched: [Int], data: IngestResult, asOf: CalendarDay, parts: ScoreApplicability) throws
+        -> [Int]
+    {
+        var touched = touched
+        let model = try churnModel(data, asOf)
+        let fresher = CustomerSnapshot.make(
+            data, asOf: asOf, scoring: config.scoring, only: touched, modelInputs: model?.ensemble.featureNames,
+            threads: threads)
         var index: [String: Int] = [:]
         for c in touched {
             index[data.accounts[c].customerID] = c
@@ -241,12 +292,19 @@ public final class WatchSession {
             }
             lastScoring = scoring
         }
-        let rescored = PipelineRunner.score(
-            touched.compactMap { snapshots[$0] }, asOf: asOf, settings: scoring, threads: runner.threads,
+        let rescored = PortfolioScorer.score(
+            touched.compactMap { snapshots[$0] }, asOf: asOf, settings: scoring, threads: threads,
             applicability: parts, model: model?.ensemble, reasonCodes: 0)
         for c in touched { scores[c] = nil }
         for s in rescored { scores[index[s.customerID]!] = s }
+        return touched
+    }
 
+    /// A `customer_health_update` line for each rescored customer whose
+    /// health moved enough since what was last sent for it.
+    private func customerUpdates(_ touched: [Int], data: IngestResult, firstLook: Bool, lastUpdated: String)
+        -> [String]
+    {
         var lines: [String] = []
         for c in touched {
             let id = data.accounts[c].customerID
@@ -284,18 +342,19 @@ public final class WatchSession {
             }
             lines.append(line(type: "customer_health_update", data: payload))
         }
-        let allSnapshots = snapshots.compactMap { $0 }
+        return lines
+    }
+
+    /// A `kpi_update` line when the portfolio's KPIs changed since last sent.
+    private func kpiUpdate(asOf: CalendarDay, parts: ScoreApplicability, firstLook: Bool) -> String? {
         let allScores = scores.compactMap { $0 }
         let atRisk = OutputRenderers.atRiskCount(allScores, priorities: config.scoring.atRiskPriorities)
         let kpiValue = KPICalculator(settings: config.kpis).kpis(
-            asOf: asOf, snapshots: allSnapshots, scores: allScores, atRisk: atRisk,
-            parts: parts)
+            asOf: asOf, snapshots: snapshots.compactMap { $0 }, scores: allScores, atRisk: atRisk, parts: parts)
         let kpis = kpiValue.serialized()
-        if kpis != checkpoint.kpis {
-            if !firstLook { lines.append(line(type: "kpi_update", data: kpiValue)) }
-            checkpoint.kpis = kpis
-        }
-        return lines
+        guard kpis != checkpoint.kpis else { return nil }
+        checkpoint.kpis = kpis
+        return firstLook ? nil : line(type: "kpi_update", data: kpiValue)
     }
 
     /// The log message for a file that changed in a way reading on cannot explain.

@@ -60,7 +60,7 @@ final class LiveExportsTests: XCTestCase {
         func scores(_ data: IngestResult) -> String {
             let snaps = pipeline.snapshots(data, asOf: asOf)
             return OutputRenderers.scoresJSONL(
-                PipelineRunner.score(
+                PortfolioScorer.score(
                     snaps, asOf: asOf, settings: config.scoring.resolvingTargets(from: snaps), threads: 2,
                     applicability: pipeline.applicability(data, asOf: asOf)))
         }

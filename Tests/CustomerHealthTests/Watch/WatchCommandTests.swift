@@ -188,7 +188,7 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(process.terminationReason, .exit)
         let saved = try JSONDecoder().decode(
             WatchCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: checkpoint)))
-        XCTAssertEqual(saved.asOf, "2026-11-21")
+        XCTAssertEqual(saved.asOf, CalendarDay("2026-11-21"))
 
         try drop(2, into: root.appendingPathComponent("a"))
         let closed = try CLI.runWithClosedStdout(["watch", p, "--once", "--quiet", "--state", state])

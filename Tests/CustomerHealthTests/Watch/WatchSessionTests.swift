@@ -23,8 +23,8 @@ final class WatchSessionTests: XCTestCase {
     }
 
     private func session(_ checkpoint: WatchCheckpoint?) throws -> WatchSession {
-        WatchSession(
-            config: try config(), settings: WatchSettings(), checkpoint: checkpoint, logger: .init(label: "test"))
+        PipelineRunner(config: try config(), options: RunOptions(), logger: .init(label: "test"))
+            .watchSession(settings: WatchSettings(), checkpoint: checkpoint)
     }
 
     /// A day of activity for every 3rd customer: two logins, a work order.
@@ -45,7 +45,7 @@ final class WatchSessionTests: XCTestCase {
     func testBaselineThenChangesThenTheSameLinesAfterARestart() throws {
         let first = try session(nil)
         XCTAssertEqual(try first.step(lastUpdated: "t0"), [], "the first look is the baseline: nothing is sent")
-        XCTAssertEqual(first.checkpoint.asOf, "2026-11-20")
+        XCTAssertEqual(first.checkpoint.asOf, CalendarDay("2026-11-20"))
         XCTAssertFalse(first.checkpoint.customers.isEmpty)
         let saved = try roundTrip(first.checkpoint)
 
@@ -101,7 +101,7 @@ final class WatchSessionTests: XCTestCase {
         let data = try runner.ingest()
         let asOf = try runner.asOfDay(for: data)
         let snaps = runner.snapshots(data, asOf: asOf)
-        let batch = PipelineRunner.score(
+        let batch = PortfolioScorer.score(
             snaps, asOf: asOf, settings: batchConfig.scoring.resolvingTargets(from: snaps), threads: 2,
             applicability: runner.applicability(data, asOf: asOf))
         XCTAssertEqual(Set(again.checkpoint.customers.keys), Set(batch.map(\.customerID)))
