@@ -197,36 +197,3 @@ struct ActivityFilter: Sendable {
     var kinds: Set<EventKind> = []
     var products: Set<UInt16> = []
 }
-
-/// The one way work is spread over threads here: `concurrentPerform` over
-/// fixed chunks of items, each chunk writing its own slots of the result,
-/// so results never depend on the thread count. Chunks are at least 256
-/// items, and about eight per thread so that uneven items even out.
-enum ParallelMap {
-    static func chunkSize(count: Int, threads: Int) -> Int { max(256, count / (max(1, threads) * 8) + 1) }
-
-    /// A few tasks of their own at once, one a thread; the results in task order.
-    static func run<T>(_ tasks: [@Sendable () -> T]) -> [T] {
-        [T](unsafeUninitializedCapacity: tasks.count) { buffer, initialized in
-            let box = UnsafeSendable(buffer)
-            DispatchQueue.concurrentPerform(iterations: tasks.count) { k in
-                (box.value.baseAddress! + k).initialize(to: tasks[k]())
-            }
-            initialized = tasks.count
-        }
-    }
-
-    static func map<T>(count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
-        let chunk = chunkSize(count: count, threads: threads)
-        let chunks = (count + chunk - 1) / chunk
-        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let box = UnsafeSendable(buffer)
-            DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                for i in (k * chunk)..<min(count, (k + 1) * chunk) {
-                    (box.value.baseAddress! + i).initialize(to: body(i))
-                }
-            }
-            initialized = count
-        }
-    }
-}

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 
 // Small building blocks of the synthetic-export generator: a seeded PRNG,
 // civil-date arithmetic, shared slots for parallel workers, a worker pool and
@@ -181,13 +180,8 @@ enum SyntheticParallel {
             return
         }
         let errors = SyntheticSlots<(any Error)?>(count: tasks, repeating: nil)
-        let nextTask = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let index = nextTask.wrappingAdd(1, ordering: .relaxed).oldValue
-                if index >= tasks { break }
-                do { try body(index) } catch { errors[index] = error }
-            }
+        ParallelMap.pull(count: tasks, workers: workers) { index in
+            do { try body(index) } catch { errors[index] = error }
         }
         for index in 0..<tasks {
             if let error = errors[index] { throw error }

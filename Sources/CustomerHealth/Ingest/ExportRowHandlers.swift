@@ -399,9 +399,8 @@ final class IngestAccumulator: @unchecked Sendable {
     private func forEachCustomer(threads: Int, _ body: @Sendable (inout CustomerActivity) -> Void) {
         let n = customerCount
         let box = UnsafeSendable(customers)
-        let chunk = max(1024, n / (max(1, threads) * 4) + 1)
-        DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
-            for c in (k * chunk)..<min(n, (k + 1) * chunk) { body(&box.value[c]) }
+        ParallelMap.forEachChunk(count: n, threads: threads, minimum: 1024) { range in
+            for c in range { body(&box.value[c]) }
         }
     }
 

@@ -354,7 +354,8 @@ public struct IngestRunner: Sendable {
         let totalBytes = jobs.reduce(0) { $0 + $1.element.size }
         let threads = self.threads
         let shard = self.shard
-        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+        // Each worker its own files and accumulator: merged below, in worker order.
+        ParallelMap.forEach(count: workerCount, atMost: workerCount) { worker in
             let acc = slots.accumulators[worker]
             for j in chunks[worker] {
                 if failed.load(ordering: .relaxed) { return }

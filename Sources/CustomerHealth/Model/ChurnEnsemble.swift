@@ -85,12 +85,10 @@ public struct ChurnEnsemble: Sendable {
         out.withUnsafeMutableBufferPointer { o in
             rows.withUnsafeBufferPointer { r in
                 let box = UnsafeSendable((o, r))
-                let chunk = max(1024, n / (max(1, threads) * 4) + 1)
-                let chunks = (n + chunk - 1) / chunk
-                DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                ParallelMap.forEachChunk(count: n, threads: threads, minimum: 1024) { range in
                     let (o, r) = box.value
-                    let start = k * chunk
-                    let end = min(n, (k + 1) * chunk)
+                    let start = range.lowerBound
+                    let end = range.upperBound
                     compiled.probabilities(
                         r.baseAddress! + start * featureCount, featureCount: featureCount, count: end - start,
                         into: o.baseAddress! + start)

@@ -49,20 +49,15 @@ public enum ChurnTrainer {
         let input = MemberTrainingInput(
             trainLabels: train.labels, validationLabels: validation.labels, binnedTrain: binnedTrain,
             binnedValidation: binnedValidation, binner: binner, parameters: p)
+        // The two tree members grow at once, a thread each.
+        let grown = ParallelMap.run([
+            { @Sendable in GradientBoostedTrees.trainMember(input) }, { @Sendable in RandomForest.trainMember(input) },
+        ])
+        let byKind: [ChurnEnsemble.Member: TrainedMember] = [
+            .logisticRegression: linear, .gradientBoosting: grown[0], .randomForest: grown[1],
+        ]
         let kinds = ChurnEnsemble.Member.allCases
-        final class Results: @unchecked Sendable {
-            var trained = [TrainedMember?](repeating: nil, count: ChurnEnsemble.Member.allCases.count)
-        }
-        let results = Results()
-        results.trained[kinds.firstIndex(of: .logisticRegression)!] = linear
-        let trees: [ChurnEnsemble.Member] = [.gradientBoosting, .randomForest]
-        DispatchQueue.concurrentPerform(iterations: trees.count) { k in
-            let trained =
-                trees[k] == .gradientBoosting
-                ? GradientBoostedTrees.trainMember(input) : RandomForest.trainMember(input)
-            results.trained[kinds.firstIndex(of: trees[k])!] = trained
-        }
-        let trained = results.trained.map { $0! }
+        let trained = kinds.map { byKind[$0]! }
         var margins: [ChurnEnsemble.Member: [Double]] = [:]
         for t in trained { margins[t.member.kind] = t.validationMargins }
 

@@ -30,8 +30,8 @@ public struct FeatureBinner: Sendable, Equatable {
         let box = UnsafeSendable(edgesPerFeature)
         let sampleRows = rows
         // Features in parallel: each one's edges depend on its column only.
-        DispatchQueue.concurrentPerform(iterations: table.featureCount) { f in
-            box.value[f] = edgesOf(sampleRows.map { table.value(row: $0, feature: f) }, bins: bins)
+        ParallelMap.forEachChunk(count: table.featureCount, chunk: 1) { range in
+            for f in range { box.value[f] = edgesOf(sampleRows.map { table.value(row: $0, feature: f) }, bins: bins) }
         }
         return FeatureBinner(edges: Array(edgesPerFeature))
     }
@@ -134,11 +134,10 @@ public struct FeatureBinner: Sendable, Equatable {
         var out = [UInt8](repeating: 0, count: n * width)
         out.withUnsafeMutableBufferPointer { d in
             let box = UnsafeSendable(d)
-            let block = 4096
-            // Blocks of rows in parallel: each block's bytes are written by one worker.
-            DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
-                let lo = b * block
-                let hi = Swift.min(n, lo + block)
+            // Chunks of rows in parallel: each chunk's bytes are written by one worker.
+            ParallelMap.forEachChunk(count: n, threads: ParallelMap.cores, minimum: 4096) { range in
+                let lo = range.lowerBound
+                let hi = range.upperBound
                 let values = UnsafeMutablePointer<Double>.allocate(capacity: hi - lo)
                 defer { values.deallocate() }
                 let out = box.value.baseAddress!
@@ -191,11 +190,10 @@ public struct BinnedMatrix: Sendable {
             rowMajor.withUnsafeBufferPointer { rm in
                 let box = UnsafeSendable((out, rm))
                 // Blocks of rows (which stay in cache while their columns are written).
-                let block = 8192
-                DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
+                ParallelMap.forEachChunk(count: n, chunk: 8192) { range in
                     let (out, rm) = box.value
-                    let lo = b * block
-                    let hi = Swift.min(n, lo + block)
+                    let lo = range.lowerBound
+                    let hi = range.upperBound
                     for f in 0..<w {
                         let o = out.baseAddress! + f * n
                         let r = rm.baseAddress! + f

@@ -85,10 +85,10 @@ public struct GradientBoostedTrees: Sendable, Equatable {
                     ghc.withUnsafeMutableBufferPointer { cp in
                         labels.withUnsafeBufferPointer { lp in
                             let box = UnsafeSendable((mp, gp, lp, cp))
-                            let chunk = 32_768
-                            DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { c in
+                            // A row's gradient is a few operations: chunks of at least 32,768 rows.
+                            ParallelMap.forEachChunk(count: n, threads: ParallelMap.cores, minimum: 32_768) { range in
                                 let (mp, gp, lp, cp) = box.value
-                                for i in (c * chunk)..<min(n, (c + 1) * chunk) {
+                                for i in range {
                                     let prob = 1 / (1 + exp(-mp[i]))
                                     let g = prob - Double(lp[i])
                                     let h = max(prob * (1 - prob), 1e-12)

@@ -114,20 +114,18 @@ public struct LogisticRegression: Sendable, Equatable {
                                     rw[2 * i] = p - Double(labels[lo + i])
                                     rw[2 * i + 1] = max(p * (1 - p), 1e-12)
                                 }
-                                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                                ParallelMap.forEach(count: k, atMost: workers) { a in
                                     let (x, rw, _, _, grad, hess) = box.value
-                                    for a in stride(from: worker, to: k, by: workers) {
-                                        let h = hess + a * k
-                                        var g = grad[a]
-                                        for i in 0..<rows {
-                                            let row = x + i * k
-                                            let xa = row[a]
-                                            g += rw[2 * i] * xa
-                                            let wa = rw[2 * i + 1] * xa
-                                            for b in a..<k { h[b] += wa * row[b] }
-                                        }
-                                        grad[a] = g
+                                    let h = hess + a * k
+                                    var g = grad[a]
+                                    for i in 0..<rows {
+                                        let row = x + i * k
+                                        let xa = row[a]
+                                        g += rw[2 * i] * xa
+                                        let wa = rw[2 * i + 1] * xa
+                                        for b in a..<k { h[b] += wa * row[b] }
                                     }
+                                    grad[a] = g
                                 }
                             }
                         }
@@ -157,9 +155,10 @@ public struct LogisticRegression: Sendable, Equatable {
         let block = LogisticRegression.blockRows
         return [Double](unsafeUninitializedCapacity: n) { out, initialized in
             let box = UnsafeSendable(out)
-            DispatchQueue.concurrentPerform(iterations: (n + block - 1) / block) { b in
-                let lo = b * block
-                let hi = min(n, lo + block)
+            // Fixed blocks: each holds a copy of its rows' columns.
+            ParallelMap.forEachChunk(count: n, chunk: block) { range in
+                let lo = range.lowerBound
+                let hi = range.upperBound
                 let columns = UnsafeMutablePointer<Double>.allocate(capacity: max(1, (hi - lo) * d))
                 defer { columns.deallocate() }
                 for j in 0..<d { table.copy(feature: j, rows: lo..<hi, into: columns + j * (hi - lo)) }

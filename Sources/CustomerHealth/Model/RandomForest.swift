@@ -65,22 +65,19 @@ public struct RandomForest: Sendable, Equatable {
         let sampleSize = max(1, Int(Double(n) * p.sampleFraction))
         // At most `maxTreesAtOnce` trees grow at a time: each holds its bootstrap
         // weights and row lists (about 16 bytes a training row) while it grows.
-        let workers = min(p.trees, RandomForest.maxTreesAtOnce)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for t in stride(from: worker, to: p.trees, by: workers) {
-                var rng = SeededGenerator.derive(seed, UInt64(t) + 5000)
-                // The bootstrap as weights: how often each row was drawn.
-                var weights = [Int32](repeating: 0, count: n)
-                for _ in 0..<sampleSize { weights[Int(rng.next() % UInt64(n))] += 1 }
-                var rows: [Int32] = []
-                rows.reserveCapacity(n)
-                for i in 0..<n where weights[i] > 0 { rows.append(Int32(i)) }
-                box.value[t] = weights.withUnsafeBufferPointer { w in
-                    labels.withUnsafeBufferPointer { y in
-                        learner.growForest(
-                            rows: rows, weights: w.baseAddress!, labels: y.baseAddress!,
-                            allowedFeatures: Array(0..<featureCount), rng: &rng)
-                    }
+        ParallelMap.forEach(count: p.trees, atMost: RandomForest.maxTreesAtOnce) { t in
+            var rng = SeededGenerator.derive(seed, UInt64(t) + 5000)
+            // The bootstrap as weights: how often each row was drawn.
+            var weights = [Int32](repeating: 0, count: n)
+            for _ in 0..<sampleSize { weights[Int(rng.next() % UInt64(n))] += 1 }
+            var rows: [Int32] = []
+            rows.reserveCapacity(n)
+            for i in 0..<n where weights[i] > 0 { rows.append(Int32(i)) }
+            box.value[t] = weights.withUnsafeBufferPointer { w in
+                labels.withUnsafeBufferPointer { y in
+                    learner.growForest(
+                        rows: rows, weights: w.baseAddress!, labels: y.baseAddress!,
+                        allowedFeatures: Array(0..<featureCount), rng: &rng)
                 }
             }
         }

@@ -300,8 +300,8 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 if blocks == 1 {
                     work(0, k)
                 } else {
-                    DispatchQueue.concurrentPerform(iterations: blocks) { b in
-                        work(b * k / blocks, (b + 1) * k / blocks)
+                    ParallelMap.forEachChunk(count: k, chunk: (k + blocks - 1) / blocks) {
+                        work($0.lowerBound, $0.upperBound)
                     }
                 }
             }

@@ -199,11 +199,10 @@ final class StreamingTableScorer: RowHandler {
         block.withUnsafeBufferPointer { x in
             probabilities.withUnsafeMutableBufferPointer { out in
                 let box = UnsafeSendable((x, out))
-                let chunk = max(1024, n / (threads * 4) + 1)
-                DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { k in
+                ParallelMap.forEachChunk(count: n, threads: threads, minimum: 1024) { range in
                     let (x, out) = box.value
-                    let lo = k * chunk
-                    let hi = min(n, lo + chunk)
+                    let lo = range.lowerBound
+                    let hi = range.upperBound
                     compiled.probabilities(
                         x.baseAddress! + lo * width, featureCount: width, count: hi - lo,
                         into: out.baseAddress! + start + lo)

@@ -103,9 +103,8 @@ public struct TrainingSetBuilder: Sendable {
         let data = self.data
         let columns = (0..<inputs.count).map { values.column($0) }
         let box = UnsafeSendable(columns)
-        let chunk = ParallelMap.chunkSize(count: rows.count, threads: threads)
-        DispatchQueue.concurrentPerform(iterations: (rows.count + chunk - 1) / chunk) { k in
-            for i in (k * chunk)..<min(rows.count, (k + 1) * chunk) {
+        ParallelMap.forEachChunk(count: rows.count, threads: threads) { range in
+            for i in range {
                 let (c, d, _) = rows[i]
                 let x = ChurnFeatures.inputs(
                     inputs, features: calculator.features(customer: c, asOf: d), account: data.accounts[c], data: data,

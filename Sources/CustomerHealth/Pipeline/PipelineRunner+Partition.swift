@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -148,47 +147,42 @@ extension PipelineRunner {
         }
         let outcomes = (0..<jobs.count).map { _ in Outcome() }
         let work = jobs
-        let next = Atomic<Int>(0)
         let config = self.config
         let workers = max(1, min(threads, jobs.count))
         // Largest files first, each worker taking the next: the last to finish is a small one.
         let order = work.indices.sorted {
             (work[$0].file.size, work[$1].file.name) > (work[$1].file.size, work[$0].file.name)
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let k = next.add(1, ordering: .relaxed).oldValue
-                guard k < order.count else { return }
-                let job = work[order[k]]
-                let outcome = outcomes[order[k]]
-                let settings = config.exportSettings(job.file.kind)
-                let buckets = job.split ? BucketFileSet(directory: dir, name: job.file.name) : nil
-                do {
-                    let (report, summary) = try reader.readForPartition(
-                        job.file, customers: customers, customerCount: accounts.count,
-                        splitter: buckets ?? DiscardingSplitter())
-                    outcome.rowsRead = report.rowsRead + (buckets?.rows.reduce(0, +) ?? job.old?.rows ?? 0)
-                    if let buckets {
-                        let used = try buckets.finish()
-                        outcome.buckets = buckets
-                        outcome.unplaced = report.rejects
-                        outcome.entry = PartitionManifest.Entry(
-                            export: job.file.kind.rawValue, file: job.file.name, size: report.size,
-                            sha256: report.sha256, mtimeNs: job.mtimeNs,
-                            split: PartitionLayout.splitFingerprint(
-                                settings, maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw),
-                            rows: buckets.rows.reduce(0, +), buckets: used, unplacedRejects: report.rejects.count,
-                            summary: summary)
-                    } else {
-                        var entry = job.old!
-                        entry.summary = summary
-                        outcome.entry = entry
-                    }
-                } catch {
-                    // Left whole: a run reads it and reports (or skips) it as it would unsplit.
-                    buckets?.abandon()
-                    outcome.leftWhole = "\(error)"
+        ParallelMap.pull(count: order.count, workers: workers) { k in
+            let job = work[order[k]]
+            let outcome = outcomes[order[k]]
+            let settings = config.exportSettings(job.file.kind)
+            let buckets = job.split ? BucketFileSet(directory: dir, name: job.file.name) : nil
+            do {
+                let (report, summary) = try reader.readForPartition(
+                    job.file, customers: customers, customerCount: accounts.count,
+                    splitter: buckets ?? DiscardingSplitter())
+                outcome.rowsRead = report.rowsRead + (buckets?.rows.reduce(0, +) ?? job.old?.rows ?? 0)
+                if let buckets {
+                    let used = try buckets.finish()
+                    outcome.buckets = buckets
+                    outcome.unplaced = report.rejects
+                    outcome.entry = PartitionManifest.Entry(
+                        export: job.file.kind.rawValue, file: job.file.name, size: report.size,
+                        sha256: report.sha256, mtimeNs: job.mtimeNs,
+                        split: PartitionLayout.splitFingerprint(
+                            settings, maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw),
+                        rows: buckets.rows.reduce(0, +), buckets: used, unplacedRejects: report.rejects.count,
+                        summary: summary)
+                } else {
+                    var entry = job.old!
+                    entry.summary = summary
+                    outcome.entry = entry
                 }
+            } catch {
+                // Left whole: a run reads it and reports (or skips) it as it would unsplit.
+                buckets?.abandon()
+                outcome.leftWhole = "\(error)"
             }
         }
 

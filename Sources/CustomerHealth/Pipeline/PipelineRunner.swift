@@ -510,12 +510,6 @@ public struct PipelineRunner: Sendable {
     }
 }
 
-/// Lets `concurrentPerform` workers write disjoint slots of one buffer.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
 /// How far apart replayed as-of dates are.
 public enum ReplayStep: Sendable, Equatable {
     case days(Int)
