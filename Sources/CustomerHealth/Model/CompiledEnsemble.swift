@@ -172,151 +172,170 @@ public struct CompiledEnsemble: Sendable {
         padded.withUnsafeBufferPointer { pb in
             binNodes.withUnsafeBufferPointer { nb in
                 binValues.withUnsafeBufferPointer { vb in
-                    let pe = pb.baseAddress!
-                    let nodes = nb.baseAddress!
-                    let values = vb.baseAddress!
                     var start = 0
                     while start < count {
                         let m = min(block, count - start)
-                        // Bin the block's rows, a feature at a time: bin(v) = the first edge >= v
-                        // (the number of edges < v), 255 for missing. Each feature's edges are
-                        // padded with +infinity to a power of two, so the search takes the same
-                        // fixed number of halving steps for every row, without branches; eight
-                        // rows' searches run side by side, 32 rows at a time (their values stay in L1).
-                        // -1 when edge - v < 0 (edge < v for finite edges), else 0: the sign bit,
-                        // no branch. Only v = +infinity counts the +infinity padding (inf - inf is a
-                        // NaN with the sign bit set): hence min(pos, edge count).
-                        @inline(__always) func less(_ edge: Double, _ v: Double) -> Int {
-                            Int(bitPattern: UInt((edge - v).bitPattern)) >> 63
-                        }
-                        var sub = 0
-                        while sub < m {
-                            let sm = min(32, m - sub)
-                            for f in 0..<featureCount {
-                                let (s, steps) = paddedRanges[f]
-                                let c = edgeCounts[f]
-                                let t = pe + s
-                                let top = (1 << steps) >> 1
-                                let col = x + (start + sub) * featureCount + f
-                                var i = 0
-                                @inline(__always) func put(_ i: Int, _ v: Double, _ pos: Int) {
-                                    let b: UInt8 =
-                                        v.isNaN
-                                        ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(pos, c))
-                                    let rb = bins + (sub + i) * width
-                                    rb[f] = b
-                                    rb[featureCount + f] = b &+ 1
-                                }
-                                while i + 8 <= sm {
-                                    let r = col + i * featureCount
-                                    let v0 = r[0]
-                                    let v1 = r[featureCount]
-                                    let v2 = r[2 * featureCount]
-                                    let v3 = r[3 * featureCount]
-                                    let v4 = r[4 * featureCount]
-                                    let v5 = r[5 * featureCount]
-                                    let v6 = r[6 * featureCount]
-                                    let v7 = r[7 * featureCount]
-                                    var p0 = 0
-                                    var p1 = 0
-                                    var p2 = 0
-                                    var p3 = 0
-                                    var p4 = 0
-                                    var p5 = 0
-                                    var p6 = 0
-                                    var p7 = 0
-                                    var h = top
-                                    while h > 0 {
-                                        let q = t + (h &- 1)
-                                        p0 &+= h & less(q[p0], v0)
-                                        p1 &+= h & less(q[p1], v1)
-                                        p2 &+= h & less(q[p2], v2)
-                                        p3 &+= h & less(q[p3], v3)
-                                        p4 &+= h & less(q[p4], v4)
-                                        p5 &+= h & less(q[p5], v5)
-                                        p6 &+= h & less(q[p6], v6)
-                                        p7 &+= h & less(q[p7], v7)
-                                        h >>= 1
-                                    }
-                                    put(i, v0, p0)
-                                    put(i + 1, v1, p1)
-                                    put(i + 2, v2, p2)
-                                    put(i + 3, v3, p3)
-                                    put(i + 4, v4, p4)
-                                    put(i + 5, v5, p5)
-                                    put(i + 6, v6, p6)
-                                    put(i + 7, v7, p7)
-                                    i += 8
-                                }
-                                while i < sm {
-                                    let v = col[i * featureCount]
-                                    var p = 0
-                                    var h = top
-                                    while h > 0 {
-                                        p &+= h & less(t[p &+ h &- 1], v)
-                                        h >>= 1
-                                    }
-                                    put(i, v, p)
-                                    i += 1
-                                }
-                            }
-                            sub += sm
-                        }
+                        let rows = x + start * featureCount
+                        bin(rows, count: m, featureCount: featureCount, edges: pb.baseAddress!, into: bins)
                         let z = out + start
                         for i in 0..<m {
                             var s = intercept
-                            if linearWeight != 0 { s += linearWeight * linear.margin(x + (start + i) * featureCount) }
+                            if linearWeight != 0 { s += linearWeight * linear.margin(rows + i * featureCount) }
                             z[i] = s
                         }
-                        @inline(__always) func step(_ k: Int, _ rb: UnsafeMutablePointer<UInt8>) -> Int {
-                            let nd = nodes[k]
-                            return Int(nd.left) &+ Int(unsafeBitCast(rb[Int(nd.slot)] > nd.limit, to: UInt8.self))
-                        }
-                        for (root, depth) in binTrees {
-                            // Eight rows at a time: eight independent walks in flight.
-                            var i = 0
-                            while i + 8 <= m {
-                                let r0 = bins + i * width
-                                var k0 = Int(root)
-                                var k1 = k0
-                                var k2 = k0
-                                var k3 = k0
-                                var k4 = k0
-                                var k5 = k0
-                                var k6 = k0
-                                var k7 = k0
-                                for _ in 0..<depth {
-                                    k0 = step(k0, r0)
-                                    k1 = step(k1, r0 + width)
-                                    k2 = step(k2, r0 + 2 * width)
-                                    k3 = step(k3, r0 + 3 * width)
-                                    k4 = step(k4, r0 + 4 * width)
-                                    k5 = step(k5, r0 + 5 * width)
-                                    k6 = step(k6, r0 + 6 * width)
-                                    k7 = step(k7, r0 + 7 * width)
-                                }
-                                z[i] += values[k0]
-                                z[i + 1] += values[k1]
-                                z[i + 2] += values[k2]
-                                z[i + 3] += values[k3]
-                                z[i + 4] += values[k4]
-                                z[i + 5] += values[k5]
-                                z[i + 6] += values[k6]
-                                z[i + 7] += values[k7]
-                                i += 8
-                            }
-                            while i < m {
-                                let rb = bins + i * width
-                                var k = Int(root)
-                                for _ in 0..<depth { k = step(k, rb) }
-                                z[i] += values[k]
-                                i += 1
-                            }
-                        }
+                        addTrees(bins, width: width, count: m, nodes: nb.baseAddress!, values: vb.baseAddress!, to: z)
                         for i in 0..<m { z[i] = Metrics.sigmoid(z[i]) }
                         start += m
                     }
                 }
+            }
+        }
+    }
+
+    /// Bins `count` rows (row-major), a feature at a time: bin(v) = the first
+    /// edge >= v (the number of edges < v), 255 for missing; each row's bins
+    /// twice in `bins` (`width` bytes a row), as the slot and the slot + 1.
+    /// Each feature's edges are padded with +infinity to a power of two, so the
+    /// search takes the same fixed number of halving steps for every row,
+    /// without branches; eight rows' searches run side by side, 32 rows at a
+    /// time (their values stay in L1).
+    @inline(__always)
+    private func bin(
+        _ x: UnsafePointer<Double>, count m: Int, featureCount: Int, edges pe: UnsafePointer<Double>,
+        into bins: UnsafeMutablePointer<UInt8>
+    ) {
+        let width = 2 * featureCount
+        // -1 when edge - v < 0 (edge < v for finite edges), else 0: the sign bit,
+        // no branch. Only v = +infinity counts the +infinity padding (inf - inf is a
+        // NaN with the sign bit set): hence min(pos, edge count).
+        @inline(__always) func less(_ edge: Double, _ v: Double) -> Int {
+            Int(bitPattern: UInt((edge - v).bitPattern)) >> 63
+        }
+        var sub = 0
+        while sub < m {
+            let sm = min(32, m - sub)
+            for f in 0..<featureCount {
+                let (s, steps) = paddedRanges[f]
+                let c = edgeCounts[f]
+                let t = pe + s
+                let top = (1 << steps) >> 1
+                let col = x + sub * featureCount + f
+                var i = 0
+                @inline(__always) func put(_ i: Int, _ v: Double, _ pos: Int) {
+                    let b: UInt8 =
+                        v.isNaN
+                        ? FeatureBinner.missingBin : UInt8(truncatingIfNeeded: Swift.min(pos, c))
+                    let rb = bins + (sub + i) * width
+                    rb[f] = b
+                    rb[featureCount + f] = b &+ 1
+                }
+                while i + 8 <= sm {
+                    let r = col + i * featureCount
+                    let v0 = r[0]
+                    let v1 = r[featureCount]
+                    let v2 = r[2 * featureCount]
+                    let v3 = r[3 * featureCount]
+                    let v4 = r[4 * featureCount]
+                    let v5 = r[5 * featureCount]
+                    let v6 = r[6 * featureCount]
+                    let v7 = r[7 * featureCount]
+                    var p0 = 0
+                    var p1 = 0
+                    var p2 = 0
+                    var p3 = 0
+                    var p4 = 0
+                    var p5 = 0
+                    var p6 = 0
+                    var p7 = 0
+                    var h = top
+                    while h > 0 {
+                        let q = t + (h &- 1)
+                        p0 &+= h & less(q[p0], v0)
+                        p1 &+= h & less(q[p1], v1)
+                        p2 &+= h & less(q[p2], v2)
+                        p3 &+= h & less(q[p3], v3)
+                        p4 &+= h & less(q[p4], v4)
+                        p5 &+= h & less(q[p5], v5)
+                        p6 &+= h & less(q[p6], v6)
+                        p7 &+= h & less(q[p7], v7)
+                        h >>= 1
+                    }
+                    put(i, v0, p0)
+                    put(i + 1, v1, p1)
+                    put(i + 2, v2, p2)
+                    put(i + 3, v3, p3)
+                    put(i + 4, v4, p4)
+                    put(i + 5, v5, p5)
+                    put(i + 6, v6, p6)
+                    put(i + 7, v7, p7)
+                    i += 8
+                }
+                while i < sm {
+                    let v = col[i * featureCount]
+                    var p = 0
+                    var h = top
+                    while h > 0 {
+                        p &+= h & less(t[p &+ h &- 1], v)
+                        h >>= 1
+                    }
+                    put(i, v, p)
+                    i += 1
+                }
+            }
+            sub += sm
+        }
+    }
+
+    /// Adds every tree's leaf value for each of `count` binned rows to `z`,
+    /// tree by tree (the order of the sums is the tree order).
+    @inline(__always)
+    private func addTrees(
+        _ bins: UnsafeMutablePointer<UInt8>, width: Int, count m: Int, nodes: UnsafePointer<BinNode>,
+        values: UnsafePointer<Double>, to z: UnsafeMutablePointer<Double>
+    ) {
+        @inline(__always) func step(_ k: Int, _ rb: UnsafeMutablePointer<UInt8>) -> Int {
+            let nd = nodes[k]
+            return Int(nd.left) &+ Int(unsafeBitCast(rb[Int(nd.slot)] > nd.limit, to: UInt8.self))
+        }
+        for (root, depth) in binTrees {
+            // Eight rows at a time: eight independent walks in flight.
+            var i = 0
+            while i + 8 <= m {
+                let r0 = bins + i * width
+                var k0 = Int(root)
+                var k1 = k0
+                var k2 = k0
+                var k3 = k0
+                var k4 = k0
+                var k5 = k0
+                var k6 = k0
+                var k7 = k0
+                for _ in 0..<depth {
+                    k0 = step(k0, r0)
+                    k1 = step(k1, r0 + width)
+                    k2 = step(k2, r0 + 2 * width)
+                    k3 = step(k3, r0 + 3 * width)
+                    k4 = step(k4, r0 + 4 * width)
+                    k5 = step(k5, r0 + 5 * width)
+                    k6 = step(k6, r0 + 6 * width)
+                    k7 = step(k7, r0 + 7 * width)
+                }
+                z[i] += values[k0]
+                z[i + 1] += values[k1]
+                z[i + 2] += values[k2]
+                z[i + 3] += values[k3]
+                z[i + 4] += values[k4]
+                z[i + 5] += values[k5]
+                z[i + 6] += values[k6]
+                z[i + 7] += values[k7]
+                i += 8
+            }
+            while i < m {
+                let rb = bins + i * width
+                var k = Int(root)
+                for _ in 0..<depth { k = step(k, rb) }
+                z[i] += values[k]
+                i += 1
             }
         }
     }

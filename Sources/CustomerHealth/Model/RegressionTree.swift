@@ -133,78 +133,38 @@ struct HistogramTreeLearner: @unchecked Sendable {
         defer { rows.deallocate() }
         let scratch = rows + rowCount
         nodeRanges.removeAll(keepingCapacity: true)
-        let k = features.count
-        let slot = Self.binsPerFeature
-        let histEntries = k * slot
-        var pool: [UnsafeMutablePointer<SIMD4<Float>>] = []
-        var free: [Int] = []
-        defer { for b in pool { b.deallocate() } }
-        func take() -> Int {
-            if let i = free.popLast() { return i }
-            pool.append(UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: histEntries))
-            return pool.count - 1
-        }
+        let pool = HistogramPool(entries: features.count * Self.binsPerFeature)
         let featureIndex = features.map { Int32($0) }
-        struct Pending {
-            var node: Int
-            var start: Int
-            var end: Int
-            var depth: Int
-            var G: Double
-            var H: Double
-            var hist: Int
+        /// A histogram of rows[start..<end] in a buffer of the pool.
+        func histogram(_ start: Int, _ end: Int) -> Int {
+            let h = pool.take()
+            buildBoosted(
+                rows: UnsafeBufferPointer(start: rows + start, count: end - start), ghc: ghc, features: featureIndex,
+                into: pool[h], parallel: parallel)
+            return h
         }
-        var G0 = 0.0
-        var H0 = 0.0
-        for i in 0..<rowCount {
-            let r = Int(rows[i])
-            G0 += gh[2 * r]
-            H0 += gh[2 * r + 1]
-        }
+        let (G0, H0) = Self.gradientSums(rows, 0..<rowCount, gh)
         let root = tree.addNode(value: nodeValue(G0, H0), cover: H0)
         nodeRanges.append(0..<rowCount)
-        func needsHistogram(_ count: Int, _ depth: Int) -> Bool {
-            depth < limits.maxDepth && count >= 2 * limits.minLeafRows
-        }
-        var rootHist = -1
-        if needsHistogram(rowCount, 0) {
-            rootHist = take()
-            buildBoosted(
-                rows: UnsafeBufferPointer(start: rows, count: rowCount), ghc: ghc, features: featureIndex,
-                into: pool[rootHist],
-                parallel: parallel)
-        }
-        var queue = [Pending(node: root, start: 0, end: rowCount, depth: 0, G: G0, H: H0, hist: rootHist)]
+        let rootHist = needsHistogram(rowCount, depth: 0) ? histogram(0, rowCount) : -1
+        var queue = [BoostNode(node: root, start: 0, end: rowCount, depth: 0, G: G0, H: H0, hist: rootHist)]
         var head = 0
-        var splits = [Split](repeating: Split(), count: k)
+        var splits = [Split](repeating: Split(), count: features.count)
         while head < queue.count {
             let p = queue[head]
             head += 1
             guard p.hist >= 0 else { continue }
-            let parentHist = pool[p.hist]
-            // The best split: per feature, then the best gain in feature order (ties: lower feature).
-            for s in 0..<k {
-                splits[s] = bestBoostedSplit(
-                    feature: features[s], hist: parentHist + s * slot, G: p.G, H: p.H, total: p.end - p.start)
-            }
-            var split = Split()
-            for s in splits where s.feature >= 0 && s.gain > split.gain { split = s }
+            let split = bestBoostedSplit(of: p, hist: pool[p.hist], features: features, splits: &splits)
             guard split.feature >= 0, split.gain > limits.minGain else {
-                free.append(p.hist)
+                pool.giveBack(p.hist)
                 continue
             }
             let mid = partition(rows, scratch: scratch, start: p.start, end: p.end, split: split)
             if mid == p.start || mid == p.end {
-                free.append(p.hist)
+                pool.giveBack(p.hist)
                 continue
             }
-            var GL = 0.0
-            var HL = 0.0
-            for i in p.start..<mid {
-                let r = 2 * Int(rows[i])
-                GL += gh[r]
-                HL += gh[r + 1]
-            }
+            let (GL, HL) = Self.gradientSums(rows, p.start..<mid, gh)
             let GR = p.G - GL
             let HR = p.H - HL
             let l = tree.addNode(value: nodeValue(GL, HL), cover: HL)
@@ -214,59 +174,102 @@ struct HistogramTreeLearner: @unchecked Sendable {
             tree.setSplit(
                 p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l,
                 right: r)
-            let depth = p.depth + 1
-            let leftCount = mid - p.start
-            let rightCount = p.end - mid
-            let needL = needsHistogram(leftCount, depth)
-            let needR = needsHistogram(rightCount, depth)
-            var histL = -1
-            var histR = -1
-            if needL || needR {
-                // Build the smaller child; the larger one is parent minus smaller.
-                let smallerIsLeft = leftCount <= rightCount
-                let (sStart, sEnd) = smallerIsLeft ? (p.start, mid) : (mid, p.end)
-                let needSmaller = smallerIsLeft ? needL : needR
-                let needLarger = smallerIsLeft ? needR : needL
-                let small = take()
-                buildBoosted(
-                    rows: UnsafeBufferPointer(start: rows + sStart, count: sEnd - sStart), ghc: ghc,
-                    features: featureIndex,
-                    into: pool[small], parallel: parallel)
-                var large = -1
-                if needLarger {
-                    large = p.hist
-                    let a = pool[large]
-                    let b = pool[small]
-                    // Only the bins a feature has (and the missing bin) were ever written.
-                    for s in 0..<k {
-                        let o = s * slot
-                        for i in o..<(o + binner.binCount(features[s])) { a[i] -= b[i] }
-                        let m = o + Int(FeatureBinner.missingBin)
-                        a[m] -= b[m]
-                    }
-                } else {
-                    free.append(p.hist)
-                }
-                var smallSlot = small
-                if !needSmaller {
-                    free.append(small)
-                    smallSlot = -1
-                }
-                if smallerIsLeft {
-                    histL = smallSlot
-                    histR = large
-                } else {
-                    histL = large
-                    histR = smallSlot
-                }
-            } else {
-                free.append(p.hist)
-            }
-            queue.append(Pending(node: l, start: p.start, end: mid, depth: depth, G: GL, H: HL, hist: histL))
-            queue.append(Pending(node: r, start: mid, end: p.end, depth: depth, G: GR, H: HR, hist: histR))
+            let (histL, histR) = childHistograms(of: p, mid: mid, features: features, pool: pool, build: histogram)
+            queue.append(BoostNode(node: l, start: p.start, end: mid, depth: p.depth + 1, G: GL, H: HL, hist: histL))
+            queue.append(BoostNode(node: r, start: mid, end: p.end, depth: p.depth + 1, G: GR, H: HR, hist: histR))
         }
         finalRows = Array(UnsafeBufferPointer(start: rows, count: rowCount))
         return tree
+    }
+
+    /// A node of a boosting tree waiting to be split: its rows, gradient
+    /// sums, and its histogram's buffer in the pool (-1: too small to split).
+    private struct BoostNode {
+        var node: Int
+        var start: Int
+        var end: Int
+        var depth: Int
+        var G: Double
+        var H: Double
+        var hist: Int
+    }
+
+    private func needsHistogram(_ count: Int, depth: Int) -> Bool {
+        depth < limits.maxDepth && count >= 2 * limits.minLeafRows
+    }
+
+    /// The sums of the gradients and hessians of rows[range], in row order.
+    private static func gradientSums(
+        _ rows: UnsafeMutablePointer<Int32>, _ range: Range<Int>, _ gh: UnsafePointer<Double>
+    )
+        -> (Double, Double)
+    {
+        var G = 0.0
+        var H = 0.0
+        for i in range {
+            let r = 2 * Int(rows[i])
+            G += gh[r]
+            H += gh[r + 1]
+        }
+        return (G, H)
+    }
+
+    /// The best split of a node: per feature, then the best gain in feature
+    /// order (ties: the lower feature).
+    private func bestBoostedSplit(
+        of p: BoostNode, hist: UnsafeMutablePointer<SIMD4<Float>>, features: [Int], splits: inout [Split]
+    ) -> Split {
+        let slot = Self.binsPerFeature
+        for s in 0..<features.count {
+            splits[s] = bestBoostedSplit(
+                feature: features[s], hist: hist + s * slot, G: p.G, H: p.H, total: p.end - p.start)
+        }
+        var split = Split()
+        for s in splits where s.feature >= 0 && s.gain > split.gain { split = s }
+        return split
+    }
+
+    /// The histograms of a split node's children that will be split in turn:
+    /// the smaller child's built from its rows, the larger one's the parent's
+    /// minus it (in the parent's buffer). Buffers no child needs go back.
+    private func childHistograms(
+        of p: BoostNode, mid: Int, features: [Int], pool: HistogramPool, build: (Int, Int) -> Int
+    ) -> (left: Int, right: Int) {
+        let leftCount = mid - p.start
+        let rightCount = p.end - mid
+        let needL = needsHistogram(leftCount, depth: p.depth + 1)
+        let needR = needsHistogram(rightCount, depth: p.depth + 1)
+        guard needL || needR else {
+            pool.giveBack(p.hist)
+            return (-1, -1)
+        }
+        let smallerIsLeft = leftCount <= rightCount
+        let (sStart, sEnd) = smallerIsLeft ? (p.start, mid) : (mid, p.end)
+        let needSmaller = smallerIsLeft ? needL : needR
+        let needLarger = smallerIsLeft ? needR : needL
+        let small = build(sStart, sEnd)
+        var large = -1
+        if needLarger {
+            large = p.hist
+            let a = pool[large]
+            let b = pool[small]
+            let slot = Self.binsPerFeature
+            // Only the bins a feature has (and the missing bin) were ever written.
+            for s in 0..<features.count {
+                let o = s * slot
+                for i in o..<(o + binner.binCount(features[s])) { a[i] -= b[i] }
+                let m = o + Int(FeatureBinner.missingBin)
+                a[m] -= b[m]
+            }
+        } else {
+            pool.giveBack(p.hist)
+        }
+        var smallSlot = small
+        if !needSmaller {
+            pool.giveBack(small)
+            smallSlot = -1
+        }
+        return smallerIsLeft ? (smallSlot, large) : (large, smallSlot)
     }
 
     /// Histograms of `rows` for each of `features` (slot s for features[s]), in row order.
@@ -542,4 +545,26 @@ extension RegressionTree {
         self.right[node] = Int32(right)
         gain[node] = split.gain
     }
+}
+
+/// Histogram buffers reused across the nodes of one tree: a node's buffer
+/// passes to a child, or back to the pool for the next node to take.
+final class HistogramPool {
+    private let entries: Int
+    private var buffers: [UnsafeMutablePointer<SIMD4<Float>>] = []
+    private var free: [Int] = []
+
+    init(entries: Int) { self.entries = entries }
+
+    deinit { for b in buffers { b.deallocate() } }
+
+    func take() -> Int {
+        if let i = free.popLast() { return i }
+        buffers.append(UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: entries))
+        return buffers.count - 1
+    }
+
+    func giveBack(_ index: Int) { free.append(index) }
+
+    subscript(index: Int) -> UnsafeMutablePointer<SIMD4<Float>> { buffers[index] }
 }
