@@ -36,9 +36,36 @@ public struct LogisticRegression: Sendable, Equatable {
         let d = table.featureCount
         let n = table.rowCount
         let block = min(blockRows, max(1, n))
+        let (means, scales) = standardisation(of: table, block: block)
+        var beta = [Double](repeating: 0, count: d + 1)
+        let rate = Double(table.positives) / Double(max(1, n))
+        beta[0] = log(max(rate, 1e-6) / max(1 - rate, 1e-6))
+        let k = d + 1
+        let design = NewtonSums(table: table, means: means, scales: scales, block: block)
+        for _ in 0..<iterations {
+            var (grad, hess) = design.gradientAndHessian(beta: beta)
+            for a in 1..<k {
+                grad[a] += lambda * beta[a]
+                hess[a * k + a] += lambda
+            }
+            for a in 0..<k { for b in 0..<a { hess[a * k + b] = hess[b * k + a] } }
+            guard let step = LinearAlgebra.solve(hess, grad, k) else { break }
+            var change = 0.0
+            for j in 0..<k {
+                beta[j] -= step[j]
+                change = max(change, abs(step[j]))
+            }
+            if change < 1e-8 { break }
+        }
+        return LogisticRegression(means: means, scales: scales, weights: Array(beta[1...]), intercept: beta[0])
+    }
+
+    /// Each column's mean and standard deviation (1 when it has none), summed in row order.
+    private static func standardisation(of table: TrainingTable, block: Int) -> (means: [Double], scales: [Double]) {
+        let d = table.featureCount
+        let n = table.rowCount
         var means = [Double](repeating: 0, count: d)
         var scales = [Double](repeating: 1, count: d)
-        // Each column's mean and standard deviation, summed in row order.
         let column = UnsafeMutablePointer<Double>.allocate(capacity: block)
         defer { column.deallocate() }
         for j in 0..<d {
@@ -66,86 +93,7 @@ public struct LogisticRegression: Sendable, Equatable {
             let sd = c > 1 ? (ss / (c - 1)).squareRoot() : 0
             scales[j] = sd > 1e-12 ? sd : 1
         }
-        var beta = [Double](repeating: 0, count: d + 1)
-        let rate = Double(table.positives) / Double(max(1, n))
-        beta[0] = log(max(rate, 1e-6) / max(1 - rate, 1e-6))
-        let k = d + 1
-        // One block of the design matrix (an intercept column, then the
-        // standardised inputs), and each row's residual and weight.
-        let x = UnsafeMutablePointer<Double>.allocate(capacity: block * k)
-        let rw = UnsafeMutablePointer<Double>.allocate(capacity: 2 * block)
-        defer {
-            x.deallocate()
-            rw.deallocate()
-        }
-        let meansC = means
-        let scalesC = scales
-        // The Hessian's rows are shared out among workers: each entry is
-        // summed over the rows in row order, by one worker, so the sums are
-        // those of one thread going row by row, whatever the thread count.
-        let workers = min(k, 8)
-        for _ in 0..<iterations {
-            var grad = [Double](repeating: 0, count: k)
-            var hess = [Double](repeating: 0, count: k * k)
-            beta.withUnsafeBufferPointer { bb in
-                table.labels.withUnsafeBufferPointer { lb in
-                    grad.withUnsafeMutableBufferPointer { gb in
-                        hess.withUnsafeMutableBufferPointer { hb in
-                            let box = UnsafeSendable(
-                                (x, rw, bb.baseAddress!, lb.baseAddress!, gb.baseAddress!, hb.baseAddress!))
-                            for lo in stride(from: 0, to: n, by: block) {
-                                let rows = min(n, lo + block) - lo
-                                for i in 0..<rows { x[i * k] = 1 }
-                                for j in 0..<d {
-                                    table.copy(feature: j, rows: lo..<(lo + rows), into: column)
-                                    let m = meansC[j]
-                                    let sc = scalesC[j]
-                                    for i in 0..<rows {
-                                        let v = column[i]
-                                        x[i * k + j + 1] = v.isNaN ? 0 : (v - m) / sc
-                                    }
-                                }
-                                let (x, rw, beta, labels, _, _) = box.value
-                                for i in 0..<rows {
-                                    let row = x + i * k
-                                    var z = 0.0
-                                    for j in 0..<k { z += beta[j] * row[j] }
-                                    let p = 1 / (1 + exp(-z))
-                                    rw[2 * i] = p - Double(labels[lo + i])
-                                    rw[2 * i + 1] = max(p * (1 - p), 1e-12)
-                                }
-                                ParallelMap.forEach(count: k, atMost: workers) { a in
-                                    let (x, rw, _, _, grad, hess) = box.value
-                                    let h = hess + a * k
-                                    var g = grad[a]
-                                    for i in 0..<rows {
-                                        let row = x + i * k
-                                        let xa = row[a]
-                                        g += rw[2 * i] * xa
-                                        let wa = rw[2 * i + 1] * xa
-                                        for b in a..<k { h[b] += wa * row[b] }
-                                    }
-                                    grad[a] = g
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            for a in 1..<k {
-                grad[a] += lambda * beta[a]
-                hess[a * k + a] += lambda
-            }
-            for a in 0..<k { for b in 0..<a { hess[a * k + b] = hess[b * k + a] } }
-            guard let step = LinearAlgebra.solve(hess, grad, k) else { break }
-            var change = 0.0
-            for j in 0..<k {
-                beta[j] -= step[j]
-                change = max(change, abs(step[j]))
-            }
-            if change < 1e-8 { break }
-        }
-        return LogisticRegression(means: means, scales: scales, weights: Array(beta[1...]), intercept: beta[0])
+        return (means, scales)
     }
 
     /// Margins of every row of `table`, in blocks of rows in parallel.
@@ -202,5 +150,100 @@ enum LinearAlgebra {
             x[i] = s / l[i * k + i]
         }
         return x
+    }
+}
+
+/// The log-loss gradient and Hessian of a Newton step, summed over the table
+/// a block of rows at a time: one block of the design matrix (an intercept
+/// column, then the standardised inputs) and each row's residual and weight.
+private final class NewtonSums {
+    let table: TrainingTable
+    let means: [Double]
+    let scales: [Double]
+    let block: Int
+    let x: UnsafeMutablePointer<Double>
+    let rw: UnsafeMutablePointer<Double>
+    let column: UnsafeMutablePointer<Double>
+
+    init(table: TrainingTable, means: [Double], scales: [Double], block: Int) {
+        self.table = table
+        self.means = means
+        self.scales = scales
+        self.block = block
+        x = .allocate(capacity: block * (table.featureCount + 1))
+        rw = .allocate(capacity: 2 * block)
+        column = .allocate(capacity: block)
+    }
+
+    deinit {
+        x.deallocate()
+        rw.deallocate()
+        column.deallocate()
+    }
+
+    func gradientAndHessian(beta: [Double]) -> (grad: [Double], hess: [Double]) {
+        let d = table.featureCount
+        let n = table.rowCount
+        let k = d + 1
+        let (x, rw, block) = (self.x, self.rw, self.block)
+        var grad = [Double](repeating: 0, count: k)
+        var hess = [Double](repeating: 0, count: k * k)
+        // The Hessian's rows are shared out among workers: each entry is
+        // summed over the rows in row order, by one worker, so the sums are
+        // those of one thread going row by row, whatever the thread count.
+        let workers = min(k, 8)
+        beta.withUnsafeBufferPointer { bb in
+            table.labels.withUnsafeBufferPointer { lb in
+                grad.withUnsafeMutableBufferPointer { gb in
+                    hess.withUnsafeMutableBufferPointer { hb in
+                        let box = UnsafeSendable(
+                            (x, rw, bb.baseAddress!, lb.baseAddress!, gb.baseAddress!, hb.baseAddress!))
+                        for lo in stride(from: 0, to: n, by: block) {
+                            let rows = min(n, lo + block) - lo
+                            standardise(rows: lo..<(lo + rows))
+                            let (x, rw, beta, labels, _, _) = box.value
+                            for i in 0..<rows {
+                                let row = x + i * k
+                                var z = 0.0
+                                for j in 0..<k { z += beta[j] * row[j] }
+                                let p = 1 / (1 + exp(-z))
+                                rw[2 * i] = p - Double(labels[lo + i])
+                                rw[2 * i + 1] = max(p * (1 - p), 1e-12)
+                            }
+                            ParallelMap.forEach(count: k, atMost: workers) { a in
+                                let (x, rw, _, _, grad, hess) = box.value
+                                let h = hess + a * k
+                                var g = grad[a]
+                                for i in 0..<rows {
+                                    let row = x + i * k
+                                    let xa = row[a]
+                                    g += rw[2 * i] * xa
+                                    let wa = rw[2 * i + 1] * xa
+                                    for b in a..<k { h[b] += wa * row[b] }
+                                }
+                                grad[a] = g
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (grad, hess)
+    }
+
+    /// Fills the design block with `rows`: 1, then each input standardised (0 when missing).
+    private func standardise(rows: Range<Int>) {
+        let d = table.featureCount
+        let k = d + 1
+        for i in 0..<rows.count { x[i * k] = 1 }
+        for j in 0..<d {
+            table.copy(feature: j, rows: rows, into: column)
+            let m = means[j]
+            let sc = scales[j]
+            for i in 0..<rows.count {
+                let v = column[i]
+                x[i * k + j + 1] = v.isNaN ? 0 : (v - m) / sc
+            }
+        }
     }
 }
