@@ -126,40 +126,69 @@ public enum ChurnTrainer {
         var candidates: [CombinationReport.Candidate] = []
         for mask in 1..<(1 << kinds.count) {
             let chosen = kinds.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element)
-            let columns = chosen.map { margins[$0]! }
-            var heldOut = [Double](repeating: 0, count: n)
-            var fitted = true
-            if crossFit {
-                for side in 0...1 {
-                    let fitRows = (0..<n).filter { half[$0] != side }
-                    guard
-                        let fit = stack(columns.map { c in fitRows.map { c[$0] } }, labels: fitRows.map { labels[$0] })
-                    else {
-                        fitted = false
-                        break
-                    }
-                    for i in 0..<n where half[i] == side {
-                        var z = fit.intercept
-                        for (k, c) in columns.enumerated() { z += fit.coefficients[k] * c[i] }
-                        heldOut[i] = z
-                    }
-                }
-            } else if let fit = stack(columns, labels: labels) {
-                // Too few rows to hold any out: scored on the rows it was fitted on (the report says so).
-                for i in 0..<n {
-                    var z = fit.intercept
-                    for (k, c) in columns.enumerated() { z += fit.coefficients[k] * c[i] }
-                    heldOut[i] = z
-                }
-            } else {
-                fitted = false
-            }
-            guard fitted else { continue }
+            guard
+                let heldOut = heldOutMargins(
+                    chosen.map { margins[$0]! }, labels: labels, half: half, crossFit: crossFit)
+            else { continue }
             candidates.append(
                 .init(
                     members: chosen, auc: Metrics.rocAUC(scores: heldOut, labels: labels) ?? 0.5,
                     logLoss: Metrics.logLoss(margins: heldOut, labels: labels)))
         }
+        let (winner, reason) = winner(of: candidates, crossFit: crossFit)
+        var weights = Dictionary(uniqueKeysWithValues: kinds.map { ($0, 0.0) })
+        var intercept = 0.0
+        if let winner, let fit = stack(winner.members.map { margins[$0]! }, labels: labels) {
+            for (k, m) in winner.members.enumerated() { weights[m] = fit.coefficients[k] }
+            intercept = fit.intercept
+        } else {
+            weights[.gradientBoosting] = 1
+        }
+        return (
+            weights, intercept,
+            CombinationReport(
+                candidates: candidates, chosen: winner?.members ?? [.gradientBoosting], reason: reason,
+                crossFitted: crossFit)
+        )
+    }
+
+    /// Each validation row's stacked margin from a fit that did not see it:
+    /// fitted on one half, applied to the other (or, without two halves that
+    /// both hold churn, fitted and applied on every row). Nil when no fit exists.
+    private static func heldOutMargins(_ columns: [[Double]], labels: [UInt8], half: [Int], crossFit: Bool)
+        -> [Double]?
+    {
+        let n = labels.count
+        var heldOut = [Double](repeating: 0, count: n)
+        if crossFit {
+            for side in 0...1 {
+                let fitRows = (0..<n).filter { half[$0] != side }
+                guard let fit = stack(columns.map { c in fitRows.map { c[$0] } }, labels: fitRows.map { labels[$0] })
+                else { return nil }
+                for i in 0..<n where half[i] == side {
+                    var z = fit.intercept
+                    for (k, c) in columns.enumerated() { z += fit.coefficients[k] * c[i] }
+                    heldOut[i] = z
+                }
+            }
+        } else if let fit = stack(columns, labels: labels) {
+            // Too few rows to hold any out: scored on the rows it was fitted on (the report says so).
+            for i in 0..<n {
+                var z = fit.intercept
+                for (k, c) in columns.enumerated() { z += fit.coefficients[k] * c[i] }
+                heldOut[i] = z
+            }
+        } else {
+            return nil
+        }
+        return heldOut
+    }
+
+    /// The best single member, unless a combination beats its held-out ROC
+    /// AUC by more than `combinationMargin`; and why, for the report.
+    private static func winner(of candidates: [CombinationReport.Candidate], crossFit: Bool) -> (
+        CombinationReport.Candidate?, String
+    ) {
         let singles = candidates.filter { $0.members.count == 1 }
         let bestSingle = singles.max { ($0.auc, -$0.logLoss) < ($1.auc, -$1.logLoss) }
         let bestCombination = candidates.filter { $0.members.count > 1 }.max {
@@ -180,20 +209,7 @@ public enum ChurnTrainer {
             reason +=
                 " (too few churn events to hold half of the validation rows out: compared on the rows they were fitted on)"
         }
-        var weights = Dictionary(uniqueKeysWithValues: kinds.map { ($0, 0.0) })
-        var intercept = 0.0
-        if let winner, let fit = stack(winner.members.map { margins[$0]! }, labels: labels) {
-            for (k, m) in winner.members.enumerated() { weights[m] = fit.coefficients[k] }
-            intercept = fit.intercept
-        } else {
-            weights[.gradientBoosting] = 1
-        }
-        return (
-            weights, intercept,
-            CombinationReport(
-                candidates: candidates, chosen: winner?.members ?? [.gradientBoosting], reason: reason,
-                crossFitted: crossFit)
-        )
+        return (winner, reason)
     }
 
     /// Logistic regression of the labels on member margins with non-negative

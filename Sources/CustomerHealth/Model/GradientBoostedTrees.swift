@@ -79,37 +79,8 @@ public struct GradientBoostedTrees: Sendable, Equatable {
         var finalRows: [Int32] = []
         var inSample = [Bool](repeating: false, count: n)
         for round in 0..<p.maxRounds {
-            // Gradients in fixed chunks (each row's value depends on that row only).
-            margin.withUnsafeBufferPointer { mp in
-                gh.withUnsafeMutableBufferPointer { gp in
-                    ghc.withUnsafeMutableBufferPointer { cp in
-                        labels.withUnsafeBufferPointer { lp in
-                            let box = UnsafeSendable((mp, gp, lp, cp))
-                            // A row's gradient is a few operations: chunks of at least 32,768 rows.
-                            ParallelMap.forEachChunk(count: n, threads: ParallelMap.cores, minimum: 32_768) { range in
-                                let (mp, gp, lp, cp) = box.value
-                                for i in range {
-                                    let prob = 1 / (1 + exp(-mp[i]))
-                                    let g = prob - Double(lp[i])
-                                    let h = max(prob * (1 - prob), 1e-12)
-                                    gp[2 * i] = g
-                                    gp[2 * i + 1] = h
-                                    cp[i] = SIMD4(Float(g), Float(h), 1, 0)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            var rows: [Int32] = []
-            rows.reserveCapacity(n)
-            for i in 0..<n where p.rowSubsample >= 1 || rng.uniform() < p.rowSubsample { rows.append(Int32(i)) }
-            var features = Array(0..<featureCount)
-            if p.featureSubsample < 1 {
-                features.shuffle(using: &rng)
-                features = Array(features.prefix(max(1, Int((Double(featureCount) * p.featureSubsample).rounded()))))
-                    .sorted()
-            }
+            gradients(margins: margin, labels: labels, into: &gh, &ghc)
+            let (rows, features) = sample(rows: n, features: featureCount, parameters: p, rng: &rng)
             let tree = gh.withUnsafeBufferPointer { g in
                 ghc.withUnsafeBufferPointer { c in
                     learner.growBoosted(
@@ -118,20 +89,9 @@ public struct GradientBoostedTrees: Sendable, Equatable {
                 }
             }
             trees.append(tree)
-            // Sampled rows: their leaf is known from growing; the others walk the tree.
-            inSample.withUnsafeMutableBufferPointer { s in
-                for r in rows { s[Int(r)] = true }
-            }
-            margin.withUnsafeMutableBufferPointer { m in
-                for node in 0..<tree.nodeCount where tree.feature[node] < 0 {
-                    let v = tree.value[node]
-                    for k in nodeRanges[node] { m[Int(finalRows[k])] += v }
-                }
-            }
-            GradientBoostedTrees.addTree(tree, binned: train, binner: binner, to: &margin, skipping: inSample)
-            inSample.withUnsafeMutableBufferPointer { s in
-                for r in rows { s[Int(r)] = false }
-            }
+            add(
+                tree, to: &margin, sampled: rows, nodeRanges: nodeRanges, finalRows: finalRows, binned: train,
+                binner: binner, inSample: &inSample)
             if let validation, let validationLabels {
                 GradientBoostedTrees.addTree(tree, binned: validation, binner: binner, to: &validationMargin)
                 let loss = Metrics.logLoss(margins: validationMargin, labels: validationLabels)
@@ -152,6 +112,74 @@ public struct GradientBoostedTrees: Sendable, Equatable {
             GradientBoostedTrees(baseScore: base, trees: trees),
             History(bestRound: bestRound, validationLogLoss: losses, validationMargins: bestValidationMargin)
         )
+    }
+
+    /// Each row's log-loss gradient and hessian at its margin, into `gh`
+    /// (interleaved) and `ghc` (as 32-bit floats with a count of 1).
+    private static func gradients(
+        margins margin: [Double], labels: [UInt8], into gh: inout [Double], _ ghc: inout [SIMD4<Float>]
+    ) {
+        let n = margin.count
+        margin.withUnsafeBufferPointer { mp in
+            gh.withUnsafeMutableBufferPointer { gp in
+                ghc.withUnsafeMutableBufferPointer { cp in
+                    labels.withUnsafeBufferPointer { lp in
+                        let box = UnsafeSendable((mp, gp, lp, cp))
+                        // A row's gradient is a few operations: chunks of at least 32,768 rows.
+                        ParallelMap.forEachChunk(count: n, threads: ParallelMap.cores, minimum: 32_768) { range in
+                            let (mp, gp, lp, cp) = box.value
+                            for i in range {
+                                let prob = 1 / (1 + exp(-mp[i]))
+                                let g = prob - Double(lp[i])
+                                let h = max(prob * (1 - prob), 1e-12)
+                                gp[2 * i] = g
+                                gp[2 * i + 1] = h
+                                cp[i] = SIMD4(Float(g), Float(h), 1, 0)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rows and features a round's tree sees (`row_subsample`,
+    /// `feature_subsample`), drawn from `rng` in this order.
+    private static func sample(
+        rows n: Int, features featureCount: Int, parameters p: GradientBoostingParameters,
+        rng: inout SeededGenerator
+    ) -> (rows: [Int32], features: [Int]) {
+        var rows: [Int32] = []
+        rows.reserveCapacity(n)
+        for i in 0..<n where p.rowSubsample >= 1 || rng.uniform() < p.rowSubsample { rows.append(Int32(i)) }
+        var features = Array(0..<featureCount)
+        if p.featureSubsample < 1 {
+            features.shuffle(using: &rng)
+            features = Array(features.prefix(max(1, Int((Double(featureCount) * p.featureSubsample).rounded()))))
+                .sorted()
+        }
+        return (rows, features)
+    }
+
+    /// Adds a new tree's output to the training margins. Sampled rows: their
+    /// leaf is known from growing; the others walk the tree.
+    private static func add(
+        _ tree: RegressionTree, to margin: inout [Double], sampled rows: [Int32], nodeRanges: [Range<Int>],
+        finalRows: [Int32], binned train: BinnedMatrix, binner: FeatureBinner, inSample: inout [Bool]
+    ) {
+        inSample.withUnsafeMutableBufferPointer { s in
+            for r in rows { s[Int(r)] = true }
+        }
+        margin.withUnsafeMutableBufferPointer { m in
+            for node in 0..<tree.nodeCount where tree.feature[node] < 0 {
+                let v = tree.value[node]
+                for k in nodeRanges[node] { m[Int(finalRows[k])] += v }
+            }
+        }
+        GradientBoostedTrees.addTree(tree, binned: train, binner: binner, to: &margin, skipping: inSample)
+        inSample.withUnsafeMutableBufferPointer { s in
+            for r in rows { s[Int(r)] = false }
+        }
     }
 
     /// Adds a tree's output to margins, walking it on bin indices (training rows need no raw values).

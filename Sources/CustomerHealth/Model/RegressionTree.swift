@@ -373,29 +373,13 @@ struct HistogramTreeLearner: @unchecked Sendable {
         let rows = Self.rowBuffer(copying: inputRows)
         defer { rows.deallocate() }
         let scratch = rows + rowCount
-        let width = binned.features
         let maxK = min(limits.featuresPerSplit ?? allowedFeatures.count, allowedFeatures.count)
         let slot = Self.binsPerFeature * 2
         let hist = UnsafeMutablePointer<Int64>.allocate(capacity: max(1, maxK) * slot)
         defer { hist.deallocate() }
-        struct Pending {
-            var node: Int
-            var start: Int
-            var end: Int
-            var depth: Int
-            var positives: Int
-            var weight: Int
-        }
-        var P0 = 0
-        var W0 = 0
-        for i in 0..<rowCount {
-            let r = Int(rows[i])
-            let w = Int(weights[r])
-            W0 += w
-            P0 += w * Int(labels[r])
-        }
+        let (P0, W0) = Self.weightedCounts(rows, 0..<rowCount, weights, labels)
         let root = tree.addNode(value: nodeValue(-Double(P0), Double(W0)), cover: Double(W0))
-        var queue = [Pending(node: root, start: 0, end: rowCount, depth: 0, positives: P0, weight: W0)]
+        var queue = [ForestNode(node: root, start: 0, end: rowCount, depth: 0, positives: P0, weight: W0)]
         var head = 0
         while head < queue.count {
             let p = queue[head]
@@ -406,26 +390,11 @@ struct HistogramTreeLearner: @unchecked Sendable {
                 features.shuffle(using: &rng)
                 features = Array(features.prefix(k)).sorted()
             }
-            let k = features.count
-            for s in 0..<k { zeroBins(hist + s * slot, feature: features[s], stride: 2, zero: 0) }
-            features.withUnsafeBufferPointer { fb in
-                binned.rowMajor.withUnsafeBufferPointer { rm in
-                    let data = rm.baseAddress!
-                    for i in p.start..<p.end {
-                        let ri = Int(rows[i])
-                        let w = Int64(weights[ri])
-                        let wy = w * Int64(labels[ri])
-                        let base = data + ri * width
-                        for s in 0..<k {
-                            let q = hist + s * slot + Int(base[fb[s]]) * 2
-                            q[0] += wy
-                            q[1] += w
-                        }
-                    }
-                }
-            }
+            forestHistograms(
+                rows: UnsafeBufferPointer(start: rows + p.start, count: p.end - p.start), weights: weights,
+                labels: labels, features: features, into: hist)
             var split = Split()
-            for s in 0..<k {
+            for s in 0..<features.count {
                 let c = bestForestSplit(
                     feature: features[s], hist: hist + s * slot, positives: p.positives, weight: p.weight)
                 if c.feature >= 0 && c.gain > split.gain { split = c }
@@ -433,14 +402,7 @@ struct HistogramTreeLearner: @unchecked Sendable {
             guard split.feature >= 0, split.gain > limits.minGain else { continue }
             let mid = partition(rows, scratch: scratch, start: p.start, end: p.end, split: split)
             if mid == p.start || mid == p.end { continue }
-            var PL = 0
-            var WL = 0
-            for i in p.start..<mid {
-                let r = Int(rows[i])
-                let w = Int(weights[r])
-                WL += w
-                PL += w * Int(labels[r])
-            }
+            let (PL, WL) = Self.weightedCounts(rows, p.start..<mid, weights, labels)
             let PR = p.positives - PL
             let WR = p.weight - WL
             let l = tree.addNode(value: nodeValue(-Double(PL), Double(WL)), cover: Double(WL))
@@ -448,10 +410,63 @@ struct HistogramTreeLearner: @unchecked Sendable {
             tree.setSplit(
                 p.node, split: split, threshold: binner.threshold(feature: split.feature, bin: split.bin), left: l,
                 right: r)
-            queue.append(Pending(node: l, start: p.start, end: mid, depth: p.depth + 1, positives: PL, weight: WL))
-            queue.append(Pending(node: r, start: mid, end: p.end, depth: p.depth + 1, positives: PR, weight: WR))
+            queue.append(ForestNode(node: l, start: p.start, end: mid, depth: p.depth + 1, positives: PL, weight: WL))
+            queue.append(ForestNode(node: r, start: mid, end: p.end, depth: p.depth + 1, positives: PR, weight: WR))
         }
         return tree
+    }
+
+    /// A forest node waiting to be split: its rows, weighted positives and weight.
+    private struct ForestNode {
+        var node: Int
+        var start: Int
+        var end: Int
+        var depth: Int
+        var positives: Int
+        var weight: Int
+    }
+
+    /// The weighted positives and the weight of rows[range].
+    private static func weightedCounts(
+        _ rows: UnsafeMutablePointer<Int32>, _ range: Range<Int>, _ weights: UnsafePointer<Int32>,
+        _ labels: UnsafePointer<UInt8>
+    ) -> (positives: Int, weight: Int) {
+        var positives = 0
+        var weight = 0
+        for i in range {
+            let r = Int(rows[i])
+            let w = Int(weights[r])
+            weight += w
+            positives += w * Int(labels[r])
+        }
+        return (positives, weight)
+    }
+
+    /// Per feature (slot s for features[s]), the weighted positives and weight of `rows` in each bin.
+    private func forestHistograms(
+        rows: UnsafeBufferPointer<Int32>, weights: UnsafePointer<Int32>, labels: UnsafePointer<UInt8>,
+        features: [Int], into hist: UnsafeMutablePointer<Int64>
+    ) {
+        let slot = Self.binsPerFeature * 2
+        let width = binned.features
+        let k = features.count
+        for s in 0..<k { zeroBins(hist + s * slot, feature: features[s], stride: 2, zero: 0) }
+        features.withUnsafeBufferPointer { fb in
+            binned.rowMajor.withUnsafeBufferPointer { rm in
+                let data = rm.baseAddress!
+                for r in rows {
+                    let ri = Int(r)
+                    let w = Int64(weights[ri])
+                    let wy = w * Int64(labels[ri])
+                    let base = data + ri * width
+                    for s in 0..<k {
+                        let q = hist + s * slot + Int(base[fb[s]]) * 2
+                        q[0] += wy
+                        q[1] += w
+                    }
+                }
+            }
+        }
     }
 
     /// The forest's split search: the boosting one with g = -y, h = 1 per
