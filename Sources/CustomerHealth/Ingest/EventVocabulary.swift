@@ -125,23 +125,37 @@ public struct EventVocabulary: Sendable, Equatable {
 
     static func load(_ node: ConfigNode) throws -> EventVocabulary {
         var v = EventVocabulary()
-        let map = try node.orderedStringMap("map")
-        for (pattern, target) in map {
-            guard let t = EventTreatment(setting: target) else {
-                throw node.failure(
-                    "\"\(pattern)\": \"\(target)\" is not a built-in kind or a treatment; expected one of \(EventTreatment.settingNames.joined(separator: ", "))",
-                    key: "map")
-            }
-            v.rules.append((pattern, t))
-        }
-        let other = try node.string("other", default: "reject")
-        guard let o = EventTreatment(setting: other) else {
-            throw node.failure(
-                "expected keep, feature, ignore, reject or a built-in kind, found \"\(other)\"", key: "other")
-        }
-        v.other = o
-        v.loginsFromActivity = try node.bool("logins_from_activity", default: false)
+        try settings.read(node, into: &v)
         return v
+    }
+
+    static func declared(path: String) -> [DeclaredSection] {
+        settings.declared(path: path, defaults: EventVocabulary())
+    }
+
+    /// The `events:` section, in the order it is read.
+    static var settings: SettingsSection<EventVocabulary> {
+        SettingsSection([
+            .custom("map") { node, v in
+                for (pattern, target) in try node.orderedStringMap("map") {
+                    guard let t = EventTreatment(setting: target) else {
+                        throw node.failure(
+                            "\"\(pattern)\": \"\(target)\" is not a built-in kind or a treatment; expected one of \(EventTreatment.settingNames.joined(separator: ", "))",
+                            key: "map")
+                    }
+                    v.rules.append((pattern, t))
+                }
+            },
+            .custom("other", default: { describe($0.other) }) { node, v in
+                let other = try node.string("other", default: describe(v.other))
+                guard let o = EventTreatment(setting: other) else {
+                    throw node.failure(
+                        "expected keep, feature, ignore, reject or a built-in kind, found \"\(other)\"", key: "other")
+                }
+                v.other = o
+            },
+            .flag("logins_from_activity", \.loginsFromActivity),
+        ])
     }
 
     /// The setting as it reads in the manifest and the training fingerprint.

@@ -30,49 +30,85 @@ public struct ChurnSettings: Sendable, Equatable {
 
     public init() {}
 
-    static func load(_ node: ConfigNode, resolve: (String) -> String) throws -> ChurnSettings {
+    static func load(_ node: ConfigNode, resolve: @escaping (String) -> String) throws -> ChurnSettings {
         var s = ChurnSettings()
-        s.modelPath = try node.string("model").map(resolve)
-        let missing = try node.string("if_missing", default: "stop")
-        guard let m = IfMissing(rawValue: missing) else {
-            throw node.failure("expected train, stop or skip, found \"\(missing)\"", key: "if_missing")
-        }
-        s.ifMissing = m
-        s.horizonDays = try node.int("horizon_days", default: 30, range: 1...3650)
-        let every = try node.string("observe_every", default: "30d")
-        guard let step = ReplayStep(every) else {
-            throw node.failure(
-                "expected a step such as 30d or 1m (month ends), found \"\(every)\"", key: "observe_every")
-        }
-        s.observeEvery = step
-        if node.has("inactivity_days") {
-            throw node.failure(
-                "churn.inactivity_days has moved: write  churn_definition: {from: inactivity, inactivity_days: N}  at the top level of the pipeline, so that every command (run, the KPIs, the at-risk list, backtest), not only training, uses it",
-                key: "inactivity_days")
-        }
-        s.validationDates = try node.int("validation_dates", default: 2, range: 1...1000)
-        s.minPositives = try node.int("min_positives", default: 200, range: 0...100_000_000)
-        let insufficient = try node.string("on_insufficient_data", default: "stop")
-        guard let i = Insufficient(rawValue: insufficient) else {
-            throw node.failure("expected warn or stop, found \"\(insufficient)\"", key: "on_insufficient_data")
-        }
-        s.onInsufficientData = i
-        s.seed = UInt64(try node.int("seed", default: 42, range: 0...Int.max))
-        s.reasonCodes = try node.int("reason_codes", default: 3, range: 0...12)
-        let retrain = try node.string("retrain_every", default: "1m")
-        guard let r = ReplayStep(retrain) else {
-            throw node.failure(
-                "expected a step such as 30d or 1m (month starts), found \"\(retrain)\"", key: "retrain_every")
-        }
-        s.retrainEvery = r
-        s.historyFolder = try node.string("history_models").map(resolve)
-        s.training = try ChurnTrainingParameters.load(node)
-        let ef = try node.child("event_features")
-        s.eventFeatures.productEvents = try ef.int(
-            "product_events", default: s.eventFeatures.productEvents, range: 0...1000)
-        s.eventFeatures.maxInputs = try ef.int("max_inputs", default: s.eventFeatures.maxInputs, range: 0...500)
+        try settings(resolve: resolve).read(node, into: &s)
         s.training.seed = s.seed
         return s
+    }
+
+    static func declared(path: String) -> [DeclaredSection] {
+        settings(resolve: { $0 }).declared(path: path, defaults: ChurnSettings())
+    }
+
+    /// The `churn:` section, in the order it is read.
+    static func settings(resolve: @escaping (String) -> String) -> SettingsSection<ChurnSettings> {
+        SettingsSection([
+            .custom("model") { node, s in s.modelPath = try node.string("model").map(resolve) },
+            .choice("if_missing", \.ifMissing, expected: "train, stop or skip"),
+            .whole("horizon_days", \.horizonDays, 1...3650),
+            .step("observe_every", \.observeEvery, "expected a step such as 30d or 1m (month ends)"),
+            Setting(key: "inactivity_days", documented: false, defaultText: { _ in nil }) { node, _ in
+                if node.has("inactivity_days") {
+                    throw node.failure(
+                        "churn.inactivity_days has moved: write  churn_definition: {from: inactivity, inactivity_days: N}  at the top level of the pipeline, so that every command (run, the KPIs, the at-risk list, backtest), not only training, uses it",
+                        key: "inactivity_days")
+                }
+            },
+            .whole("validation_dates", \.validationDates, 1...1000),
+            .whole("min_positives", \.minPositives, 0...100_000_000),
+            .choice("on_insufficient_data", \.onInsufficientData, expected: "warn or stop"),
+            .custom("seed", default: { "\($0.seed)" }) { node, s in
+                s.seed = UInt64(try node.int("seed", default: Int(s.seed), range: 0...Int.max))
+            },
+            .whole("reason_codes", \.reasonCodes, 0...12),
+            .step("retrain_every", \.retrainEvery, "expected a step such as 30d or 1m (month starts)"),
+            .custom("history_models") { node, s in s.historyFolder = try node.string("history_models").map(resolve) },
+            .section("gradient_boosting", gradientBoosting),
+            .section("random_forest", randomForest),
+            .section("logistic_regression", SettingsSection([.number("l2", \.training.logisticLambda, 0...1e9)])),
+            .section("event_features", eventFeatures),
+        ])
+    }
+
+    /// The gradient-boosted trees' hyperparameters.
+    static var gradientBoosting: SettingsSection<ChurnSettings> {
+        SettingsSection([
+            .number("learning_rate", \.training.gradientBoosting.learningRate, 1e-4...1),
+            .whole("max_rounds", \.training.gradientBoosting.maxRounds, 1...100_000),
+            .whole("max_depth", \.training.gradientBoosting.maxDepth, 1...16),
+            .number("min_child_weight", \.training.gradientBoosting.minChildWeight, 0...1e9),
+            .whole("min_leaf_rows", \.training.gradientBoosting.minLeafRows, 1...10_000_000),
+            .number("l2", \.training.gradientBoosting.lambda, 0...1e9),
+            .number("row_subsample", \.training.gradientBoosting.rowSubsample, 0.01...1),
+            .number("feature_subsample", \.training.gradientBoosting.featureSubsample, 0.01...1),
+            .whole("early_stopping_rounds", \.training.gradientBoosting.earlyStoppingRounds, 1...100_000),
+        ])
+    }
+
+    /// The random forest's hyperparameters.
+    static var randomForest: SettingsSection<ChurnSettings> {
+        SettingsSection([
+            .whole("trees", \.training.randomForest.trees, 1...10_000),
+            .whole("max_depth", \.training.randomForest.maxDepth, 1...16),
+            .whole("min_leaf_rows", \.training.randomForest.minLeafRows, 1...10_000_000),
+            .custom("features_per_split") { node, s in
+                // Not set: the square root of the number of features, decided when training.
+                if node.has("features_per_split") {
+                    s.training.randomForest.featuresPerSplit = try node.int(
+                        "features_per_split", default: 1, range: 1...ChurnFeatures.names.count)
+                }
+            },
+            .number("sample_fraction", \.training.randomForest.sampleFraction, 0.01...1),
+        ])
+    }
+
+    /// How many inputs come from the product's events.
+    static var eventFeatures: SettingsSection<ChurnSettings> {
+        SettingsSection([
+            .whole("product_events", \.eventFeatures.productEvents, 0...1000),
+            .whole("max_inputs", \.eventFeatures.maxInputs, 0...500),
+        ])
     }
 
     /// The folder of point-in-time models: `history_models`, or
@@ -130,41 +166,27 @@ public struct EventFeatureSettings: Sendable, Equatable {
     public init() {}
 }
 
-extension ChurnTrainingParameters {
-    /// Reads `gradient_boosting:`, `random_forest:` and `logistic_regression:`
-    /// from the churn section; whatever is left out keeps its default.
-    static func load(_ churn: ConfigNode) throws -> ChurnTrainingParameters {
-        var p = ChurnTrainingParameters()
-        let gb = try churn.child("gradient_boosting")
-        p.gradientBoosting.learningRate = try gb.double(
-            "learning_rate", default: p.gradientBoosting.learningRate, range: 1e-4...1)
-        p.gradientBoosting.maxRounds = try gb.int(
-            "max_rounds", default: p.gradientBoosting.maxRounds, range: 1...100_000)
-        p.gradientBoosting.maxDepth = try gb.int("max_depth", default: p.gradientBoosting.maxDepth, range: 1...16)
-        p.gradientBoosting.minChildWeight = try gb.double(
-            "min_child_weight", default: p.gradientBoosting.minChildWeight, range: 0...1e9)
-        p.gradientBoosting.minLeafRows = try gb.int(
-            "min_leaf_rows", default: p.gradientBoosting.minLeafRows, range: 1...10_000_000)
-        p.gradientBoosting.lambda = try gb.double("l2", default: p.gradientBoosting.lambda, range: 0...1e9)
-        p.gradientBoosting.rowSubsample = try gb.double(
-            "row_subsample", default: p.gradientBoosting.rowSubsample, range: 0.01...1)
-        p.gradientBoosting.featureSubsample = try gb.double(
-            "feature_subsample", default: p.gradientBoosting.featureSubsample, range: 0.01...1)
-        p.gradientBoosting.earlyStoppingRounds = try gb.int(
-            "early_stopping_rounds", default: p.gradientBoosting.earlyStoppingRounds, range: 1...100_000)
-        let rf = try churn.child("random_forest")
-        p.randomForest.trees = try rf.int("trees", default: p.randomForest.trees, range: 1...10_000)
-        p.randomForest.maxDepth = try rf.int("max_depth", default: p.randomForest.maxDepth, range: 1...16)
-        p.randomForest.minLeafRows = try rf.int(
-            "min_leaf_rows", default: p.randomForest.minLeafRows, range: 1...10_000_000)
-        if rf.has("features_per_split") {
-            p.randomForest.featuresPerSplit = try rf.int(
-                "features_per_split", default: 1, range: 1...ChurnFeatures.names.count)
+extension Setting {
+    /// A replay step (`30d`, `2w`, `1m`); `message` says what is expected.
+    static func step(_ key: String, _ field: WritableKeyPath<Target, ReplayStep>, _ message: String) -> Setting {
+        Setting(
+            key: key, defaultText: { $0[keyPath: field].setting },
+            read: { node, t in
+                let text = try node.string(key, default: t[keyPath: field].setting)
+                guard let step = ReplayStep(text) else {
+                    throw node.failure("\(message), found \"\(text)\"", key: key)
+                }
+                t[keyPath: field] = step
+            })
+    }
+}
+
+extension ReplayStep {
+    /// The step as a pipeline file writes it: `30d`, `1m`.
+    var setting: String {
+        switch self {
+        case .days(let n): return "\(n)d"
+        case .months(let n): return "\(n)m"
         }
-        p.randomForest.sampleFraction = try rf.double(
-            "sample_fraction", default: p.randomForest.sampleFraction, range: 0.01...1)
-        let lr = try churn.child("logistic_regression")
-        p.logisticLambda = try lr.double("l2", default: p.logisticLambda, range: 0...1e9)
-        return p
     }
 }

@@ -4,13 +4,18 @@ import Yams
 /// A typed, path-aware view of a YAML mapping from the pipeline file.
 ///
 /// Every read names its key path in errors (`scoring.engagement.adoption_target:
-/// expected a number, found "high"`), and keys nobody read are reported, so a
-/// misspelt setting is an error rather than a silently ignored default.
+/// expected a number, found "high"`), and keys the section does not declare
+/// (SettingsDeclarations.swift; without a declaration: keys nobody read) are
+/// reported, so a misspelt setting is an error rather than a silently ignored
+/// default.
 final class ConfigNode {
     let file: String
     let path: String
     let node: Node?
     private var readKeys: Set<String> = []
+    /// The keys this mapping accepts, from its section's declaration
+    /// (SettingsDeclarations.swift); nil for a mapping keyed by names.
+    private var declaredKeys: Set<String>?
     private var children: [ConfigNode] = []
 
     init(file: String, path: String, node: Node?) {
@@ -44,7 +49,18 @@ final class ConfigNode {
         return .pipeline(file: file, path: where_, message: message)
     }
 
+    /// Names the keys this mapping accepts: `checkUnknownKeys` lists them,
+    /// and reading any other is a programming error.
+    func declare(_ keys: [String]) {
+        declaredKeys = Set(keys)
+    }
+
+    private var fullPath: String { path.isEmpty ? "the top level" : path }
+
     private func value(_ key: String) -> Node? {
+        assert(
+            declaredKeys?.contains(key) ?? true,
+            "\(fullPath) reads \"\(key)\", which its section does not declare: add it to the section's declaration")
         readKeys.insert(key)
         guard let mapping = node?.mapping else { return nil }
         guard let v = mapping[key] else { return nil }
@@ -142,13 +158,21 @@ final class ConfigNode {
         node?.mapping?.keys.compactMap { $0.scalar?.string } ?? []
     }
 
-    /// Reports keys that were present but never read, in this node and below.
+    /// Reports keys that the mapping's section does not declare (without a
+    /// declaration: that nothing read), in this node and below.
     func checkUnknownKeys() throws {
+        if let declaredKeys {
+            assert(
+                declaredKeys.isSubset(of: readKeys),
+                "\(fullPath) declares \(declaredKeys.subtracting(readKeys).sorted()), which nothing reads: read them or remove them from the declaration"
+            )
+        }
+        let known = declaredKeys ?? readKeys
         if let mapping = node?.mapping {
             for key in mapping.keys {
                 guard let k = key.scalar?.string else { continue }
-                if !readKeys.contains(k) {
-                    let known = readKeys.sorted().joined(separator: ", ")
+                if !known.contains(k) {
+                    let known = known.sorted().joined(separator: ", ")
                     throw failure("unknown setting \"\(k)\"; known settings here: \(known)", key: k)
                 }
             }

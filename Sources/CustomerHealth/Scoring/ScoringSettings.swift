@@ -98,119 +98,192 @@ public struct ScoringSettings: Sendable, Equatable {
 
     static func load(_ node: ConfigNode) throws -> ScoringSettings {
         var s = ScoringSettings()
-        let weights = try node.child("weights")
-        s.weightUsage = try weights.double("usage", default: s.weightUsage, range: 0...1)
-        s.weightEngagement = try weights.double("engagement", default: s.weightEngagement, range: 0...1)
-        s.weightSatisfaction = try weights.double("satisfaction", default: s.weightSatisfaction, range: 0...1)
-        s.weightValue = try weights.double("value_realization", default: s.weightValue, range: 0...1)
+        try settings.read(node, into: &s)
+        return s
+    }
+
+    static func declared(path: String) -> [DeclaredSection] {
+        settings.declared(path: path, defaults: ScoringSettings())
+    }
+
+    /// The `scoring:` section, in the order it is read; docs/scoring.md has a table per mapping.
+    static var settings: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .section("weights", weights, check: checkWeights),
+            .section("status", status, check: checkStatus),
+            .section("windows", windows),
+            .section("usage", usage),
+            .section("engagement", engagement) { node, s in
+                try checkTotal(node, [s.adoptionPoints, s.apiPoints, s.mobilePoints, s.trainingPoints])
+            },
+            .section("satisfaction", satisfaction, check: checkSatisfaction),
+            .section("value_realization", valueRealization, check: checkValueRealization),
+            .section("trends", trends),
+            .section("risk_factors", riskFactors),
+            .section("recommendations", recommendations),
+            .section("priority", priority),
+            .custom("parts") { node, s in try s.loadParts(try node.child("parts")) },
+        ])
+    }
+
+    static var weights: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .number("usage", \.weightUsage, 0...1),
+            .number("engagement", \.weightEngagement, 0...1),
+            .number("satisfaction", \.weightSatisfaction, 0...1),
+            .number("value_realization", \.weightValue, 0...1),
+        ])
+    }
+
+    static func checkWeights(_ node: ConfigNode, _ s: ScoringSettings) throws {
         let sum = s.weightUsage + s.weightEngagement + s.weightSatisfaction + s.weightValue
         if abs(sum - 1) > 1e-9 {
-            throw weights.failure("the four weights must add up to 1, they add up to \(sum)")
+            throw node.failure("the four weights must add up to 1, they add up to \(sum)")
         }
-        let status = try node.child("status")
-        s.excellentFrom = try status.double("excellent", default: s.excellentFrom, range: 0...100)
-        s.goodFrom = try status.double("good", default: s.goodFrom, range: 0...100)
-        s.warningFrom = try status.double("warning", default: s.warningFrom, range: 0...100)
-        s.criticalFrom = try status.double("critical", default: s.criticalFrom, range: 0...100)
+    }
+
+    static var status: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .number("excellent", \.excellentFrom, 0...100),
+            .number("good", \.goodFrom, 0...100),
+            .number("warning", \.warningFrom, 0...100),
+            .number("critical", \.criticalFrom, 0...100),
+        ])
+    }
+
+    static func checkStatus(_ node: ConfigNode, _ s: ScoringSettings) throws {
         guard s.excellentFrom > s.goodFrom, s.goodFrom > s.warningFrom, s.warningFrom > s.criticalFrom else {
-            throw status.failure("thresholds must decrease: excellent > good > warning > critical")
+            throw node.failure("thresholds must decrease: excellent > good > warning > critical")
         }
-        let windows = try node.child("windows")
-        s.windowDays = try windows.int("activity_days", default: s.windowDays, range: 1...3650)
-        s.dauWindowDays = try windows.int("daily_users_days", default: s.dauWindowDays, range: 1...365)
-        s.responseWindowDays = try windows.int("response_time_days", default: s.responseWindowDays, range: 1...3650)
+    }
 
-        let usage = try node.child("usage")
-        s.recencyPoints = [
-            try usage.double("recency_points_1d", default: 40, range: 0...100),
-            try usage.double("recency_points_7d", default: 30, range: 0...100),
-            try usage.double("recency_points_30d", default: 20, range: 0...100),
-        ]
-        s.activityPerMonthlyUser = try usage.double(
-            "points_per_monthly_user", default: s.activityPerMonthlyUser, range: 0...100)
-        s.activityCap = try usage.double("activity_cap", default: s.activityCap, range: 0...100)
-        s.engagementPerDailyUser = try usage.double(
-            "points_per_daily_user", default: s.engagementPerDailyUser, range: 0...100)
-        s.engagementCap = try usage.double("daily_users_cap", default: s.engagementCap, range: 0...100)
+    static var windows: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .whole("activity_days", \.windowDays, 1...3650),
+            .whole("daily_users_days", \.dauWindowDays, 1...365),
+            .whole("response_time_days", \.responseWindowDays, 1...3650),
+        ])
+    }
 
-        let e = try node.child("engagement")
-        s.adoptionPoints = try e.double("adoption_points", default: s.adoptionPoints, range: 0...100)
-        s.adoptionTarget = try e.double("adoption_target", default: s.adoptionTarget, range: 0.01...1)
-        s.apiPoints = try e.double("api_points", default: s.apiPoints, range: 0...100)
-        try s.loadTarget(.apiCallsPerSeat, e, "api_calls_per_seat_target")
-        s.mobilePoints = try e.double("mobile_points", default: s.mobilePoints, range: 0...100)
-        try s.loadTarget(.mobileSessionsPerSeat, e, "mobile_sessions_per_seat_target")
-        s.trainingPoints = try e.double("training_points", default: s.trainingPoints, range: 0...100)
-        try checkTotal(e, [s.adoptionPoints, s.apiPoints, s.mobilePoints, s.trainingPoints])
+    static var usage: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .number("recency_points_1d", \.recencyPoints[0], 0...100),
+            .number("recency_points_7d", \.recencyPoints[1], 0...100),
+            .number("recency_points_30d", \.recencyPoints[2], 0...100),
+            .number("points_per_monthly_user", \.activityPerMonthlyUser, 0...100),
+            .number("activity_cap", \.activityCap, 0...100),
+            .number("points_per_daily_user", \.engagementPerDailyUser, 0...100),
+            .number("daily_users_cap", \.engagementCap, 0...100),
+        ])
+    }
 
-        let sat = try node.child("satisfaction")
-        s.ticketPoints = try sat.double("ticket_points", default: s.ticketPoints, range: 0...100)
-        s.ticketsPerSeatGood = try sat.double("tickets_per_seat_good", default: s.ticketsPerSeatGood, range: 0...1e6)
-        s.ticketsPerSeatBad = try sat.double("tickets_per_seat_bad", default: s.ticketsPerSeatBad, range: 0...1e6)
-        s.responsePoints = try sat.double("response_points", default: s.responsePoints, range: 0...100)
-        s.responseHoursGood = try sat.double("response_hours_good", default: s.responseHoursGood, range: 0...1e6)
-        s.responseHoursBad = try sat.double("response_hours_bad", default: s.responseHoursBad, range: 0...1e6)
-        s.uptimePoints = try sat.double("uptime_points", default: s.uptimePoints, range: 0...100)
-        s.uptimeGood = try sat.double("uptime_good", default: s.uptimeGood, range: 0...100)
-        s.uptimeBad = try sat.double("uptime_bad", default: s.uptimeBad, range: 0...100)
-        try checkTotal(sat, [s.ticketPoints, s.responsePoints, s.uptimePoints])
+    static var engagement: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .number("adoption_points", \.adoptionPoints, 0...100),
+            .number("adoption_target", \.adoptionTarget, 0.01...1),
+            .number("api_points", \.apiPoints, 0...100),
+            .target("api_calls_per_seat_target", .apiCallsPerSeat),
+            .number("mobile_points", \.mobilePoints, 0...100),
+            .target("mobile_sessions_per_seat_target", .mobileSessionsPerSeat),
+            .number("training_points", \.trainingPoints, 0...100),
+        ])
+    }
+
+    static var satisfaction: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .number("ticket_points", \.ticketPoints, 0...100),
+            .number("tickets_per_seat_good", \.ticketsPerSeatGood, 0...1e6),
+            .number("tickets_per_seat_bad", \.ticketsPerSeatBad, 0...1e6),
+            .number("response_points", \.responsePoints, 0...100),
+            .number("response_hours_good", \.responseHoursGood, 0...1e6),
+            .number("response_hours_bad", \.responseHoursBad, 0...1e6),
+            .number("uptime_points", \.uptimePoints, 0...100),
+            .number("uptime_good", \.uptimeGood, 0...100),
+            .number("uptime_bad", \.uptimeBad, 0...100),
+        ])
+    }
+
+    static func checkSatisfaction(_ node: ConfigNode, _ s: ScoringSettings) throws {
+        try checkTotal(node, [s.ticketPoints, s.responsePoints, s.uptimePoints])
         guard s.ticketsPerSeatBad > s.ticketsPerSeatGood, s.responseHoursBad > s.responseHoursGood,
             s.uptimeGood > s.uptimeBad
         else {
-            throw sat.failure("each *_bad threshold must be worse than its *_good threshold")
+            throw node.failure("each *_bad threshold must be worse than its *_good threshold")
         }
+    }
 
-        let v = try node.child("value_realization")
-        s.roiPoints = try v.double("roi_points", default: s.roiPoints, range: 0...100)
-        s.roiTarget = try v.double("roi_target", default: s.roiTarget, range: 0.001...1e6)
-        s.workOrderPoints = try v.double("work_order_points", default: s.workOrderPoints, range: 0...100)
-        try s.loadTarget(.workOrdersPerSeat, v, "work_orders_per_seat_target")
-        s.timeToValuePoints = try v.double("time_to_value_points", default: s.timeToValuePoints, range: 0...100)
-        s.timeToValueGoodDays = try v.double(
-            "time_to_value_good_days", default: s.timeToValueGoodDays, range: 0...36500)
-        s.timeToValueBadDays = try v.double("time_to_value_bad_days", default: s.timeToValueBadDays, range: 0...36500)
-        try checkTotal(v, [s.roiPoints, s.workOrderPoints, s.timeToValuePoints])
+    static var valueRealization: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .number("roi_points", \.roiPoints, 0...100),
+            .number("roi_target", \.roiTarget, 0.001...1e6),
+            .number("work_order_points", \.workOrderPoints, 0...100),
+            .target("work_orders_per_seat_target", .workOrdersPerSeat),
+            .number("time_to_value_points", \.timeToValuePoints, 0...100),
+            .number("time_to_value_good_days", \.timeToValueGoodDays, 0...36500),
+            .number("time_to_value_bad_days", \.timeToValueBadDays, 0...36500),
+        ])
+    }
+
+    static func checkValueRealization(_ node: ConfigNode, _ s: ScoringSettings) throws {
+        try checkTotal(node, [s.roiPoints, s.workOrderPoints, s.timeToValuePoints])
         guard s.timeToValueBadDays > s.timeToValueGoodDays else {
-            throw v.failure("time_to_value_bad_days must be greater than time_to_value_good_days")
+            throw node.failure("time_to_value_bad_days must be greater than time_to_value_good_days")
         }
+    }
 
-        let t = try node.child("trends")
-        s.trendWindowDays = try t.int("window_days", default: s.trendWindowDays, range: 1...3650)
-        s.trendThreshold = try t.double("threshold", default: s.trendThreshold, range: 0...100)
+    static var trends: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .whole("window_days", \.trendWindowDays, 1...3650),
+            .number("threshold", \.trendThreshold, 0...100),
+        ])
+    }
 
-        let r = try node.child("risk_factors")
-        s.riskNoLoginDays = try r.int("no_login_days", default: s.riskNoLoginDays, range: 0...3650)
-        s.riskAdoptionBelow = try r.double("adoption_below", default: s.riskAdoptionBelow, range: 0...1)
-        s.riskTicketsAtLeast = try r.int("tickets_at_least", default: s.riskTicketsAtLeast, range: 1...1_000_000)
-        s.riskUptimeBelow = try r.double("uptime_below", default: s.riskUptimeBelow, range: 0...100)
-        s.riskTrainingBelow = try r.double("training_below", default: s.riskTrainingBelow, range: 0...1)
-        s.riskResponseHoursAbove = try r.double(
-            "response_hours_above", default: s.riskResponseHoursAbove, range: 0...1e6)
-        s.riskSeatUtilisationBelow = try r.double(
-            "seat_utilisation_below", default: s.riskSeatUtilisationBelow, range: 0...1)
-        s.riskRoiBelow = try r.double("roi_below", default: s.riskRoiBelow, range: 0...1e6)
-        s.riskRoiAfterMonths = try r.double("roi_after_months", default: s.riskRoiAfterMonths, range: 0...1200)
+    static var riskFactors: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .whole("no_login_days", \.riskNoLoginDays, 0...3650),
+            .number("adoption_below", \.riskAdoptionBelow, 0...1),
+            .whole("tickets_at_least", \.riskTicketsAtLeast, 1...1_000_000),
+            .number("uptime_below", \.riskUptimeBelow, 0...100),
+            .number("training_below", \.riskTrainingBelow, 0...1),
+            .number("response_hours_above", \.riskResponseHoursAbove, 0...1e6),
+            .number("seat_utilisation_below", \.riskSeatUtilisationBelow, 0...1),
+            .number("roi_below", \.riskRoiBelow, 0...1e6),
+            .number("roi_after_months", \.riskRoiAfterMonths, 0...1200),
+        ])
+    }
 
-        let rec = try node.child("recommendations")
-        s.ebrHealthFrom = try rec.double("executive_review_health_from", default: s.ebrHealthFrom, range: 0...100)
+    static var recommendations: SettingsSection<ScoringSettings> {
+        SettingsSection([.number("executive_review_health_from", \.ebrHealthFrom, 0...100)])
+    }
 
-        let p = try node.child("priority")
-        s.criticalProbability = try p.double("critical_probability_above", default: s.criticalProbability, range: 0...1)
-        s.criticalHealthBelow = try p.double("critical_health_below", default: s.criticalHealthBelow, range: 0...100)
-        s.highProbability = try p.double("high_probability_above", default: s.highProbability, range: 0...1)
-        s.highHealthBelow = try p.double("high_health_below", default: s.highHealthBelow, range: 0...100)
-        s.mediumProbability = try p.double("medium_probability_above", default: s.mediumProbability, range: 0...1)
-        s.mediumHealthBelow = try p.double("medium_health_below", default: s.mediumHealthBelow, range: 0...100)
-        if let list = try p.stringList("at_risk") {
-            s.atRiskPriorities = try list.map { name in
-                guard let v = InterventionPriority(rawValue: name) else {
-                    throw p.failure(
-                        "unknown priority \"\(name)\"; expected critical, high, medium or low", key: "at_risk")
-                }
-                return v
+    static var priority: SettingsSection<ScoringSettings> {
+        SettingsSection([
+            .number("critical_probability_above", \.criticalProbability, 0...1),
+            .number("critical_health_below", \.criticalHealthBelow, 0...100),
+            .number("high_probability_above", \.highProbability, 0...1),
+            .number("high_health_below", \.highHealthBelow, 0...100),
+            .number("medium_probability_above", \.mediumProbability, 0...1),
+            .number("medium_health_below", \.mediumHealthBelow, 0...100),
+            .custom("at_risk", default: { "[\($0.atRiskPriorities.map(\.rawValue).joined(separator: ", "))]" }) {
+                node, s in try s.loadAtRisk(node)
+            },
+        ])
+    }
+
+    /// `priority.at_risk`: the priorities that put a customer on the at-risk list.
+    private mutating func loadAtRisk(_ p: ConfigNode) throws {
+        guard let list = try p.stringList("at_risk") else { return }
+        atRiskPriorities = try list.map { name in
+            guard let v = InterventionPriority(rawValue: name) else {
+                throw p.failure(
+                    "unknown priority \"\(name)\"; expected critical, high, medium or low", key: "at_risk")
             }
+            return v
         }
-        let parts = try node.child("parts")
+    }
+
+    /// `parts`: each score part forced `on` or `off`, or left `auto`.
+    private mutating func loadParts(_ parts: ConfigNode) throws {
         for key in parts.keys() {
             guard let part = ScorePart.allCases.first(where: { $0.key == key }) else {
                 throw parts.failure(
@@ -221,13 +294,12 @@ public struct ScoringSettings: Sendable, Equatable {
             guard let setting = PartSetting(rawValue: value) else {
                 throw parts.failure("expected auto, on or off, found \"\(value)\"", key: key)
             }
-            s.parts[part] = setting
+            self.parts[part] = setting
         }
-        return s
     }
 
     /// A per-seat target: `auto` (the default) or a number.
-    private mutating func loadTarget(_ target: VolumeTarget, _ node: ConfigNode, _ key: String) throws {
+    fileprivate mutating func loadTarget(_ target: VolumeTarget, _ node: ConfigNode, _ key: String) throws {
         if let text = try node.string(key), text.trimmingCharacters(in: .whitespaces) != "auto" {
             self[target] = try node.double(key, default: self[target], range: 0.001...1e9)
             autoTargets.remove(target)
@@ -292,6 +364,17 @@ public struct ScoringSettings: Sendable, Equatable {
         if abs(total - 100) > 1e-9 {
             throw node.failure("the points of this component must add up to 100, they add up to \(total)")
         }
+    }
+}
+
+extension Setting where Target == ScoringSettings {
+    /// A per-seat target: `auto` (the default) or a number.
+    fileprivate static func target(_ key: String, _ target: VolumeTarget) -> Setting {
+        .custom(
+            key, default: { $0.autoTargets.contains(target) ? "auto" : "\($0[target])" },
+            read: { node, s in
+                try s.loadTarget(target, node, key)
+            })
     }
 }
 

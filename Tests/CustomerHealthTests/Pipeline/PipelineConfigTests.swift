@@ -53,6 +53,27 @@ final class PipelineConfigTests: XCTestCase {
         assertError("input: exports\ntreads: 2\n", contains: ["unknown setting \"treads\"", "threads"])
     }
 
+    /// The keys an unknown-key error lists are the section's declared keys
+    /// (SettingsDeclarations.swift), in every section.
+    func testEveryDeclaredSectionListsItsKeysForAnUnknownOne() {
+        for section in PipelineConfig.declaredSettings {
+            var yaml = "input: exports\n"
+            var indent = ""
+            for part in section.path.split(separator: ".") where !section.path.isEmpty {
+                yaml += "\(indent)\(part == "<name>" ? "activity" : part):\n"
+                indent += "  "
+            }
+            yaml += "\(indent)zz_unknown: 1\n"
+            let known = section.keys.map(\.name).sorted().joined(separator: ", ")
+            let path = section.path.replacingOccurrences(of: "<name>", with: "activity")
+            assertError(
+                yaml,
+                contains: [
+                    "\(path.isEmpty ? "" : path + ".")zz_unknown: unknown setting \"zz_unknown\"; known settings here: \(known)"
+                ])
+        }
+    }
+
     func testUnknownNestedKeyIsNamedWithItsPath() {
         assertError(
             """
