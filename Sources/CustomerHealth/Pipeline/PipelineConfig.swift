@@ -130,7 +130,7 @@ public struct PipelineConfig: Sendable {
                 // Checked here, once churn_definition and events are read and before watch is.
                 try c.checkActivityEventsCanCount()
             },
-            .mapping("watch", keys: WatchSettings.declaredKeys) { node, c in
+            .mapping("watch", declared: WatchSettings.declared) { node, c in
                 c.watch = try WatchSettings.load(node, resolve: resolve)
             },
         ])

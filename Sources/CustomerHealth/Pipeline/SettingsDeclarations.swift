@@ -170,21 +170,6 @@ extension ChurnDefinition {
     }
 }
 
-extension WatchSettings {
-    /// The keys `WatchSettings.load` reads (Watch/WatchSession.swift), with
-    /// its defaults; `ConfigNode` checks that it reads exactly these.
-    static var declaredKeys: [DeclaredKey] {
-        let w = WatchSettings()
-        return [
-            DeclaredKey(name: "min_score_delta", defaultText: settingText(w.minScoreDelta)),
-            DeclaredKey(name: "settle_seconds", defaultText: settingText(w.settleSeconds)),
-            DeclaredKey(name: "poll_seconds", defaultText: settingText(w.pollSeconds)),
-            DeclaredKey(name: "heartbeat_seconds", defaultText: settingText(w.heartbeatSeconds)),
-            DeclaredKey(name: "state", defaultText: nil),
-        ]
-    }
-}
-
 extension Setting {
     /// A mapping read by a function outside the declarations (`keys` are
     /// what it reads; `ConfigNode` holds it to them).

@@ -15,14 +15,25 @@ public struct WatchSettings: Sendable, Equatable {
 
     public init() {}
 
-    static func load(_ node: ConfigNode, resolve: (String) -> String) throws -> WatchSettings {
+    /// The `watch:` section, declared once (Pipeline/SettingsDeclarations.swift).
+    static func settings(resolve: @escaping (String) -> String) -> SettingsSection<WatchSettings> {
+        SettingsSection([
+            .number("min_score_delta", \.minScoreDelta, 0...100),
+            .number("settle_seconds", \.settleSeconds, 0...86_400),
+            .number("poll_seconds", \.pollSeconds, 0.01...3600),
+            .number("heartbeat_seconds", \.heartbeatSeconds, 0.1...86_400),
+            .custom("state") { node, w in w.stateDirectory = try node.string("state").map(resolve) },
+        ])
+    }
+
+    static func load(_ node: ConfigNode, resolve: @escaping (String) -> String) throws -> WatchSettings {
         var w = WatchSettings()
-        w.minScoreDelta = try node.double("min_score_delta", default: w.minScoreDelta, range: 0...100)
-        w.settleSeconds = try node.double("settle_seconds", default: w.settleSeconds, range: 0...86_400)
-        w.pollSeconds = try node.double("poll_seconds", default: w.pollSeconds, range: 0.01...3600)
-        w.heartbeatSeconds = try node.double("heartbeat_seconds", default: w.heartbeatSeconds, range: 0.1...86_400)
-        w.stateDirectory = try node.string("state").map(resolve)
+        try settings(resolve: resolve).read(node, into: &w)
         return w
+    }
+
+    static func declared(path: String) -> [DeclaredSection] {
+        settings(resolve: { $0 }).declared(path: path, defaults: WatchSettings())
     }
 }
 
