@@ -349,47 +349,24 @@ public struct IngestRunner: Sendable {
             workerCount > 1 ? ActivityStore(accumulator: IngestAccumulator(customerCount: accounts.count)) : nil
         let registry = ProductEventRegistry()
         let failed = Atomic<Bool>(false)
-        let config = self.config
-        let progress = self.progress
         let totalBytes = jobs.reduce(0) { $0 + $1.element.size }
         let threads = self.threads
-        let shard = self.shard
+        let context = EventFileContext(
+            config: config, customers: directory, registry: registry, store: store, shard: shard, progress: progress,
+            pipelined: { file in
+                // One file holding most of the bytes gets its inflating on a thread of its own.
+                threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
+            })
         // Each worker its own files and accumulator: merged below, in worker order.
         ParallelMap.forEach(count: workerCount, atMost: workerCount) { worker in
-            let acc = slots.accumulators[worker]
             for j in chunks[worker] {
                 if failed.load(ordering: .relaxed) { return }
                 let (rank, file) = jobs[j]
-                let settings = config.exportSettings(file.kind)
-                let context = RowHandlerContext(
-                    reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: directory,
-                    accumulator: acc, fileRank: rank, events: config.events, registry: registry,
-                    countsAllRows: file.partition == nil)
-                guard let handler = file.kind.makeHandler(context) else { continue }
-                (handler as? ActivityRowHandler)?.store = store
-                if let part = file.partition {
-                    do {
-                        slots.reports[worker].append(
-                            try IngestRunner.readBuckets(
-                                of: file, part, settings: settings, handler: handler, config: config,
-                                shard: shard, progress: progress))
-                    } catch {
-                        slots.errors[worker] = (file.path, PartitionReadFailure(error: error))
-                        failed.store(true, ordering: .relaxed)
-                        return
-                    }
-                    continue
-                }
                 do {
-                    // One file holding most of the bytes gets its inflating on a thread of its own.
-                    let pipelined = threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
-                    let reader = try InputFileReader(
-                        path: file.path, settings: settings, handler: handler,
-                        maxRowBytes: config.maxRowBytes, includeRaw: config.rejectsIncludeRaw,
-                        mode: .whole(pipelined: pipelined),
-                        options: ReadOptions(rows: RowOwnership(shard), progress: progress))
-                    let r = try reader.read()
-                    slots.reports[worker].append(r)
+                    guard let report = try context.read(file, rank: rank, into: slots.accumulators[worker]) else {
+                        continue
+                    }
+                    slots.reports[worker].append(report)
                 } catch {
                     slots.errors[worker] = (file.path, error)
                     failed.store(true, ordering: .relaxed)
@@ -397,15 +374,7 @@ public struct IngestRunner: Sendable {
                 }
             }
         }
-        // Report the first failing file in name order, whichever thread hit it.
-        if let (path, error) = slots.allErrors.min(by: { $0.0 < $1.0 }) {
-            // A damaged partition is not a corrupt export: never skipped.
-            if let damage = error as? PartitionReadFailure { throw damage.error }
-            if config.onCorruptFile == .skip, let e = error as? CustomerHealthError, case .input = e {
-                throw CorruptFileFailure(path: path, error: e)
-            }
-            throw error
-        }
+        try throwFirstFailure(slots)
         let merged = store?.accumulator ?? slots.accumulators[0]
         for w in (store == nil ? 1 : 0)..<workerCount {
             merged.merge(slots.accumulators[w])
@@ -423,6 +392,18 @@ public struct IngestRunner: Sendable {
             threads: threads)
         ProcessMemory.returnFreePages()
         return result
+    }
+
+    /// Fails the read with the first failing file in name order, whichever
+    /// thread hit it: a damaged partition as it is (never skipped), a corrupt
+    /// export as one `on_corrupt_file: skip` may skip.
+    private func throwFirstFailure(_ slots: WorkerSlots) throws {
+        guard let (path, error) = slots.allErrors.min(by: { $0.0 < $1.0 }) else { return }
+        if let damage = error as? PartitionReadFailure { throw damage.error }
+        if config.onCorruptFile == .skip, let e = error as? CustomerHealthError, case .input = e {
+            throw CorruptFileFailure(path: path, error: e)
+        }
+        throw error
     }
 
     /// Reads one file for `partition`: every record that reaches its handler
@@ -576,4 +557,45 @@ final class WorkerSlots: @unchecked Sendable {
     }
 
     var allErrors: [(String, Error)] { (0..<count).compactMap { errors[$0] } }
+}
+
+/// What every worker shares to read an event export's file into its own
+/// accumulator.
+private struct EventFileContext: @unchecked Sendable {
+    let config: PipelineConfig
+    let customers: CustomerDirectory
+    let registry: ProductEventRegistry
+    /// With several workers, the activity rows' store of their own.
+    let store: ActivityStore?
+    let shard: ShardSpec?
+    let progress: (@Sendable (Int, Int) -> Void)?
+    /// Whether a file's inflating gets a thread of its own.
+    let pipelined: @Sendable (InputFile) -> Bool
+
+    /// Reads `file` (whole, or its buckets of a partition) into `accumulator`;
+    /// nil for an export that has no row handler. A partition's failure is
+    /// wrapped as `PartitionReadFailure`.
+    func read(_ file: InputFile, rank: Int, into accumulator: IngestAccumulator) throws -> FileReport? {
+        let settings = config.exportSettings(file.kind)
+        let context = RowHandlerContext(
+            reader: FieldReader(settings: settings, dateFormat: config.dateFormat), customers: customers,
+            accumulator: accumulator, fileRank: rank, events: config.events, registry: registry,
+            countsAllRows: file.partition == nil)
+        guard let handler = file.kind.makeHandler(context) else { return nil }
+        (handler as? ActivityRowHandler)?.store = store
+        if let part = file.partition {
+            do {
+                return try IngestRunner.readBuckets(
+                    of: file, part, settings: settings, handler: handler, config: config, shard: shard,
+                    progress: progress)
+            } catch {
+                throw IngestRunner.PartitionReadFailure(error: error)
+            }
+        }
+        let reader = try InputFileReader(
+            path: file.path, settings: settings, handler: handler, maxRowBytes: config.maxRowBytes,
+            includeRaw: config.rejectsIncludeRaw, mode: .whole(pipelined: pipelined(file)),
+            options: ReadOptions(rows: RowOwnership(shard), progress: progress))
+        return try reader.read()
+    }
 }

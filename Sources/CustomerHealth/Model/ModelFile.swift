@@ -132,33 +132,6 @@ public struct ChurnModelFile: Sendable {
             )
         }
         let d = record.feature_names.count
-        func tree(_ r: TreeRecord) throws(LoadError) -> RegressionTree {
-            let n = r.feature.count
-            guard n > 0, r.threshold.count == n, r.missing_left.count == n, r.left.count == n, r.right.count == n,
-                r.value.count == n
-            else {
-                throw LoadError(description: "\(path): a tree has arrays of different lengths: the model is corrupt")
-            }
-            for i in 0..<n where r.feature[i] >= 0 {
-                guard Int(r.feature[i]) < d, r.left[i] > Int32(i), r.right[i] > Int32(i), Int(r.left[i]) < n,
-                    Int(r.right[i]) < n
-                else {
-                    throw LoadError(
-                        description:
-                            "\(path): a tree refers to a node or feature that does not exist: the model is corrupt")
-                }
-            }
-            var t = RegressionTree()
-            t.feature = r.feature
-            t.threshold = r.threshold
-            t.missingLeft = r.missing_left.map { $0 != 0 }
-            t.left = r.left
-            t.right = r.right
-            t.value = r.value
-            t.cover = Array(repeating: 0, count: n)
-            t.gain = Array(repeating: 0, count: n)
-            return t
-        }
         guard record.bin_edges.count == d, record.logistic_regression.weights.count == d,
             record.logistic_regression.means.count == d, record.logistic_regression.scales.count == d
         else {
@@ -167,9 +140,9 @@ public struct ChurnModelFile: Sendable {
         var weights: [ChurnEnsemble.Member: Double] = [:]
         for m in ChurnEnsemble.Member.allCases { weights[m] = record.member_weights[m.rawValue] ?? 0 }
         var boosting: [RegressionTree] = []
-        for r in record.gradient_boosting.trees { boosting.append(try tree(r)) }
+        for r in record.gradient_boosting.trees { boosting.append(try tree(r, features: d, path: path)) }
         var forest: [RegressionTree] = []
-        for r in record.random_forest.trees { forest.append(try tree(r)) }
+        for r in record.random_forest.trees { forest.append(try tree(r, features: d, path: path)) }
         let lr = record.logistic_regression
         let ensemble = ChurnEnsemble(
             featureNames: record.feature_names, binner: FeatureBinner(edges: record.bin_edges),
@@ -183,6 +156,36 @@ public struct ChurnModelFile: Sendable {
         var file = ChurnModelFile(ensemble: ensemble, metadata: metadata.map(JSONValue.from) ?? .null)
         file.loadedHash = record.content_sha256
         return file
+    }
+
+    /// One tree of the file, checked: arrays of one length, children after
+    /// their parent, features and nodes that exist.
+    private static func tree(_ r: TreeRecord, features d: Int, path: String) throws(LoadError) -> RegressionTree {
+        let n = r.feature.count
+        guard n > 0, r.threshold.count == n, r.missing_left.count == n, r.left.count == n, r.right.count == n,
+            r.value.count == n
+        else {
+            throw LoadError(description: "\(path): a tree has arrays of different lengths: the model is corrupt")
+        }
+        for i in 0..<n where r.feature[i] >= 0 {
+            guard Int(r.feature[i]) < d, r.left[i] > Int32(i), r.right[i] > Int32(i), Int(r.left[i]) < n,
+                Int(r.right[i]) < n
+            else {
+                throw LoadError(
+                    description:
+                        "\(path): a tree refers to a node or feature that does not exist: the model is corrupt")
+            }
+        }
+        var t = RegressionTree()
+        t.feature = r.feature
+        t.threshold = r.threshold
+        t.missingLeft = r.missing_left.map { $0 != 0 }
+        t.left = r.left
+        t.right = r.right
+        t.value = r.value
+        t.cover = Array(repeating: 0, count: n)
+        t.gain = Array(repeating: 0, count: n)
+        return t
     }
 }
 

@@ -219,32 +219,11 @@ public struct PipelineRunner: Sendable {
         var files = render(
             snapshots: snaps, scores: scores, asOf: asOf, parts: parts, inputNames: model?.ensemble.featureNames ?? [],
             only: kept)
-        let inputs: [JSONValue] = facts.files.map { f in
-            .object([
-                ("export", .string(f.export.rawValue)),
-                ("file", .string(f.name)),
-                ("size", .int(f.size)),
-                ("sha256", f.sha256.isEmpty ? .null : .string(f.sha256)),
-                ("rows_read", .int(f.rowsRead)),
-                ("rows_accepted", .int(f.rowsAccepted)),
-                ("rows_rejected", .int(f.rowsRejected)),
-                ("rows_unknown_customer", .int(f.rowsUnknownCustomer)),
-                ("skipped", .optionalString(f.skipped)),
-            ])
-        }
+        let inputs = PipelineRunner.inputsManifest(facts)
         let reports = facts.files
         files.append(("rejects.jsonl", .stream { try OutputRenderers.writeRejects(reports, to: $0) }))
         var extraManifest = extraManifest
-        if let only = options.outputs, let kept {
-            files = files.filter { kept.contains($0.0) }
-            extraManifest.append(
-                ("outputs", .array(PublishedOutput.allCases.filter(only.contains).map { .string($0.rawValue) })))
-        }
-        if options.gzipOutputs {
-            files = files.map { name, content in (name + ".gz", PipelineRunner.gzipped(content)) }
-            extraManifest.append(("compression", .string("gzip")))
-        }
-        files.sort { $0.0 < $1.0 }
+        files = applyOutputOptions(files, kept: kept, manifest: &extraManifest)
         if let report = reportOutput(outputDirectory: publisher.outputDirectory) { files.append(report) }
         let atRiskCount = OutputRenderers.atRiskCount(scores, priorities: config.scoring.atRiskPriorities)
         // The manifest and metrics are written last, so that their timings
@@ -290,6 +269,42 @@ public struct PipelineRunner: Sendable {
             stageSeconds: (timings + [("scoring", scoringSeconds), ("render", renderSeconds)]).map { ($0.0, $0.1) },
             reportPath: files.contains { $0.0 == RunReport.fileName }
                 ? (path as NSString).appendingPathComponent(RunReport.fileName) : nil)
+    }
+
+    /// The manifest's `inputs`: each file read, with its digest and row counts.
+    static func inputsManifest(_ facts: IngestFacts) -> [JSONValue] {
+        facts.files.map { f in
+            .object([
+                ("export", .string(f.export.rawValue)),
+                ("file", .string(f.name)),
+                ("size", .int(f.size)),
+                ("sha256", f.sha256.isEmpty ? .null : .string(f.sha256)),
+                ("rows_read", .int(f.rowsRead)),
+                ("rows_accepted", .int(f.rowsAccepted)),
+                ("rows_rejected", .int(f.rowsRejected)),
+                ("rows_unknown_customer", .int(f.rowsUnknownCustomer)),
+                ("skipped", .optionalString(f.skipped)),
+            ])
+        }
+    }
+
+    /// The files `--outputs` keeps, gzipped with `--gzip`, in name order; the
+    /// manifest says which were asked for and how they are compressed.
+    private func applyOutputOptions(
+        _ files: [(String, OutputContent)], kept: Set<String>?, manifest: inout [(String, JSONValue)]
+    ) -> [(String, OutputContent)] {
+        var files = files
+        if let only = options.outputs, let kept {
+            files = files.filter { kept.contains($0.0) }
+            manifest.append(
+                ("outputs", .array(PublishedOutput.allCases.filter(only.contains).map { .string($0.rawValue) })))
+        }
+        if options.gzipOutputs {
+            files = files.map { name, content in (name + ".gz", PipelineRunner.gzipped(content)) }
+            manifest.append(("compression", .string("gzip")))
+        }
+        files.sort { $0.0 < $1.0 }
+        return files
     }
 
     /// report.html, when the pipeline and `--outputs` want it. It reads the
