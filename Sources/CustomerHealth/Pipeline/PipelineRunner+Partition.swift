@@ -31,6 +31,36 @@ public struct PartitionSummary: Sendable {
 extension PipelineRunner {
     public func partition(outputDirectory: String?) throws -> PartitionSummary {
         let started = ContinuousClock.now
+        let target = try preparePartitionFolder(outputDirectory: outputDirectory)
+        let dir = target.directory
+        let publisher = RunPublisher(outputDirectory: target.meta)
+        try publisher.lock(waitSeconds: config.lockWaitSeconds)
+        defer { publisher.unlock() }
+        PipelineRunner.removeDeadTemporaries(dir)
+
+        let reader = IngestRunner(config: config, threads: threads, logger: logger)
+        let files = try reader.listFiles()
+        let accounts = try readAccountsForPartition(reader, files: files)
+        let old = previousManifest(in: dir)
+        let summariesCurrent =
+            old?.ingestFingerprint == accounts.fingerprint && old?.accounts == accounts.identities
+        let plan = planPartitionJobs(files, old: old, summariesCurrent: summariesCurrent)
+        try withdrawEntriesToRedo(plan.jobs, from: old, directory: dir)
+        let outcomes = splitFiles(plan.jobs, reader: reader, accounts: accounts, directory: dir)
+        PipelineRunner.flushToDisk(directory: dir)
+        let (entries, leftWhole) = try commitOutcomes(outcomes, of: plan, directory: dir)
+        let manifest = PartitionManifest(
+            format: PartitionLayout.format, buckets: ShardSpec.bucketCount, inPlace: target.inPlace,
+            ingestFingerprint: accounts.fingerprint, accounts: accounts.identities, files: entries,
+            leftWhole: leftWhole)
+        try publishPartition(manifest, files: files, target: target)
+        return PartitionSummary(
+            plan: plan, outcomes: outcomes, leftWhole: leftWhole, directory: dir,
+            seconds: Elapsed.seconds(since: started))
+    }
+
+    /// Resolves and checks the folder to write to, and makes its bucket and manifest folders.
+    private func preparePartitionFolder(outputDirectory: String?) throws -> PartitionTarget {
         let input = config.inputDirectory
         let dir = outputDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? input
         let inPlace = PipelineRunner.sameFolder(dir, input)
@@ -62,14 +92,11 @@ extension PipelineRunner {
             throw CustomerHealthError.output(
                 path: dir, message: "cannot create the partition folders: \(error.localizedDescription)")
         }
-        let publisher = RunPublisher(outputDirectory: meta)
-        try publisher.lock(waitSeconds: config.lockWaitSeconds)
-        defer { publisher.unlock() }
-        PipelineRunner.removeDeadTemporaries(dir)
+        return PartitionTarget(directory: dir, inPlace: inPlace, meta: meta)
+    }
 
-        let reader = IngestRunner(config: config, threads: threads, logger: logger)
-        let files = try reader.listFiles()
-        // Accounts as a run reads them, skipping a corrupt one under on_corrupt_file: skip.
+    /// Accounts as a run reads them, skipping a corrupt one under on_corrupt_file: skip.
+    private func readAccountsForPartition(_ reader: IngestRunner, files: [InputFile]) throws -> PartitionAccounts {
         var skip: Set<String> = []
         var accountsRead: ([AccountRecord], CustomerDirectory, [FileReport])
         while true {
@@ -81,27 +108,27 @@ extension PipelineRunner {
             }
         }
         let (accounts, customers, accountReports) = accountsRead
-        let fingerprint = PartitionLayout.ingestFingerprint(config)
-        let accountIDs = accountReports.map {
-            PartitionManifest.FileIdentity(file: $0.name, size: $0.size, sha256: $0.sha256)
-        }
+        return PartitionAccounts(
+            accounts: accounts, customers: customers, fingerprint: PartitionLayout.ingestFingerprint(config),
+            identities: accountReports.map {
+                PartitionManifest.FileIdentity(file: $0.name, size: $0.size, sha256: $0.sha256)
+            })
+    }
+
+    /// The manifest of the last partition, if it can be read.
+    private func previousManifest(in dir: String) -> PartitionManifest? {
         var old: PartitionManifest? = nil
         do { old = try PartitionLayout.manifest(in: dir) } catch {
             logger.warning("\(error); partitioning every file again")
         }
-        let summariesCurrent = old?.ingestFingerprint == fingerprint && old?.accounts == accountIDs
+        return old
+    }
 
-        // What each splittable file needs: nothing, a new summary, or a split.
-        struct Job {
-            var file: InputFile
-            var size: Int
-            var mtimeNs: Int64
-            var split: Bool
-            var old: PartitionManifest.Entry?
-        }
-        var kept: [PartitionManifest.Entry] = []
-        var keptWhole: [PartitionManifest.LeftWhole] = []
-        var jobs: [Job] = []
+    /// What each splittable file needs: nothing, a new summary, or a split.
+    private func planPartitionJobs(_ files: [InputFile], old: PartitionManifest?, summariesCurrent: Bool)
+        -> PartitionPlan
+    {
+        var plan = PartitionPlan()
         for file in files where file.kind.isSplitByCustomer {
             var st = stat()
             guard stat(file.path, &st) == 0 else { continue }
@@ -114,40 +141,45 @@ extension PipelineRunner {
                     $0.export == file.kind.rawValue && $0.isUnchanged(st) && $0.split == splitPrint
                 } ?? false
             if same && summariesCurrent {
-                kept.append(previous!)
+                plan.kept.append(previous!)
             } else if summariesCurrent,
                 let whole = old?.leftWhole.first(where: {
                     $0.file == file.name && $0.isUnchanged(st)
                 })
             {
                 // Could not be read last time, and has not changed since.
-                keptWhole.append(whole)
+                plan.keptWhole.append(whole)
             } else {
-                jobs.append(
-                    Job(
+                plan.jobs.append(
+                    PartitionJob(
                         file: file, size: Int(st.st_size), mtimeNs: modifiedNanoseconds(st), split: !same, old: previous
                     ))
             }
         }
-        // Entries about to be replaced leave the manifest first: a partition
-        // killed midway leaves those files unsplit (read whole), never stale.
+        return plan
+    }
+
+    /// Entries about to be replaced leave the manifest first: a partition
+    /// killed midway leaves those files unsplit (read whole), never stale.
+    private func withdrawEntriesToRedo(_ jobs: [PartitionJob], from old: PartitionManifest?, directory: String) throws {
         if let old {
             var interim = old
             let redo = Set(jobs.filter(\.split).map(\.file.name))
             interim.files.removeAll { redo.contains($0.file) }
-            try writeManifest(interim, directory: dir)
+            try writeManifest(interim, directory: directory)
         }
+    }
 
-        final class Outcome: @unchecked Sendable {
-            var entry: PartitionManifest.Entry?
-            var buckets: BucketFileSet?
-            var unplaced: [RejectRecord] = []
-            var leftWhole: String?
-            var rowsRead = 0
-        }
-        let outcomes = (0..<jobs.count).map { _ in Outcome() }
+    /// Reads (and, for a split, writes the buckets of) every job's file in
+    /// parallel; each job's outcome is at its index.
+    private func splitFiles(
+        _ jobs: [PartitionJob], reader: IngestRunner, accounts: PartitionAccounts, directory dir: String
+    ) -> [PartitionOutcome] {
+        let outcomes = (0..<jobs.count).map { _ in PartitionOutcome() }
         let work = jobs
         let config = self.config
+        let customers = accounts.customers
+        let customerCount = accounts.accounts.count
         let workers = max(1, min(threads, jobs.count))
         // Largest files first, each worker taking the next: the last to finish is a small one.
         let order = work.indices.sorted {
@@ -160,7 +192,7 @@ extension PipelineRunner {
             let buckets = job.split ? BucketFileSet(directory: dir, name: job.file.name) : nil
             do {
                 let (report, summary) = try reader.readForPartition(
-                    job.file, customers: customers, customerCount: accounts.count,
+                    job.file, customers: customers, customerCount: customerCount,
                     splitter: buckets ?? DiscardingSplitter())
                 outcome.rowsRead = report.rowsRead + (buckets?.rows.reduce(0, +) ?? job.old?.rows ?? 0)
                 if let buckets {
@@ -185,16 +217,26 @@ extension PipelineRunner {
                 outcome.leftWhole = "\(error)"
             }
         }
+        return outcomes
+    }
 
-        // Everything written reaches the disk before anything is renamed into place.
+    /// Everything written reaches the disk before anything is renamed into place.
+    private static func flushToDisk(directory dir: String) {
         let dirFD = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 {
             _ = syncFileSystem(dirFD)
             close(dirFD)
         }
-        var entries = kept
-        var leftWhole = keptWhole
-        for (job, outcome) in zip(jobs, outcomes) {
+    }
+
+    /// Renames each split's buckets and rejects into place, in job order;
+    /// returns the manifest's entries (sorted) and files left whole.
+    private func commitOutcomes(_ outcomes: [PartitionOutcome], of plan: PartitionPlan, directory dir: String) throws
+        -> ([PartitionManifest.Entry], [PartitionManifest.LeftWhole])
+    {
+        var entries = plan.kept
+        var leftWhole = plan.keptWhole
+        for (job, outcome) in zip(plan.jobs, outcomes) {
             if let reason = outcome.leftWhole {
                 leftWhole.append(
                     PartitionManifest.LeftWhole(
@@ -216,24 +258,20 @@ extension PipelineRunner {
             entries.append(entry)
         }
         entries.sort { ($0.export, $0.file) < ($1.export, $1.file) }
-        let manifest = PartitionManifest(
-            format: PartitionLayout.format, buckets: ShardSpec.bucketCount, inPlace: inPlace,
-            ingestFingerprint: fingerprint, accounts: accountIDs, files: entries, leftWhole: leftWhole)
+        return (entries, leftWhole)
+    }
+
+    /// Makes the bucket folders durable, writes the manifest, removes what it
+    /// no longer lists and, in another folder, links the files left whole.
+    private func publishPartition(_ manifest: PartitionManifest, files: [InputFile], target: PartitionTarget) throws {
+        let dir = target.directory
         for b in 0..<ShardSpec.bucketCount { AtomicFile.fsyncDirectory(PartitionLayout.bucketFolder(dir, bucket: b)) }
         try writeManifest(manifest, directory: dir)
         PipelineRunner.removeUnlisted(manifest, directory: dir)
-        if !inPlace {
-            let split = Set(entries.map(\.file))
+        if !target.inPlace {
+            let split = Set(manifest.files.map(\.file))
             try PipelineRunner.linkWholeFiles(files.filter { !split.contains($0.name) }, into: dir, config: config)
         }
-        let done = zip(jobs, outcomes).filter { $0.1.leftWhole == nil }
-        return PartitionSummary(
-            directory: dir, filesSplit: done.filter { $0.0.split }.count, filesKept: kept.count,
-            filesResummarised: done.filter { !$0.0.split }.count,
-            filesLeftWhole: leftWhole.map { ($0.file, $0.reason) },
-            rowsSplit: done.filter { $0.0.split }.reduce(0) { $0 + ($1.1.entry?.rows ?? 0) },
-            rowsRead: outcomes.reduce(0) { $0 + $1.rowsRead }, bytesRead: jobs.reduce(0) { $0 + $1.file.size },
-            seconds: Elapsed.seconds(since: started))
     }
 
     private func writeManifest(_ manifest: PartitionManifest, directory: String) throws {
@@ -324,5 +362,62 @@ extension PipelineRunner {
             }
             if isExport { unlink((directory as NSString).appendingPathComponent(name)) }
         }
+    }
+}
+
+/// The folder a partition is written to, and its manifest folder.
+private struct PartitionTarget {
+    var directory: String
+    var inPlace: Bool
+    var meta: String
+}
+
+/// The accounts as a run reads them, and what the manifest records of them.
+private struct PartitionAccounts {
+    var accounts: [AccountRecord]
+    var customers: CustomerDirectory
+    var fingerprint: String
+    var identities: [PartitionManifest.FileIdentity]
+}
+
+/// One splittable file that needs a new summary or a split.
+private struct PartitionJob {
+    var file: InputFile
+    var size: Int
+    var mtimeNs: Int64
+    var split: Bool
+    var old: PartitionManifest.Entry?
+}
+
+/// The files whose entries are kept as they are, and the jobs for the rest.
+private struct PartitionPlan {
+    var kept: [PartitionManifest.Entry] = []
+    var keptWhole: [PartitionManifest.LeftWhole] = []
+    var jobs: [PartitionJob] = []
+}
+
+/// What reading one job's file gave, filled in by the worker that read it.
+private final class PartitionOutcome: @unchecked Sendable {
+    var entry: PartitionManifest.Entry?
+    var buckets: BucketFileSet?
+    var unplaced: [RejectRecord] = []
+    var leftWhole: String?
+    var rowsRead = 0
+}
+
+extension PartitionSummary {
+    fileprivate init(
+        plan: PartitionPlan, outcomes: [PartitionOutcome], leftWhole: [PartitionManifest.LeftWhole],
+        directory: String, seconds: Double
+    ) {
+        let jobs = plan.jobs
+        let done = zip(jobs, outcomes).filter { $0.1.leftWhole == nil }
+        self.init(
+            directory: directory, filesSplit: done.filter { $0.0.split }.count, filesKept: plan.kept.count,
+            filesResummarised: done.filter { !$0.0.split }.count,
+            filesLeftWhole: leftWhole.map { ($0.file, $0.reason) },
+            rowsSplit: done.filter { $0.0.split }.reduce(0) { $0 + ($1.1.entry?.rows ?? 0) },
+            rowsRead: outcomes.reduce(0) { $0 + $1.rowsRead }, bytesRead: jobs.reduce(0) { $0 + $1.file.size },
+            seconds: seconds)
     }
 }

@@ -118,6 +118,33 @@ extension PipelineRunner {
     public func merge(shardsDirectory: String, shardCount: Int? = nil) throws -> RunSummary {
         let started = ContinuousClock.now
         let startedAt = Date()
+        let merged = try loadAgreeingShards(shardsDirectory: shardsDirectory, shardCount: shardCount)
+        let shards = merged.shards
+        let asOf = merged.asOf
+
+        let publisher = RunPublisher(outputDirectory: outputDirectory)
+        try publisher.lock(waitSeconds: config.lockWaitSeconds)
+        defer { publisher.unlock() }
+
+        let (model, modelManifest) = try modelTheShardsUsed(merged)
+        let facts = try PipelineRunner.mergedFacts(shards, inputs: merged.agreed["inputs"])
+        let snaps = try mergedSnapshots(merged, inputCount: model?.ensemble.featureNames.count)
+        let readSeconds = Elapsed.seconds(since: started)
+        logger.info(
+            "merged \(shards.count) shard results: \(snaps.count) customers, \(facts.rowsRead) rows read; scoring as of \(asOf)"
+        )
+
+        try checkRejects(facts, asOf: asOf, publisher: publisher)
+        warnAboutActivityEvents(facts)
+        return try publish(
+            snapshots: snaps, facts: facts, sources: merged.sources, asOf: asOf, model: model,
+            modelManifest: modelManifest, publisher: publisher, started: started, startedAt: startedAt,
+            timings: [("read_shards", readSeconds)], extraManifest: [("shards", PipelineRunner.shardsManifest(shards))])
+    }
+
+    /// Loads every shard's result and checks that they agree with each
+    /// other and with this pipeline, tool version and --as-of.
+    private func loadAgreeingShards(shardsDirectory: String, shardCount: Int?) throws -> MergedShards {
         let shards = try ShardResult.loadAll(directory: shardsDirectory, count: shardCount)
         let first = shards[0]
         let keys = [
@@ -156,12 +183,13 @@ extension PipelineRunner {
                 "the shards used another churn definition (\(PipelineRunner.shown(agreed["churn_definition"]))); run them again with this pipeline file"
             )
         }
+        return MergedShards(shards: shards, agreed: agreed, asOf: asOf, sources: sources)
+    }
 
-        let publisher = RunPublisher(outputDirectory: outputDirectory)
-        try publisher.lock(waitSeconds: config.lockWaitSeconds)
-        defer { publisher.unlock() }
-
-        let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: asOf)
+    /// The pipeline's churn model now, which must be the one the shards scored with.
+    private func modelTheShardsUsed(_ merged: MergedShards) throws -> (ChurnModelFile?, [(String, JSONValue)]) {
+        let agreed = merged.agreed
+        let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: merged.asOf)
         let mergeModel = modelManifest.first { $0.0 == "churn_model" }?.1 ?? .null
         guard
             PipelineRunner.same(
@@ -169,14 +197,17 @@ extension PipelineRunner {
                 try? JSONSerialization.jsonObject(
                     with: Data(mergeModel.serialized(pretty: false).utf8), options: [.fragmentsAllowed]))
         else {
-            throw fail(
+            throw merged.fail(
                 "the shards scored with the churn model \(PipelineRunner.shown(agreed["churn_model"])), and the pipeline's model is now \(mergeModel.serialized(pretty: false)): run the shards again with the current model"
             )
         }
+        return (model, modelManifest)
+    }
 
-        let facts = try PipelineRunner.mergedFacts(shards, inputs: agreed["inputs"])
-        // Customers: each shard's, in customer_id order as one run lists them.
-        let inputCount = model?.ensemble.featureNames.count
+    /// Customers: each shard's, in customer_id order as one run lists them;
+    /// each customer in one shard only, and every customer in accounts in one.
+    private func mergedSnapshots(_ merged: MergedShards, inputCount: Int?) throws -> [CustomerSnapshot] {
+        let shards = merged.shards
         var snaps: [CustomerSnapshot] = []
         for shard in shards {
             let part = try SnapshotCodec.read(path: shard.snapshotsPath)
@@ -196,23 +227,21 @@ extension PipelineRunner {
         }
         snaps.sort { $0.account.customerID.utf8.lexicographicallyPrecedes($1.account.customerID.utf8) }
         for i in snaps.indices.dropFirst() where snaps[i].account.customerID == snaps[i - 1].account.customerID {
-            throw fail(
+            throw merged.fail(
                 "customer \(snaps[i].account.customerID) is in two shards' results: they were made with different shard counts or hashes; run the shards again into an empty folder"
             )
         }
         let owned = shards.reduce(0) { $0 + ($1.counts["customers"] as? Int ?? 0) }
-        if let all = agreed["customers_in_accounts"] as? Int, owned != all {
-            throw fail(
+        if let all = merged.agreed["customers_in_accounts"] as? Int, owned != all {
+            throw merged.fail(
                 "the shards own \(owned) customers in all, and accounts hold \(all): the shards did not split the same customers; run them again into an empty folder"
             )
         }
-        let readSeconds = Elapsed.seconds(since: started)
-        logger.info(
-            "merged \(shards.count) shard results: \(snaps.count) customers, \(facts.rowsRead) rows read; scoring as of \(asOf)"
-        )
+        return snaps
+    }
 
-        try checkRejects(facts, asOf: asOf, publisher: publisher)
-        warnAboutActivityEvents(facts)
+    /// The run manifest's `shards`: how many, and each one's customers and rows read.
+    private static func shardsManifest(_ shards: [ShardResult.Loaded]) -> JSONValue {
         let shardMembers: [JSONValue] = shards.map { s in
             .object([
                 ("shard", .string(s.spec.description)),
@@ -226,10 +255,7 @@ extension PipelineRunner {
                 ),
             ])
         }
-        return try publish(
-            snapshots: snaps, facts: facts, sources: sources, asOf: asOf, model: model, modelManifest: modelManifest,
-            publisher: publisher, started: started, startedAt: startedAt, timings: [("read_shards", readSeconds)],
-            extraManifest: [("shards", .object([("count", .int(shards.count)), ("results", .array(shardMembers))]))])
+        return .object([("count", .int(shards.count)), ("results", .array(shardMembers))])
     }
 
     /// The shards' counts added up into one run's facts, the files in the
@@ -349,4 +375,15 @@ extension PipelineRunner {
         default: return "run every shard again with one version of customer-health"
         }
     }
+}
+
+/// The shards' results, checked to agree, and what they agreed on.
+private struct MergedShards {
+    var shards: [ShardResult.Loaded]
+    var agreed: [String: Any]
+    var asOf: CalendarDay
+    var sources: DataSources
+
+    /// An error about the shards, naming the first one's folder.
+    func fail(_ message: String) -> CustomerHealthError { .input(file: shards[0].folder, message: message) }
 }

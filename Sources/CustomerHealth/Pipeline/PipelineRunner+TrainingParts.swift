@@ -70,12 +70,45 @@ extension PipelineRunner {
         -> TrainingPartSummary
     {
         let started = ContinuousClock.now
-        let churn = config.churn
-        guard churn.modelPath != nil else {
+        guard config.churn.modelPath != nil else {
             throw CustomerHealthError.pipeline(
                 file: config.file, path: "churn.model",
                 message: "no model file is set: add `churn: {model: models/churn-model.json}` to the pipeline")
         }
+        let part = try trainingPartRows(spec, through: through)
+        logger.info(
+            "training part \(spec): \(part.rows.count) rows over \(part.plan.dates.count) observation dates, \(part.inputs.count) columns (\(part.candidates.count) candidate inputs from the product's events)"
+        )
+
+        let folder = try AtomicResultFolder(directory: partsDirectory, name: TrainingParts.folderName(spec))
+        do {
+            let float32 = try writeColumns(
+                rows: part.rows, inputs: part.inputs, builder: part.builder, to: folder.path("columns.bin"))
+            try PipelineRunner.writeRowsFile(part.rows, to: folder.path("rows.bin"))
+            let customers = try PipelineRunner.writeCustomersFile(part, to: folder.path("customers.bin"))
+            try writeSampleFile(part, to: folder.path("sample.bin"))
+            let health = try writeHealthScoreFiles(part, into: folder)
+            let header = trainingPartHeader(
+                spec: spec, part: part, through: through, health: health, customers: customers.count,
+                columns: zip(part.inputs, float32).map { ($0.name, $1) })
+            try AtomicFile.writeContents(header.serialized(pretty: true) + "\n", to: folder.path("part.json"))
+            let path = try folder.finish(
+                format: TrainingParts.format,
+                files: ["part.json", "rows.bin", "customers.bin", "columns.bin", "sample.bin"] + health.files)
+            return TrainingPartSummary(
+                path: path, shard: spec, rows: part.rows.count, positives: part.positives,
+                customers: customers.count, observationDates: part.plan.dates, candidates: part.candidates.count,
+                seconds: Elapsed.seconds(since: started))
+        } catch {
+            folder.abandon()
+            throw error
+        }
+    }
+
+    /// Reads the exports and builds shard `spec`'s rows of the training
+    /// table, its candidate inputs and its screening sample.
+    private func trainingPartRows(_ spec: ShardSpec, through: CalendarDay?) throws -> TrainingPartRows {
+        let churn = config.churn
         let data = try ingest(shard: spec)
         let plan = try trainingPlan(data: data, through: through)
         let builder = TrainingSetBuilder(data: data, scoring: config.scoring, churn: churn, events: config.events)
@@ -87,96 +120,88 @@ extension PipelineRunner {
         let candidates =
             churn.eventFeatures.maxInputs > 0
             ? builder.eventCandidates(productEvents: churn.eventFeatures.productEvents) : []
-        let inputs = ChurnFeatures.fixed + candidates
         let sample: [Int] =
             candidates.isEmpty
             ? []
             : TrainingSetBuilder.screeningSample(Array(0..<trainCount), seed: churn.seed) {
                 (rows[$0].customer, rows[$0].date)
             }
-        logger.info(
-            "training part \(spec): \(rows.count) rows over \(plan.dates.count) observation dates, \(inputs.count) columns (\(candidates.count) candidate inputs from the product's events)"
-        )
+        return TrainingPartRows(
+            data: data, plan: plan, builder: builder, owned: owned, rows: rows, trainCount: trainCount,
+            candidates: candidates, sample: sample)
+    }
 
-        let folder = try AtomicResultFolder(directory: partsDirectory, name: TrainingParts.folderName(spec))
-        do {
-            let float32 = try writeColumns(rows: rows, inputs: inputs, builder: builder, to: folder.path("columns.bin"))
-            // rows.bin
-            let rowsFile = try BinaryFile(creating: folder.path("rows.bin"))
-            try rowsFile.append(rows.map { UInt32($0.customer) })
-            try rowsFile.append(rows.map(\.label))
-            try rowsFile.close()
-            // customers.bin: the customers with rows, by number.
-            var customers: [Int] = []
-            var seen = [Bool](repeating: false, count: data.accounts.count)
-            for r in rows where !seen[r.customer] { seen[r.customer] = true }
-            for c in seen.indices where seen[c] { customers.append(c) }
-            let customersFile = try BinaryFile(creating: folder.path("customers.bin"))
-            for c in customers {
-                let id = Array(data.accounts[c].customerID.utf8)
-                try customersFile.append([UInt32(c), UInt32(id.count)])
-                try customersFile.append(id)
-            }
-            try customersFile.close()
-            // sample.bin
-            let sampleFile = try BinaryFile(creating: folder.path("sample.bin"))
-            try sampleFile.append(sample.map { UInt32($0) })
-            if !sample.isEmpty {
-                let values = FeatureValues(
-                    rowCount: sample.count,
-                    storage: [FeatureValues.Storage](repeating: .float64, count: candidates.count))
-                builder.fill(values, rows: sample.map { rows[$0] }, inputs: candidates, threads: threads)
-                for j in 0..<candidates.count {
-                    let column = values.column(j)
-                    try sampleFile.append((0..<sample.count).map { column[$0] })
-                }
-            }
-            try sampleFile.close()
-            // The health score's rows on its dates.
-            let ownedIndexes = owned.indices.filter { owned[$0] }
-            var healthCounts: [Int] = []
-            var healthDates: [JSONValue] = []
-            var files = ["part.json", "rows.bin", "customers.bin", "columns.bin", "sample.bin"]
-            for day in plan.validationDates + plan.healthScoreTrainingDates {
-                let existing = ownedIndexes.filter { data.lifecycles[$0].exists(on: day) }
-                var active: [CustomerSnapshot] = []
-                var labels: [UInt8] = []
-                for (s, c) in zip(snapshots(data, asOf: day, only: existing), existing)
-                where s.active && s.features != nil {
-                    active.append(s)
-                    labels.append(builder.churnState(customer: c, on: day).label ? 0x31 : 0x30)
-                }
-                let writer = try OutputFileWriter(path: folder.path(TrainingParts.healthFile(day)))
-                try SnapshotCodec.write(active, to: writer)
-                try writer.close()
-                let labelsFile = try BinaryFile(creating: folder.path(TrainingParts.healthLabels(day)))
-                try labelsFile.append(labels)
-                try labelsFile.close()
-                healthCounts.append(labels.count)
-                healthDates.append(
-                    .object([("date", .string(day.description)), ("data_sources", data.sources(asOf: day).json())]))
-                files += [TrainingParts.healthFile(day), TrainingParts.healthLabels(day)]
-            }
-            var perDate = [Int](repeating: 0, count: plan.dates.count)
-            let dateIndex = Dictionary(uniqueKeysWithValues: plan.dates.enumerated().map { ($1, $0) })
-            for r in rows { perDate[dateIndex[r.date]!] += 1 }
-            let header = trainingPartHeader(
-                spec: spec, data: data, plan: plan, through: through, candidates: candidates.map(\.name),
-                healthDates: healthDates, owned: ownedIndexes.count, customers: customers.count, rows: rows.count,
-                perDate: perDate,
-                trainCount: trainCount, positives: rows.reduce(0) { $0 + Int($1.label) }, sample: sample.count,
-                healthCounts: healthCounts,
-                columns: zip(inputs, float32).map { ($0.name, $1) })
-            try AtomicFile.writeContents(header.serialized(pretty: true) + "\n", to: folder.path("part.json"))
-            let path = try folder.finish(format: TrainingParts.format, files: files)
-            return TrainingPartSummary(
-                path: path, shard: spec, rows: rows.count, positives: rows.reduce(0) { $0 + Int($1.label) },
-                customers: customers.count, observationDates: plan.dates, candidates: candidates.count,
-                seconds: Elapsed.seconds(since: started))
-        } catch {
-            folder.abandon()
-            throw error
+    /// rows.bin: each row's customer number, then every row's label.
+    private static func writeRowsFile(_ rows: [TrainingPartRows.Row], to path: String) throws {
+        let rowsFile = try BinaryFile(creating: path)
+        try rowsFile.append(rows.map { UInt32($0.customer) })
+        try rowsFile.append(rows.map(\.label))
+        try rowsFile.close()
+    }
+
+    /// customers.bin: the customers with rows, by number. Returns their numbers.
+    private static func writeCustomersFile(_ part: TrainingPartRows, to path: String) throws -> [Int] {
+        let accounts = part.data.accounts
+        var customers: [Int] = []
+        var seen = [Bool](repeating: false, count: accounts.count)
+        for r in part.rows where !seen[r.customer] { seen[r.customer] = true }
+        for c in seen.indices where seen[c] { customers.append(c) }
+        let customersFile = try BinaryFile(creating: path)
+        for c in customers {
+            let id = Array(accounts[c].customerID.utf8)
+            try customersFile.append([UInt32(c), UInt32(id.count)])
+            try customersFile.append(id)
         }
+        try customersFile.close()
+        return customers
+    }
+
+    /// sample.bin: the screening sample's row numbers, then each candidate's values on them.
+    private func writeSampleFile(_ part: TrainingPartRows, to path: String) throws {
+        let sample = part.sample
+        let sampleFile = try BinaryFile(creating: path)
+        try sampleFile.append(sample.map { UInt32($0) })
+        if !sample.isEmpty {
+            let values = FeatureValues(
+                rowCount: sample.count,
+                storage: [FeatureValues.Storage](repeating: .float64, count: part.candidates.count))
+            part.builder.fill(values, rows: sample.map { part.rows[$0] }, inputs: part.candidates, threads: threads)
+            for j in 0..<part.candidates.count {
+                let column = values.column(j)
+                try sampleFile.append((0..<sample.count).map { column[$0] })
+            }
+        }
+        try sampleFile.close()
+    }
+
+    /// The health score's rows on its dates: the part's active customers'
+    /// snapshots and labels, a pair of files per date.
+    private func writeHealthScoreFiles(_ part: TrainingPartRows, into folder: AtomicResultFolder) throws
+        -> TrainingPartHealthRows
+    {
+        let data = part.data
+        var health = TrainingPartHealthRows()
+        for day in part.plan.validationDates + part.plan.healthScoreTrainingDates {
+            let existing = part.ownedIndexes.filter { data.lifecycles[$0].exists(on: day) }
+            var active: [CustomerSnapshot] = []
+            var labels: [UInt8] = []
+            for (s, c) in zip(snapshots(data, asOf: day, only: existing), existing)
+            where s.active && s.features != nil {
+                active.append(s)
+                labels.append(part.builder.churnState(customer: c, on: day).label ? 0x31 : 0x30)
+            }
+            let writer = try OutputFileWriter(path: folder.path(TrainingParts.healthFile(day)))
+            try SnapshotCodec.write(active, to: writer)
+            try writer.close()
+            let labelsFile = try BinaryFile(creating: folder.path(TrainingParts.healthLabels(day)))
+            try labelsFile.append(labels)
+            try labelsFile.close()
+            health.counts.append(labels.count)
+            health.dates.append(
+                .object([("date", .string(day.description)), ("data_sources", data.sources(asOf: day).json())]))
+            health.files += [TrainingParts.healthFile(day), TrainingParts.healthLabels(day)]
+        }
+        return health
     }
 
     /// columns.bin: every input of every row, column by column, computed a
@@ -216,10 +241,14 @@ extension PipelineRunner {
     }
 
     private func trainingPartHeader(
-        spec: ShardSpec, data: IngestResult, plan: TrainingPlan, through: CalendarDay?, candidates: [String],
-        healthDates: [JSONValue], owned: Int, customers: Int, rows: Int, perDate: [Int], trainCount: Int,
-        positives: Int, sample: Int, healthCounts: [Int], columns: [(String, Bool)]
+        spec: ShardSpec, part: TrainingPartRows, through: CalendarDay?, health: TrainingPartHealthRows,
+        customers: Int, columns: [(String, Bool)]
     ) -> JSONValue {
+        let data = part.data
+        let plan = part.plan
+        var perDate = [Int](repeating: 0, count: plan.dates.count)
+        let dateIndex = Dictionary(uniqueKeysWithValues: plan.dates.enumerated().map { ($1, $0) })
+        for r in part.rows { perDate[dateIndex[r.date]!] += 1 }
         func days(_ list: [CalendarDay]) -> JSONValue { .array(list.map { .string($0.description) }) }
         return .object([
             ("format", .string(TrainingParts.format)),
@@ -243,26 +272,55 @@ extension PipelineRunner {
                     ("customers_in_accounts", .int(data.accounts.count)),
                     ("inputs", .array(data.files.map(\.identityJSON))),
                     ("fixed_inputs", .array(ChurnFeatures.names.map { .string($0) })),
-                    ("event_input_candidates", .array(candidates.map { .string($0) })),
-                    ("health_score_dates", .array(healthDates)),
+                    ("event_input_candidates", .array(part.candidates.map { .string($0.name) })),
+                    ("health_score_dates", .array(health.dates)),
                 ])
             ),
             (
                 "counts",
                 .object([
-                    ("customers_owned", .int(owned)),
+                    ("customers_owned", .int(part.ownedIndexes.count)),
                     ("customers", .int(customers)),
-                    ("rows", .int(rows)),
+                    ("rows", .int(part.rows.count)),
                     ("rows_per_date", .array(perDate.map { .int($0) })),
-                    ("training_rows", .int(trainCount)),
-                    ("positives", .int(positives)),
-                    ("sample_rows", .int(sample)),
-                    ("health_score_rows", .array(healthCounts.map { .int($0) })),
+                    ("training_rows", .int(part.trainCount)),
+                    ("positives", .int(part.positives)),
+                    ("sample_rows", .int(part.sample.count)),
+                    ("health_score_rows", .array(health.counts.map { .int($0) })),
                 ])
             ),
             ("columns", .array(columns.map { .object([("name", .string($0.0)), ("float32", .bool($0.1))]) })),
         ])
     }
+}
+
+/// A shard's rows of the training table, and what its part is built from.
+private struct TrainingPartRows {
+    typealias Row = (customer: Int, date: CalendarDay, label: UInt8)
+    var data: IngestResult
+    var plan: PipelineRunner.TrainingPlan
+    var builder: TrainingSetBuilder
+    /// Per customer in accounts: whether the shard owns it.
+    var owned: [Bool]
+    var rows: [Row]
+    /// The rows before the first validation date.
+    var trainCount: Int
+    var candidates: [ModelInput]
+    /// The screening sample: training rows' numbers.
+    var sample: [Int]
+
+    /// The inputs, then the candidates: the columns of columns.bin.
+    var inputs: [ModelInput] { ChurnFeatures.fixed + candidates }
+    var ownedIndexes: [Int] { owned.indices.filter { owned[$0] } }
+    var positives: Int { rows.reduce(0) { $0 + Int($1.label) } }
+}
+
+/// The health score's rows a part holds: per date, the count, the date's
+/// entry in part.json, and the two files written.
+private struct TrainingPartHealthRows {
+    var counts: [Int] = []
+    var dates: [JSONValue] = []
+    var files: [String] = []
 }
 
 // MARK: - Fitting from the parts
@@ -281,66 +339,13 @@ extension PipelineRunner {
         }
         let churn = config.churn
         let buildStart = ContinuousClock.now
-        let parts = try TrainingParts.loadAll(directory: directory)
-        let first = parts[0]
-        try PipelineRunner.requireAgreement(
-            parts.map { ($0.folder, $0.spec.description, $0.agreed) }, on: TrainingParts.agreedKeys, noun: "part",
-            hint: TrainingParts.disagreementHint, outcome: "nothing was written")
-        let agreed = first.agreed
-        func fail(_ message: String) -> CustomerHealthError { .input(file: first.folder, message: message) }
-        guard agreed["pipeline_sha256"] as? String == config.sha256 else {
-            throw fail(
-                "the parts were built with another version of \(config.file) (pipeline_sha256 \(PipelineRunner.shown(agreed["pipeline_sha256"]))): fit them with the pipeline file they were built with, or build the parts again; nothing was written"
-            )
-        }
-        guard agreed["tool_version"] as? String == ToolVersion.current,
-            agreed["fixed_inputs"] as? [String] == ChurnFeatures.names
-        else {
-            throw fail(
-                "the parts were built by customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(ToolVersion.current): build the parts and fit them with one version; nothing was written"
-            )
-        }
-        func days(_ key: String) throws -> [CalendarDay] {
-            guard let list = agreed[key] as? [String] else { throw fail("part.json has no \(key)") }
-            return try list.map {
-                guard let d = CalendarDay($0) else { throw fail("part.json: \(key) holds \"\($0)\", not a date") }
-                return d
-            }
-        }
-        let dates = try days("observation_dates")
-        let validationDates = try days("validation_dates")
-        guard dates.count >= 2, !validationDates.isEmpty,
-            let dataThrough = (agreed["data_through"] as? String).flatMap(CalendarDay.init)
-        else {
-            throw fail("part.json holds no usable observation dates")
-        }
-        let through = (agreed["through"] as? String).flatMap(CalendarDay.init)
-        let plan = TrainingPlan(
-            dates: dates, validationDates: validationDates, dataThrough: dataThrough,
-            upTo: through.map { " up to \($0)" } ?? "")
-        let owned = parts.reduce(0) { $0 + $1.customersOwned }
-        if let all = agreed["customers_in_accounts"] as? Int, owned != all {
-            throw fail(
-                "the parts own \(owned) customers in all, and accounts hold \(all): the parts did not split the same customers; build them again into an empty folder; nothing was written"
-            )
-        }
-        for part in parts where part.rowsPerDate.count != dates.count {
-            throw CustomerHealthError.input(
-                file: part.folder,
-                message:
-                    "part.json counts rows for \(part.rowsPerDate.count) dates, not \(dates.count); build the part again"
-            )
-        }
-
-        let heldOut = dates.count - validationDates.count
+        let agreed = try loadAgreeingParts(directory: directory)
+        let parts = agreed.parts
+        let plan = try agreed.trainingPlan()
+        let dates = plan.dates
+        let heldOut = dates.count - plan.validationDates.count
         let trainCount = parts.reduce(0) { $0 + $1.rowsPerDate.prefix(heldOut).reduce(0, +) }
-        let candidateNames = agreed["event_input_candidates"] as? [String] ?? []
-        let candidates = try candidateNames.map { name -> ModelInput in
-            guard let input = ChurnFeatures.input(named: name) else {
-                throw fail("part.json lists the input \(name), which this customer-health cannot compute")
-            }
-            return input
-        }
+        let candidates = try agreed.candidates()
         let (table, eventInputs, ranking) = try TrainingParts.assemble(
             parts, dates: dates, trainCount: trainCount, candidates: candidates,
             eventFeatures: churn.eventFeatures, seed: churn.seed, withDates: exportTable != nil)
@@ -357,6 +362,30 @@ extension PipelineRunner {
                 validationDates: plan.validationDates, trainingDates: plan.healthScoreTrainingDates)
         }
         return try write(trained, to: modelPath)
+    }
+
+    /// Loads every part of `directory` and checks that they agree with each
+    /// other, with this pipeline and with this version of customer-health.
+    private func loadAgreeingParts(directory: String) throws -> AgreedTrainingParts {
+        let parts = try TrainingParts.loadAll(directory: directory)
+        try PipelineRunner.requireAgreement(
+            parts.map { ($0.folder, $0.spec.description, $0.agreed) }, on: TrainingParts.agreedKeys, noun: "part",
+            hint: TrainingParts.disagreementHint, outcome: "nothing was written")
+        let found = AgreedTrainingParts(parts: parts, agreed: parts[0].agreed)
+        let agreed = found.agreed
+        guard agreed["pipeline_sha256"] as? String == config.sha256 else {
+            throw found.fail(
+                "the parts were built with another version of \(config.file) (pipeline_sha256 \(PipelineRunner.shown(agreed["pipeline_sha256"]))): fit them with the pipeline file they were built with, or build the parts again; nothing was written"
+            )
+        }
+        guard agreed["tool_version"] as? String == ToolVersion.current,
+            agreed["fixed_inputs"] as? [String] == ChurnFeatures.names
+        else {
+            throw found.fail(
+                "the parts were built by customer-health \(PipelineRunner.shown(agreed["tool_version"])), this is \(ToolVersion.current): build the parts and fit them with one version; nothing was written"
+            )
+        }
+        return found
     }
 
     /// The health score's rows on `dates` (HealthScoreSkill.rows), from the
@@ -634,46 +663,22 @@ extension TrainingParts {
         _ parts: [Loaded], joined: Joined, dates: [CalendarDay], candidates: [String], trainCount: Int,
         seed: UInt64
     ) throws -> TrainingTable {
-        struct Entry {
-            var key: (UInt64, Int32, Int)
-            var row: Int
-            var part: Int
-            var k: Int
-        }
-        var pool: [Entry] = []
-        var sampled: [[UInt32]] = []
+        let pool = try jointSample(
+            parts, joined: joined, dates: dates, candidates: candidates, trainCount: trainCount, seed: seed)
+        let values = try sampleValues(parts, pool: pool, candidates: candidates)
+        return TrainingTable(
+            featureNames: candidates, values: values, labels: pool.map { joined.labels[$0.row] },
+            rowIDs: RowIDs(names: nil, index: ArraySlice((0..<pool.count).map { UInt32($0) })))
+    }
+
+    /// The rows of the joint screening sample, in the sample's order.
+    private static func jointSample(
+        _ parts: [Loaded], joined: Joined, dates: [CalendarDay], candidates: [String], trainCount: Int,
+        seed: UInt64
+    ) throws -> [ScreeningEntry] {
+        var pool: [ScreeningEntry] = []
         for (p, part) in parts.enumerated() {
-            let bytes = try BinaryFile.contents(of: part.path("sample.bin"))
-            let m = part.sampleRows
-            guard bytes.count == 4 * m + 8 * m * candidates.count else {
-                throw CustomerHealthError.input(
-                    file: part.path("sample.bin"),
-                    message:
-                        "holds \(bytes.count) bytes, not the \(m) rows of \(candidates.count) candidates part.json lists; build part \(part.spec) again"
-                )
-            }
-            let positions: [UInt32] = bytes.withUnsafeBytes { raw in
-                (0..<m).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) }
-            }
-            sampled.append(positions)
-            // Each row's date: its place among the part's dates.
-            var bounds: [Int] = [0]
-            for c in part.rowsPerDate { bounds.append(bounds.last! + c) }
-            for (k, pos) in positions.enumerated() {
-                let r = Int(pos)
-                guard r < part.trainingRows else {
-                    throw CustomerHealthError.input(
-                        file: part.path("sample.bin"),
-                        message: "names row \(r), which is not a training row; build part \(part.spec) again")
-                }
-                var t = 0
-                while bounds[t + 1] <= r { t += 1 }
-                let customer = Int(joined.partCustomers[p][r])
-                pool.append(
-                    Entry(
-                        key: TrainingSetBuilder.screeningKey(customer: customer, date: dates[t], seed: seed),
-                        row: Int(joined.destination[p][r]), part: p, k: k))
-            }
+            pool += try sampledRows(p, of: part, joined: joined, dates: dates, candidates: candidates, seed: seed)
         }
         if trainCount <= TrainingSetBuilder.screeningSampleSize {
             guard pool.count == trainCount else {
@@ -688,9 +693,54 @@ extension TrainingParts {
             pool.sort { $0.key < $1.key }
             pool = Array(pool.prefix(TrainingSetBuilder.screeningSampleSize))
         }
-        let m = pool.count
+        return pool
+    }
+
+    /// Part `p`'s sampled rows (sample.bin's row numbers), each with its
+    /// screening key and its row in the joined table.
+    private static func sampledRows(
+        _ p: Int, of part: Loaded, joined: Joined, dates: [CalendarDay], candidates: [String], seed: UInt64
+    ) throws -> [ScreeningEntry] {
+        let bytes = try BinaryFile.contents(of: part.path("sample.bin"))
+        let m = part.sampleRows
+        guard bytes.count == 4 * m + 8 * m * candidates.count else {
+            throw CustomerHealthError.input(
+                file: part.path("sample.bin"),
+                message:
+                    "holds \(bytes.count) bytes, not the \(m) rows of \(candidates.count) candidates part.json lists; build part \(part.spec) again"
+            )
+        }
+        let positions: [UInt32] = bytes.withUnsafeBytes { raw in
+            (0..<m).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) }
+        }
+        // Each row's date: its place among the part's dates.
+        var bounds: [Int] = [0]
+        for c in part.rowsPerDate { bounds.append(bounds.last! + c) }
+        var entries: [ScreeningEntry] = []
+        for (k, pos) in positions.enumerated() {
+            let r = Int(pos)
+            guard r < part.trainingRows else {
+                throw CustomerHealthError.input(
+                    file: part.path("sample.bin"),
+                    message: "names row \(r), which is not a training row; build part \(part.spec) again")
+            }
+            var t = 0
+            while bounds[t + 1] <= r { t += 1 }
+            let customer = Int(joined.partCustomers[p][r])
+            entries.append(
+                ScreeningEntry(
+                    key: TrainingSetBuilder.screeningKey(customer: customer, date: dates[t], seed: seed),
+                    row: Int(joined.destination[p][r]), part: p, k: k))
+        }
+        return entries
+    }
+
+    /// The candidates' values on the sample's rows, read from the parts' sample.bin.
+    private static func sampleValues(_ parts: [Loaded], pool: [ScreeningEntry], candidates: [String]) throws
+        -> FeatureValues
+    {
         let values = FeatureValues(
-            rowCount: m, storage: [FeatureValues.Storage](repeating: .float64, count: candidates.count))
+            rowCount: pool.count, storage: [FeatureValues.Storage](repeating: .float64, count: candidates.count))
         // Where each part's sampled rows went in the pool.
         var placed = parts.map { [Int](repeating: -1, count: $0.sampleRows) }
         for (i, e) in pool.enumerated() { placed[e.part][e.k] = i }
@@ -708,9 +758,7 @@ extension TrainingParts {
                 }
             }
         }
-        return TrainingTable(
-            featureNames: candidates, values: values, labels: pool.map { joined.labels[$0.row] },
-            rowIDs: RowIDs(names: nil, index: ArraySlice((0..<m).map { UInt32($0) })))
+        return values
     }
 
     /// The joined training table of `features` (columns of the parts, by name):
@@ -718,7 +766,18 @@ extension TrainingParts {
     static func table(_ parts: [Loaded], joined: Joined, features: [String], dates: [CalendarDay]?) throws
         -> TrainingTable
     {
-        let n = joined.labels.count
+        let indexes = try columnIndexes(parts, features: features)
+        let values = try readColumns(parts, joined: joined, indexes: indexes)
+        let ids = try customerIDs(parts)
+        let index = try rowIDIndex(joined, numbers: ids.map(\.0), folder: parts[0].folder)
+        return TrainingTable(
+            featureNames: features, values: values, labels: joined.labels,
+            rowIDs: RowIDs(names: ids.map(\.1), index: ArraySlice(index)),
+            dates: dates.map { rowDates(parts, dates: $0, rowCount: joined.labels.count) })
+    }
+
+    /// Each feature's column number in columns.bin, the same in every part.
+    private static func columnIndexes(_ parts: [Loaded], features: [String]) throws -> [Int] {
         var indexes: [Int] = []
         for name in features {
             guard let j = parts[0].columns.firstIndex(where: { $0.name == name }) else {
@@ -733,10 +792,16 @@ extension TrainingParts {
             }
             indexes.append(j)
         }
+        return indexes
+    }
+
+    /// Columns `indexes` of every part's columns.bin, each value put in its
+    /// joined row; 32-bit storage where every part says a 32-bit float holds the column.
+    private static func readColumns(_ parts: [Loaded], joined: Joined, indexes: [Int]) throws -> FeatureValues {
         let storage: [FeatureValues.Storage] = indexes.map { j in
             parts.allSatisfy { $0.columns[j].float32 } ? .float32 : .float64
         }
-        let values = FeatureValues(rowCount: n, storage: storage)
+        let values = FeatureValues(rowCount: joined.labels.count, storage: storage)
         let chunk = 1 << 20
         var buffer = [UInt64](repeating: 0, count: chunk)
         for (p, part) in parts.enumerated() where part.rows > 0 {
@@ -758,7 +823,11 @@ extension TrainingParts {
                 }
             }
         }
-        // Row ids: each customer's id once.
+        return values
+    }
+
+    /// Row ids: each customer's number and id once (the parts' customers.bin), by number.
+    private static func customerIDs(_ parts: [Loaded]) throws -> [(UInt32, String)] {
         var ids: [(UInt32, String)] = []
         for part in parts {
             let bytes = try BinaryFile.contents(of: part.path("customers.bin"))
@@ -787,7 +856,12 @@ extension TrainingParts {
             }
         }
         ids.sort { $0.0 < $1.0 }
-        let numbers = ids.map(\.0)
+        return ids
+    }
+
+    /// Per joined row: its customer's place among the (sorted) customer numbers.
+    private static func rowIDIndex(_ joined: Joined, numbers: [UInt32], folder: String) throws -> [UInt32] {
+        let n = joined.labels.count
         var index = [UInt32](repeating: 0, count: n)
         for i in 0..<n {
             let c = joined.customers[i]
@@ -799,25 +873,90 @@ extension TrainingParts {
             }
             guard lo < numbers.count, numbers[lo] == c else {
                 throw CustomerHealthError.input(
-                    file: parts[0].folder,
+                    file: folder,
                     message: "no part's customers.bin names customer number \(c); build the parts again")
             }
             index[i] = UInt32(lo)
         }
-        var rowDates: [CalendarDay]? = nil
-        if let dates {
-            var d: [CalendarDay] = []
-            d.reserveCapacity(n)
-            for (t, day) in dates.enumerated() {
-                d += repeatElement(day, count: parts.reduce(0) { $0 + $1.rowsPerDate[t] })
-            }
-            rowDates = d
-        }
-        return TrainingTable(
-            featureNames: features, values: values, labels: joined.labels,
-            rowIDs: RowIDs(names: ids.map(\.1), index: ArraySlice(index)),
-            dates: rowDates)
+        return index
     }
+
+    /// Each joined row's date: date by date, as many rows as the parts hold on it.
+    private static func rowDates(_ parts: [Loaded], dates: [CalendarDay], rowCount n: Int) -> [CalendarDay] {
+        var d: [CalendarDay] = []
+        d.reserveCapacity(n)
+        for (t, day) in dates.enumerated() {
+            d += repeatElement(day, count: parts.reduce(0) { $0 + $1.rowsPerDate[t] })
+        }
+        return d
+    }
+}
+
+/// The training parts of a folder, checked to agree, and what they agreed on.
+private struct AgreedTrainingParts {
+    var parts: [TrainingParts.Loaded]
+    var agreed: [String: Any]
+
+    /// An error about the parts, naming the first one's folder.
+    func fail(_ message: String) -> CustomerHealthError { .input(file: parts[0].folder, message: message) }
+
+    func days(_ key: String) throws -> [CalendarDay] {
+        guard let list = agreed[key] as? [String] else { throw fail("part.json has no \(key)") }
+        return try list.map {
+            guard let d = CalendarDay($0) else { throw fail("part.json: \(key) holds \"\($0)\", not a date") }
+            return d
+        }
+    }
+
+    /// The dates the parts were built on, checked against every part's
+    /// counts; the parts must own every customer in accounts between them.
+    func trainingPlan() throws -> PipelineRunner.TrainingPlan {
+        let dates = try days("observation_dates")
+        let validationDates = try days("validation_dates")
+        guard dates.count >= 2, !validationDates.isEmpty,
+            let dataThrough = (agreed["data_through"] as? String).flatMap(CalendarDay.init)
+        else {
+            throw fail("part.json holds no usable observation dates")
+        }
+        let through = (agreed["through"] as? String).flatMap(CalendarDay.init)
+        let plan = PipelineRunner.TrainingPlan(
+            dates: dates, validationDates: validationDates, dataThrough: dataThrough,
+            upTo: through.map { " up to \($0)" } ?? "")
+        let owned = parts.reduce(0) { $0 + $1.customersOwned }
+        if let all = agreed["customers_in_accounts"] as? Int, owned != all {
+            throw fail(
+                "the parts own \(owned) customers in all, and accounts hold \(all): the parts did not split the same customers; build them again into an empty folder; nothing was written"
+            )
+        }
+        for part in parts where part.rowsPerDate.count != dates.count {
+            throw CustomerHealthError.input(
+                file: part.folder,
+                message:
+                    "part.json counts rows for \(part.rowsPerDate.count) dates, not \(dates.count); build the part again"
+            )
+        }
+        return plan
+    }
+
+    /// The event-derived candidate inputs the parts hold columns for.
+    func candidates() throws -> [ModelInput] {
+        let candidateNames = agreed["event_input_candidates"] as? [String] ?? []
+        return try candidateNames.map { name -> ModelInput in
+            guard let input = ChurnFeatures.input(named: name) else {
+                throw fail("part.json lists the input \(name), which this customer-health cannot compute")
+            }
+            return input
+        }
+    }
+}
+
+/// A row of a part's screening sample: its key, its row in the joined
+/// table, its part, and its place in that part's sample.
+private struct ScreeningEntry {
+    var key: (UInt64, Int32, Int)
+    var row: Int
+    var part: Int
+    var k: Int
 }
 
 // MARK: - Files
