@@ -38,31 +38,9 @@ public struct FeatureCalculator: Sendable {
         f.featuresUsed30d = used
         f.featureAdoptionRate = account.featuresAvailable.map { min(1, Double(used) / Double(max(1, $0))) }
 
-        // Tickets: the latest version of each; times after T are not known yet at T.
-        let tStartSeconds = Int64(t) * 86400
-        let tEndSeconds = tStartSeconds + 86400
-        let ticketFromSeconds = Int64(from) * 86400
-        let responseFromSeconds = Int64(t - settings.responseWindowDays + 1) * 86400
-        var tickets = 0
-        var responseHours = 0.0
-        var responded = 0
-        for k in data.ticketOffsets[c]..<data.ticketOffsets[c + 1] {
-            // The latest version known by the end of T: later updates cannot reach back.
-            let ticketIndex = Int(data.ticketsOfCustomer[k])
-            let versions = data.ticketVersions[data.ticketStart[ticketIndex]..<data.ticketStart[ticketIndex + 1]]
-            // A ticket opened by T whose every update came later counts in its first version.
-            guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }) ?? versions.first,
-                ticket.customer == Int32(c)
-            else { continue }
-            guard ticket.opened < tEndSeconds else { continue }
-            if ticket.opened >= ticketFromSeconds { tickets += 1 }
-            if ticket.opened >= responseFromSeconds, let first = ticket.firstResponse, first < tEndSeconds {
-                responseHours += Double(first - ticket.opened) / 3600
-                responded += 1
-            }
-        }
+        let (tickets, responseHours) = ticketFigures(customer: c, day: t, windowFrom: from)
         f.supportTickets30d = tickets
-        f.avgFirstResponseHours = responded > 0 ? responseHours / Double(responded) : nil
+        f.avgFirstResponseHours = responseHours
 
         // Uptime: mean of the daily means over the window's days with data.
         var uptimeSum = 0.0
@@ -99,5 +77,36 @@ public struct FeatureCalculator: Sendable {
         let clockStart = max(start, data.earliestActivityDay ?? start)
         f.daysToFirstValue = firstValue.map { max(0, $0 - clockStart) }
         return f
+    }
+
+    /// Tickets opened in the window, and the mean first-response time of
+    /// those opened in the response window: each ticket in its latest
+    /// version known by the end of day `t` (times after T are not known yet at T).
+    private func ticketFigures(customer c: Int, day t: Int, windowFrom from: Int) -> (
+        tickets: Int, avgFirstResponseHours: Double?
+    ) {
+        let tStartSeconds = Int64(t) * 86400
+        let tEndSeconds = tStartSeconds + 86400
+        let ticketFromSeconds = Int64(from) * 86400
+        let responseFromSeconds = Int64(t - settings.responseWindowDays + 1) * 86400
+        var tickets = 0
+        var responseHours = 0.0
+        var responded = 0
+        for k in data.ticketOffsets[c]..<data.ticketOffsets[c + 1] {
+            // The latest version known by the end of T: later updates cannot reach back.
+            let ticketIndex = Int(data.ticketsOfCustomer[k])
+            let versions = data.ticketVersions[data.ticketStart[ticketIndex]..<data.ticketStart[ticketIndex + 1]]
+            // A ticket opened by T whose every update came later counts in its first version.
+            guard let ticket = versions.last(where: { $0.stamp < tEndSeconds }) ?? versions.first,
+                ticket.customer == Int32(c)
+            else { continue }
+            guard ticket.opened < tEndSeconds else { continue }
+            if ticket.opened >= ticketFromSeconds { tickets += 1 }
+            if ticket.opened >= responseFromSeconds, let first = ticket.firstResponse, first < tEndSeconds {
+                responseHours += Double(first - ticket.opened) / 3600
+                responded += 1
+            }
+        }
+        return (tickets, responded > 0 ? responseHours / Double(responded) : nil)
     }
 }

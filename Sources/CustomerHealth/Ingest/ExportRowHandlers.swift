@@ -667,49 +667,8 @@ final class ActivityRowHandler: RowHandler {
                 )
                 return RowRejection(column: "event_type", code: .badValue, message: "too many distinct event names")
             }
-            var effect: Effect
-            var product: UInt16 = 0
-            var namedFeature = false
-            var feature = UnsafeRawBufferPointer(start: nil, count: 0)
-            switch action {
-            case .reject:
-                _ = try reader.utf8(row, C.eventType)
-                return RowRejection(
-                    column: "event_type", code: .badValue,
-                    message:
-                        "unknown event_type \(reader.quoted(eventField)); expected one of \(EventKind.allCases.map(\.name).joined(separator: ", ")), or map the name with `events:` in the pipeline file (docs/pipeline.md#events)"
-                )
-            case .ignore:
-                _ = try reader.utf8(row, C.eventType)
-                try checkDuration(row)
-                if row.isOwned { acc.ignoredEvents += 1 }
-                return nil
-            case .product(let id):
-                _ = try reader.utf8(row, C.eventType)
-                effect = .product
-                product = id
-            case .featureNamed(let id):
-                effect = .featureUse
-                feature = try reader.utf8(row, C.eventType)
-                product = id
-                namedFeature = true
-            case .kind(let kind, let mapped):
-                effect = Effect(kind)
-                if kind.namesSomething {
-                    if FieldParser.isBlank(row.field(C.feature.rawValue)) {
-                        guard mapped else {
-                            return RowRejection(
-                                column: "feature", code: .missingValue,
-                                message: kind == .featureUse
-                                    ? "feature is empty: a feature_use event must name the feature"
-                                    : "feature is empty: a training_completed event must name the training module")
-                        }
-                        feature = try reader.utf8(row, C.eventType)
-                    } else {
-                        feature = try reader.utf8(row, C.feature)
-                    }
-                }
-            }
+            guard let (effect, product, namedFeature, feature) = try resolve(action, row: row, eventField: eventField)
+            else { return nil }
             try checkDuration(row)
             let d = Int(day)
             if countsAllRows { acc.countForAllRows(effect: effect, product: product, namedFeature: namedFeature) }
@@ -717,15 +676,7 @@ final class ActivityRowHandler: RowHandler {
             // first day of each kind, the newest and oldest activity day,
             // the all-rows event counts).
             guard row.isOwned else {
-                if effect != .product {
-                    let k = Int(effect.rawValue)
-                    if d < acc.firstKindDay[k] { acc.firstKindDay[k] = d }
-                }
-                if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] {
-                    acc.firstKindDay[Int(EventKind.login.rawValue)] = d
-                }
-                if d > acc.latestActivityDay { acc.latestActivityDay = d }
-                if d < acc.earliestActivityDay { acc.earliestActivityDay = d }
+                noteDays(effect: effect, day: d)
                 return nil
             }
             batch.append(
@@ -734,33 +685,99 @@ final class ActivityRowHandler: RowHandler {
                     product: product, day: day,
                     userHash: ByteKeyTable.hash(user), featureHash: feature.count > 0 ? ByteKeyTable.hash(feature) : 0))
             if batch.count == ActivityRowHandler.batchSize { flush() }
-            if namedFeature {
-                if Int(product) >= acc.namedFeatureCounts.count {
-                    acc.namedFeatureCounts += [Int](
-                        repeating: 0, count: Int(product) + 1 - acc.namedFeatureCounts.count)
-                }
-                acc.namedFeatureCounts[Int(product)] += 1
-            }
-            if effect == .product {
-                if Int(product) >= acc.productEventCounts.count {
-                    acc.productEventCounts += [Int](
-                        repeating: 0, count: Int(product) + 1 - acc.productEventCounts.count)
-                }
-                acc.productEventCounts[Int(product)] += 1
-            } else {
-                let k = Int(effect.rawValue)
-                acc.eventCounts[k] += 1
-                if d < acc.firstKindDay[k] { acc.firstKindDay[k] = d }
-            }
-            if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] {
-                acc.firstKindDay[Int(EventKind.login.rawValue)] = d
-            }
-            if d > acc.latestActivityDay { acc.latestActivityDay = d }
-            if d < acc.earliestActivityDay { acc.earliestActivityDay = d }
+            count(effect: effect, product: product, namedFeature: namedFeature)
+            noteDays(effect: effect, day: d)
             return nil
         } catch {
             return error
         }
+    }
+
+    /// What an event name's treatment makes of the row: its effect, product
+    /// id and feature name; nil for an ignored event (counted, used nowhere).
+    @inline(__always)
+    private func resolve(_ action: EventAction, row: RowView, eventField: UnsafeRawBufferPointer) throws(RowRejection)
+        -> (effect: Effect, product: UInt16, namedFeature: Bool, feature: UnsafeRawBufferPointer)?
+    {
+        typealias C = ActivityColumn
+        var effect: Effect
+        var product: UInt16 = 0
+        var namedFeature = false
+        var feature = UnsafeRawBufferPointer(start: nil, count: 0)
+        switch action {
+        case .reject:
+            _ = try reader.utf8(row, C.eventType)
+            throw RowRejection(
+                column: "event_type", code: .badValue,
+                message:
+                    "unknown event_type \(reader.quoted(eventField)); expected one of \(EventKind.allCases.map(\.name).joined(separator: ", ")), or map the name with `events:` in the pipeline file (docs/pipeline.md#events)"
+            )
+        case .ignore:
+            _ = try reader.utf8(row, C.eventType)
+            try checkDuration(row)
+            if row.isOwned { acc.ignoredEvents += 1 }
+            return nil
+        case .product(let id):
+            _ = try reader.utf8(row, C.eventType)
+            effect = .product
+            product = id
+        case .featureNamed(let id):
+            effect = .featureUse
+            feature = try reader.utf8(row, C.eventType)
+            product = id
+            namedFeature = true
+        case .kind(let kind, let mapped):
+            effect = Effect(kind)
+            if kind.namesSomething {
+                if FieldParser.isBlank(row.field(C.feature.rawValue)) {
+                    guard mapped else {
+                        throw RowRejection(
+                            column: "feature", code: .missingValue,
+                            message: kind == .featureUse
+                                ? "feature is empty: a feature_use event must name the feature"
+                                : "feature is empty: a training_completed event must name the training module")
+                    }
+                    feature = try reader.utf8(row, C.eventType)
+                } else {
+                    feature = try reader.utf8(row, C.feature)
+                }
+            }
+        }
+        return (effect, product, namedFeature, feature)
+    }
+
+    /// The owned row's event counts: per kind, per named feature, per product event.
+    @inline(__always)
+    private func count(effect: Effect, product: UInt16, namedFeature: Bool) {
+        if namedFeature {
+            if Int(product) >= acc.namedFeatureCounts.count {
+                acc.namedFeatureCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.namedFeatureCounts.count)
+            }
+            acc.namedFeatureCounts[Int(product)] += 1
+        }
+        if effect == .product {
+            if Int(product) >= acc.productEventCounts.count {
+                acc.productEventCounts += [Int](repeating: 0, count: Int(product) + 1 - acc.productEventCounts.count)
+            }
+            acc.productEventCounts[Int(product)] += 1
+        } else {
+            acc.eventCounts[Int(effect.rawValue)] += 1
+        }
+    }
+
+    /// What spans all customers, for every row (another shard's customer's
+    /// too): the first day of each kind, the newest and oldest activity day.
+    @inline(__always)
+    private func noteDays(effect: Effect, day d: Int) {
+        if effect != .product {
+            let k = Int(effect.rawValue)
+            if d < acc.firstKindDay[k] { acc.firstKindDay[k] = d }
+        }
+        if loginsFromActivity && d < acc.firstKindDay[Int(EventKind.login.rawValue)] {
+            acc.firstKindDay[Int(EventKind.login.rawValue)] = d
+        }
+        if d > acc.latestActivityDay { acc.latestActivityDay = d }
+        if d < acc.earliestActivityDay { acc.earliestActivityDay = d }
     }
 
     @inline(__always)
