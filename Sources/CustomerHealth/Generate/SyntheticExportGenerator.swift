@@ -278,7 +278,10 @@ public enum SyntheticExportGenerator {
 
         // MARK: activity
 
-        func writeActivity(day t: Int) throws -> WrittenFile {
+        /// The day's activity events of every subscribed customer, in time order:
+        /// how many from its health and seats, each one's time, type, user,
+        /// feature and duration drawn from the customer's stream for the day.
+        private func activityEvents(day t: Int) -> [ActivityEvent] {
             let n = world.customers
             let customers = population.customers
             let health = population.health
@@ -339,6 +342,11 @@ public enum SyntheticExportGenerator {
                 }
             }
             events.sort { $0.key < $1.key }
+            return events
+        }
+
+        func writeActivity(day t: Int) throws -> WrittenFile {
+            let events = activityEvents(day: t)
 
             let date = dates[t]
             switch world.profile {
@@ -357,24 +365,7 @@ public enum SyntheticExportGenerator {
                 out.byte(UInt8(ascii: ","))
                 userID(event, to: out)
                 out.byte(UInt8(ascii: ","))
-                let second = Int(event.key >> 44)
-                if event.offsetMinutes == Int16.min {
-                    out.bytes(date)
-                    out.byte(UInt8(ascii: "T"))
-                    clock(second, to: out)
-                    out.byte(UInt8(ascii: "Z"))
-                } else {
-                    let offset = Int(event.offsetMinutes)
-                    let local = second + offset * 60
-                    let shift = local < 0 ? -1 : (local >= 86_400 ? 1 : 0)
-                    out.bytes(SyntheticCalendar.dateBytes(world.windowStart + t + shift))
-                    out.byte(UInt8(ascii: "T"))
-                    clock(local - shift * 86_400, to: out)
-                    out.byte(UInt8(ascii: offset < 0 ? "-" : "+"))
-                    out.twoDigits(abs(offset) / 60)
-                    out.byte(UInt8(ascii: ":"))
-                    out.twoDigits(abs(offset) % 60)
-                }
+                occurredAt(event, day: t, date: date, to: out)
                 out.byte(UInt8(ascii: ","))
                 out.bytes(eventTypeNames[Int(event.type)])
                 out.byte(UInt8(ascii: ","))
@@ -387,6 +378,28 @@ public enum SyntheticExportGenerator {
             if events.isEmpty { try out.startNewMember() }
             try out.close()
             return WrittenFile(path: path, export: "activity", rows: events.count)
+        }
+
+        /// An event's time: UTC with a Z, or (3% of events) local time with its offset.
+        private func occurredAt(_ event: ActivityEvent, day t: Int, date: [UInt8], to out: SyntheticByteSink) {
+            let second = Int(event.key >> 44)
+            if event.offsetMinutes == Int16.min {
+                out.bytes(date)
+                out.byte(UInt8(ascii: "T"))
+                clock(second, to: out)
+                out.byte(UInt8(ascii: "Z"))
+            } else {
+                let offset = Int(event.offsetMinutes)
+                let local = second + offset * 60
+                let shift = local < 0 ? -1 : (local >= 86_400 ? 1 : 0)
+                out.bytes(SyntheticCalendar.dateBytes(world.windowStart + t + shift))
+                out.byte(UInt8(ascii: "T"))
+                clock(local - shift * 86_400, to: out)
+                out.byte(UInt8(ascii: offset < 0 ? "-" : "+"))
+                out.twoDigits(abs(offset) / 60)
+                out.byte(UInt8(ascii: ":"))
+                out.twoDigits(abs(offset) % 60)
+            }
         }
 
         private func userID(_ event: ActivityEvent, to out: SyntheticByteSink) {

@@ -227,31 +227,9 @@ public struct IngestRunner: Sendable {
                     )
                 }
                 claimed[name] = kind
-                let path = (dir as NSString).appendingPathComponent(name)
-                var st = stat()
-                let exists = stat(path, &st) == 0
-                var file = InputFile(kind: kind, path: path, name: name, size: exists ? Int(st.st_size) : 0)
-                if let entry = entries[name], entry.export == kind.rawValue {
-                    if !present.contains(name) {
-                        file.size = entry.size
-                        file.partition = PartitionedInput(directory: dir, entry: entry)
-                    } else if manifest?.inPlace == true {
-                        if exists && entry.isUnchanged(st) {
-                            file.partition = PartitionedInput(directory: dir, entry: entry)
-                        } else {
-                            logger.warning(
-                                "\(name) changed since `customer-health partition` split it: reading it whole; run partition again to split it"
-                            )
-                        }
-                    }
-                } else if let m = manifest, m.inPlace && kind.isSplitByCustomer,
-                    !m.leftWhole.contains(where: { $0.file == name && $0.isUnchanged(st) })
-                {
-                    logger.warning(
-                        "\(name) is not split yet: every shard reads it whole; run `customer-health partition` to split it"
-                    )
-                }
-                files.append(file)
+                files.append(
+                    inputFile(
+                        name, kind: kind, present: present.contains(name), entry: entries[name], manifest: manifest))
             }
         }
         for kind in [ExportKind.accounts, .activity] where !files.contains(where: { $0.kind == kind }) {
@@ -259,6 +237,39 @@ public struct IngestRunner: Sendable {
             throw CustomerHealthError.input(file: dir, message: "no \(kind.rawValue) export: no file matches \(globs)")
         }
         return (files, manifest)
+    }
+
+    /// One file of the listing: read whole, or from the bucket files of the
+    /// partition that split it while it is still the file split.
+    private func inputFile(
+        _ name: String, kind: ExportKind, present: Bool, entry: PartitionManifest.Entry?, manifest: PartitionManifest?
+    ) -> InputFile {
+        let dir = config.inputDirectory
+        let path = (dir as NSString).appendingPathComponent(name)
+        var st = stat()
+        let exists = stat(path, &st) == 0
+        var file = InputFile(kind: kind, path: path, name: name, size: exists ? Int(st.st_size) : 0)
+        if let entry, entry.export == kind.rawValue {
+            if !present {
+                file.size = entry.size
+                file.partition = PartitionedInput(directory: dir, entry: entry)
+            } else if manifest?.inPlace == true {
+                if exists && entry.isUnchanged(st) {
+                    file.partition = PartitionedInput(directory: dir, entry: entry)
+                } else {
+                    logger.warning(
+                        "\(name) changed since `customer-health partition` split it: reading it whole; run partition again to split it"
+                    )
+                }
+            }
+        } else if let m = manifest, m.inPlace && kind.isSplitByCustomer,
+            !m.leftWhole.contains(where: { $0.file == name && $0.isUnchanged(st) })
+        {
+            logger.warning(
+                "\(name) is not split yet: every shard reads it whole; run `customer-health partition` to split it"
+            )
+        }
+        return file
     }
 
     public func run() throws -> IngestResult {
