@@ -75,6 +75,31 @@ public enum SyntheticProfile: String, CaseIterable, Sendable {
 
     /// The pipeline that reads this profile's exports, written beside them.
     func pipelineYAML() -> String {
+        let exports = exportsYAML
+        let extra = eventsAndChurnYAML
+        return """
+            # Reads the exports of `customer-health generate --profile \(rawValue)`.
+            # \(summary)
+            version: 1
+            input: exports
+            output: output
+            max_reject_ratio: 0.001
+
+            \(exports)\(extra)
+            churn:
+              model: models/churn-model.json
+              if_missing: train
+              observe_every: 30d
+              validation_dates: 1
+              min_positives: 50
+              on_insufficient_data: warn
+
+            """
+    }
+
+    /// The `exports:` section: the files this profile writes, with the
+    /// columns and timestamp format of its activity export.
+    private var exportsYAML: String {
         var exports = """
             exports:
               accounts:
@@ -107,6 +132,11 @@ public enum SyntheticProfile: String, CaseIterable, Sendable {
         if writesTickets { exports += "  tickets:\n    files: \"tickets-*.jsonl.gz\"\n" }
         if writesUptime { exports += "  uptime:\n    files: \"uptime-*.csv.gz\"\n" }
         if writesSavings { exports += "  savings:\n    files: \"savings*.csv.gz\"\n" }
+        return exports
+    }
+
+    /// The `events:` or `churn_definition:` section the profile needs, or "".
+    private var eventsAndChurnYAML: String {
         var extra = ""
         switch self {
         case .ownEvents:
@@ -153,23 +183,6 @@ public enum SyntheticProfile: String, CaseIterable, Sendable {
                 """
         default: break
         }
-        return """
-            # Reads the exports of `customer-health generate --profile \(rawValue)`.
-            # \(summary)
-            version: 1
-            input: exports
-            output: output
-            max_reject_ratio: 0.001
-
-            \(exports)\(extra)
-            churn:
-              model: models/churn-model.json
-              if_missing: train
-              observe_every: 30d
-              validation_dates: 1
-              min_positives: 50
-              on_insufficient_data: warn
-
-            """
+        return extra
     }
 }
