@@ -64,71 +64,9 @@ final class JSONLRecordDecoder: RecordDecoder {
         let content = UnsafeRawBufferPointer(rebasing: bytes[0..<end])
         if FieldParser.isBlank(content) { return }
         file.report.rowsRead += 1
-        guard FieldParser.isValidUTF8(content) else {
-            file.reject(
-                line: number, offset: offset, column: nil, code: .invalidUTF8, message: "the line is not valid UTF-8",
-                raw: Array(content), counted: false)
-            return
-        }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(content), options: [])
-        } catch {
-            file.reject(
-                line: number, offset: offset, column: nil, code: .badJSON,
-                message: "not a JSON object: \(Self.jsonErrorText(error))", raw: Array(content), counted: false)
-            return
-        }
-        guard let dict = object as? [String: Any] else {
-            file.reject(
-                line: number, offset: offset, column: nil, code: .badJSON, message: "expected one JSON object per line",
-                raw: Array(content), counted: false)
-            return
-        }
-        fieldBytes.removeAll(keepingCapacity: true)
-        fieldStarts.removeAll(keepingCapacity: true)
-        fieldEnds.removeAll(keepingCapacity: true)
-        var map = keyMap
-        for (i, key) in keys.enumerated() {
-            fieldStarts.append(fieldBytes.count)
-            if var value = JSONLRecordDecoder.value(in: dict, key: key, path: paths[i]) {
-                // A one-element list stands for its element: Amplitude writes group ids
-                // as lists, Mixpanel as a value or a list.
-                if let list = value as? [Any], list.count == 1, !(list[0] is [Any]), !(list[0] is [String: Any]) {
-                    value = list[0]
-                }
-                switch value {
-                case is NSNull: break
-                case let s as String: fieldBytes.append(contentsOf: s.utf8)
-                case let list as [Any]:
-                    file.reject(
-                        line: number, offset: offset, column: key, code: .badValue,
-                        message:
-                            "\(key) is a list of \(list.count) values, not one value; map one element with a path such as \(key).0",
-                        raw: Array(content), counted: false)
-                    return
-                case is [String: Any]:
-                    file.reject(
-                        line: number, offset: offset, column: key, code: .badValue,
-                        message:
-                            "\(key) is an object, not a value; map the value inside it with a dotted path such as \(key).id",
-                        raw: Array(content), counted: false)
-                    return
-                case let n as NSNumber:
-                    // Foundation on Linux hands JSON true/false back as NSNumber of type "c".
-                    if String(cString: n.objCType) == "c" {
-                        fieldBytes.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
-                    } else {
-                        fieldBytes.append(contentsOf: n.description.utf8)
-                    }
-                default:
-                    fieldBytes.append(contentsOf: String(describing: value).utf8)
-                }
-            } else {
-                map[i] = -1
-            }
-            fieldEnds.append(fieldBytes.count)
-        }
+        guard let dict = object(content, number: number, offset: offset),
+            let map = fields(of: dict, content: content, number: number, offset: offset)
+        else { return }
         for (i, column) in settings.kind.columns.enumerated()
         where map[i] < 0 && settings.requiredColumns.contains(column) {
             let key = settings.exportName(of: column)
@@ -161,6 +99,84 @@ final class JSONLRecordDecoder: RecordDecoder {
         } else {
             file.report.rowsAccepted += 1
         }
+    }
+
+    /// The line as a JSON object; nil (rejected) when it is not valid UTF-8,
+    /// not JSON, or not an object.
+    private func object(_ content: UnsafeRawBufferPointer, number: Int, offset: Int) -> [String: Any]? {
+        guard FieldParser.isValidUTF8(content) else {
+            file.reject(
+                line: number, offset: offset, column: nil, code: .invalidUTF8, message: "the line is not valid UTF-8",
+                raw: Array(content), counted: false)
+            return nil
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(content), options: [])
+        } catch {
+            file.reject(
+                line: number, offset: offset, column: nil, code: .badJSON,
+                message: "not a JSON object: \(Self.jsonErrorText(error))", raw: Array(content), counted: false)
+            return nil
+        }
+        guard let dict = object as? [String: Any] else {
+            file.reject(
+                line: number, offset: offset, column: nil, code: .badJSON, message: "expected one JSON object per line",
+                raw: Array(content), counted: false)
+            return nil
+        }
+        return dict
+    }
+
+    /// The contract's columns of `dict` as row fields (in `fieldBytes`,
+    /// `fieldStarts`, `fieldEnds`), and the column map with -1 for each key
+    /// the object lacks; nil (rejected) when a value is a list or an object.
+    private func fields(of dict: [String: Any], content: UnsafeRawBufferPointer, number: Int, offset: Int) -> [Int]? {
+        fieldBytes.removeAll(keepingCapacity: true)
+        fieldStarts.removeAll(keepingCapacity: true)
+        fieldEnds.removeAll(keepingCapacity: true)
+        var map = keyMap
+        for (i, key) in keys.enumerated() {
+            fieldStarts.append(fieldBytes.count)
+            if var value = JSONLRecordDecoder.value(in: dict, key: key, path: paths[i]) {
+                // A one-element list stands for its element: Amplitude writes group ids
+                // as lists, Mixpanel as a value or a list.
+                if let list = value as? [Any], list.count == 1, !(list[0] is [Any]), !(list[0] is [String: Any]) {
+                    value = list[0]
+                }
+                switch value {
+                case is NSNull: break
+                case let s as String: fieldBytes.append(contentsOf: s.utf8)
+                case let list as [Any]:
+                    file.reject(
+                        line: number, offset: offset, column: key, code: .badValue,
+                        message:
+                            "\(key) is a list of \(list.count) values, not one value; map one element with a path such as \(key).0",
+                        raw: Array(content), counted: false)
+                    return nil
+                case is [String: Any]:
+                    file.reject(
+                        line: number, offset: offset, column: key, code: .badValue,
+                        message:
+                            "\(key) is an object, not a value; map the value inside it with a dotted path such as \(key).id",
+                        raw: Array(content), counted: false)
+                    return nil
+                case let n as NSNumber:
+                    // Foundation on Linux hands JSON true/false back as NSNumber of type "c".
+                    if String(cString: n.objCType) == "c" {
+                        fieldBytes.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
+                    } else {
+                        fieldBytes.append(contentsOf: n.description.utf8)
+                    }
+                default:
+                    fieldBytes.append(contentsOf: String(describing: value).utf8)
+                }
+            } else {
+                map[i] = -1
+            }
+            fieldEnds.append(fieldBytes.count)
+        }
+        return map
     }
 
     /// The value under `key`: the key itself when the object has it, else

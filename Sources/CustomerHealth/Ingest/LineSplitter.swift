@@ -108,13 +108,11 @@ final class LineSplitter<Decoder: RecordDecoder> {
         }
     }
 
-    /// Splits decompressed bytes into physical lines (ending at LF, CRLF or
-    /// a lone CR) and hands each to `line`. A line that goes on past the
-    /// block waits in `carry`; so does one ending in a CR that ends the block,
-    /// until the next block tells whether an LF follows.
-    private func split(_ data: UnsafeRawBufferPointer) throws {
-        guard let base = data.baseAddress, data.count > 0 else { return }
-        let count = data.count
+    /// Where a block's own lines start: after an LF that completes the CRLF
+    /// of a carried line ending in CR (which then goes to the decoder), or
+    /// that follows an overlong line's CR. Nil when the decoder stopped.
+    @inline(__always)
+    private func resumeAfterCR(_ base: UnsafeRawPointer) throws -> Int? {
         var start = 0
         if carryEndsWithCR {
             carryEndsWithCR = false
@@ -123,7 +121,7 @@ final class LineSplitter<Decoder: RecordDecoder> {
                 start = 1
             }
             try lineFromCarry()
-            if decoder.stopped { return }
+            if decoder.stopped { return nil }
         } else if skipLFAfterCR {
             skipLFAfterCR = false
             if base.load(as: UInt8.self) == 0x0A {
@@ -131,6 +129,43 @@ final class LineSplitter<Decoder: RecordDecoder> {
                 start = 1
             }
         }
+        return start
+    }
+
+    /// A run of line breaks at `start`, with nothing carried: between records,
+    /// blank lines are counted, not parsed (libcsv would skip them); inside a
+    /// record (a quoted CSV field), the run goes to the decoder in one call.
+    /// Returns where the run ends (`start` when it takes none: only a CR at
+    /// the end of the block, which the general case holds), nil when the
+    /// decoder stopped.
+    @inline(__always)
+    private func lineBreakRun(_ data: UnsafeRawBufferPointer, from start: Int) throws -> Int? {
+        let base = data.baseAddress!
+        let count = data.count
+        if decoder.isIdle {
+            let end = LineScan.blankRun(base, from: start, count: count, lines: &lineNumber)
+            if end > start { streamOffset += end - start }
+            return end > start ? end : start
+        }
+        var lines = 0
+        let end = LineScan.blankRun(base, from: start, count: count, lines: &lines)
+        guard end > start,
+            try decoder.feedLineBreaks(
+                UnsafeRawBufferPointer(rebasing: data[start..<end]), firstNumber: lineNumber + 1, offset: streamOffset)
+        else { return start }
+        lineNumber += lines
+        streamOffset += end - start
+        return decoder.stopped ? nil : end
+    }
+
+    /// Splits decompressed bytes into physical lines (ending at LF, CRLF or
+    /// a lone CR) and hands each to `line`. A line that goes on past the
+    /// block waits in `carry`; so does one ending in a CR that ends the block,
+    /// until the next block tells whether an LF follows.
+    private func split(_ data: UnsafeRawBufferPointer) throws {
+        guard let base = data.baseAddress, data.count > 0 else { return }
+        let count = data.count
+        guard var start = try resumeAfterCR(base) else { return }
         // Where the next LF and CR are (count: none in the rest of the block),
         // found with memchr and kept until passed, so that a file without CRs
         // (or LFs) is not searched for them again on every line.
@@ -139,30 +174,10 @@ final class LineSplitter<Decoder: RecordDecoder> {
         while start < count {
             let first = base.load(fromByteOffset: start, as: UInt8.self)
             if (first == 0x0A || first == 0x0D) && carry.isEmpty && !skippingOverlongLine {
-                if decoder.isIdle {
-                    // Blank lines between records: counted, not parsed. libcsv would skip them.
-                    let end = LineScan.blankRun(base, from: start, count: count, lines: &lineNumber)
-                    if end > start {
-                        streamOffset += end - start
-                        start = end
-                        continue
-                    }
-                    // Only a CR at the end of the block: the general case below holds it.
-                } else {
-                    // Line breaks inside a record (a quoted CSV field): one call to the decoder for the run.
-                    var lines = 0
-                    let end = LineScan.blankRun(base, from: start, count: count, lines: &lines)
-                    if end > start,
-                        try decoder.feedLineBreaks(
-                            UnsafeRawBufferPointer(rebasing: data[start..<end]), firstNumber: lineNumber + 1,
-                            offset: streamOffset)
-                    {
-                        lineNumber += lines
-                        streamOffset += end - start
-                        start = end
-                        if decoder.stopped { return }
-                        continue
-                    }
+                guard let end = try lineBreakRun(data, from: start) else { return }
+                if end > start {
+                    start = end
+                    continue
                 }
             }
             if nextLF < start { nextLF = LineScan.find(0x0A, base, from: start, count: count) }
