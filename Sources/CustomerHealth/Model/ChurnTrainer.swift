@@ -246,12 +246,8 @@ public enum ChurnTrainer {
                 hess[a * dims + a] += 1e-6 * Double(n)
                 grad[a] += a == 0 ? 0 : 1e-6 * Double(n) * beta[a]
             }
-            for a in 0..<dims { for b in 0..<a { hess[a * dims + b] = hess[b * dims + a] } }
-            guard let step = LinearAlgebra.solve(hess, grad, dims) else { return nil }
-            var change = 0.0
-            for j in 0..<dims {
-                beta[j] -= step[j]
-                change = max(change, abs(step[j]))
+            guard let change = LinearAlgebra.newtonStep(hessianUpper: hess, gradient: grad, beta: &beta) else {
+                return nil
             }
             if change < 1e-10 { break }
         }

@@ -48,13 +48,7 @@ public struct LogisticRegression: Sendable, Equatable {
                 grad[a] += lambda * beta[a]
                 hess[a * k + a] += lambda
             }
-            for a in 0..<k { for b in 0..<a { hess[a * k + b] = hess[b * k + a] } }
-            guard let step = LinearAlgebra.solve(hess, grad, k) else { break }
-            var change = 0.0
-            for j in 0..<k {
-                beta[j] -= step[j]
-                change = max(change, abs(step[j]))
-            }
+            guard let change = LinearAlgebra.newtonStep(hessianUpper: hess, gradient: grad, beta: &beta) else { break }
             if change < 1e-8 { break }
         }
         return LogisticRegression(means: means, scales: scales, weights: Array(beta[1...]), intercept: beta[0])
@@ -122,6 +116,22 @@ public struct LogisticRegression: Sendable, Equatable {
 }
 
 enum LinearAlgebra {
+    /// One Newton step of a fit: mirrors the Hessian's upper triangle (the
+    /// only one summed), solves for the step, takes it from `beta`. Returns
+    /// the largest change of a coefficient, nil when the Hessian is singular.
+    static func newtonStep(hessianUpper: [Double], gradient: [Double], beta: inout [Double]) -> Double? {
+        let k = beta.count
+        var hess = hessianUpper
+        for a in 0..<k { for b in 0..<a { hess[a * k + b] = hess[b * k + a] } }
+        guard let step = solve(hess, gradient, k) else { return nil }
+        var change = 0.0
+        for j in 0..<k {
+            beta[j] -= step[j]
+            change = max(change, abs(step[j]))
+        }
+        return change
+    }
+
     /// Solves A x = b for a symmetric positive definite A (Cholesky), nil when singular.
     static func solve(_ a: [Double], _ b: [Double], _ k: Int) -> [Double]? {
         var l = [Double](repeating: 0, count: k * k)

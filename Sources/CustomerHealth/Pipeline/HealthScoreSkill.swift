@@ -209,12 +209,8 @@ struct HealthScoreSkill {
                 hess[a * dims + a] += 1e-3
                 grad[a] += 1e-3 * beta[a]
             }
-            for a in 0..<dims { for b in 0..<a { hess[a * dims + b] = hess[b * dims + a] } }
-            guard let step = LinearAlgebra.solve(hess, grad, dims) else { return nil }
-            var change = 0.0
-            for j in 0..<dims {
-                beta[j] -= step[j]
-                change = max(change, abs(step[j]))
+            guard let change = LinearAlgebra.newtonStep(hessianUpper: hess, gradient: grad, beta: &beta) else {
+                return nil
             }
             if change < 1e-9 { break }
         }

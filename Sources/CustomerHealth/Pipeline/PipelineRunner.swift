@@ -131,14 +131,9 @@ public struct PipelineRunner: Sendable {
         let publisher = RunPublisher(outputDirectory: outputDirectory)
         try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
-
-        let t = ContinuousClock.now
-        let data = try ingest()
-        let ingestSeconds = Elapsed.seconds(since: t)
+        let (data, ingestSeconds) = try timedIngest()
         let asOf = try asOfDay(for: data)
-        logger.info(
-            "read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; scoring as of \(asOf)"
-        )
+        logRead(data, seconds: ingestSeconds, then: "scoring as of \(asOf)")
         try checkRejects(data.facts, asOf: asOf, publisher: publisher)
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: data).model(asOf: asOf)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
@@ -151,19 +146,13 @@ public struct PipelineRunner: Sendable {
     /// reading of the inputs. Each folder holds exactly what `run --as-of`
     /// writes for that date (features only ever look at data up to it).
     public func replay(from: CalendarDay, to: CalendarDay, every: ReplayStep) throws -> [RunSummary] {
-        let started = ContinuousClock.now
         let publisher = RunPublisher(outputDirectory: outputDirectory)
         try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
-        let t = ContinuousClock.now
-        let data = try ingest()
-        let ingestSeconds = Elapsed.seconds(since: t)
+        let (data, ingestSeconds) = try timedIngest()
         let dates = every.dates(from: from, to: to)
-        logger.info(
-            "read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", ingestSeconds)) s; replaying \(dates.count) dates"
-        )
+        logRead(data, seconds: ingestSeconds, then: "replaying \(dates.count) dates")
         try checkRejects(data.facts, asOf: to, publisher: publisher)
-        _ = started
         let chooser = ChurnModelChooser(runner: self, data: data)
         if options.keepDataUntilExit { ProcessLifetime.keep(data) }
         return try dates.map { day in
@@ -173,6 +162,19 @@ public struct PipelineRunner: Sendable {
                 started: ContinuousClock.now,
                 startedAt: Date(), ingestSeconds: ingestSeconds)
         }
+    }
+
+    /// Reads every input, and how long it took.
+    private func timedIngest() throws -> (IngestResult, Double) {
+        let t = ContinuousClock.now
+        let data = try ingest()
+        return (data, Elapsed.seconds(since: t))
+    }
+
+    private func logRead(_ data: IngestResult, seconds: Double, then next: String) {
+        logger.info(
+            "read \(data.rowsRead) rows from \(data.files.count) files in \(String(format: "%.2f", seconds)) s; \(next)"
+        )
     }
 
     /// Scores one as-of day from ingested data and publishes its folder.
