@@ -833,7 +833,9 @@ final class TicketsRowHandler: RowHandler {
     }
 }
 
-final class UptimeRowHandler: RowHandler {
+/// What a handler of a per-customer, per-day export (uptime, savings) reads
+/// with and writes to.
+class DailyExportRowHandler {
     let reader: FieldReader
     let customers: CustomerDirectory
     let acc: IngestAccumulator
@@ -843,7 +845,9 @@ final class UptimeRowHandler: RowHandler {
         self.customers = customers
         self.acc = accumulator
     }
+}
 
+final class UptimeRowHandler: DailyExportRowHandler, RowHandler {
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
             typealias C = UptimeColumn
@@ -871,17 +875,7 @@ final class UptimeRowHandler: RowHandler {
     }
 }
 
-final class SavingsRowHandler: RowHandler {
-    let reader: FieldReader
-    let customers: CustomerDirectory
-    let acc: IngestAccumulator
-
-    init(reader: FieldReader, customers: CustomerDirectory, accumulator: IngestAccumulator) {
-        self.reader = reader
-        self.customers = customers
-        self.acc = accumulator
-    }
-
+final class SavingsRowHandler: DailyExportRowHandler, RowHandler {
     func handle(_ row: RowView, line: Int) -> RowRejection? {
         do throws(RowRejection) {
             typealias C = SavingsColumn
