@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libcsv-dev zlib1g-dev
 BIN := .build/release/customer-health
 
-.PHONY: all deps build run test lint format fuzz fuzz-ci bench sample-data screenshots clean
+.PHONY: all deps build run test test-unit lint format fuzz fuzz-ci bench sample-data screenshots clean
 
 all: build
 
@@ -33,6 +33,12 @@ test: DEB_PACKAGES += strace chromium
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+# Only the unit tests (CustomerHealthTests: the library in process, no
+# executable, no browser): the quick check while working.
+test-unit: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-swift-testing --filter '^CustomerHealthTests\.'
 
 # swift-format, shipped with the toolchain, with the committed .swift-format:
 # `make lint` fails on any difference (CI runs it); `make format` fixes them.

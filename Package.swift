@@ -78,10 +78,27 @@ let package = Package(
             ],
             path: "Sources/customer-health"
         ),
+        // Helpers of both test targets (exports folders, output readers,
+        // fixtures): the library's public API only, no @testable import, so
+        // that release builds of every target work.
+        .target(
+            name: "CustomerHealthTestSupport",
+            dependencies: ["CustomerHealth"],
+            path: "Tests/CustomerHealthTestSupport"
+        ),
+        // Unit tests: the library in this process, never the executable.
         .testTarget(
             name: "CustomerHealthTests",
-            dependencies: ["CustomerHealth"],
-            path: "Tests/CustomerHealthTests",
+            dependencies: ["CustomerHealth", "CustomerHealthTestSupport"],
+            path: "Tests/CustomerHealthTests"
+        ),
+        // End-to-end tests: the built `customer-health` executable (CLI.run,
+        // which `swift build --build-tests` builds too), its server process,
+        // the report in a browser, the golden outputs.
+        .testTarget(
+            name: "CustomerHealthEndToEndTests",
+            dependencies: ["CustomerHealth", "CustomerHealthTestSupport"],
+            path: "Tests/CustomerHealthEndToEndTests",
             // The recorded digests of GoldenOutputTests, read from the checkout.
             exclude: ["Golden"]
         ),

@@ -75,7 +75,7 @@ public enum FuzzSupport {
     }()
 }
 
-/// The small export set of the test suite (Tests/CustomerHealthTests/Support/ExportsFolder.swift,
+/// The small export set of the test suite (Tests/CustomerHealthTestSupport/ExportsFolder.swift,
 /// `Sample`), scored as of 2026-03-31: the `serve` target serves a run made from it.
 public enum SampleExports {
     public static let files: [(name: String, text: String)] = [

@@ -1,4 +1,5 @@
 import CZlib
+import CustomerHealthTestSupport
 import Foundation
 import XCTest
 
@@ -464,7 +465,7 @@ final class SyntheticExportGeneratorTests: XCTestCase {
 
 /// Test-only helpers: run the generator into a temporary directory, read
 /// its files back through `gzip -dc`, and parse them.
-enum SyntheticGenTestSupport {
+extension SyntheticGenTestSupport {
     struct Generated: Sendable {
         let directory: String
         let summary: SyntheticExportSummary
@@ -479,26 +480,6 @@ enum SyntheticGenTestSupport {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         let summary = try SyntheticExportGenerator.generate(options: options, to: directory)
         return Generated(directory: directory, summary: summary)
-    }
-
-    @discardableResult
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-
-    static func gunzip(_ url: URL) throws -> String {
-        let (status, output) = try run(["gzip", "-dc", url.path])
-        guard status == 0 else { throw SyntheticExportError.io("gzip -dc failed on \(url.path)") }
-        return String(decoding: output, as: UTF8.self)
     }
 
     /// Inflates every gzip member with zlib; returns the member count and the text.
@@ -634,21 +615,6 @@ enum SyntheticGenTestSupport {
         let negatives = labels.count - positives
         let rankSum = zip(ranks, labels).filter(\.1).map(\.0).reduce(0, +)
         return (rankSum - Double(positives * (positives + 1)) / 2) / Double(positives * negatives)
-    }
-
-    static func correlation(_ x: [Double], _ y: [Double]) -> Double {
-        let n = Double(x.count)
-        let mx = x.reduce(0, +) / n
-        let my = y.reduce(0, +) / n
-        var sxy = 0.0
-        var sxx = 0.0
-        var syy = 0.0
-        for (a, b) in zip(x, y) {
-            sxy += (a - mx) * (b - my)
-            sxx += (a - mx) * (a - mx)
-            syy += (b - my) * (b - my)
-        }
-        return sxy / (sxx * syy).squareRoot()
     }
 
     // MARK: the shared fixture

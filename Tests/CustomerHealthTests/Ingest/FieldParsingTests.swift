@@ -1,3 +1,4 @@
+import CustomerHealthTestSupport
 import Foundation
 import XCTest
 

@@ -1,3 +1,4 @@
+import CustomerHealthTestSupport
 import Foundation
 import XCTest
 
@@ -290,16 +291,4 @@ final class LineEndTests: XCTestCase {
         }
     }
 
-    func testStrayQuoteInTheHeaderThroughTheCLI() throws {
-        let f = try ExportsFolder()
-        try f.writeSample()
-        let header = "customer_id,user_id,occurred_at,\"event_type,feature,duration_s"
-        try f.write("activity-2026-03.csv", header + "\r" + Sample.activityRows.joined(separator: "\r") + "\r")
-        try f.writePipeline()
-        let r = try SpecialFileTests.runWithWatchdog(["run", f.pipelinePath, "--quiet"])
-        XCTAssertEqual(r.result.status, 3, r.result.transcript)
-        XCTAssertTrue(r.result.stderr.contains("activity-2026-03.csv"), r.result.stderr)
-        XCTAssertTrue(r.result.stderr.contains(header), r.result.stderr)
-        XCTAssertTrue(r.result.stderr.contains("column 33"), r.result.stderr)
-    }
 }

@@ -1,3 +1,4 @@
+import CustomerHealthTestSupport
 import Foundation
 import XCTest
 
@@ -95,5 +96,14 @@ enum ReaderFiles {
         }
         let report = try reader.read()
         return Outcome(report: report, rows: handler.rows, lines: handler.lines)
+    }
+}
+
+/// Counts the rows a reader hands over, accepting all of them.
+final class CountingHandler: RowHandler {
+    var rows = 0
+    func handle(_ row: RowView, line: Int) -> RowRejection? {
+        rows += 1
+        return nil
     }
 }

@@ -1,3 +1,4 @@
+import CustomerHealthTestSupport
 import Foundation
 import XCTest
 
@@ -10,9 +11,17 @@ final class WatchSessionTests: XCTestCase {
     var root: URL!
     var exports: URL { root.appendingPathComponent("exports") }
 
+    /// The generated exports, made once for the class; each test works on a copy.
+    static let template = WatchFixture.Template(customers: 120, days: 60, seed: 4)
+
+    override class func tearDown() {
+        template.remove()
+        super.tearDown()
+    }
+
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("watch-\(UUID().uuidString)")
-        try WatchFixture.generate(customers: 120, days: 60, seed: 4, to: root)
+        try Self.template.copy(to: root)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
