@@ -360,14 +360,9 @@ public struct IngestRunner: Sendable {
             workerCount > 1 ? ActivityStore(accumulator: IngestAccumulator(customerCount: accounts.count)) : nil
         let registry = ProductEventRegistry()
         let failed = Atomic<Bool>(false)
-        let totalBytes = jobs.reduce(0) { $0 + $1.element.size }
-        let threads = self.threads
         let context = EventFileContext(
             config: config, customers: directory, registry: registry, store: store, shard: shard, progress: progress,
-            pipelined: { file in
-                // One file holding most of the bytes gets its inflating on a thread of its own.
-                threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
-            })
+            threads: threads, totalBytes: jobs.reduce(0) { $0 + $1.element.size })
         // Each worker its own files and accumulator: merged below, in worker order.
         ParallelMap.forEach(count: workerCount, atMost: workerCount) { worker in
             for j in chunks[worker] {
@@ -580,8 +575,14 @@ private struct EventFileContext: @unchecked Sendable {
     let store: ActivityStore?
     let shard: ShardSpec?
     let progress: (@Sendable (Int, Int) -> Void)?
-    /// Whether a file's inflating gets a thread of its own.
-    let pipelined: @Sendable (InputFile) -> Bool
+    let threads: Int
+    /// The bytes of every event file this read takes.
+    let totalBytes: Int
+
+    /// One file holding most of the bytes gets its inflating on a thread of its own.
+    func pipelined(_ file: InputFile) -> Bool {
+        threads >= 2 && file.size > (4 << 20) && file.size * 2 > totalBytes
+    }
 
     /// Reads `file` (whole, or its buckets of a partition) into `accumulator`;
     /// nil for an export that has no row handler. A partition's failure is

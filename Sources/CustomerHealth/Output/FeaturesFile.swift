@@ -30,14 +30,22 @@ public enum FeaturesFile {
         var model_inputs: [String: Double?]?
     }
 
-    /// The as-of day of a features file (its first line's).
-    static func asOf(path: String) throws -> CalendarDay {
+    /// The bytes of a features file: `asOf` and `read` take them, so that a
+    /// caller that needs both reads the file once.
+    public static func contents(path: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
         }
+        return data
+    }
+
+    /// The as-of day of a features file: its first line's.
+    static func asOf(_ data: Data, path: String) throws -> CalendarDay {
         struct First: Decodable { var as_of: String }
-        let line = data.split(separator: 0x0A).first ?? Data()
-        guard let first = try? JSONDecoder().decode(First.self, from: Data(line)), let day = CalendarDay(first.as_of)
+        let start = data.firstIndex { $0 != 0x0A } ?? data.endIndex
+        let end = data[start...].firstIndex(of: 0x0A) ?? data.endIndex
+        guard let first = try? JSONDecoder().decode(First.self, from: Data(data[start..<end])),
+            let day = CalendarDay(first.as_of)
         else {
             throw CustomerHealthError.features(
                 file: path, line: 1, message: "not a features line written by customer-health run")
@@ -45,15 +53,13 @@ public enum FeaturesFile {
         return day
     }
 
-    /// Reads features.jsonl back into snapshots; with `inputNames` (a churn
-    /// model's), each active snapshot's model inputs in that order, or none
-    /// when its line lacks one of them. Lines are decoded on `threads` threads.
-    public static func read(path: String, inputNames: [String] = ChurnFeatures.names, threads: Int = 1) throws
-        -> (CalendarDay, [CustomerSnapshot], Data)
-    {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CustomerHealthError.input(file: path, message: "cannot be read: no such file, or no permission")
-        }
+    /// Reads features.jsonl (its `data`, from `path`) back into snapshots;
+    /// with `inputNames` (a churn model's), each active snapshot's model
+    /// inputs in that order, or none when its line lacks one of them. Lines
+    /// are decoded on `threads` threads.
+    public static func read(
+        _ data: Data, path: String, inputNames: [String] = ChurnFeatures.names, threads: Int = 1
+    ) throws -> (CalendarDay, [CustomerSnapshot]) {
         let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
         let decoded: [Result<(CalendarDay, CustomerSnapshot)?, CustomerHealthError>] = ParallelMap.map(
             count: lines.count, threads: threads
@@ -81,7 +87,7 @@ public enum FeaturesFile {
             snapshots.append(snap)
         }
         guard let asOf else { throw CustomerHealthError.features(file: path, line: 0, message: "has no customers") }
-        return (asOf, snapshots, data)
+        return (asOf, snapshots)
     }
 
     /// One line of features.jsonl as a snapshot, and its as-of day.

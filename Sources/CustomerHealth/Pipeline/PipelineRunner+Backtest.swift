@@ -82,7 +82,8 @@ extension PipelineRunner {
         let featuresPath = (folder as NSString).appendingPathComponent("features.jsonl")
         guard FileManager.default.fileExists(atPath: featuresPath),
             let (sources, _) = try? FeaturesFile.runFacts(featuresPath: featuresPath),
-            let (_, snaps, _) = try? FeaturesFile.read(path: featuresPath, inputNames: [])
+            let data = try? FeaturesFile.contents(path: featuresPath),
+            let (_, snaps) = try? FeaturesFile.read(data, path: featuresPath, inputNames: [])
         else { return [] }
         let applicability = ScoreApplicability(sources: sources, settings: config.scoring.parts)
         let scorer = HealthScorer(settings: config.scoring.resolvingTargets(from: snaps))

@@ -34,14 +34,14 @@ extension PipelineRunner {
     public func rescore(featuresPath: String) throws -> RunSummary {
         let started = ContinuousClock.now
         let startedAt = Date()
-        let day = try FeaturesFile.asOf(path: featuresPath)
+        let raw = try FeaturesFile.contents(path: featuresPath)
+        let day = try FeaturesFile.asOf(raw, path: featuresPath)
         let publisher = RunPublisher(outputDirectory: outputDirectory)
         try publisher.lock(waitSeconds: config.lockWaitSeconds)
         defer { publisher.unlock() }
         let (model, modelManifest) = try ChurnModelChooser(runner: self, data: nil).model(asOf: day)
         let inputNames = model?.ensemble.featureNames ?? []
-        let (asOf, snaps, raw) = try FeaturesFile.read(
-            path: featuresPath, inputNames: inputNames, threads: threads)
+        let (asOf, snaps) = try FeaturesFile.read(raw, path: featuresPath, inputNames: inputNames, threads: threads)
         if model != nil, let missing = snaps.first(where: { $0.active && $0.modelInputs == nil }) {
             throw CustomerHealthError.input(
                 file: featuresPath,
